@@ -1,0 +1,34 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the main job, the DES sweep of all eleven experiments over 100 seeds
+run: $(STAMP)
+	$(PY) -m lamport.des sweep --seeds 100
+
+## test: the whole test suite (CI calls this)
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lamport tests benchmarks
+	$(VENV)/bin/ruff format --check lamport tests benchmarks
+	$(VENV)/bin/mypy lamport
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_des.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,262 @@
+"""The protocol core: Lamport's clock rules and the scale model's event choice.
+
+This module is pure. It never touches a socket, a thread, the wall clock, SimPy,
+pandas or the global ``random`` module; a backend drives it and delivers what
+it returns. Both backends (``lamport.des`` and ``lamport.realtime``) call the
+very same :meth:`Machine.tick`.
+
+The rules, after Lamport, "Time, Clocks, and the Ordering of Events in a
+Distributed System", CACM 21(7), 1978 (rules IR1 and IR2):
+
+Tick rule
+    Machine *i* ticks at model times ``k / r_i`` (k = 1, 2, ...). Exactly one
+    event happens per tick, and every event raises the clock by at least 1.
+
+Receive rule
+    If the queue holds a message, the machine takes ONE message off it (FIFO)
+    and sets ``clock = max(local clock, message clock) + 1`` (IR2). It does not
+    draw an action on that tick: a busy machine neither sends nor works.
+
+Send rule
+    Otherwise it draws one uniform number ``u`` in [0, 1) and, with
+    ``p = p_send`` and the other machines in ascending id order:
+
+    * ``u < 2p/3``: send to ONE other machine, the ``floor(u / (2p/3) * (N-1))``-th;
+    * ``2p/3 <= u < p``: send to every other machine;
+    * otherwise: an internal event.
+
+    For N = 3 and p = 0.3 that is the classic die: 1 sends to the first other
+    machine, 2 to the second, 3 to both, 4..10 are internal. A send increments
+    the clock first and then stamps the new value on the message (IR1 before
+    the message leaves); a send to several machines is ONE event: one
+    increment, one log row, the same message clock for every recipient.
+
+Internal rule
+    The clock increments by one.
+
+Simultaneous ticks
+    The core has no notion of time beyond the ``t`` it is handed. The order of
+    ticks that fall on the same instant is the backend's business; the DES
+    documents its rule in :mod:`lamport.des.model`.
+
+The random draws come from a :func:`draws` stream the backend passes in, one
+per machine, seeded from the run's seed (see :func:`machine_streams`). A draw is
+consumed only on a tick with an empty queue, so two backends that feed the same
+stream to the same machine see the same sequence of draws.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+INTERNAL = "INTERNAL"
+SEND = "SEND"
+RECEIVE = "RECEIVE"
+EVENT_KINDS = (INTERNAL, SEND, RECEIVE)
+
+#: The columns of an event log (SPEC section 3), in file order.
+COLUMNS = (
+    "t",
+    "wall",
+    "machine",
+    "tick",
+    "event",
+    "clock",
+    "jump",
+    "queue",
+    "peer",
+    "msg_clock",
+    "msg_id",
+)
+
+
+# NamedTuple's generated __new__ takes keywords and costs a third of a tick; the
+# hot path builds records positionally through tuple.__new__ instead.
+_new = tuple.__new__
+
+
+class Message(NamedTuple):
+    """A message: its sender, the sender's send count, its clock, and its id.
+
+    ``msg_id`` is ``<sender>:<seq>``, the log schema's message id; it is derived
+    from the other fields (see :func:`message`) and need not travel on a wire.
+    """
+
+    sender: int
+    seq: int
+    clock: int
+    msg_id: str
+
+
+def message(sender: int, seq: int, clock: int) -> Message:
+    """Build a message, deriving its id."""
+    return _new(Message, (sender, seq, clock, f"{sender}:{seq}"))
+
+
+class Event(NamedTuple):
+    """One row of a machine's event log, in the column order of SPEC section 3.
+
+    ``msg_clock`` is None and ``peer`` and ``msg_id`` are empty for INTERNAL.
+    """
+
+    t: float
+    wall: float
+    machine: int
+    tick: int
+    event: str
+    clock: int
+    jump: int
+    queue: int
+    peer: str
+    msg_clock: int | None
+    msg_id: str
+
+
+class Outgoing(NamedTuple):
+    """What a SEND hands to the network: one message and all its recipients."""
+
+    message: Message
+    recipients: tuple[int, ...]
+
+
+#: A source of uniform numbers in [0, 1), one per call.
+Uniform = Callable[[], float]
+
+
+def draws(generator: object, block: int = 1024) -> Uniform:
+    """A machine's stream of uniform draws, taken from a numpy Generator in blocks.
+
+    Block size never changes the sequence: ``Generator.random(n)`` yields the
+    same doubles as n single calls. The generator is duck-typed (anything with
+    ``random(n)`` returning an array) so the core never imports numpy. The
+    stream is a generator's ``__next__``: the cheapest callable Python has.
+    """
+
+    def stream() -> Iterator[float]:
+        while True:
+            yield from generator.random(block).tolist()  # type: ignore[attr-defined]
+
+    return stream().__next__
+
+
+def machine_streams(seed: int, n_machines: int, block: int = 1024) -> tuple[Uniform, list[Uniform]]:
+    """Return the run's setup stream and one draw stream per machine.
+
+    All come from ``numpy.random.SeedSequence(seed).spawn(n_machines + 1)``:
+    child 0 draws the configuration (experiment 1's random rates), child
+    ``1 + i`` drives machine i. Every backend uses this function, so the same
+    seed gives each machine the same draws everywhere.
+    """
+    import numpy as np  # numpy stays out of the core's import graph until needed
+
+    children = np.random.SeedSequence(seed).spawn(n_machines + 1)
+    generators = [np.random.Generator(np.random.PCG64(child)) for child in children]
+    return draws(generators[0], block), [draws(g, block) for g in generators[1:]]
+
+
+def choose_action(u: float, p_send: float, n_peers: int) -> int | None:
+    """Map one uniform draw to an action: a peer index, -1 for all peers, None for internal.
+
+    Peer indexes count the *other* machines in ascending id order (0 .. n_peers-1).
+    """
+    single = p_send * 2.0 / 3.0
+    if u < single:
+        return min(int(u / single * n_peers), n_peers - 1)
+    if u < p_send:
+        return -1
+    return None
+
+
+class Machine:
+    """One machine of the scale model: a Lamport clock, a FIFO queue and a draw stream.
+
+    The backend calls :meth:`deliver` when a message arrives and :meth:`tick`
+    once per tick; :meth:`tick` returns the event record and, for a SEND, the
+    message to hand to the network.
+
+    Raise ValueError if the id is out of range, there are fewer than two
+    machines, or ``p_send`` lies outside [0, 1].
+    """
+
+    __slots__ = (
+        "_draw",
+        "_labels",
+        "_peer_labels",
+        "clock",
+        "deliver",
+        "machine_id",
+        "n_machines",
+        "p_send",
+        "peers",
+        "queue",
+        "sent",
+        "ticks",
+    )
+
+    def __init__(self, machine_id: int, n_machines: int, p_send: float, draw: Uniform) -> None:
+        if n_machines < 2:
+            raise ValueError(f"a run needs at least two machines, got {n_machines}")
+        if not 0 <= machine_id < n_machines:
+            raise ValueError(f"machine id {machine_id} outside 0..{n_machines - 1}")
+        if not 0.0 <= p_send <= 1.0:
+            raise ValueError(f"p_send must lie in [0, 1], got {p_send}")
+        self.machine_id = machine_id
+        self.n_machines = n_machines
+        self.p_send = float(p_send)
+        self.peers = tuple(i for i in range(n_machines) if i != machine_id)
+        self._labels = [str(i) for i in range(n_machines)]
+        self._peer_labels = [self._labels[p] for p in self.peers]
+        self._draw = draw
+        self.clock = 0
+        self.ticks = 0
+        self.sent = 0
+        self.queue: deque[Message] = deque()
+        #: ``deliver(message)`` puts an arrived message at the back of the queue.
+        #: It is the queue's own append, bound once: the DES calls it per message.
+        self.deliver: Callable[[Message], None] = self.queue.append
+
+    def tick(self, t: float, wall: float) -> tuple[Event, Outgoing | None]:
+        """Run one tick at model time ``t`` (``wall`` is only recorded).
+
+        Return the event record and, for a SEND, the outgoing message.
+        """
+        self.ticks += 1
+        before = self.clock
+        queue = self.queue
+        if queue:
+            message = queue.popleft()
+            clock = (before if before > message.clock else message.clock) + 1
+            self.clock = clock
+            fields = (
+                t,
+                wall,
+                self.machine_id,
+                self.ticks,
+                RECEIVE,
+                clock,
+                clock - before,
+                len(queue),
+                self._labels[message.sender],
+                message.clock,
+                message.msg_id,
+            )
+            return _new(Event, fields), None
+        clock = before + 1
+        self.clock = clock
+        action = choose_action(self._draw(), self.p_send, len(self.peers))
+        if action is None:
+            fields = (t, wall, self.machine_id, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
+            return _new(Event, fields), None
+        if action >= 0:
+            recipients: tuple[int, ...] = (self.peers[action],)
+            peer = self._peer_labels[action]
+        else:
+            recipients = self.peers
+            peer = "+".join(self._peer_labels)
+        self.sent = sent = self.sent + 1
+        msg_id = f"{self.machine_id}:{sent}"
+        out = _new(Message, (self.machine_id, sent, clock, msg_id))
+        fields = (t, wall, self.machine_id, self.ticks, SEND, clock, 1, 0, peer, clock, msg_id)
+        return _new(Event, fields), _new(Outgoing, (out, recipients))

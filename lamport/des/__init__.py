@@ -1,0 +1,10 @@
+"""The discrete-event backend: the protocol core on a SimPy clock.
+
+``simulate(config)`` runs one configuration; ``sweep(...)`` runs experiments
+times seeds over the machine's cores. ``python -m lamport.des --help`` is the CLI.
+"""
+
+from lamport.des.model import Result, simulate, time_base
+from lamport.des.sweep import SweepResult, sweep
+
+__all__ = ["Result", "SweepResult", "simulate", "sweep", "time_base"]

@@ -1,0 +1,6 @@
+def sweep():
+    pass
+
+
+class SweepResult:
+    pass

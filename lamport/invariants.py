@@ -1,0 +1,162 @@
+"""The invariants every log must satisfy (SPEC section 4), checked on a whole run.
+
+:func:`violations` lists every broken invariant; :func:`check` raises a
+LogError naming the file and the first offending row. Both take the run's
+metadata and its logs by machine id, as :func:`lamport.logs.read_run` returns
+them or as a backend produces them.
+
+The clock condition (a happened before b implies C(a) < C(b)) is checked on
+the edges that generate happened-before: consecutive events of one machine,
+and each SEND with its RECEIVE. C increases along every edge, so it increases
+along every chain of edges, which is the clock condition itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+from lamport.core import EVENT_KINDS, RECEIVE, SEND, Event
+from lamport.errors import LogError
+
+
+class Violation(str):
+    """One broken invariant, phrased as ``machine-<id>.csv line <n>: <what>``."""
+
+
+def _where(machine: int, index: int) -> str:
+    return f"machine-{machine}.csv line {index + 2}"
+
+
+def expected_ticks(rate: float, duration: float) -> int:
+    return math.floor(Fraction(rate).limit_denominator(1_000_000) * Fraction(duration))
+
+
+def violations(
+    metadata: Mapping[str, Any],
+    logs: Sequence[Sequence[Event]],
+    tick_tolerance: int | None = None,
+) -> list[Violation]:
+    """Every SPEC section 4 violation in the run, first per check in log order.
+
+    ``tick_tolerance`` is how far a machine's tick count may stray from
+    floor(rate x duration): 0 for the DES (the default) and 1 for real time
+    (the default when ``metadata["backend"] == "realtime"``).
+    """
+    found: list[Violation] = []
+    rates = metadata["rates"]
+    n = len(rates)
+    if len(logs) != n:
+        return [Violation(f"run.json lists {n} machines but there are {len(logs)} logs")]
+    if tick_tolerance is None:
+        tick_tolerance = 1 if metadata.get("backend") == "realtime" else 0
+
+    sends: dict[str, tuple[int, int, Event]] = {}  # msg_id -> (machine, index, event)
+    for machine, events in enumerate(logs):
+        previous = 0
+        for index, e in enumerate(events):
+            where = _where(machine, index)
+            if e.machine != machine:
+                found.append(
+                    Violation(f"{where}: machine column {e.machine} in machine {machine}'s log")
+                )
+            if e.tick != index + 1:
+                found.append(Violation(f"{where}: tick {e.tick}, expected {index + 1}"))
+            if e.event not in EVENT_KINDS:
+                found.append(Violation(f"{where}: unknown event kind {e.event!r}"))
+            if e.clock <= previous:
+                found.append(
+                    Violation(f"{where}: clock {e.clock} does not exceed previous {previous}")
+                )
+            if e.jump != e.clock - previous:
+                found.append(
+                    Violation(f"{where}: jump {e.jump} but clock went {previous} -> {e.clock}")
+                )
+            if e.queue < 0:
+                found.append(Violation(f"{where}: negative queue {e.queue}"))
+            if e.event == SEND:
+                if e.msg_clock != e.clock:
+                    found.append(
+                        Violation(f"{where}: SEND carries {e.msg_clock}, not its clock {e.clock}")
+                    )
+                if e.msg_id in sends:
+                    found.append(Violation(f"{where}: message id {e.msg_id} sent twice"))
+                sends[e.msg_id] = (machine, index, e)
+            previous = e.clock
+        duration = metadata.get("duration")
+        if duration is not None:
+            want = expected_ticks(rates[machine], duration)
+            if abs(len(events) - want) > tick_tolerance:
+                found.append(
+                    Violation(
+                        f"machine-{machine}.csv: {len(events)} ticks, expected {want}"
+                        + (f" +- {tick_tolerance}" if tick_tolerance else "")
+                    )
+                )
+
+    received: set[tuple[str, int]] = set()  # (msg_id, recipient): a broadcast is one message
+    received_by = [0] * n
+    for machine, events in enumerate(logs):
+        for index, e in enumerate(events):
+            if e.event != RECEIVE:
+                continue
+            where = _where(machine, index)
+            received_by[machine] += 1
+            if e.msg_clock is None or e.clock <= e.msg_clock:
+                found.append(
+                    Violation(
+                        f"{where}: RECEIVE clock {e.clock} not above message clock {e.msg_clock}"
+                    )
+                )
+            if (e.msg_id, machine) in received:
+                found.append(Violation(f"{where}: message {e.msg_id} received twice"))
+            received.add((e.msg_id, machine))
+            send = sends.get(e.msg_id)
+            if send is None:
+                found.append(Violation(f"{where}: RECEIVE of {e.msg_id}, which no machine sent"))
+                continue
+            sender, _, s = send
+            if str(machine) not in s.peer.split("+"):
+                found.append(
+                    Violation(f"{where}: {e.msg_id} was sent to {s.peer}, not to {machine}")
+                )
+            if e.peer != str(sender):
+                found.append(
+                    Violation(f"{where}: peer {e.peer!r} but {e.msg_id} came from {sender}")
+                )
+            if e.msg_clock != s.msg_clock:
+                found.append(
+                    Violation(
+                        f"{where}: message clock {e.msg_clock} but {e.msg_id} carried {s.msg_clock}"
+                    )
+                )
+
+    queued = metadata.get("queued_at_end")
+    dropped = metadata.get("dropped") or [0] * n
+    if queued is not None:
+        sent_to = [0] * n
+        for _, _, s in sends.values():
+            for peer in s.peer.split("+"):
+                sent_to[int(peer)] += 1
+        for machine in range(n):
+            if sent_to[machine] != received_by[machine] + queued[machine] + dropped[machine]:
+                found.append(
+                    Violation(
+                        f"machine-{machine}.csv: conservation broken: {sent_to[machine]} sent to it, "
+                        f"{received_by[machine]} received, {queued[machine]} queued at the end"
+                        + (f", {dropped[machine]} dropped" if dropped[machine] else "")
+                    )
+                )
+    return found
+
+
+def check(
+    metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]], tick_tolerance: int | None = None
+) -> None:
+    """Raise LogError naming the first broken invariant, if any."""
+    found = violations(metadata, logs, tick_tolerance)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise LogError(f"{found[0]}{more}")

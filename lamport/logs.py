@@ -1,0 +1,194 @@
+"""The event-log writer and reader shared by every backend (SPEC section 3).
+
+A run directory holds ``machine-<id>.csv`` per machine and ``run.json``. The
+writer stages everything in a hidden sibling directory
+(``.<name>.partial-<pid>``) and renames it into place only when ``run.json`` is
+written, so a directory named like a run is always a complete run; a crash
+leaves the staged ``.partial`` directory, logs intact up to the crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from lamport.core import COLUMNS, Event
+from lamport.errors import LogError
+
+RUN_FILE = "run.json"
+
+
+def log_name(machine: int) -> str:
+    return f"machine-{machine}.csv"
+
+
+def check_writable(out: Path) -> Path:
+    """Check ``out`` can become a run directory before any work is done.
+
+    An existing ``out`` is acceptable if it is an earlier run (it will be
+    replaced) or an empty directory. Raise LogError otherwise.
+    """
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise LogError(f"--out {out}: exists and is not a directory")
+        if any(out.iterdir()) and not (out / RUN_FILE).is_file():
+            raise LogError(f"--out {out}: exists, is not empty and is not a run directory")
+    parent = out.parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise LogError(f"--out {out}: {probe} is not writable")
+    return out
+
+
+class RunWriter:
+    """Write one run's logs as events happen, then publish the directory atomically.
+
+    Use as a context manager; call :meth:`write` per event and :meth:`finish`
+    with the run metadata at the end. Leaving the block without ``finish``
+    removes the staging directory unless ``keep_partial`` is set.
+    """
+
+    def __init__(self, out: Path, n_machines: int, keep_partial: bool = False) -> None:
+        self.out = check_writable(Path(out))
+        self.n_machines = n_machines
+        self.keep_partial = keep_partial
+        self.staging = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+        self._files: list[IO[str]] = []
+        self._writers: list[Any] = []
+        self.finished = False
+
+    def __enter__(self) -> RunWriter:
+        try:
+            if self.staging.exists():
+                shutil.rmtree(self.staging)
+            self.staging.mkdir(parents=True)
+            for machine in range(self.n_machines):
+                handle = open(self.staging / log_name(machine), "w", newline="", encoding="utf-8")
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(COLUMNS)
+                self._files.append(handle)
+                self._writers.append(writer)
+        except OSError as exc:
+            self._close()
+            raise LogError(f"--out {self.out}: cannot write ({exc.strerror})") from None
+        return self
+
+    def write(self, event: Event) -> None:
+        self._writers[event.machine].writerow(event)
+
+    def write_many(self, machine: int, events: Iterable[Event]) -> None:
+        self._writers[machine].writerows(events)
+
+    def flush(self, machine: int | None = None) -> None:
+        files = self._files if machine is None else [self._files[machine]]
+        for handle in files:
+            handle.flush()
+
+    def finish(self, metadata: Mapping[str, Any]) -> Path:
+        """Close the logs, write ``run.json`` and move the run into place."""
+        self._close()
+        with open(self.staging / RUN_FILE, "w", encoding="utf-8") as handle:
+            json.dump(metadata, handle, indent=2)
+            handle.write("\n")
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.staging, self.out)
+        self.finished = True
+        return self.out
+
+    def _close(self) -> None:
+        for handle in self._files:
+            if not handle.closed:
+                handle.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+        if not self.finished and not self.keep_partial and self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def write_run(
+    out: Path, metadata: Mapping[str, Any], events: Mapping[int, list[Event]] | list[list[Event]]
+) -> Path:
+    """Write a finished run (all events in memory) as a run directory."""
+    per_machine = list(events.values()) if isinstance(events, Mapping) else list(events)
+    with RunWriter(out, len(per_machine)) as writer:
+        for machine, rows in enumerate(per_machine):
+            writer.write_many(machine, rows)
+        return writer.finish(metadata)
+
+
+def _parse_row(row: list[str]) -> Event:
+    t, wall, machine, tick, event, clock, jump, queue, peer, msg_clock, msg_id = row[:11]
+    return Event(
+        float(t),
+        float(wall),
+        int(machine),
+        int(tick),
+        event,
+        int(clock),
+        int(jump),
+        int(queue),
+        peer,
+        int(msg_clock) if msg_clock != "" else None,
+        msg_id,
+    )
+
+
+def read_log(path: Path) -> list[Event]:
+    """Read one machine log. Raise LogError naming the file and line if it is malformed."""
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise LogError(f"{path}: cannot read ({exc.strerror})") from None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
+            raise LogError(f"{path}: header is not the log schema ({','.join(COLUMNS)})")
+        events = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                events.append(_parse_row(row))
+            except (ValueError, TypeError):
+                raise LogError(f"{path}: line {line}: malformed row {','.join(row)!r}") from None
+        return events
+
+
+def read_metadata(run_dir: Path) -> dict[str, Any]:
+    """Read ``run.json``. Raise LogError if the directory is not a run."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    if not run_dir.is_dir():
+        raise LogError(f"{run_dir}: not a directory")
+    if not path.is_file():
+        raise LogError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LogError(f"{path}: malformed ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rates"), list):
+        raise LogError(f"{path}: malformed (no rates list)")
+    return data
+
+
+def read_run(run_dir: Path) -> tuple[dict[str, Any], list[list[Event]]]:
+    """Read a run directory: its metadata and each machine's events, by machine id."""
+    metadata = read_metadata(run_dir)
+    logs = [read_log(Path(run_dir) / log_name(m)) for m in range(len(metadata["rates"]))]
+    return metadata, logs
+
+
+def iter_rows(events: Iterable[Event]) -> Iterator[tuple[Any, ...]]:
+    """Rows as written to CSV (None becomes empty)."""
+    for event in events:
+        yield tuple("" if v is None else v for v in event)

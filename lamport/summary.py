@@ -1,0 +1,218 @@
+"""Per-machine summaries of a run and the tables the CLIs print.
+
+:func:`summarize` turns a run's events into one row per machine with the
+columns of a sweep's ``summary.csv`` (SPEC section 3) plus a few more. It is
+plain Python on purpose: a sweep summarizes hundreds of runs per second and
+must not pay for pandas.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lamport.core import INTERNAL, RECEIVE, SEND, Event
+
+#: Columns of summary.csv, SPEC's first, then ours.
+SUMMARY_COLUMNS = (
+    "experiment",
+    "seed",
+    "machine",
+    "rate",
+    "p_send",
+    "ticks",
+    "n_internal",
+    "n_send",
+    "n_receive",
+    "final_clock",
+    "final_queue",
+    "max_queue",
+    "mean_jump",
+    "max_jump",
+    "name",
+    "duration",
+    "clock_rate",
+    "messages_sent",
+    "drift_end",
+)
+
+
+def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> list[dict[str, Any]]:
+    """One summary row per machine.
+
+    ``final_queue`` is the messages left in the queue when the run ended
+    (``queued_at_end`` from the metadata when present, else the queue after the
+    machine's last event). ``clock_rate`` is final clock / duration, in clock
+    ticks per model second; ``drift_end`` is the highest final clock minus this
+    machine's.
+    """
+    duration = float(metadata["duration"])
+    queued = metadata.get("queued_at_end")
+    finals = [events[-1].clock if events else 0 for events in logs]
+    top = max(finals) if finals else 0
+    rows = []
+    for machine, events in enumerate(logs):
+        counts = {INTERNAL: 0, SEND: 0, RECEIVE: 0}
+        max_queue = 0
+        max_jump = 0
+        messages = 0
+        for e in events:
+            counts[e.event] = counts.get(e.event, 0) + 1
+            if e.queue > max_queue:
+                max_queue = e.queue
+            if e.jump > max_jump:
+                max_jump = e.jump
+            if e.event == SEND:
+                messages += e.peer.count("+") + 1
+        final_clock = finals[machine]
+        ticks = len(events)
+        final_queue = queued[machine] if queued is not None else (events[-1].queue if events else 0)
+        rows.append(
+            {
+                "experiment": metadata.get("experiment") or 0,
+                "seed": metadata.get("seed", 0),
+                "machine": machine,
+                "rate": metadata["rates"][machine],
+                "p_send": metadata["p_send"],
+                "ticks": ticks,
+                "n_internal": counts[INTERNAL],
+                "n_send": counts[SEND],
+                "n_receive": counts[RECEIVE],
+                "final_clock": final_clock,
+                "final_queue": final_queue,
+                "max_queue": max(max_queue, final_queue),
+                "mean_jump": round(final_clock / ticks, 6) if ticks else 0.0,
+                "max_jump": max_jump,
+                "name": metadata.get("name", ""),
+                "duration": duration,
+                "clock_rate": round(final_clock / duration, 6),
+                "messages_sent": messages,
+                "drift_end": top - final_clock,
+            }
+        )
+    return rows
+
+
+def t_quantile_975(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom.
+
+    Exact table values for small df, then the Cornish-Fisher expansion around
+    the normal quantile, which is within 1e-4 of the exact value from df = 8 up.
+    """
+    table = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646}
+    if df in table:
+        return table[df]
+    z = 1.959963984540054
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    return z + g1 / df + g2 / df**2 + g3 / df**3
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of its 95% confidence interval (Student's t)."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    mean = statistics.fmean(values)
+    if n == 1:
+        return mean, math.nan
+    return mean, t_quantile_975(n - 1) * statistics.stdev(values) / math.sqrt(n)
+
+
+#: Columns of the per-machine table printed after one run: (header, key, format).
+RUN_TABLE = (
+    ("machine", "machine", "{}"),
+    ("rate", "rate", "{:g}"),
+    ("ticks", "ticks", "{}"),
+    ("internal", "n_internal", "{}"),
+    ("send", "n_send", "{}"),
+    ("receive", "n_receive", "{}"),
+    ("final clock", "final_clock", "{}"),
+    ("clock/s", "clock_rate", "{:.2f}"),
+    ("drift", "drift_end", "{}"),
+    ("max queue", "max_queue", "{}"),
+    ("final queue", "final_queue", "{}"),
+    ("mean jump", "mean_jump", "{:.2f}"),
+    ("max jump", "max_jump", "{}"),
+)
+
+
+def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
+    """The per-machine summary of one run as a rich Table."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header, _, _ in RUN_TABLE:
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(*(fmt.format(row[key]) for _, key, fmt in RUN_TABLE))
+    return table
+
+
+#: Columns of the sweep table: (header, key).
+SWEEP_METRICS = (
+    ("final clock", "final_clock"),
+    ("clock/s", "clock_rate"),
+    ("final queue", "final_queue"),
+    ("max queue", "max_queue"),
+    ("max jump", "max_jump"),
+)
+
+
+def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (experiment, machine): the mean and 95% CI half-width of each sweep metric."""
+    groups: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["experiment"], row["machine"]), []).append(row)
+    out = []
+    for (exp, machine), members in sorted(groups.items()):
+        rates = sorted({m["rate"] for m in members})
+        entry: dict[str, Any] = {
+            "experiment": exp,
+            "name": members[0].get("name", ""),
+            "machine": machine,
+            "rate": f"{rates[0]:g}" if len(rates) == 1 else f"{rates[0]:g}..{rates[-1]:g}",
+            "p_send": members[0]["p_send"],
+            "seeds": len(members),
+        }
+        for _, key in SWEEP_METRICS:
+            mean, half = mean_ci([float(m[key]) for m in members])
+            entry[key] = mean
+            entry[f"{key}_ci"] = half
+        out.append(entry)
+    return out
+
+
+def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> Any:
+    """The sweep's per-experiment, per-machine table (mean +- 95% CI) as a rich Table."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in ("exp", "name", "m", "rate", "p_send"):
+        table.add_column(header, justify="right" if header != "name" else "left")
+    for header, _ in SWEEP_METRICS:
+        table.add_column(header, justify="right")
+    previous = None
+    for row in aggregated:
+        first = row["experiment"] != previous
+        previous = row["experiment"]
+        cells = [
+            str(row["experiment"]) if first else "",
+            row["name"] if first else "",
+            str(row["machine"]),
+            row["rate"],
+            f"{row['p_send']:g}" if first else "",
+        ]
+        for _, key in SWEEP_METRICS:
+            mean, half = row[key], row[f"{key}_ci"]
+            digits = 2 if key == "clock_rate" or abs(mean) < 10 else 1
+            cells.append(
+                f"{mean:.{digits}f} ± {half:.{digits}f}"
+                if not math.isnan(half)
+                else f"{mean:.{digits}f}"
+            )
+        table.add_row(*cells, end_section=False)
+    return table
