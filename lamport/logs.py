@@ -13,7 +13,7 @@ import csv
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,25 +27,52 @@ def log_name(machine: int) -> str:
     return f"machine-{machine}.csv"
 
 
-def check_writable(out: Path) -> Path:
-    """Check ``out`` can become a run directory before any work is done.
+def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
+    """Check ``out`` can become an output directory before any work is done.
 
-    An existing ``out`` is acceptable if it is an earlier run (it will be
-    replaced) or an empty directory. Raise LogError otherwise.
+    An existing ``out`` is acceptable if it holds an earlier output (it has
+    ``marker``, and will be replaced) or is empty. Raise LogError otherwise.
     """
     out = Path(out)
     if out.exists():
         if not out.is_dir():
             raise LogError(f"--out {out}: exists and is not a directory")
-        if any(out.iterdir()) and not (out / RUN_FILE).is_file():
-            raise LogError(f"--out {out}: exists, is not empty and is not a run directory")
-    parent = out.parent
-    probe = parent
+        if any(out.iterdir()) and not (out / marker).is_file():
+            raise LogError(f"--out {out}: exists, is not empty and holds no {marker}")
+    probe = out.parent
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise LogError(f"--out {out}: {probe} is not writable")
     return out
+
+
+class Staging:
+    """A hidden sibling directory that becomes ``out`` in one rename when complete."""
+
+    def __init__(self, out: Path, marker: str = RUN_FILE) -> None:
+        self.out = check_writable(Path(out), marker)
+        self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+
+    def create(self) -> Path:
+        try:
+            if self.path.exists():
+                shutil.rmtree(self.path)
+            self.path.mkdir(parents=True)
+        except OSError as exc:
+            raise LogError(f"--out {self.out}: cannot write ({exc.strerror})") from None
+        return self.path
+
+    def publish(self) -> Path:
+        """Replace ``out`` (an earlier output, if any) with the staged directory."""
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        os.replace(self.path, self.out)
+        return self.out
+
+    def discard(self) -> None:
+        if self.path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 class RunWriter:
@@ -57,19 +84,18 @@ class RunWriter:
     """
 
     def __init__(self, out: Path, n_machines: int, keep_partial: bool = False) -> None:
-        self.out = check_writable(Path(out))
+        self._staging = Staging(Path(out))
+        self.out = self._staging.out
+        self.staging = self._staging.path
         self.n_machines = n_machines
         self.keep_partial = keep_partial
-        self.staging = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
         self._files: list[IO[str]] = []
         self._writers: list[Any] = []
         self.finished = False
 
     def __enter__(self) -> RunWriter:
+        self._staging.create()
         try:
-            if self.staging.exists():
-                shutil.rmtree(self.staging)
-            self.staging.mkdir(parents=True)
             for machine in range(self.n_machines):
                 handle = open(self.staging / log_name(machine), "w", newline="", encoding="utf-8")
                 writer = csv.writer(handle, lineterminator="\n")
@@ -95,15 +121,9 @@ class RunWriter:
     def finish(self, metadata: Mapping[str, Any]) -> Path:
         """Close the logs, write ``run.json`` and move the run into place."""
         self._close()
-        with open(self.staging / RUN_FILE, "w", encoding="utf-8") as handle:
-            json.dump(metadata, handle, indent=2)
-            handle.write("\n")
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.staging, self.out)
+        write_json(self.staging / RUN_FILE, metadata)
         self.finished = True
-        return self.out
+        return self._staging.publish()
 
     def _close(self) -> None:
         for handle in self._files:
@@ -112,8 +132,14 @@ class RunWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self._close()
-        if not self.finished and not self.keep_partial and self.staging.exists():
-            shutil.rmtree(self.staging, ignore_errors=True)
+        if not self.finished and not self.keep_partial:
+            self._staging.discard()
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
 
 
 def write_run(
@@ -147,7 +173,7 @@ def _parse_row(row: list[str]) -> Event:
 def read_log(path: Path) -> list[Event]:
     """Read one machine log. Raise LogError naming the file and line if it is malformed."""
     try:
-        handle = open(path, newline="", encoding="utf-8")
+        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise LogError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
@@ -186,9 +212,3 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[list[Event]]]:
     metadata = read_metadata(run_dir)
     logs = [read_log(Path(run_dir) / log_name(m)) for m in range(len(metadata["rates"]))]
     return metadata, logs
-
-
-def iter_rows(events: Iterable[Event]) -> Iterator[tuple[Any, ...]]:
-    """Rows as written to CSV (None becomes empty)."""
-    for event in events:
-        yield tuple("" if v is None else v for v in event)

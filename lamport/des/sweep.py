@@ -1,6 +1,206 @@
-def sweep():
-    pass
+"""Sweeps: many experiments times many seeds on the DES, spread over the cores.
+
+A sweep runs every chosen experiment for seeds ``0 .. K-1`` (or a given list),
+summarizes each run per machine in the worker, and returns the rows. Workers
+are forked processes (``multiprocessing``), each task a block of runs of one
+experiment, results gathered in task order, so the output does not depend on
+the number of jobs. The sweep directory holds ``summary.csv`` (SPEC section 3),
+``sweep.json`` (the sweep's config), and, on request, every run's events:
+``runs/<label>/`` run directories (CSV) or one ``events.parquet``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lamport import __version__
+from lamport.config import DEFAULT_LATENCY, Experiment, catalogue
+from lamport.errors import ConfigError
+from lamport.logs import Staging, write_json, write_run
+from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
+
+SWEEP_FILE = "sweep.json"
+SUMMARY_FILE = "summary.csv"
+KEEP_FORMATS = ("csv", "parquet")
 
 
+@dataclass
 class SweepResult:
-    pass
+    """A finished sweep: one summary row per (experiment, seed, machine)."""
+
+    rows: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    out: Path | None = None
+    n_events: int = 0
+    aggregated: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def summary(self) -> Any:
+        """The rows as a pandas DataFrame (imports pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(SUMMARY_COLUMNS))
+
+
+# One task: (experiment, seeds, duration, latency, keep) -> (rows, events, kept logs)
+_Task = tuple[Experiment, tuple[int, ...], float | None, float, str | None]
+
+
+def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
+    from lamport.des.model import simulate
+
+    experiment, seeds, duration, latency, keep = task
+    rows: list[dict[str, Any]] = []
+    kept: list[Any] = []
+    n_events = 0
+    for seed in seeds:
+        result = simulate(experiment.config(seed, duration=duration, latency=latency))
+        rows.extend(summarize(result.metadata, result.logs))
+        n_events += result.n_events
+        if keep is not None:
+            kept.append((result.config.label, result.metadata, result.logs))
+    return rows, n_events, kept
+
+
+def _blocks(
+    experiments: Sequence[Experiment],
+    seeds: Sequence[int],
+    duration: float | None,
+    latency: float,
+    keep: str | None,
+    jobs: int,
+) -> list[_Task]:
+    # About 8 tasks per worker keeps the cores busy and the progress bar moving.
+    per_task = max(1, len(experiments) * len(seeds) // (jobs * 8))
+    tasks = []
+    for exp in experiments:
+        for start in range(0, len(seeds), per_task):
+            tasks.append((exp, tuple(seeds[start : start + per_task]), duration, latency, keep))
+    return tasks
+
+
+def sweep(
+    experiments: Iterable[int] | None = None,
+    seeds: int | Sequence[int] = 100,
+    duration: float | None = None,
+    latency: float = DEFAULT_LATENCY,
+    jobs: int | None = None,
+    out: Path | None = None,
+    keep_logs: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Run experiments x seeds and summarize every run per machine.
+
+    ``seeds`` is a count K (seeds 0..K-1) or an explicit list. ``duration``
+    overrides every experiment's own. ``jobs`` defaults to the number of
+    cores. With ``out`` the sweep directory is written (atomically);
+    ``keep_logs`` ("csv" or "parquet") also keeps every run's events there.
+    ``progress(done, total)`` is called as runs finish.
+
+    Raise ConfigError for an unknown experiment, a bad seed count, duration,
+    latency or log format.
+    """
+    known = catalogue()
+    numbers = sorted(known) if experiments is None else list(experiments)
+    for number in numbers:
+        if number not in known:
+            listed = ", ".join(str(n) for n in sorted(known))
+            raise ConfigError(f"unknown experiment {number} (known: {listed})")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        seed_list = list(range(seeds))
+    else:
+        seed_list = [int(s) for s in seeds]
+        if not seed_list or min(seed_list) < 0:
+            raise ConfigError("seeds must be a non-empty list of integers >= 0")
+    if keep_logs is not None and keep_logs not in KEEP_FORMATS:
+        raise ConfigError(
+            f"--keep-logs must be one of {', '.join(KEEP_FORMATS)}, got {keep_logs!r}"
+        )
+    if keep_logs is not None and out is None:
+        raise ConfigError("--keep-logs needs an output directory")
+    chosen = [known[n] for n in numbers]
+    # Validate duration and latency once, before forking anything.
+    chosen[0].config(seed_list[0], duration=duration, latency=latency)
+    staging = Staging(Path(out), SWEEP_FILE) if out is not None else None
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) * len(seed_list)))
+
+    tasks = _blocks(chosen, seed_list, duration, latency, keep_logs, jobs)
+    total = len(chosen) * len(seed_list)
+    rows: list[dict[str, Any]] = []
+    kept: list[Any] = []
+    n_events = 0
+    done = 0
+    if jobs == 1:
+        results: Iterable[tuple[list[dict[str, Any]], int, list[Any]]] = map(_run_block, tasks)
+        pool = None
+    else:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(jobs)
+        results = pool.imap(_run_block, tasks)
+    try:
+        for (block_rows, block_events, block_kept), task in zip(results, tasks, strict=True):
+            rows.extend(block_rows)
+            kept.extend(block_kept)
+            n_events += block_events
+            done += len(task[1])
+            if progress is not None:
+                progress(done, total)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+    metadata = {
+        "backend": "des",
+        "experiments": numbers,
+        "seeds": seed_list,
+        "duration": duration,
+        "latency": latency,
+        "keep_logs": keep_logs,
+        "version": __version__,
+    }
+    result = SweepResult(rows, metadata, None, n_events, aggregate(rows))
+    if staging is not None:
+        result.out = _write(staging, result, kept, keep_logs)
+    return result
+
+
+def _write(staging: Staging, result: SweepResult, kept: list[Any], keep: str | None) -> Path:
+    path = staging.create()
+    try:
+        with open(path / SUMMARY_FILE, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, SUMMARY_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(result.rows)
+        if keep == "csv":
+            for label, metadata, logs in kept:
+                write_run(path / "runs" / label, metadata, logs)
+        elif keep == "parquet":
+            _write_parquet(path / "events.parquet", kept)
+        write_json(path / SWEEP_FILE, result.metadata)
+    except BaseException:
+        staging.discard()
+        raise
+    return staging.publish()
+
+
+def _write_parquet(path: Path, kept: list[Any]) -> None:
+    import pandas as pd
+
+    from lamport.frames import events_frame
+
+    frames = []
+    for _, metadata, logs in kept:
+        frame = events_frame(logs)
+        frame.insert(0, "seed", metadata["seed"])
+        frame.insert(0, "experiment", metadata["experiment"])
+        frames.append(frame)
+    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)

@@ -1,0 +1,175 @@
+"""What the backends' command lines share: argument parsing with one-line errors,
+the options of a single run, and the summary printed after it.
+
+Each backend's ``__main__`` builds its parser from these pieces, calls one
+library function, and prints. Heavy imports (pandas, seaborn) never happen here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from lamport.config import DEFAULT_LATENCY, RunConfig, experiment, parse_rates
+from lamport.errors import ConfigError, fail
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{self.prog}: {message}")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 1]")
+    return value
+
+
+def add_run_commands(
+    subparsers: Any, backend: str, duration_help: str, extra: Any = None
+) -> tuple[Parser, Parser]:
+    """Add the ``exp`` and ``run`` subcommands; ``extra(parser)`` adds backend options."""
+    exp = subparsers.add_parser(
+        "exp",
+        help="run one catalogue experiment (1..11, see experiments/)",
+        description="Run one catalogue experiment and print a per-machine summary.",
+    )
+    exp.add_argument("number", type=positive_int, help="experiment number (1..11)")
+    run = subparsers.add_parser(
+        "run",
+        help="run a custom configuration",
+        description="Run a custom configuration and print a per-machine summary.",
+    )
+    run.add_argument(
+        "--rates",
+        required=True,
+        help="tick rates in ticks per second, one per machine, e.g. 1,3,6 (at least two)",
+    )
+    run.add_argument(
+        "--p-send",
+        type=probability,
+        default=0.3,
+        help="probability that a machine with an empty queue sends (default 0.3)",
+    )
+    for parser in (exp, run):
+        parser.add_argument(
+            "--seed", type=seed_int, default=0, help="random seed, an integer >= 0 (default 0)"
+        )
+        parser.add_argument("--duration", type=positive_float, default=None, help=duration_help)
+        parser.add_argument(
+            "--out",
+            type=Path,
+            default=None,
+            help=f"run directory to write (default runs/{backend}/<experiment>-seed<S>)",
+        )
+        parser.add_argument(
+            "--report",
+            action="store_true",
+            help="write report.md and report.html with plots into the run directory",
+        )
+        parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+        if extra is not None:
+            extra(parser)
+    return exp, run
+
+
+def run_config(args: argparse.Namespace, latency: float = DEFAULT_LATENCY) -> RunConfig:
+    """The RunConfig that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
+    if args.command == "exp":
+        return experiment(args.number).config(
+            seed=args.seed, duration=args.duration, latency=latency
+        )
+    return RunConfig(
+        rates=parse_rates(args.rates),
+        p_send=args.p_send,
+        duration=args.duration if args.duration is not None else 60.0,
+        seed=args.seed,
+        latency=latency,
+    )
+
+
+def default_out(backend: str, config: RunConfig) -> Path:
+    return Path("runs") / backend / config.label
+
+
+def print_run_summary(
+    metadata: dict[str, Any], rows: list[dict[str, Any]], out: Path | None, seconds: float
+) -> None:
+    """Print the per-machine table of a finished run and where its logs are."""
+    from lamport.summary import run_table
+
+    console = console_out()
+    name = metadata.get("name", "custom")
+    exp = metadata.get("experiment")
+    head = f"experiment {exp} ({name})" if exp else name
+    title = (
+        f"{metadata['backend']}: {head}, seed {metadata['seed']}, "
+        f"{metadata['duration']:g} s, p_send {metadata['p_send']:g}"
+    )
+    console.print(run_table(rows, title))
+    if out is not None:
+        console.print(f"logs: {out}  ({seconds * 1000:.0f} ms)")
+
+
+def console_out() -> Any:
+    """A rich Console on stdout; wide enough for the tables when stdout is not a terminal."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def reject(message: str) -> NoReturn:
+    """Turn a late validation problem into the standard one-line error."""
+    raise ConfigError(message)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

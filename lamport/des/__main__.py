@@ -1,0 +1,218 @@
+"""``python -m lamport.des``: run the SimPy backend from the command line.
+
+Subcommands: ``exp N`` (one catalogue experiment), ``run --rates ...`` (a
+custom configuration), ``sweep`` (experiments x seeds over the cores) and
+``bench`` (throughput figures). Each parses, validates, calls one library
+function and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from lamport.cli import (
+    Parser,
+    add_run_commands,
+    console_out,
+    default_out,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    print_run_summary,
+    run_config,
+)
+from lamport.config import DEFAULT_LATENCY
+from lamport.errors import ConfigError, run_cli
+
+
+def _des_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--latency",
+        type=non_negative_float,
+        default=DEFAULT_LATENCY,
+        help=f"one-way network latency in model seconds (default {DEFAULT_LATENCY})",
+    )
+    parser.add_argument(
+        "--start-epoch",
+        type=float,
+        default=0.0,
+        help="Unix time of the model's start, for the wall column (default 0: logs "
+        "stay byte-identical across runs)",
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="python -m lamport.des",
+        description="Lamport clocks on a SimPy discrete-event model: fast, deterministic, seeded.",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+    add_run_commands(
+        sub,
+        "des",
+        "model seconds to simulate (default: the experiment's, 60)",
+        extra=_des_options,
+    )
+    sweep = sub.add_parser(
+        "sweep",
+        help="run experiments x seeds and summarize with 95%% confidence intervals",
+        description="Run every chosen experiment for seeds 0..K-1 over the machine's cores; "
+        "write summary.csv and print mean and 95%% CI per experiment and machine.",
+    )
+    sweep.add_argument(
+        "--seeds", type=positive_int, default=100, help="number of seeds, 0..K-1 (default 100)"
+    )
+    sweep.add_argument(
+        "--exp",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="experiment numbers to run (default: all eleven)",
+    )
+    sweep.add_argument(
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="model seconds per run (default: each experiment's, 60)",
+    )
+    sweep.add_argument(
+        "--latency",
+        type=non_negative_float,
+        default=DEFAULT_LATENCY,
+        help=f"one-way network latency in model seconds (default {DEFAULT_LATENCY})",
+    )
+    sweep.add_argument(
+        "--jobs", type=positive_int, default=None, help="worker processes (default: one per core)"
+    )
+    sweep.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/des/sweep"),
+        help="sweep directory (default runs/des/sweep)",
+    )
+    sweep.add_argument(
+        "--keep-logs",
+        choices=("csv", "parquet"),
+        default=None,
+        help="also keep every run's events: csv (a run directory per run) or parquet "
+        "(one events.parquet)",
+    )
+    sweep.add_argument("--report", action="store_true", help="write report.md/.html with plots")
+    sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    bench = sub.add_parser(
+        "bench",
+        help="print DES throughput and the wall time of a full sweep",
+        description="Benchmark: machine-ticks per second with full event records, per core, "
+        "and the wall time of `sweep --seeds 100` over all eleven experiments.",
+    )
+    bench.add_argument(
+        "--seeds", type=positive_int, default=100, help="seeds for the sweep (default 100)"
+    )
+    bench.add_argument(
+        "--repeat", type=positive_int, default=3, help="repetitions, best kept (default 3)"
+    )
+    return parser
+
+
+def _report(path: Path) -> None:
+    from lamport.report import write_report
+
+    print(f"report: {write_report(path)}")
+
+
+def _one_run(args: argparse.Namespace) -> int:
+    from lamport.des.model import simulate
+    from lamport.logs import check_writable
+
+    config = run_config(args, latency=args.latency).with_(start_epoch=args.start_epoch)
+    out = check_writable(args.out or default_out("des", config))
+    started = time.perf_counter()
+    result = simulate(config)
+    result.write(out)
+    if not args.quiet:
+        print_run_summary(result.metadata, result.summary(), out, time.perf_counter() - started)
+    if args.report:
+        _report(out)
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from lamport.des.sweep import sweep
+    from lamport.summary import sweep_table
+
+    started = time.perf_counter()
+    show = not args.quiet and sys.stderr.isatty()
+    progress = None
+    if show:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        bar.start()
+        task = bar.add_task("runs", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+    try:
+        result = sweep(
+            experiments=args.exp,
+            seeds=args.seeds,
+            duration=args.duration,
+            latency=args.latency,
+            jobs=args.jobs,
+            out=args.out,
+            keep_logs=args.keep_logs,
+            progress=progress,
+        )
+    finally:
+        if show:
+            bar.stop()
+    elapsed = time.perf_counter() - started
+    if not args.quiet:
+        console = console_out()
+        n_runs = len(args.exp or range(11)) * args.seeds
+        title = (
+            f"des sweep: {args.seeds} seeds per experiment, mean ± 95% CI "
+            f"(duration {args.duration or 'per experiment'}, latency {args.latency:g} s)"
+        )
+        console.print(sweep_table(result.aggregated, title))
+        console.print(
+            f"{n_runs} runs, {result.n_events:,} machine-ticks in {elapsed:.2f} s; "
+            f"summary: {result.out}/summary.csv"
+        )
+    if args.report and result.out is not None:
+        _report(result.out)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from lamport.des.bench import main as bench_main
+
+    return bench_main(seeds=args.seeds, repeat=args.repeat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("exp", "run"):
+        return _one_run(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "bench":
+        return _bench(args)
+    raise ConfigError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
