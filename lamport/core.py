@@ -247,8 +247,8 @@ class Machine:
         self.clock = clock
         action = choose_action(self._draw(), self.p_send, len(self.peers))
         if action is None:
-            fields = (t, wall, self.machine_id, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
-            return _new(Event, fields), None
+            internal = (t, wall, self.machine_id, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
+            return _new(Event, internal), None
         if action >= 0:
             recipients: tuple[int, ...] = (self.peers[action],)
             peer = self._peer_labels[action]

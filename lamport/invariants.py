@@ -144,8 +144,9 @@ def violations(
             if sent_to[machine] != received_by[machine] + queued[machine] + dropped[machine]:
                 found.append(
                     Violation(
-                        f"machine-{machine}.csv: conservation broken: {sent_to[machine]} sent to it, "
-                        f"{received_by[machine]} received, {queued[machine]} queued at the end"
+                        f"machine-{machine}.csv: conservation broken: {sent_to[machine]} "
+                        f"sent to it, {received_by[machine]} received, "
+                        f"{queued[machine]} queued at the end"
                         + (f", {dropped[machine]} dropped" if dropped[machine] else "")
                     )
                 )

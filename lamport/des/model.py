@@ -152,7 +152,7 @@ def simulate(config: RunConfig) -> Result:
 
     def metronome() -> Any:
         due_at = [
-            (when, [(i, machines[i], logs[i].append) for i in due])
+            (when, [(machines[i].tick, logs[i].append) for i in due])
             for when, due in tick_pattern(periods, end)
         ]
         span = math.lcm(*periods)
@@ -165,15 +165,17 @@ def simulate(config: RunConfig) -> Result:
                 yield env.timeout(now - env.now)
                 t = now / units
                 wall = start_epoch + t
-                batch: list[tuple[Callable[[Message], None], Message, int]] = []
-                for _, machine, append in due:
-                    record, outgoing = machine.tick(t, wall)
+                batch: list[tuple[Callable[[Message], None], Message, int]] | None = None
+                for tick, append in due:
+                    record, outgoing = tick(t, wall)
                     append(record)
                     if outgoing is not None:
+                        if batch is None:
+                            batch = []
                         message = outgoing.message
                         for recipient in outgoing.recipients:
                             batch.append((delivers[recipient], message, recipient))
-                if batch:
+                if batch is not None:
                     _Arrival(env, latency, batch, pending)
             base += span
 
@@ -190,7 +192,7 @@ def simulate(config: RunConfig) -> Result:
             gc.enable()
     in_flight = [0] * n
     for arrival in pending:
-        for _, _, recipient in arrival.value:
+        for _, _, recipient in arrival._value:
             in_flight[recipient] += 1
     queued = [len(m.queue) + in_flight[i] for i, m in enumerate(machines)]
     metadata = {

@@ -1,0 +1,183 @@
+"""The SimPy backend: determinism, tick counts, ordering, latency, and every
+SPEC section 4 invariant on the logs of all eleven experiments."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lamport.config import RunConfig, experiment
+from lamport.core import RECEIVE, SEND
+from lamport.des import simulate, time_base
+from lamport.des.model import tick_pattern
+from lamport.invariants import violations
+from lamport.logs import read_run
+
+
+def files(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_same_seed_gives_identical_bytes(tmp_path):
+    config = experiment(4).config(seed=1)
+    a = simulate(config).write(tmp_path / "a")
+    b = simulate(config).write(tmp_path / "b")
+    assert files(a) == files(b)
+    assert sorted(files(a)) == ["machine-0.csv", "machine-1.csv", "machine-2.csv", "run.json"]
+
+
+def test_different_seeds_differ():
+    a = simulate(experiment(4).config(seed=1))
+    b = simulate(experiment(4).config(seed=2))
+    assert a.logs != b.logs
+
+
+@pytest.mark.parametrize("number", range(1, 12))
+def test_every_invariant_holds_on_the_catalogue(number, tmp_path):
+    for seed in (0, 1, 2):
+        result = simulate(experiment(number).config(seed=seed))
+        assert violations(result.metadata, result.logs) == []
+    # ... and on the files as written and read back.
+    metadata, logs = read_run(result.write(tmp_path / "run"))
+    assert violations(metadata, logs) == []
+    assert logs == result.logs
+
+
+@pytest.mark.parametrize(
+    "rates", [(1, 3, 6), (2.5, 1.7, 3), (0.5, 6), (1, 2, 3, 4, 5), (6, 6, 6, 6)]
+)
+def test_ticks_are_floor_rate_times_duration(rates):
+    config = RunConfig(rates=rates, p_send=0.5, duration=7.3, seed=3)
+    result = simulate(config)
+    for machine, rate in enumerate(rates):
+        assert len(result.logs[machine]) == math.floor(rate * 7.3 + 1e-9)
+        # Tick k happens at exactly k / rate.
+        for event in result.logs[machine]:
+            assert event.t == pytest.approx(event.tick / rate, abs=1e-12)
+    assert violations(result.metadata, result.logs) == []
+
+
+def test_conservation_sent_equals_received_plus_queued():
+    for number in (4, 9, 10):
+        result = simulate(experiment(number).config(seed=5))
+        for machine in range(3):
+            sent_to = sum(
+                e.peer.split("+").count(str(machine))
+                for log in result.logs
+                for e in log
+                if e.event == SEND
+            )
+            received = sum(e.event == RECEIVE for e in result.logs[machine])
+            assert sent_to == received + result.queued_at_end[machine]
+        assert sum(result.queued_at_end) > 0  # these experiments do leave messages queued
+
+
+def test_simultaneous_ticks_are_exact_and_ordered_by_machine_id():
+    result = simulate(experiment(3).config(seed=0, duration=10))
+    frame = result.events
+    per_instant = frame.groupby("t")["machine"].apply(list)
+    assert len(per_instant) == 30
+    assert all(machines == [0, 1, 2] for machines in per_instant)
+    # Equal rates: every clock moves in lockstep, whatever the traffic.
+    assert [log[-1].clock for log in result.logs] == [30, 30, 30]
+
+
+def test_time_base_is_integer_for_rational_rates():
+    config = RunConfig(rates=(2.5, 1.7, 3), latency=0.001)
+    units = time_base(config)
+    for rate in config.rates:
+        assert (units / rate) == int(units / rate)
+    assert units * 0.001 == int(units * 0.001)
+
+
+def test_tick_pattern_lists_each_instant_once():
+    assert tick_pattern([6, 2, 1], 6) == [
+        (1, [2]),
+        (2, [1, 2]),
+        (3, [2]),
+        (4, [1, 2]),
+        (5, [2]),
+        (6, [0, 1, 2]),
+    ]
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.001, 0.25])
+def test_messages_arrive_after_the_latency(latency):
+    result = simulate(RunConfig(rates=(1, 3, 6), p_send=0.9, duration=20, latency=latency))
+    sent = {e.msg_id: e.t for log in result.logs for e in log if e.event == SEND}
+    receives = [e for log in result.logs for e in log if e.event == RECEIVE]
+    assert receives
+    for e in receives:
+        assert e.t >= sent[e.msg_id] + latency - 1e-12
+        assert e.t > sent[e.msg_id]  # never at the instant it was sent
+    assert violations(result.metadata, result.logs) == []
+
+
+def test_message_arriving_at_a_tick_instant_is_received_then():
+    """Latency 1/3 s with rates 3 and 3: a message sent at tick k arrives exactly at
+    tick k+1 of the recipient, and the URGENT arrival puts it in the queue first."""
+    result = simulate(RunConfig(rates=(3, 3), p_send=1.0, duration=2, latency=1 / 3, seed=4))
+    first_send = next(e for e in result.logs[0] if e.event == SEND)
+    receive = next(
+        e for e in result.logs[1] if e.event == RECEIVE and e.msg_id == first_send.msg_id
+    )
+    assert receive.tick == first_send.tick + 1
+
+
+def test_wall_is_start_epoch_plus_t():
+    config = experiment(2).config(seed=0, duration=5).with_(start_epoch=1_700_000_000.0)
+    result = simulate(config)
+    for e in result.logs[0]:
+        assert e.wall == pytest.approx(1_700_000_000.0 + e.t)
+    assert result.metadata["start_epoch"] == 1_700_000_000.0
+
+
+def test_events_frame_has_schema_dtypes(exp4_run):
+    result, _ = exp4_run
+    frame = result.events
+    assert list(frame.columns) == [
+        "t",
+        "wall",
+        "machine",
+        "tick",
+        "event",
+        "clock",
+        "jump",
+        "queue",
+        "peer",
+        "msg_clock",
+        "msg_id",
+    ]
+    assert str(frame["msg_clock"].dtype) == "Int64" and str(frame["clock"].dtype) == "int64"
+    assert len(frame) == result.n_events == 60 + 180 + 360
+
+
+def test_run_metadata(exp4_run):
+    result, path = exp4_run
+    meta, _ = read_run(path)
+    for key in (
+        "backend",
+        "experiment",
+        "seed",
+        "rates",
+        "p_send",
+        "duration",
+        "latency",
+        "start_epoch",
+        "version",
+        "queued_at_end",
+    ):
+        assert key in meta
+    assert meta["backend"] == "des" and meta["rates"] == [1, 3, 6]
+    assert meta["queued_at_end"] == result.queued_at_end
+
+
+def test_summary_counts_add_up(exp4_run):
+    result, _ = exp4_run
+    for row in result.summary():
+        assert row["n_internal"] + row["n_send"] + row["n_receive"] == row["ticks"]
+        assert row["mean_jump"] == pytest.approx(row["final_clock"] / row["ticks"], abs=1e-6)
+    rows = result.summary()
+    assert [r["ticks"] for r in rows] == [60, 180, 360]
+    assert rows[0]["final_queue"] > 10  # the slow machine falls behind (SPEC's exp 4)

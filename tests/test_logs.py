@@ -1,0 +1,62 @@
+"""The shared log writer and reader."""
+
+from __future__ import annotations
+
+import pytest
+
+from lamport.core import COLUMNS
+from lamport.errors import LogError
+from lamport.logs import RunWriter, read_log, read_metadata, read_run
+
+
+def test_round_trip_and_header(exp4_run):
+    result, path = exp4_run
+    header = (path / "machine-0.csv").read_text().splitlines()[0]
+    assert header == ",".join(COLUMNS)
+    meta, logs = read_run(path)
+    assert logs == result.logs and meta == result.metadata
+
+
+def test_internal_rows_have_empty_fields(exp4_run):
+    _, path = exp4_run
+    line = next(x for x in (path / "machine-2.csv").read_text().splitlines() if "INTERNAL" in x)
+    assert line.endswith(",0,,,")
+
+
+def test_writer_publishes_atomically(tmp_path, exp4_run):
+    result, _ = exp4_run
+    out = tmp_path / "run"
+    with RunWriter(out, 3) as writer:
+        writer.write(result.logs[0][0])
+        writer.flush()
+        assert not out.exists()
+        assert (writer.staging / "machine-0.csv").read_text().count("\n") == 2
+        writer.finish(result.metadata)
+    assert out.is_dir() and not writer.staging.exists()
+
+
+def test_writer_without_finish_leaves_nothing_unless_asked(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError), RunWriter(out, 2):
+        raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError), RunWriter(out, 2, keep_partial=True) as writer:
+        raise RuntimeError("crash")
+    assert not out.exists() and writer.staging.is_dir()
+    assert ".partial" in writer.staging.name
+
+
+def test_reader_errors_name_the_file(tmp_path, exp4_run):
+    _, path = exp4_run
+    with pytest.raises(LogError, match="not a run directory"):
+        read_metadata(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",".join(COLUMNS) + "\n1.0,2.0,0,1,INTERNAL,one,1,0,,,\n")
+    with pytest.raises(LogError, match=r"bad\.csv: line 2: malformed row"):
+        read_log(bad)
+    bad.write_text("a,b,c\n")
+    with pytest.raises(LogError, match="header"):
+        read_log(bad)
+    (path / "machine-1.csv").unlink()
+    with pytest.raises(LogError, match=r"machine-1\.csv: cannot read"):
+        read_run(path)
