@@ -1,0 +1,111 @@
+"""The real-time backend's wire format: length-prefixed ASCII frames.
+
+TCP is a byte stream: one ``send`` may arrive as many ``recv`` calls and two
+sends may arrive as one. Every frame therefore starts with its payload length,
+a 4-byte big-endian unsigned integer, followed by that many bytes of ASCII.
+A payload is at most :data:`MAX_FRAME` bytes; a longer (or empty) one is
+rejected as soon as its header arrives, before any of its body is read.
+
+Each connection carries one direction of one link. Its first frame is the
+handshake ``hello <sender>``; every later frame is a message
+``<sender> <seq> <clock>``, three decimal integers separated by one space. The
+sender travels in every frame so the reader can check it against the
+handshake; the message id ``<sender>:<seq>`` is rebuilt from the first two
+fields by :func:`lamport.core.message`.
+
+This module does no I/O: :class:`FrameDecoder` takes bytes in and hands
+payloads out, so it can be tested byte by byte without a socket.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from lamport.core import Message, message
+
+#: The frame header: payload length, 4 bytes, network byte order.
+HEADER = struct.Struct("!I")
+
+#: Longest payload accepted, in bytes. Three 20-digit integers and two spaces fit.
+MAX_FRAME = 128
+
+# bytes patterns: \d matches ASCII digits only, so "²" or "١" never parse.
+_HELLO = re.compile(rb"hello (\d{1,20})")
+_MESSAGE = re.compile(rb"(\d{1,20}) (\d{1,20}) (\d{1,20})")
+
+
+class FrameError(ValueError):
+    """A frame that breaks the wire format; the connection that sent it is dropped."""
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """Prefix a payload with its length. Raise FrameError if it is empty or too long."""
+    if not 0 < len(payload) <= MAX_FRAME:
+        raise FrameError(f"payload of {len(payload)} bytes, allowed 1..{MAX_FRAME}")
+    return HEADER.pack(len(payload)) + payload
+
+
+def encode_hello(sender: int) -> bytes:
+    """The handshake frame a machine sends first on each connection it opens."""
+    return encode_frame(b"hello %d" % sender)
+
+
+def encode_message(msg: Message) -> bytes:
+    """A message as one frame: sender, sequence number and clock."""
+    return encode_frame(b"%d %d %d" % (msg.sender, msg.seq, msg.clock))
+
+
+def _show(payload: bytes) -> str:
+    return repr(payload[:40]) + ("..." if len(payload) > 40 else "")
+
+
+def parse_hello(payload: bytes) -> int:
+    """The sender id of a handshake payload. Raise FrameError if it is not one."""
+    match = _HELLO.fullmatch(payload)
+    if match is None:
+        raise FrameError(f"expected 'hello <id>', got {_show(payload)}")
+    return int(match[1])
+
+
+def parse_message(payload: bytes) -> Message:
+    """The message in a payload. Raise FrameError if it is not three integers."""
+    match = _MESSAGE.fullmatch(payload)
+    if match is None:
+        raise FrameError(f"expected '<sender> <seq> <clock>', got {_show(payload)}")
+    return message(int(match[1]), int(match[2]), int(match[3]))
+
+
+class FrameDecoder:
+    """Reassemble frames from a byte stream, whatever the stream's chunking.
+
+    :meth:`feed` takes the bytes of one ``recv`` and returns every payload
+    completed by them, in order. Raise FrameError on a header announcing an
+    empty or oversized payload; after an error the decoder is unusable.
+    """
+
+    def __init__(self, max_size: int = MAX_FRAME) -> None:
+        self.max_size = max_size
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = self._buffer
+        buffer += data
+        payloads = []
+        start = 0
+        while len(buffer) - start >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, start)
+            if not 0 < size <= self.max_size:
+                raise FrameError(f"frame announces {size} bytes, allowed 1..{self.max_size}")
+            end = start + HEADER.size + size
+            if len(buffer) < end:
+                break
+            payloads.append(bytes(buffer[start + HEADER.size : end]))
+            start = end
+        del buffer[:start]
+        return payloads
