@@ -27,8 +27,13 @@ Time
     ``t`` is the measured model time of the tick, ``(now - start) x speed``
     (SPEC section 3), which is never before the scheduled ``k / rate``;
     ``wall`` is ``time.time()``. Ticks due at the same model instant race like
-    real machines do; only message timing differs from the DES, never the
-    draws: machine i gets draw stream i of :func:`lamport.core.machine_streams`.
+    real machines do, but a tick takes only the messages that had arrived by
+    its *scheduled* instant (each reader stamps arrivals on the monotonic
+    clock). So what a tick sees does not depend on how late its thread woke
+    up, and a message sent at an instant is never seen by another machine's
+    tick due at that same instant: the DES's rule for simultaneous ticks, here
+    a consequence of real time. Only message timing differs from the DES,
+    never the draws: machine i gets stream i of :func:`lamport.core.machine_streams`.
 
 Shutdown
     At the end, on a stop request (Ctrl-C, SIGTERM: see :class:`Shutdown`), the
@@ -50,6 +55,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -194,7 +200,10 @@ class _Node:
         self.rate = rate
         self.listener = listener
         self.port: int = listener.getsockname()[1]
-        self.inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        #: (arrival time, message) put by the readers, taken by the machine thread.
+        self.inbox: queue.SimpleQueue[tuple[float, Message]] = queue.SimpleQueue()
+        #: Taken off the inbox but arrived after the tick's due time; machine thread only.
+        self.held: deque[tuple[float, Message]] = deque()
         self.outbound: dict[int, socket.socket] = {}
         self.lock = threading.Lock()
         self.peer_readers: dict[int, threading.Thread] = {}  # guarded by lock
@@ -204,7 +213,12 @@ class _Node:
 
     def progress(self, ticks: int) -> Progress:
         m = self.machine
-        return Progress(self.index, self.rate, m.ticks, ticks, m.clock, len(m.queue) + self.inbox.qsize())
+        return Progress(self.index, self.rate, m.ticks, ticks, m.clock, self.queued)
+
+    @property
+    def queued(self) -> int:
+        """Messages arrived and not yet received: core queue, held back, and inbox."""
+        return len(self.machine.queue) + len(self.held) + self.inbox.qsize()
 
 
 def _bind(port: int, machine: int) -> socket.socket:
@@ -414,7 +428,7 @@ class Cluster:
 
     def _metadata(self, interrupted: bool, stopped_at: float, drained: bool) -> dict[str, Any]:
         n = self.config.n_machines
-        queued = [len(node.machine.queue) + node.inbox.qsize() for node in self._nodes]
+        queued = [node.queued for node in self._nodes]
         dropped = [sum(node.dropped[j] for node in self._nodes) for j in range(n)]
         metadata: dict[str, Any] = {"backend": "realtime", **self.config.metadata()}
         metadata.pop("latency", None)  # a DES parameter: the real network has its own
@@ -505,6 +519,8 @@ class Cluster:
         i = node.index
         machine = node.machine
         inbox = node.inbox
+        held = node.held
+        deliver = machine.deliver
         append = self._logs[i].append
         lateness = self._timing.lateness[i]
         writer = self._writer
@@ -524,9 +540,11 @@ class Cluster:
                 return
             while True:
                 try:
-                    machine.deliver(inbox.get_nowait())
+                    held.append(inbox.get_nowait())
                 except queue.Empty:
                     break
+            while held and held[0][0] <= due:
+                deliver(held.popleft()[1])
             record, outgoing = machine.tick((now - start) * speed, time.time())
             lateness.append(now - due)
             append(record)
@@ -606,8 +624,9 @@ class Cluster:
                     msg = parse_message(payload)
                     if msg.sender != sender:
                         raise FrameError(f"message from {msg.sender} on machine {sender}'s link")
-                    node.inbox.put(msg)
-                    arrived.append((msg.msg_id, time.monotonic()))
+                    now = time.monotonic()
+                    node.inbox.put((now, msg))
+                    arrived.append((msg.msg_id, now))
         except FrameError as exc:
             who = f"machine {sender}" if sender is not None else peer
             log.warning("machine %d: dropped connection from %s: %s", i, who, exc)

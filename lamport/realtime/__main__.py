@@ -1,0 +1,151 @@
+"""Command line of the real-time backend: ``python -m lamport.realtime exp 4``.
+
+Parses arguments, calls :func:`lamport.realtime.run`, shows the machines live
+on a terminal, and prints the same per-machine summary as the DES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lamport.cli import (
+    Parser,
+    add_run_commands,
+    default_out,
+    positive_float,
+    print_run_summary,
+    run_config,
+)
+from lamport.errors import run_cli
+from lamport.realtime.runner import Progress, Shutdown, run
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1..65535)")
+    return value
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        help="time compression: every rate times X, so a 60 s run takes 60/X s (default 1)",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=port,
+        default=None,
+        help="listen on ports P, P+1, ... (default: ports picked free by the OS)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=5.0,
+        help="seconds for all machines to connect before the run fails (default 5)",
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="python -m lamport.realtime",
+        description="Lamport clocks on threads and TCP sockets on 127.0.0.1, on the wall clock.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_run_commands(
+        commands,
+        "realtime",
+        "model seconds to run (default: the experiment's, 60); wall time is this / --speed",
+        extra=_options,
+    )
+    return parser
+
+
+class _Stderr:
+    """sys.stderr looked up at each write, so log lines follow rich's redirection."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None]]:
+    """A live table, one line per machine, updated in place; and a function that ends it."""
+    from rich.live import Live
+    from rich.table import Table
+
+    display = Live(transient=True, auto_refresh=False)
+    display.start()
+
+    def update(progress: list[Progress]) -> None:
+        table = Table(box=None, title="real time (Ctrl-C stops)", title_justify="left")
+        for header in ("machine", "rate", "tick", "clock", "queue"):
+            table.add_column(header, justify="right")
+        for p in progress:
+            table.add_row(str(p.machine), f"{p.rate:g}", f"{p.tick}/{p.ticks}", str(p.clock), str(p.queue))
+        display.update(table, refresh=True)
+
+    return update, display.stop
+
+
+def _report(out: Any) -> None:
+    try:
+        from lamport.report import write_report
+    except ImportError:
+        print(f"note: --report needs lamport.report, not available yet; logs are in {out}", file=sys.stderr)
+        return
+    print(f"report: {write_report(out)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = run_config(args)
+    out = args.out if args.out is not None else default_out("realtime", config)
+    handler = logging.StreamHandler(_Stderr())  # type: ignore[arg-type]
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logging.getLogger("lamport.realtime").addHandler(handler)
+    live = end_live = None
+    if sys.stdout.isatty() and not args.quiet:
+        live, end_live = _live_display()
+    shutdown = Shutdown()
+    restore = shutdown.install()
+    began = time.perf_counter()
+    try:
+        result = run(
+            config,
+            speed=args.speed,
+            out=out,
+            base_port=args.base_port,
+            live=live,
+            connect_timeout=args.connect_timeout,
+            shutdown=shutdown,
+        )
+    finally:
+        restore()
+        if end_live is not None:
+            end_live()
+    seconds = time.perf_counter() - began
+    if not args.quiet:
+        print_run_summary(result.metadata, result.summary(), out, seconds)
+    if result.interrupted:
+        at = result.metadata["stopped_at"]
+        print(f"interrupted at t = {at:.1f} s; logs and run.json are complete", file=sys.stderr)
+    if args.report:
+        _report(out)
+    return 128 + shutdown.signal if result.interrupted and shutdown.signal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
