@@ -183,7 +183,7 @@ class Machine:
     __slots__ = (
         "_draw",
         "_labels",
-        "_peer_labels",
+        "_targets",
         "clock",
         "deliver",
         "machine_id",
@@ -207,7 +207,11 @@ class Machine:
         self.p_send = float(p_send)
         self.peers = tuple(i for i in range(n_machines) if i != machine_id)
         self._labels = [str(i) for i in range(n_machines)]
-        self._peer_labels = [self._labels[p] for p in self.peers]
+        # Recipients and log label per action: one per single peer, then all peers.
+        self._targets: list[tuple[tuple[int, ...], str]] = [
+            ((p,), self._labels[p]) for p in self.peers
+        ]
+        self._targets.append((self.peers, "+".join(self._labels[p] for p in self.peers)))
         self._draw = draw
         self.clock = 0
         self.ticks = 0
@@ -249,12 +253,7 @@ class Machine:
         if action is None:
             internal = (t, wall, self.machine_id, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
             return _new(Event, internal), None
-        if action >= 0:
-            recipients: tuple[int, ...] = (self.peers[action],)
-            peer = self._peer_labels[action]
-        else:
-            recipients = self.peers
-            peer = "+".join(self._peer_labels)
+        recipients, peer = self._targets[action]  # action -1 (all peers) is the last entry
         self.sent = sent = self.sent + 1
         msg_id = f"{self.machine_id}:{sent}"
         out = _new(Message, (self.machine_id, sent, clock, msg_id))

@@ -124,33 +124,42 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float]:
 
 #: Columns of the per-machine table printed after one run: (header, key, format).
 RUN_TABLE = (
-    ("machine", "machine", "{}"),
+    ("m", "machine", "{}"),
     ("rate", "rate", "{:g}"),
     ("ticks", "ticks", "{}"),
     ("internal", "n_internal", "{}"),
     ("send", "n_send", "{}"),
     ("receive", "n_receive", "{}"),
-    ("final clock", "final_clock", "{}"),
+    ("clock", "final_clock", "{}"),
     ("clock/s", "clock_rate", "{:.2f}"),
-    ("drift", "drift_end", "{}"),
-    ("max queue", "max_queue", "{}"),
-    ("final queue", "final_queue", "{}"),
-    ("mean jump", "mean_jump", "{:.2f}"),
+    ("behind", "drift_end", "{}"),
+    ("max q", "max_queue", "{}"),
+    ("end q", "final_queue", "{}"),
+    ("jump", "mean_jump", "{:.2f}"),
     ("max jump", "max_jump", "{}"),
 )
 
 
 def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
     """The per-machine summary of one run as a rich Table."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for header, _, _ in RUN_TABLE:
-        table.add_column(header, justify="right")
-    for row in rows:
-        table.add_row(*(fmt.format(row[key]) for _, key, fmt in RUN_TABLE))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, caption=RUN_CAPTION)
+    cells = [[fmt.format(row[key]) for _, key, fmt in RUN_TABLE] for row in rows]
+    for index, (header, _, _) in enumerate(RUN_TABLE):
+        # Numbers never wrap or get cut; narrow terminals wrap the headers instead.
+        width = max((len(line[index]) for line in cells), default=1)
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for line in cells:
+        table.add_row(*line)
     return table
 
+
+RUN_CAPTION = (
+    "clock: final logical clock; behind: gap to the highest final clock; "
+    "q: queue length; jump: mean clock increase per event"
+)
 
 #: Columns of the sweep table: (header, key).
 SWEEP_METRICS = (
@@ -188,31 +197,32 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> Any:
     """The sweep's per-experiment, per-machine table (mean +- 95% CI) as a rich Table."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for header in ("exp", "name", "m", "rate", "p_send"):
-        table.add_column(header, justify="right" if header != "name" else "left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("experiment", justify="left", max_width=22, min_width=10)
+    table.add_column("m", justify="right", no_wrap=True)
+    table.add_column("rate", justify="right", no_wrap=True, min_width=4)
     for header, _ in SWEEP_METRICS:
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", no_wrap=True, min_width=9)
     previous = None
+    line = 0
     for row in aggregated:
-        first = row["experiment"] != previous
+        line = line + 1 if row["experiment"] == previous else 0
         previous = row["experiment"]
-        cells = [
-            str(row["experiment"]) if first else "",
-            row["name"] if first else "",
-            str(row["machine"]),
-            row["rate"],
-            f"{row['p_send']:g}" if first else "",
-        ]
+        label = {0: f"{row['experiment']} {row['name']}", 1: f"p_send {row['p_send']:g}"}
+        cells = [label.get(line, ""), str(row["machine"]), row["rate"]]
         for _, key in SWEEP_METRICS:
             mean, half = row[key], row[f"{key}_ci"]
             digits = 2 if key == "clock_rate" or abs(mean) < 10 else 1
             cells.append(
-                f"{mean:.{digits}f} ± {half:.{digits}f}"
+                f"{mean:.{digits}f}±{half:.{digits}f}"
                 if not math.isnan(half)
                 else f"{mean:.{digits}f}"
             )
-        table.add_row(*cells, end_section=False)
+        last = (
+            row is aggregated[-1] or aggregated[aggregated.index(row) + 1]["experiment"] != previous
+        )
+        table.add_row(*cells, end_section=last)
     return table

@@ -150,6 +150,7 @@ def _sweep(args: argparse.Namespace) -> int:
     show = not args.quiet and sys.stderr.isatty()
     progress = None
     if show:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         bar = Progress(
@@ -158,6 +159,7 @@ def _sweep(args: argparse.Namespace) -> int:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             transient=True,
+            console=Console(stderr=True),
         )
         bar.start()
         task = bar.add_task("runs", total=None)
