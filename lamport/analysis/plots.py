@@ -8,6 +8,7 @@ in every figure of a run.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.ticker import MaxNLocator
 
 from lamport.analysis.load import Run, Sweep
@@ -259,16 +261,19 @@ def spread_plot(sweep: Sweep, path: str | Path, rows: pd.DataFrame | None = None
             len(SPREAD_METRICS), 1, figsize=(11, 9), sharex=True, layout="constrained"
         )
         for ax, (metric, label) in zip(axes, SPREAD_METRICS, strict=True):
-            sns.boxplot(
-                data=data,
-                x="experiment",
-                y=metric,
-                hue="machine",
-                ax=ax,
-                palette=_palette(data["machine"].nunique()),
-                fliersize=2,
-                linewidth=0.8,
-            )
+            with warnings.catch_warnings():
+                # seaborn 0.13 passes matplotlib 3.11's deprecated vert= to bxp
+                warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+                sns.boxplot(
+                    data=data,
+                    x="experiment",
+                    y=metric,
+                    hue="machine",
+                    ax=ax,
+                    palette=_palette(data["machine"].nunique()),
+                    fliersize=2,
+                    linewidth=0.8,
+                )
             if metric == "final_queue" and data[metric].max() > 20:
                 ax.set_yscale("symlog", linthresh=5)
             ax.set_ylim(bottom=0)

@@ -103,7 +103,7 @@ def config_rows(metadata: Mapping[str, Any], skip: Sequence[str] = ()) -> list[l
         if key in skip:
             continue
         if isinstance(value, list):
-            text = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            text = _list_text(value)
         elif value is None:
             text = "each experiment's own" if key == "duration" else "none"
         elif key in ("start_epoch", "started") and isinstance(value, int | float) and value > 0:
@@ -113,3 +113,11 @@ def config_rows(metadata: Mapping[str, Any], skip: Sequence[str] = ()) -> list[l
             text = str(value)
         rows.append([key, text])
     return rows
+
+
+def _list_text(values: list[Any]) -> str:
+    """A list for the config table; a long run of consecutive integers as ``lo..hi (n)``."""
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    if ints and len(values) > 5 and values == list(range(values[0], values[0] + len(values))):
+        return f"{values[0]}..{values[-1]} ({len(values)})"
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)

@@ -54,10 +54,13 @@ def findings(stats: pd.DataFrame, correlations: pd.DataFrame) -> list[str]:
                 f"queues stay stable (mean final queue at most {sub['final_queue'].max():.1f})"
             )
         jump = sub.iloc[int(sub["max_jump"].to_numpy().argmax())]
-        parts.append(
-            f"the largest jumps are machine {int(jump['machine'])}'s (max jump "
-            f"{pm(jump['max_jump'], jump['max_jump_ci'], 1)})"
-        )
+        if jump["max_jump"] <= 1:
+            parts.append("every jump is 1 (no clock ever skips ahead)")
+        else:
+            parts.append(
+                f"the largest jumps are machine {int(jump['machine'])}'s (max jump "
+                f"{pm(jump['max_jump'], jump['max_jump_ci'], 1)})"
+            )
         out.append(f"{head} {'; '.join(parts)}.")
     overall = correlations[correlations["experiment"] == 0]["correlation"].iloc[0]
     if not math.isnan(overall):
