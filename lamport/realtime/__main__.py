@@ -94,7 +94,9 @@ def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None
         for header in ("machine", "rate", "tick", "clock", "queue"):
             table.add_column(header, justify="right")
         for p in progress:
-            table.add_row(str(p.machine), f"{p.rate:g}", f"{p.tick}/{p.ticks}", str(p.clock), str(p.queue))
+            table.add_row(
+                str(p.machine), f"{p.rate:g}", f"{p.tick}/{p.ticks}", str(p.clock), str(p.queue)
+            )
         display.update(table, refresh=True)
 
     return update, display.stop
@@ -104,7 +106,10 @@ def _report(out: Any) -> None:
     try:
         from lamport.report import write_report
     except ImportError:
-        print(f"note: --report needs lamport.report, not available yet; logs are in {out}", file=sys.stderr)
+        print(
+            f"note: --report needs lamport.report, not available yet; logs are in {out}",
+            file=sys.stderr,
+        )
         return
     print(f"report: {write_report(out)}")
 
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = run_config(args)
     out = args.out if args.out is not None else default_out("realtime", config)
-    handler = logging.StreamHandler(_Stderr())  # type: ignore[arg-type]
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logging.getLogger("lamport.realtime").addHandler(handler)
     live = end_live = None

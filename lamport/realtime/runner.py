@@ -128,7 +128,9 @@ class Shutdown:
 
     def install(self) -> Callable[[], None]:
         """Route SIGINT and SIGTERM to :meth:`request`; return a function that restores them."""
-        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
 
         def restore() -> None:
             for sig, handler in previous.items():
@@ -238,7 +240,11 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)] * 1000
 
-    return {"p50": round(at(0.5), 3), "p99": round(at(0.99), 3), "max": round(ordered[-1] * 1000, 3)}
+    return {
+        "p50": round(at(0.5), 3),
+        "p99": round(at(0.99), 3),
+        "max": round(ordered[-1] * 1000, 3),
+    }
 
 
 class Cluster:
@@ -269,7 +275,9 @@ class Cluster:
             raise ConfigError(f"connect timeout must be a positive number, got {connect_timeout}")
         n = config.n_machines
         if base_port is not None and not 1 <= base_port <= 65536 - n:
-            raise ConfigError(f"base port must lie in 1..{65536 - n} for {n} machines, got {base_port}")
+            raise ConfigError(
+                f"base port must lie in 1..{65536 - n} for {n} machines, got {base_port}"
+            )
         self.config = config
         self.speed = float(speed)
         self.out = Path(out) if out is not None else None
@@ -480,7 +488,9 @@ class Cluster:
             self._barrier.wait(timeout=max(deadline - time.monotonic(), POLL))
         except threading.BrokenBarrierError:
             if not self._errors and not self.shutdown.stop.is_set():
-                self._errors.append(f"machines did not all come up within {self.connect_timeout:g} s")
+                self._errors.append(
+                    f"machines did not all come up within {self.connect_timeout:g} s"
+                )
             self._barrier.abort()
             return
         except NetworkError as exc:
@@ -513,7 +523,9 @@ class Cluster:
             try:
                 sock.sendall(encode_hello(node.index))
             except OSError as exc:
-                raise NetworkError(f"machine {node.index}: hello to machine {peer} failed ({exc})") from None
+                raise NetworkError(
+                    f"machine {node.index}: hello to machine {peer} failed ({exc})"
+                ) from None
 
     def _tick(self, node: _Node) -> None:
         i = node.index
@@ -602,7 +614,8 @@ class Cluster:
         hello_by = time.monotonic() + self.connect_timeout
         arrived = self._timing.arrived
         try:
-            peer = "%s:%d" % conn.getpeername()[:2]
+            host, port = conn.getpeername()[:2]
+            peer = f"{host}:{port}"
         except OSError:
             peer = "?"
         try:
