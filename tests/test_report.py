@@ -1,0 +1,175 @@
+"""lamport.report: report.md and a self-contained report.html, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lamport.errors import LogError
+from lamport.report import REPORT_HTML, REPORT_MD, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    from lamport.config import experiment
+    from lamport.des import simulate
+
+    out = tmp_path_factory.mktemp("report") / "exp4"
+    simulate(experiment(4).config(seed=1)).write(out)
+    write_report(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    from lamport.des.sweep import sweep
+
+    out = tmp_path_factory.mktemp("report") / "sweep"
+    sweep(seeds=3, jobs=1, out=out)
+    write_report(out)
+    return out
+
+
+def report_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lamport.report", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def assert_self_contained(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>")
+    assert "data:image/png;base64," in page
+    # nothing fetched from elsewhere: no external images, stylesheets or scripts
+    assert re.search(r"<img[^>]+src=\"(?!data:)", page) is None
+    assert "<link" not in page and "<script" not in page
+
+
+def test_run_report_markdown(run_dir):
+    md = (run_dir / REPORT_MD).read_text()
+    assert md.startswith("# exp 4 big-differences — des — seed 1\n")
+    for heading in ("## Configuration", "## Answers", "## Per-machine statistics"):
+        assert heading in md
+    assert "## Predicted versus observed" in md and "## Figures" in md
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links == [f"figures/{s}.png" for s in ("clock", "gap", "queue", "jumps", "spacetime")]
+    for link in links:
+        assert (run_dir / link).is_file()
+    # the answers name the slow machine's drift and growing queue
+    assert re.search(r"Machine 0 \(1 tick/s\): .* falls behind the leader by [\d.]+ per second", md)
+    assert re.search(r"its queue grows at [\d.]+ msgs/s \(38 waiting at the end\)", md)
+    # the per-machine table carries the run's numbers
+    assert "| 0 | 1 | 60 | 0 | 0 | 60 | 208 |" in md
+    assert "| 0 | 1 | growing | growing |" in md  # theory and observation agree
+
+
+def test_run_report_html(run_dir):
+    page = (run_dir / REPORT_HTML).read_text()
+    assert_self_contained(page)
+    assert page.count("data:image/png;base64,") == 5
+    assert page.count("<table>") == 5  # config, three per-machine tables, prediction
+    assert '<td class="num">208</td>' in page
+    assert "exp 4 big-differences — des — seed 1" in page
+
+
+def test_sweep_report(sweep_dir):
+    md = (sweep_dir / REPORT_MD).read_text()
+    assert md.startswith("# sweep — des — 11 experiments × 3 seeds\n")
+    assert "![" in md and "(figures/overview.png)" in md and "(figures/spread.png)" in md
+    assert "| 4 | big-differences | 0 | 1 | 0.3 | 3 |" in md
+    assert "Not predicted: experiment(s) 1" in md
+    assert re.search(r"Exp 9 high-comm-extreme .*queues grow on machine 0", md)
+    page = (sweep_dir / REPORT_HTML).read_text()
+    assert_self_contained(page)
+    assert page.count("data:image/png;base64,") == 2
+    assert "<table>" in page and "±" in page
+
+
+def test_report_is_rewritable(run_dir):
+    before = (run_dir / REPORT_MD).read_text()
+    assert write_report(run_dir) == run_dir / REPORT_MD
+    assert (run_dir / REPORT_MD).read_text() == before
+
+
+def test_cli_writes_reports(tmp_path):
+    from lamport.config import experiment
+    from lamport.des import simulate
+
+    out = simulate(experiment(3).config(seed=2, duration=10)).write(tmp_path / "run")
+    done = report_cli(out, "--spacetime-seconds", "3")
+    assert done.returncode == 0, done.stderr
+    assert str(out / REPORT_MD) in done.stdout
+    assert "first 3 s" in (out / REPORT_MD).read_text()
+    assert (out / REPORT_HTML).is_file()
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_cli_not_a_run(tmp_path):
+    line = one_line_error(report_cli(tmp_path))
+    assert str(tmp_path) in line and "neither a run directory" in line
+    line = one_line_error(report_cli(tmp_path / "nowhere"))
+    assert "not a directory" in line
+
+
+def test_cli_usage_error():
+    line = one_line_error(report_cli())
+    assert "python -m lamport.report" in line
+
+
+def test_cli_missing_log(run_dir, tmp_path):
+    broken = tmp_path / "run"
+    broken.mkdir()
+    for name in ("run.json", "machine-0.csv", "machine-1.csv"):
+        (broken / name).write_bytes((run_dir / name).read_bytes())
+    line = one_line_error(report_cli(broken))
+    assert f"{broken / 'machine-2.csv'}: cannot read" in line
+
+
+def test_cli_malformed_run_json(tmp_path):
+    (tmp_path / "run.json").write_text('{"rates": [1, 2]')
+    line = one_line_error(report_cli(tmp_path))
+    assert f"{tmp_path / 'run.json'}: malformed" in line
+
+
+def test_cli_invariant_break_names_file_and_row(run_dir, tmp_path):
+    broken = tmp_path / "run"
+    broken.mkdir()
+    for name in ("run.json", "machine-0.csv", "machine-1.csv", "machine-2.csv"):
+        (broken / name).write_bytes((run_dir / name).read_bytes())
+    log = broken / "machine-2.csv"
+    lines = log.read_text().splitlines()
+    fields = lines[10].split(",")  # line 11 of the file: the 10th event
+    fields[5] = str(int(fields[5]) + 50)  # a clock that breaks the jump invariant
+    lines[10] = ",".join(fields)
+    log.write_text("\n".join(lines) + "\n")
+    line = one_line_error(report_cli(broken))
+    assert f"{log} line 11: jump" in line
+    assert not (broken / REPORT_MD).exists()
+    with pytest.raises(LogError, match="line 11"):
+        write_report(broken)
+
+
+def test_cli_malformed_sweep(sweep_dir, tmp_path):
+    bad = tmp_path / "sweep"
+    bad.mkdir()
+    (bad / "sweep.json").write_text(json.dumps({"backend": "des"}))
+    (bad / "summary.csv").write_text("experiment,seed\n1,0\n")
+    line = one_line_error(report_cli(bad))
+    assert f"{bad / 'summary.csv'}: missing column(s) machine" in line
