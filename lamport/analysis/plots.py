@@ -209,7 +209,7 @@ def spacetime_plot(run: Run, path: str | Path, seconds: float = SPACETIME_SECOND
         ax.set_xlim(0, seconds)
         ax.set_xlabel("real time t (model seconds); numbers are clock values after each event")
         ax.set_title(f"Space-time diagram, first {seconds:g} s\n{run.title}")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
         return _save(fig, path)
 
 

@@ -104,6 +104,8 @@ def config_rows(metadata: Mapping[str, Any], skip: Sequence[str] = ()) -> list[l
             continue
         if isinstance(value, list):
             text = _list_text(value)
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k} {v}" for k, v in value.items())
         elif value is None:
             text = "each experiment's own" if key == "duration" else "none"
         elif key in ("start_epoch", "started") and isinstance(value, int | float) and value > 0:

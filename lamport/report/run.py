@@ -53,6 +53,8 @@ def findings(run: Run, stats: pd.DataFrame) -> list[str]:
         )
         if row["gap_max"] == 0:
             place = "never trails the leader"
+        elif row["gap_end"] == 0 and trend == "stays level":
+            place = f"keeps up with the leader (at most {int(row['gap_max'])} behind)"
         elif row["gap_end"] == 0:
             place = f"{trend}, ending level with the leader (at most {int(row['gap_max'])} behind)"
         else:
