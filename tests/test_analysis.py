@@ -297,3 +297,21 @@ def test_sweep_bad_inputs(tmp_path, small_sweep):
     (bad / "summary.csv").write_text("\n".join([*text[:4], ",".join(broken), *text[5:]]))
     with pytest.raises(LogError, match=r"summary\.csv: line 5: final_clock 'lots' is not a number"):
         load_sweep(bad)
+
+
+@pytest.mark.parametrize("keep", ["csv", "parquet"])
+def test_sweep_with_kept_logs(tmp_path, keep):
+    from lamport.des.sweep import sweep
+
+    out = sweep([4], seeds=2, jobs=1, out=tmp_path / "sweep", keep_logs=keep).out
+    loaded = load(out)
+    assert isinstance(loaded, Sweep)
+    if keep == "csv":
+        assert len(loaded.run_dirs) == 2
+        run = load_run(loaded.run_dirs[1])
+        assert run.metadata["seed"] == 1
+        assert not loaded.has_events
+    else:
+        events = loaded.events()
+        assert set(events["seed"]) == {0, 1} and set(events["experiment"]) == {4}
+        assert len(events) == 2 * (60 + 180 + 360)
