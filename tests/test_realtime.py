@@ -22,7 +22,7 @@ import pytest
 from lamport.config import RunConfig, experiment
 from lamport.core import INTERNAL, RECEIVE, SEND
 from lamport.des.model import simulate
-from lamport.errors import ConfigError, NetworkError
+from lamport.errors import ConfigError, LogError, NetworkError
 from lamport.frames import events_frame, read_log_frame
 from lamport.invariants import check, expected_ticks, violations
 from lamport.logs import log_name, read_run
@@ -302,6 +302,25 @@ def test_peer_that_never_comes_up_fails_after_the_timeout(tmp_path):
         cluster.run()
     assert time.monotonic() - began < 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stop_during_set_up_is_an_interrupt_not_a_hang(tmp_path):
+    shutdown = Shutdown()
+    cluster = Cluster(
+        experiment(4).config(duration=5), hold={2}, shutdown=shutdown, out=tmp_path / "run"
+    )
+    threading.Timer(0.3, shutdown.request).start()
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        cluster.run()
+    assert time.monotonic() - began < 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_out_fails_before_any_socket(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(LogError, match="not a directory"):
+        run(experiment(4).config(duration=5), out=tmp_path / "file")
 
 
 # -- the command line --------------------------------------------------------------------

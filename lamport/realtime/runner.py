@@ -252,7 +252,10 @@ class Cluster:
 
     Build it, then call :meth:`run` once. ``ports`` and ``started`` let a caller
     (a test) reach the machines while they run. See :func:`run` for the
-    parameters. Raise ConfigError if the speed, port or timeout is invalid.
+    parameters; besides them, ``drain_timeout`` bounds the final drain (wall
+    seconds) and ``hold`` lists machines whose thread never comes up (fault
+    injection: the others then fail to connect, or a test plays that machine).
+    Raise ConfigError if the speed, port or timeout is invalid.
     """
 
     def __init__(
@@ -316,6 +319,8 @@ class Cluster:
         config = self.config
         n = config.n_machines
         _, draws = machine_streams(config.seed, n)
+        # Check the run directory before any socket exists (raise LogError).
+        writer = RunWriter(self.out, n) if self.out is not None else None
         nodes = self._nodes
         try:
             for i in range(n):
@@ -329,7 +334,6 @@ class Cluster:
         self.ports = [node.port for node in nodes]
         threads: list[threading.Thread] = []
         handler: logging.Handler | None = None
-        writer = RunWriter(self.out, n) if self.out is not None else None
         try:
             with writer if writer is not None else contextlib.nullcontext():
                 self._writer = writer
@@ -343,12 +347,12 @@ class Cluster:
                 tickers = [self._spawn(self._machine_loop, node, "machine") for node in nodes]
                 threads += tickers
                 self._watch(tickers)
-                if self._errors or not self.started.is_set():
-                    self._closing.set()
-                    self._abort.set()
-                    if self._errors:
-                        raise NetworkError(self._errors[0])
-                    raise KeyboardInterrupt
+                if not self.started.is_set():
+                    if self.shutdown.stop.is_set():
+                        raise KeyboardInterrupt
+                    raise NetworkError(
+                        self._errors[0] if self._errors else "the machines did not come up"
+                    )
                 if writer is not None:
                     # From the first tick on, a crash keeps the logs written so far.
                     writer.keep_partial = True
@@ -509,7 +513,8 @@ class Cluster:
                     sock = socket.create_connection((HOST, port), timeout=POLL * 5)
                     break
                 except OSError as exc:
-                    if time.monotonic() + delay > deadline or self._closing.is_set():
+                    given_up = self._closing.is_set() or self.shutdown.stop.is_set()
+                    if given_up or time.monotonic() + delay > deadline:
                         raise NetworkError(
                             f"machine {node.index}: cannot reach machine {peer} on port {port} "
                             f"within {self.connect_timeout:g} s ({exc})"
