@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,54 +24,35 @@ class Parser(argparse.ArgumentParser):
         fail(f"{self.prog}: {message}")
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
+def _number(
+    convert: Callable[[str], float], accept: Callable[[float], bool], what: str
+) -> Callable[[str], Any]:
+    """An argparse type: convert, then check; the error names the value and the rule."""
+    noun = "an integer" if convert is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not accept(value) or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} {what}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
-    return value
+positive_float = _number(float, lambda v: v > 0, "must be a positive number")
+non_negative_float = _number(float, lambda v: v >= 0, "must be a number >= 0")
+probability = _number(float, lambda v: 0.0 <= v <= 1.0, "is outside [0, 1]")
+seed_int = _number(int, lambda v: v >= 0, "must be >= 0")
+positive_int = _number(int, lambda v: v >= 1, "must be >= 1")
 
 
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 1]")
-    return value
+def bounded_int(low: int, high: int) -> Callable[[str], Any]:
+    """An argparse type for an integer in [low, high]."""
+    return _number(int, lambda v: low <= v <= high, f"is outside {low}..{high}")
 
 
 def add_run_commands(

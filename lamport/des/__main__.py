@@ -28,13 +28,17 @@ from lamport.config import DEFAULT_LATENCY
 from lamport.errors import ConfigError, run_cli
 
 
-def _des_options(parser: argparse.ArgumentParser) -> None:
+def _latency_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--latency",
         type=non_negative_float,
         default=DEFAULT_LATENCY,
         help=f"one-way network latency in model seconds (default {DEFAULT_LATENCY})",
     )
+
+
+def _des_options(parser: argparse.ArgumentParser) -> None:
+    _latency_option(parser)
     parser.add_argument(
         "--start-epoch",
         type=float,
@@ -81,12 +85,7 @@ def build_parser() -> Parser:
         default=None,
         help="model seconds per run (default: each experiment's, 60)",
     )
-    sweep.add_argument(
-        "--latency",
-        type=non_negative_float,
-        default=DEFAULT_LATENCY,
-        help=f"one-way network latency in model seconds (default {DEFAULT_LATENCY})",
-    )
+    _latency_option(sweep)
     sweep.add_argument(
         "--jobs", type=positive_int, default=None, help="worker processes (default: one per core)"
     )
