@@ -226,36 +226,35 @@ class Machine:
 
         Return the event record and, for a SEND, the outgoing message.
         """
-        self.ticks += 1
+        ticks = self.ticks = self.ticks + 1
         before = self.clock
         queue = self.queue
         if queue:
-            message = queue.popleft()
-            clock = (before if before > message.clock else message.clock) + 1
-            self.clock = clock
+            sender, _, message_clock, msg_id = queue.popleft()
+            clock = self.clock = (before if before > message_clock else message_clock) + 1
             fields = (
                 t,
                 wall,
                 self.machine_id,
-                self.ticks,
+                ticks,
                 RECEIVE,
                 clock,
                 clock - before,
                 len(queue),
-                self._labels[message.sender],
-                message.clock,
-                message.msg_id,
+                self._labels[sender],
+                message_clock,
+                msg_id,
             )
             return _new(Event, fields), None
-        clock = before + 1
-        self.clock = clock
+        clock = self.clock = before + 1
         action = choose_action(self._draw(), self.p_send, len(self.peers))
         if action is None:
-            internal = (t, wall, self.machine_id, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
+            internal = (t, wall, self.machine_id, ticks, INTERNAL, clock, 1, 0, "", None, "")
             return _new(Event, internal), None
         recipients, peer = self._targets[action]  # action -1 (all peers) is the last entry
-        self.sent = sent = self.sent + 1
-        msg_id = f"{self.machine_id}:{sent}"
-        out = _new(Message, (self.machine_id, sent, clock, msg_id))
-        fields = (t, wall, self.machine_id, self.ticks, SEND, clock, 1, 0, peer, clock, msg_id)
+        me = self.machine_id
+        sent = self.sent = self.sent + 1
+        msg_id = f"{me}:{sent}"
+        out = _new(Message, (me, sent, clock, msg_id))
+        fields = (t, wall, me, ticks, SEND, clock, 1, 0, peer, clock, msg_id)
         return _new(Event, fields), _new(Outgoing, (out, recipients))

@@ -86,21 +86,24 @@ class _Arrival(SimEvent):
         self,
         env: simpy.Environment,
         delay: int,
-        batch: list[tuple[Callable[[Message], None], Message, int]],
+        batch: list[tuple[int, Message]],
+        delivers: list[Callable[[Message], None]],
         pending: deque[_Arrival],
     ) -> None:
         self.env = env
         self.callbacks = [self._arrive]
         self._value = batch
         self._ok = True
+        self._delivers = delivers
         self._pending = pending
         pending.append(self)
         env.schedule(self, URGENT, delay)
 
     def _arrive(self, _event: SimEvent) -> None:
         self._pending.popleft()
-        for deliver, message, _ in self._value:
-            deliver(message)
+        delivers = self._delivers
+        for recipient, message in self._value:
+            delivers[recipient](message)
 
 
 @dataclass
@@ -165,7 +168,7 @@ def simulate(config: RunConfig) -> Result:
                 yield env.timeout(now - env.now)
                 t = now / units
                 wall = start_epoch + t
-                batch: list[tuple[Callable[[Message], None], Message, int]] | None = None
+                batch: list[tuple[int, Message]] | None = None
                 for tick, append in due:
                     record, outgoing = tick(t, wall)
                     append(record)
@@ -174,9 +177,9 @@ def simulate(config: RunConfig) -> Result:
                             batch = []
                         message = outgoing.message
                         for recipient in outgoing.recipients:
-                            batch.append((delivers[recipient], message, recipient))
+                            batch.append((recipient, message))
                 if batch is not None:
-                    _Arrival(env, latency, batch, pending)
+                    _Arrival(env, latency, batch, delivers, pending)
             base += span
 
     env.process(metronome())
@@ -192,7 +195,7 @@ def simulate(config: RunConfig) -> Result:
             gc.enable()
     in_flight = [0] * n
     for arrival in pending:
-        for _, _, recipient in arrival._value:
+        for recipient, _ in arrival._value:
             in_flight[recipient] += 1
     queued = [len(m.queue) + in_flight[i] for i, m in enumerate(machines)]
     metadata = {
