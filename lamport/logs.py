@@ -190,19 +190,30 @@ def read_log(path: Path) -> list[Event]:
         return events
 
 
-def read_metadata(run_dir: Path) -> dict[str, Any]:
-    """Read ``run.json``. Raise LogError if the directory is not a run."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    if not run_dir.is_dir():
-        raise LogError(f"{run_dir}: not a directory")
+def read_directory_json(directory: Path, name: str, kind: str) -> dict[str, Any]:
+    """Read the JSON object that marks ``directory`` as a run or sweep output.
+
+    Raise LogError if the directory or the file is missing or the JSON is malformed.
+    """
+    path = directory / name
+    if not directory.is_dir():
+        raise LogError(f"{directory}: not a directory")
     if not path.is_file():
-        raise LogError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+        raise LogError(f"{directory}: not a {kind} directory (no {name})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise LogError(f"{path}: malformed ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("rates"), list):
+    if not isinstance(data, dict):
+        raise LogError(f"{path}: malformed (not a JSON object)")
+    return data
+
+
+def read_metadata(run_dir: Path) -> dict[str, Any]:
+    """Read ``run.json``. Raise LogError if the directory is not a run."""
+    data = read_directory_json(Path(run_dir), RUN_FILE, "run")
+    path = Path(run_dir) / RUN_FILE
+    if not isinstance(data.get("rates"), list):
         raise LogError(f"{path}: malformed (no rates list)")
     return data
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from lamport.core import Event
 from lamport.errors import LogError
 from lamport.frames import events_frame
 from lamport.invariants import check
-from lamport.logs import RUN_FILE, read_run
+from lamport.logs import RUN_FILE, read_directory_json, read_run
 from lamport.summary import SUMMARY_COLUMNS
 
 SWEEP_FILE = "sweep.json"
@@ -225,17 +224,7 @@ def load_sweep(sweep_dir: str | Path) -> Sweep:
     file is missing or malformed (a bad row is named by its line).
     """
     sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise LogError(f"{sweep_dir}: not a directory")
-    path = sweep_dir / SWEEP_FILE
-    if not path.is_file():
-        raise LogError(f"{sweep_dir}: not a sweep directory (no {SWEEP_FILE})")
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LogError(f"{path}: malformed ({exc})") from None
-    if not isinstance(metadata, dict):
-        raise LogError(f"{path}: malformed (not a JSON object)")
+    metadata = read_directory_json(sweep_dir, SWEEP_FILE, "sweep")
     summary = _read_summary(sweep_dir / SUMMARY_FILE)
     runs = sweep_dir / RUNS_DIR
     run_dirs = (

@@ -31,10 +31,7 @@ import gc
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -44,10 +41,10 @@ from simpy.events import Event as SimEvent
 from lamport import __version__
 from lamport.config import RunConfig, exact_rate
 from lamport.core import Event, Machine, Message, machine_streams
-from lamport.summary import summarize
+from lamport.result import RunResult
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 
 def time_base(config: RunConfig) -> int:
@@ -106,35 +103,8 @@ class _Arrival(SimEvent):
             delivers[recipient](message)
 
 
-@dataclass
-class Result:
-    """A finished DES run: its config, every machine's events, and what was left queued."""
-
-    config: RunConfig
-    logs: list[list[Event]]
-    queued_at_end: list[int]
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_events(self) -> int:
-        return sum(len(events) for events in self.logs)
-
-    def summary(self) -> list[dict[str, Any]]:
-        """One row per machine, the columns of ``summary.csv``."""
-        return summarize(self.metadata, self.logs)
-
-    @cached_property
-    def events(self) -> pd.DataFrame:
-        """All events of all machines as a DataFrame, in the log schema's columns."""
-        from lamport.frames import events_frame
-
-        return events_frame(self.logs)
-
-    def write(self, out: Path) -> Path:
-        """Write the run directory (``machine-<id>.csv`` per machine and ``run.json``)."""
-        from lamport.logs import write_run
-
-        return write_run(out, self.metadata, self.logs)
+class Result(RunResult):
+    """A finished DES run (see :class:`lamport.result.RunResult`)."""
 
 
 def simulate(config: RunConfig) -> Result:

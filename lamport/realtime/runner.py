@@ -58,7 +58,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -75,12 +74,11 @@ from lamport.realtime.framing import (
     parse_hello,
     parse_message,
 )
-from lamport.summary import summarize
+from lamport.result import RunResult
 
 if TYPE_CHECKING:
     from types import FrameType
 
-    import pandas as pd
 
 log = logging.getLogger("lamport.realtime")
 
@@ -157,40 +155,15 @@ class Timing:
 
 
 @dataclass
-class Result:
-    """A finished real-time run: its config, every machine's events, and what was left queued."""
+class Result(RunResult):
+    """A finished real-time run: a RunResult, where it was written, and its timing."""
 
-    config: RunConfig
-    logs: list[list[Event]]
-    queued_at_end: list[int]
-    metadata: dict[str, Any]
     out: Path | None = None
     timing: Timing | None = None
 
     @property
-    def n_events(self) -> int:
-        return sum(len(events) for events in self.logs)
-
-    @property
     def interrupted(self) -> bool:
         return bool(self.metadata.get("interrupted"))
-
-    def summary(self) -> list[dict[str, Any]]:
-        """One row per machine, the columns of ``summary.csv``."""
-        return summarize(self.metadata, self.logs)
-
-    @cached_property
-    def events(self) -> pd.DataFrame:
-        """All events of all machines as a DataFrame, in the log schema's columns."""
-        from lamport.frames import events_frame
-
-        return events_frame(self.logs)
-
-    def write(self, out: Path) -> Path:
-        """Write the run directory (``machine-<id>.csv`` per machine and ``run.json``)."""
-        from lamport.logs import write_run
-
-        return write_run(out, self.metadata, self.logs)
 
 
 class _Node:
