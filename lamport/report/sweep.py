@@ -111,9 +111,9 @@ def _correlation_table(stats: pd.DataFrame, correlations: pd.DataFrame) -> Table
     names = stats.groupby("experiment")["name"].first()
     rows = [
         [
-            "all" if c["experiment"] == 0 else num(c["experiment"]),
-            "" if c["experiment"] == 0 else str(names.get(c["experiment"], "")),
-            num(c["rows"]),
+            "all" if c["experiment"] == 0 else str(int(c["experiment"])),
+            "" if c["experiment"] == 0 else str(names.get(int(c["experiment"]), "")),
+            str(int(c["rows"])),
             "n/a (equal rates)" if math.isnan(c["correlation"]) else f"{c['correlation']:.2f}",
         ]
         for _, c in correlations.iterrows()
