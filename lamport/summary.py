@@ -39,6 +39,13 @@ SUMMARY_COLUMNS = (
 )
 
 
+def run_length(metadata: Mapping[str, Any]) -> float:
+    """Model seconds the run actually covered: ``stopped_at`` if it was interrupted."""
+    if metadata.get("interrupted") and metadata.get("stopped_at") is not None:
+        return float(metadata["stopped_at"])
+    return float(metadata["duration"])
+
+
 def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> list[dict[str, Any]]:
     """One summary row per machine.
 
@@ -48,7 +55,7 @@ def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> l
     ticks per model second; ``drift_end`` is the highest final clock minus this
     machine's.
     """
-    duration = float(metadata["duration"])
+    duration = float(run_length(metadata))
     queued = metadata.get("queued_at_end")
     finals = [events[-1].clock if events else 0 for events in logs]
     top = max(finals) if finals else 0

@@ -100,3 +100,15 @@ def test_conservation(run):
 def test_check_raises_with_first_row(run):
     with pytest.raises(LogError, match=r"machine-2\.csv line 7"):
         check(*mutated(run, 2, 5, clock=run[1][2][4].clock))
+
+
+def test_interrupted_run_is_held_to_stopped_at(run):
+    meta, logs = run
+    cut = [[e for e in log if e.t <= 20.5] for log in logs]
+    stopped = {**meta, "backend": "realtime", "interrupted": True, "stopped_at": 20.5}
+    stopped["queued_at_end"] = None
+    assert [len(log) for log in cut] == [20, 61, 123]
+    assert violations(stopped, cut) == []
+    assert violations({**stopped, "interrupted": False}, cut)[0].startswith(
+        "machine-0.csv: 20 ticks"
+    )
