@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lamport.config import DEFAULT_LATENCY, RunConfig, experiment, parse_rates
-from lamport.errors import ConfigError, fail
+from lamport.errors import fail
 
 
 class Parser(argparse.ArgumentParser):
@@ -146,12 +146,3 @@ def console_out() -> Any:
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else 160)
-
-
-def reject(message: str) -> NoReturn:
-    """Turn a late validation problem into the standard one-line error."""
-    raise ConfigError(message)
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
