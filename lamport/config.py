@@ -24,6 +24,9 @@ from lamport.errors import ConfigError
 #: TCP hop is well under a millisecond, and 1 ms keeps every message strictly
 #: after its send without touching the tick grid of integer rates.
 DEFAULT_LATENCY = 0.001
+#: Rates are taken as exact fractions with denominators up to 10**6 (see
+#: :func:`exact_rate`), so the slowest rate that stays on that grid is 1e-6.
+MIN_RATE = 1e-6
 DEFAULT_DURATION = 60.0
 
 EXPERIMENTS_DIR = Path(
@@ -37,6 +40,10 @@ def _as_rate(value: object, where: str) -> float:
     rate = float(value)
     if not math.isfinite(rate) or rate <= 0:
         raise ConfigError(f"{where}: rate {value!r} is not a positive number")
+    if rate < MIN_RATE:
+        raise ConfigError(
+            f"{where}: rate {value!r} is below the smallest rate, {MIN_RATE:g} ticks/s"
+        )
     return rate
 
 

@@ -53,6 +53,7 @@ def test_ticks_are_floor_of_rate_times_duration():
         ({"rates": (1, -2)}, "not a positive number"),
         ({"rates": (1, float("nan"))}, "not a positive number"),
         ({"rates": (1, "x")}, "not a number"),
+        ({"rates": (1, 1e-9)}, "smallest rate"),
         ({"rates": (1, 2), "p_send": 1.5}, r"\[0, 1\]"),
         ({"rates": (1, 2), "p_send": -0.1}, r"\[0, 1\]"),
         ({"rates": (1, 2), "duration": 0}, "duration"),

@@ -4,8 +4,11 @@ SPEC section 4 invariant on the logs of all eleven experiments."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 
 from lamport.config import RunConfig, experiment
 from lamport.core import RECEIVE, SEND
@@ -181,3 +184,28 @@ def test_summary_counts_add_up(exp4_run):
     rows = result.summary()
     assert [r["ticks"] for r in rows] == [60, 180, 360]
     assert rows[0]["final_queue"] > 10  # the slow machine falls behind (SPEC's exp 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rates=st.lists(
+        st.fractions(min_value=Fraction(1, 4), max_value=8, max_denominator=12),
+        min_size=2,
+        max_size=5,
+    ),
+    duration=st.fractions(min_value=Fraction(1, 2), max_value=12, max_denominator=10),
+    p_send=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+    latency=st.sampled_from([0.0, 0.001, 0.05, 0.4]),
+    seed=st.integers(0, 2**32),
+)
+def test_any_rational_config_keeps_every_invariant(rates, duration, p_send, latency, seed):
+    config = RunConfig(
+        rates=tuple(float(r) for r in rates),
+        p_send=p_send,
+        duration=float(duration),
+        latency=latency,
+        seed=seed,
+    )
+    result = simulate(config)
+    assert [len(log) for log in result.logs] == [config.ticks(i) for i in range(len(rates))]
+    assert violations(result.metadata, result.logs) == []

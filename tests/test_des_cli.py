@@ -75,6 +75,7 @@ BAD = [
     (["run", "--rates", "1,x"], "not a number"),
     (["run", "--rates", "3"], "at least two"),
     (["run", "--rates", "1,2", "--p-send", "1.5"], "outside [0, 1]"),
+    (["run", "--rates", "6,6", "--duration", "1e8"], "run too large"),
     (["sweep", "--seeds", "0"], "must be >= 1"),
     (["sweep", "--exp", "99", "--seeds", "1"], "unknown experiment 99"),
     (["frobnicate"], "invalid choice"),

@@ -94,6 +94,8 @@ def test_bad_sweep_arguments():
         sweep(seeds=0)
     with pytest.raises(ConfigError, match="duration"):
         sweep(experiments=[2], seeds=1, duration=-1)
+    with pytest.raises(ConfigError, match="run too large"):
+        sweep(experiments=[2], seeds=1, duration=1e7)
     with pytest.raises(ConfigError, match="keep-logs"):
         sweep(experiments=[2], seeds=1, keep_logs="xml")
 

@@ -41,10 +41,25 @@ from simpy.events import Event as SimEvent
 from lamport import __version__
 from lamport.config import RunConfig, exact_rate
 from lamport.core import Event, Machine, Message, machine_streams
+from lamport.errors import ConfigError
 from lamport.result import RunResult
 
 if TYPE_CHECKING:
     pass
+
+
+#: The largest run simulate() accepts: every record stays in memory (~250 bytes).
+MAX_TICKS = 20_000_000
+
+
+def check_size(config: RunConfig) -> None:
+    """Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks."""
+    total = sum(config.ticks(i) for i in range(config.n_machines))
+    if total > MAX_TICKS:
+        raise ConfigError(
+            f"run too large: {total:,} machine-ticks (limit {MAX_TICKS:,}, a few GB of "
+            "records); shorten --duration or lower the rates"
+        )
 
 
 def time_base(config: RunConfig) -> int:
@@ -108,7 +123,11 @@ class Result(RunResult):
 
 
 def simulate(config: RunConfig) -> Result:
-    """Run one configuration on the SimPy model and return its events."""
+    """Run one configuration on the SimPy model and return its events.
+
+    Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks.
+    """
+    check_size(config)
     n = config.n_machines
     _, draws = machine_streams(config.seed, n)
     machines = [Machine(i, n, config.p_send, draws[i]) for i in range(n)]

@@ -126,8 +126,11 @@ def sweep(
     if keep_logs is not None and out is None:
         raise ConfigError("--keep-logs needs an output directory")
     chosen = [known[n] for n in numbers]
-    # Validate duration and latency once, before forking anything.
-    chosen[0].config(seed_list[0], duration=duration, latency=latency)
+    # Validate duration, latency and size once, before forking anything.
+    from lamport.des.model import check_size
+
+    for exp in chosen:
+        check_size(exp.config(seed_list[0], duration=duration, latency=latency))
     staging = Staging(Path(out), SWEEP_FILE) if out is not None else None
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) * len(seed_list)))
 
