@@ -134,16 +134,21 @@ RUN_TABLE = (
     ("m", "machine", "{}"),
     ("rate", "rate", "{:g}"),
     ("ticks", "ticks", "{}"),
-    ("internal", "n_internal", "{}"),
+    ("int", "n_internal", "{}"),
     ("send", "n_send", "{}"),
-    ("receive", "n_receive", "{}"),
+    ("recv", "n_receive", "{}"),
     ("clock", "final_clock", "{}"),
-    ("clock/s", "clock_rate", "{:.2f}"),
+    ("clock\n/s", "clock_rate", "{:.2f}"),
     ("behind", "drift_end", "{}"),
-    ("max q", "max_queue", "{}"),
-    ("end q", "final_queue", "{}"),
-    ("jump", "mean_jump", "{:.2f}"),
-    ("max jump", "max_jump", "{}"),
+    ("max\nq", "max_queue", "{}"),
+    ("end\nq", "final_queue", "{}"),
+    ("jump\nmean", "mean_jump", "{:.2f}"),
+    ("jump\nmax", "max_jump", "{}"),
+)
+
+RUN_CAPTION = (
+    "m: machine; int/send/recv: events by kind; clock: final logical clock; "
+    "behind: gap to the highest final clock; q: messages queued; jump: clock increase per event"
 )
 
 
@@ -152,7 +157,13 @@ def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, caption=RUN_CAPTION)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        caption=RUN_CAPTION,
+        padding=(0, 0, 0, 2),
+    )
     cells = [[fmt.format(row[key]) for _, key, fmt in RUN_TABLE] for row in rows]
     for index, (header, _, _) in enumerate(RUN_TABLE):
         # Numbers never wrap or get cut; narrow terminals wrap the headers instead.
@@ -162,11 +173,6 @@ def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
         table.add_row(*line)
     return table
 
-
-RUN_CAPTION = (
-    "clock: final logical clock; behind: gap to the highest final clock; "
-    "q: queue length; jump: mean clock increase per event"
-)
 
 #: Columns of the sweep table: (header, key).
 SWEEP_METRICS = (
