@@ -166,7 +166,7 @@ def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
     )
     cells = [[fmt.format(row[key]) for _, key, fmt in RUN_TABLE] for row in rows]
     for index, (header, _, _) in enumerate(RUN_TABLE):
-        # Numbers never wrap or get cut; narrow terminals wrap the headers instead.
+        # A column is never narrower than its widest number, so numbers are not wrapped.
         width = max((len(line[index]) for line in cells), default=1)
         table.add_column(header, justify="right", no_wrap=True, min_width=width)
     for line in cells:
