@@ -32,7 +32,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import simpy
 from simpy.events import URGENT
@@ -43,10 +43,6 @@ from lamport.config import RunConfig, exact_rate
 from lamport.core import Event, Machine, Message, machine_streams
 from lamport.errors import ConfigError
 from lamport.result import RunResult
-
-if TYPE_CHECKING:
-    pass
-
 
 #: The largest run simulate() accepts: every record stays in memory (~250 bytes).
 MAX_TICKS = 20_000_000
