@@ -11,5 +11,7 @@ USAGE = """lamport: a laboratory for Lamport logical clocks
 Each takes --help. The catalogue of experiments is in experiments/*.toml."""
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        print("error: python -m lamport takes no arguments; see python -m lamport", file=sys.stderr)
+        sys.exit(2)
     print(USAGE)
-    sys.exit(0 if len(sys.argv) == 1 else 2)
