@@ -107,9 +107,11 @@ def main() -> int:
         "and p_send alone.\n"
     )
     add(
-        "Columns: *clock/s* is the final logical clock over the duration; *behind* is the "
-        "highest final clock in the run minus this machine's (drift at the end); *queue* is "
-        "the messages left queued at the end; *jump* is the largest single clock jump. "
+        "Each cell gives the DES mean ± 95% CI, then the real-time run (rt), then the "
+        "prediction in bold where there is one. *clock/s* is the final logical clock over "
+        "the duration; *behind* is the highest final clock in the run minus this machine's "
+        "(drift at the end); *queue at end* is the messages left queued; *queue growth* is "
+        "that over the duration; *max jump* is the largest single clock jump. "
         f"*rt pct* is the percentile of the real-time value within the {args.seeds} DES "
         "seeds (final clock / final queue). Experiment 1 draws its rates per seed, so its DES "
         "columns mix rates and its percentiles are only indicative.\n"
@@ -130,39 +132,36 @@ def main() -> int:
         )
         add(f"{rate_note}, p_send {exp.p_send:g}.\n")
         add(
-            "| m | rate | DES clock/s | DES behind | DES queue | DES max jump | "
-            "rt clock/s | rt behind | rt queue | rt max jump | rt pct | predicted clock/s | "
-            "predicted queue growth /s |"
+            "| m | rate | clock/s: DES / rt / predicted | behind: DES / rt | "
+            "queue at end: DES / rt | queue growth /s: DES / predicted | "
+            "max jump: DES / rt | rt pct (clock / queue) |"
         )
-        add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|")
         rows = by_exp[number]
         for m in range(len(rates)):
             a = agg[(number, m)]
             des_m = [r for r in rows if r["machine"] == m]
-            drift_vals = [r["drift_end"] for r in des_m]
-            drift_mean, drift_ci = mean_ci(drift_vals)
+            drift_mean, drift_ci = mean_ci([r["drift_end"] for r in des_m])
+            growth_mean, growth_ci = mean_ci([r["final_queue"] / args.duration for r in des_m])
             s = stats.loc[m]
             pct_clock = percentile([r["final_clock"] for r in des_m], s["final_clock"])
             pct_queue = percentile([r["final_queue"] for r in des_m], s["final_queue"])
             p = preds[m]
-            growth = f"{p.queue_growth:.2f} ({p.verdict})"
-            predicted_clock = f"{p.clock_rate:.2f}" if exp.rates is not None else "(per seed)"
-            if exp.rates is None:
-                growth = "(per seed)"
+            if exp.rates is None:  # rates differ per seed: no single prediction
+                predicted_clock, predicted_growth = "n/a", "n/a"
+            else:
+                predicted_clock = f"**{p.clock_rate:.2f}**"
+                predicted_growth = f"**{p.queue_growth:.2f}** ({p.verdict})"
             cells = [
                 str(m),
                 a["rate"],
-                fmt(a["clock_rate"], a["clock_rate_ci"]),
-                fmt(drift_mean, drift_ci, 1),
-                fmt(a["final_queue"], a["final_queue_ci"], 1),
-                fmt(a["max_jump"], a["max_jump_ci"], 1),
-                f"{s['final_clock'] / args.duration:.2f}",
-                str(int(s["gap_end"])),
-                str(int(s["final_queue"])),
-                str(int(s["max_jump"])),
+                f"{fmt(a['clock_rate'], a['clock_rate_ci'])} / "
+                f"{s['final_clock'] / args.duration:.2f} / {predicted_clock}",
+                f"{fmt(drift_mean, drift_ci, 1)} / {int(s['gap_end'])}",
+                f"{fmt(a['final_queue'], a['final_queue_ci'], 1)} / {int(s['final_queue'])}",
+                f"{fmt(growth_mean, growth_ci)} / {predicted_growth}",
+                f"{fmt(a['max_jump'], a['max_jump_ci'], 1)} / {int(s['max_jump'])}",
                 f"{pct_clock} / {pct_queue}",
-                predicted_clock,
-                growth,
             ]
             add("| " + " | ".join(cells) + " |")
         add("")
