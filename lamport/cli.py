@@ -141,6 +141,13 @@ def print_run_summary(
         console.print(f"logs: {out}  ({seconds * 1000:.0f} ms)")
 
 
+def print_report(path: Path) -> None:
+    """Write report.md / report.html into a run or sweep directory and say where."""
+    from lamport.report import write_report
+
+    print(f"report: {write_report(path)}")
+
+
 def console_out() -> Any:
     """A rich Console on stdout; wide enough for the tables when stdout is not a terminal."""
     from rich.console import Console

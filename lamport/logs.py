@@ -86,12 +86,16 @@ class RunWriter:
     def __init__(self, out: Path, n_machines: int, keep_partial: bool = False) -> None:
         self._staging = Staging(Path(out))
         self.out = self._staging.out
-        self.staging = self._staging.path
         self.n_machines = n_machines
         self.keep_partial = keep_partial
         self._files: list[IO[str]] = []
         self._writers: list[Any] = []
         self.finished = False
+
+    @property
+    def staging(self) -> Path:
+        """The hidden directory the logs are written to until :meth:`finish`."""
+        return self._staging.path
 
     def __enter__(self) -> RunWriter:
         self._staging.create()

@@ -219,11 +219,9 @@ def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> Any:
     table.add_column("rate", justify="right", no_wrap=True, min_width=4)
     for header, _ in SWEEP_METRICS:
         table.add_column(header, justify="right", no_wrap=True, min_width=9)
-    previous = None
     line = 0
-    for row in aggregated:
-        line = line + 1 if row["experiment"] == previous else 0
-        previous = row["experiment"]
+    for index, row in enumerate(aggregated):
+        line = line + 1 if index and aggregated[index - 1]["experiment"] == row["experiment"] else 0
         label = {0: f"{row['experiment']} {row['name']}", 1: f"p_send {row['p_send']:g}"}
         cells = [label.get(line, ""), str(row["machine"]), row["rate"]]
         for _, key in SWEEP_METRICS:
@@ -234,8 +232,7 @@ def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> Any:
                 if not math.isnan(half)
                 else f"{mean:.{digits}f}"
             )
-        last = (
-            row is aggregated[-1] or aggregated[aggregated.index(row) + 1]["experiment"] != previous
-        )
+        following = aggregated[index + 1] if index + 1 < len(aggregated) else None
+        last = following is None or following["experiment"] != row["experiment"]
         table.add_row(*cells, end_section=last)
     return table

@@ -21,6 +21,7 @@ from lamport.cli import (
     non_negative_float,
     positive_float,
     positive_int,
+    print_report,
     print_run_summary,
     run_config,
 )
@@ -119,12 +120,6 @@ def build_parser() -> Parser:
     return parser
 
 
-def _report(path: Path) -> None:
-    from lamport.report import write_report
-
-    print(f"report: {write_report(path)}")
-
-
 def _one_run(args: argparse.Namespace) -> int:
     from lamport.des.model import simulate
     from lamport.logs import check_writable
@@ -137,7 +132,7 @@ def _one_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_run_summary(result.metadata, result.summary(), out, time.perf_counter() - started)
     if args.report:
-        _report(out)
+        print_report(out)
     return 0
 
 
@@ -183,7 +178,7 @@ def _sweep(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     if not args.quiet:
         console = console_out()
-        n_runs = len(args.exp or range(11)) * args.seeds
+        n_runs = len(result.metadata["experiments"]) * len(result.metadata["seeds"])
         title = (
             f"des sweep: {args.seeds} seeds per experiment, mean ± 95% CI "
             f"(duration {args.duration or 'per experiment'}, latency {args.latency:g} s)"
@@ -194,7 +189,7 @@ def _sweep(args: argparse.Namespace) -> int:
             f"summary: {result.out}/summary.csv"
         )
     if args.report and result.out is not None:
-        _report(result.out)
+        print_report(result.out)
     return 0
 
 

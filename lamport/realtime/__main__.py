@@ -11,13 +11,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from lamport.cli import (
     Parser,
     add_run_commands,
     default_out,
     positive_float,
+    print_report,
     print_run_summary,
     run_config,
 )
@@ -102,18 +102,6 @@ def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None
     return update, display.stop
 
 
-def _report(out: Any) -> None:
-    try:
-        from lamport.report import write_report
-    except ImportError:
-        print(
-            f"note: --report needs lamport.report, not available yet; logs are in {out}",
-            file=sys.stderr,
-        )
-        return
-    print(f"report: {write_report(out)}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = run_config(args)
@@ -148,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         at = result.metadata["stopped_at"]
         print(f"interrupted at t = {at:.1f} s; logs and run.json are complete", file=sys.stderr)
     if args.report:
-        _report(out)
+        print_report(out)
     return 128 + shutdown.signal if result.interrupted and shutdown.signal else 0
 
 
