@@ -56,21 +56,6 @@ SEND = "SEND"
 RECEIVE = "RECEIVE"
 EVENT_KINDS = (INTERNAL, SEND, RECEIVE)
 
-#: The columns of an event log (SPEC section 3), in file order.
-COLUMNS = (
-    "t",
-    "wall",
-    "machine",
-    "tick",
-    "event",
-    "clock",
-    "jump",
-    "queue",
-    "peer",
-    "msg_clock",
-    "msg_id",
-)
-
 
 # NamedTuple's generated __new__ takes keywords and costs a third of a tick; the
 # hot path builds records positionally through tuple.__new__ instead.

@@ -7,22 +7,8 @@ from itertools import chain
 
 import pandas as pd
 
-from lamport.core import COLUMNS, Event
-
-#: pandas dtypes of the log schema; ``msg_clock`` is a nullable integer.
-DTYPES = {
-    "t": "float64",
-    "wall": "float64",
-    "machine": "int64",
-    "tick": "int64",
-    "event": "string",
-    "clock": "int64",
-    "jump": "int64",
-    "queue": "int64",
-    "peer": "string",
-    "msg_clock": "Int64",
-    "msg_id": "string",
-}
+from lamport.core import Event
+from lamport.schema import COLUMNS, DTYPES
 
 
 def events_frame(logs: Sequence[Sequence[Event]]) -> pd.DataFrame:

@@ -13,18 +13,13 @@ import csv
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from lamport.core import COLUMNS, Event
+from lamport.core import Event
 from lamport.errors import LogError
-
-RUN_FILE = "run.json"
-
-
-def log_name(machine: int) -> str:
-    return f"machine-{machine}.csv"
+from lamport.schema import COLUMNS, RUN_FILE, log_name, parse_row
 
 
 def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
@@ -157,23 +152,6 @@ def write_run(
         return writer.finish(metadata)
 
 
-def _parse_row(row: list[str]) -> Event:
-    t, wall, machine, tick, event, clock, jump, queue, peer, msg_clock, msg_id = row[:11]
-    return Event(
-        float(t),
-        float(wall),
-        int(machine),
-        int(tick),
-        event,
-        int(clock),
-        int(jump),
-        int(queue),
-        peer,
-        int(msg_clock) if msg_clock != "" else None,
-        msg_id,
-    )
-
-
 def read_log(path: Path) -> list[Event]:
     """Read one machine log. Raise LogError naming the file and line if it is malformed."""
     try:
@@ -181,17 +159,30 @@ def read_log(path: Path) -> list[Event]:
     except OSError as exc:
         raise LogError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
-            raise LogError(f"{path}: header is not the log schema ({','.join(COLUMNS)})")
-        events = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                events.append(_parse_row(row))
-            except (ValueError, TypeError):
-                raise LogError(f"{path}: line {line}: malformed row {','.join(row)!r}") from None
-        return events
+        try:
+            return _parse_log(path, csv.reader(handle))
+        except UnicodeDecodeError:
+            raise LogError(f"{path}: not UTF-8 text") from None
+        except csv.Error as exc:
+            raise LogError(f"{path}: malformed CSV ({exc})") from None
+        except OSError as exc:
+            raise LogError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _parse_log(path: Path, reader: Iterator[list[str]]) -> list[Event]:
+    header = next(reader, None)
+    if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
+        raise LogError(f"{path}: header is not the log schema ({','.join(COLUMNS)})")
+    width = len(header)
+    events = []
+    for line, row in enumerate(reader, start=2):
+        if len(row) != width:
+            raise LogError(f"{path}: line {line}: {len(row)} cells, the header has {width}")
+        try:
+            events.append(parse_row(row))
+        except ValueError as exc:
+            raise LogError(f"{path}: line {line}: malformed row ({exc})") from None
+    return events
 
 
 def read_directory_json(directory: Path, name: str, kind: str) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from lamport.analysis import (
     sweep_stats,
 )
 from lamport.analysis.load import Run, Sweep
-from lamport.core import COLUMNS
 from lamport.errors import LogError
+from lamport.schema import COLUMNS
 
 # A hand-made run: machine 0 ticks at 1 /s, machine 1 at 4 /s, for 2 s. Machine 1
 # sends to 0 at t = 0.25 (clock 1), 0.5 (clock 2) and 1.25 (clock 5).

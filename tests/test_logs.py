@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lamport.core import COLUMNS
 from lamport.errors import LogError
 from lamport.logs import RunWriter, read_log, read_metadata, read_run
+from lamport.schema import COLUMNS
 
 
 def test_round_trip_and_header(exp4_run):
@@ -60,3 +60,26 @@ def test_reader_errors_name_the_file(tmp_path, exp4_run):
     (path / "machine-1.csv").unlink()
     with pytest.raises(LogError, match=r"machine-1\.csv: cannot read"):
         read_run(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("nan,0.5,0,1,INTERNAL,1,1,0,,,", "not a finite number"),
+        ("1.0,inf,0,1,INTERNAL,1,1,0,,,", "not a finite number"),
+        ("1.0,1.0,0,1,INTERNAL,1,1,0,,,,extra", "12 cells, the header has 11"),
+        ("1.0,1.0,0,1,INTERNAL,1,1", "7 cells, the header has 11"),
+    ],
+)
+def test_read_log_refuses_rows_that_do_not_fit_the_schema(tmp_path, row, problem):
+    bad = tmp_path / "machine-0.csv"
+    bad.write_text(",".join(COLUMNS) + "\n" + row + "\n")
+    with pytest.raises(LogError, match=f"machine-0.csv: line 2: .*{problem}"):
+        read_log(bad)
+
+
+def test_read_log_refuses_invalid_utf8(tmp_path):
+    bad = tmp_path / "machine-0.csv"
+    bad.write_bytes(",".join(COLUMNS).encode() + b"\n1.0,1.0,0,1,INTERN\xff\xfe,1,1,0,,,\n")
+    with pytest.raises(LogError, match="not UTF-8"):
+        read_log(bad)

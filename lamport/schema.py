@@ -1,0 +1,153 @@
+"""The log schema and the layout of a run directory (SPEC section 3), in one place.
+
+Every writer, reader, DataFrame builder and check imports its column names,
+dtypes and file names from here; none restates them.
+
+Event logs
+    One ``machine-<id>.csv`` per machine, a header row, then one row per event
+    with the columns :data:`COLUMNS` (the fields of :class:`lamport.core.Event`,
+    in that order). Empty cells: ``peer`` and ``msg_id`` of an INTERNAL event,
+    ``msg_clock`` of an INTERNAL event. Columns may be added after these
+    (SPEC section 3); a reader keeps the required ones and checks that every
+    row has as many cells as the header.
+
+Summaries
+    A sweep's ``summary.csv`` has one row per (experiment, seed, machine) with
+    :data:`SUMMARY_COLUMNS`; SPEC requires the first :data:`SUMMARY_REQUIRED`.
+
+This module is plain Python (no pandas): dtypes are pandas' names, as strings.
+"""
+
+from __future__ import annotations
+
+import math
+
+from lamport.core import Event
+
+# -- the files of a run or sweep directory -------------------------------------------------
+
+#: A run's metadata; its presence marks a complete run directory.
+RUN_FILE = "run.json"
+#: A sweep's metadata; its presence marks a complete sweep directory.
+SWEEP_FILE = "sweep.json"
+#: One row per (experiment, seed, machine) of a sweep.
+SUMMARY_FILE = "summary.csv"
+#: A sweep's kept events in one Parquet file (``--keep-logs parquet``).
+EVENTS_FILE = "events.parquet"
+#: A sweep's kept run directories (``--keep-logs csv``), one per run.
+RUNS_DIR = "runs"
+#: The real-time backend's log of dropped connections and bad frames.
+NETWORK_LOG = "network.log"
+#: Shell pattern of the machine logs in a run directory.
+LOG_PATTERN = "machine-*.csv"
+
+
+def log_name(machine: int) -> str:
+    """The file name of a machine's event log: ``machine-<id>.csv``."""
+    return f"machine-{machine}.csv"
+
+
+# -- event logs ----------------------------------------------------------------------------
+
+#: The columns of an event log, in file order.
+COLUMNS: tuple[str, ...] = Event._fields
+
+#: pandas dtypes of the log columns; ``msg_clock`` is a nullable integer.
+DTYPES: dict[str, str] = {
+    "t": "float64",
+    "wall": "float64",
+    "machine": "int64",
+    "tick": "int64",
+    "event": "string",
+    "clock": "int64",
+    "jump": "int64",
+    "queue": "int64",
+    "peer": "string",
+    "msg_clock": "Int64",
+    "msg_id": "string",
+}
+assert tuple(DTYPES) == COLUMNS
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def parse_row(row: list[str]) -> Event:
+    """One log row (its first ``len(COLUMNS)`` cells) as an Event.
+
+    Raise ValueError if a number does not parse, a time is not finite, or the
+    row is short.
+    """
+    if len(row) < len(COLUMNS):
+        raise ValueError(f"{len(row)} cells, expected {len(COLUMNS)}")
+    t, wall, machine, tick, event, clock, jump, queue, peer, msg_clock, msg_id = row[:11]
+    return Event(
+        _finite(t),
+        _finite(wall),
+        int(machine),
+        int(tick),
+        event,
+        int(clock),
+        int(jump),
+        int(queue),
+        peer,
+        int(msg_clock) if msg_clock != "" else None,
+        msg_id,
+    )
+
+
+# -- summaries -----------------------------------------------------------------------------
+
+#: Columns of summary.csv: SPEC's first, then lamport's own.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "seed",
+    "machine",
+    "rate",
+    "p_send",
+    "ticks",
+    "n_internal",
+    "n_send",
+    "n_receive",
+    "final_clock",
+    "final_queue",
+    "max_queue",
+    "mean_jump",
+    "max_jump",
+    "name",
+    "duration",
+    "clock_rate",
+    "messages_sent",
+    "drift_end",
+)
+
+#: How many of :data:`SUMMARY_COLUMNS` SPEC section 3 requires of every summary.csv.
+SUMMARY_REQUIRED = 14
+
+#: pandas dtypes of the summary columns.
+SUMMARY_DTYPES: dict[str, str] = {
+    "experiment": "int64",
+    "seed": "int64",
+    "machine": "int64",
+    "rate": "float64",
+    "p_send": "float64",
+    "ticks": "int64",
+    "n_internal": "int64",
+    "n_send": "int64",
+    "n_receive": "int64",
+    "final_clock": "int64",
+    "final_queue": "int64",
+    "max_queue": "int64",
+    "mean_jump": "float64",
+    "max_jump": "int64",
+    "name": "string",
+    "duration": "float64",
+    "clock_rate": "float64",
+    "messages_sent": "int64",
+    "drift_end": "int64",
+}
+assert tuple(SUMMARY_DTYPES) == SUMMARY_COLUMNS
