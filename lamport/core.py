@@ -154,6 +154,16 @@ def choose_action(u: float, p_send: float, n_peers: int) -> int | None:
     return None
 
 
+def receive_clock(local: int, message_clock: int) -> int:
+    """The receive rule (IR2): one more than the larger of the local and the message clock."""
+    return (local if local > message_clock else message_clock) + 1
+
+
+def advance_clock(local: int) -> int:
+    """The rule of a send or an internal event (IR1): one more than the local clock."""
+    return local + 1
+
+
 class Machine:
     """One machine of the scale model: a Lamport clock, a FIFO queue and a draw stream.
 
@@ -216,7 +226,7 @@ class Machine:
         queue = self.queue
         if queue:
             sender, _, message_clock, msg_id = queue.popleft()
-            clock = self.clock = (before if before > message_clock else message_clock) + 1
+            clock = self.clock = receive_clock(before, message_clock)
             fields = (
                 t,
                 wall,
@@ -231,7 +241,7 @@ class Machine:
                 msg_id,
             )
             return _new(Event, fields), None
-        clock = self.clock = before + 1
+        clock = self.clock = advance_clock(before)
         action = choose_action(self._draw(), self.p_send, len(self.peers))
         if action is None:
             internal = (t, wall, self.machine_id, ticks, INTERNAL, clock, 1, 0, "", None, "")

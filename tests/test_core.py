@@ -25,13 +25,23 @@ from lamport.core import (
     RECEIVE,
     SEND,
     Machine,
+    advance_clock,
     choose_action,
     draws,
     machine_streams,
     message,
+    receive_clock,
 )
 
 # --- the rules, one at a time -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("local", "message_clock", "after"), [(0, 0, 1), (5, 2, 6), (2, 5, 6), (7, 7, 8)]
+)
+def test_receive_rule_is_one_past_the_larger_clock(local, message_clock, after):
+    assert receive_clock(local, message_clock) == after
+    assert advance_clock(local) == local + 1
 
 
 def test_internal_event_increments_clock():
