@@ -247,17 +247,18 @@ class FittedTable:
         return int(Measurement.get(console, options, self.table(indices)).maximum)
 
     def stacked(self) -> Any:
-        """Every row as ``header: value`` lines, one block per row."""
-        from rich.table import Table
+        """Every row as ``header: value`` lines, one block per row; long lines fold."""
+        from rich.console import Group
+        from rich.text import Text
 
-        table = Table(box=None, show_header=False, padding=(0, 0, 0, 2))
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(justify="left", no_wrap=True)
+        lines = []
         for number, row in enumerate(self.rows):
+            if number:
+                lines.append(Text(""))
             for column, cell in zip(self.columns, row, strict=True):
-                table.add_row(column.header.replace("\n", " "), cell)
-            table.add_row("", "", end_section=number + 1 < len(self.rows))
-        return table
+                header = " ".join(column.header.split())
+                lines.append(Text(f"{header}: {cell}", overflow="fold"))
+        return Group(*lines)
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich.text import Text
