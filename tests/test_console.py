@@ -130,7 +130,9 @@ def sweep_cells(aggregated):
     cells = []
     for index, row in enumerate(aggregated):
         first = index == 0 or aggregated[index - 1]["experiment"] != row["experiment"]
-        second = not first and (index < 2 or aggregated[index - 2]["experiment"] != row["experiment"])
+        second = not first and (
+            index < 2 or aggregated[index - 2]["experiment"] != row["experiment"]
+        )
         label = f"{row['experiment']} {row['name']}" if first else ""
         label = f"p_send {row['p_send']:g}" if second else label
         line = [label, str(row["machine"]), row["rate"]]
