@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from lamport.core import INTERNAL, RECEIVE, SEND, Event
 
@@ -159,12 +160,12 @@ def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
     return FittedTable(columns, cells, keys=1, title=title, caption=RUN_CAPTION)
 
 
+@dataclass(frozen=True)
 class Column:
     """A column of a :class:`FittedTable`: its header and how its cells are justified."""
 
-    def __init__(self, header: str, justify: str = "right") -> None:
-        self.header = header
-        self.justify = justify
+    header: str
+    justify: Literal["left", "right"] = "right"
 
 
 class FittedTable:
@@ -174,9 +175,10 @@ class FittedTable:
     console has, the columns are split over several tables, each repeating
     the first ``keys`` columns (the row's key, e.g. the machine); if even one
     column beside the keys does not fit, every row is stacked as
-    ``header: value`` lines. Cells never wrap, so a number is shown whole or
-    not at all; the title and the caption are printed as text that wraps.
-    ``sections[i]`` ends a section (a rule) after row ``i``.
+    ``header: value`` lines. Table cells never wrap or shrink; only a stacked
+    line longer than the whole console folds onto the next line. The title
+    and the caption are printed as text that wraps. ``sections[i]`` ends a
+    section (a blank line) after row ``i``.
     """
 
     def __init__(
@@ -209,7 +211,7 @@ class FittedTable:
         )
         for index in indices:
             column = self.columns[index]
-            table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
+            table.add_column(column.header, justify=column.justify, no_wrap=True)
         for row, end in zip(self.rows, self.sections, strict=True):
             table.add_row(*(row[i] for i in indices), end_section=end)
         return table
