@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: the main job, the DES sweep of all eleven experiments over 100 seeds
+## run: the main job, the DES sweep of all eleven experiments over 100 seeds (-> runs/des/sweep-all-s100)
 run: $(STAMP)
 	$(PY) -m lamport.des sweep --seeds 100
 

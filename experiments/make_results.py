@@ -22,6 +22,7 @@ import datetime
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,66 @@ FIGURES = HERE / "figures"
 REALTIME_FIGURES = {4: ("clock", "gap", "queue", "spacetime"), 9: ("clock", "queue"), 3: ("clock",)}
 
 
-def des_sweep(seeds: int, duration: float) -> Any:
+class Status:
+    """Progress on stderr: rich bars on a terminal, a line per step otherwise."""
+
+    def __init__(self) -> None:
+        self.bars: Any = None
+        self.lock = threading.Lock()
+        self.tasks: dict[str, Any] = {}
+        self.shown: dict[str, int] = {}
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self.bars = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.bars.start()
+
+    def add(self, name: str, total: int) -> None:
+        if self.bars is not None:
+            self.tasks[name] = self.bars.add_task(name, total=total)
+        self.shown[name] = -1
+
+    def update(self, name: str, done: int, total: int, note: str = "") -> None:
+        """Show ``done`` of ``total``; without a terminal, a line per tenth (and per note)."""
+        with self.lock:
+            if self.bars is not None:
+                self.bars.update(self.tasks[name], completed=done, total=total)
+                return
+            tenth = done * 10 // total
+            if note or tenth > self.shown[name]:
+                self.shown[name] = tenth
+                extra = f" ({note})" if note else ""
+                print(f"{name}: {done}/{total}{extra}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+
+def des_sweep(seeds: int, duration: float, status: Status) -> Any:
     from lamport.des import sweep
     from lamport.report import write_report
 
     started = time.perf_counter()
-    result = sweep(seeds=seeds, duration=duration, out=OUT / "des-sweep")
-    print(f"DES sweep: {len(result.rows)} rows in {time.perf_counter() - started:.1f} s")
+    status.add("DES sweep runs", 11 * seeds)
+    result = sweep(
+        seeds=seeds,
+        duration=duration,
+        out=OUT / "des-sweep",
+        force=True,  # this directory belongs to make_results, whatever it held
+        progress=lambda done, total: status.update("DES sweep runs", done, total),
+    )
+    print(
+        f"DES sweep: {len(result.rows)} rows in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     write_report(OUT / "des-sweep")
     return result
 
@@ -72,16 +126,24 @@ def main() -> int:
     from lamport.theory import predict
 
     experiments = catalogue()
-    if args.skip_realtime:
-        rt_dirs = {n: OUT / "realtime" / f"exp{n:02d}" for n in range(1, 12)}
-        sweep = des_sweep(args.seeds, args.duration)
-    else:
-        # The real-time runs take a minute of wall time and little CPU: overlap the sweep.
-        started = time.perf_counter()
-        procs_started = start_realtime_runs(args.duration, seed=0)
-        sweep = des_sweep(args.seeds, args.duration)
-        rt_dirs = wait_all(procs_started)
-        print(f"real time: done in {time.perf_counter() - started:.0f} s")
+    status = Status()
+    try:
+        if args.skip_realtime:
+            rt_dirs = {n: OUT / "realtime" / f"exp{n:02d}" for n in range(1, 12)}
+            sweep = des_sweep(args.seeds, args.duration, status)
+        else:
+            # The real-time runs take a minute of wall time and little CPU: overlap the sweep.
+            started = time.perf_counter()
+            procs_started = start_realtime_runs(args.duration, seed=0)
+            watcher = watch_realtime(procs_started, status)
+            sweep = des_sweep(args.seeds, args.duration, status)
+            watcher.join()
+            rt_dirs = wait_all(procs_started)
+            elapsed = time.perf_counter() - started
+            print(f"real time: done in {elapsed:.0f} s", file=sys.stderr)
+    finally:
+        status.stop()
+    print("writing RESULTS.md and its figures", file=sys.stderr)
 
     FIGURES.mkdir(exist_ok=True)
     for name in ("overview", "spread"):
@@ -200,9 +262,30 @@ def start_realtime_runs(duration: float, seed: int) -> dict[int, tuple[Any, Path
             "--out",
             str(out),
             "--quiet",
+            "--force",  # the directory belongs to make_results, whatever it held
         ]
         procs[number] = (subprocess.Popen(cmd, cwd=ROOT), out)
     return procs
+
+
+def watch_realtime(procs: dict[int, tuple[Any, Path]], status: Status) -> threading.Thread:
+    """A thread that shows the real-time runs as they finish."""
+    status.add("real-time runs", len(procs))
+
+    def watch() -> None:
+        running = dict(procs)
+        while running:
+            for number, (proc, _) in list(running.items()):
+                if proc.poll() is not None:
+                    del running[number]
+                    done = len(procs) - len(running)
+                    note = f"experiment {number}" + (" failed" if proc.returncode else "")
+                    status.update("real-time runs", done, len(procs), note)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
 
 
 def wait_all(procs: dict[int, tuple[Any, Path]]) -> dict[int, Path]:

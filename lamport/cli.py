@@ -8,13 +8,21 @@ library function, and prints. Heavy imports (pandas, seaborn) never happen here.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lamport.config import DEFAULT_LATENCY, RunConfig, experiment, parse_rates
+from lamport.config import (
+    DEFAULT_DURATION,
+    DEFAULT_LATENCY,
+    RunConfig,
+    experiment,
+    parse_rates,
+)
 from lamport.errors import fail
+from lamport.logs import number_text
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,7 +66,10 @@ def bounded_int(low: int, high: int) -> Callable[[str], Any]:
 def add_run_commands(
     subparsers: Any, backend: str, duration_help: str, extra: Any = None
 ) -> tuple[Parser, Parser]:
-    """Add the ``exp`` and ``run`` subcommands; ``extra(parser)`` adds backend options."""
+    """Add the ``exp`` and ``run`` subcommands; ``extra(parser)`` adds backend options.
+
+    ``duration_help`` says what ``--duration`` means; each command appends its default.
+    """
     exp = subparsers.add_parser(
         "exp",
         help="run one catalogue experiment (1..11, see experiments/)",
@@ -81,16 +92,32 @@ def add_run_commands(
         default=0.3,
         help="probability that a machine with an empty queue sends (default 0.3)",
     )
-    for parser in (exp, run):
+    defaults = {
+        exp: ("the experiment's own, 60 for every catalogue experiment", "exp<NN>-<name>-seed<S>"),
+        run: (f"{DEFAULT_DURATION:g}", "rates<R1>-<R2>-...-p<P>-seed<S>"),
+    }
+    for parser, (duration_default, pattern) in defaults.items():
         parser.add_argument(
             "--seed", type=seed_int, default=0, help="random seed, an integer >= 0 (default 0)"
         )
-        parser.add_argument("--duration", type=positive_float, default=None, help=duration_help)
+        parser.add_argument(
+            "--duration",
+            type=positive_float,
+            default=None,
+            help=f"{duration_help} (default: {duration_default})",
+        )
         parser.add_argument(
             "--out",
             type=Path,
             default=None,
-            help=f"run directory to write (default runs/{backend}/<experiment>-seed<S>)",
+            help=f"run directory to write (default runs/{backend}/{pattern}, with -d<SEC>"
+            f"{OPTION_SUFFIXES[backend]} appended for options that differ from their defaults); "
+            "the same run there is replaced, a different one refused without --force",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="replace whatever run the --out directory holds",
         )
         parser.add_argument(
             "--report",
@@ -103,6 +130,10 @@ def add_run_commands(
     return exp, run
 
 
+#: Suffixes of a default run directory beyond ``-d<SEC>``, per backend, for --help.
+OPTION_SUFFIXES = {"des": ", -lat<SEC>, -epoch<T>", "realtime": ", -x<SPEED>"}
+
+
 def run_config(args: argparse.Namespace, latency: float = DEFAULT_LATENCY) -> RunConfig:
     """The RunConfig that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
     if args.command == "exp":
@@ -112,14 +143,45 @@ def run_config(args: argparse.Namespace, latency: float = DEFAULT_LATENCY) -> Ru
     return RunConfig(
         rates=parse_rates(args.rates),
         p_send=args.p_send,
-        duration=args.duration if args.duration is not None else 60.0,
+        duration=args.duration if args.duration is not None else DEFAULT_DURATION,
         seed=args.seed,
         latency=latency,
     )
 
 
-def default_out(backend: str, config: RunConfig) -> Path:
-    return Path("runs") / backend / config.label
+def default_out(backend: str, config: RunConfig, speed: float = 1.0) -> Path:
+    """The default run directory: names the experiment or the rates and p_send, the seed,
+    and every option that differs from its default, so different runs land apart.
+
+    ``runs/des/exp04-big-differences-seed1``, ``runs/des/rates1-3-6-p0.3-seed0-d120``,
+    ``runs/realtime/exp09-high-comm-extreme-seed0-x20``.
+    """
+    if config.experiment:
+        head = f"exp{config.experiment:02d}-{config.name}"
+    else:
+        rates = "-".join(number_text(r) for r in config.rates)
+        head = f"rates{rates}-p{number_text(config.p_send)}"
+    parts = [head, f"seed{config.seed}"]
+    if config.duration != DEFAULT_DURATION:
+        parts.append(f"d{number_text(config.duration)}")
+    if config.latency != DEFAULT_LATENCY:
+        parts.append(f"lat{number_text(config.latency)}")
+    if config.start_epoch:
+        parts.append(f"epoch{number_text(config.start_epoch)}")
+    if speed != 1.0:
+        parts.append(f"x{number_text(speed)}")
+    return Path("runs") / backend / "-".join(parts)
+
+
+def run_identity(backend: str, config: RunConfig, **options: Any) -> dict[str, Any]:
+    """What makes a run this run, in ``run.json``'s terms (see :func:`lamport.logs.claim_out`).
+
+    ``options`` are the backend's own keys (latency and start_epoch for the DES,
+    speed for real time).
+    """
+    metadata = config.metadata()
+    keys = ("experiment", "name", "rates", "p_send", "duration", "seed")
+    return {"backend": backend, **{key: metadata[key] for key in keys}, **options}
 
 
 def print_run_summary(
@@ -141,15 +203,34 @@ def print_run_summary(
         console.print(f"logs: {out}  ({seconds * 1000:.0f} ms)")
 
 
-def print_report(path: Path) -> None:
+def print_report(path: Path, quiet: bool = False) -> None:
     """Write report.md / report.html into a run or sweep directory and say where."""
     from lamport.report import write_report
 
-    print(f"report: {write_report(path)}")
+    written = write_report(path)
+    if not quiet:
+        print(f"report: {written}")
+
+
+def console_width() -> int | None:
+    """The width tables are laid out for: the terminal's; else ``COLUMNS``; else 120.
+
+    None means a terminal on stdout, which rich measures itself (it also reads ``COLUMNS``).
+    """
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return FILE_WIDTH
+
+
+#: Table width when stdout is a file or a pipe and COLUMNS is not set.
+FILE_WIDTH = 120
 
 
 def console_out() -> Any:
-    """A rich Console on stdout; wide enough for the tables when stdout is not a terminal."""
+    """A rich Console on stdout, as wide as :func:`console_width` says."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return Console(width=console_width())

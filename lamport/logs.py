@@ -42,6 +42,70 @@ def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
     return out
 
 
+def claim_out(
+    out: Path, identity: Mapping[str, Any], marker: str = RUN_FILE, force: bool = False
+) -> Path:
+    """Check, before any work is done, that ``out`` may receive the run ``identity`` names.
+
+    ``identity`` holds the keys of ``marker`` (``run.json`` or ``sweep.json``)
+    that say which run it is. An ``out`` that holds the same run (every key of
+    ``identity`` equal to the recorded one) may be replaced; one that holds a
+    different run only with ``force``. Raise LogError otherwise, or if
+    :func:`check_writable` refuses ``out``.
+    """
+    out = check_writable(out, marker)
+    recorded = out / marker
+    if force or not recorded.is_file():
+        return out
+    wanted = json.loads(json.dumps(identity))  # tuples as lists, as run.json has them
+    try:
+        existing = json.loads(recorded.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        existing = None
+    if not isinstance(existing, dict):
+        raise LogError(f"--out {out} holds an unreadable {marker}; use --force to replace it")
+    if any(existing.get(key) != value for key, value in wanted.items()):
+        raise LogError(
+            f"--out {out} holds a different run ({describe(existing)}); use --force to replace it"
+        )
+    return out
+
+
+def describe(recorded: Mapping[str, Any]) -> str:
+    """A few words naming the run or sweep a ``run.json`` / ``sweep.json`` records."""
+    parts = [str(recorded.get("backend", "?"))]
+    if "experiments" in recorded:
+        experiments = recorded.get("experiments") or []
+        seeds = recorded.get("seeds") or []
+        parts.append(f"sweep of exp {', '.join(str(n) for n in experiments)}")
+        parts.append(f"{len(seeds)} seeds")
+    else:
+        if recorded.get("experiment"):
+            parts.append(f"exp {recorded['experiment']}")
+        else:
+            rates = ",".join(_number(r) for r in recorded.get("rates") or [])
+            parts.append(f"rates {rates} p_send {_number(recorded.get('p_send'))}")
+        parts.append(f"seed {recorded.get('seed')}")
+    if recorded.get("duration") is not None:
+        parts.append(f"{_number(recorded['duration'])} s")
+    if recorded.get("speed") not in (None, 1):
+        parts.append(f"speed {_number(recorded['speed'])}")
+    return ", ".join(parts)
+
+
+def _number(x: Any) -> str:
+    return number_text(x) if isinstance(x, int | float) and not isinstance(x, bool) else str(x)
+
+
+def number_text(x: float) -> str:
+    """A number as short as it can be written and still read back exactly: 1, 0.3, 2.5e-05.
+
+    Used in default directory names, so two different values never share a name.
+    """
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 class Staging:
     """A hidden sibling directory that becomes ``out`` in one rename when complete."""
 
@@ -185,14 +249,21 @@ def _parse_log(path: Path, reader: Iterator[list[str]]) -> list[Event]:
     return events
 
 
+def require_directory(path: Path) -> None:
+    """Raise LogError if ``path`` does not exist or is not a directory, saying which."""
+    if not path.exists():
+        raise LogError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise LogError(f"{path}: not a directory")
+
+
 def read_directory_json(directory: Path, name: str, kind: str) -> dict[str, Any]:
     """Read the JSON object that marks ``directory`` as a run or sweep output.
 
     Raise LogError if the directory or the file is missing or the JSON is malformed.
     """
     path = directory / name
-    if not directory.is_dir():
-        raise LogError(f"{directory}: not a directory")
+    require_directory(directory)
     if not path.is_file():
         raise LogError(f"{directory}: not a {kind} directory (no {name})")
     try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from lamport.core import INTERNAL, RECEIVE, SEND, Event
 
@@ -153,25 +154,127 @@ RUN_CAPTION = (
 
 
 def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
-    """The per-machine summary of one run as a rich Table."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        caption=RUN_CAPTION,
-        padding=(0, 0, 0, 2),
-    )
+    """The per-machine summary of one run, a :class:`FittedTable` keyed by machine."""
     cells = [[fmt.format(row[key]) for _, key, fmt in RUN_TABLE] for row in rows]
-    for index, (header, _, _) in enumerate(RUN_TABLE):
-        # A column is never narrower than its widest number, so numbers are not wrapped.
-        width = max((len(line[index]) for line in cells), default=1)
-        table.add_column(header, justify="right", no_wrap=True, min_width=width)
-    for line in cells:
-        table.add_row(*line)
-    return table
+    columns = [Column(header) for header, _, _ in RUN_TABLE]
+    return FittedTable(columns, cells, keys=1, title=title, caption=RUN_CAPTION)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a :class:`FittedTable`: its header and how its cells are justified."""
+
+    header: str
+    justify: Literal["left", "right"] = "right"
+
+
+class FittedTable:
+    """A table that never truncates a cell, whatever the console width.
+
+    Rendered, it measures the width it needs. If that is more than the
+    console has, the columns are split over several tables, each repeating
+    the first ``keys`` columns (the row's key, e.g. the machine); if even one
+    column beside the keys does not fit, every row is stacked as
+    ``header: value`` lines. Table cells never wrap or shrink; only a stacked
+    line longer than the whole console folds onto the next line. The title
+    and the caption are printed as text that wraps. ``sections[i]`` ends a
+    section (a blank line) after row ``i``.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        rows: Sequence[Sequence[str]],
+        keys: int = 1,
+        title: str | None = None,
+        caption: str | None = None,
+        sections: Sequence[bool] | None = None,
+        boxed: bool = True,
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = [list(row) for row in rows]
+        self.keys = keys
+        self.title = title
+        self.caption = caption
+        self.sections = list(sections) if sections is not None else [False] * len(self.rows)
+        self.boxed = boxed
+
+    def table(self, indices: Sequence[int]) -> Any:
+        """A rich Table of the chosen columns."""
+        from rich import box
+        from rich.table import Table
+
+        table = Table(
+            box=box.SIMPLE_HEAD if self.boxed else None,
+            padding=(0, 0, 0, 2),
+            show_edge=self.boxed,
+        )
+        for index in indices:
+            column = self.columns[index]
+            table.add_column(column.header, justify=column.justify, no_wrap=True)
+        for row, end in zip(self.rows, self.sections, strict=True):
+            table.add_row(*(row[i] for i in indices), end_section=end)
+        return table
+
+    def groups(self, console: Any, width: int) -> list[list[int]] | None:
+        """Column indices of each table that fits ``width``; None if one column cannot fit."""
+        keys = list(range(self.keys))
+        groups: list[list[int]] = []
+        current = list(keys)
+        for index in range(self.keys, len(self.columns)):
+            if self._width(console, [*current, index]) <= width:
+                current.append(index)
+                continue
+            if len(current) == len(keys) or self._width(console, [*keys, index]) > width:
+                return None
+            groups.append(current)
+            current = [*keys, index]
+        groups.append(current)
+        return self._balanced(console, width, groups)
+
+    def _balanced(self, console: Any, width: int, groups: list[list[int]]) -> list[list[int]]:
+        """The same number of tables with the columns spread evenly, if that fits too."""
+        rest = list(range(self.keys, len(self.columns)))
+        size = -(-len(rest) // len(groups))
+        keys = list(range(self.keys))
+        even = [keys + rest[start : start + size] for start in range(0, len(rest), size)]
+        if len(even) == len(groups) and all(self._width(console, g) <= width for g in even):
+            return even
+        return groups
+
+    def _width(self, console: Any, indices: Sequence[int]) -> int:
+        from rich.measure import Measurement
+
+        options = console.options.update_width(1_000_000)
+        return int(Measurement.get(console, options, self.table(indices)).maximum)
+
+    def stacked(self) -> Any:
+        """Every row as ``header: value`` lines, one block per row; long lines fold."""
+        from rich.console import Group
+        from rich.text import Text
+
+        lines = []
+        for number, row in enumerate(self.rows):
+            if number:
+                lines.append(Text(""))
+            for column, cell in zip(self.columns, row, strict=True):
+                header = " ".join(column.header.split())
+                lines.append(Text(f"{header}: {cell}", overflow="fold"))
+        return Group(*lines)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        if self.title:
+            yield Text(self.title)
+        groups = self.groups(console, options.max_width)
+        if groups is None:
+            yield self.stacked()
+        else:
+            for group in groups:
+                yield self.table(group)
+        if self.caption:
+            yield Text(self.caption, style="dim")
 
 
 #: Columns of the sweep table: (header, key).
@@ -209,30 +312,27 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> Any:
-    """The sweep's per-experiment, per-machine table (mean +- 95% CI) as a rich Table."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("experiment", justify="left", max_width=22, min_width=10)
-    table.add_column("m", justify="right", no_wrap=True)
-    table.add_column("rate", justify="right", no_wrap=True, min_width=4)
-    for header, _ in SWEEP_METRICS:
-        table.add_column(header, justify="right", no_wrap=True, min_width=9)
+    """The sweep's per-experiment, per-machine table (mean +- 95% CI), a :class:`FittedTable`."""
+    columns = [Column("experiment", "left"), Column("m"), Column("rate")]
+    columns += [Column(header) for header, _ in SWEEP_METRICS]
+    rows = []
+    sections = []
     line = 0
     for index, row in enumerate(aggregated):
         line = line + 1 if index and aggregated[index - 1]["experiment"] == row["experiment"] else 0
         label = {0: f"{row['experiment']} {row['name']}", 1: f"p_send {row['p_send']:g}"}
         cells = [label.get(line, ""), str(row["machine"]), row["rate"]]
         for _, key in SWEEP_METRICS:
-            mean, half = row[key], row[f"{key}_ci"]
-            digits = 2 if key == "clock_rate" or abs(mean) < 10 else 1
-            cells.append(
-                f"{mean:.{digits}f}±{half:.{digits}f}"
-                if not math.isnan(half)
-                else f"{mean:.{digits}f}"
-            )
+            cells.append(sweep_cell(key, row[key], row[f"{key}_ci"]))
+        rows.append(cells)
         following = aggregated[index + 1] if index + 1 < len(aggregated) else None
-        last = following is None or following["experiment"] != row["experiment"]
-        table.add_row(*cells, end_section=last)
-    return table
+        sections.append(following is None or following["experiment"] != row["experiment"])
+    return FittedTable(columns, rows, keys=2, title=title, sections=sections)
+
+
+def sweep_cell(key: str, mean: float, half: float) -> str:
+    """A sweep table cell: the mean and its CI half-width, to 2 digits below 10, else 1."""
+    digits = 2 if key == "clock_rate" or abs(mean) < 10 else 1
+    if math.isnan(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f}±{half:.{digits}f}"

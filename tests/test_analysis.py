@@ -221,7 +221,7 @@ def test_realtime_run_loads(tmp_path, exp4):
 def test_load_rejects_non_runs(tmp_path):
     with pytest.raises(LogError, match="neither a run directory"):
         load(tmp_path)
-    with pytest.raises(LogError, match="not a directory"):
+    with pytest.raises(LogError, match="missing: no such directory"):
         load(tmp_path / "missing")
 
 

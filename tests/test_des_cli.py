@@ -142,3 +142,129 @@ def test_run_json_is_valid(tmp_path):
     cli("exp", "9", "--seed", "3", "--out", str(tmp_path / "r"), "--quiet")
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
     assert meta["experiment"] == 9 and meta["seed"] == 3 and meta["backend"] == "des"
+
+
+def snapshot(directory):
+    return {p.relative_to(directory): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def test_different_runs_land_in_different_default_folders(tmp_path):
+    commands = [
+        ("exp", "4", "--seed", "1"),
+        ("exp", "4", "--seed", "2"),
+        ("exp", "4", "--seed", "1", "--duration", "30"),
+        ("exp", "4", "--seed", "1", "--latency", "0.005"),
+        ("run", "--rates", "1,3,6"),
+        ("run", "--rates", "1,3,6.5", "--p-send", "0.25"),
+    ]
+    for command in commands:
+        out = cli(*command, "--quiet", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "runs" / "des").iterdir()) == [
+        "exp04-big-differences-seed1",
+        "exp04-big-differences-seed1-d30",
+        "exp04-big-differences-seed1-lat0.005",
+        "exp04-big-differences-seed2",
+        "rates1-3-6-p0.3-seed0",
+        "rates1-3-6.5-p0.25-seed0",
+    ]
+    meta = json.loads((tmp_path / "runs/des/rates1-3-6.5-p0.25-seed0/run.json").read_text())
+    assert meta["rates"] == [1, 3, 6.5] and meta["p_send"] == 0.25
+
+
+def test_the_same_command_twice_replaces_its_own_output(tmp_path):
+    assert cli("exp", "9", "--quiet", cwd=tmp_path).returncode == 0
+    run = tmp_path / "runs" / "des" / "exp09-high-comm-extreme-seed0"
+    first = snapshot(run)
+    (run / "stray.txt").write_text("from the first run")
+    out = cli("exp", "9", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"logs: {run.relative_to(tmp_path)}" in out.stdout
+    assert snapshot(run) == first  # replaced: byte-identical logs, the stray file gone
+
+
+def test_out_holding_a_different_run_is_refused_without_force(tmp_path):
+    target = tmp_path / "r"
+    assert cli("exp", "4", "--seed", "1", "--out", str(target), "--quiet").returncode == 0
+    before = snapshot(target)
+    for command in (
+        ("exp", "4", "--seed", "2"),
+        ("exp", "5", "--seed", "1"),
+        ("exp", "4", "--seed", "1", "--duration", "59"),
+        ("run", "--rates", "1,3,6"),
+    ):
+        out = cli(*command, "--out", str(target))
+        assert out.returncode == 2 and out.stdout == ""
+        assert out.stderr.strip().splitlines() == [
+            f"error: --out {target} holds a different run "
+            "(des, exp 4, seed 1, 60 s); use --force to replace it"
+        ]
+        assert snapshot(target) == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no staging left behind
+    out = cli("run", "--rates", "1,3,6", "--out", str(target), "--force", "--quiet")
+    assert out.returncode == 0, out.stderr
+    meta = json.loads((target / "run.json").read_text())
+    assert meta["experiment"] is None and meta["rates"] == [1, 3, 6]
+
+
+def test_sweeps_land_apart_and_refuse_a_different_sweep(tmp_path):
+    for command in (("--seeds", "2", "--exp", "4", "9"), ("--seeds", "3", "--exp", "4")):
+        assert cli("sweep", *command, "--jobs", "1", "--quiet", cwd=tmp_path).returncode == 0
+    sweeps = tmp_path / "runs" / "des"
+    assert sorted(p.name for p in sweeps.iterdir()) == ["sweep-exp4-9-s2", "sweep-exp4-s3"]
+    before = snapshot(sweeps / "sweep-exp4-s3")
+    out = cli(
+        "sweep", "--seeds", "2", "--exp", "4", "--out", "runs/des/sweep-exp4-s3", cwd=tmp_path
+    )
+    assert out.returncode == 2
+    assert "holds a different run (des, sweep of exp 4, 3 seeds); use --force" in out.stderr
+    assert snapshot(sweeps / "sweep-exp4-s3") == before
+    out = cli(
+        "sweep", "--seeds", "2", "--exp", "4", "--out", "runs/des/sweep-exp4-s3", "--force",
+        "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads((sweeps / "sweep-exp4-s3" / "sweep.json").read_text())["seeds"] == [0, 1]
+
+
+def test_realtime_refuses_a_different_run_before_starting(tmp_path):
+    assert cli("exp", "4", "--out", str(tmp_path / "r"), "--quiet").returncode == 0
+    before = snapshot(tmp_path / "r")
+    out = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "exp", "4", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "holds a different run (des, exp 4" in out.stderr
+    assert snapshot(tmp_path / "r") == before
+
+
+def test_quiet_report_prints_nothing(tmp_path):
+    out = cli("exp", "4", "--duration", "5", "--out", str(tmp_path / "r"), "--quiet", "--report")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and out.stderr == ""
+    assert (tmp_path / "r" / "report.html").is_file()
+
+
+def test_help_tells_the_truth():
+    sweep_help = cli("sweep", "--help").stdout
+    assert "%%" not in sweep_help and "95% CI" in sweep_help
+    assert "runs/des/sweep-<all|expN-M-...>-s<K>" in sweep_help
+    run_help = " ".join(cli("run", "--help").stdout.split())
+    assert "(default: 60)" in run_help and "the experiment's" not in run_help
+    assert "runs/des/rates<R1>-<R2>-...-p<P>-seed<S>" in run_help
+    exp_help = " ".join(cli("exp", "--help").stdout.split())
+    assert "runs/des/exp<NN>-<name>-seed<S>" in exp_help
+    assert "%%" not in cli("--help").stdout
+
+
+def test_report_of_a_missing_directory_says_so(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "lamport.report", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {tmp_path / 'nope'}: no such directory"

@@ -125,7 +125,7 @@ def test_cli_not_a_run(tmp_path):
     line = one_line_error(report_cli(tmp_path))
     assert str(tmp_path) in line and "neither a run directory" in line
     line = one_line_error(report_cli(tmp_path / "nowhere"))
-    assert "not a directory" in line
+    assert "nowhere: no such directory" in line
 
 
 def test_cli_usage_error():

@@ -26,7 +26,7 @@ from lamport.core import Event
 from lamport.errors import LogError
 from lamport.frames import events_frame
 from lamport.invariants import check
-from lamport.logs import RUN_FILE, read_directory_json, read_run
+from lamport.logs import RUN_FILE, read_directory_json, read_run, require_directory
 from lamport.summary import SUMMARY_COLUMNS
 
 SWEEP_FILE = "sweep.json"
@@ -243,8 +243,7 @@ def load(path: str | Path) -> Run | Sweep:
     Raise LogError if it is neither (no ``run.json`` and no ``sweep.json``).
     """
     path = Path(path)
-    if not path.is_dir():
-        raise LogError(f"{path}: not a directory")
+    require_directory(path)
     if is_sweep(path):
         return load_sweep(path)
     if (path / RUN_FILE).is_file():

@@ -24,6 +24,7 @@ from lamport.cli import (
     print_report,
     print_run_summary,
     run_config,
+    run_identity,
 )
 from lamport.config import DEFAULT_LATENCY
 from lamport.errors import ConfigError, run_cli
@@ -60,14 +61,14 @@ def build_parser() -> Parser:
     add_run_commands(
         sub,
         "des",
-        "model seconds to simulate (default: the experiment's, 60)",
+        "model seconds to simulate",
         extra=_des_options,
     )
     sweep = sub.add_parser(
         "sweep",
         help="run experiments x seeds and summarize with 95%% confidence intervals",
         description="Run every chosen experiment for seeds 0..K-1 over the machine's cores; "
-        "write summary.csv and print mean and 95%% CI per experiment and machine.",
+        "write summary.csv and print mean and 95% CI per experiment and machine.",
     )
     sweep.add_argument(
         "--seeds", type=positive_int, default=100, help="number of seeds, 0..K-1 (default 100)"
@@ -84,7 +85,8 @@ def build_parser() -> Parser:
         "--duration",
         type=positive_float,
         default=None,
-        help="model seconds per run (default: each experiment's, 60)",
+        help="model seconds per run (default: each experiment's own, 60 for every catalogue "
+        "experiment)",
     )
     _latency_option(sweep)
     sweep.add_argument(
@@ -93,8 +95,13 @@ def build_parser() -> Parser:
     sweep.add_argument(
         "--out",
         type=Path,
-        default=Path("runs/des/sweep"),
-        help="sweep directory (default runs/des/sweep)",
+        default=None,
+        help="sweep directory (default runs/des/sweep-<all|expN-M-...>-s<K>, with -d<SEC>, "
+        "-lat<SEC> and the --keep-logs format appended when given); the same sweep there is "
+        "replaced, a different one refused without --force",
+    )
+    sweep.add_argument(
+        "--force", action="store_true", help="replace whatever sweep the --out directory holds"
     )
     sweep.add_argument(
         "--keep-logs",
@@ -122,22 +129,23 @@ def build_parser() -> Parser:
 
 def _one_run(args: argparse.Namespace) -> int:
     from lamport.des.model import simulate
-    from lamport.logs import check_writable
+    from lamport.logs import claim_out
 
     config = run_config(args, latency=args.latency).with_(start_epoch=args.start_epoch)
-    out = check_writable(args.out or default_out("des", config))
+    identity = run_identity("des", config, latency=config.latency, start_epoch=config.start_epoch)
+    out = claim_out(args.out or default_out("des", config), identity, force=args.force)
     started = time.perf_counter()
     result = simulate(config)
     result.write(out)
     if not args.quiet:
         print_run_summary(result.metadata, result.summary(), out, time.perf_counter() - started)
     if args.report:
-        print_report(out)
+        print_report(out, quiet=args.quiet)
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from lamport.des.sweep import sweep
+    from lamport.des.sweep import default_sweep_out, sweep
     from lamport.summary import sweep_table
 
     started = time.perf_counter()
@@ -168,9 +176,11 @@ def _sweep(args: argparse.Namespace) -> int:
             duration=args.duration,
             latency=args.latency,
             jobs=args.jobs,
-            out=args.out,
+            out=args.out
+            or default_sweep_out(args.exp, args.seeds, args.duration, args.latency, args.keep_logs),
             keep_logs=args.keep_logs,
             progress=progress,
+            force=args.force,
         )
     finally:
         if show:
@@ -189,7 +199,7 @@ def _sweep(args: argparse.Namespace) -> int:
             f"summary: {result.out}/summary.csv"
         )
     if args.report and result.out is not None:
-        print_report(result.out)
+        print_report(result.out, quiet=args.quiet)
     return 0
 
 

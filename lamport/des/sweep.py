@@ -21,12 +21,14 @@ from typing import Any
 from lamport import __version__
 from lamport.config import DEFAULT_LATENCY, Experiment, catalogue
 from lamport.errors import ConfigError
-from lamport.logs import Staging, write_json, write_run
+from lamport.logs import Staging, claim_out, number_text, write_json, write_run
 from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "summary.csv"
 KEEP_FORMATS = ("csv", "parquet")
+#: The keys of sweep.json that say which sweep a directory holds.
+SWEEP_IDENTITY = ("backend", "experiments", "seeds", "duration", "latency", "keep_logs")
 
 
 @dataclass
@@ -49,6 +51,30 @@ class SweepResult:
 
 # One task: (experiment, seeds, duration, latency, keep) -> (rows, events, kept logs)
 _Task = tuple[Experiment, tuple[int, ...], float | None, float, str | None]
+
+
+def default_sweep_out(
+    experiments: Sequence[int] | None,
+    seeds: int,
+    duration: float | None = None,
+    latency: float = DEFAULT_LATENCY,
+    keep_logs: str | None = None,
+) -> Path:
+    """The default sweep directory, naming what the sweep runs.
+
+    ``runs/des/sweep-all-s100``, ``runs/des/sweep-exp4-9-s50-d30``; the
+    latency and kept logs are appended when they differ from the defaults.
+    """
+    numbers = list(experiments) if experiments is not None else sorted(catalogue())
+    chosen = "all" if numbers == sorted(catalogue()) else "exp" + "-".join(map(str, numbers))
+    parts = ["sweep", chosen, f"s{seeds}"]
+    if duration is not None:
+        parts.append(f"d{number_text(duration)}")
+    if latency != DEFAULT_LATENCY:
+        parts.append(f"lat{number_text(latency)}")
+    if keep_logs is not None:
+        parts.append(keep_logs)
+    return Path("runs") / "des" / "-".join(parts)
 
 
 def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
@@ -93,6 +119,7 @@ def sweep(
     out: Path | None = None,
     keep_logs: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> SweepResult:
     """Run experiments x seeds and summarize every run per machine.
 
@@ -100,10 +127,11 @@ def sweep(
     overrides every experiment's own. ``jobs`` defaults to the number of
     cores. With ``out`` the sweep directory is written (atomically);
     ``keep_logs`` ("csv" or "parquet") also keeps every run's events there.
-    ``progress(done, total)`` is called as runs finish.
+    ``progress(done, total)`` is called as runs finish. An ``out`` that holds
+    a different sweep (see :data:`SWEEP_IDENTITY`) is refused unless ``force``.
 
-    Raise ConfigError for an unknown experiment, a bad seed count, duration,
-    latency or log format.
+    Raise LogError if ``out`` cannot take the sweep; raise ConfigError for an
+    unknown experiment, a bad seed count, duration, latency or log format.
     """
     known = catalogue()
     numbers = sorted(known) if experiments is None else list(experiments)
@@ -131,7 +159,19 @@ def sweep(
 
     for exp in chosen:
         check_size(exp.config(seed_list[0], duration=duration, latency=latency))
-    staging = Staging(Path(out), SWEEP_FILE) if out is not None else None
+    metadata = {
+        "backend": "des",
+        "experiments": numbers,
+        "seeds": seed_list,
+        "duration": duration,
+        "latency": latency,
+        "keep_logs": keep_logs,
+        "version": __version__,
+    }
+    staging = None
+    if out is not None:
+        identity = {key: metadata[key] for key in SWEEP_IDENTITY}
+        staging = Staging(claim_out(Path(out), identity, SWEEP_FILE, force), SWEEP_FILE)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) * len(seed_list)))
 
     tasks = _blocks(chosen, seed_list, duration, latency, keep_logs, jobs)
@@ -161,15 +201,6 @@ def sweep(
             pool.terminate()
             pool.join()
 
-    metadata = {
-        "backend": "des",
-        "experiments": numbers,
-        "seeds": seed_list,
-        "duration": duration,
-        "latency": latency,
-        "keep_logs": keep_logs,
-        "version": __version__,
-    }
     result = SweepResult(rows, metadata, None, n_events, aggregate(rows))
     if staging is not None:
         result.out = _write(staging, result, kept, keep_logs)

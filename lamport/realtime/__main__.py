@@ -20,8 +20,10 @@ from lamport.cli import (
     print_report,
     print_run_summary,
     run_config,
+    run_identity,
 )
 from lamport.errors import run_cli
+from lamport.logs import claim_out
 from lamport.realtime.runner import Progress, Shutdown, run
 
 
@@ -65,7 +67,7 @@ def build_parser() -> Parser:
     add_run_commands(
         commands,
         "realtime",
-        "model seconds to run (default: the experiment's, 60); wall time is this / --speed",
+        "model seconds to run; wall time is this / --speed",
         extra=_options,
     )
     return parser
@@ -84,19 +86,19 @@ class _Stderr:
 def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None]]:
     """A live table, one line per machine, updated in place; and a function that ends it."""
     from rich.live import Live
-    from rich.table import Table
+
+    from lamport.summary import Column, FittedTable
 
     display = Live(transient=True, auto_refresh=False)
     display.start()
 
     def update(progress: list[Progress]) -> None:
-        table = Table(box=None, title="real time (Ctrl-C stops)", title_justify="left")
-        for header in ("machine", "rate", "tick", "clock", "queue"):
-            table.add_column(header, justify="right")
-        for p in progress:
-            table.add_row(
-                str(p.machine), f"{p.rate:g}", f"{p.tick}/{p.ticks}", str(p.clock), str(p.queue)
-            )
+        rows = [
+            [str(p.machine), f"{p.rate:g}", f"{p.tick}/{p.ticks}", str(p.clock), str(p.queue)]
+            for p in progress
+        ]
+        columns = [Column(header) for header in ("machine", "rate", "tick", "clock", "queue")]
+        table = FittedTable(columns, rows, title="real time (Ctrl-C stops)", boxed=False)
         display.update(table, refresh=True)
 
     return update, display.stop
@@ -105,7 +107,10 @@ def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = run_config(args)
-    out = args.out if args.out is not None else default_out("realtime", config)
+    identity = run_identity("realtime", config, speed=args.speed)
+    out = claim_out(
+        args.out or default_out("realtime", config, speed=args.speed), identity, force=args.force
+    )
     handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logging.getLogger("lamport.realtime").addHandler(handler)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         at = result.metadata["stopped_at"]
         print(f"interrupted at t = {at:.1f} s; logs and run.json are complete", file=sys.stderr)
     if args.report:
-        print_report(out)
+        print_report(out, quiet=args.quiet)
     return 128 + shutdown.signal if result.interrupted and shutdown.signal else 0
 
 

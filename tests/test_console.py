@@ -1,0 +1,204 @@
+"""Console tables: at any width, every value is shown whole, in its row, or not at all."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from lamport.config import experiment
+from lamport.des import simulate, sweep
+from lamport.summary import (
+    RUN_TABLE,
+    SWEEP_METRICS,
+    Column,
+    FittedTable,
+    run_table,
+    sweep_cell,
+    sweep_table,
+)
+
+WIDTHS = (60, 80, 120)
+
+
+def render(renderable, width):
+    console = Console(width=width, file=io.StringIO(), force_terminal=False)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def table_rows(text, n_rows):
+    """Per table in the output: its first n_rows non-blank lines after the header rule."""
+    lines = text.splitlines()
+    tables = []
+    for index, line in enumerate(lines):
+        if "───" in line:
+            data = [x for x in lines[index + 1 :] if x.strip()][:n_rows]
+            tables.append(data)
+    return tables
+
+
+def check_rows(text, expected, keys, width):
+    """Every row's cells, in order, across the split tables; keys repeated in each table."""
+    assert "…" not in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    tables = table_rows(text, len(expected))
+    assert tables, text
+    for number, cells in enumerate(expected):
+        key_tokens = " ".join(cells[:keys]).split()
+        shown = tables[0][number].split()
+        for table in tables[1:]:
+            tokens = table[number].split()
+            assert tokens[: len(key_tokens)] == key_tokens, text
+            shown += tokens[len(key_tokens) :]
+        assert shown == " ".join(cells).split(), f"row {number}:\n{text}"
+    return tables
+
+
+def run_cells(rows):
+    return [[fmt.format(row[key]) for _, key, fmt in RUN_TABLE] for row in rows]
+
+
+def big_rows(n=10):
+    """Ten machines with large clocks, ticks and jumps."""
+    rows = []
+    for m in range(n):
+        rows.append(
+            {
+                "machine": m,
+                "rate": 12.5 + m,
+                "ticks": 1234567 + m,
+                "n_internal": 1000000 + m,
+                "n_send": 200000 + m,
+                "n_receive": 34567 + m,
+                "final_clock": 123456 + m,
+                "clock_rate": 2057.6,
+                "drift_end": 9 * m,
+                "max_queue": 98765,
+                "final_queue": 4321,
+                "mean_jump": 1.04,
+                "max_jump": 16,
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_run_table_of_experiment_4_hides_no_number(width):
+    result = simulate(experiment(4).config(seed=1))
+    rows = result.summary()
+    assert [row["max_jump"] for row in rows][:2] == [13, 16]
+    text = render(run_table(rows, "des: experiment 4 (big-differences), seed 1"), width)
+    tables = check_rows(text, run_cells(rows), keys=1, width=width)
+    assert len(tables) == (1 if width >= 100 else 2)
+    assert "big-differences" in text and "jump: clock increase per event" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_run_table_with_large_numbers_and_ten_machines(width):
+    rows = big_rows()
+    text = render(run_table(rows, "ten machines"), width)
+    check_rows(text, run_cells(rows), keys=1, width=width)
+    assert "123456" in text and "1234567" in text
+
+
+def aggregated_rows():
+    rows = []
+    for exp, name in ((1, "default"), (9, "high-comm-extreme"), (11, "a-rather-long-name-here")):
+        for m in range(3):
+            row = {
+                "experiment": exp,
+                "name": name,
+                "machine": m,
+                "rate": "1..6" if exp == 1 else f"{m + 1}",
+                "p_send": 0.9,
+                "seeds": 100,
+            }
+            for index, (_, key) in enumerate(SWEEP_METRICS):
+                row[key] = 123456.78 / (index + 1) if m == 0 else 0.5 * index
+                row[f"{key}_ci"] = 1234.5 if m == 0 else (math.nan if m == 2 else 0.25)
+            rows.append(row)
+    return rows
+
+
+def sweep_cells(aggregated):
+    cells = []
+    for index, row in enumerate(aggregated):
+        first = index == 0 or aggregated[index - 1]["experiment"] != row["experiment"]
+        second = not first and (
+            index < 2 or aggregated[index - 2]["experiment"] != row["experiment"]
+        )
+        label = f"{row['experiment']} {row['name']}" if first else ""
+        label = f"p_send {row['p_send']:g}" if second else label
+        line = [label, str(row["machine"]), row["rate"]]
+        line += [sweep_cell(key, row[key], row[f"{key}_ci"]) for _, key in SWEEP_METRICS]
+        cells.append(line)
+    return cells
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_sweep_table_with_large_numbers(width):
+    aggregated = aggregated_rows()
+    text = render(sweep_table(aggregated, "sweep"), width)
+    check_rows(text, sweep_cells(aggregated), keys=2, width=width)
+    assert "123456.8±1234.5" in text and "a-rather-long-name-here" in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_sweep_table_of_a_real_sweep(width):
+    result = sweep(experiments=[1, 4, 9], seeds=4, jobs=1)
+    text = render(sweep_table(result.aggregated, "des sweep"), width)
+    check_rows(text, sweep_cells(result.aggregated), keys=2, width=width)
+
+
+def test_too_narrow_for_any_split_stacks_every_value():
+    rows = big_rows(2)
+    text = render(run_table(rows, "narrow"), 12)
+    assert "…" not in text and "───" not in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 12
+    expected = " ".join(
+        f"{' '.join(header.split())}: {fmt.format(row[key])}"
+        for row in rows
+        for header, key, fmt in RUN_TABLE
+    )
+    assert expected in " ".join(text.split()), text
+
+
+@pytest.mark.parametrize("width", (30, 60))
+def test_unboxed_live_table_shows_whole_values(width):
+    columns = [Column(h) for h in ("machine", "rate", "tick", "clock", "queue")]
+    rows = [[str(m), "6", f"{123456 + m}/360000", str(9876543 + m), "4321"] for m in range(10)]
+    text = render(FittedTable(columns, rows, title="real time", boxed=False), width)
+    assert "…" not in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    tokens = text.split()
+    for row in rows:
+        assert all(cell in tokens for cell in row), row
+
+
+def des(*args, columns=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    return subprocess.run(
+        [sys.executable, "-m", "lamport.des", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("columns", (60, 80, None))
+def test_cli_table_width_follows_columns(columns, tmp_path):
+    out = des("exp", "4", "--seed", "1", "--out", str(tmp_path / "r"), columns=columns)
+    assert out.returncode == 0, out.stderr
+    width = columns or 120
+    result = simulate(experiment(4).config(seed=1))
+    tables = check_rows(out.stdout, run_cells(result.summary()), keys=1, width=width)
+    assert len(tables) == (1 if columns is None else 2)
