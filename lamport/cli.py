@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lamport.config import DEFAULT_LATENCY, RunConfig, experiment, parse_rates
+from lamport.config import DEFAULT_LATENCY, RunConfig, parse_rates, resolve_experiment
 from lamport.errors import fail
 
 
@@ -61,10 +61,15 @@ def add_run_commands(
     """Add the ``exp`` and ``run`` subcommands; ``extra(parser)`` adds backend options."""
     exp = subparsers.add_parser(
         "exp",
-        help="run one catalogue experiment (1..11, see experiments/)",
-        description="Run one catalogue experiment and print a per-machine summary.",
+        help="run one catalogue experiment (1..11, see experiments/) or an experiment file",
+        description="Run one catalogue experiment, or your own experiment file in the "
+        "catalogue's TOML format, and print a per-machine summary.",
     )
-    exp.add_argument("number", type=positive_int, help="experiment number (1..11)")
+    exp.add_argument(
+        "experiment",
+        metavar="N|FILE.toml",
+        help="catalogue experiment number (1..11), or the path of a .toml experiment file",
+    )
     run = subparsers.add_parser(
         "run",
         help="run a custom configuration",
@@ -106,7 +111,7 @@ def add_run_commands(
 def run_config(args: argparse.Namespace, latency: float = DEFAULT_LATENCY) -> RunConfig:
     """The RunConfig that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
     if args.command == "exp":
-        return experiment(args.number).config(
+        return resolve_experiment(args.experiment).config(
             seed=args.seed, duration=args.duration, latency=latency
         )
     return RunConfig(

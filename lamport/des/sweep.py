@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lamport import __version__
-from lamport.config import DEFAULT_LATENCY, Experiment, catalogue
+from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
 from lamport.errors import ConfigError
 from lamport.logs import Staging, write_json, write_run
 from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
@@ -105,12 +105,8 @@ def sweep(
     Raise ConfigError for an unknown experiment, a bad seed count, duration,
     latency or log format.
     """
-    known = catalogue()
-    numbers = sorted(known) if experiments is None else list(experiments)
-    for number in numbers:
-        if number not in known:
-            listed = ", ".join(str(n) for n in sorted(known))
-            raise ConfigError(f"unknown experiment {number} (known: {listed})")
+    numbers = catalogue_numbers() if experiments is None else list(experiments)
+    chosen = [experiment(number) for number in numbers]
     if isinstance(seeds, int):
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
@@ -125,7 +121,6 @@ def sweep(
         )
     if keep_logs is not None and out is None:
         raise ConfigError("--keep-logs needs an output directory")
-    chosen = [known[n] for n in numbers]
     # Validate duration, latency and size once, before forking anything.
     from lamport.des.model import check_size
 
