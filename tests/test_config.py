@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import lamport.config
 from lamport.config import (
     EXPERIMENTS_ENV,
     MAX_MACHINES,
@@ -241,10 +242,16 @@ def test_the_environment_variable_points_at_another_folder(tmp_path, monkeypatch
     assert experiment(1).name == "default"
 
 
-def test_a_checkout_reads_the_repository_folder(monkeypatch):
+def test_without_the_variable_the_catalogue_is_the_repositorys(monkeypatch):
     monkeypatch.delenv(EXPERIMENTS_ENV, raising=False)
-    repository = Path(__file__).resolve().parent.parent
-    assert experiments_dir() == repository / "experiments"
+    repository = Path(__file__).resolve().parent.parent / "experiments"
+    folder = experiments_dir()
+    if Path(lamport.config.__file__).resolve().parent == repository.parent / "lamport":
+        assert folder == repository  # a checkout, or an editable install of one
+    files = sorted(p.name for p in folder.glob("*.toml"))
+    assert files == sorted(p.name for p in repository.glob("*.toml"))
+    for name in files:
+        assert (folder / name).read_bytes() == (repository / name).read_bytes()
 
 
 def test_resolve_a_number_or_a_path(tmp_path, monkeypatch):
