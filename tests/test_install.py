@@ -88,6 +88,12 @@ def installed(tmp_path_factory) -> Path:
     return target
 
 
+def test_every_module_of_the_checkout_is_in_the_built_package(installed):
+    modules = sorted(p.relative_to(ROOT) for p in (ROOT / "lamport").rglob("*.py"))
+    assert len(modules) > 25
+    assert [m for m in modules if not (installed / m).is_file()] == []
+
+
 def test_the_package_ships_the_catalogue_and_not_the_results(installed):
     shipped = installed / "lamport" / "catalogue"
     tomls = sorted(p.name for p in shipped.glob("*.toml"))
