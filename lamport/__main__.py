@@ -1,17 +1,64 @@
-"""``python -m lamport``: point at the three command lines."""
+"""The ``lamport`` command, also ``python -m lamport``: one entry point for the three CLIs.
 
+``lamport des ...``, ``lamport realtime ...`` and ``lamport report ...`` call
+the same ``main(argv)`` as ``python -m lamport.des ...`` and the others, which
+stay. The subcommand's module is imported only when it is chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
 import sys
 
-USAGE = """lamport: a laboratory for Lamport logical clocks
+from lamport import __version__
+from lamport.errors import fail, run_cli
 
-  python -m lamport.des       the SimPy backend: exp N | run --rates ... | sweep | bench
-  python -m lamport.realtime  threads and TCP sockets on the wall clock: exp N | run --rates ...
-  python -m lamport.report    report.md / report.html for a run or sweep directory
+#: Subcommand -> (module whose ``main(argv)`` it calls, one line of help).
+COMMANDS = {
+    "des": (
+        "lamport.des.__main__",
+        "the SimPy backend: exp N|FILE.toml | run --rates ... | sweep | bench",
+    ),
+    "realtime": (
+        "lamport.realtime.__main__",
+        "threads and TCP sockets on the wall clock: exp N|FILE.toml | run --rates ...",
+    ),
+    "report": ("lamport.report.__main__", "report.md / report.html for a run or sweep directory"),
+}
 
-Each takes --help. The catalogue of experiments is in experiments/*.toml."""
+USAGE = "\n".join(
+    [
+        "usage: lamport {des,realtime,report} ...",
+        "",
+        "lamport: a laboratory for Lamport logical clocks",
+        "",
+        *(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()),
+        "",
+        "`lamport COMMAND --help` explains each; `python -m lamport.des` (and the others)",
+        "is the same command. The catalogue of experiments: experiments/*.toml in the",
+        "repository, shipped with the package; $LAMPORT_EXPERIMENTS points at another folder.",
+    ]
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``lamport COMMAND ...``; return the exit status.
+
+    Bad input ends with a one-line ``error: ...`` on stderr and SystemExit(2).
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if args[0] == "--version":
+        print(f"lamport {__version__}")
+        return 0
+    if args[0] not in COMMANDS:
+        choices = ", ".join(COMMANDS)
+        fail(f"lamport: unknown command {args[0]!r} (choose from {choices}; see lamport --help)")
+    module = importlib.import_module(COMMANDS[args[0]][0])
+    return run_cli(module.main, args[1:])
+
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        print("error: python -m lamport takes no arguments; see python -m lamport", file=sys.stderr)
-        sys.exit(2)
-    print(USAGE)
+    sys.exit(main())

@@ -18,8 +18,8 @@ from lamport.config import (
     DEFAULT_DURATION,
     DEFAULT_LATENCY,
     RunConfig,
-    experiment,
     parse_rates,
+    resolve_experiment,
 )
 from lamport.errors import fail
 from lamport.logs import number_text
@@ -72,10 +72,15 @@ def add_run_commands(
     """
     exp = subparsers.add_parser(
         "exp",
-        help="run one catalogue experiment (1..11, see experiments/)",
-        description="Run one catalogue experiment and print a per-machine summary.",
+        help="run one catalogue experiment (1..11, see experiments/) or an experiment file",
+        description="Run one catalogue experiment, or your own experiment file in the "
+        "catalogue's TOML format, and print a per-machine summary.",
     )
-    exp.add_argument("number", type=positive_int, help="experiment number (1..11)")
+    exp.add_argument(
+        "experiment",
+        metavar="N|FILE.toml",
+        help="catalogue experiment number (1..11), or the path of a .toml experiment file",
+    )
     run = subparsers.add_parser(
         "run",
         help="run a custom configuration",
@@ -137,7 +142,7 @@ OPTION_SUFFIXES = {"des": ", -lat<SEC>, -epoch<T>", "realtime": ", -x<SPEED>"}
 def run_config(args: argparse.Namespace, latency: float = DEFAULT_LATENCY) -> RunConfig:
     """The RunConfig that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
     if args.command == "exp":
-        return experiment(args.number).config(
+        return resolve_experiment(args.experiment).config(
             seed=args.seed, duration=args.duration, latency=latency
         )
     return RunConfig(
@@ -158,6 +163,8 @@ def default_out(backend: str, config: RunConfig, speed: float = 1.0) -> Path:
     """
     if config.experiment:
         head = f"exp{config.experiment:02d}-{config.name}"
+    elif config.name != "custom":  # a user's experiment file names its runs
+        head = config.name
     else:
         rates = "-".join(number_text(r) for r in config.rates)
         head = f"rates{rates}-p{number_text(config.p_send)}"

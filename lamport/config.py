@@ -1,8 +1,11 @@
 """Run configurations and the experiment catalogue.
 
-The eleven catalogue experiments of SPEC section 2 are TOML files in the
-repository's ``experiments/`` folder (one file each: number, name, rates,
-p_send, duration, question). :func:`catalogue` reads them;
+The eleven catalogue experiments of SPEC section 2 are TOML files named
+``NN-name.toml`` in the repository's ``experiments/`` folder (one file each:
+number, name, rates, p_send, duration, question); a built package ships them
+as ``lamport/catalogue/``, and ``$LAMPORT_EXPERIMENTS`` points at another
+folder. :func:`experiment` reads the one file asked for, :func:`catalogue`
+all of them, :func:`resolve_experiment` a number or a user's own file;
 :meth:`Experiment.config` turns one into a :class:`RunConfig` for a seed.
 Experiment 1 says ``rates = "random"``: each machine's rate is drawn uniformly
 from ``rate_range`` by the run's setup stream (:func:`lamport.core.machine_streams`).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
@@ -29,9 +33,24 @@ DEFAULT_LATENCY = 0.001
 MIN_RATE = 1e-6
 DEFAULT_DURATION = 60.0
 
-EXPERIMENTS_DIR = Path(
-    os.environ.get("LAMPORT_EXPERIMENTS", Path(__file__).resolve().parent.parent / "experiments")
+#: The environment variable that points the catalogue at another folder.
+EXPERIMENTS_ENV = "LAMPORT_EXPERIMENTS"
+#: The most machines an experiment file may ask for.
+MAX_MACHINES = 10_000
+#: The keys an experiment file may hold.
+EXPERIMENT_KEYS = (
+    "number",
+    "name",
+    "rates",
+    "machines",
+    "rate_range",
+    "p_send",
+    "duration",
+    "question",
 )
+# Names become folder names (run labels), so only these characters, and never "..".
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_CATALOGUE_FILE = re.compile(r"(\d+)-.+\.toml")
 
 
 def _as_rate(value: object, where: str) -> float:
@@ -94,13 +113,21 @@ class RunConfig:
             raise ConfigError(f"p_send {self.p_send!r} is not a number")
         if not 0.0 <= float(self.p_send) <= 1.0:
             raise ConfigError(f"p_send must lie in [0, 1], got {self.p_send}")
-        if not isinstance(self.duration, int | float) or not math.isfinite(self.duration):
+        if (
+            isinstance(self.duration, bool)
+            or not isinstance(self.duration, int | float)
+            or not math.isfinite(self.duration)
+        ):
             raise ConfigError(f"duration {self.duration!r} is not a number")
         if self.duration <= 0:
             raise ConfigError(f"duration must be > 0 seconds, got {self.duration}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.latency, int | float) or not 0 <= self.latency < math.inf:
+        if (
+            isinstance(self.latency, bool)
+            or not isinstance(self.latency, int | float)
+            or not 0 <= self.latency < math.inf
+        ):
             raise ConfigError(f"latency must be a number >= 0 seconds, got {self.latency!r}")
 
     @property
@@ -132,9 +159,13 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One catalogue entry, as read from its TOML file."""
+    """One experiment, as read from its TOML file (a catalogue entry or a user's own).
 
-    number: int
+    ``number`` is None for a user's file that gives none; runs are then
+    labelled by ``name`` alone.
+    """
+
+    number: int | None
     name: str
     rates: tuple[float, ...] | None  # None: drawn from the seed
     p_send: float
@@ -177,84 +208,175 @@ class Experiment:
         )
 
 
-def load_experiment(path: Path) -> Experiment:
-    """Read one experiment file. Raise ConfigError naming the file if it is malformed."""
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_experiment(path: Path | str) -> Experiment:
+    """Read one experiment file. Raise ConfigError naming the file if it is malformed.
+
+    The format is the catalogue's: ``name``, ``rates`` (a list, or ``"random"``
+    with ``machines`` and ``rate_range``), ``p_send``, and optionally
+    ``number``, ``duration`` and ``question``; any other key is an error.
+    """
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: experiment file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read experiment file ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML ({exc})") from None
     try:
-        number = data["number"]
-        name = data["name"]
-        p_send = data["p_send"]
-        raw_rates = data["rates"]
-    except KeyError as exc:
-        raise ConfigError(f"{path}: missing key {exc.args[0]!r}") from None
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise ConfigError(f"{path}: number must be a positive integer, got {number!r}")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{path}: name must be a non-empty string")
-    machines = data.get("machines", 3)
+        return _parse_experiment(data, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
+    unknown = sorted(set(data) - set(EXPERIMENT_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} (keys: {', '.join(EXPERIMENT_KEYS)})")
+    for key in ("name", "rates", "p_send"):
+        if key not in data:
+            raise ConfigError(f"missing key {key!r}")
+    number = data.get("number")
+    if number is not None and (not _is_int(number) or number < 1):
+        raise ConfigError(f"number must be a positive integer, got {number!r}")
+    name = data["name"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(
+            f"name must be 1 to 64 letters, digits, '-', '_' or '.' (no '..'), got {name!r}"
+        )
+    raw_rates = data["rates"]
+    machines = data.get("machines")
+    if machines is not None and (not _is_int(machines) or not 2 <= machines <= MAX_MACHINES):
+        raise ConfigError(f"machines must be an integer 2..{MAX_MACHINES}, got {machines!r}")
     rate_range = data.get("rate_range", [1, 6])
     rates: tuple[float, ...] | None
     if raw_rates == "random":
         rates = None
-        if not isinstance(machines, int) or isinstance(machines, bool) or machines < 2:
-            raise ConfigError(f"{path}: machines must be an integer >= 2, got {machines!r}")
+        machines = 3 if machines is None else machines
         if (
             not isinstance(rate_range, list)
             or len(rate_range) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in rate_range)
+            or not all(_is_int(x) for x in rate_range)
             or not 1 <= rate_range[0] <= rate_range[1]
         ):
-            raise ConfigError(f"{path}: rate_range must be two integers 1 <= low <= high")
+            raise ConfigError("rate_range must be two integers 1 <= low <= high")
     elif isinstance(raw_rates, list):
-        rates = tuple(_as_rate(r, str(path)) for r in raw_rates)
+        if not 2 <= len(raw_rates) <= MAX_MACHINES:
+            raise ConfigError(f"rates must list 2..{MAX_MACHINES} machines, got {len(raw_rates)}")
+        if machines is not None and machines != len(raw_rates):
+            raise ConfigError(f"machines = {machines} but rates lists {len(raw_rates)}")
+        rates = tuple(_as_rate(r, "rates") for r in raw_rates)
         machines = len(rates)
-        if machines < 2:
-            raise ConfigError(f"{path}: a run needs at least two machines, got {machines}")
     else:
-        raise ConfigError(f'{path}: rates must be a list of numbers or "random"')
+        raise ConfigError('rates must be a list of numbers or "random"')
     duration = data.get("duration", DEFAULT_DURATION)
+    if isinstance(duration, bool) or not isinstance(duration, int | float):
+        raise ConfigError(f"duration must be a number of seconds, got {duration!r}")
+    question = data.get("question", "")
+    if not isinstance(question, str):
+        raise ConfigError(f"question must be a string, got {question!r}")
     experiment = Experiment(
         number=number,
         name=name,
         rates=rates,
-        p_send=p_send,
+        p_send=data["p_send"],
         duration=duration,
-        question=str(data.get("question", "")),
+        question=question,
         machines=machines,
-        rate_range=(rate_range[0], rate_range[1]),
+        rate_range=(rate_range[0], rate_range[1]) if rates is None else (1, 6),
         path=path,
     )
     # Validate the remaining values the same way a run would.
-    try:
-        experiment.config(0, duration=None)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    experiment.config(0, duration=None)
     return experiment
 
 
-def catalogue(directory: Path | None = None) -> dict[int, Experiment]:
-    """All experiments in the folder, by number. Raise ConfigError on a bad file or duplicate."""
-    folder = Path(directory) if directory is not None else EXPERIMENTS_DIR
+def experiments_dir() -> Path:
+    """The catalogue folder: ``$LAMPORT_EXPERIMENTS`` if set, else the one lamport ships."""
+    override = os.environ.get(EXPERIMENTS_ENV)
+    if override:
+        return Path(override)
+    package = Path(__file__).resolve().parent
+    # A built package holds the catalogue as lamport/catalogue (pyproject.toml maps
+    # experiments/ there); a checkout, or an editable install of one, has experiments/
+    # beside the package.
+    shipped = package / "catalogue"
+    return shipped if shipped.is_dir() else package.parent / "experiments"
+
+
+def _catalogue_files(directory: Path | str | None) -> tuple[Path, dict[int, list[Path]]]:
+    """The folder and its ``NN-name.toml`` files by number, without reading them."""
+    folder = Path(directory) if directory is not None else experiments_dir()
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: experiment folder not found")
-    experiments: dict[int, Experiment] = {}
+        raise ConfigError(f"{folder}: experiment folder not found (see ${EXPERIMENTS_ENV})")
+    files: dict[int, list[Path]] = {}
     for path in sorted(folder.glob("*.toml")):
-        exp = load_experiment(path)
-        if exp.number in experiments:
-            raise ConfigError(f"{path}: experiment {exp.number} is already defined")
-        experiments[exp.number] = exp
-    return experiments
+        match = _CATALOGUE_FILE.fullmatch(path.name)
+        if match:
+            files.setdefault(int(match[1]), []).append(path)
+    return folder, files
 
 
-def experiment(number: int, directory: Path | None = None) -> Experiment:
-    """One catalogue experiment. Raise ConfigError if the number is unknown."""
-    experiments = catalogue(directory)
-    if number not in experiments:
-        known = ", ".join(str(n) for n in sorted(experiments))
+def _load_numbered(number: int, paths: list[Path]) -> Experiment:
+    if len(paths) > 1:
+        raise ConfigError(f"{paths[1]}: experiment {number} is already defined by {paths[0].name}")
+    exp = load_experiment(paths[0])
+    if exp.number != number:
+        raise ConfigError(
+            f"{paths[0]}: number must be {number}, as the file name says, got {exp.number!r}"
+        )
+    return exp
+
+
+def catalogue_numbers(directory: Path | str | None = None) -> list[int]:
+    """The experiment numbers in the catalogue folder, from the file names alone."""
+    return sorted(_catalogue_files(directory)[1])
+
+
+def catalogue(directory: Path | str | None = None) -> dict[int, Experiment]:
+    """All experiments in the folder, by number.
+
+    Raise ConfigError on a malformed file, a duplicate number, or a ``.toml``
+    file not named ``NN-name.toml``.
+    """
+    folder, files = _catalogue_files(directory)
+    for path in sorted(folder.glob("*.toml")):
+        if not _CATALOGUE_FILE.fullmatch(path.name):
+            raise ConfigError(f"{path}: catalogue files are named NN-name.toml")
+    return {number: _load_numbered(number, paths) for number, paths in sorted(files.items())}
+
+
+def experiment(number: int, directory: Path | str | None = None) -> Experiment:
+    """One catalogue experiment; only its own file is read.
+
+    Raise ConfigError if the number is unknown or its file is malformed.
+    """
+    _, files = _catalogue_files(directory)
+    if number not in files:
+        known = ", ".join(str(n) for n in sorted(files))
         raise ConfigError(f"unknown experiment {number} (known: {known})")
-    return experiments[number]
+    return _load_numbered(number, files[number])
+
+
+def resolve_experiment(spec: int | str | Path) -> Experiment:
+    """A catalogue experiment by number (``4``, ``"4"``) or an experiment file by path.
+
+    A text containing a path separator or ending in ``.toml`` is a path.
+    Raise ConfigError if it is neither, or the experiment is unknown or malformed.
+    """
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return experiment(spec)
+    text = str(spec)
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if isinstance(spec, Path) or text.endswith(".toml") or any(s in text for s in separators):
+        return load_experiment(Path(text))
+    if text.isascii() and text.isdigit():
+        if int(text) < 1:
+            raise ConfigError(f"experiment number must be >= 1, got {text}")
+        return experiment(int(text))
+    raise ConfigError(f"{text!r} is neither an experiment number nor a .toml file")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lamport import __version__
-from lamport.config import DEFAULT_LATENCY, Experiment, catalogue
+from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
 from lamport.errors import ConfigError
 from lamport.logs import Staging, claim_out, number_text, write_json, write_run
 from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
@@ -65,8 +65,8 @@ def default_sweep_out(
     ``runs/des/sweep-all-s100``, ``runs/des/sweep-exp4-9-s50-d30``; the
     latency and kept logs are appended when they differ from the defaults.
     """
-    numbers = list(experiments) if experiments is not None else sorted(catalogue())
-    chosen = "all" if numbers == sorted(catalogue()) else "exp" + "-".join(map(str, numbers))
+    numbers = list(experiments) if experiments is not None else catalogue_numbers()
+    chosen = "all" if numbers == catalogue_numbers() else "exp" + "-".join(map(str, numbers))
     parts = ["sweep", chosen, f"s{seeds}"]
     if duration is not None:
         parts.append(f"d{number_text(duration)}")
@@ -133,12 +133,8 @@ def sweep(
     Raise LogError if ``out`` cannot take the sweep; raise ConfigError for an
     unknown experiment, a bad seed count, duration, latency or log format.
     """
-    known = catalogue()
-    numbers = sorted(known) if experiments is None else list(experiments)
-    for number in numbers:
-        if number not in known:
-            listed = ", ".join(str(n) for n in sorted(known))
-            raise ConfigError(f"unknown experiment {number} (known: {listed})")
+    numbers = catalogue_numbers() if experiments is None else list(experiments)
+    chosen = [experiment(number) for number in numbers]
     if isinstance(seeds, int):
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
@@ -153,7 +149,6 @@ def sweep(
         )
     if keep_logs is not None and out is None:
         raise ConfigError("--keep-logs needs an output directory")
-    chosen = [known[n] for n in numbers]
     # Validate duration, latency and size once, before forking anything.
     from lamport.des.model import check_size
 
