@@ -8,15 +8,16 @@ library function, and prints. Heavy imports (pandas, seaborn) never happen here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lamport.backend import Backend
 from lamport.config import (
     DEFAULT_DURATION,
-    DEFAULT_LATENCY,
     RunConfig,
     parse_rates,
     resolve_experiment,
@@ -139,22 +140,36 @@ def add_run_commands(
 OPTION_SUFFIXES = {"des": ", -lat<SEC>, -epoch<T>", "realtime": ", -x<SPEED>"}
 
 
-def run_config(args: argparse.Namespace, latency: float = DEFAULT_LATENCY) -> RunConfig:
-    """The RunConfig that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The model that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
     if args.command == "exp":
-        return resolve_experiment(args.experiment).config(
-            seed=args.seed, duration=args.duration, latency=latency
-        )
+        return resolve_experiment(args.experiment).config(seed=args.seed, duration=args.duration)
     return RunConfig(
         rates=parse_rates(args.rates),
         p_send=args.p_send,
         duration=args.duration if args.duration is not None else DEFAULT_DURATION,
         seed=args.seed,
-        latency=latency,
     )
 
 
-def default_out(backend: str, config: RunConfig, speed: float = 1.0) -> Path:
+def run_options(args: argparse.Namespace, backend: Backend) -> Any:
+    """The backend's options from the arguments: every field of its options dataclass that
+    has an argument of the same name (``--start-epoch`` is ``start_epoch``) and a value."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(backend.options)
+        if getattr(args, f.name, None) is not None
+    }
+    return backend.make_options(**given)
+
+
+def _labelled(options: Any) -> dict[str, tuple[str, Any]]:
+    """The options that change a run's result, as ``field -> (suffix, value)``."""
+    labels = getattr(options, "LABELS", {})
+    return {name: (suffix, getattr(options, name)) for name, suffix in labels.items()}
+
+
+def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
     """The default run directory: names the experiment or the rates and p_send, the seed,
     and every option that differs from its default, so different runs land apart.
 
@@ -171,24 +186,20 @@ def default_out(backend: str, config: RunConfig, speed: float = 1.0) -> Path:
     parts = [head, f"seed{config.seed}"]
     if config.duration != DEFAULT_DURATION:
         parts.append(f"d{number_text(config.duration)}")
-    if config.latency != DEFAULT_LATENCY:
-        parts.append(f"lat{number_text(config.latency)}")
-    if config.start_epoch:
-        parts.append(f"epoch{number_text(config.start_epoch)}")
-    if speed != 1.0:
-        parts.append(f"x{number_text(speed)}")
-    return Path("runs") / backend / "-".join(parts)
+    defaults = _labelled(type(options)())
+    for name, (suffix, value) in _labelled(options).items():
+        if value != defaults[name][1]:
+            parts.append(f"{suffix}{number_text(value)}")
+    return Path("runs") / backend.name / "-".join(parts)
 
 
-def run_identity(backend: str, config: RunConfig, **options: Any) -> dict[str, Any]:
-    """What makes a run this run, in ``run.json``'s terms (see :func:`lamport.logs.claim_out`).
-
-    ``options`` are the backend's own keys (latency and start_epoch for the DES,
-    speed for real time).
-    """
+def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str, Any]:
+    """What makes a run this run, in ``run.json``'s terms (see :func:`lamport.logs.claim_out`):
+    the backend, the model, and the options that change the result (their ``LABELS``)."""
     metadata = config.metadata()
     keys = ("experiment", "name", "rates", "p_send", "duration", "seed")
-    return {"backend": backend, **{key: metadata[key] for key in keys}, **options}
+    labelled = {name: value for name, (_, value) in _labelled(options).items()}
+    return {"backend": backend.name, **{key: metadata[key] for key in keys}, **labelled}
 
 
 def print_run_summary(

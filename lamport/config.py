@@ -17,12 +17,14 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from lamport.errors import ConfigError
+from lamport.validate import integer, is_integer, is_number, number
 
 #: Default one-way network latency of the DES, in model seconds: a loopback
 #: TCP hop is well under a millisecond, and 1 ms keeps every message strictly
@@ -54,7 +56,7 @@ _CATALOGUE_FILE = re.compile(r"(\d+)-.+\.toml")
 
 
 def _as_rate(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise ConfigError(f"{where}: rate {value!r} is not a number")
     rate = float(value)
     if not math.isfinite(rate) or rate <= 0:
@@ -89,46 +91,41 @@ def _clean_number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else float(x)
 
 
+#: The fields of a RunConfig that ``run.json`` records at its top level (SPEC section 3).
+MODEL_KEYS = ("experiment", "name", "question", "rates", "p_send", "duration", "seed")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run. Raise ConfigError if a value is invalid."""
+    """The model of one run: what the machines are and do, whichever backend runs it.
+
+    A backend's own settings (the DES's latency, the real-time backend's speed)
+    are its options, not part of the model (see :mod:`lamport.backend`). Raise
+    ConfigError if a value is invalid.
+    """
 
     rates: tuple[float, ...]
     p_send: float = 0.3
     duration: float = DEFAULT_DURATION
     seed: int = 0
-    latency: float = DEFAULT_LATENCY
     experiment: int | None = None
     name: str = "custom"
     question: str = ""
-    start_epoch: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.rates, list | tuple):
+            raise ConfigError(f"rates must be a list of numbers, got {self.rates!r}")
         rates = tuple(_as_rate(r, "rates") for r in self.rates)
         object.__setattr__(self, "rates", rates)
         if len(rates) < 2:
             raise ConfigError(f"a run needs at least two machines, got {len(rates)}")
-        if isinstance(self.p_send, bool) or not isinstance(self.p_send, int | float):
-            raise ConfigError(f"p_send {self.p_send!r} is not a number")
-        if not 0.0 <= float(self.p_send) <= 1.0:
-            raise ConfigError(f"p_send must lie in [0, 1], got {self.p_send}")
-        if (
-            isinstance(self.duration, bool)
-            or not isinstance(self.duration, int | float)
-            or not math.isfinite(self.duration)
-        ):
-            raise ConfigError(f"duration {self.duration!r} is not a number")
-        if self.duration <= 0:
-            raise ConfigError(f"duration must be > 0 seconds, got {self.duration}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if (
-            isinstance(self.latency, bool)
-            or not isinstance(self.latency, int | float)
-            or not 0 <= self.latency < math.inf
-        ):
-            raise ConfigError(f"latency must be a number >= 0 seconds, got {self.latency!r}")
+        number(self.p_send, "p_send", low=0.0, high=1.0)
+        number(self.duration, "duration", above=0.0)
+        integer(self.seed, "seed", low=0)
+        if self.experiment is not None:
+            integer(self.experiment, "experiment", low=1)
+        if not isinstance(self.name, str) or not isinstance(self.question, str):
+            raise ConfigError("name and question must be strings")
 
     @property
     def n_machines(self) -> int:
@@ -148,13 +145,20 @@ class RunConfig:
         return replace(self, **changes)
 
     def metadata(self) -> dict[str, Any]:
-        """The config part of ``run.json``."""
+        """The model's part of ``run.json`` (:data:`MODEL_KEYS`)."""
         data = asdict(self)
-        data.pop("extra")
         data["rates"] = [_clean_number(r) for r in self.rates]
         data["duration"] = _clean_number(self.duration)
-        data.update(self.extra)
-        return data
+        return {key: data[key] for key in MODEL_KEYS}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> RunConfig:
+        """Rebuild the model of a run from its ``run.json``. Raise ConfigError if it is invalid."""
+        missing = [key for key in ("rates", "p_send", "duration") if key not in metadata]
+        if missing:
+            raise ConfigError(f"no {missing[0]} recorded")
+        values = {key: metadata[key] for key in MODEL_KEYS if metadata.get(key) is not None}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -185,31 +189,18 @@ class Experiment:
         low, high = self.rate_range
         return tuple(float(low + int(setup() * (high - low + 1))) for _ in range(self.machines))
 
-    def config(
-        self,
-        seed: int = 0,
-        duration: float | None = None,
-        latency: float = DEFAULT_LATENCY,
-        **extra: Any,
-    ) -> RunConfig:
-        """The run configuration of this experiment for a seed."""
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    def config(self, seed: int = 0, duration: float | None = None) -> RunConfig:
+        """The model of this experiment for a seed (and, if given, another duration)."""
+        integer(seed, "seed", low=0)
         return RunConfig(
             rates=self.draw_rates(seed),
             p_send=self.p_send,
             duration=self.duration if duration is None else duration,
             seed=seed,
-            latency=latency,
             experiment=self.number,
             name=self.name,
             question=self.question,
-            **extra,
         )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_experiment(path: Path | str) -> Experiment:
@@ -242,7 +233,7 @@ def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
         if key not in data:
             raise ConfigError(f"missing key {key!r}")
     number = data.get("number")
-    if number is not None and (not _is_int(number) or number < 1):
+    if number is not None and (not is_integer(number) or number < 1):
         raise ConfigError(f"number must be a positive integer, got {number!r}")
     name = data["name"]
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
@@ -251,7 +242,7 @@ def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
         )
     raw_rates = data["rates"]
     machines = data.get("machines")
-    if machines is not None and (not _is_int(machines) or not 2 <= machines <= MAX_MACHINES):
+    if machines is not None and (not is_integer(machines) or not 2 <= machines <= MAX_MACHINES):
         raise ConfigError(f"machines must be an integer 2..{MAX_MACHINES}, got {machines!r}")
     rate_range = data.get("rate_range", [1, 6])
     rates: tuple[float, ...] | None
@@ -261,7 +252,7 @@ def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
         if (
             not isinstance(rate_range, list)
             or len(rate_range) != 2
-            or not all(_is_int(x) for x in rate_range)
+            or not all(is_integer(x) for x in rate_range)
             or not 1 <= rate_range[0] <= rate_range[1]
         ):
             raise ConfigError("rate_range must be two integers 1 <= low <= high")
@@ -275,7 +266,7 @@ def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
     else:
         raise ConfigError('rates must be a list of numbers or "random"')
     duration = data.get("duration", DEFAULT_DURATION)
-    if isinstance(duration, bool) or not isinstance(duration, int | float):
+    if not is_number(duration):
         raise ConfigError(f"duration must be a number of seconds, got {duration!r}")
     question = data.get("question", "")
     if not isinstance(question, str):
@@ -369,7 +360,7 @@ def resolve_experiment(spec: int | str | Path) -> Experiment:
     A text containing a path separator or ending in ``.toml`` is a path.
     Raise ConfigError if it is neither, or the experiment is unknown or malformed.
     """
-    if isinstance(spec, int) and not isinstance(spec, bool):
+    if is_integer(spec):
         return experiment(spec)
     text = str(spec)
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())

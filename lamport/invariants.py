@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
+from lamport.backend import backend_of
 from lamport.core import EVENT_KINDS, RECEIVE, SEND, Event
 from lamport.errors import LogError
 
@@ -42,9 +43,10 @@ def violations(
     """Every SPEC section 4 violation in the run, first per check in log order.
 
     ``tick_tolerance`` is how far a machine's tick count may stray from
-    floor(rate x duration): 0 for the DES (the default) and 1 for real time
-    (the default when ``metadata["backend"] == "realtime"``). A run that was
+    floor(rate x duration); by default the tolerance the run's backend declares
+    (:mod:`lamport.backend`: 0 for the DES, 1 for real time). A run that was
     interrupted is held to ``stopped_at`` instead of its duration, within one tick.
+    Raise LogError if the metadata names no known backend.
     """
     found: list[Violation] = []
     rates = metadata["rates"]
@@ -52,7 +54,7 @@ def violations(
     if len(logs) != n:
         return [Violation(f"run.json lists {n} machines but there are {len(logs)} logs")]
     if tick_tolerance is None:
-        tick_tolerance = 1 if metadata.get("backend") == "realtime" else 0
+        tick_tolerance = backend_of(metadata).tick_tolerance
 
     sends: dict[str, tuple[int, int, Event]] = {}  # msg_id -> (machine, index, event)
     for machine, events in enumerate(logs):

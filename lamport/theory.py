@@ -37,10 +37,13 @@ Solving self-consistently
     ``q < 1``, so the fixed point exists and is unique. (``q = 1`` happens only
     for N = 2, p = 1: the faster machine sends on every tick and floods the
     slower one; equal rates alternate send and receive, the limit q -> 1.)
-    The computation runs on exact fractions (rates as the DES takes them,
-    :func:`lamport.config.exact_rate`), so a machine that sits exactly on the
-    boundary ``lambda_j = r_j`` is recognised as such: experiment 11's rate-3
-    machine does.
+    The computation runs on exact fractions, and rates and ``p_send`` are
+    read alike: a Fraction as it is, a float as the DES takes a rate
+    (:func:`lamport.config.exact_rate`, the nearest fraction with a
+    denominator up to 10^6, so 0.3 is 3/10). A machine that sits exactly on
+    the boundary ``lambda_j = r_j`` is recognised as such (experiment 11's
+    rate-3 machine does), and with Fraction inputs the prediction is exactly
+    invariant when every rate is scaled by the same factor.
 
 Queues
     A stable machine's queue stays bounded and it spends the share
@@ -94,6 +97,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamport.config import exact_rate
 from lamport.errors import ConfigError
+from lamport.validate import is_number, number
 
 if TYPE_CHECKING:
     from lamport.config import RunConfig
@@ -101,7 +105,6 @@ if TYPE_CHECKING:
 STABLE = "stable"
 GROWING = "growing"
 CRITICAL = "critical"
-VERDICTS = (STABLE, GROWING, CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -127,13 +130,15 @@ class MachinePrediction:
     verdict: str
 
 
-def routing_probability(p_send: float, n_machines: int) -> float:
+def routing_probability(p_send: float | Fraction, n_machines: int) -> float:
     """The chance that a drawing tick sends a message to one given other machine."""
     return float(_routing(_probability(p_send), _machine_count(n_machines)))
 
 
 def predict(
-    rates: Sequence[float], p_send: float, duration: float | None = None
+    rates: Sequence[float | Fraction],
+    p_send: float | Fraction,
+    duration: float | None = None,
 ) -> list[MachinePrediction]:
     """Predict every machine's long-run behaviour from the tick rates and ``p_send``.
 
@@ -148,13 +153,8 @@ def predict(
     exact = [_rate(r) for r in rates]
     n = _machine_count(len(exact))
     p = _probability(p_send)
-    if duration is not None and (
-        isinstance(duration, bool)
-        or not isinstance(duration, int | float)
-        or not math.isfinite(duration)
-        or duration <= 0
-    ):
-        raise ConfigError(f"duration must be a positive number of seconds, got {duration!r}")
+    if duration is not None:
+        number(duration, "duration", above=0.0)
     q = _routing(p, n)
     draws = _drawing_rates(exact, q)
     total = sum(draws, Fraction(0))
@@ -245,22 +245,27 @@ def compare(
     return out
 
 
-def _rate(value: object) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"rate {value!r} is not a number")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"rate {value!r} is not a positive number")
+def _exact(value: object, what: str) -> Fraction:
+    """Read a rate or ``p_send`` exactly: one arithmetic for both (see the module essay)."""
+    if isinstance(value, Fraction):
+        return value
+    if not is_number(value) or not math.isfinite(value):
+        raise ConfigError(f"{what} {value!r} is not a number")
     return exact_rate(float(value))
 
 
+def _rate(value: object) -> Fraction:
+    rate = _exact(value, "rate")
+    if rate <= 0:
+        raise ConfigError(f"rate {value!r} is not a positive number")
+    return rate
+
+
 def _probability(value: object) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"p_send {value!r} is not a number")
-    if not 0 <= value <= 1:
+    p = _exact(value, "p_send")
+    if not 0 <= p <= 1:
         raise ConfigError(f"p_send must lie in [0, 1], got {value}")
-    # The shortest decimal that round-trips (0.9, not 0.90000000000000002220...),
-    # so a configuration on the stability boundary lands on it exactly.
-    return Fraction(repr(float(value)))
+    return p
 
 
 def _machine_count(n: int) -> int:

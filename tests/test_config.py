@@ -20,6 +20,7 @@ from lamport.config import (
     parse_rates,
     resolve_experiment,
 )
+from lamport.des.options import DesOptions
 from lamport.errors import ConfigError
 
 GOOD = "name = 'mine'\nrates = [1, 2]\np_send = 0.3\n"
@@ -76,14 +77,37 @@ def test_ticks_are_floor_of_rate_times_duration():
         ({"rates": (1, 2), "duration": 0}, "duration"),
         ({"rates": (1, 2), "seed": 1.5}, "seed"),
         ({"rates": (1, 2), "seed": -1}, "seed"),
-        ({"rates": (1, 2), "latency": -1}, "latency"),
         ({"rates": (1, 2), "duration": True}, "duration"),
-        ({"rates": (1, 2), "latency": True}, "latency"),
+        ({"rates": (1, 2), "duration": float("inf")}, "duration"),
+        ({"rates": (1, 2), "experiment": 0}, "experiment"),
     ],
 )
 def test_invalid_configs_are_rejected(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         RunConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"latency": -1}, "latency must be >= 0"),
+        ({"latency": True}, "latency True is not a number"),
+        ({"latency": float("nan")}, "latency must be a finite number"),
+        ({"start_epoch": float("inf")}, "start_epoch must be a finite number"),
+    ],
+)
+def test_invalid_des_options_are_rejected(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        DesOptions(**kwargs)
+
+
+def test_a_config_is_rebuilt_from_its_metadata():
+    config = experiment(4).config(seed=7, duration=12.5)
+    assert RunConfig.from_metadata(config.metadata()) == config
+    custom = RunConfig(rates=(1.5, 2), p_send=0.9, seed=3)
+    assert RunConfig.from_metadata({"backend": "x", **custom.metadata()}) == custom
+    with pytest.raises(ConfigError, match="no p_send"):
+        RunConfig.from_metadata({"rates": [1, 2], "duration": 5})
 
 
 def test_parse_rates():
@@ -280,4 +304,4 @@ def test_resolve_a_number_or_a_path(tmp_path, monkeypatch):
 def test_metadata_is_json_ready():
     meta = experiment(4).config(seed=2).metadata()
     assert meta["rates"] == [1, 3, 6] and meta["seed"] == 2 and meta["experiment"] == 4
-    assert meta["duration"] == 60 and meta["p_send"] == 0.3 and meta["latency"] == 0.001
+    assert meta["duration"] == 60 and meta["p_send"] == 0.3 and "latency" not in meta

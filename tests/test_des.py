@@ -14,6 +14,7 @@ from lamport.config import RunConfig, experiment
 from lamport.core import RECEIVE, SEND
 from lamport.des import simulate, time_base
 from lamport.des.model import tick_pattern
+from lamport.des.options import DesOptions
 from lamport.invariants import violations
 from lamport.logs import read_run
 
@@ -87,8 +88,8 @@ def test_simultaneous_ticks_are_exact_and_ordered_by_machine_id():
 
 
 def test_time_base_is_integer_for_rational_rates():
-    config = RunConfig(rates=(2.5, 1.7, 3), latency=0.001)
-    units = time_base(config)
+    config = RunConfig(rates=(2.5, 1.7, 3))
+    units = time_base(config, DesOptions(latency=0.001))
     for rate in config.rates:
         assert (units / rate) == int(units / rate)
     assert units * 0.001 == int(units * 0.001)
@@ -107,7 +108,8 @@ def test_tick_pattern_lists_each_instant_once():
 
 @pytest.mark.parametrize("latency", [0.0, 0.001, 0.25])
 def test_messages_arrive_after_the_latency(latency):
-    result = simulate(RunConfig(rates=(1, 3, 6), p_send=0.9, duration=20, latency=latency))
+    config = RunConfig(rates=(1, 3, 6), p_send=0.9, duration=20)
+    result = simulate(config, DesOptions(latency=latency))
     sent = {e.msg_id: e.t for log in result.logs for e in log if e.event == SEND}
     receives = [e for log in result.logs for e in log if e.event == RECEIVE]
     assert receives
@@ -120,7 +122,8 @@ def test_messages_arrive_after_the_latency(latency):
 def test_message_arriving_at_a_tick_instant_is_received_then():
     """Latency 1/3 s with rates 3 and 3: a message sent at tick k arrives exactly at
     tick k+1 of the recipient, and the URGENT arrival puts it in the queue first."""
-    result = simulate(RunConfig(rates=(3, 3), p_send=1.0, duration=2, latency=1 / 3, seed=4))
+    config = RunConfig(rates=(3, 3), p_send=1.0, duration=2, seed=4)
+    result = simulate(config, DesOptions(latency=1 / 3))
     first_send = next(e for e in result.logs[0] if e.event == SEND)
     receive = next(
         e for e in result.logs[1] if e.event == RECEIVE and e.msg_id == first_send.msg_id
@@ -129,11 +132,12 @@ def test_message_arriving_at_a_tick_instant_is_received_then():
 
 
 def test_wall_is_start_epoch_plus_t():
-    config = experiment(2).config(seed=0, duration=5).with_(start_epoch=1_700_000_000.0)
-    result = simulate(config)
+    config = experiment(2).config(seed=0, duration=5)
+    result = simulate(config, DesOptions(start_epoch=1_700_000_000.0))
     for e in result.logs[0]:
         assert e.wall == pytest.approx(1_700_000_000.0 + e.t)
     assert result.metadata["start_epoch"] == 1_700_000_000.0
+    assert result.metadata["options"] == {"latency": 0.001, "start_epoch": 1_700_000_000.0}
 
 
 def test_events_frame_has_schema_dtypes(exp4_run):
@@ -203,9 +207,8 @@ def test_any_rational_config_keeps_every_invariant(rates, duration, p_send, late
         rates=tuple(float(r) for r in rates),
         p_send=p_send,
         duration=float(duration),
-        latency=latency,
         seed=seed,
     )
-    result = simulate(config)
+    result = simulate(config, DesOptions(latency=latency))
     assert [len(log) for log in result.logs] == [config.ticks(i) for i in range(len(rates))]
     assert violations(result.metadata, result.logs) == []

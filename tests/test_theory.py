@@ -9,13 +9,14 @@ are in docs/theory.md.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from statistics import fmean
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from lamport.config import experiment
+from lamport.config import exact_rate, experiment
 from lamport.des.model import simulate
 from lamport.errors import ConfigError
 from lamport.theory import (
@@ -236,7 +237,7 @@ def test_prediction_is_consistent(rates, p_send):
     predictions = predict(rates, p_send)
     n = len(rates)
     q = routing_probability(p_send, n)
-    fanout = p_send * (n + 1) / 3
+    fanout = float(exact_rate(p_send)) * (n + 1) / 3  # p_send as the theory reads it
     draws = [max(p.rate - p.arrival_rate, 0.0) for p in predictions]
     top = max(p.rate for p in predictions)
     for p in predictions:
@@ -273,15 +274,39 @@ def test_saturated_machines_are_the_slowest(rates, p_send):
                 assert not other.stable or other.arrival_rate == other.rate
 
 
-@given(rate_lists, probabilities, st.integers(2, 5))
-def test_prediction_scales_with_the_rates(rates, p_send, factor):
+exact_rates = st.lists(
+    st.fractions(Fraction(1, 20), 50, max_denominator=1000), min_size=2, max_size=7
+)
+
+
+@st.composite
+def exact_runs(draw):
+    """Exact rates and a p_send that is often one of them: the stability boundary."""
+    rates = draw(exact_rates)
+    small = [r for r in rates if r <= 1]
+    any_p = st.fractions(0, 1, max_denominator=1000)
+    p_send = draw(st.sampled_from(small) if small and draw(st.booleans()) else any_p)
+    return rates, p_send
+
+
+@given(exact_runs(), st.integers(2, 5))
+@example(([Fraction(1), Fraction(1169, 10000)], Fraction(1169, 10000)), 2)
+def test_prediction_scales_with_the_rates(run, factor):
+    rates, p_send = run
     base = predict(rates, p_send)
     scaled = predict([r * factor for r in rates], p_send)
     for a, b in zip(base, scaled, strict=True):
         assert b.verdict == a.verdict
-        assert b.arrival_rate == pytest.approx(a.arrival_rate * factor, rel=1e-6, abs=1e-9)
-        assert b.clock_rate == pytest.approx(a.clock_rate * factor, rel=1e-6)
-        assert b.receive_share == pytest.approx(a.receive_share, rel=1e-6, abs=1e-9)
+        assert b.arrival_rate == pytest.approx(a.arrival_rate * factor, rel=1e-12, abs=1e-12)
+        assert b.clock_rate == pytest.approx(a.clock_rate * factor, rel=1e-12)
+        assert b.receive_share == pytest.approx(a.receive_share, rel=1e-12, abs=1e-12)
+
+
+def test_rates_and_p_send_are_read_alike():
+    # The float that flipped a verdict when rates were rounded and p_send was not.
+    x = 0.1169046238188656
+    assert predict([1.0, x], x)[1].verdict == CRITICAL
+    assert predict([1.0, x], x) == predict([Fraction(1), exact_rate(x)], exact_rate(x))
 
 
 @given(rate_lists)

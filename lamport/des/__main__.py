@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from lamport.backend import get_backend
 from lamport.cli import (
     Parser,
     add_run_commands,
@@ -25,6 +26,7 @@ from lamport.cli import (
     print_run_summary,
     run_config,
     run_identity,
+    run_options,
 )
 from lamport.config import DEFAULT_LATENCY
 from lamport.errors import ConfigError, run_cli
@@ -128,15 +130,15 @@ def build_parser() -> Parser:
 
 
 def _one_run(args: argparse.Namespace) -> int:
-    from lamport.des.model import simulate
     from lamport.logs import claim_out
 
-    config = run_config(args, latency=args.latency).with_(start_epoch=args.start_epoch)
-    identity = run_identity("des", config, latency=config.latency, start_epoch=config.start_epoch)
-    out = claim_out(args.out or default_out("des", config), identity, force=args.force)
+    backend = get_backend("des")
+    config = run_config(args)
+    options = run_options(args, backend)
+    identity = run_identity(backend, config, options)
+    out = claim_out(args.out or default_out(backend, config, options), identity, force=args.force)
     started = time.perf_counter()
-    result = simulate(config)
-    result.write(out)
+    result = backend.run(config, options, out=out)
     if not args.quiet:
         print_run_summary(result.metadata, result.summary(), out, time.perf_counter() - started)
     if args.report:

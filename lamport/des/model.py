@@ -31,7 +31,9 @@ import gc
 import math
 from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import simpy
@@ -41,6 +43,7 @@ from simpy.events import Event as SimEvent
 from lamport import __version__
 from lamport.config import RunConfig, exact_rate
 from lamport.core import Event, Machine, Message, machine_streams
+from lamport.des.options import DesOptions
 from lamport.errors import ConfigError
 from lamport.result import RunResult
 
@@ -58,9 +61,10 @@ def check_size(config: RunConfig) -> None:
         )
 
 
-def time_base(config: RunConfig) -> int:
+def time_base(config: RunConfig, options: DesOptions | None = None) -> int:
     """Units per model second: every tick time and the latency are whole units."""
-    units = Fraction(config.latency).limit_denominator(1_000_000).denominator
+    latency = (options or DesOptions()).latency
+    units = Fraction(latency).limit_denominator(1_000_000).denominator
     for rate in config.rates:
         units = math.lcm(units, exact_rate(rate).numerator)
     return units
@@ -118,20 +122,22 @@ class Result(RunResult):
     """A finished DES run (see :class:`lamport.result.RunResult`)."""
 
 
-def simulate(config: RunConfig) -> Result:
+def simulate(config: RunConfig, options: DesOptions | None = None) -> Result:
     """Run one configuration on the SimPy model and return its events.
 
+    ``options`` sets the latency and start epoch (default :class:`DesOptions`).
     Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks.
     """
+    options = DesOptions() if options is None else options
     check_size(config)
     n = config.n_machines
     _, draws = machine_streams(config.seed, n)
     machines = [Machine(i, n, config.p_send, draws[i]) for i in range(n)]
     logs: list[list[Event]] = [[] for _ in range(n)]
-    units = time_base(config)
+    units = time_base(config, options)
     periods = [int(units / exact_rate(rate)) for rate in config.rates]
-    latency = int(Fraction(config.latency).limit_denominator(1_000_000) * units)
-    start_epoch = config.start_epoch
+    latency = int(Fraction(options.latency).limit_denominator(1_000_000) * units)
+    start_epoch = options.start_epoch
     env = simpy.Environment()
     delivers = [m.deliver for m in machines]
     pending: deque[_Arrival] = deque()
@@ -186,8 +192,21 @@ def simulate(config: RunConfig) -> Result:
     metadata = {
         "backend": "des",
         **config.metadata(),
+        "options": asdict(options),
+        # SPEC section 3 names these two at the top level too
+        "latency": options.latency,
+        "start_epoch": options.start_epoch,
         "time_base": units,
         "version": __version__,
         "queued_at_end": queued,
     }
     return Result(config, logs, queued, metadata)
+
+
+def run(config: RunConfig, options: DesOptions, out: Path | None = None) -> Result:
+    """The backend contract's entry point (:mod:`lamport.backend`): simulate, then write
+    the run directory to ``out`` if given."""
+    result = simulate(config, options)
+    if out is not None:
+        result.write(out)
+    return result

@@ -20,6 +20,7 @@ from typing import Any
 
 from lamport import __version__
 from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
+from lamport.des.options import DesOptions
 from lamport.errors import ConfigError
 from lamport.logs import Staging, claim_out, number_text, write_json, write_run
 from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
@@ -49,8 +50,8 @@ class SweepResult:
         return pd.DataFrame(self.rows, columns=list(SUMMARY_COLUMNS))
 
 
-# One task: (experiment, seeds, duration, latency, keep) -> (rows, events, kept logs)
-_Task = tuple[Experiment, tuple[int, ...], float | None, float, str | None]
+# One task: (experiment, seeds, duration, options, keep) -> (rows, events, kept logs)
+_Task = tuple[Experiment, tuple[int, ...], float | None, DesOptions, str | None]
 
 
 def default_sweep_out(
@@ -80,12 +81,12 @@ def default_sweep_out(
 def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
     from lamport.des.model import simulate
 
-    experiment, seeds, duration, latency, keep = task
+    experiment, seeds, duration, options, keep = task
     rows: list[dict[str, Any]] = []
     kept: list[Any] = []
     n_events = 0
     for seed in seeds:
-        result = simulate(experiment.config(seed, duration=duration, latency=latency))
+        result = simulate(experiment.config(seed, duration=duration), options)
         rows.extend(summarize(result.metadata, result.logs))
         n_events += result.n_events
         if keep is not None:
@@ -97,7 +98,7 @@ def _blocks(
     experiments: Sequence[Experiment],
     seeds: Sequence[int],
     duration: float | None,
-    latency: float,
+    options: DesOptions,
     keep: str | None,
     jobs: int,
 ) -> list[_Task]:
@@ -106,7 +107,7 @@ def _blocks(
     tasks = []
     for exp in experiments:
         for start in range(0, len(seeds), per_task):
-            tasks.append((exp, tuple(seeds[start : start + per_task]), duration, latency, keep))
+            tasks.append((exp, tuple(seeds[start : start + per_task]), duration, options, keep))
     return tasks
 
 
@@ -153,7 +154,8 @@ def sweep(
     from lamport.des.model import check_size
 
     for exp in chosen:
-        check_size(exp.config(seed_list[0], duration=duration, latency=latency))
+        check_size(exp.config(seed_list[0], duration=duration))
+    options = DesOptions(latency=latency)
     metadata = {
         "backend": "des",
         "experiments": numbers,
@@ -169,7 +171,7 @@ def sweep(
         staging = Staging(claim_out(Path(out), identity, SWEEP_FILE, force), SWEEP_FILE)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) * len(seed_list)))
 
-    tasks = _blocks(chosen, seed_list, duration, latency, keep_logs, jobs)
+    tasks = _blocks(chosen, seed_list, duration, options, keep_logs, jobs)
     total = len(chosen) * len(seed_list)
     rows: list[dict[str, Any]] = []
     kept: list[Any] = []

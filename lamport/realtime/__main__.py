@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from lamport.backend import get_backend
 from lamport.cli import (
     Parser,
     add_run_commands,
@@ -21,6 +22,7 @@ from lamport.cli import (
     print_run_summary,
     run_config,
     run_identity,
+    run_options,
 )
 from lamport.errors import run_cli
 from lamport.logs import claim_out
@@ -106,11 +108,11 @@ def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    backend = get_backend("realtime")
     config = run_config(args)
-    identity = run_identity("realtime", config, speed=args.speed)
-    out = claim_out(
-        args.out or default_out("realtime", config, speed=args.speed), identity, force=args.force
-    )
+    options = run_options(args, backend)
+    identity = run_identity(backend, config, options)
+    out = claim_out(args.out or default_out(backend, config, options), identity, force=args.force)
     handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logging.getLogger("lamport.realtime").addHandler(handler)
@@ -123,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(
             config,
-            speed=args.speed,
+            speed=options.speed,
             out=out,
-            base_port=args.base_port,
+            base_port=options.base_port,
             live=live,
-            connect_timeout=args.connect_timeout,
+            connect_timeout=options.connect_timeout,
             shutdown=shutdown,
         )
     finally:

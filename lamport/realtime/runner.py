@@ -74,6 +74,7 @@ from lamport.realtime.framing import (
     parse_hello,
     parse_message,
 )
+from lamport.realtime.options import RealtimeOptions
 from lamport.result import RunResult
 
 if TYPE_CHECKING:
@@ -419,6 +420,11 @@ class Cluster:
         metadata.pop("latency", None)  # a DES parameter: the real network has its own
         metadata.update(
             {
+                "options": {
+                    "speed": self.speed,
+                    "base_port": self.base_port,
+                    "connect_timeout": self.connect_timeout,
+                },
                 "speed": self.speed,
                 "start_epoch": self._start_epoch,
                 "version": __version__,
@@ -670,3 +676,14 @@ def run(
         connect_timeout=connect_timeout,
         shutdown=shutdown,
     ).run()
+
+
+def run_backend(config: RunConfig, options: RealtimeOptions, out: Path | None = None) -> Result:
+    """The backend contract's entry (:mod:`lamport.backend`): run with these options."""
+    return run(
+        config,
+        speed=options.speed,
+        out=out,
+        base_port=options.base_port,
+        connect_timeout=options.connect_timeout,
+    )

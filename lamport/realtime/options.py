@@ -1,0 +1,32 @@
+"""The real-time backend's options: how the model is played on the wall clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from lamport.validate import integer, number
+
+
+@dataclass(frozen=True)
+class RealtimeOptions:
+    """Options of a real-time run. Raise ConfigError if a value is invalid.
+
+    ``speed`` multiplies every rate (a 60 s run at speed 20 takes 3 s; the
+    logs' ``t`` stays in model seconds); ``base_port`` fixes machine i's port
+    to ``base_port + i`` (None: ports picked free by the OS);
+    ``connect_timeout`` is the wall seconds all machines get to connect.
+    """
+
+    speed: float = 1.0
+    base_port: int | None = None
+    connect_timeout: float = 5.0
+
+    #: Options that change the logs, and their suffix in default run directory names.
+    LABELS: ClassVar[dict[str, str]] = {"speed": "x"}
+
+    def __post_init__(self) -> None:
+        number(self.speed, "speed", above=0.0)
+        number(self.connect_timeout, "connect_timeout", above=0.0)
+        if self.base_port is not None:
+            integer(self.base_port, "base_port", low=1)

@@ -1,0 +1,97 @@
+"""lamport.schema: the log's columns, dtypes and rows, and the run directory's file names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import pytest
+
+from lamport.core import Event
+from lamport.schema import (
+    COLUMNS,
+    DTYPES,
+    SUMMARY_COLUMNS,
+    SUMMARY_DTYPES,
+    SUMMARY_REQUIRED,
+    log_name,
+    parse_row,
+)
+
+SPEC_COLUMNS = [
+    "t",
+    "wall",
+    "machine",
+    "tick",
+    "event",
+    "clock",
+    "jump",
+    "queue",
+    "peer",
+    "msg_clock",
+    "msg_id",
+]
+SPEC_SUMMARY = [
+    "experiment",
+    "seed",
+    "machine",
+    "rate",
+    "p_send",
+    "ticks",
+    "n_internal",
+    "n_send",
+    "n_receive",
+    "final_clock",
+    "final_queue",
+    "max_queue",
+    "mean_jump",
+    "max_jump",
+]
+
+
+def test_columns_are_specs_in_order():
+    assert list(COLUMNS) == SPEC_COLUMNS
+    assert list(DTYPES) == SPEC_COLUMNS
+    assert list(SUMMARY_COLUMNS[:SUMMARY_REQUIRED]) == SPEC_SUMMARY
+    assert list(SUMMARY_DTYPES) == list(SUMMARY_COLUMNS)
+    assert log_name(12) == "machine-12.csv"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Event(0.5, 1000.5, 0, 1, "INTERNAL", 1, 1, 0, "", None, ""),
+        Event(1.0, 1001.0, 2, 2, "SEND", 2, 1, 0, "0+1", 2, "2:1"),
+        Event(1.25, 1001.25, 1, 3, "RECEIVE", 9, 6, 4, "2", 8, "2:7"),
+    ],
+)
+def test_a_row_written_by_csv_parses_back_to_the_same_event(event):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(event)
+    (row,) = csv.reader(io.StringIO(buffer.getvalue()))
+    assert parse_row(row) == event
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        (["nan", "1", "0", "1", "INTERNAL", "1", "1", "0", "", "", ""], "finite"),
+        (["1", "1", "0", "x", "INTERNAL", "1", "1", "0", "", "", ""], "invalid literal"),
+        (["1", "1", "0"], "3 cells"),
+    ],
+)
+def test_parse_row_refuses_malformed_rows(row, problem):
+    with pytest.raises(ValueError, match=problem):
+        parse_row(row)
+
+
+def test_schema_stats_and_backend_contract_import_nothing_heavy():
+    code = (
+        "import sys, lamport.schema, lamport.stats, lamport.backend\n"
+        "bad = {'socket', 'simpy', 'pandas', 'numpy', 'matplotlib'} & set(sys.modules)\n"
+        "print(','.join(sorted(bad)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
