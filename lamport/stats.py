@@ -48,7 +48,9 @@ def percentile(values: Iterable[float], q: float) -> float:
     rank = (len(ordered) - 1) * q / 100
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+    value = ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+    # Clamped to its two ranks, so rounding can never break monotonicity in q.
+    return min(max(value, ordered[low]), ordered[high])
 
 
 def percentiles(values: Iterable[float], qs: Sequence[float] = (50, 99, 100)) -> dict[str, float]:
