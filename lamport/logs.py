@@ -3,15 +3,30 @@
 A run directory holds ``machine-<id>.csv`` per machine and ``run.json``. The
 writer stages everything in a hidden sibling directory
 (``.<name>.partial-<pid>``) and renames it into place only when ``run.json`` is
-written, so a directory named like a run is always a complete run; a crash
-leaves the staged ``.partial`` directory, logs intact up to the crash.
+written, so a directory named like a run is always a complete run. Publishing
+never loses a run: an earlier run at ``out`` is moved aside
+(``.<name>.old-<pid>``), the new one moved in, and only then the old one
+deleted; if any step fails the old run is put back.
+
+One process at a time writes a given ``out``: :func:`lock_out` takes an
+``fcntl.flock`` on ``.<name>.lock`` next to it, held until the process ends,
+and a second run refuses at once with one line. A failed write (a full disk, a
+file size limit) stops the writer, which removes its staging directory and
+raises one :class:`LogError` (``--out X: no space left on device``); staging
+and set-aside directories of processes that no longer exist (a run killed with
+SIGKILL) are removed the next time a run writes into the same folder.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
+import errno
+import fcntl
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -32,8 +47,12 @@ def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
     if out.exists():
         if not out.is_dir():
             raise LogError(f"--out {out}: exists and is not a directory")
+        if os.path.ismount(out):
+            raise LogError(f"--out {out}: is a mount point; choose a folder inside it")
         if any(out.iterdir()) and not (out / marker).is_file():
             raise LogError(f"--out {out}: exists, is not empty and holds no {marker}")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise LogError(f"--out {out}: is not writable, so it cannot be replaced")
     probe = out.parent
     while not probe.exists():
         probe = probe.parent
@@ -54,6 +73,7 @@ def claim_out(
     :func:`check_writable` refuses ``out``.
     """
     out = check_writable(out, marker)
+    lock_out(out)
     recorded = out / marker
     if force or not recorded.is_file():
         return out
@@ -106,32 +126,146 @@ def number_text(x: float) -> str:
     return short if float(short) == x else repr(float(x))
 
 
+#: Lock files held by this process, by output path; the OS releases them at exit.
+_HELD: dict[Path, int] = {}
+_STAGED = re.compile(r"\.(?P<name>.+)\.(?:partial|old)-(?P<pid>\d+)")
+
+
+def cannot_write(out: Path, exc: OSError) -> LogError:
+    """The one-line error for a failed write under ``out``: ``--out X: cannot write (reason)``."""
+    reason = (exc.strerror or str(exc)).lower() if exc.errno != errno.EFBIG else "file too large"
+    return LogError(f"--out {out}: cannot write ({reason})")
+
+
+def _staged(path: Path) -> bool:
+    """True for a path inside a staging directory, which its run already owns."""
+    return any(_STAGED.fullmatch(part) for part in path.parts[:-1])
+
+
+def lock_out(out: Path) -> None:
+    """Hold ``out`` for this process until :func:`unlock_out` or exit.
+
+    Raise LogError if another run holds it.
+    """
+    out = Path(out).absolute()
+    if out in _HELD or _staged(out):
+        return
+    lock = out.parent / f".{out.name}.lock"
+    while True:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise cannot_write(out, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LogError(
+                f"--out {out}: another run is writing it now; wait or choose another --out"
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a lock file its holder unlinked while we opened it
+            _HELD[out] = fd
+            return
+        os.close(fd)
+
+
+def unlock_out(out: Path) -> None:
+    """Let go of ``out`` (see :func:`lock_out`); removes the lock file."""
+    out = Path(out).absolute()
+    fd = _HELD.pop(out, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(out.parent / f".{out.name}.lock")
+        os.close(fd)
+
+
+@atexit.register
+def _unlock_all() -> None:
+    for out in list(_HELD):
+        unlock_out(out)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path) -> list[Path]:
+    """Remove the staging and set-aside directories in ``folder`` of processes that are gone."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGED.fullmatch(entry.name)
+        if match and entry.is_dir() and not _alive(int(match["pid"])):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 class Staging:
     """A hidden sibling directory that becomes ``out`` in one rename when complete."""
 
     def __init__(self, out: Path, marker: str = RUN_FILE) -> None:
         self.out = check_writable(Path(out), marker)
+        lock_out(self.out)
         self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+        self._aside = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
 
     def create(self) -> Path:
         try:
+            remove_stale(self.out.parent)
             if self.path.exists():
                 shutil.rmtree(self.path)
             self.path.mkdir(parents=True)
         except OSError as exc:
-            raise LogError(f"--out {self.out}: cannot write ({exc.strerror})") from None
+            raise cannot_write(self.out, exc) from None
         return self.path
 
     def publish(self) -> Path:
-        """Replace ``out`` (an earlier output, if any) with the staged directory."""
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        os.replace(self.path, self.out)
+        """Put the staged directory at ``out``; an earlier output there is replaced.
+
+        The earlier output is moved aside first and deleted only once the new
+        one is in place; on failure it is put back and LogError is raised.
+        """
+        had_old = self.out.exists()
+        try:
+            if had_old:
+                os.replace(self.out, self._aside)
+            try:
+                os.replace(self.path, self.out)
+            except OSError:
+                if had_old:
+                    os.replace(self._aside, self.out)
+                raise
+        except OSError as exc:
+            self.discard()
+            reason = (exc.strerror or str(exc)).lower()
+            raise LogError(
+                f"--out {self.out}: cannot put the run in place ({reason}); "
+                "any earlier run there is unchanged"
+            ) from None
+        if had_old:
+            shutil.rmtree(self._aside, ignore_errors=True)
+        unlock_out(self.out)
         return self.out
 
     def discard(self) -> None:
         if self.path.exists():
             shutil.rmtree(self.path, ignore_errors=True)
+        unlock_out(self.out)
 
 
 class RunWriter:
@@ -150,6 +284,8 @@ class RunWriter:
         self._files: list[IO[str]] = []
         self._writers: list[Any] = []
         self.finished = False
+        #: The first failed write (a full disk): later writes are skipped, finish raises it.
+        self.error: LogError | None = None
 
     @property
     def staging(self) -> Path:
@@ -167,31 +303,62 @@ class RunWriter:
                 self._writers.append(writer)
         except OSError as exc:
             self._close()
-            raise LogError(f"--out {self.out}: cannot write ({exc.strerror})") from None
+            self._staging.discard()
+            raise cannot_write(self.out, exc) from None
         return self
 
+    def _failed(self, exc: OSError) -> None:
+        if self.error is None:
+            self.error = cannot_write(self.out, exc)
+
     def write(self, event: Event) -> None:
-        self._writers[event.machine].writerow(event)
+        """Write one event; after a failed write, do nothing (:meth:`finish` raises)."""
+        if self.error is None:
+            try:
+                self._writers[event.machine].writerow(event)
+            except OSError as exc:
+                self._failed(exc)
 
     def write_many(self, machine: int, events: Iterable[Event]) -> None:
-        self._writers[machine].writerows(events)
+        if self.error is None:
+            try:
+                self._writers[machine].writerows(events)
+            except OSError as exc:
+                self._failed(exc)
 
     def flush(self, machine: int | None = None) -> None:
         files = self._files if machine is None else [self._files[machine]]
         for handle in files:
-            handle.flush()
+            if self.error is None:
+                try:
+                    handle.flush()
+                except OSError as exc:
+                    self._failed(exc)
 
     def finish(self, metadata: Mapping[str, Any]) -> Path:
-        """Close the logs, write ``run.json`` and move the run into place."""
+        """Close the logs, write ``run.json`` and move the run into place.
+
+        Raise LogError (and remove the staging directory) if any write failed.
+        """
         self._close()
-        write_json(self.staging / RUN_FILE, metadata)
+        if self.error is None:
+            try:
+                write_json(self.staging / RUN_FILE, metadata)
+            except OSError as exc:
+                self._failed(exc)
+        if self.error is not None:
+            self._staging.discard()
+            raise self.error
         self.finished = True
         return self._staging.publish()
 
     def _close(self) -> None:
         for handle in self._files:
             if not handle.closed:
-                handle.close()
+                try:
+                    handle.close()
+                except OSError as exc:
+                    self._failed(exc)
 
     def __exit__(self, *exc_info: object) -> None:
         self._close()

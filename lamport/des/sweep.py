@@ -22,7 +22,7 @@ from lamport import __version__
 from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
 from lamport.des.options import DesOptions
 from lamport.errors import ConfigError
-from lamport.logs import Staging, claim_out, number_text, write_json, write_run
+from lamport.logs import Staging, cannot_write, claim_out, number_text, write_json, write_run
 from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
 
 SWEEP_FILE = "sweep.json"
@@ -217,6 +217,9 @@ def _write(staging: Staging, result: SweepResult, kept: list[Any], keep: str | N
         elif keep == "parquet":
             _write_parquet(path / "events.parquet", kept)
         write_json(path / SWEEP_FILE, result.metadata)
+    except OSError as exc:
+        staging.discard()
+        raise cannot_write(staging.out, exc) from None
     except BaseException:
         staging.discard()
         raise
