@@ -24,6 +24,7 @@ from lamport.config import (
 )
 from lamport.errors import fail
 from lamport.logs import number_text
+from lamport.validate import parse_float, parse_int
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,7 +38,7 @@ def _number(
     convert: Callable[[str], float], accept: Callable[[float], bool], what: str
 ) -> Callable[[str], Any]:
     """An argparse type: convert, then check; the error names the value and the rule."""
-    noun = "an integer" if convert is int else "a number"
+    noun = "an integer" if convert is parse_int else "a number"
 
     def parse(text: str) -> Any:
         try:
@@ -52,16 +53,16 @@ def _number(
     return parse
 
 
-positive_float = _number(float, lambda v: v > 0, "must be a positive number")
-non_negative_float = _number(float, lambda v: v >= 0, "must be a number >= 0")
-probability = _number(float, lambda v: 0.0 <= v <= 1.0, "is outside [0, 1]")
-seed_int = _number(int, lambda v: v >= 0, "must be >= 0")
-positive_int = _number(int, lambda v: v >= 1, "must be >= 1")
+positive_float = _number(parse_float, lambda v: v > 0, "must be a positive number")
+non_negative_float = _number(parse_float, lambda v: v >= 0, "must be a number >= 0")
+probability = _number(parse_float, lambda v: 0.0 <= v <= 1.0, "is outside [0, 1]")
+seed_int = _number(parse_int, lambda v: v >= 0, "must be >= 0")
+positive_int = _number(parse_int, lambda v: v >= 1, "must be >= 1")
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], Any]:
     """An argparse type for an integer in [low, high]."""
-    return _number(int, lambda v: low <= v <= high, f"is outside {low}..{high}")
+    return _number(parse_int, lambda v: low <= v <= high, f"is outside {low}..{high}")
 
 
 def add_run_commands(

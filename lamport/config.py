@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lamport.errors import ConfigError
-from lamport.validate import integer, is_integer, is_number, number
+from lamport.validate import integer, is_integer, is_number, number, parse_float
 
 #: Default one-way network latency of the DES, in model seconds: a loopback
 #: TCP hop is well under a millisecond, and 1 ms keeps every message strictly
@@ -73,7 +73,7 @@ def parse_rates(text: str) -> tuple[float, ...]:
     rates = []
     for part in text.split(","):
         try:
-            value = float(part)
+            value = parse_float(part)
         except ValueError:
             raise ConfigError(f"--rates: {part.strip()!r} is not a number") from None
         rates.append(_as_rate(value, "--rates"))

@@ -8,6 +8,7 @@ module asks these functions instead.
 from __future__ import annotations
 
 import math
+import re
 from typing import TypeGuard
 
 from lamport.errors import ConfigError, LamportError
@@ -60,3 +61,27 @@ def integer(
     if low is not None and value < low:
         raise error(f"{what} must be an integer >= {low}, got {value!r}")
     return value
+
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def parse_float(text: str) -> float:
+    """A number as a user types it: ``3``, ``0.25``, ``1e-3``; ValueError on anything else.
+
+    Stricter than ``float()``, which also takes ``1_000``, ``nan``, ``inf`` and
+    non-ASCII digits.
+    """
+    stripped = text.strip()
+    if not _DECIMAL.fullmatch(stripped) or not stripped.isascii():
+        raise ValueError(f"{text!r} is not a number")
+    return float(stripped)
+
+
+def parse_int(text: str) -> int:
+    """An integer as a user types it: ``42``; ValueError on ``1_000``, ``4.0`` and the like."""
+    stripped = text.strip()
+    if not _INTEGER.fullmatch(stripped) or not stripped.isascii():
+        raise ValueError(f"{text!r} is not an integer")
+    return int(stripped)

@@ -113,7 +113,7 @@ def test_a_config_is_rebuilt_from_its_metadata():
 def test_parse_rates():
     assert parse_rates("1,3,6") == (1.0, 3.0, 6.0)
     assert parse_rates(" 1.5 , 2") == (1.5, 2.0)
-    for bad in ("1", "1,x", "1,0", "1,-3", ""):
+    for bad in ("1", "1,x", "1,0", "1,-3", "", "1_000,2", "nan,2", "inf,2"):
         with pytest.raises(ConfigError):
             parse_rates(bad)
 
