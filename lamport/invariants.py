@@ -31,6 +31,17 @@ def _where(machine: int, index: int) -> str:
     return f"machine-{machine}.csv line {index + 2}"
 
 
+def _recipients(peer: str, sender: int, n: int) -> list[int] | None:
+    """The machines a SEND's ``peer`` cell names, or None unless they are distinct others."""
+    parts = peer.split("+")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        return None
+    ids = [int(part) for part in parts]
+    if len(set(ids)) != len(ids) or any(i == sender or i >= n for i in ids):
+        return None
+    return ids
+
+
 def expected_ticks(rate: float, duration: float) -> int:
     return math.floor(Fraction(rate).limit_denominator(1_000_000) * Fraction(duration))
 
@@ -80,6 +91,10 @@ def violations(
             if e.queue < 0:
                 found.append(Violation(f"{where}: negative queue {e.queue}"))
             if e.event == SEND:
+                if _recipients(e.peer, machine, n) is None:
+                    found.append(
+                        Violation(f"{where}: SEND to {e.peer!r}, which names no other machines")
+                    )
                 if e.msg_clock != e.clock:
                     found.append(
                         Violation(f"{where}: SEND carries {e.msg_clock}, not its clock {e.clock}")
@@ -144,9 +159,9 @@ def violations(
     dropped = metadata.get("dropped") or [0] * n
     if queued is not None:
         sent_to = [0] * n
-        for _, _, s in sends.values():
-            for peer in s.peer.split("+"):
-                sent_to[int(peer)] += 1
+        for sender, _, s in sends.values():
+            for peer in _recipients(s.peer, sender, n) or ():
+                sent_to[peer] += 1
         for machine in range(n):
             if sent_to[machine] != received_by[machine] + queued[machine] + dropped[machine]:
                 found.append(

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamport.core import Event
-from lamport.errors import LogError
-from lamport.schema import COLUMNS, RUN_FILE, log_name, parse_row
+from lamport.errors import LamportError, LogError
+from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, log_name, parse_row
+from lamport.validate import is_integer
 
 
 def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
@@ -443,16 +444,48 @@ def read_directory_json(directory: Path, name: str, kind: str) -> dict[str, Any]
 
 
 def read_metadata(run_dir: Path) -> dict[str, Any]:
-    """Read ``run.json``. Raise LogError if the directory is not a run."""
+    """Read ``run.json`` and check it describes a run: a known backend, a valid
+    model (rates, ``p_send``, duration, seed), and ``queued_at_end`` (and
+    ``dropped``, if present) as one count per machine.
+
+    Raise LogError naming the file and the problem if the directory is not a run.
+    """
+    from lamport.backend import backend_of
+    from lamport.config import RunConfig
+
     data = read_directory_json(Path(run_dir), RUN_FILE, "run")
     path = Path(run_dir) / RUN_FILE
     if not isinstance(data.get("rates"), list):
         raise LogError(f"{path}: malformed (no rates list)")
+    backend_of(data, str(path))
+    try:
+        RunConfig.from_metadata(data)
+    except LamportError as exc:
+        raise LogError(f"{path}: malformed ({exc})") from None
+    n = len(data["rates"])
+    for key in ("queued_at_end", "dropped"):
+        counts = data.get(key)
+        if counts is None and key == "dropped":
+            continue
+        if not (
+            isinstance(counts, list)
+            and len(counts) == n
+            and all(is_integer(c) and c >= 0 for c in counts)
+        ):
+            raise LogError(f"{path}: malformed ({key} must list {n} counts >= 0, one per machine)")
     return data
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], list[list[Event]]]:
     """Read a run directory: its metadata and each machine's events, by machine id."""
     metadata = read_metadata(run_dir)
-    logs = [read_log(Path(run_dir) / log_name(m)) for m in range(len(metadata["rates"]))]
+    n = len(metadata["rates"])
+    extra = sorted(
+        path.name
+        for path in Path(run_dir).glob(LOG_PATTERN)
+        if path.name not in {log_name(m) for m in range(n)}
+    )
+    if extra:
+        raise LogError(f"{run_dir}: {extra[0]} but run.json lists {n} machines")
+    logs = [read_log(Path(run_dir) / log_name(m)) for m in range(n)]
     return metadata, logs
