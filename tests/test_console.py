@@ -7,7 +7,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
@@ -204,19 +204,19 @@ def test_unboxed_live_table_shows_whole_values(width):
         assert all(cell in tokens for cell in row), row
 
 
-@dataclass
-class State:
-    machine: int
-    rate: float
-    tick: int
-    ticks: int
-    clock: int
-    queue: int
-
-
 @pytest.mark.parametrize("width", (30, *WIDTHS))
 def test_live_table_of_machine_states(width):
-    states = [State(m, 2.5 * (m + 1), 123456 + m, 360000, 9876543 + m, 4321) for m in range(12)]
+    states = [
+        SimpleNamespace(
+            machine=m,
+            rate=2.5 * (m + 1),
+            tick=123456 + m,
+            ticks=360000,
+            clock=9876543 + m,
+            queue=4321,
+        )
+        for m in range(12)
+    ]
     text = render(live_table(states, "real time (Ctrl-C stops)"), width)
     assert "…" not in text
     assert max(len(line.rstrip()) for line in text.splitlines()) <= width
