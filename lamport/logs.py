@@ -20,6 +20,7 @@ from typing import IO, Any
 from lamport.core import Event
 from lamport.errors import LogError
 from lamport.schema import COLUMNS, RUN_FILE, log_name, parse_row
+from lamport.validate import is_number
 
 
 def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
@@ -94,7 +95,7 @@ def describe(recorded: Mapping[str, Any]) -> str:
 
 
 def _number(x: Any) -> str:
-    return number_text(x) if isinstance(x, int | float) and not isinstance(x, bool) else str(x)
+    return number_text(x) if is_number(x) else str(x)
 
 
 def number_text(x: float) -> str:
