@@ -104,13 +104,6 @@ def fmt(mean: float, half: float | None = None, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
-def percentile(values: list[float], x: float) -> int:
-    """Percentile rank of x among values (share at or below, midpoint for ties)."""
-    below = sum(v < x for v in values)
-    equal = sum(v == x for v in values)
-    return round(100 * (below + equal / 2) / len(values))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100, help="DES seeds per experiment (100)")
@@ -122,7 +115,7 @@ def main() -> int:
     from lamport.analysis import load_run, machine_stats
     from lamport.analysis.plots import run_figures
     from lamport.config import catalogue
-    from lamport.summary import mean_ci
+    from lamport.stats import mean_ci, percentile_rank
     from lamport.theory import predict
 
     experiments = catalogue()
@@ -149,7 +142,8 @@ def main() -> int:
     for name in ("overview", "spread"):
         shutil.copy(OUT / "des-sweep" / "figures" / f"{name}.png", FIGURES / f"des-{name}.png")
 
-    agg = {(row["experiment"], row["machine"]): row for row in sweep.aggregated}
+    # aggregate() keys runs whose rates are drawn per seed by rate (machine None)
+    agg = {(row["experiment"], row["machine"], row["rate"]): row for row in sweep.aggregated}
     by_exp: dict[int, list[dict[str, Any]]] = {}
     for row in sweep.rows:
         by_exp.setdefault(row["experiment"], []).append(row)
@@ -176,7 +170,8 @@ def main() -> int:
         "that over the duration; *max jump* is the largest single clock jump. "
         f"*rt pct* is the percentile of the real-time value within the {args.seeds} DES "
         "seeds (final clock / final queue). Experiment 1 draws its rates per seed, so its DES "
-        "columns mix rates and its percentiles are only indicative.\n"
+        "columns group machine-runs by rate: each real-time machine is set against every DES "
+        "machine-run of its rate, whichever machine id it had.\n"
     )
     add("![overview](figures/des-overview.png)\n")
 
@@ -200,14 +195,22 @@ def main() -> int:
         )
         add("|---|---|---|---|---|---|---|---|")
         rows = by_exp[number]
+        by_rate = exp.rates is None
         for m in range(len(rates)):
-            a = agg[(number, m)]
-            des_m = [r for r in rows if r["machine"] == m]
+            if by_rate:
+                des_m = [r for r in rows if r["rate"] == rates[m]]
+                a = agg.get((number, None, rates[m]))
+            else:
+                des_m = [r for r in rows if r["machine"] == m]
+                a = agg.get((number, m, rates[m]))
+            if a is None or not des_m:  # no DES run drew this rate
+                add(f"| {m} | {rates[m]:g} | no DES run at this rate |||||| ")
+                continue
             drift_mean, drift_ci = mean_ci([r["drift_end"] for r in des_m])
             growth_mean, growth_ci = mean_ci([r["final_queue"] / args.duration for r in des_m])
             s = stats.loc[m]
-            pct_clock = percentile([r["final_clock"] for r in des_m], s["final_clock"])
-            pct_queue = percentile([r["final_queue"] for r in des_m], s["final_queue"])
+            pct_clock = round(percentile_rank([r["final_clock"] for r in des_m], s["final_clock"]))
+            pct_queue = round(percentile_rank([r["final_queue"] for r in des_m], s["final_queue"]))
             p = preds[m]
             if exp.rates is None:  # rates differ per seed: no single prediction
                 predicted_clock, predicted_growth = "n/a", "n/a"
@@ -216,7 +219,7 @@ def main() -> int:
                 predicted_growth = f"**{p.queue_growth:.2f}** ({p.verdict})"
             cells = [
                 str(m),
-                a["rate"],
+                f"{a['rate']:g}",
                 f"{fmt(a['clock_rate'], a['clock_rate_ci'])} / "
                 f"{s['final_clock'] / args.duration:.2f} / {predicted_clock}",
                 f"{fmt(drift_mean, drift_ci, 1)} / {int(s['gap_end'])}",

@@ -17,7 +17,7 @@ from lamport.errors import fail, run_cli
 COMMANDS = {
     "des": (
         "lamport.des.__main__",
-        "the SimPy backend: exp N|FILE.toml | run --rates ... | sweep | bench",
+        "the SimPy backend: exp N|FILE.toml | run --rates ... | rerun DIR | sweep | bench",
     ),
     "realtime": (
         "lamport.realtime.__main__",

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamport.errors import ConfigError, LogError
+from lamport.schema import RUN_FILE
 
 if TYPE_CHECKING:
     from lamport.config import RunConfig
@@ -131,7 +132,7 @@ def get_backend(name: str) -> Backend:
         raise ConfigError(f"unknown backend {name!r} (known: {known})") from None
 
 
-def backend_of(metadata: Mapping[str, Any], where: str = "run.json") -> Backend:
+def backend_of(metadata: Mapping[str, Any], where: str = RUN_FILE) -> Backend:
     """The backend that wrote a run, from its metadata. Raise LogError if it names none we know."""
     try:
         return get_backend(metadata.get("backend"))  # type: ignore[arg-type]

@@ -1,16 +1,15 @@
 """What the backends' command lines share: argument parsing with one-line errors,
-the options of a single run, and the summary printed after it.
+the model and options of a single run, and where its directory goes.
 
 Each backend's ``__main__`` builds its parser from these pieces, calls one
-library function, and prints. Heavy imports (pandas, seaborn) never happen here.
+library function, and prints with :mod:`lamport.console`. Heavy imports
+(pandas, seaborn) never happen here.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,9 +21,38 @@ from lamport.config import (
     parse_rates,
     resolve_experiment,
 )
+from lamport.console import (  # re-exported: lamport/realtime/__main__.py imports them from here
+    FILE_WIDTH,
+    console_out,
+    console_width,
+    print_run_summary,
+)
 from lamport.errors import fail
 from lamport.logs import number_text
 from lamport.validate import parse_float, parse_int
+
+__all__ = [
+    "FILE_WIDTH",
+    "OPTION_SUFFIXES",
+    "Parser",
+    "add_output_options",
+    "add_run_commands",
+    "bounded_int",
+    "console_out",
+    "console_width",
+    "default_out",
+    "non_negative_float",
+    "port",
+    "positive_float",
+    "positive_int",
+    "print_report",
+    "print_run_summary",
+    "probability",
+    "run_config",
+    "run_identity",
+    "run_options",
+    "seed_int",
+]
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,9 +88,13 @@ seed_int = _number(parse_int, lambda v: v >= 0, "must be >= 0")
 positive_int = _number(parse_int, lambda v: v >= 1, "must be >= 1")
 
 
-def bounded_int(low: int, high: int) -> Callable[[str], Any]:
-    """An argparse type for an integer in [low, high]."""
-    return _number(parse_int, lambda v: low <= v <= high, f"is outside {low}..{high}")
+def bounded_int(low: int, high: int, what: str | None = None) -> Callable[[str], Any]:
+    """An argparse type for an integer in [low, high]; ``what`` ends the error message."""
+    return _number(parse_int, lambda v: low <= v <= high, what or f"is outside {low}..{high}")
+
+
+#: A TCP port number, 1..65535.
+port = bounded_int(1, 65535, "is not a port (1..65535)")
 
 
 def add_run_commands(
@@ -113,28 +145,31 @@ def add_run_commands(
             default=None,
             help=f"{duration_help} (default: {duration_default})",
         )
-        parser.add_argument(
-            "--out",
-            type=Path,
-            default=None,
-            help=f"run directory to write (default runs/{backend}/{pattern}, with -d<SEC>"
+        add_output_options(
+            parser,
+            f"run directory to write (default runs/{backend}/{pattern}, with -d<SEC>"
             f"{OPTION_SUFFIXES[backend]} appended for options that differ from their defaults); "
             "the same run there is replaced, a different one refused without --force",
         )
-        parser.add_argument(
-            "--force",
-            action="store_true",
-            help="replace whatever run the --out directory holds",
-        )
-        parser.add_argument(
-            "--report",
-            action="store_true",
-            help="write report.md and report.html with plots into the run directory",
-        )
-        parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
         if extra is not None:
             extra(parser)
     return exp, run
+
+
+def add_output_options(parser: argparse.ArgumentParser, out_help: str, kind: str = "run") -> None:
+    """Add ``--out`` (helped by ``out_help``), ``--force``, ``--report`` and ``--quiet``."""
+    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace whatever {kind} the --out directory holds",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help=f"write report.md and report.html with plots into the {kind} directory",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 #: Suffixes of a default run directory beyond ``-d<SEC>``, per backend, for --help.
@@ -203,25 +238,6 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
     return {"backend": backend.name, **{key: metadata[key] for key in keys}, **labelled}
 
 
-def print_run_summary(
-    metadata: dict[str, Any], rows: list[dict[str, Any]], out: Path | None, seconds: float
-) -> None:
-    """Print the per-machine table of a finished run and where its logs are."""
-    from lamport.summary import run_table
-
-    console = console_out()
-    name = metadata.get("name", "custom")
-    exp = metadata.get("experiment")
-    head = f"experiment {exp} ({name})" if exp else name
-    title = (
-        f"{metadata['backend']}: {head}, seed {metadata['seed']}, "
-        f"{metadata['duration']:g} s, p_send {metadata['p_send']:g}"
-    )
-    console.print(run_table(rows, title))
-    if out is not None:
-        console.print(f"logs: {out}  ({seconds * 1000:.0f} ms)")
-
-
 def print_report(path: Path, quiet: bool = False) -> None:
     """Write report.md / report.html into a run or sweep directory and say where."""
     from lamport.report import write_report
@@ -229,27 +245,3 @@ def print_report(path: Path, quiet: bool = False) -> None:
     written = write_report(path)
     if not quiet:
         print(f"report: {written}")
-
-
-def console_width() -> int | None:
-    """The width tables are laid out for: the terminal's; else ``COLUMNS``; else 120.
-
-    None means a terminal on stdout, which rich measures itself (it also reads ``COLUMNS``).
-    """
-    if sys.stdout.isatty():
-        return None
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    return FILE_WIDTH
-
-
-#: Table width when stdout is a file or a pipe and COLUMNS is not set.
-FILE_WIDTH = 120
-
-
-def console_out() -> Any:
-    """A rich Console on stdout, as wide as :func:`console_width` says."""
-    from rich.console import Console
-
-    return Console(width=console_width())

@@ -154,7 +154,7 @@ class RunConfig:
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> RunConfig:
         """Rebuild the model of a run from its ``run.json``. Raise ConfigError if it is invalid."""
-        missing = [key for key in ("rates", "p_send", "duration") if key not in metadata]
+        missing = [key for key in ("rates", "p_send", "duration") if metadata.get(key) is None]
         if missing:
             raise ConfigError(f"no {missing[0]} recorded")
         values = {key: metadata[key] for key in MODEL_KEYS if metadata.get(key) is not None}

@@ -21,6 +21,7 @@ from typing import Any
 from lamport.backend import backend_of
 from lamport.core import EVENT_KINDS, RECEIVE, SEND, Event
 from lamport.errors import LogError
+from lamport.schema import RUN_FILE, log_name
 
 
 class Violation(str):
@@ -28,7 +29,7 @@ class Violation(str):
 
 
 def _where(machine: int, index: int) -> str:
-    return f"machine-{machine}.csv line {index + 2}"
+    return f"{log_name(machine)} line {index + 2}"
 
 
 def _recipients(peer: str, sender: int, n: int) -> list[int] | None:
@@ -63,7 +64,7 @@ def violations(
     rates = metadata["rates"]
     n = len(rates)
     if len(logs) != n:
-        return [Violation(f"run.json lists {n} machines but there are {len(logs)} logs")]
+        return [Violation(f"{RUN_FILE} lists {n} machines but there are {len(logs)} logs")]
     if tick_tolerance is None:
         tick_tolerance = backend_of(metadata).tick_tolerance
 
@@ -113,7 +114,7 @@ def violations(
             if abs(len(events) - want) > tick_tolerance:
                 found.append(
                     Violation(
-                        f"machine-{machine}.csv: {len(events)} ticks, expected {want}"
+                        f"{log_name(machine)}: {len(events)} ticks, expected {want}"
                         + (f" +- {tick_tolerance}" if tick_tolerance else "")
                     )
                 )
@@ -166,7 +167,7 @@ def violations(
             if sent_to[machine] != received_by[machine] + queued[machine] + dropped[machine]:
                 found.append(
                     Violation(
-                        f"machine-{machine}.csv: conservation broken: {sent_to[machine]} "
+                        f"{log_name(machine)}: conservation broken: {sent_to[machine]} "
                         f"sent to it, {received_by[machine]} received, "
                         f"{queued[machine]} queued at the end"
                         + (f", {dropped[machine]} dropped" if dropped[machine] else "")

@@ -35,7 +35,7 @@ from typing import IO, Any
 from lamport.core import Event
 from lamport.errors import LamportError, LogError
 from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, log_name, parse_row
-from lamport.validate import is_integer
+from lamport.validate import is_integer, is_number
 
 
 def check_writable(out: Path, marker: str = RUN_FILE) -> Path:
@@ -115,7 +115,7 @@ def describe(recorded: Mapping[str, Any]) -> str:
 
 
 def _number(x: Any) -> str:
-    return number_text(x) if isinstance(x, int | float) and not isinstance(x, bool) else str(x)
+    return number_text(x) if is_number(x) else str(x)
 
 
 def number_text(x: float) -> str:

@@ -125,6 +125,16 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "drift_end",
 )
 
+#: The summary columns a sweep reports as mean and 95% CI (console table, ``aggregate``).
+SWEEP_METRICS: tuple[str, ...] = (
+    "final_clock",
+    "clock_rate",
+    "final_queue",
+    "max_queue",
+    "max_jump",
+)
+assert set(SWEEP_METRICS) <= set(SUMMARY_COLUMNS)
+
 #: How many of :data:`SUMMARY_COLUMNS` SPEC section 3 requires of every summary.csv.
 SUMMARY_REQUIRED = 14
 

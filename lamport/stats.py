@@ -11,6 +11,11 @@ Percentile
     ``h = (n - 1) q / 100`` and is ``x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h])``.
     The 0th percentile is the minimum, the 100th the maximum.
 
+Percentile rank
+    The inverse question, where a value stands among others: the share of
+    the values below it plus half the share equal to it (the mid-rank), in
+    percent.
+
 Mean and confidence interval
     The sample mean and the half-width of its two-sided 95% confidence
     interval from Student's t: ``t(0.975, n - 1) s / sqrt(n)``, ``s`` the
@@ -29,7 +34,14 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["ci_half_width", "mean_ci", "percentile", "percentiles", "t_quantile_975"]
+__all__ = [
+    "ci_half_width",
+    "mean_ci",
+    "percentile",
+    "percentile_rank",
+    "percentiles",
+    "t_quantile_975",
+]
 
 #: Exact 97.5% quantiles of Student's t for small degrees of freedom.
 _T_TABLE = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646}
@@ -57,6 +69,16 @@ def percentiles(values: Iterable[float], qs: Sequence[float] = (50, 99, 100)) ->
     """Several percentiles of one sample, keyed ``p50``, ``p99``, ``max`` (for q = 100)."""
     ordered = sorted(values)
     return {("max" if q == 100 else f"p{q:g}"): percentile(ordered, q) for q in qs}
+
+
+def percentile_rank(values: Sequence[float], x: float) -> float:
+    """Where ``x`` stands among ``values``, in percent: the share below it plus half the
+    share equal to it. Raise ValueError if there are no values."""
+    if not values:
+        raise ValueError("percentile rank among no values")
+    below = sum(v < x for v in values)
+    equal = sum(v == x for v in values)
+    return 100 * (below + equal / 2) / len(values)
 
 
 def t_quantile_975(df: int) -> float:

@@ -29,11 +29,14 @@ def catalogue():
     return load()
 
 
-@pytest.fixture
-def exp4_run(tmp_path):
-    """Experiment 4, seed 1, written to a run directory: (result, path)."""
+@pytest.fixture(scope="session")
+def exp4_run(tmp_path_factory):
+    """Experiment 4, seed 1, built once and written to a run directory: (result, path).
+
+    Shared by the whole session: a test that changes the files works on a copy.
+    """
     from lamport.config import experiment
     from lamport.des import simulate
 
     result = simulate(experiment(4).config(seed=1))
-    return result, result.write(tmp_path / "exp4")
+    return result, result.write(tmp_path_factory.mktemp("exp4") / "exp04-big-differences-seed1")

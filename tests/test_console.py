@@ -7,21 +7,22 @@ import math
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
 
-from lamport.config import experiment
-from lamport.des import simulate, sweep
-from lamport.summary import (
+from lamport.console import (
     RUN_TABLE,
     SWEEP_METRICS,
     Column,
     FittedTable,
+    live_table,
     run_table,
     sweep_cell,
     sweep_table,
 )
+from lamport.des import sweep
 
 WIDTHS = (60, 80, 120)
 
@@ -89,8 +90,8 @@ def big_rows(n=10):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_run_table_of_experiment_4_hides_no_number(width):
-    result = simulate(experiment(4).config(seed=1))
+def test_run_table_of_experiment_4_hides_no_number(width, exp4_run):
+    result, _ = exp4_run
     rows = result.summary()
     assert [row["max_jump"] for row in rows][:2] == [13, 16]
     text = render(run_table(rows, "des: experiment 4 (big-differences), seed 1"), width)
@@ -114,10 +115,11 @@ def aggregated_rows():
             row = {
                 "experiment": exp,
                 "name": name,
-                "machine": m,
-                "rate": "1..6" if exp == 1 else f"{m + 1}",
+                "machine": None if exp == 1 else m,
+                "rate": float(m + 1),
                 "p_send": 0.9,
                 "seeds": 100,
+                "n": 123 if exp == 1 else 100,
             }
             for index, (_, key) in enumerate(SWEEP_METRICS):
                 row[key] = 123456.78 / (index + 1) if m == 0 else 0.5 * index
@@ -135,7 +137,8 @@ def sweep_cells(aggregated):
         )
         label = f"{row['experiment']} {row['name']}" if first else ""
         label = f"p_send {row['p_send']:g}" if second else label
-        line = [label, str(row["machine"]), row["rate"]]
+        machine = "*" if row["machine"] is None else str(row["machine"])
+        line = [label, machine, f"{row['rate']:g}", str(row["n"])]
         line += [sweep_cell(key, row[key], row[f"{key}_ci"]) for _, key in SWEEP_METRICS]
         cells.append(line)
     return cells
@@ -149,11 +152,31 @@ def test_sweep_table_with_large_numbers(width):
     assert "123456.8±1234.5" in text and "a-rather-long-name-here" in text
 
 
+@pytest.fixture(scope="module")
+def small_sweep():
+    return sweep(experiments=[1, 4, 9], seeds=4, jobs=1)
+
+
 @pytest.mark.parametrize("width", WIDTHS)
-def test_sweep_table_of_a_real_sweep(width):
-    result = sweep(experiments=[1, 4, 9], seeds=4, jobs=1)
-    text = render(sweep_table(result.aggregated, "des sweep"), width)
-    check_rows(text, sweep_cells(result.aggregated), keys=2, width=width)
+def test_sweep_table_of_a_real_sweep(width, small_sweep):
+    text = render(sweep_table(small_sweep.aggregated, "des sweep"), width)
+    check_rows(text, sweep_cells(small_sweep.aggregated), keys=2, width=width)
+
+
+def test_sweep_table_groups_experiment_1_by_rate(small_sweep):
+    """Experiment 1 draws its rates per seed: its rows are rates, machine shown as *."""
+    aggregated = small_sweep.aggregated
+    first = [row for row in aggregated if row["experiment"] == 1]
+    drawn = sorted({row["rate"] for row in small_sweep.rows if row["experiment"] == 1})
+    assert [row["rate"] for row in first] == drawn and len(drawn) > 1
+    assert all(row["machine"] is None for row in first)
+    assert sum(row["n"] for row in first) == 4 * 3
+    text = render(sweep_table(aggregated, "des sweep"), 120)
+    rows = table_rows(text, len(aggregated))[0]
+    assert all("*" in line.split() for line in rows[: len(first)])
+    assert not any("*" in line.split() for line in rows[len(first) :])
+    fixed = [row["machine"] for row in aggregated if row["experiment"] == 4]
+    assert fixed == [0, 1, 2]
 
 
 def test_too_narrow_for_any_split_stacks_every_value():
@@ -181,6 +204,39 @@ def test_unboxed_live_table_shows_whole_values(width):
         assert all(cell in tokens for cell in row), row
 
 
+@pytest.mark.parametrize("width", (30, *WIDTHS))
+def test_live_table_of_machine_states(width):
+    states = [
+        SimpleNamespace(
+            machine=m,
+            rate=2.5 * (m + 1),
+            tick=123456 + m,
+            ticks=360000,
+            clock=9876543 + m,
+            queue=4321,
+        )
+        for m in range(12)
+    ]
+    text = render(live_table(states, "real time (Ctrl-C stops)"), width)
+    assert "…" not in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    tokens = text.split()
+    for s in states:
+        cells = [str(s.machine), f"{s.rate:g}", f"{s.tick}/{s.ticks}", str(s.clock), "4321"]
+        assert all(cell in tokens for cell in cells), cells
+
+
+def test_old_homes_still_export_the_console_names():
+    """lamport/realtime imports these from lamport.cli and lamport.summary."""
+    import lamport.cli
+    import lamport.console
+    import lamport.summary
+
+    assert lamport.summary.FittedTable is FittedTable and lamport.summary.Column is Column
+    for name in ("print_run_summary", "console_out", "console_width", "FILE_WIDTH"):
+        assert getattr(lamport.cli, name) is getattr(lamport.console, name)
+
+
 def des(*args, columns=None):
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     if columns is not None:
@@ -195,10 +251,10 @@ def des(*args, columns=None):
 
 
 @pytest.mark.parametrize("columns", (60, 80, None))
-def test_cli_table_width_follows_columns(columns, tmp_path):
+def test_cli_table_width_follows_columns(columns, tmp_path, exp4_run):
     out = des("exp", "4", "--seed", "1", "--out", str(tmp_path / "r"), columns=columns)
     assert out.returncode == 0, out.stderr
     width = columns or 120
-    result = simulate(experiment(4).config(seed=1))
+    result, _ = exp4_run
     tables = check_rows(out.stdout, run_cells(result.summary()), keys=1, width=width)
     assert len(tables) == (1 if columns is None else 2)

@@ -23,16 +23,15 @@ def files(directory):
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
-def test_same_seed_gives_identical_bytes(tmp_path):
-    config = experiment(4).config(seed=1)
-    a = simulate(config).write(tmp_path / "a")
-    b = simulate(config).write(tmp_path / "b")
+def test_same_seed_gives_identical_bytes(tmp_path, exp4_run):
+    _, a = exp4_run
+    b = simulate(experiment(4).config(seed=1)).write(tmp_path / "b")
     assert files(a) == files(b)
     assert sorted(files(a)) == ["machine-0.csv", "machine-1.csv", "machine-2.csv", "run.json"]
 
 
-def test_different_seeds_differ():
-    a = simulate(experiment(4).config(seed=1))
+def test_different_seeds_differ(exp4_run):
+    a, _ = exp4_run
     b = simulate(experiment(4).config(seed=2))
     assert a.logs != b.logs
 

@@ -6,11 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 
+from lamport.config import RunConfig, experiment
+from lamport.des import simulate
+from lamport.des.options import DesOptions
 from lamport.invariants import violations
 from lamport.logs import read_run
+from lamport.schema import RUN_FILE
 
 
 def cli(*args, cwd=None):
@@ -268,3 +273,150 @@ def test_report_of_a_missing_directory_says_so(tmp_path):
     )
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {tmp_path / 'nope'}: no such directory"
+
+
+# -- rerun -------------------------------------------------------------------------------
+
+
+def logs_of(directory):
+    """A run directory's files, run.json aside (its version and options are compared apart)."""
+    return {name: data for name, data in snapshot(directory).items() if name.name != RUN_FILE}
+
+
+def test_rerun_of_a_des_run_gives_byte_identical_files(tmp_path):
+    original = tmp_path / "a"
+    options = ("--latency", "0.004", "--start-epoch", "1700000000")
+    made = cli("exp", "4", "--seed", "1", *options, "--out", str(original), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    again = cli("rerun", str(original), "--out", str(tmp_path / "b"), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert snapshot(tmp_path / "b") == snapshot(original)
+    # the same summary as `exp` printed, only the logs line differs
+    assert made.stdout.splitlines()[:-1] == again.stdout.splitlines()[:-1]
+    assert again.stdout.splitlines()[-1].startswith(f"logs: {tmp_path / 'b'}")
+
+
+def test_rerun_writes_to_the_default_folder_of_the_run(tmp_path):
+    assert cli("exp", "9", "--seed", "2", "--out", "mine", "--quiet", cwd=tmp_path).returncode == 0
+    out = cli("rerun", "mine", "--quiet", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "" and out.stderr == ""
+    default = tmp_path / "runs" / "des" / "exp09-high-comm-extreme-seed2"
+    assert snapshot(default) == snapshot(tmp_path / "mine")
+    # the `lamport` command dispatches to the same main
+    out = subprocess.run(
+        [sys.executable, "-m", "lamport", "des", "rerun", "mine", "--out", "again", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert snapshot(tmp_path / "again") == snapshot(tmp_path / "mine")
+
+
+def test_rerun_refuses_an_out_holding_a_different_run_without_force(tmp_path):
+    for name, seed in (("a", "1"), ("b", "2")):
+        assert (
+            cli("exp", "4", "--seed", seed, "--out", name, "--quiet", cwd=tmp_path).returncode == 0
+        )
+    before = snapshot(tmp_path / "b")
+    out = cli("rerun", "a", "--out", "b", cwd=tmp_path)
+    assert out.returncode == 2 and "holds a different run (des, exp 4, seed 2" in out.stderr
+    assert snapshot(tmp_path / "b") == before
+    out = cli("rerun", "a", "--out", "b", "--force", "--quiet", "--report", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "" and out.stderr == ""
+    assert (tmp_path / "b" / "report.html").is_file()
+    rerun_files = {k: v for k, v in logs_of(tmp_path / "b").items() if k.suffix == ".csv"}
+    assert rerun_files == logs_of(tmp_path / "a")
+
+
+def test_rerun_api_gives_the_same_events(exp4_run, tmp_path):
+    from lamport.des import rerun
+
+    result, path = exp4_run
+    again = rerun(path)
+    assert again.logs == result.logs and again.metadata == result.metadata
+    written = rerun(path, DesOptions(start_epoch=1000.0), out=tmp_path / "later")
+    assert written.metadata["options"] == {"latency": 0.001, "start_epoch": 1000.0}
+    assert read_run(tmp_path / "later")[1] == written.logs
+    assert written.logs[0][0].wall == result.logs[0][0].wall + 1000.0
+
+
+@pytest.fixture(scope="module")
+def realtime_run(tmp_path_factory):
+    """A real run of the real-time backend: experiment 4, seed 2, 3 s at speed 20."""
+    from lamport.backend import get_backend
+    from lamport.realtime.options import RealtimeOptions
+
+    config = experiment(4).config(seed=2, duration=3)
+    out = tmp_path_factory.mktemp("realtime") / "rt"
+    get_backend("realtime").run(config, RealtimeOptions(speed=20), out=out)
+    return out
+
+
+def test_a_realtime_run_is_replayed_on_the_des(realtime_run, tmp_path):
+    recorded = json.loads((realtime_run / RUN_FILE).read_text())
+    assert recorded["backend"] == "realtime" and recorded["options"]["speed"] == 20
+    out = cli("rerun", str(realtime_run), "--out", "des", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == (
+        f"{realtime_run}: a realtime run; replaying its model on the DES with the default "
+        "DES options"
+    )
+    assert lines[1] == "des: experiment 4 (big-differences), seed 2, 3 s, p_send 0.3"
+    meta, logs = read_run(tmp_path / "des")
+    assert meta["backend"] == "des" and meta["options"] == asdict(DesOptions())
+    for key in ("experiment", "name", "rates", "p_send", "duration", "seed"):
+        assert meta[key] == recorded[key]
+    expected = simulate(RunConfig.from_metadata(recorded))
+    assert logs == expected.logs and [len(log) for log in logs] == [3, 9, 18]
+    assert violations(meta, logs) == []
+
+
+def test_a_realtime_run_replays_through_the_api(realtime_run):
+    from lamport.des import rerun
+    from lamport.des.rerun import replay
+
+    plan = replay(realtime_run)
+    assert plan.foreign and plan.made_by.name == "realtime" and plan.options == DesOptions()
+    assert rerun(realtime_run).logs == simulate(plan.config).logs
+
+
+def _write(path, text):
+    path.mkdir()
+    (path / RUN_FILE).write_text(text)
+    return path
+
+
+def test_rerun_errors_are_one_line_and_exit_2(tmp_path):
+    good = {
+        "backend": "des",
+        "rates": [1, 2],
+        "p_send": 0.3,
+        "duration": 5,
+        "seed": 0,
+        "queued_at_end": [0, 0],
+    }
+    cases = {
+        tmp_path / "missing": "no such directory",
+        tmp_path / "empty": f"not a run directory (no {RUN_FILE})",
+        _write(tmp_path / "broken", '{"rates": [1,'): "malformed",
+        _write(tmp_path / "list", "[1, 2]"): "malformed (not a JSON object)",
+        _write(tmp_path / "norates", '{"backend": "des"}'): "malformed (no rates list)",
+        _write(tmp_path / "short", json.dumps({**good, "duration": None})): "no duration",
+        _write(tmp_path / "one", json.dumps({**good, "rates": [1]})): "at least two machines",
+        _write(tmp_path / "lat", json.dumps({**good, "options": {"latency": -1}})): "latency",
+        _write(tmp_path / "who", json.dumps({**good, "backend": "carrier-pigeon"})): (
+            "unknown backend 'carrier-pigeon'"
+        ),
+    }
+    (tmp_path / "empty").mkdir()
+    for directory, message in cases.items():
+        out = cli("rerun", str(directory), "--out", str(tmp_path / "out"), cwd=tmp_path)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and out.stdout == "", directory
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+        assert str(directory.name) in lines[0] and "Traceback" not in out.stderr
+        assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lamport.config import experiment
-from lamport.des import simulate
 from lamport.errors import LogError
 from lamport.invariants import check, violations
 
 
 @pytest.fixture(scope="module")
-def run():
-    result = simulate(experiment(4).config(seed=1))
+def run(exp4_run):
+    result, _ = exp4_run
     return result.metadata, result.logs
 
 

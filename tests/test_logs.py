@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from lamport.errors import LogError
@@ -47,7 +50,7 @@ def test_writer_without_finish_leaves_nothing_unless_asked(tmp_path):
 
 
 def test_reader_errors_name_the_file(tmp_path, exp4_run):
-    _, path = exp4_run
+    path = Path(shutil.copytree(exp4_run[1], tmp_path / "copy"))
     with pytest.raises(LogError, match="not a run directory"):
         read_metadata(tmp_path)
     bad = tmp_path / "bad.csv"

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 from hypothesis import given
 
-from lamport.stats import ci_half_width, mean_ci, percentile, percentiles, t_quantile_975
+from lamport.stats import (
+    ci_half_width,
+    mean_ci,
+    percentile,
+    percentile_rank,
+    percentiles,
+    t_quantile_975,
+)
 
 finite = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False)
 
@@ -71,3 +78,12 @@ def test_ci_half_width_is_the_same_for_numbers_and_series():
     assert half[10] == ci_half_width(1.0, 3) == mean_ci([1.0, 2.0, 3.0])[1]
     assert math.isnan(half[11])
     assert half[12] == pytest.approx(t_quantile_975(99) * 0.5 / 10)
+
+
+def test_percentile_rank_counts_ties_half():
+    values = [1, 2, 2, 3, 10]
+    assert percentile_rank(values, 0) == 0 and percentile_rank(values, 11) == 100
+    assert percentile_rank(values, 2) == 40  # one below, two equal: (1 + 1) / 5
+    assert percentile_rank(values, 2.5) == 60
+    with pytest.raises(ValueError, match="no values"):
+        percentile_rank([], 1)

@@ -10,37 +10,30 @@ import pytest
 
 from lamport.config import experiment
 from lamport.des import simulate, sweep
+from lamport.des.sweep import aggregate
 from lamport.errors import ConfigError
-from lamport.summary import SUMMARY_COLUMNS, mean_ci, summarize, t_quantile_975
-
-SPEC_COLUMNS = [
-    "experiment",
-    "seed",
-    "machine",
-    "rate",
-    "p_send",
-    "ticks",
-    "n_internal",
-    "n_send",
-    "n_receive",
-    "final_clock",
-    "final_queue",
-    "max_queue",
-    "mean_jump",
-    "max_jump",
-]
+from lamport.schema import (
+    EVENTS_FILE,
+    RUNS_DIR,
+    SUMMARY_COLUMNS,
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    SWEEP_METRICS,
+)
+from lamport.stats import mean_ci
+from lamport.summary import summarize
 
 
 def test_sweep_writes_summary_with_spec_columns(tmp_path):
     result = sweep(experiments=[2, 4], seeds=5, out=tmp_path / "sw", jobs=1)
-    with open(tmp_path / "sw" / "summary.csv") as handle:
+    with open(tmp_path / "sw" / SUMMARY_FILE) as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0])[: len(SPEC_COLUMNS)] == SPEC_COLUMNS
+    assert tuple(rows[0]) == SUMMARY_COLUMNS  # SPEC's first (tests/test_schema.py)
     assert len(rows) == 2 * 5 * 3
     assert {(int(r["experiment"]), int(r["seed"])) for r in rows} == {
         (e, s) for e in (2, 4) for s in range(5)
     }
-    meta = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    meta = json.loads((tmp_path / "sw" / SWEEP_FILE).read_text())
     assert meta["experiments"] == [2, 4] and meta["seeds"] == [0, 1, 2, 3, 4]
     assert result.n_events == 5 * (360 + 240 + 240 + 60 + 180 + 360)
 
@@ -61,28 +54,70 @@ def _run(number, seed):
 def test_sweep_aggregate_ci():
     result = sweep(experiments=[4], seeds=20, jobs=1)
     agg = {row["machine"]: row for row in result.aggregated}
-    queues = [r["final_queue"] for r in result.rows if r["machine"] == 0]
-    mean, half = mean_ci(queues)
-    assert agg[0]["final_queue"] == pytest.approx(mean)
-    assert agg[0]["final_queue_ci"] == pytest.approx(half)
-    assert half > 0
+    for machine in range(3):
+        members = [r for r in result.rows if r["machine"] == machine]
+        for metric in SWEEP_METRICS:
+            mean, half = mean_ci([float(r[metric]) for r in members])
+            assert agg[machine][metric] == pytest.approx(mean)
+            assert agg[machine][f"{metric}_ci"] == pytest.approx(half, nan_ok=True)
+        assert agg[machine]["seeds"] == agg[machine]["n"] == 20
+        assert agg[machine]["rate"] == [1, 3, 6][machine]
+    assert agg[0]["final_queue_ci"] > 0
 
 
-def test_t_quantile():
-    assert t_quantile_975(1) == pytest.approx(12.706, abs=1e-3)
-    assert t_quantile_975(9) == pytest.approx(2.262, abs=1e-3)
-    assert t_quantile_975(30) == pytest.approx(2.042, abs=1e-3)
-    assert t_quantile_975(99) == pytest.approx(1.984, abs=1e-3)
+def row(experiment, seed, machine, rate, queue):
+    return {
+        "experiment": experiment,
+        "seed": seed,
+        "machine": machine,
+        "rate": rate,
+        "p_send": 0.3,
+        "name": "x",
+        **{metric: queue for metric in SWEEP_METRICS},
+    }
+
+
+def test_aggregate_groups_seed_drawn_rates_by_rate_and_fixed_rates_by_machine():
+    rows = [
+        # experiment 1: rates drawn per seed, so machine 0 is rate 2 once and rate 5 once
+        row(1, 0, 0, 2.0, 10),
+        row(1, 0, 1, 5.0, 0),
+        row(1, 1, 0, 5.0, 2),
+        row(1, 1, 1, 2.0, 14),
+        # experiment 4: fixed rates
+        row(4, 0, 0, 1.0, 30),
+        row(4, 0, 1, 3.0, 1),
+        row(4, 1, 0, 1.0, 40),
+        row(4, 1, 1, 3.0, 3),
+    ]
+    agg = aggregate(rows)
+    assert [(a["experiment"], a["machine"], a["rate"], a["n"]) for a in agg] == [
+        (1, None, 2.0, 2),
+        (1, None, 5.0, 2),
+        (4, 0, 1.0, 2),
+        (4, 1, 3.0, 2),
+    ]
+    assert agg[0]["final_queue"] == 12 and agg[1]["final_queue"] == 1
+    assert agg[0]["final_queue_ci"] == pytest.approx(mean_ci([10, 14])[1])
+    assert agg[2]["final_queue"] == 35
+
+
+def test_a_real_experiment_1_sweep_is_grouped_by_rate():
+    result = sweep(experiments=[1], seeds=10, jobs=1)
+    drawn = sorted({r["rate"] for r in result.rows})
+    assert [a["rate"] for a in result.aggregated] == drawn
+    assert sum(a["n"] for a in result.aggregated) == 10 * 3
+    assert all(a["machine"] is None for a in result.aggregated)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_keep_logs(tmp_path, fmt):
     sweep(experiments=[3], seeds=2, out=tmp_path / "sw", keep_logs=fmt, jobs=1)
     if fmt == "csv":
-        runs = sorted(p.name for p in (tmp_path / "sw" / "runs").iterdir())
+        runs = sorted(p.name for p in (tmp_path / "sw" / RUNS_DIR).iterdir())
         assert runs == ["exp03-uniform-seed0", "exp03-uniform-seed1"]
     else:
-        frame = pd.read_parquet(tmp_path / "sw" / "events.parquet")
+        frame = pd.read_parquet(tmp_path / "sw" / EVENTS_FILE)
         assert len(frame) == 2 * 540 and set(frame["seed"]) == {0, 1}
         assert list(frame.columns[:2]) == ["experiment", "seed"]
 
@@ -98,7 +133,3 @@ def test_bad_sweep_arguments():
         sweep(experiments=[2], seeds=1, duration=1e7)
     with pytest.raises(ConfigError, match="keep-logs"):
         sweep(experiments=[2], seeds=1, keep_logs="xml")
-
-
-def test_summary_columns_cover_spec():
-    assert list(SUMMARY_COLUMNS[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS

@@ -1,9 +1,9 @@
 """``python -m lamport.des``: run the SimPy backend from the command line.
 
 Subcommands: ``exp N`` (one catalogue experiment), ``run --rates ...`` (a
-custom configuration), ``sweep`` (experiments x seeds over the cores) and
-``bench`` (throughput figures). Each parses, validates, calls one library
-function and prints.
+custom configuration), ``rerun DIR`` (a run directory's model again),
+``sweep`` (experiments x seeds over the cores) and ``bench`` (throughput
+figures). Each parses, validates, calls one library function and prints.
 """
 
 from __future__ import annotations
@@ -16,20 +16,22 @@ from pathlib import Path
 from lamport.backend import get_backend
 from lamport.cli import (
     Parser,
+    add_output_options,
     add_run_commands,
-    console_out,
     default_out,
     non_negative_float,
     positive_float,
     positive_int,
     print_report,
-    print_run_summary,
     run_config,
     run_identity,
     run_options,
 )
-from lamport.config import DEFAULT_LATENCY
+from lamport.config import DEFAULT_LATENCY, RunConfig
+from lamport.console import console_out, print_run_summary, progress_bar
+from lamport.des.options import DesOptions
 from lamport.errors import ConfigError, run_cli
+from lamport.schema import RUN_FILE, SUMMARY_FILE
 
 
 def _latency_option(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +54,10 @@ def _des_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seeds_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--seeds", type=positive_int, default=100, help=f"{what} (default 100)")
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m lamport.des",
@@ -72,9 +78,7 @@ def build_parser() -> Parser:
         description="Run every chosen experiment for seeds 0..K-1 over the machine's cores; "
         "write summary.csv and print mean and 95% CI per experiment and machine.",
     )
-    sweep.add_argument(
-        "--seeds", type=positive_int, default=100, help="number of seeds, 0..K-1 (default 100)"
-    )
+    _seeds_option(sweep, "number of seeds, 0..K-1")
     sweep.add_argument(
         "--exp",
         type=positive_int,
@@ -94,16 +98,12 @@ def build_parser() -> Parser:
     sweep.add_argument(
         "--jobs", type=positive_int, default=None, help="worker processes (default: one per core)"
     )
-    sweep.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="sweep directory (default runs/des/sweep-<all|expN-M-...>-s<K>, with -d<SEC>, "
+    add_output_options(
+        sweep,
+        "sweep directory (default runs/des/sweep-<all|expN-M-...>-s<K>, with -d<SEC>, "
         "-lat<SEC> and the --keep-logs format appended when given); the same sweep there is "
         "replaced, a different one refused without --force",
-    )
-    sweep.add_argument(
-        "--force", action="store_true", help="replace whatever sweep the --out directory holds"
+        kind="sweep",
     )
     sweep.add_argument(
         "--keep-logs",
@@ -112,17 +112,27 @@ def build_parser() -> Parser:
         help="also keep every run's events: csv (a run directory per run) or parquet "
         "(one events.parquet)",
     )
-    sweep.add_argument("--report", action="store_true", help="write report.md/.html with plots")
-    sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    rerun = sub.add_parser(
+        "rerun",
+        help="run a run directory's model again on the DES",
+        description=f"Read DIR/{RUN_FILE} and run the same model again on the DES. A DES run "
+        "keeps its own options (latency, start epoch) and gives byte-identical logs; a run "
+        "of another backend (realtime) is replayed with the default DES options.",
+    )
+    rerun.add_argument("directory", metavar="DIR", type=Path, help="a run directory")
+    add_output_options(
+        rerun,
+        "run directory to write (default: the one `exp` or `run` would write for this "
+        "model and these options, under runs/des/); the same run there is replaced, a "
+        "different one refused without --force",
+    )
     bench = sub.add_parser(
         "bench",
         help="print DES throughput and the wall time of a full sweep",
         description="Benchmark: machine-ticks per second with full event records, per core, "
         "and the wall time of `sweep --seeds 100` over all eleven experiments.",
     )
-    bench.add_argument(
-        "--seeds", type=positive_int, default=100, help="seeds for the sweep (default 100)"
-    )
+    _seeds_option(bench, "seeds for the sweep")
     bench.add_argument(
         "--repeat", type=positive_int, default=3, help="repetitions, best kept (default 3)"
     )
@@ -130,11 +140,27 @@ def build_parser() -> Parser:
 
 
 def _one_run(args: argparse.Namespace) -> int:
+    backend = get_backend("des")
+    return _run_and_print(args, run_config(args), run_options(args, backend))
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from lamport.des.rerun import replay
+
+    plan = replay(args.directory)
+    if plan.foreign and not args.quiet:
+        print(
+            f"{args.directory}: a {plan.made_by.name} run; replaying its model on the DES "
+            "with the default DES options"
+        )
+    return _run_and_print(args, plan.config, plan.options)
+
+
+def _run_and_print(args: argparse.Namespace, config: RunConfig, options: DesOptions) -> int:
+    """Run on the DES into ``--out`` or the default directory; print the summary."""
     from lamport.logs import claim_out
 
     backend = get_backend("des")
-    config = run_config(args)
-    options = run_options(args, backend)
     identity = run_identity(backend, config, options)
     out = claim_out(args.out or default_out(backend, config, options), identity, force=args.force)
     started = time.perf_counter()
@@ -148,30 +174,9 @@ def _one_run(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from lamport.des.sweep import default_sweep_out, sweep
-    from lamport.summary import sweep_table
 
     started = time.perf_counter()
-    show = not args.quiet and sys.stderr.isatty()
-    progress = None
-    if show:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-            console=Console(stderr=True),
-        )
-        bar.start()
-        task = bar.add_task("runs", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-    try:
+    with progress_bar("runs", show=False if args.quiet else None) as progress:
         result = sweep(
             experiments=args.exp,
             seeds=args.seeds,
@@ -184,11 +189,10 @@ def _sweep(args: argparse.Namespace) -> int:
             progress=progress,
             force=args.force,
         )
-    finally:
-        if show:
-            bar.stop()
     elapsed = time.perf_counter() - started
     if not args.quiet:
+        from lamport.console import sweep_table
+
         console = console_out()
         n_runs = len(result.metadata["experiments"]) * len(result.metadata["seeds"])
         title = (
@@ -198,7 +202,7 @@ def _sweep(args: argparse.Namespace) -> int:
         console.print(sweep_table(result.aggregated, title))
         console.print(
             f"{n_runs} runs, {result.n_events:,} machine-ticks in {elapsed:.2f} s; "
-            f"summary: {result.out}/summary.csv"
+            f"summary: {result.out}/{SUMMARY_FILE}"
         )
     if args.report and result.out is not None:
         print_report(result.out, quiet=args.quiet)
@@ -215,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("exp", "run"):
         return _one_run(args)
+    if args.command == "rerun":
+        return _rerun(args)
     if args.command == "sweep":
         return _sweep(args)
     if args.command == "bench":

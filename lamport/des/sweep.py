@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,17 @@ from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, exper
 from lamport.des.options import DesOptions
 from lamport.errors import ConfigError
 from lamport.logs import Staging, cannot_write, claim_out, number_text, write_json, write_run
-from lamport.summary import SUMMARY_COLUMNS, aggregate, summarize
+from lamport.schema import (
+    EVENTS_FILE,
+    RUNS_DIR,
+    SUMMARY_COLUMNS,
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    SWEEP_METRICS,
+)
+from lamport.stats import mean_ci
+from lamport.summary import summarize
 
-SWEEP_FILE = "sweep.json"
-SUMMARY_FILE = "summary.csv"
 KEEP_FORMATS = ("csv", "parquet")
 #: The keys of sweep.json that say which sweep a directory holds.
 SWEEP_IDENTITY = ("backend", "experiments", "seeds", "duration", "latency", "keep_logs")
@@ -76,6 +83,49 @@ def default_sweep_out(
     if keep_logs is not None:
         parts.append(keep_logs)
     return Path("runs") / "des" / "-".join(parts)
+
+
+def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The mean and 95% CI half-width (:func:`lamport.stats.mean_ci`) of every
+    :data:`lamport.schema.SWEEP_METRICS` column, per group of summary rows.
+
+    A group is one machine of one experiment, over the seeds. An experiment whose
+    rates change with the seed (experiment 1 draws them) is grouped by rate
+    instead, since machine 0 of one seed and machine 0 of another have nothing in
+    common; its entries have ``machine`` None. Each entry names the experiment,
+    its ``name``, ``machine``, ``rate`` (a number), ``p_send``, ``seeds`` (how
+    many seeds) and ``n`` (how many machine-runs it averages), then ``<metric>``
+    and ``<metric>_ci`` for each metric. Entries come by experiment, then by
+    machine or rate.
+    """
+    by_experiment: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_experiment.setdefault(row["experiment"], []).append(row)
+    out = []
+    for exp, members in sorted(by_experiment.items()):
+        rates: dict[int, set[float]] = {}
+        for row in members:
+            rates.setdefault(row["machine"], set()).add(row["rate"])
+        by_rate = any(len(seen) > 1 for seen in rates.values())
+        groups: dict[float, list[Mapping[str, Any]]] = {}
+        for row in members:
+            groups.setdefault(row["rate"] if by_rate else row["machine"], []).append(row)
+        for key, group in sorted(groups.items()):
+            entry: dict[str, Any] = {
+                "experiment": exp,
+                "name": group[0].get("name", ""),
+                "machine": None if by_rate else key,
+                "rate": group[0]["rate"],
+                "p_send": group[0]["p_send"],
+                "seeds": len({row["seed"] for row in group}),
+                "n": len(group),
+            }
+            for metric in SWEEP_METRICS:
+                mean, half = mean_ci([float(row[metric]) for row in group])
+                entry[metric] = mean
+                entry[f"{metric}_ci"] = half
+            out.append(entry)
+    return out
 
 
 def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
@@ -213,9 +263,9 @@ def _write(staging: Staging, result: SweepResult, kept: list[Any], keep: str | N
             writer.writerows(result.rows)
         if keep == "csv":
             for label, metadata, logs in kept:
-                write_run(path / "runs" / label, metadata, logs)
+                write_run(path / RUNS_DIR / label, metadata, logs)
         elif keep == "parquet":
-            _write_parquet(path / "events.parquet", kept)
+            _write_parquet(path / EVENTS_FILE, kept)
         write_json(path / SWEEP_FILE, result.metadata)
     except OSError as exc:
         staging.discard()
