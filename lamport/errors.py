@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import NoReturn
 
 EXIT_USAGE = 2
+#: Exit statuses of a run stopped by a signal, as a shell reports them (128 + signal).
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
 class LamportError(Exception):
@@ -25,6 +32,29 @@ class NetworkError(LamportError):
     """The real-time backend could not set up its sockets (port in use, peer never came up)."""
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM while a CLI runs, so cleanup runs as for Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _exit_quietly(signum: int, _frame: FrameType | None) -> None:
+    os._exit(128 + signum)  # nothing to clean up yet: no traceback, no output
+
+
+def quiet_start() -> None:
+    """Make SIGINT and SIGTERM exit at once with 130 / 143 and no traceback.
+
+    A CLI's ``__main__`` calls this before its imports, so a signal during
+    start-up ends the process quietly; :func:`run_cli` then arms the handlers
+    that let a run clean up.
+    """
+    signal.signal(signal.SIGINT, _exit_quietly)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+
+
 def fail(message: str) -> NoReturn:
     """Print a one-line error and exit with status 2."""
     print(f"error: {message}", file=sys.stderr)
@@ -32,11 +62,31 @@ def fail(message: str) -> NoReturn:
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Call a CLI main; turn a LamportError into one line on stderr and exit status 2."""
+    """Call a CLI main; turn a LamportError into one line on stderr and exit status 2.
+
+    SIGINT and SIGTERM raise KeyboardInterrupt and :class:`Terminated` in the
+    main thread, so half-written output is removed on the way out; the CLI then
+    says so in one line and exits 130 or 143. (A CLI may install handlers of
+    its own, as the real-time one does to stop its run cleanly.)
+    """
+    armed = threading.current_thread() is threading.main_thread()
+    if armed:
+        before = signal.signal(signal.SIGINT, signal.default_int_handler)
+        before_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return main(argv) or 0
     except LamportError as exc:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _stopped("interrupted", EXIT_SIGINT)
+    except Terminated:
+        return _stopped("terminated", EXIT_SIGTERM)
+    finally:
+        if armed:
+            signal.signal(signal.SIGINT, before)
+            signal.signal(signal.SIGTERM, before_term)
+
+
+def _stopped(what: str, status: int) -> int:
+    print(what, file=sys.stderr)
+    return status

@@ -28,6 +28,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -216,6 +218,20 @@ def remove_stale(folder: Path) -> list[Path]:
     return removed
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (they arrive after the block) in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 class Staging:
     """A hidden sibling directory that becomes ``out`` in one rename when complete."""
 
@@ -243,14 +259,15 @@ class Staging:
         """
         had_old = self.out.exists()
         try:
-            if had_old:
-                os.replace(self.out, self._aside)
-            try:
-                os.replace(self.path, self.out)
-            except OSError:
+            with _signals_held():  # never stop between the two renames
                 if had_old:
-                    os.replace(self._aside, self.out)
-                raise
+                    os.replace(self.out, self._aside)
+                try:
+                    os.replace(self.path, self.out)
+                except OSError:
+                    if had_old:
+                        os.replace(self._aside, self.out)
+                    raise
         except OSError as exc:
             self.discard()
             reason = (exc.strerror or str(exc)).lower()
@@ -306,6 +323,10 @@ class RunWriter:
             self._close()
             self._staging.discard()
             raise cannot_write(self.out, exc) from None
+        except BaseException:  # Ctrl-C, SIGTERM: __exit__ will not run
+            self._close()
+            self._staging.discard()
+            raise
         return self
 
     def _failed(self, exc: OSError) -> None:

@@ -8,6 +8,12 @@ figures). Each parses, validates, calls one library function and prints.
 
 from __future__ import annotations
 
+from lamport.errors import quiet_start
+
+quiet_start()  # a signal during start-up: exit 130/143, no traceback
+
+# ruff: noqa: E402
+
 import argparse
 import sys
 import time
