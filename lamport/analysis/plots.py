@@ -601,6 +601,7 @@ def overview_plot(
                     linewidths=0.5,
                     annot_kws={"fontsize": 8},
                 )
+            ax.grid(False)
             ax.set_title(title, fontsize="small")
             ax.set_xlabel("machine")
             ax.set_ylabel("")
