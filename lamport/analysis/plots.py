@@ -192,6 +192,10 @@ def _steps(ax: Any, run: RunResult, column: str, finals: Sequence[float] | None 
         t = np.concatenate([[0.0], sub["t"].to_numpy(dtype=float), [run.duration]])
         y = np.concatenate([[0.0], values, end])
         ax.step(t, y, where="post", color=group.color, label=group.label)
+        if finals is not None:
+            # the final value may change at the very end (a message sent at the last
+            # instant): a dot on the edge shows it
+            ax.scatter([run.duration], end, s=22, color=group.color, zorder=4, clip_on=False, lw=0)
     ax.legend(loc="upper left", frameon=True, fontsize="small")
 
 
@@ -244,7 +248,11 @@ def queue_plot(run: RunLike, path: str | Path | None = None) -> Figure:
     the end of the run, the messages left queued (the final queue of the tables)."""
     run = as_run(run)
     fig = _event_plot(
-        run, "queue", "messages in queue", "Queue length over time", run.queued_at_end
+        run,
+        "queue",
+        "messages in queue",
+        "Queue length over time (dot: final queue, in flight included)",
+        run.queued_at_end,
     )
     return _finish(fig, path)
 
@@ -381,8 +389,8 @@ def spacetime_plot(
 RUN_FIGURES = {
     "clock": "Logical clock of each machine against real time.",
     "gap": "Gap between the highest clock in the system and each machine's clock.",
-    "queue": "Messages waiting in each machine's queue (logged at its events; "
-    "the last point is the final queue of the tables).",
+    "queue": "Messages waiting in each machine's queue (logged at its events); "
+    "the dot at the end is the final queue of the tables, messages in flight included.",
     "jumps": "How much each event raised the clock, per machine.",
     "spacetime": "The first seconds of the run: events per machine, "
     "arrows from each send to its receive.",
