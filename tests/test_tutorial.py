@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
-nbclient = pytest.importorskip("nbclient", reason="nbclient is in the test extras")
-nbformat = pytest.importorskip("nbformat", reason="nbformat is in the test extras")
+import nbclient  # the test extras (make install) carry nbclient, nbformat and ipykernel
+import nbformat
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "docs" / "tutorial.ipynb"
 
