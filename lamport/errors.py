@@ -36,8 +36,23 @@ class Terminated(BaseException):
     """Raised in the main thread by SIGTERM while a CLI runs, so cleanup runs as for Ctrl-C."""
 
 
-def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
-    raise Terminated
+class _Stop:
+    """The CLI's SIGINT/SIGTERM handler: raise while the command's work runs, then only note.
+
+    Raising only while ``armed`` closes the window in which a signal landing as
+    the work finishes would escape every ``except`` and print a traceback: the
+    work disarms the handler as its last step, inside the ``try``.
+    """
+
+    armed = False
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        if self.armed:
+            self.armed = False  # a second signal while cleaning up is only noted
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+_stop = _Stop()
 
 
 def _exit_quietly(signum: int, _frame: FrameType | None) -> None:
@@ -69,20 +84,27 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     says so in one line and exits 130 or 143. (A CLI may install handlers of
     its own, as the real-time one does to stop its run cleanly.)
     """
-    armed = threading.current_thread() is threading.main_thread()
-    if armed:
-        before = signal.signal(signal.SIGINT, signal.default_int_handler)
-        before_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        before = signal.signal(signal.SIGINT, _stop)
+        before_term = signal.signal(signal.SIGTERM, _stop)
+        _stop.armed = True
     try:
-        return main(argv) or 0
+        status = main(argv) or 0
+        _stop.armed = False  # done: a signal from here on cannot undo the work
+        return status
     except LamportError as exc:
+        _stop.armed = False
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
         return _stopped("interrupted", EXIT_SIGINT)
     except Terminated:
         return _stopped("terminated", EXIT_SIGTERM)
     finally:
-        if armed:
+        _stop.armed = False
+        # A CLI process keeps the noting handler to the end (exiting from a
+        # handler would lose buffered output); a caller in Python gets its own back.
+        if main_thread and before is not _exit_quietly:
             signal.signal(signal.SIGINT, before)
             signal.signal(signal.SIGTERM, before_term)
 

@@ -25,8 +25,9 @@ from lamport.analysis import (
     sweep_rows,
     sweep_stats,
 )
-from lamport.analysis.load import Run, Sweep
+from lamport.analysis.load import Sweep
 from lamport.errors import LogError
+from lamport.result import RunResult
 from lamport.schema import COLUMNS
 
 # A hand-made run: machine 0 ticks at 1 /s, machine 1 at 4 /s, for 2 s. Machine 1
@@ -76,12 +77,12 @@ def write_tiny(path: Path, rows: dict[int, list[tuple]] | None = None, meta: dic
 
 
 @pytest.fixture
-def tiny(tmp_path) -> Run:
+def tiny(tmp_path) -> RunResult:
     return load_run(write_tiny(tmp_path / "tiny"))
 
 
 @pytest.fixture(scope="module")
-def exp4(tmp_path_factory) -> Run:
+def exp4(tmp_path_factory) -> RunResult:
     from lamport.config import experiment
     from lamport.des import simulate
 
@@ -106,10 +107,12 @@ def test_tiny_counts_clocks_and_jumps(tiny):
     assert list(stats["n_send"]) == [0, 3]
     assert list(stats["n_internal"]) == [0, 5]
     assert list(stats["final_clock"]) == [3, 8]
-    # clock against t: (1, 2), (2, 3) for machine 0; clock = 4 t for machine 1
-    assert stats.loc[0, "clock_rate"] == pytest.approx(1.0)
+    # one definition of the clock rate: final clock / duration
+    assert stats.loc[0, "clock_rate"] == pytest.approx(1.5)
     assert stats.loc[1, "clock_rate"] == pytest.approx(4.0)
-    assert stats.loc[0, "clock_rate_end"] == pytest.approx(1.5)
+    # the least-squares slope keeps its own name: (1, 2), (2, 3) for machine 0; 4 t for 1
+    assert stats.loc[0, "clock_slope"] == pytest.approx(1.0)
+    assert stats.loc[1, "clock_slope"] == pytest.approx(4.0)
     # machine 0's jumps are 2 and 1: p95 interpolates 1 + 0.95 (2 - 1)
     assert stats.loc[0, "mean_jump"] == pytest.approx(1.5)
     assert stats.loc[0, "p95_jump"] == pytest.approx(1.95)
@@ -141,9 +144,36 @@ def test_tiny_queues(tiny):
     assert stats.loc[0, "mean_queue"] == 1.0
     assert stats.loc[0, "max_queue"] == 1
     assert stats.loc[0, "final_queue"] == 1  # queued_at_end, not the last logged queue
-    assert stats.loc[0, "queue_growth"] == pytest.approx(0.0)
+    assert stats.loc[0, "queue_growth"] == pytest.approx(0.5)  # final queue / duration
+    assert stats.loc[0, "queue_slope"] == pytest.approx(0.0)
     assert list(stats["queue_verdict"]) == [STABLE, STABLE]
     assert rate_correlation(stats) == pytest.approx(1.0)
+
+
+def test_a_run_in_memory_and_on_disk_is_one_type(exp4_run):
+    from lamport.result import RunResult
+
+    result, path = exp4_run
+    loaded = load_run(path)
+    assert type(result) is RunResult and type(loaded) is RunResult
+    assert result.path == path and loaded.path == path
+    assert loaded.config == result.config
+    assert loaded.queued_at_end == result.queued_at_end
+    assert loaded.n_machines == result.n_machines == 3
+    assert loaded.events.equals(result.events)
+    # every analysis function takes the run, in memory or on disk, or its directory
+    for run in (result, loaded, path, str(path)):
+        assert list(machine_stats(run)["final_queue"]) == [38, 1, 0]
+
+
+def test_machine_stats_of_a_fresh_simulation():
+    from lamport.config import experiment
+    from lamport.des import simulate
+
+    stats = machine_stats(simulate(experiment(4).config(seed=1)))
+    assert list(stats["ticks"]) == [60, 180, 360]
+    with pytest.raises(TypeError, match="expected a run or a run directory"):
+        machine_stats(42)
 
 
 def test_slope_and_verdict_rules():
@@ -184,6 +214,11 @@ def test_exp4_matches_summary_and_drift_story(exp4):
     assert list(stats["queue_verdict"]) == [GROWING, STABLE, STABLE]
     assert stats.loc[2, "gap_max"] == 0
     assert stats.loc[2, "clock_rate"] == pytest.approx(6.0)
+    for row in summary:  # the same clock rate and queue growth as a sweep's summary
+        assert stats.loc[row["machine"], "clock_rate"] == pytest.approx(row["clock_rate"])
+        assert stats.loc[row["machine"], "queue_growth"] == pytest.approx(
+            row["final_queue"] / row["duration"]
+        )
     assert rate_correlation(stats) > 0.5
 
 
@@ -210,7 +245,7 @@ def test_realtime_run_loads(tmp_path, exp4):
     meta = dict(exp4.metadata, backend="realtime", speed=1.0, start_epoch=1e9)
     meta.pop("latency")
     run = load(write_tiny(tmp_path / "rt", rows, meta))
-    assert isinstance(run, Run)
+    assert isinstance(run, RunResult)
     assert run.title == "exp 4 big-differences — realtime — seed 1"
     stats = machine_stats(run)
     assert list(stats["final_clock"]) == list(machine_stats(exp4)["final_clock"])
@@ -260,17 +295,29 @@ def test_sweep_loads_and_aggregates(small_sweep):
     rows = sweep_rows(small_sweep)
     assert len(rows) == 4 * 4 * 3
     assert (rows["queue_growth"] == rows["final_queue"] / rows["duration"]).all()
-    stats = sweep_stats(small_sweep, rows).set_index(["experiment", "machine"])
+    all_stats = sweep_stats(small_sweep, rows)
+    assert all_stats["rate"].dtype == "float64"
+    assert all_stats["machine"].dtype == "Int64"
+    stats = all_stats[~all_stats["random_rates"]].set_index(["experiment", "machine"])
     for (exp, machine), row in stats.iterrows():
         values = rows[(rows["experiment"] == exp) & (rows["machine"] == machine)]["final_queue"]
         assert row["final_queue"] == pytest.approx(values.mean())
         # Student's t with 3 degrees of freedom
         assert row["final_queue_ci"] == pytest.approx(3.1824 * values.std() / 2)
-        assert row["seeds"] == 4
-    assert stats.loc[(1, 0), "rate"] != "1"  # experiment 1 draws its rates per seed
-    assert stats.loc[(4, 0), "rate"] == "1"
+        assert row["seeds"] == row["samples"] == 4
+    assert stats.loc[(4, 0), "rate"] == 1.0
     assert stats.loc[(4, 0), "growing_share"] == 1.0
     assert stats.loc[(9, 2), "growing_share"] == 0.0
+    # experiment 1 draws its rates per seed: grouped by rate, every machine of that rate pooled
+    random = all_stats[all_stats["experiment"] == 1]
+    assert random["random_rates"].all() and random["machine"].isna().all()
+    exp1 = rows[rows["experiment"] == 1]
+    assert sorted(random["rate"]) == sorted(exp1["rate"].unique())
+    assert random["samples"].sum() == len(exp1)
+    for _, row in random.iterrows():
+        values = exp1[exp1["rate"] == row["rate"]]["drift_end"]
+        assert row["drift_end"] == pytest.approx(values.mean())
+        assert row["samples"] == len(values)
     corr = rate_correlations(rows).set_index("experiment")["correlation"]
     assert math.isnan(corr[3])  # equal rates
     assert corr[9] > 0.9
@@ -297,6 +344,20 @@ def test_sweep_bad_inputs(tmp_path, small_sweep):
     (bad / "summary.csv").write_text("\n".join([*text[:4], ",".join(broken), *text[5:]]))
     with pytest.raises(LogError, match=r"summary\.csv: line 5: final_clock 'lots' is not a number"):
         load_sweep(bad)
+
+
+def test_sweep_in_memory_has_numeric_dtypes():
+    from lamport.analysis import as_sweep
+    from lamport.des import sweep
+
+    result = sweep([4], seeds=2, jobs=1)
+    loaded = as_sweep(result)
+    assert loaded.path is None and not loaded.has_events
+    assert loaded.summary["rate"].dtype == "float64"
+    assert loaded.summary["final_queue"].dtype == "int64"
+    stats = sweep_stats(result)
+    assert list(stats["rate"]) == [1.0, 3.0, 6.0]
+    assert list(stats["machine"]) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("keep", ["csv", "parquet"])

@@ -1,4 +1,4 @@
-"""lamport.analysis.plots: every figure is a real, small, non-trivial PNG."""
+"""lamport.analysis.plots: every plot returns a Figure; saved, a real, small, non-trivial PNG."""
 
 from __future__ import annotations
 
@@ -55,18 +55,67 @@ def test_run_figures(run, tmp_path):
         assert_figure(path)
 
 
-def test_each_run_plot_returns_its_path(run, tmp_path):
-    for function in (plots.clock_plot, plots.gap_plot, plots.queue_plot, plots.jump_plot):
+RUN_PLOTS = (plots.clock_plot, plots.gap_plot, plots.queue_plot, plots.jump_plot)
+
+
+def test_each_run_plot_returns_a_figure_and_saves_on_request(run, tmp_path):
+    from matplotlib.figure import Figure
+
+    for function in (*RUN_PLOTS, plots.spacetime_plot):
+        figure = function(run)
+        assert isinstance(figure, Figure) and figure.axes
         target = tmp_path / f"{function.__name__}.png"
-        assert function(run, target) == target
+        assert isinstance(function(run, target), Figure)
         assert_figure(target)
+
+
+def test_plots_take_a_run_in_memory_or_a_directory(exp4_run):
+    result, path = exp4_run
+    for source in (result, path, str(path)):
+        ax = plots.clock_plot(source).axes[0]
+        assert len(ax.lines) == 3
+
+
+def test_queue_plot_ends_at_the_final_queue(run):
+    ax = plots.queue_plot(run).axes[0]
+    for line, final in zip(ax.lines, run.queued_at_end, strict=True):
+        x, y = line.get_data()
+        assert x[-1] == run.duration
+        assert y[-1] == final  # the tables' final queue, in flight included
+
+
+def test_jump_axis_is_labelled_in_plain_numbers(run):
+    for ax in plots.jump_plot(run).axes:
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels[:3] == ["1", "2", "5"], labels
+
+
+def test_many_machines_draw_quantile_bands(tmp_path):
+    from lamport.config import RunConfig
+    from lamport.des import simulate
+
+    rates = tuple(float(1 + i % 3) for i in range(24))
+    run = simulate(RunConfig(rates=rates, p_send=0.3, duration=5, seed=2))
+    for function in (plots.clock_plot, plots.gap_plot, plots.queue_plot):
+        ax = function(run).axes[0]
+        assert len(ax.lines) == 3  # one median per tick rate, not one line per machine
+        assert len(ax.collections) == 6  # two bands per rate
+        assert "median across machines" in ax.get_title()
+    assert len(plots.jump_plot(run).axes) == 3  # a panel per rate
+    spacetime = plots.spacetime_plot(run).axes[0]
+    assert len(spacetime.get_yticks()) == plots.SPACETIME_MACHINES
+    paths = plots.run_figures(run, tmp_path)
+    for path in paths.values():
+        assert_figure(path)
 
 
 def test_spacetime_window_is_configurable(run, tmp_path):
     short = plots.spacetime_plot(run, tmp_path / "short.png", seconds=2)
     long = plots.spacetime_plot(run, tmp_path / "long.png", seconds=30)  # too many labels
-    assert_figure(short)
-    assert_figure(long)
+    assert short.axes[0].get_xlim() == (0, 2)
+    assert_figure(tmp_path / "short.png")
+    assert_figure(tmp_path / "long.png")
+    assert long.axes[0].get_xlim() == (0, 30)
 
 
 def test_sweep_figures(sweep, tmp_path):
@@ -78,8 +127,23 @@ def test_sweep_figures(sweep, tmp_path):
     assert height > 400  # eleven experiment rows
 
 
+def test_spread_of_one_seed_shows_every_seed(tmp_path):
+    from lamport.des import sweep
+
+    figure = plots.spread_plot(sweep([1, 4], seeds=1, jobs=1), tmp_path / "spread.png")
+    assert_figure(tmp_path / "spread.png")
+    for ax in figure.axes:
+        # experiment 4: a dot per machine; experiment 1: a dot per machine, grouped by rate
+        dots = sum(len(c.get_offsets()) for c in ax.collections)
+        assert dots == 6
+    labels = [t.get_text() for t in figure.axes[-1].get_xticklabels()]
+    assert labels[-3:] == ["m0", "m1", "m2"]
+    assert all(label.endswith("/s") for label in labels[:-3])
+
+
 def test_plots_leave_no_open_figures(run, tmp_path):
     import matplotlib.pyplot as plt
 
     plots.run_figures(run, tmp_path)
+    plots.clock_plot(run)
     assert plt.get_fignums() == []

@@ -173,3 +173,56 @@ def test_cli_malformed_sweep(sweep_dir, tmp_path):
     (bad / "summary.csv").write_text("experiment,seed\n1,0\n")
     line = one_line_error(report_cli(bad))
     assert f"{bad / 'summary.csv'}: missing column(s) machine" in line
+
+
+def test_run_report_has_one_clock_rate_and_one_queue_growth(run_dir):
+    md = (run_dir / REPORT_MD).read_text()
+    assert "slope)" not in md and "final clock / duration |" not in md
+    # machine 0 of exp 4 seed 1: 208 / 60 s and 38 / 60 s, the same in every place
+    assert "its clock runs at 3.47 per second" in md
+    assert "| 0 | 1 | 60 | 0 | 0 | 60 | 208 | 3.47 |" in md
+    assert "its queue grows at 0.63 msgs/s" in md
+    assert "| 0 | 20.68 | 38 | 38 | +0.63 | growing |" in md
+    assert "| 0.50 | 0.63 | 4.00 | 3.47 |" in md  # predicted versus observed
+
+
+def test_sweep_report_groups_random_rates_by_rate(sweep_dir):
+    md = (sweep_dir / REPORT_MD).read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| 1 | default | any |")]
+    assert len(rows) == 1  # the first rate group of experiment 1; machine ids mean nothing
+    assert re.search(r"Exp 1 default \(rates drawn per seed, p_send 0\.3, 3 seeds, grouped", md)
+    assert "Exp 1 default" in md and not re.search(r"Exp 1 default[^\n]*machine \d", md)
+
+
+def test_overlapping_intervals_are_a_tie():
+    import pandas as pd
+
+    from lamport.report.sweep import top_groups
+
+    stats = pd.DataFrame(
+        {
+            "machine": [0, 1, 2],
+            "rate": [1.0, 2.0, 3.0],
+            "random_rates": [False] * 3,
+            "drift_end": [1.8, 1.8, 0.2],
+            "drift_end_ci": [0.3, 0.3, 0.1],
+        }
+    )
+    assert list(top_groups(stats, "drift_end")["machine"]) == [0, 1]
+    stats.loc[1, "drift_end"] = 1.0  # [0.7, 1.3] against [1.5, 2.1]: no overlap
+    assert list(top_groups(stats, "drift_end")["machine"]) == [0]
+    stats["drift_end_ci"] = float("nan")  # one seed: only equal means tie
+    assert list(top_groups(stats, "drift_end")["machine"]) == [0]
+
+
+def test_report_of_many_machines_speaks_per_rate(tmp_path):
+    from lamport.config import RunConfig
+    from lamport.des import simulate
+
+    rates = tuple(float(1 + i % 3) for i in range(24))
+    out = simulate(RunConfig(rates=rates, p_send=0.3, duration=5, seed=2)).write(tmp_path / "r")
+    md = (write_report(out)).read_text()
+    for rate in (1, 2, 3):
+        assert f"The 8 machines at {rate} tick/s: clock rate " in md
+    assert "Machine 0 (1 tick/s):" not in md
+    assert "median across machines" in md

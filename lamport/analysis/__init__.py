@@ -4,13 +4,29 @@ How big are the jumps of each logical clock, how far do the clocks drift apart,
 how long do the queues get, and how do tick rates and the send probability
 shape all three. ``docs/analysis.md`` defines every statistic precisely.
 
->>> run = load_run("runs/des/exp04-big-differences-seed1")   # doctest: +SKIP
->>> machine_stats(run)                                         # doctest: +SKIP
+Every function takes a run in memory or its directory, and a sweep in memory
+or its directory:
+
+>>> from lamport.config import experiment
+>>> from lamport.des import simulate
+>>> stats = machine_stats(simulate(experiment(4).config(seed=1)))
+>>> machine_stats("runs/des/exp04-big-differences-seed1")      # doctest: +SKIP
 
 Plots live in :mod:`lamport.analysis.plots`; reports in :mod:`lamport.report`.
 """
 
-from lamport.analysis.load import Run, Sweep, describe, is_sweep, load, load_run, load_sweep
+from lamport.analysis.load import (
+    Run,
+    RunLike,
+    Sweep,
+    SweepLike,
+    as_run,
+    as_sweep,
+    is_sweep,
+    load,
+    load_run,
+    load_sweep,
+)
 from lamport.analysis.stats import (
     GROWING,
     GROWING_MIN_FINAL,
@@ -30,6 +46,7 @@ from lamport.analysis.stats import (
     sweep_rows,
     sweep_stats,
 )
+from lamport.result import RunResult, describe
 
 __all__ = [
     "GROWING",
@@ -37,7 +54,12 @@ __all__ = [
     "GROWING_SLOPE",
     "STABLE",
     "Run",
+    "RunLike",
+    "RunResult",
     "Sweep",
+    "SweepLike",
+    "as_run",
+    "as_sweep",
     "clock_stats",
     "describe",
     "drift_frame",

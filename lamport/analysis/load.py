@@ -18,16 +18,19 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import pandas as pd
 
-from lamport.core import Event
-from lamport.errors import LogError
-from lamport.frames import events_frame
+from lamport.config import RunConfig
+from lamport.errors import ConfigError, LogError
 from lamport.invariants import check
 from lamport.logs import RUN_FILE, read_directory_json, read_run, require_directory
+from lamport.result import RunResult
 from lamport.summary import SUMMARY_COLUMNS
+
+if TYPE_CHECKING:
+    from lamport.des.sweep import SweepResult
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "summary.csv"
@@ -54,49 +57,23 @@ _INT_COLUMNS = (
 )
 
 
-def describe(metadata: dict[str, Any], backend: str | None = None) -> str:
-    """A figure or report title: ``exp 4 big-differences — des — seed 1``."""
-    exp = metadata.get("experiment")
-    name = metadata.get("name") or "custom"
-    head = f"exp {exp} {name}" if exp else name
-    return f"{head} — {backend or metadata.get('backend', '?')} — seed {metadata.get('seed', '?')}"
+#: The name analysis code used for a run before every backend returned a RunResult.
+Run = RunResult
+
+#: Anything that names a run: the run itself, or its directory.
+RunLike = RunResult | str | Path
 
 
-@dataclass
-class Run:
-    """One run: its ``run.json`` metadata, its logs by machine, and all events as a frame.
+def as_run(run: RunLike) -> RunResult:
+    """The run itself, or the run loaded (and checked) from its directory.
 
-    ``events`` has the log schema's columns and dtypes (:data:`lamport.frames.DTYPES`),
-    ordered by model time ``t``, then machine.
+    Raise LogError as :func:`load_run` does; TypeError for anything else.
     """
-
-    path: Path
-    metadata: dict[str, Any]
-    logs: list[list[Event]]
-    events: pd.DataFrame
-
-    @property
-    def backend(self) -> str:
-        return str(self.metadata.get("backend", "?"))
-
-    @property
-    def rates(self) -> list[float]:
-        return [float(r) for r in self.metadata["rates"]]
-
-    @property
-    def n_machines(self) -> int:
-        return len(self.metadata["rates"])
-
-    @property
-    def duration(self) -> float:
-        """The run's duration in model seconds (the last event's time if run.json has none)."""
-        duration = self.metadata.get("duration")
-        last = float(self.events["t"].max()) if len(self.events) else 0.0
-        return float(duration) if duration is not None else last
-
-    @property
-    def title(self) -> str:
-        return describe(self.metadata)
+    if isinstance(run, RunResult):
+        return run
+    if isinstance(run, str | Path):
+        return load_run(run)
+    raise TypeError(f"expected a run or a run directory, got {type(run).__name__}")
 
 
 @dataclass
@@ -107,7 +84,7 @@ class Sweep:
     :meth:`events` reads the kept events (``events.parquet``) on demand.
     """
 
-    path: Path
+    path: Path | None
     metadata: dict[str, Any]
     summary: pd.DataFrame
     run_dirs: list[Path] = field(default_factory=list)
@@ -133,10 +110,12 @@ class Sweep:
 
     @property
     def has_events(self) -> bool:
-        return (self.path / EVENTS_FILE).is_file()
+        return self.path is not None and (self.path / EVENTS_FILE).is_file()
 
     def events(self) -> pd.DataFrame:
         """All kept events (with ``experiment`` and ``seed`` columns). Raise LogError if none."""
+        if self.path is None:
+            raise LogError("the sweep was not written to a directory: it kept no events")
         path = self.path / EVENTS_FILE
         if not path.is_file():
             raise LogError(f"{self.path}: the sweep kept no {EVENTS_FILE}")
@@ -146,6 +125,49 @@ class Sweep:
             raise LogError(f"{path}: malformed ({type(exc).__name__}: {exc})") from None
 
 
+#: Anything that names a sweep: a loaded one, a finished ``lamport.des.sweep`` result,
+#: or a sweep directory.
+SweepLike = Union[Sweep, "SweepResult", str, Path]
+
+
+def as_sweep(sweep: SweepLike) -> Sweep:
+    """The sweep as a :class:`Sweep`: itself, a sweep result in memory (from
+    :func:`lamport.des.sweep`) with its rows as a typed frame, or loaded from its directory.
+
+    Raise LogError as :func:`load_sweep` does; TypeError for anything else.
+    """
+    if isinstance(sweep, Sweep):
+        return sweep
+    if isinstance(sweep, str | Path):
+        return load_sweep(sweep)
+    rows, metadata = getattr(sweep, "rows", None), getattr(sweep, "metadata", None)
+    if isinstance(rows, list) and isinstance(metadata, dict):
+        out = getattr(sweep, "out", None)
+        runs = Path(out) / RUNS_DIR if out is not None else None
+        run_dirs = (
+            sorted(p for p in runs.iterdir() if (p / RUN_FILE).is_file())
+            if runs is not None and runs.is_dir()
+            else []
+        )
+        return Sweep(out, metadata, summary_frame(rows), run_dirs)
+    raise TypeError(f"expected a sweep or a sweep directory, got {type(sweep).__name__}")
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Summary rows (``summary.csv``'s columns) as a frame with numeric dtypes: counts as
+    int64, rates and other measures as float64, ``name`` as string."""
+    frame = pd.DataFrame.from_records(rows)
+    for column in frame.columns:
+        if column in _INT_COLUMNS:
+            frame[column] = frame[column].astype("int64")
+        elif column in SUMMARY_COLUMNS and column != "name":
+            frame[column] = frame[column].astype("float64")
+    if "name" not in frame:
+        frame["name"] = ""
+    frame["name"] = frame["name"].astype("string")
+    return frame
+
+
 def _locate(problem: str, run_dir: Path) -> str:
     """Prefix an invariant violation (``machine-1.csv line 7: ...``) with its directory."""
     if problem.startswith(("machine-", RUN_FILE)):
@@ -153,8 +175,12 @@ def _locate(problem: str, run_dir: Path) -> str:
     return f"{run_dir}: {problem}"
 
 
-def load_run(run_dir: str | Path, validate: bool = True) -> Run:
+def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
     """Read a run directory of either backend and check its invariants.
+
+    Return the same :class:`lamport.result.RunResult` the backend returned in
+    memory, with ``path`` set to the directory. ``queued_at_end`` is taken from
+    ``run.json`` (the queue after each machine's last event if it has none).
 
     Raise LogError naming the file and the problem if the directory is not a
     run, a log is missing or malformed, or (with ``validate``) a log breaks a
@@ -165,12 +191,19 @@ def load_run(run_dir: str | Path, validate: bool = True) -> Run:
     for key in ("p_send", "duration"):
         if not isinstance(metadata.get(key), int | float) or isinstance(metadata.get(key), bool):
             raise LogError(f"{run_dir / RUN_FILE}: malformed ({key} is not a number)")
+    try:
+        config = RunConfig.from_metadata(metadata)
+    except ConfigError as exc:
+        raise LogError(f"{run_dir / RUN_FILE}: malformed ({exc})") from None
+    queued = metadata.get("queued_at_end")
+    if not isinstance(queued, list) or len(queued) != len(logs):
+        queued = [events[-1].queue if events else 0 for events in logs]
     if validate:
         try:
             check(metadata, logs)
         except LogError as exc:
             raise LogError(_locate(str(exc), run_dir)) from None
-    return Run(run_dir, metadata, logs, events_frame(logs))
+    return RunResult(config, logs, [int(q) for q in queued], metadata, path=run_dir)
 
 
 def _read_summary(path: Path) -> pd.DataFrame:
@@ -207,14 +240,7 @@ def _read_summary(path: Path) -> pd.DataFrame:
         records.append(record)
     if not records:
         raise LogError(f"{path}: no rows")
-    frame = pd.DataFrame.from_records(records, columns=header)
-    for column in _INT_COLUMNS:
-        if column in frame:
-            frame[column] = frame[column].astype("int64")
-    if "name" not in frame:
-        frame["name"] = ""
-    frame["name"] = frame["name"].astype("string")
-    return frame
+    return summary_frame(records)
 
 
 def load_sweep(sweep_dir: str | Path) -> Sweep:

@@ -1,39 +1,62 @@
-"""Figures of a run or a sweep: seaborn and matplotlib on the Agg backend, saved as PNG.
+"""Figures of a run or a sweep, drawn with matplotlib and seaborn.
 
-Every function takes what it draws and the path to write, saves a PNG at
-:data:`DPI` dots per inch and returns the path. Titles carry the experiment,
-the backend and the seed (or the sweep's size). Colours follow the machine id
-in every figure of a run.
+Every function takes what it draws (a run or its directory; a sweep, a
+sweep result or its directory) and returns a :class:`matplotlib.figure.Figure`,
+which a notebook shows inline. Given ``path``, it also saves the figure there
+as a PNG at :data:`DPI` dots per inch. Figures are built without pyplot, so
+no backend is chosen here and nothing stays open: a notebook keeps its
+inline backend, a CLI or test needs no display.
+
+Titles carry the experiment, the backend and the seed (or the sweep's
+size). A run of fewer than :data:`MANY_MACHINES` machines is drawn one
+line per machine, coloured by machine id; a larger one as quantile bands
+across machines (per tick rate when there are few distinct rates).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports are written headless, from CLIs and tests
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import MatplotlibDeprecationWarning
-from matplotlib.ticker import MaxNLocator
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-from lamport.analysis.load import Run, Sweep
-from lamport.analysis.stats import drift_frame, jump_stats, sweep_rows, sweep_stats
+from lamport.analysis.load import RunLike, SweepLike, as_run, as_sweep
+from lamport.analysis.stats import (
+    _clock_grid,
+    _machine_events,
+    jump_stats,
+    sweep_rows,
+    sweep_stats,
+)
 from lamport.core import INTERNAL, RECEIVE, SEND
+from lamport.result import RunResult
+from lamport.stats import percentile
 
 DPI = 100
 #: How many model seconds the space-time diagram shows by default.
 SPACETIME_SECONDS = 5.0
 #: Above this many events in the window the space-time diagram drops the clock labels.
 SPACETIME_LABELS = 150
+#: The space-time diagram shows at most this many machines (the first ones).
+SPACETIME_MACHINES = 12
+#: From this many machines on, a run is drawn as quantile bands, not a line per machine.
+MANY_MACHINES = 20
+#: At most this many distinct rates get a band each; more share one band.
+BAND_GROUPS = 8
+#: Quantile bands: the median line, and the inner and outer bands (percent).
+BAND_INNER = (25, 75)
+BAND_OUTER = (5, 95)
+#: Band plots evaluate the step functions at most this many instants.
+BAND_POINTS = 400
 
 KIND_STYLE = {
     INTERNAL: {"color": "0.55", "marker": "o", "label": "internal"},
@@ -56,113 +79,261 @@ def _machine_label(machine: int, rate: float) -> str:
     return f"machine {machine} ({rate:g} tick/s)"
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    """Save the figure to ``path`` (if given) and return it."""
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return fig
 
 
-def _steps(ax: Any, run: Run, column: str, ylabel: str, what: str) -> None:
-    """One step line per machine of an event column against t, starting from 0 at t = 0."""
-    colors = _palette(run.n_machines)
-    events = run.events
-    for machine, rate in enumerate(run.rates):
-        sub = events[events["machine"] == machine]
-        t = np.concatenate([[0.0], sub["t"].to_numpy(dtype=float), [run.duration]])
-        values = sub[column].to_numpy(dtype=float)
-        y = np.concatenate([[0.0], values, values[-1:] if len(values) else [0.0]])
-        ax.step(t, y, where="post", color=colors[machine], label=_machine_label(machine, rate))
-    ax.set_xlabel("real time t (model seconds)")
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(0, run.duration)
-    ax.set_title(f"{what}\n{run.title}")
+def _figure(width: float, height: float, **kwargs: Any) -> Figure:
+    return Figure(figsize=(width, height), **kwargs)
+
+
+def _nice_counts(high: float) -> list[int]:
+    """1, 2, 5, 10, 20, 50, ... up to the first value at or above ``high``."""
+    ticks = []
+    decade = 1
+    while True:
+        for step in (1, 2, 5):
+            ticks.append(step * decade)
+            if step * decade >= high:
+                return ticks
+        decade *= 10
+
+
+def _log_counts(ax: Any, high: float) -> None:
+    """A log count axis labelled 1, 2, 5, 10, 20, ... in plain numbers."""
+    ax.set_yscale("log")
+    ticks = _nice_counts(high)
+    ax.set_ylim(0.7, max(high * 1.6, 2))
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_yticklabels([f"{t:,}" for t in ticks])
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Machines drawn together: one machine, or every machine of one rate."""
+
+    label: str
+    machines: list[int]
+    color: Any
+
+
+def _groups(run: RunResult) -> list[_Group]:
+    """One group per machine for a small run; per rate (or one for all) for a large one."""
+    n = run.n_machines
+    if n < MANY_MACHINES:
+        colors = _palette(n)
+        return [_Group(_machine_label(m, r), [m], colors[m]) for m, r in enumerate(run.rates)]
+    rates = sorted(set(run.rates))
+    if len(rates) > BAND_GROUPS:
+        return [_Group(f"all {n} machines", list(range(n)), _palette(1)[0])]
+    colors = _palette(len(rates))
+    return [
+        _Group(
+            f"{rate:g} tick/s ({len(members)} machines)",
+            members,
+            colors[i],
+        )
+        for i, rate in enumerate(rates)
+        if (members := [m for m, r in enumerate(run.rates) if r == rate])
+    ]
+
+
+def _is_banded(run: RunResult) -> bool:
+    return run.n_machines >= MANY_MACHINES
+
+
+def _band_values(grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The grid thinned to :data:`BAND_POINTS` instants (last one kept) and the values there."""
+    if len(grid) <= BAND_POINTS:
+        return grid, values
+    keep = np.unique(np.linspace(0, len(grid) - 1, BAND_POINTS).round().astype(int))
+    return grid[keep], values[:, keep]
+
+
+def _bands(ax: Any, run: RunResult, t: np.ndarray, values: np.ndarray) -> None:
+    """Per group: the median across its machines and the inner and outer quantile bands.
+
+    ``values`` is machines x instants (step values holding from each instant on).
+    """
+    t, values = _band_values(t, values)
+    qs = (BAND_OUTER[0], BAND_INNER[0], 50, BAND_INNER[1], BAND_OUTER[1])
+    for group in _groups(run):
+        members = values[group.machines]
+        q = np.array([[percentile(column, p) for p in qs] for column in members.T.tolist()]).T
+        ax.fill_between(t, q[0], q[4], step="post", color=group.color, alpha=0.15, lw=0)
+        ax.fill_between(t, q[1], q[3], step="post", color=group.color, alpha=0.35, lw=0)
+        ax.step(t, q[2], where="post", color=group.color, label=group.label)
     ax.legend(loc="upper left", frameon=True, fontsize="small")
 
 
-def clock_plot(run: Run, path: str | Path) -> Path:
-    """Logical clock against real time, one step line per machine."""
-    with _style():
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        _steps(ax, run, "clock", "logical clock", "Logical clock against real time")
-        return _save(fig, path)
+def _band_caption() -> str:
+    return (
+        f"median across machines; bands {BAND_INNER[0]}–{BAND_INNER[1]}% and "
+        f"{BAND_OUTER[0]}–{BAND_OUTER[1]}%"
+    )
 
 
-def queue_plot(run: Run, path: str | Path) -> Path:
-    """Queue length (as logged after each event) against real time, per machine."""
-    with _style():
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        _steps(ax, run, "queue", "messages in queue", "Queue length over time")
-        ax.set_ylim(bottom=0)
-        return _save(fig, path)
-
-
-def gap_plot(run: Run, path: str | Path, drift: pd.DataFrame | None = None) -> Path:
-    """Gap to the leading clock (highest clock in the system minus this machine's) over time."""
-    drift = drift_frame(run) if drift is None else drift
-    colors = _palette(run.n_machines)
-    with _style():
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for machine, rate in enumerate(run.rates):
-            sub = drift[drift["machine"] == machine]
-            t = np.append(sub["t"].to_numpy(), run.duration)
-            gap = sub["gap"].to_numpy(dtype=float)
-            ax.step(
-                t,
-                np.append(gap, gap[-1:]),
-                where="post",
-                color=colors[machine],
-                label=_machine_label(machine, rate),
-            )
-        ax.set_xlabel("real time t (model seconds)")
-        ax.set_ylabel("leader's clock − machine's clock")
-        ax.set_xlim(0, run.duration)
-        ax.set_ylim(bottom=0)
-        ax.set_title(f"Gap to the leading clock\n{run.title}")
-        ax.legend(loc="upper left", frameon=True, fontsize="small")
-        return _save(fig, path)
-
-
-def jump_plot(run: Run, path: str | Path) -> Path:
-    """Distribution of jump sizes, one panel per machine (log count axis)."""
-    colors = _palette(run.n_machines)
-    stats = jump_stats(run)
+def _steps(ax: Any, run: RunResult, column: str, finals: Sequence[float] | None = None) -> None:
+    """One step line per machine of an event column against t, from 0 at t = 0 to the
+    run's end; ``finals`` (one per machine) is the value at the end if it differs from
+    the last logged one (the queue: messages that arrived after the last tick)."""
     events = run.events
-    n = run.n_machines
+    for machine, group in enumerate(_groups(run)):
+        sub = events[events["machine"] == machine]
+        values = sub[column].to_numpy(dtype=float)
+        last = values[-1:] if len(values) else np.array([0.0])
+        end = np.array([finals[machine]], dtype=float) if finals is not None else last
+        t = np.concatenate([[0.0], sub["t"].to_numpy(dtype=float), [run.duration]])
+        y = np.concatenate([[0.0], values, end])
+        ax.step(t, y, where="post", color=group.color, label=group.label)
+        if finals is not None:
+            # the final value may change at the very end (a message sent at the last
+            # instant): a dot on the edge shows it
+            ax.scatter([run.duration], end, s=22, color=group.color, zorder=4, clip_on=False, lw=0)
+    ax.legend(loc="upper left", frameon=True, fontsize="small")
+
+
+def _event_grid(run: RunResult, column: str, finals: Sequence[float] | None) -> Any:
+    """Every machine's step function of an event column on the run's common grid,
+    with the run's end (holding ``finals`` if given) as the last instant."""
+    grid, _, _ = _clock_grid(run)
+    values = np.zeros((run.n_machines, len(grid)))
+    for machine, sub in enumerate(_machine_events(run)):
+        times, logged = sub["t"], sub[column]
+        index = np.searchsorted(times, grid, side="right") - 1
+        values[machine] = np.where(index >= 0, logged[np.clip(index, 0, None)], 0.0)
+    end = values[:, -1] if finals is None else np.asarray(finals, dtype=float)
+    return np.append(grid, run.duration), np.column_stack([values, end])
+
+
+def _time_axes(ax: Any, run: RunResult, ylabel: str, title: str) -> None:
+    ax.set_xlabel("real time t (model seconds)")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, run.duration)
+    caption = f" ({_band_caption()})" if _is_banded(run) else ""
+    ax.set_title(f"{title}{caption}\n{run.title}")
+
+
+def _event_plot(
+    run: RunResult, column: str, ylabel: str, title: str, finals: Sequence[float] | None = None
+) -> Figure:
     with _style():
-        fig, axes = plt.subplots(1, n, figsize=(min(4.0 * n, 14), 3.8), sharex=True, squeeze=False)
-        for machine, rate in enumerate(run.rates):
-            ax = axes[0][machine]
-            jumps = events.loc[events["machine"] == machine, "jump"].to_numpy()
+        fig = _figure(8, 4.5)
+        ax = fig.subplots()
+        if _is_banded(run):
+            t, values = _event_grid(run, column, finals)
+            _bands(ax, run, t, values)
+        else:
+            _steps(ax, run, column, finals)
+        _time_axes(ax, run, ylabel, title)
+        ax.set_ylim(bottom=0)
+    return fig
+
+
+def clock_plot(run: RunLike, path: str | Path | None = None) -> Figure:
+    """Logical clock against real time, one step line per machine (bands when many)."""
+    run = as_run(run)
+    fig = _event_plot(run, "clock", "logical clock", "Logical clock against real time")
+    return _finish(fig, path)
+
+
+def queue_plot(run: RunLike, path: str | Path | None = None) -> Figure:
+    """Queue length against real time per machine, as logged after each event and, at
+    the end of the run, the messages left queued (the final queue of the tables)."""
+    run = as_run(run)
+    fig = _event_plot(
+        run,
+        "queue",
+        "messages in queue",
+        "Queue length over time (dot: final queue, in flight included)",
+        run.queued_at_end,
+    )
+    return _finish(fig, path)
+
+
+def gap_plot(run: RunLike, path: str | Path | None = None, drift: Any = None) -> Figure:
+    """Gap to the leading clock (highest clock in the system minus this machine's) over time.
+
+    ``drift`` is accepted for compatibility and not needed: the gap comes from
+    the same grid :func:`lamport.analysis.drift_frame` uses.
+    """
+    run = as_run(run)
+    grid, _, clocks = _clock_grid(run)
+    gaps = (clocks.max(axis=0)[None, :] - clocks).astype(float)
+    t = np.append(grid, run.duration)
+    gaps = np.column_stack([gaps, gaps[:, -1]])
+    with _style():
+        fig = _figure(8, 4.5)
+        ax = fig.subplots()
+        if _is_banded(run):
+            _bands(ax, run, t, gaps)
+        else:
+            for machine, group in enumerate(_groups(run)):
+                ax.step(t, gaps[machine], where="post", color=group.color, label=group.label)
+            ax.legend(loc="upper left", frameon=True, fontsize="small")
+        _time_axes(ax, run, "leader's clock − machine's clock", "Gap to the leading clock")
+        ax.set_ylim(bottom=0)
+    return _finish(fig, path)
+
+
+def jump_plot(run: RunLike, path: str | Path | None = None) -> Figure:
+    """Distribution of jump sizes, one panel per machine (per rate group when many),
+    on a log count axis labelled 1, 2, 5, 10, 20, ..."""
+    run = as_run(run)
+    groups = _groups(run)
+    events = run.events
+    jumps_of = dict(tuple(events.groupby("machine", sort=True)["jump"]))
+    stats = jump_stats(run) if not _is_banded(run) else None
+    n = len(groups)
+    with _style():
+        fig = _figure(min(4.0 * n, 16), 3.8)
+        axes = fig.subplots(1, n, sharex=True, squeeze=False)[0]
+        for i, group in enumerate(groups):
+            ax = axes[i]
+            parts = [jumps_of[m].to_numpy() for m in group.machines if m in jumps_of]
+            jumps = np.concatenate(parts).astype(np.int64) if parts else np.array([], np.int64)
             if len(jumps):
-                sns.histplot(
-                    x=jumps, discrete=True, ax=ax, color=colors[machine], edgecolor="white"
-                )
-                ax.set_yscale("log")
-                ax.set_ylim(0.7, np.bincount(jumps).max() * 1.6)
+                sns.histplot(x=jumps, discrete=True, ax=ax, color=group.color, edgecolor="white")
+                _log_counts(ax, float(np.bincount(jumps).max()))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            row = stats.iloc[machine]
+            if stats is not None:
+                row = stats.iloc[group.machines[0]]
+                mean, p95, top = row["mean_jump"], row["p95_jump"], row["max_jump"]
+            else:
+                empty = not len(jumps)
+                mean = math.nan if empty else float(jumps.mean())
+                p95 = percentile(jumps.tolist(), 95)
+                top = 0 if empty else int(jumps.max())
             ax.set_title(
-                f"{_machine_label(machine, rate)}\nmean {row['mean_jump']:.2f}, "
-                f"p95 {row['p95_jump']:g}, max {int(row['max_jump'])}",
+                f"{group.label}\nmean {mean:.2f}, p95 {p95:g}, max {int(top)}",
                 fontsize="small",
             )
             ax.set_xlabel("jump (clock increase per event)")
-            ax.set_ylabel("events" if machine == 0 else "")
+            ax.set_ylabel("events" if i == 0 else "")
         fig.suptitle(f"Jump-size distribution — {run.title}")
         fig.tight_layout()
-        return _save(fig, path)
+    return _finish(fig, path)
 
 
-def spacetime_plot(run: Run, path: str | Path, seconds: float = SPACETIME_SECONDS) -> Path:
-    """Space-time diagram of the first ``seconds``: a line per machine, a dot per event
-    (labelled with its clock when few enough), an arrow from each SEND to its RECEIVE."""
+def spacetime_plot(
+    run: RunLike, path: str | Path | None = None, seconds: float = SPACETIME_SECONDS
+) -> Figure:
+    """Space-time diagram of the first ``seconds`` (and at most the first
+    :data:`SPACETIME_MACHINES` machines): a line per machine, a dot per event (labelled
+    with its clock when few enough), an arrow from each SEND to its RECEIVE."""
+    run = as_run(run)
     events = run.events
-    window = events[events["t"] <= seconds]
-    n = run.n_machines
+    n = min(run.n_machines, SPACETIME_MACHINES)
+    window = events[(events["t"] <= seconds) & (events["machine"] < n)]
     with _style():
-        fig, ax = plt.subplots(figsize=(12, 1.2 + 1.1 * n))
+        fig = _figure(12, 1.2 + 1.1 * n)
+        ax = fig.subplots()
         ax.grid(False)
         for machine in range(n):
             ax.axhline(machine, color="0.8", lw=1.2, zorder=1)
@@ -204,91 +375,188 @@ def spacetime_plot(run: Run, path: str | Path, seconds: float = SPACETIME_SECOND
                     fontsize=7,
                     zorder=4,
                 )
-        ax.set_yticks(range(n), [_machine_label(m, r) for m, r in enumerate(run.rates)])
+        ax.set_yticks(range(n), [_machine_label(m, r) for m, r in enumerate(run.rates[:n])])
         ax.set_ylim(n - 0.5, -0.6)
         ax.set_xlim(0, seconds)
         ax.set_xlabel("real time t (model seconds); numbers are clock values after each event")
-        ax.set_title(f"Space-time diagram, first {seconds:g} s\n{run.title}")
+        shown = f", machines 0–{n - 1} of {run.n_machines}" if n < run.n_machines else ""
+        ax.set_title(f"Space-time diagram, first {seconds:g} s{shown}\n{run.title}")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
-        return _save(fig, path)
+    return _finish(fig, path)
 
 
 #: Run figures: file stem -> caption.
 RUN_FIGURES = {
     "clock": "Logical clock of each machine against real time.",
     "gap": "Gap between the highest clock in the system and each machine's clock.",
-    "queue": "Messages waiting in each machine's queue (logged at its events).",
+    "queue": "Messages waiting in each machine's queue (logged at its events); "
+    "the dot at the end is the final queue of the tables, messages in flight included.",
     "jumps": "How much each event raised the clock, per machine.",
     "spacetime": "The first seconds of the run: events per machine, "
     "arrows from each send to its receive.",
 }
 
 
+def run_captions(run: RunLike) -> dict[str, str]:
+    """:data:`RUN_FIGURES`, worded for this run (bands and rate groups for a large one)."""
+    run = as_run(run)
+    if not _is_banded(run):
+        return dict(RUN_FIGURES)
+    bands = f"Bands across machines of each tick rate: {_band_caption()}."
+    captions = {
+        "clock": f"Logical clock against real time. {bands}",
+        "gap": f"Gap between the highest clock in the system and each machine's clock. {bands}",
+        "queue": f"Messages waiting in the queues (the last point is the final queue). {bands}",
+        "jumps": "How much each event raised the clock, all machines of each tick rate pooled.",
+        "spacetime": f"The first seconds of the run, machines 0 to "
+        f"{min(run.n_machines, SPACETIME_MACHINES) - 1}: events per machine, arrows from "
+        "each send to its receive.",
+    }
+    return captions
+
+
 def run_figures(
-    run: Run,
+    run: RunLike,
     out_dir: str | Path,
     drift: pd.DataFrame | None = None,
     spacetime_seconds: float = SPACETIME_SECONDS,
 ) -> dict[str, Path]:
     """Draw every run figure into ``out_dir`` (``clock.png``, ``gap.png``, ...); return the paths.
 
-    ``drift`` is :func:`lamport.analysis.drift_frame` of the run if already computed.
+    ``drift`` is accepted for compatibility and not needed.
     """
+    run = as_run(run)
     out_dir = Path(out_dir)
-    return {
-        "clock": clock_plot(run, out_dir / "clock.png"),
-        "gap": gap_plot(run, out_dir / "gap.png", drift),
-        "queue": queue_plot(run, out_dir / "queue.png"),
-        "jumps": jump_plot(run, out_dir / "jumps.png"),
-        "spacetime": spacetime_plot(run, out_dir / "spacetime.png", spacetime_seconds),
+    drawers = {
+        "clock": lambda p: clock_plot(run, p),
+        "gap": lambda p: gap_plot(run, p),
+        "queue": lambda p: queue_plot(run, p),
+        "jumps": lambda p: jump_plot(run, p),
+        "spacetime": lambda p: spacetime_plot(run, p, spacetime_seconds),
     }
+    paths = {}
+    for stem, draw in drawers.items():
+        paths[stem] = out_dir / f"{stem}.png"
+        draw(paths[stem])
+    return paths
 
 
 SPREAD_METRICS = (
     ("final_queue", "final queue (messages)"),
-    ("clock_rate", "clock rate (ticks/s)"),
+    ("clock_rate", "clock rate (final clock / duration)"),
     ("max_jump", "max jump"),
 )
 
 
-def spread_plot(sweep: Sweep, path: str | Path, rows: pd.DataFrame | None = None) -> Path:
-    """Per experiment and machine, the spread across seeds of final queue, clock rate
-    and max jump (box plots, one panel per metric)."""
-    rows = sweep_rows(sweep) if rows is None else rows
-    data = rows.assign(machine=rows["machine"].astype(str))
-    with _style():
-        fig, axes = plt.subplots(
-            len(SPREAD_METRICS), 1, figsize=(11, 9), sharex=True, layout="constrained"
+def _spread_panel(
+    ax: Any,
+    rows: pd.DataFrame,
+    stats: pd.DataFrame,
+    metric: str,
+    positions: list[tuple[Any, str, float, Any]],
+) -> None:
+    """Each seed as a dot and the mean ± 95% CI as a bar, at the given x positions.
+
+    ``positions`` holds (row selector, label, x, colour) per group.
+    """
+    rng = np.random.default_rng(0)
+    for select, _, x, color in positions:
+        values = rows.loc[select(rows), metric].to_numpy(dtype=float)
+        jitter = rng.uniform(-0.08, 0.08, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(x + jitter, values, s=18, color=color, alpha=0.75, lw=0, zorder=2)
+        summary = stats.loc[select(stats)]
+        mean = float(summary[metric].iloc[0])
+        half = float(summary[f"{metric}_ci"].iloc[0])
+        ax.errorbar(
+            x,
+            mean,
+            yerr=None if math.isnan(half) else half,
+            fmt="_",
+            markersize=12,
+            mew=2,
+            color="0.15",
+            elinewidth=1.0,
+            capsize=3,
+            zorder=3,
         )
+
+
+def spread_plot(
+    sweep: SweepLike,
+    path: str | Path | None = None,
+    rows: pd.DataFrame | None = None,
+    stats: pd.DataFrame | None = None,
+) -> Figure:
+    """The spread across seeds of final queue, clock rate and max jump: every seed a
+    dot, the mean and its 95% CI a black bar, per experiment and machine (per tick
+    rate for an experiment that draws its rates per seed)."""
+    sweep = as_sweep(sweep)
+    rows = sweep_rows(sweep) if rows is None else rows
+    stats = sweep_stats(sweep, rows) if stats is None else stats
+    positions: list[tuple[Any, str, float, Any]] = []
+    ticks: list[tuple[float, str]] = []
+    x = 0.0
+    colors = _palette(10)
+    for experiment, sub in stats.groupby("experiment", sort=True):
+        start = x
+        slots = {rate: i for i, rate in enumerate(sorted(sub["rate"].unique()))}
+        for _, group in sub.iterrows():
+            random = bool(group["random_rates"])
+            rate = float(group["rate"])
+
+            def select(frame: pd.DataFrame, e: Any = experiment, g: Any = group) -> Any:
+                if bool(g["random_rates"]):
+                    return (frame["experiment"] == e) & (frame["rate"] == g["rate"])
+                return (frame["experiment"] == e) & (frame["machine"] == g["machine"])
+
+            label = f"{rate:g}/s" if random else f"m{int(group['machine'])}"
+            slot = slots[group["rate"]] if random else group["machine"]
+            color = colors[int(slot) % len(colors)]
+            positions.append((select, label, x, color))
+            x += 1
+        name = str(sub["name"].iloc[0])
+        kind = " (by rate)" if bool(sub["random_rates"].iloc[0]) else ""
+        ticks.append(((start + x - 1) / 2, f"{experiment}\n{name}{kind}"))
+        x += 0.8
+    width = min(max(6.0, 0.36 * x + 2), 19)
+    with _style():
+        fig = _figure(width, 8.5, layout="constrained")
+        axes = fig.subplots(len(SPREAD_METRICS), 1, sharex=True)
         for ax, (metric, label) in zip(axes, SPREAD_METRICS, strict=True):
-            with warnings.catch_warnings():
-                # seaborn 0.13 passes matplotlib 3.11's deprecated vert= to bxp
-                warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
-                sns.boxplot(
-                    data=data,
-                    x="experiment",
-                    y=metric,
-                    hue="machine",
-                    ax=ax,
-                    palette=_palette(data["machine"].nunique()),
-                    fliersize=2,
-                    linewidth=0.8,
-                )
-            if metric == "final_queue" and data[metric].max() > 20:
+            _spread_panel(ax, rows, stats, metric, positions)
+            top = float(rows[metric].max())
+            if metric == "final_queue" and top > 20:
                 ax.set_yscale("symlog", linthresh=5)
+                counts = [0, *_nice_counts(top)]
+                ax.yaxis.set_major_locator(FixedLocator(counts))
+                ax.yaxis.set_minor_locator(NullLocator())
+                ax.set_yticklabels([f"{c:,}" for c in counts])
             ax.set_ylim(bottom=0)
             ax.set_ylabel(label)
-            ax.set_xlabel("")
-            handles, names = ax.get_legend_handles_labels()
-            ax.get_legend().remove()
-        axes[-1].set_xlabel("experiment")
-        fig.legend(handles, names, title="machine", loc="outside right upper")
-        fig.suptitle(f"Spread across seeds, per experiment and machine — {sweep.title}")
-        return _save(fig, path)
+            ax.grid(False, axis="x")
+        bottom = axes[-1]
+        bottom.set_xticks([p[2] for p in positions], [p[1] for p in positions], fontsize=7)
+        bottom.tick_params(axis="x", rotation=90)
+        for position, text in ticks:
+            axes[0].annotate(
+                text,
+                (position, 1.02),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        bottom.set_xlim(-0.7, x - 0.1)
+        seeds = len(sweep.seeds)
+        fig.suptitle(
+            f"Spread across {seeds} seed{'s' if seeds != 1 else ''}: each seed a dot, "
+            f"mean ± 95% CI a bar — {sweep.title}"
+        )
+    return _finish(fig, path)
 
 
 OVERVIEW_METRICS = (
-    ("clock_rate", "clock rate (ticks/s)", ".2f", "crest"),
+    ("clock_rate", "clock rate (final clock / duration)", ".2f", "crest"),
     ("drift_end", "gap to leader at end", ".0f", "rocket_r"),
     ("final_queue", "final queue", ".0f", "rocket_r"),
     ("max_jump", "max jump", ".0f", "mako_r"),
@@ -297,64 +565,76 @@ OVERVIEW_METRICS = (
 
 def _experiment_label(stats: pd.DataFrame, experiment: int) -> str:
     sub = stats[stats["experiment"] == experiment]
-    rates = ",".join(sub["rate"].astype(str))
-    if ".." in rates:
-        rates = "random"
     name = sub["name"].iloc[0]
+    if bool(sub["random_rates"].iloc[0]):
+        rates = "random rates: by rate in the table"
+    else:
+        rates = ",".join(f"{r:g}" for r in sub["rate"])
     return f"{experiment} {name} ({rates}; p {sub['p_send'].iloc[0]:g})"
 
 
-def overview_plot(sweep: Sweep, path: str | Path, stats: pd.DataFrame | None = None) -> Path:
+def overview_plot(
+    sweep: SweepLike, path: str | Path | None = None, stats: pd.DataFrame | None = None
+) -> Figure:
     """All experiments at a glance: mean across seeds of clock rate, gap to the
     leader at the end, final queue and max jump, per experiment (rows) and machine
-    (columns), as annotated heatmaps."""
+    (columns), as annotated heatmaps. An experiment that draws its rates per seed
+    has no per-machine means (a machine id means nothing there): its row is blank."""
+    sweep = as_sweep(sweep)
     stats = sweep_stats(sweep) if stats is None else stats
     experiments = sorted(stats["experiment"].unique())
     labels = [_experiment_label(stats, e) for e in experiments]
+    fixed = stats[~stats["random_rates"]].assign(machine=lambda f: f["machine"].astype("int64"))
     height = 1.6 + 0.42 * len(experiments)
     with _style():
-        fig, axes = plt.subplots(
-            1, len(OVERVIEW_METRICS), figsize=(14, height), sharey=True, squeeze=False
-        )
-        for i, (metric, title, fmt, cmap) in enumerate(OVERVIEW_METRICS):
-            ax = axes[0][i]
-            table = stats.pivot(index="experiment", columns="machine", values=metric)
+        fig = _figure(14, height)
+        axes = fig.subplots(1, len(OVERVIEW_METRICS), sharey=True, squeeze=False)[0]
+        for ax, (metric, title, fmt, cmap) in zip(axes, OVERVIEW_METRICS, strict=True):
+            table = fixed.pivot(index="experiment", columns="machine", values=metric)
             table = table.reindex(experiments)
+            if table.shape[1] == 0:  # every experiment draws its rates
+                table = table.reindex(columns=[0])
             values = table.to_numpy(dtype=float)
             # a shared log-like colour scale keeps one runaway queue from washing out the rest
             colour = np.log1p(np.clip(values, 0, None)) if metric != "clock_rate" else values
-            sns.heatmap(
-                pd.DataFrame(colour, index=labels, columns=table.columns),
-                annot=values,
-                fmt=fmt,
-                cmap=cmap,
-                cbar=False,
-                ax=ax,
-                linewidths=0.5,
-                annot_kws={"fontsize": 8},
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-blank row
+                sns.heatmap(
+                    pd.DataFrame(colour, index=labels, columns=table.columns),
+                    annot=values,
+                    fmt=fmt,
+                    cmap=cmap,
+                    cbar=False,
+                    ax=ax,
+                    linewidths=0.5,
+                    annot_kws={"fontsize": 8},
+                )
+            ax.grid(False)
             ax.set_title(title, fontsize="small")
             ax.set_xlabel("machine")
             ax.set_ylabel("")
             ax.tick_params(axis="y", labelsize=8)
         fig.suptitle(f"Mean across seeds, all experiments — {sweep.title}")
         fig.tight_layout()
-        return _save(fig, path)
+    return _finish(fig, path)
 
 
 #: Sweep figures: file stem -> caption.
 SWEEP_FIGURES = {
-    "overview": "Every experiment at a glance: means across seeds per machine.",
-    "spread": "Spread across seeds of final queue, clock rate and max jump.",
+    "overview": "Every experiment at a glance: means across seeds per machine "
+    "(clock rate = final clock / duration).",
+    "spread": "Spread across seeds of final queue, clock rate and max jump: each seed a dot, "
+    "the mean and its 95% confidence interval a black bar.",
 }
 
 
-def sweep_figures(sweep: Sweep, out_dir: str | Path) -> dict[str, Path]:
+def sweep_figures(sweep: SweepLike, out_dir: str | Path) -> dict[str, Path]:
     """Draw the sweep figures into ``out_dir``; return the paths."""
+    sweep = as_sweep(sweep)
     out_dir = Path(out_dir)
     rows = sweep_rows(sweep)
     stats = sweep_stats(sweep, rows)
-    return {
-        "overview": overview_plot(sweep, out_dir / "overview.png", stats),
-        "spread": spread_plot(sweep, out_dir / "spread.png", rows),
-    }
+    paths = {"overview": out_dir / "overview.png", "spread": out_dir / "spread.png"}
+    overview_plot(sweep, paths["overview"], stats)
+    spread_plot(sweep, paths["spread"], rows, stats)
+    return paths

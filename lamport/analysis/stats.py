@@ -1,8 +1,15 @@
 """Per-machine statistics of a run and per-experiment statistics of a sweep.
 
-Time is the log's ``t`` column (model seconds) for both backends. Every slope
-is an ordinary least-squares slope, in units per model second; see
-``docs/analysis.md`` for the precise definition of each column.
+Every function takes a run (a :class:`lamport.result.RunResult`, from a
+backend in memory or from :func:`load_run`) or a run directory's path, and a
+sweep function a sweep, a :func:`lamport.des.sweep` result or its directory.
+
+Time is the log's ``t`` column (model seconds) for both backends. One
+definition per quantity, the same for a run, a sweep and the theory: the
+clock rate is final clock / duration, the queue growth final queue /
+duration. Least-squares slopes appear under their own names (``clock_slope``,
+``queue_slope``, ``gap_slope``). Percentiles and confidence intervals come
+from :mod:`lamport.stats`. ``docs/analysis.md`` defines every column.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lamport.analysis.load import Run, Sweep
+from lamport.analysis.load import RunLike, SweepLike, as_run, as_sweep
 from lamport.core import EVENT_KINDS
-from lamport.summary import t_quantile_975
+from lamport.result import RunResult
+from lamport.stats import ci_half_width, percentile
 
 #: A queue is "growing" when its least-squares growth exceeds this (messages per
 #: second) AND it ends the run holding at least :data:`GROWING_MIN_FINAL` messages.
@@ -51,14 +59,24 @@ def queue_verdict(growth: float, final_queue: float) -> str:
     return STABLE
 
 
-def _machine_events(run: Run) -> list[pd.DataFrame]:
+_SERIES = ("t", "clock", "queue", "jump")
+
+
+def _machine_events(run: RunResult) -> list[dict[str, np.ndarray]]:
+    """Each machine's ``t``, ``clock``, ``queue`` and ``jump`` as numpy arrays in time
+    order, by machine id (one pass over the events, cheap for a thousand machines)."""
     events = run.events
-    return [events[events["machine"] == m] for m in range(run.n_machines)]
+    machine = events["machine"].to_numpy(dtype=np.int64)
+    order = np.argsort(machine, kind="stable")  # events are in time order already
+    bounds = np.cumsum(np.bincount(machine, minlength=run.n_machines))[:-1]
+    split = {name: np.split(events[name].to_numpy(dtype=float)[order], bounds) for name in _SERIES}
+    return [{name: split[name][m] for name in _SERIES} for m in range(run.n_machines)]
 
 
-def event_counts(run: Run) -> pd.DataFrame:
+def event_counts(run: RunLike) -> pd.DataFrame:
     """Events by kind per machine: ``ticks``, ``n_internal``, ``n_send``, ``n_receive``
     (and ``n_<kind>`` for any other kind a log holds)."""
+    run = as_run(run)
     events = run.events
     kinds = list(EVENT_KINDS) + sorted(set(events["event"].unique()) - set(EVENT_KINDS))
     counts = (
@@ -73,39 +91,42 @@ def event_counts(run: Run) -> pd.DataFrame:
     return counts.astype("int64").reset_index()
 
 
-def clock_stats(run: Run) -> pd.DataFrame:
+def clock_stats(run: RunLike) -> pd.DataFrame:
     """Final clock and logical-clock rate per machine.
 
-    ``clock_rate`` is the least-squares slope of the machine's clock against
-    ``t`` over its events (clock ticks per model second); ``clock_rate_end`` is
-    final clock / duration, the figure a sweep's summary.csv carries.
+    ``clock_rate`` is final clock / duration (clock ticks per model second), the
+    figure a sweep's summary.csv and :mod:`lamport.theory` use; ``clock_slope``
+    is the least-squares slope of the clock against ``t`` over the machine's
+    events, which ignores where the line starts.
     """
+    run = as_run(run)
     rows = []
     for machine, sub in enumerate(_machine_events(run)):
-        final = int(sub["clock"].iloc[-1]) if len(sub) else 0
+        final = int(sub["clock"][-1]) if len(sub["clock"]) else 0
         rows.append(
             {
                 "machine": machine,
                 "final_clock": final,
-                "clock_rate": slope(sub["t"], sub["clock"]),
-                "clock_rate_end": final / run.duration if run.duration else math.nan,
+                "clock_rate": final / run.duration if run.duration else math.nan,
+                "clock_slope": slope(sub["t"], sub["clock"]),
             }
         )
     return pd.DataFrame(rows)
 
 
-def jump_stats(run: Run) -> pd.DataFrame:
-    """Jump sizes per machine: mean, 95th percentile (linear interpolation), max,
-    and the share of events whose jump exceeds 1."""
+def jump_stats(run: RunLike) -> pd.DataFrame:
+    """Jump sizes per machine: mean, 95th percentile (:func:`lamport.stats.percentile`),
+    max, and the share of events whose jump exceeds 1."""
+    run = as_run(run)
     rows = []
     for machine, sub in enumerate(_machine_events(run)):
-        jumps = sub["jump"].to_numpy(dtype=float)
+        jumps = sub["jump"]
         empty = len(jumps) == 0
         rows.append(
             {
                 "machine": machine,
                 "mean_jump": math.nan if empty else float(jumps.mean()),
-                "p95_jump": math.nan if empty else float(np.percentile(jumps, 95)),
+                "p95_jump": percentile(jumps.tolist(), 95),
                 "max_jump": 0 if empty else int(jumps.max()),
                 "share_jump_gt1": math.nan if empty else float((jumps > 1).mean()),
             }
@@ -113,7 +134,25 @@ def jump_stats(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def drift_frame(run: Run) -> pd.DataFrame:
+def _clock_grid(run: RunResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The common grid, how long each instant holds, and every machine's clock on it
+    (a machines x instants array); see :func:`drift_frame`."""
+    events = run.events
+    grid = np.unique(np.concatenate([[0.0], events["t"].to_numpy(dtype=float)]))
+    end = max(run.duration, float(grid[-1]))
+    hold = np.diff(np.append(grid, end))
+    clocks = np.zeros((run.n_machines, len(grid)), dtype=np.int64)
+    for machine, sub in enumerate(_machine_events(run)):
+        if not len(sub["t"]):
+            continue
+        times = sub["t"]
+        values = sub["clock"].astype(np.int64)
+        index = np.searchsorted(times, grid, side="right") - 1
+        clocks[machine] = np.where(index >= 0, values[np.clip(index, 0, None)], 0)
+    return grid, hold, clocks
+
+
+def drift_frame(run: RunLike) -> pd.DataFrame:
     """Each machine's clock and its gap to the leading clock over time, on a common grid.
 
     A machine's clock is a step function of ``t``: 0 before its first event,
@@ -124,18 +163,8 @@ def drift_frame(run: Run) -> pd.DataFrame:
     is how long the values last (until the next grid instant, the last until
     the end of the run). One row per (instant, machine), ordered by machine, then t.
     """
-    events = run.events
-    grid = np.unique(np.concatenate([[0.0], events["t"].to_numpy(dtype=float)]))
-    end = max(run.duration, float(grid[-1]))
-    hold = np.diff(np.append(grid, end))
-    clocks = np.zeros((run.n_machines, len(grid)), dtype=np.int64)
-    for machine, sub in enumerate(_machine_events(run)):
-        if not len(sub):
-            continue
-        times = sub["t"].to_numpy(dtype=float)
-        values = sub["clock"].to_numpy(dtype=np.int64)
-        index = np.searchsorted(times, grid, side="right") - 1
-        clocks[machine] = np.where(index >= 0, values[np.clip(index, 0, None)], 0)
+    run = as_run(run)
+    grid, hold, clocks = _clock_grid(run)
     leader = clocks.max(axis=0)
     n = run.n_machines
     return pd.DataFrame(
@@ -150,45 +179,60 @@ def drift_frame(run: Run) -> pd.DataFrame:
     )
 
 
-def drift_stats(run: Run, drift: pd.DataFrame | None = None) -> pd.DataFrame:
+def _row_slopes(x: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`slope` of every row of ``values`` against the same x and weights."""
+    total = weights.sum()
+    if len(x) < 2 or total <= 0:
+        return np.full(len(values), math.nan)
+    dx = x - (weights * x).sum() / total
+    spread = (weights * dx * dx).sum()
+    if spread <= 0:
+        return np.full(len(values), math.nan)
+    return np.asarray(values @ (weights * dx) / spread, dtype=float)
+
+
+def drift_stats(run: RunLike, drift: pd.DataFrame | None = None) -> pd.DataFrame:
     """Gap to the leading clock per machine: at the end, its maximum, and its slope.
 
     ``gap_slope`` is the least-squares slope of the gap step function against
     ``t``, each step weighted by how long it holds (the same line a fit to the
     gap sampled uniformly in time gives), in clock ticks per second.
     """
+    run = as_run(run)
     drift = drift_frame(run) if drift is None else drift
-    rows = []
-    for machine in range(run.n_machines):
-        sub = drift[drift["machine"] == machine]
-        rows.append(
-            {
-                "machine": machine,
-                "gap_end": int(sub["gap"].iloc[-1]),
-                "gap_max": int(sub["gap"].max()),
-                "gap_slope": slope(sub["t"], sub["gap"], sub["hold"]),
-            }
-        )
-    return pd.DataFrame(rows)
+    n = run.n_machines
+    gaps = drift["gap"].to_numpy(dtype=np.int64).reshape(n, -1)
+    first = drift[drift["machine"] == 0]
+    t = first["t"].to_numpy(dtype=float)
+    hold = first["hold"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "machine": np.arange(n, dtype=np.int64),
+            "gap_end": gaps[:, -1],
+            "gap_max": gaps.max(axis=1),
+            "gap_slope": _row_slopes(t, gaps.astype(float), hold),
+        }
+    )
 
 
-def queue_stats(run: Run) -> pd.DataFrame:
+def queue_stats(run: RunLike) -> pd.DataFrame:
     """Queue length per machine, as logged after each of its events.
 
     ``mean_queue`` averages the logged queue over the machine's events (its
     ticks are evenly spaced, so this is a time average sampled at ticks);
-    ``final_queue`` is ``queued_at_end`` from run.json when present;
+    ``final_queue`` is the run's ``queued_at_end`` (in flight included);
     ``max_queue`` is the larger of the logged maximum and the final queue;
-    ``queue_growth`` is the least-squares slope of the logged queue against ``t``
-    (messages per second); ``queue_verdict`` applies :func:`queue_verdict`.
+    ``queue_growth`` is final queue / duration (messages per second, the
+    definition of a sweep and of :mod:`lamport.theory`); ``queue_slope`` the
+    least-squares slope of the logged queue against ``t``; ``queue_verdict``
+    applies :func:`queue_verdict` to the growth and the final queue.
     """
-    queued = run.metadata.get("queued_at_end")
+    run = as_run(run)
     rows = []
     for machine, sub in enumerate(_machine_events(run)):
         queue = sub["queue"]
-        last = int(queue.iloc[-1]) if len(queue) else 0
-        final = int(queued[machine]) if queued is not None else last
-        growth = slope(sub["t"], queue)
+        final = int(run.queued_at_end[machine])
+        growth = final / run.duration if run.duration else math.nan
         rows.append(
             {
                 "machine": machine,
@@ -196,14 +240,19 @@ def queue_stats(run: Run) -> pd.DataFrame:
                 "max_queue": max(int(queue.max()) if len(queue) else 0, final),
                 "final_queue": final,
                 "queue_growth": growth,
+                "queue_slope": slope(sub["t"], queue),
                 "queue_verdict": queue_verdict(0.0 if math.isnan(growth) else growth, final),
             }
         )
     return pd.DataFrame(rows)
 
 
-def machine_stats(run: Run, drift: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per machine: rate, events by kind, clock, jumps, drift and queue statistics."""
+def machine_stats(run: RunLike, drift: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per machine: rate, events by kind, clock, jumps, drift and queue statistics.
+
+    ``run`` is a run (from a backend or :func:`load_run`) or a run directory.
+    """
+    run = as_run(run)
     frame = pd.DataFrame({"machine": range(run.n_machines), "rate": run.rates})
     for part in (
         event_counts(run),
@@ -244,9 +293,11 @@ SWEEP_METRICS = (
 )
 
 
-def sweep_rows(sweep: Sweep) -> pd.DataFrame:
-    """summary.csv with ``queue_growth`` (final queue / duration, msgs/s) and
-    ``queue_verdict`` per (experiment, seed, machine) row."""
+def sweep_rows(sweep: SweepLike) -> pd.DataFrame:
+    """summary.csv with ``queue_growth`` (final queue / duration, msgs/s),
+    ``queue_verdict`` and ``random_rates`` (the experiment draws its rates per seed)
+    per (experiment, seed, machine) row."""
+    sweep = as_sweep(sweep)
     frame = sweep.summary.copy()
     if "duration" not in frame:
         # SPEC's minimal summary.csv has no duration: take the sweep's, else the catalogue's
@@ -262,39 +313,70 @@ def sweep_rows(sweep: Sweep) -> pd.DataFrame:
     if "drift_end" not in frame:
         top = frame.groupby(["experiment", "seed"])["final_clock"].transform("max")
         frame["drift_end"] = top - frame["final_clock"]
+    spread = frame.groupby(["experiment", "machine"])["rate"].transform(lambda r: r.max() - r.min())
+    varies = spread.groupby(frame["experiment"]).transform("max") > 0
+    drawn = [e for e in frame["experiment"].unique() if _draws_rates(int(e))]
+    frame["random_rates"] = varies | frame["experiment"].isin(drawn)
     return frame
 
 
-def _ci(std: pd.Series, count: pd.Series) -> pd.Series:
-    quantile = count.map(lambda n: t_quantile_975(int(n) - 1) if n > 1 else math.nan)
-    return quantile * std / np.sqrt(count)
+def _draws_rates(number: int) -> bool:
+    """Whether catalogue experiment ``number`` draws its rates per seed (experiment 1).
+
+    A sweep of one seed cannot show it in its rows. False for a number the
+    catalogue does not have.
+    """
+    from lamport.config import experiment
+    from lamport.errors import ConfigError
+
+    try:
+        return experiment(number).rates is None
+    except ConfigError:
+        return False
 
 
-def sweep_stats(sweep: Sweep, rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per (experiment, machine): the mean and 95% CI half-width across seeds
-    of every :data:`SWEEP_METRICS` column (``<metric>`` and ``<metric>_ci``), the
-    share of seeds whose queue grows (``growing_share``), and the tick rate
-    (a range ``lo..hi`` when it varies by seed, as in experiment 1)."""
+def sweep_stats(sweep: SweepLike, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The mean and 95% CI half-width (:func:`lamport.stats.ci_half_width`) of every
+    :data:`SWEEP_METRICS` column (``<metric>`` and ``<metric>_ci``), per group.
+
+    A group is an (experiment, machine) when the experiment's rates are fixed,
+    and an (experiment, rate) when it draws them per seed (experiment 1): a
+    machine id means nothing there, so ``machine`` is missing (``<NA>``) and
+    the group pools every machine that drew that rate. ``rate`` is a number;
+    ``samples`` counts the group's rows (one per seed for a machine), ``seeds``
+    the seeds among them, ``growing_share`` the share of rows whose queue grows.
+    """
     rows = sweep_rows(sweep) if rows is None else rows
-    groups = rows.groupby(["experiment", "machine"], sort=True)
-    out = groups.agg(
-        name=("name", "first"),
-        p_send=("p_send", "first"),
-        seeds=("seed", "nunique"),
-        rate_lo=("rate", "min"),
-        rate_hi=("rate", "max"),
-    )
-    out["rate"] = [
-        f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
-        for lo, hi in zip(out["rate_lo"], out["rate_hi"], strict=True)
-    ]
-    out = out.drop(columns=["rate_lo", "rate_hi"])
-    for metric in SWEEP_METRICS:
-        stats = groups[metric].agg(["mean", "std", "count"])
-        out[metric] = stats["mean"]
-        out[f"{metric}_ci"] = _ci(stats["std"], stats["count"])
-    out["growing_share"] = groups["queue_verdict"].agg(lambda v: float((v == GROWING).mean()))
-    return out.reset_index()
+    if "random_rates" not in rows:
+        rows = rows.assign(random_rates=False)
+    parts = []
+    for random, sub in rows.groupby("random_rates", sort=False):
+        keys = ["experiment", "rate"] if random else ["experiment", "machine"]
+        groups = sub.groupby(keys, sort=True)
+        out = groups.agg(
+            name=("name", "first"),
+            p_send=("p_send", "first"),
+            samples=("seed", "size"),
+            seeds=("seed", "nunique"),
+        )
+        if random:
+            out["machine"] = pd.NA
+        else:
+            out["rate"] = groups["rate"].first()
+        for metric in SWEEP_METRICS:
+            stats = groups[metric].agg(["mean", "std", "count"])
+            out[metric] = stats["mean"]
+            out[f"{metric}_ci"] = ci_half_width(stats["std"], stats["count"])
+        out["growing_share"] = groups["queue_verdict"].agg(lambda v: float((v == GROWING).mean()))
+        out["random_rates"] = bool(random)
+        parts.append(out.reset_index())
+    frame = pd.concat(parts, ignore_index=True)
+    frame["machine"] = frame["machine"].astype("Int64")
+    frame["rate"] = frame["rate"].astype("float64")
+    frame = frame.sort_values(["experiment", "machine", "rate"], na_position="last")
+    columns = ["experiment", "name", "machine", "rate", "random_rates", "p_send", "samples"]
+    columns += ["seeds"] + [c for c in frame.columns if c not in columns and c != "seeds"]
+    return frame[columns].reset_index(drop=True)
 
 
 def rate_correlations(rows: pd.DataFrame) -> pd.DataFrame:

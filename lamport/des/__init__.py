@@ -14,12 +14,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lamport.des.model import Result, simulate, time_base
+    from lamport.des.model import simulate, time_base
     from lamport.des.rerun import rerun
     from lamport.des.sweep import SweepResult, sweep
+    from lamport.result import RunResult
+    from lamport.result import RunResult as Result
 
 _HOMES = {
-    "Result": "lamport.des.model",
+    "Result": "lamport.result:RunResult",  # the earlier name of the run type
+    "RunResult": "lamport.result",
     "simulate": "lamport.des.model",
     "time_base": "lamport.des.model",
     "rerun": "lamport.des.rerun",
@@ -27,12 +30,13 @@ _HOMES = {
     "sweep": "lamport.des.sweep",
 }
 
-__all__ = ["Result", "SweepResult", "rerun", "simulate", "sweep", "time_base"]
+__all__ = ["Result", "RunResult", "SweepResult", "rerun", "simulate", "sweep", "time_base"]
 
 
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module 'lamport.des' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
+    module, _, attribute = _HOMES[name].partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value

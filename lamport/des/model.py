@@ -118,11 +118,7 @@ class _Arrival(SimEvent):
             delivers[recipient](message)
 
 
-class Result(RunResult):
-    """A finished DES run (see :class:`lamport.result.RunResult`)."""
-
-
-def simulate(config: RunConfig, options: DesOptions | None = None) -> Result:
+def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     """Run one configuration on the SimPy model and return its events.
 
     ``options`` sets the latency and start epoch (default :class:`DesOptions`).
@@ -200,10 +196,10 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> Result:
         "version": __version__,
         "queued_at_end": queued,
     }
-    return Result(config, logs, queued, metadata)
+    return RunResult(config, logs, queued, metadata)
 
 
-def run(config: RunConfig, options: DesOptions, out: Path | None = None) -> Result:
+def run(config: RunConfig, options: DesOptions, out: Path | None = None) -> RunResult:
     """The backend contract's entry point (:mod:`lamport.backend`): simulate, then write
     the run directory to ``out`` if given."""
     result = simulate(config, options)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,12 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _worker_signals() -> None:
+    """A pool worker leaves Ctrl-C to the parent and dies quietly when it terminates the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
     from lamport.des.model import simulate
 
@@ -233,7 +240,7 @@ def sweep(
     else:
         import multiprocessing
 
-        pool = multiprocessing.get_context("fork").Pool(jobs)
+        pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_signals)
         results = pool.imap(_run_block, tasks)
     try:
         for (block_rows, block_events, block_kept), task in zip(results, tasks, strict=True):

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
-from lamport.analysis import (
-    GROWING,
-    Run,
-    drift_frame,
-    machine_stats,
-    rate_correlation,
-)
-from lamport.analysis.plots import RUN_FIGURES, SPACETIME_SECONDS, run_figures
+from lamport.analysis import GROWING, RunLike, as_run, drift_frame, machine_stats, rate_correlation
+from lamport.analysis.plots import MANY_MACHINES, SPACETIME_SECONDS, run_captions, run_figures
 from lamport.report import config_rows, num, signed
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
-from lamport.summary import summarize
+from lamport.report.prediction import PredictionCase, no_prediction, prediction_table
+from lamport.result import RunResult
+from lamport.stats import percentile
 
 #: A gap slope within this many clock ticks per second of zero is "level".
 LEVEL_SLOPE = 0.05
@@ -28,43 +24,90 @@ def _who(row: Any) -> str:
     return f"machine {int(row['machine'])} ({row['rate']:g} tick/s)"
 
 
-def findings(run: Run, stats: pd.DataFrame) -> list[str]:
-    """Sentences that answer the lab's questions for this run."""
-    out = []
-    leader = stats.iloc[int(stats["final_clock"].to_numpy().argmax())]
-    out.append(
-        f"At the end the leading clock is that of {_who(leader)}: "
-        f"{int(leader['final_clock'])} after {run.duration:g} s."
+def _names(rows: pd.DataFrame) -> str:
+    """``machine 1 (3 tick/s) and machine 2 (6 tick/s)``."""
+    names = [_who(row) for _, row in rows.iterrows()]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _leader_sentence(run: RunResult, stats: pd.DataFrame) -> str:
+    top = int(stats["final_clock"].max())
+    leaders = stats[stats["final_clock"] == top]
+    if len(leaders) == 1:
+        return (
+            f"At the end the leading clock is that of {_who(leaders.iloc[0])}: "
+            f"{top} after {run.duration:g} s."
+        )
+    if len(leaders) > 3:
+        return f"At the end {len(leaders)} machines share the leading clock, {top}."
+    return f"At the end {_names(leaders)} share the leading clock: {top} after {run.duration:g} s."
+
+
+def _machine_sentence(row: Any) -> str:
+    slope = row["gap_slope"]
+    if math.isnan(slope) or abs(slope) <= LEVEL_SLOPE:
+        trend = "stays level"
+    elif slope > 0:
+        trend = f"falls behind the leader by {slope:.2f} per second"
+    else:
+        trend = f"catches up on the leader by {-slope:.2f} per second"
+    speed = row["clock_rate"] / row["rate"] if row["rate"] else math.nan
+    queue = (
+        f"its queue grows at {row['queue_growth']:.2f} msgs/s "
+        f"({int(row['final_queue'])} waiting at the end)"
+        if row["queue_verdict"] == GROWING
+        else f"its queue is stable (mean {row['mean_queue']:.1f}, max {int(row['max_queue'])})"
     )
-    for _, row in stats.iterrows():
-        slope = row["gap_slope"]
-        if math.isnan(slope) or abs(slope) <= LEVEL_SLOPE:
-            trend = "stays level"
-        elif slope > 0:
-            trend = f"falls behind the leader by {slope:.2f} per second"
-        else:
-            trend = f"catches up on the leader by {-slope:.2f} per second"
-        speed = row["clock_rate"] / row["rate"] if row["rate"] else math.nan
-        queue = (
-            f"its queue grows at {row['queue_growth']:.2f} msgs/s "
-            f"({int(row['final_queue'])} waiting at the end)"
-            if row["queue_verdict"] == GROWING
-            else f"its queue is stable (mean {row['mean_queue']:.1f}, max {int(row['max_queue'])})"
-        )
-        if row["gap_max"] == 0:
-            place = "never trails the leader"
-        elif row["gap_end"] == 0 and trend == "stays level":
-            place = f"keeps up with the leader (at most {int(row['gap_max'])} behind)"
-        elif row["gap_end"] == 0:
-            place = f"{trend}, ending level with the leader (at most {int(row['gap_max'])} behind)"
-        else:
-            place = f"{trend}, ending {int(row['gap_end'])} behind (at most {int(row['gap_max'])})"
-        out.append(
-            f"{_who(row).capitalize()}: its clock runs at {row['clock_rate']:.2f} per second "
-            f"({speed:.1f}× its tick rate) and {place}; jumps average {row['mean_jump']:.2f} "
-            f"(95th percentile {row['p95_jump']:g}, max {int(row['max_jump'])}, "
-            f"{row['share_jump_gt1']:.0%} above 1); {queue}."
-        )
+    if row["gap_max"] == 0:
+        place = "never trails the leader"
+    elif row["gap_end"] == 0 and trend == "stays level":
+        place = f"keeps up with the leader (at most {int(row['gap_max'])} behind)"
+    elif row["gap_end"] == 0:
+        place = f"{trend}, ending level with the leader (at most {int(row['gap_max'])} behind)"
+    else:
+        place = f"{trend}, ending {int(row['gap_end'])} behind (at most {int(row['gap_max'])})"
+    return (
+        f"{_who(row).capitalize()}: its clock runs at {row['clock_rate']:.2f} per second "
+        f"({speed:.1f}× its tick rate) and {place}; jumps average {row['mean_jump']:.2f} "
+        f"(95th percentile {row['p95_jump']:g}, max {int(row['max_jump'])}, "
+        f"{row['share_jump_gt1']:.0%} above 1); {queue}."
+    )
+
+
+def _spread(values: pd.Series, digits: int) -> str:
+    """``median m (5th–95th percentile a–b)`` of a group's values."""
+    data = values.astype(float).tolist()
+    mid, low, high = (percentile(data, q) for q in (50, 5, 95))
+    if low == high:
+        return f"{mid:.{digits}f} on every machine"
+    return f"median {mid:.{digits}f} (5th–95th percentile {low:.{digits}f}–{high:.{digits}f})"
+
+
+def _rate_sentence(rate: float, group: pd.DataFrame) -> str:
+    growing = int((group["queue_verdict"] == GROWING).sum())
+    queues = (
+        f"{growing} of them have a growing queue (final queue {_spread(group['final_queue'], 0)})"
+        if growing
+        else f"every queue is stable (max {int(group['max_queue'].max())})"
+    )
+    return (
+        f"The {len(group)} machines at {rate:g} tick/s: clock rate "
+        f"{_spread(group['clock_rate'], 2)} per second, gap to the leader at the end "
+        f"{_spread(group['gap_end'], 0)}, max jump {_spread(group['max_jump'], 0)}; {queues}."
+    )
+
+
+def findings(run: RunLike, stats: pd.DataFrame) -> list[str]:
+    """Sentences that answer the lab's questions for this run: per machine, or per tick
+    rate for a run of :data:`lamport.analysis.plots.MANY_MACHINES` machines or more."""
+    run = as_run(run)
+    out = [_leader_sentence(run, stats)]
+    if run.n_machines < MANY_MACHINES:
+        out += [_machine_sentence(row) for _, row in stats.iterrows()]
+    else:
+        out += [
+            _rate_sentence(float(cast(float, rate)), group) for rate, group in stats.groupby("rate")
+        ]
     corr = rate_correlation(stats)
     if math.isnan(corr):
         out.append(
@@ -97,7 +140,7 @@ def _tables(stats: pd.DataFrame) -> list[Table]:
     counts = Table(
         ["machine", "rate", "ticks", "internal", "send", "receive"]
         + [c[2:] for c in extra]
-        + ["final clock", "clock rate (slope)", "final clock / duration"],
+        + ["final clock", "clock rate"],
         [
             [
                 num(r["machine"]),
@@ -109,11 +152,11 @@ def _tables(stats: pd.DataFrame) -> list[Table]:
                 *(num(r[c]) for c in extra),
                 num(r["final_clock"]),
                 num(r["clock_rate"]),
-                num(r["clock_rate_end"]),
             ]
             for _, r in stats.iterrows()
         ],
-        caption="Events by kind and logical-clock rate (clock ticks per second).",
+        caption="Events by kind and the logical-clock rate: final clock / duration "
+        "(clock ticks per second), as in a sweep and in the prediction below.",
     )
     jumps = Table(
         JUMP_DRIFT_COLUMNS,
@@ -130,7 +173,8 @@ def _tables(stats: pd.DataFrame) -> list[Table]:
             ]
             for _, r in stats.iterrows()
         ],
-        caption="Jumps, and the gap between the leading clock and each machine's clock.",
+        caption="Jumps, and the gap between the leading clock and each machine's clock "
+        "(gap slope: least-squares slope of the gap against time).",
     )
     queues = Table(
         ["machine", "mean queue", "max queue", "final queue", "growth (msgs/s)", "verdict"],
@@ -146,116 +190,65 @@ def _tables(stats: pd.DataFrame) -> list[Table]:
             for _, r in stats.iterrows()
         ],
         left=("verdict",),
-        caption="Queue length (messages waiting, logged after each event).",
+        caption="Queue length (messages waiting, logged after each event; the final queue "
+        "counts messages still in flight). Growth = final queue / duration, as in a sweep "
+        "and in the prediction below.",
     )
     return [counts, jumps, queues]
 
 
-def prediction_blocks(
-    rates: list[float],
-    p_send: float,
-    duration: float | None,
-    summary_rows: list[dict[str, Any]],
-    observed_verdicts: dict[int, str],
-) -> list[Any]:
-    """The predicted-versus-observed table (lamport.theory), or a note why there is none."""
-    try:
-        from lamport.theory import compare, predict
-
-        compared = compare(predict(rates, p_send, duration=duration), summary_rows)
-    except ImportError:
-        return [Paragraph("No prediction: lamport.theory is not available.")]
-    except ValueError as exc:
-        return [Paragraph(f"No prediction: {exc}.")]
-    rows = [
-        [
-            num(c["machine"]),
-            f"{c['rate']:g}",
-            str(c["verdict"]),
-            observed_verdicts.get(int(c["machine"]), "n/a"),
-            num(c["arrival_rate_pred"]),
-            num(c["arrival_rate_obs"]),
-            num(c["receive_share_pred"]),
-            num(c["receive_share_obs"]),
-            num(c["queue_growth_pred"]),
-            num(c["queue_growth_obs"]),
-            num(c["clock_rate_pred"]),
-            num(c["clock_rate_obs"]),
-        ]
-        for c in compared
-    ]
-    table = Table(
-        [
-            "machine",
-            "rate",
-            "predicted",
-            "observed",
-            "arrivals/s pred",
-            "obs",
-            "receive share pred",
-            "obs",
-            "queue growth pred",
-            "obs",
-            "clock rate pred",
-            "obs",
-        ],
-        rows,
-        left=("predicted", "observed"),
-        caption=(
-            "Queueing theory (lamport.theory, long-run fluid limit) against the run. "
-            "Observed: arrivals = (receives + final queue) / duration, receive share = "
-            "receives / ticks, queue growth = final queue / duration, clock rate = "
-            "final clock / duration."
-        ),
+def prediction_blocks(run: RunLike, stats: pd.DataFrame) -> list[Any]:
+    """The predicted-versus-observed table of the run, and how often the verdicts agree."""
+    run = as_run(run)
+    observed = {int(r["machine"]): str(r["queue_verdict"]) for _, r in stats.iterrows()}
+    case = PredictionCase(
+        run.rates, float(run.config.p_send), run.duration, run.summary(), observed
     )
+    prediction = prediction_table([case])
+    if prediction.skipped:
+        return [no_prediction(prediction.skipped[0])]
+    compared = prediction.compared[0]
     agree = sum(
         1
         for c in compared
-        if c["verdict"] == "critical"
-        or c["verdict"] == observed_verdicts.get(int(c["machine"]), "")
+        if c["verdict"] == "critical" or c["verdict"] == observed.get(int(c["machine"]), "")
     )
     sentence = (
         f"Theory and run agree on the queue verdict for {agree} of {len(compared)} machines "
         "(a 'critical' prediction, a queue on the stability boundary, agrees with either)."
     )
-    return [table, Paragraph(sentence)]
+    return [prediction.table, Paragraph(sentence)]
 
 
-def run_document(run: Run, figures_dir: Path, spacetime_seconds: float | None = None) -> Document:
+def run_document(
+    run: RunLike, figures_dir: Path, spacetime_seconds: float | None = None
+) -> Document:
     """The report of one run: config, findings, tables, prediction and figures."""
+    run = as_run(run)
     drift = drift_frame(run)
     stats = machine_stats(run, drift)
     doc = Document(run.title)
     question = run.metadata.get("question")
     if question:
         doc.add(Paragraph(f"Question: {question}"))
+    where = f"Run directory: {run.path}. " if run.path is not None else ""
     doc.add(
         Heading("Configuration"),
         Table(
             ["key", "value"], config_rows(run.metadata, skip=("question",)), left=("key", "value")
         ),
         Paragraph(
-            f"Run directory: {run.path}. Time is the log's t column (model seconds); "
+            f"{where}Time is the log's t column (model seconds); "
             "docs/analysis.md defines every statistic."
         ),
     )
     doc.add(Heading("Answers"), Bullets(findings(run, stats)))
     doc.add(Heading("Per-machine statistics"), *_tables(stats))
-    observed = {int(r["machine"]): str(r["queue_verdict"]) for _, r in stats.iterrows()}
-    doc.add(
-        Heading("Predicted versus observed"),
-        *prediction_blocks(
-            run.rates,
-            float(run.metadata["p_send"]),
-            run.duration,
-            summarize(run.metadata, run.logs),
-            observed,
-        ),
-    )
+    doc.add(Heading("Predicted versus observed"), *prediction_blocks(run, stats))
     seconds = SPACETIME_SECONDS if spacetime_seconds is None else spacetime_seconds
     paths = run_figures(run, figures_dir, drift, seconds)
     doc.add(Heading("Figures"))
-    for stem, caption in RUN_FIGURES.items():
+    for stem, caption in run_captions(run).items():
         if stem == "spacetime":
             caption = caption.replace("first seconds", f"first {seconds:g} s")
         doc.add(Figure(paths[stem], caption))

@@ -1,4 +1,10 @@
-"""The report of a sweep: every experiment across its seeds."""
+"""The report of a sweep: every experiment across its seeds.
+
+An experiment with fixed rates is reported per machine; one that draws its
+rates per seed (experiment 1) per tick rate, pooling the machines that drew
+it, since a machine id means nothing there. Two groups whose 95% confidence
+intervals overlap are reported as a tie: the sweep cannot tell them apart.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +14,101 @@ from typing import Any, cast
 
 import pandas as pd
 
-from lamport.analysis import Sweep, rate_correlations, sweep_rows, sweep_stats
+from lamport.analysis import Sweep, SweepLike, as_sweep, rate_correlations, sweep_rows, sweep_stats
 from lamport.analysis.plots import SWEEP_FIGURES, overview_plot, spread_plot
 from lamport.report import config_rows, num, pm
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
+from lamport.report.prediction import PredictionCase, prediction_table
 
 #: Share of seeds above which an experiment's machine is reported as having a growing queue.
 MOSTLY = 0.5
 
 
 def _rates(stats: pd.DataFrame) -> str:
-    rates = list(stats["rate"].astype(str))
-    return "random" if any(".." in r for r in rates) else ", ".join(rates)
+    if bool(stats["random_rates"].iloc[0]):
+        return "drawn per seed"
+    return ", ".join(f"{r:g}" for r in stats["rate"])
 
 
-def findings(stats: pd.DataFrame, correlations: pd.DataFrame) -> list[str]:
-    """One sentence per experiment, then the rate correlation overall."""
+def group_name(row: Any) -> str:
+    """``machine 0 (1 tick/s)``, or ``the 1 tick/s machines`` for a random-rate group."""
+    if bool(row["random_rates"]):
+        return f"the {row['rate']:g} tick/s machines"
+    return f"machine {int(row['machine'])} ({row['rate']:g} tick/s)"
+
+
+def _interval(row: Any, metric: str) -> tuple[float, float]:
+    half = row[f"{metric}_ci"]
+    half = 0.0 if math.isnan(half) else float(half)
+    return float(row[metric]) - half, float(row[metric]) + half
+
+
+def top_groups(sub: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The group with the highest mean of ``metric`` and every group tied with it: those
+    whose 95% confidence interval overlaps the top one's (with one seed, no interval:
+    only equal means tie)."""
+    top = sub.iloc[int(sub[metric].to_numpy().argmax())]
+    low, _ = _interval(top, metric)
+    tied = [_interval(row, metric)[1] >= low for _, row in sub.iterrows()]
+    return sub[tied]
+
+
+def _listing(rows: pd.DataFrame, metric: str, digits: int) -> str:
+    parts = [
+        f"{group_name(r)} {pm(r[metric], r[f'{metric}_ci'], digits)}" for _, r in rows.iterrows()
+    ]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def findings(
+    stats: pd.DataFrame, correlations: pd.DataFrame, rows: pd.DataFrame | None = None
+) -> list[str]:
+    """One sentence per experiment, then the rate correlation overall.
+
+    ``rows`` (:func:`lamport.analysis.sweep_rows`) gives each experiment's seed count;
+    without them it is the largest group's.
+    """
     out = []
     for experiment, sub in stats.groupby("experiment", sort=True):
+        random = bool(sub["random_rates"].iloc[0])
+        seeds = (
+            int(sub["seeds"].max())
+            if rows is None
+            else int(rows.loc[rows["experiment"] == experiment, "seed"].nunique())
+        )
+        count = "seeds" if not random else "seeds, grouped by tick rate"
         head = (
             f"Exp {experiment} {sub['name'].iloc[0]} (rates {_rates(sub)}, "
-            f"p_send {sub['p_send'].iloc[0]:g}, {int(sub['seeds'].max())} seeds):"
+            f"p_send {sub['p_send'].iloc[0]:g}, {seeds} {count}):"
         )
-        lag = sub.iloc[int(sub["drift_end"].to_numpy().argmax())]
         parts = []
-        if lag["drift_end"] >= 1:
+        lag = top_groups(sub, "drift_end")
+        if float(sub["drift_end"].max()) < 1:
+            parts.append("the clocks end together")
+        elif len(lag) == len(sub):
             parts.append(
-                f"machine {int(lag['machine'])} lags most, ending "
-                f"{pm(lag['drift_end'], lag['drift_end_ci'], 1)} behind the leader"
+                "no measurable difference in who lags: every 95% CI of the gap at the end "
+                f"overlaps ({_listing(lag, 'drift_end', 1)})"
+            )
+        elif len(lag) > 1:
+            parts.append(
+                f"{_listing(lag, 'drift_end', 1)} lag most, with no measurable difference "
+                "between them (overlapping 95% CIs of the gap to the leader at the end)"
             )
         else:
-            parts.append("the clocks end together")
+            row = lag.iloc[0]
+            lags = "lag" if bool(row["random_rates"]) else "lags"
+            parts.append(
+                f"{group_name(row)} {lags} most, ending "
+                f"{pm(row['drift_end'], row['drift_end_ci'], 1)} behind the leader"
+            )
         growing = sub[sub["growing_share"] > MOSTLY]
         if len(growing):
             parts.append(
                 "queues grow on "
                 + ", ".join(
-                    f"machine {int(r['machine'])} ({r['growing_share']:.0%} of seeds, "
-                    f"{r['queue_growth']:.2f} msgs/s)"
+                    f"{group_name(r)} ({r['growing_share']:.0%} of "
+                    f"{'seeds' if not random else 'runs'}, {r['queue_growth']:.2f} msgs/s)"
                     for _, r in growing.iterrows()
                 )
             )
@@ -53,13 +116,23 @@ def findings(stats: pd.DataFrame, correlations: pd.DataFrame) -> list[str]:
             parts.append(
                 f"queues stay stable (mean final queue at most {sub['final_queue'].max():.1f})"
             )
-        jump = sub.iloc[int(sub["max_jump"].to_numpy().argmax())]
-        if jump["max_jump"] <= 1:
+        jump = top_groups(sub, "max_jump")
+        if float(sub["max_jump"].max()) <= 1:
             parts.append("every jump is 1 (no clock ever skips ahead)")
-        else:
+        elif len(jump) == len(sub):
             parts.append(
-                f"the largest jumps are machine {int(jump['machine'])}'s (max jump "
-                f"{pm(jump['max_jump'], jump['max_jump_ci'], 1)})"
+                "no measurable difference in the largest jumps "
+                f"(max jump {_listing(jump, 'max_jump', 1)})"
+            )
+        elif len(jump) > 1:
+            parts.append(
+                f"the largest jumps are a tie between {_listing(jump, 'max_jump', 1)} (max jump)"
+            )
+        else:
+            row = jump.iloc[0]
+            parts.append(
+                f"the largest jumps are {group_name(row)}'s (max jump "
+                f"{pm(row['max_jump'], row['max_jump_ci'], 1)})"
             )
         out.append(f"{head} {'; '.join(parts)}.")
     overall = correlations[correlations["experiment"] == 0]["correlation"].iloc[0]
@@ -71,7 +144,7 @@ def findings(stats: pd.DataFrame, correlations: pd.DataFrame) -> list[str]:
 
 
 def _summary_table(stats: pd.DataFrame) -> Table:
-    columns = ["exp", "name", "machine", "rate", "p_send", "seeds", "final clock", "clock rate"]
+    columns = ["exp", "name", "machine", "rate", "p_send", "n", "final clock", "clock rate"]
     columns += ["gap at end", "final queue", "max queue", "max jump", "queue grows"]
     rows = []
     previous = None
@@ -82,10 +155,10 @@ def _summary_table(stats: pd.DataFrame) -> Table:
             [
                 num(r["experiment"]) if first else "",
                 str(r["name"]) if first else "",
-                num(r["machine"]),
-                str(r["rate"]),
+                "any" if bool(r["random_rates"]) else num(r["machine"]),
+                f"{r['rate']:g}",
                 f"{r['p_send']:g}" if first else "",
-                num(r["seeds"]),
+                num(r["samples"]),
                 pm(r["final_clock"], r["final_clock_ci"], 1),
                 pm(r["clock_rate"], r["clock_rate_ci"], 2),
                 pm(r["drift_end"], r["drift_end_ci"], 1),
@@ -100,9 +173,11 @@ def _summary_table(stats: pd.DataFrame) -> Table:
         rows,
         left=("name",),
         caption=(
-            "Mean ± 95% confidence half-width across seeds (Student's t). Clock rate = final "
-            "clock / duration; gap at end = highest final clock of the run minus this machine's; "
-            "queue grows = share of seeds whose queue verdict is 'growing'."
+            "Mean ± 95% confidence half-width (Student's t, lamport.stats) over n runs: the "
+            "seeds, or, for an experiment that draws its rates per seed (machine 'any'), every "
+            "machine of that rate in every seed. Clock rate = final clock / duration; gap at "
+            "end = highest final clock of the run minus this machine's; queue grows = share of "
+            "runs whose queue verdict is 'growing' (growth = final queue / duration)."
         ),
     )
 
@@ -126,96 +201,58 @@ def _correlation_table(stats: pd.DataFrame, correlations: pd.DataFrame) -> Table
     )
 
 
-PREDICTION_COLUMNS = [
-    "exp",
-    "machine",
-    "rate",
-    "predicted",
-    "seeds growing",
-    "arrivals/s pred",
-    "obs",
-    "queue growth pred",
-    "obs",
-    "clock rate pred",
-    "obs",
-]
-
-
-def _prediction_table(rows: pd.DataFrame, stats: pd.DataFrame) -> list[Any]:
-    try:
-        from lamport.theory import compare, predict
-    except ImportError:
-        return [Paragraph("No prediction: lamport.theory is not available.")]
-    table_rows = []
-    skipped = []
+def prediction_blocks(rows: pd.DataFrame, stats: pd.DataFrame) -> list[Any]:
+    """Predicted versus observed (means over seeds) for every fixed-rate experiment."""
+    cases = []
+    random = []
     for experiment, sub in rows.groupby("experiment", sort=True):
-        per_machine = sub.groupby("machine")["rate"].agg(["min", "max"]).sort_index()
-        if (per_machine["min"] != per_machine["max"]).any():
-            skipped.append(str(experiment))
+        if bool(sub["random_rates"].iloc[0]):
+            random.append(str(experiment))
             continue
+        rates = sub.groupby("machine")["rate"].first().sort_index()
         shares = stats[stats["experiment"] == experiment].set_index("machine")["growing_share"]
-        try:
-            compared = compare(
-                predict(
-                    list(per_machine["min"]),
-                    float(sub["p_send"].iloc[0]),
-                    duration=float(sub["duration"].mean()),
-                ),
+        cases.append(
+            PredictionCase(
+                list(rates),
+                float(sub["p_send"].iloc[0]),
+                float(sub["duration"].mean()),
                 cast(list[dict[str, Any]], sub.to_dict("records")),
+                {int(cast(int, m)): f"{share:.0%}" for m, share in shares.items()},
+                int(cast(int, experiment)),
             )
-        except ValueError as exc:
-            skipped.append(f"{experiment} ({exc})")
-            continue
-        for i, c in enumerate(compared):
-            table_rows.append(
-                [
-                    num(experiment) if i == 0 else "",
-                    num(c["machine"]),
-                    f"{c['rate']:g}",
-                    str(c["verdict"]),
-                    f"{shares.get(c['machine'], math.nan):.0%}",
-                    num(c["arrival_rate_pred"]),
-                    num(c["arrival_rate_obs"]),
-                    num(c["queue_growth_pred"]),
-                    num(c["queue_growth_obs"]),
-                    num(c["clock_rate_pred"]),
-                    num(c["clock_rate_obs"]),
-                ]
-            )
-    blocks: list[Any] = [
-        Table(
-            PREDICTION_COLUMNS,
-            table_rows,
-            left=("predicted",),
-            caption=(
-                "Queueing theory (lamport.theory) against the mean over seeds. Observed: "
-                "arrivals = (receives + final queue) / duration, queue growth = final queue / "
-                "duration, clock rate = final clock / duration."
+        )
+    blocks: list[Any] = []
+    skipped = []
+    if cases:
+        prediction = prediction_table(cases, "seeds growing", "the mean over seeds")
+        blocks.append(prediction.table)
+        skipped = prediction.skipped
+    if random:
+        skipped = [
+            *(
+                f"{e} (tick rates differ between seeds; the run reports predict each seed)"
+                for e in random
             ),
-        )
-    ]
+            *skipped,
+        ]
     if skipped:
-        blocks.append(
-            Paragraph(
-                "Not predicted: experiment(s) "
-                + ", ".join(skipped)
-                + " (tick rates differ between seeds; the run reports predict each seed)."
-            )
-        )
+        blocks.append(Paragraph("Not predicted: experiment(s) " + ", ".join(skipped) + "."))
     return blocks
 
 
-def sweep_document(sweep: Sweep, figures_dir: Path) -> Document:
+def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
     """The report of a sweep: config, findings, tables, prediction and the two figures."""
+    sweep = as_sweep(sweep)
     rows = sweep_rows(sweep)
     stats = sweep_stats(sweep, rows)
     correlations = rate_correlations(rows)
     doc = Document(sweep.title)
+    where = f"Sweep directory: {sweep.path}; " if sweep.path is not None else ""
     doc.add(
         Heading("Configuration"),
         Table(["key", "value"], config_rows(sweep.metadata), left=("key", "value")),
         Paragraph(
-            f"Sweep directory: {sweep.path}; {len(rows)} rows in summary.csv "
+            f"{where}{len(rows)} rows in summary.csv "
             f"({len(sweep.experiments)} experiments × {len(sweep.seeds)} seeds × machines)."
             + (
                 f" {len(sweep.run_dirs)} run directories kept under runs/: "
@@ -225,15 +262,17 @@ def sweep_document(sweep: Sweep, figures_dir: Path) -> Document:
             )
         ),
     )
-    doc.add(Heading("Answers"), Bullets(findings(stats, correlations)))
+    doc.add(Heading("Answers"), Bullets(findings(stats, correlations, rows)))
     doc.add(Heading("Per experiment and machine"), _summary_table(stats))
     doc.add(Heading("Tick rate and clock rate"), _correlation_table(stats, correlations))
-    doc.add(Heading("Predicted versus observed"), *_prediction_table(rows, stats))
-    paths = {
-        "overview": overview_plot(sweep, figures_dir / "overview.png", stats),
-        "spread": spread_plot(sweep, figures_dir / "spread.png", rows),
-    }
+    doc.add(Heading("Predicted versus observed"), *prediction_blocks(rows, stats))
+    paths = {"overview": figures_dir / "overview.png", "spread": figures_dir / "spread.png"}
+    overview_plot(sweep, paths["overview"], stats)
+    spread_plot(sweep, paths["spread"], rows, stats)
     doc.add(Heading("Figures"))
     for stem, caption in SWEEP_FIGURES.items():
         doc.add(Figure(paths[stem], caption))
     return doc
+
+
+__all__ = ["Sweep", "findings", "group_name", "prediction_blocks", "sweep_document", "top_groups"]
