@@ -26,7 +26,7 @@ from lamport.errors import ConfigError, LogError, NetworkError
 from lamport.frames import events_frame, read_log_frame
 from lamport.invariants import check, expected_ticks, violations
 from lamport.logs import log_name, read_run
-from lamport.realtime import Cluster, Shutdown, run
+from lamport.realtime import Cluster, RealtimeOptions, Shutdown, run
 from lamport.realtime.__main__ import main
 from lamport.realtime.framing import HEADER, encode_frame, encode_hello
 
@@ -183,7 +183,7 @@ BAD_HELLOS = {
 def test_bad_connections_are_dropped_while_the_machines_keep_ticking(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
     config = experiment(3).config(seed=1, duration=30)
-    cluster = Cluster(config, speed=15, out=tmp_path / "run")
+    cluster = Cluster(config, RealtimeOptions(speed=15), out=tmp_path / "run")
     thread, box = in_background(cluster)
     assert cluster.started.wait(10)
     for payload in BAD_HELLOS.values():
@@ -208,7 +208,7 @@ def test_bad_message_frames_drop_the_link_and_are_logged(caplog):
     """The test plays machine 2: it says hello, sends one good message, then bad ones."""
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
     config = RunConfig(rates=(4, 4, 1), p_send=0.0, duration=20, seed=0)
-    cluster = Cluster(config, speed=10, hold={2})
+    cluster = Cluster(config, RealtimeOptions(speed=10), hold={2})
     thread, box = in_background(cluster)
     wait_for(lambda: cluster.ports)
     links = [socket.create_connection(("127.0.0.1", cluster.ports[m]), timeout=3) for m in (0, 1)]
@@ -240,7 +240,7 @@ def test_bad_message_frames_drop_the_link_and_are_logged(caplog):
 def test_stop_request_ends_the_run_within_a_second_and_conserves_messages(tmp_path):
     config = experiment(9).config(seed=4, duration=60)
     shutdown = Shutdown()
-    cluster = Cluster(config, speed=5, out=tmp_path / "run", shutdown=shutdown)
+    cluster = Cluster(config, RealtimeOptions(speed=5), out=tmp_path / "run", stop=shutdown)
     thread, _ = in_background(cluster)
     assert cluster.started.wait(10)
     time.sleep(1.0)
@@ -260,7 +260,7 @@ def test_stop_request_ends_the_run_within_a_second_and_conserves_messages(tmp_pa
 def test_second_stop_request_still_leaves_complete_logs(tmp_path):
     config = experiment(9).config(seed=4, duration=60)
     shutdown = Shutdown()
-    cluster = Cluster(config, speed=5, out=tmp_path / "run", shutdown=shutdown)
+    cluster = Cluster(config, RealtimeOptions(speed=5), out=tmp_path / "run", stop=shutdown)
     thread, box = in_background(cluster)
     assert cluster.started.wait(10)
     time.sleep(0.5)
@@ -295,7 +295,10 @@ def test_port_in_use_fails_at_once(tmp_path):
 
 def test_peer_that_never_comes_up_fails_after_the_timeout(tmp_path):
     cluster = Cluster(
-        experiment(4).config(duration=5), connect_timeout=0.5, hold={2}, out=tmp_path / "run"
+        experiment(4).config(duration=5),
+        RealtimeOptions(connect_timeout=0.5),
+        hold={2},
+        out=tmp_path / "run",
     )
     began = time.monotonic()
     with pytest.raises(NetworkError, match=r"no connection from machine 2 within 0\.5 s"):
@@ -307,7 +310,7 @@ def test_peer_that_never_comes_up_fails_after_the_timeout(tmp_path):
 def test_stop_during_set_up_is_an_interrupt_not_a_hang(tmp_path):
     shutdown = Shutdown()
     cluster = Cluster(
-        experiment(4).config(duration=5), hold={2}, shutdown=shutdown, out=tmp_path / "run"
+        experiment(4).config(duration=5), hold={2}, stop=shutdown, out=tmp_path / "run"
     )
     threading.Timer(0.3, shutdown.request).start()
     began = time.monotonic()
