@@ -268,6 +268,7 @@ class Cluster:
         self.ports: list[int] = []
         self._start = 0.0
         self._start_epoch = 0.0
+        self._relays: list[threading.Event] = []
         self._ran = False
 
     def run(self) -> Result:
@@ -341,6 +342,10 @@ class Cluster:
         ready: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         reports: dict[int, NodeReport] = {}
         threads: list[threading.Thread] = []
+        # Each node waits on a stop event of its own: a hundred threads timing out on one
+        # shared Event would queue on its one lock at every common tick instant.
+        stops = [threading.Event() for _ in nodes]
+        self._relays = stops
         for node in nodes:
             if node.index in self.hold:
                 continue
@@ -349,7 +354,7 @@ class Cluster:
                 reports[node.index] = node.run(
                     addresses,
                     deadline,
-                    self.stop,
+                    stops[node.index],
                     lambda machine, error: ready.put((machine, error)),
                     self.hurry,
                     self.drain_timeout,
@@ -362,6 +367,8 @@ class Cluster:
             self._barrier(nodes, ready, deadline)
             self._watch(nodes, threads)
         finally:
+            if self.stop.is_set():
+                self._relay_stop()
             for node in nodes:
                 node.cancel()
             for thread in threads:
@@ -378,6 +385,7 @@ class Cluster:
         waiting = {node.index for node in nodes} - self.hold
         while waiting:
             if self.stop.is_set():
+                self._relay_stop()
                 raise KeyboardInterrupt
             try:
                 machine, error = ready.get(timeout=0.05)
@@ -400,10 +408,19 @@ class Cluster:
         for node in nodes:
             node.begin(self._start)
 
+    def _relay_stop(self) -> None:
+        for event in self._relays:
+            event.set()
+
     def _watch(self, nodes: list[Node], threads: list[threading.Thread]) -> None:
-        """Wait for the node threads, feeding the live display."""
+        """Wait for the node threads, feeding the live display; pass a stop request on at once."""
+        relayed = False
         while alive := [t for t in threads if t.is_alive()]:
-            alive[0].join(timeout=LIVE_PERIOD)
+            if relayed:
+                alive[0].join(timeout=LIVE_PERIOD)
+            elif self.stop.wait(LIVE_PERIOD):
+                self._relay_stop()
+                relayed = True
             if self.live is not None:
                 self.live([node.progress() for node in nodes])
         if self.live is not None:

@@ -164,6 +164,9 @@ class Transport:
         self._lock = threading.Lock()  # guards _flush_requests
         self._flush_requests: set[int] = set()
         self._finishing = False
+        self._shut_all = False  # finish_sending asked, not yet acted on
+        self._retrying: set[_Link] = set()
+        self._ended: set[int] = set()  # peers whose stream ended or whose link was lost
         self._quit = False
         self._thread: threading.Thread | None = None
         self._deadline = 0.0
@@ -235,7 +238,7 @@ class Transport:
 
     def finish_sending(self) -> None:
         """End the sending side of every link once its buffer is written (by the I/O thread)."""
-        self._finishing = True
+        self._finishing = self._shut_all = True
         self._wake()
 
     def wait_drained(self, deadline: float, hurry: threading.Event | None = None) -> bool:
@@ -291,7 +294,7 @@ class Transport:
     def _timeout(self) -> float | None:
         """Seconds until the next connect retry or hello deadline; None if nothing waits."""
         times = [link.hello_by for link in self._accepted]
-        times += [link.retry_at for link in self._links.values() if link.retry_at]
+        times += [link.retry_at for link in self._retrying]
         if not self.connected.is_set() and self.error is None:
             times.append(self._deadline)
         if not times:
@@ -303,14 +306,14 @@ class Transport:
         for link in list(self._accepted):
             if now >= link.hello_by:
                 self._reject(link, f"no hello within {self.connect_timeout:g} s")
-        for link in self._links.values():
-            if link.retry_at and now >= link.retry_at:
-                link.retry_at = 0.0
-                self._call(link, _address(link.label))
+        for link in [link for link in self._retrying if now >= link.retry_at]:
+            self._retrying.discard(link)
+            self._call(link, _address(link.label))
         if not self.connected.is_set() and self.error is None and now >= self._deadline:
             self._fail_deadline()
-        if self._finishing:
-            for link in self._links.values():
+        if self._shut_all:
+            self._shut_all = False
+            for link in list(self._links.values()):
                 self._maybe_shut(link)
             self._check_drained()
 
@@ -352,6 +355,7 @@ class Transport:
                 )
             return
         link.retry_at = now + link.delay
+        self._retrying.add(link)
         link.delay = min(link.delay * 2, LAST_RETRY)
 
     def _connected(self, link: _Link) -> None:
@@ -444,6 +448,7 @@ class Transport:
             self._close_link(link)
             return
         link.eof = True
+        self._ended.add(link.peer)
         if link.shut and not link.out:
             self._close_link(link)
         else:
@@ -460,6 +465,7 @@ class Transport:
                 self._accepted.remove(link)
         else:
             link.eof = True
+            self._ended.add(link.peer)
         self._close_link(link)
         self._check_drained()
 
@@ -555,8 +561,7 @@ class Transport:
             )
 
     def _check_drained(self) -> None:
-        peers = [self._links.get(p) for p in range(self.n_machines) if p != self.machine]
-        if all(link is None or link.eof or link.closed for link in peers):
+        if len(self._ended) == self.n_machines - 1:
             self.drained.set()
 
     def _drop_full(self, recipient: int) -> None:
