@@ -173,11 +173,12 @@ def stop(n: int, seed: int, tries: int) -> None:
             if (out / "run.json").exists():
                 metadata, logs = read_run(out)
                 found = violations({**metadata, "duration": metadata["stopped_at"]}, logs)
+                verdict = f"{len(found)} violated: {found[0]}" if found else "all hold"
                 complete = (
                     f"run.json interrupted={metadata['interrupted']} "
                     f"stopped_at={metadata['stopped_at']:.2f} s, drained={metadata['drained']}, "
                     f"{sum(len(e) for e in logs)} events, "
-                    f"invariants {'all hold' if not found else f'{len(found)} violated'}"
+                    f"invariants {verdict}"
                 )
             print(
                 f"  try {attempt + 1}: exit {process.returncode} after {elapsed:.2f} s "
