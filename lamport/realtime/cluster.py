@@ -269,6 +269,7 @@ class Cluster:
         self._start = 0.0
         self._start_epoch = 0.0
         self._relays: list[threading.Event] = []
+        self._stopped: float | None = None  # when the stop request was passed on
         self._ran = False
 
     def run(self) -> Result:
@@ -409,6 +410,8 @@ class Cluster:
             node.begin(self._start)
 
     def _relay_stop(self) -> None:
+        if self._stopped is None:
+            self._stopped = time.monotonic()
         for event in self._relays:
             event.set()
 
@@ -425,6 +428,16 @@ class Cluster:
                 self.live([node.progress() for node in nodes])
         if self.live is not None:
             self.live([node.progress() for node in nodes])
+
+    def _stopped_at(self, stops: list[float]) -> float:
+        """Model time of the stop request: when the cluster passed it on to the nodes.
+
+        Not when the last node saw it: that one may have waited its turn behind the
+        others' drains, and the machines' tick counts answer to the request's time.
+        """
+        if self._stopped is None:
+            return max(stops)
+        return (self._stopped - self._start) * self.options.speed
 
     def _metadata(self, reports: list[NodeReport]) -> dict[str, Any]:
         n = self.config.n_machines
@@ -448,7 +461,7 @@ class Cluster:
                 "queued_at_end": [r.queued for r in reports],
                 "interrupted": interrupted,
                 "stop_signal": signal.Signals(signum).name if interrupted and signum else None,
-                "stopped_at": round(max(stops), 6) if interrupted else None,
+                "stopped_at": round(self._stopped_at(stops), 6) if interrupted else None,
                 "drained": all(r.drained for i, r in enumerate(reports) if i not in self.hold),
                 "ports": self.ports,
                 **_lateness_summary(lateness, self.config, options.speed),
