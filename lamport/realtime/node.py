@@ -33,6 +33,7 @@ End
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -50,6 +51,9 @@ __all__ = ["Node", "NodeReport", "Progress"]
 
 #: How often a node waiting to connect or start looks at the stop event and its orders, in seconds.
 POLL = 0.05
+_NEVER = object()  # a sentinel no draw equals
+#: Wall seconds after the run's scheduled end before a node that ticked to the end drains.
+DRAIN_DELAY = 0.05
 #: Longest sleep of a tick thread between two looks at the stop event, in seconds.
 STOP_POLL = 0.05
 
@@ -110,6 +114,9 @@ class Node:
         n = config.n_machines
         if draw is None:
             draw = machine_streams(config.seed, n)[1][machine]
+        # The stream's first call draws a block from numpy (about 50 us); take it now, not
+        # at the first tick instant, which a hundred machines may share. Same sequence.
+        draw = itertools.chain([draw()], iter(draw, _NEVER)).__next__
         self.index = machine
         self.config = config
         self.options = options
@@ -187,8 +194,11 @@ class Node:
             if start is None:
                 return report
             report.stopped_at = self._tick(start, stop, report)
-            transport.finish_sending()
             end = start + self.config.duration / self.options.speed
+            if report.stopped_at is None:
+                # Machines ticking late at the last instant would queue behind our drain.
+                _sleep_until(end + DRAIN_DELAY, stop)
+            transport.finish_sending()
             drain_by = time.monotonic() + drain_timeout
             if report.stopped_at is None:
                 drain_by = max(drain_by, end + drain_timeout)
@@ -256,3 +266,9 @@ class Node:
                 sent_at[outgoing.message.msg_id] = monotonic()
                 send(encode_message(outgoing.message), outgoing.recipients)
         return None
+
+
+def _sleep_until(when: float, stop: threading.Event) -> None:
+    """Sleep until the monotonic time ``when``, or until ``stop`` is set."""
+    while (left := when - time.monotonic()) > 0 and not stop.is_set():
+        time.sleep(min(left, STOP_POLL))
