@@ -1,15 +1,28 @@
-"""Benchmark of the real-time backend: tick lateness, message latency, CPU use.
+"""Benchmark of the real-time backend: lateness, latency and CPU; scale; stopping.
 
-Runs one catalogue experiment (3 machines) on the wall clock at each speed and
-prints, per speed: tick lateness (actual minus scheduled tick time, wall ms)
-p50, p99 and max; message latency (send call to the reader's decode, wall ms)
-p50 and p99; and CPU seconds of the whole process per wall second.
+Three parts, each printing its figures (all percentiles from :mod:`lamport.stats`):
 
-    .venv/bin/python benchmarks/bench_realtime.py              # exp 4, 30 s per speed
-    .venv/bin/python benchmarks/bench_realtime.py --wall 60 --speeds 1,20 --exp 9
+small
+    One catalogue experiment (3 machines) on the wall clock at each speed:
+    tick lateness (actual minus scheduled tick time, wall ms) p50, p99 and
+    max; message latency (send call to the transport's decode, wall ms) p50
+    and p99; CPU seconds of the whole process per wall second (getrusage).
+scale
+    100 machines at 3 ticks/s, p_send 0.3, speed 1, 10 model seconds: wall
+    time, whether every SPEC invariant holds (``lamport.invariants.violations``),
+    tick lateness, peak thread count (sampled every 50 ms: threads only start at set-up).
+stop
+    80 machines through the CLI (``python -m lamport.realtime run ...`` in a
+    subprocess): SIGINT at a random moment once the run is ticking; time to
+    exit, exit status, and whether the logs and run.json are complete.
 
-Targets (issue 3): p99 lateness under 5 ms at speed 1, CPU under 5% of one core.
-Not a test: the figures depend on the machine and its load.
+    .venv/bin/python benchmarks/bench_realtime.py                 # all three
+    .venv/bin/python benchmarks/bench_realtime.py --parts small --wall 60 --speeds 1,20 --exp 9
+
+Targets (issue 8): 3 machines p99 lateness under 1 ms at speed 1 and under 1%
+of a core; 100 machines finish with every invariant holding, p99 lateness
+under 5 ms, at most 2N + 10 threads; 80 machines stop within 2 s of Ctrl-C
+with complete logs. Not a test: the figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -17,16 +30,23 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
-from lamport.config import experiment
+from lamport.config import RunConfig, experiment
+from lamport.invariants import violations
+from lamport.logs import read_run
 from lamport.realtime import run
+from lamport.stats import percentile
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu_seconds() -> float:
@@ -34,7 +54,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(number: int, speed: float, wall: float, seed: int) -> dict[str, float]:
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def small(number: int, speed: float, wall: float, seed: int) -> dict[str, float]:
     config = experiment(number).config(seed=seed, duration=wall * speed)
     cpu, began = cpu_seconds(), time.monotonic()
     result = run(config, speed=speed)
@@ -46,42 +70,147 @@ def measure(number: int, speed: float, wall: float, seed: int) -> dict[str, floa
         "speed": speed,
         "ticks": len(lateness),
         "messages": len(latency),
-        "late_p50": percentile(lateness, 0.50),
-        "late_p99": percentile(lateness, 0.99),
+        "late_p50": percentile(lateness, 50),
+        "late_p99": percentile(lateness, 99),
         "late_max": max(lateness),
-        "lat_p50": percentile(latency, 0.50) if latency else float("nan"),
-        "lat_p99": percentile(latency, 0.99) if latency else float("nan"),
+        "lat_p50": percentile(latency, 50),
+        "lat_p99": percentile(latency, 99),
         "cpu_per_s": cpu / elapsed,
-        "wall": elapsed,
+        "kept_up": result.kept_up,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exp", type=int, default=4, help="catalogue experiment (default 4)")
-    parser.add_argument("--speeds", default="1,20", help="speed factors (default 1,20)")
-    parser.add_argument("--wall", type=float, default=30.0, help="wall seconds per speed")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+def print_small(args: argparse.Namespace) -> None:
     exp = experiment(args.exp)
     print(
-        f"experiment {exp.number} ({exp.name}), rates {exp.draw_rates(args.seed)}, "
-        f"p_send {exp.p_send}, {args.wall:g} wall s per speed; "
-        f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs"
+        f"\n3 machines: experiment {exp.number} ({exp.name}), rates {exp.draw_rates(args.seed)}, "
+        f"p_send {exp.p_send}, {args.wall:g} wall s per speed"
     )
     header = (
         f"{'speed':>5} {'ticks':>6} {'msgs':>5} | {'late p50':>8} {'p99':>6} {'max':>6} ms"
-        f" | {'msg p50':>7} {'p99':>6} ms | {'CPU/s':>6}"
+        f" | {'msg p50':>7} {'p99':>6} ms | {'CPU/s':>6} | kept up"
     )
     print(header)
     print("-" * len(header))
     for speed in (float(s) for s in args.speeds.split(",")):
-        r = measure(args.exp, speed, args.wall, args.seed)
+        r = small(args.exp, speed, args.wall, args.seed)
         print(
             f"{r['speed']:>5g} {r['ticks']:>6} {r['messages']:>5} | {r['late_p50']:>8.3f}"
             f" {r['late_p99']:>6.3f} {r['late_max']:>6.3f}    | {r['lat_p50']:>7.3f}"
-            f" {r['lat_p99']:>6.3f}    | {r['cpu_per_s']:>6.2%}"
+            f" {r['lat_p99']:>6.3f}    | {r['cpu_per_s']:>6.2%} | {r['kept_up']}"
         )
+
+
+def scale(n: int, rate: float, duration: float, seed: int) -> None:
+    config = RunConfig(rates=(rate,) * n, p_send=0.3, duration=duration, seed=seed)
+    peak = threading.active_count()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.05):
+            peak = max(peak, threading.active_count())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    cpu, began = cpu_seconds(), time.monotonic()
+    try:
+        result = run(config, speed=1.0)
+    finally:
+        done.set()
+        sampler.join()
+    cpu, elapsed = cpu_seconds() - cpu, time.monotonic() - began
+    found = violations(result.metadata, result.logs)
+    late = result.metadata["tick_lateness_ms"]
+    print(
+        f"\n{n} machines at {rate:g} ticks/s, p_send 0.3, speed 1, {duration:g} s ({load()}):\n"
+        f"  finished in {elapsed:.2f} s wall (set-up, {duration:g} s of ticks, drain)\n"
+        f"  invariants: {'all hold' if not found else f'{len(found)} violated: {found[0]}'}\n"
+        f"  events {result.n_events}, drained {result.metadata['drained']}, "
+        f"kept up {result.kept_up}\n"
+        f"  tick lateness p50 {late['p50']:.3f}, p99 {late['p99']:.3f}, max {late['max']:.3f} ms"
+        f" (target p99 < 5 ms: {'met' if late['p99'] < 5 else 'MISSED'})\n"
+        f"  peak threads {peak} (sampler and main thread included; 2N + 10 = {2 * n + 10}: "
+        f"{'met' if peak <= 2 * n + 10 else 'MISSED'})\n"
+        f"  CPU {cpu / elapsed:.0%} of one core"
+    )
+
+
+def stop(n: int, seed: int, tries: int) -> None:
+    print(f"\n{n} machines via the CLI, SIGINT at a random moment while ticking ({load()}):")
+    rng = random.Random(seed)
+    rates = ",".join(str(1 + i % 6) for i in range(n))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for attempt in range(tries):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run"
+            argv = ["run", "--rates", rates, "--duration", "60", "--seed", str(seed)]
+            process = subprocess.Popen(
+                [sys.executable, "-m", "lamport.realtime", *argv, "--out", str(out), "--quiet"],
+                cwd=tmp,
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            # Ticking once the staged log of the last machine has a row past its header.
+            while not any(
+                len(p.read_text().splitlines()) > 1
+                for p in Path(tmp).glob(f".run.partial-*/machine-{n - 1}.csv")
+            ):
+                if process.poll() is not None:
+                    break
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 5.0))
+            process.send_signal(signal.SIGINT)
+            asked = time.monotonic()
+            try:
+                _, err = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, err = process.communicate()
+            elapsed = time.monotonic() - asked
+            complete = "no run.json"
+            if (out / "run.json").exists():
+                metadata, logs = read_run(out)
+                found = violations({**metadata, "duration": metadata["stopped_at"]}, logs)
+                verdict = f"{len(found)} violated: {found[0]}" if found else "all hold"
+                complete = (
+                    f"run.json interrupted={metadata['interrupted']} "
+                    f"stopped_at={metadata['stopped_at']:.2f} s, drained={metadata['drained']}, "
+                    f"{sum(len(e) for e in logs)} events, "
+                    f"invariants {verdict}"
+                )
+            print(
+                f"  try {attempt + 1}: exit {process.returncode} after {elapsed:.2f} s "
+                f"({'met' if elapsed < 2 else 'MISSED'} < 2 s); {complete}"
+            )
+            if process.returncode != 130:
+                print("    stderr: " + " | ".join(err.strip().splitlines()[-3:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="small,scale,stop", help="which parts to run")
+    parser.add_argument("--exp", type=int, default=4, help="small: catalogue experiment")
+    parser.add_argument("--speeds", default="1,20", help="small: speed factors (default 1,20)")
+    parser.add_argument("--wall", type=float, default=30.0, help="small: wall seconds per speed")
+    parser.add_argument("--machines", type=int, default=100, help="scale: machines (100)")
+    parser.add_argument("--duration", type=float, default=10.0, help="scale: seconds (10)")
+    parser.add_argument("--stop-machines", type=int, default=80, help="stop: machines (80)")
+    parser.add_argument("--tries", type=int, default=3, help="stop: how many runs to stop")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    print(
+        f"lamport real-time benchmark: Python {platform.python_version()} on "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {load()}"
+    )
+    if "small" in parts:
+        print_small(args)
+    if "scale" in parts:
+        scale(args.machines, 3.0, args.duration, args.seed)
+    if "stop" in parts:
+        stop(args.stop_machines, args.seed, args.tries)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ BACKENDS: dict[str, Backend] = {
             summary="threads and TCP sockets on the wall clock",
             tick_tolerance=1,
             options_path="lamport.realtime.options:RealtimeOptions",
-            run_path="lamport.realtime.runner:run_backend",
+            run_path="lamport.realtime.cluster:run_backend",
         ),
     )
 }

@@ -1,13 +1,18 @@
 """Command line of the real-time backend: ``python -m lamport.realtime exp 4``.
 
-Parses arguments, calls :func:`lamport.realtime.run`, shows the machines live
-on a terminal, and prints the same per-machine summary as the DES.
+Parses arguments, calls :func:`lamport.realtime.run_backend`, shows the
+machines live on a terminal, and prints the same per-machine summary as the
+DES, with one ``warning:`` line if the machine could not keep up at the speed
+asked. Signals are handled here and only here (:func:`on_signals`): SIGINT and
+SIGTERM set the run's stop event, a second one hurries the drain, and the exit
+status is 128 + the signal (130, 143) with complete logs and ``run.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +31,8 @@ from lamport.cli import (
 )
 from lamport.errors import run_cli
 from lamport.logs import claim_out
-from lamport.realtime.runner import Progress, Shutdown, run
+from lamport.realtime.cluster import Result, Shutdown, run_backend
+from lamport.realtime.node import Progress
 
 
 def port(text: str) -> int:
@@ -75,6 +81,38 @@ def build_parser() -> Parser:
     return parser
 
 
+def on_signals(shutdown: Shutdown) -> Callable[[], None]:
+    """Route SIGINT and SIGTERM to ``shutdown.request``; return a function that restores them.
+
+    Only the main thread may install signal handlers.
+    """
+
+    def handle(signum: int, _frame: object) -> None:
+        shutdown.request(signum)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def keep_up_warning(result: Result) -> str | None:
+    """One line saying the machine could not keep up at this speed, or None if it did."""
+    if result.kept_up:
+        return None
+    metadata = result.metadata
+    late = metadata["tick_lateness_ms"]["p99"]
+    interval = metadata["shortest_tick_interval_ms"]
+    return (
+        f"warning: this machine could not keep up at speed {metadata['speed']:g}: ticks ran "
+        f"{late:g} ms late (p99) against a shortest tick interval of {interval:g} ms; "
+        "try a lower --speed"
+    )
+
+
 class _Stderr:
     """sys.stderr looked up at each write, so log lines follow rich's redirection."""
 
@@ -120,18 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout.isatty() and not args.quiet:
         live, end_live = _live_display()
     shutdown = Shutdown()
-    restore = shutdown.install()
+    restore = on_signals(shutdown)
     began = time.perf_counter()
     try:
-        result = run(
-            config,
-            speed=options.speed,
-            out=out,
-            base_port=options.base_port,
-            live=live,
-            connect_timeout=options.connect_timeout,
-            shutdown=shutdown,
-        )
+        result = run_backend(config, options, out=out, live=live, stop=shutdown)
     finally:
         restore()
         if end_live is not None:
@@ -144,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted at t = {at:.1f} s; logs and run.json are complete", file=sys.stderr)
     if args.report:
         print_report(out, quiet=args.quiet)
+    warning = keep_up_warning(result)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     return 128 + shutdown.signal if result.interrupted and shutdown.signal else 0
 
 

@@ -1,0 +1,589 @@
+"""One machine's network: its listener, its links to the other machines, send and receive.
+
+Links
+    Machines i and j share ONE TCP connection, used both ways: the machine
+    with the higher id opens it to the lower one's listener and sends
+    ``hello <id>`` first (:mod:`.framing`); the lower one learns who called
+    from that hello, the caller knows whom it called. A machine of N thus
+    holds N - 1 link sockets, its listener, its selector and a wake-up socket
+    pair: N + 3 file descriptors (:func:`fds_per_machine`), so a full mesh of
+    N machines in one process needs about N (N + 3), half of what one
+    connection per direction would.
+
+One I/O thread
+    A :class:`Transport` runs one thread whatever N, blocked in a
+    :mod:`selectors` loop: it accepts, completes connects (retrying a refused
+    one with backoff until the absolute set-up deadline), reads and decodes
+    frames, and writes out what a send could not write at once. The tick
+    thread sends on the non-blocking socket itself, so a message leaves
+    without waiting for the I/O thread; the rare remainder waits in the
+    link's buffer and the I/O thread is woken, through the socket pair, to
+    flush it. A socket is only ever closed under its link's lock, the lock a
+    send holds, so a send never writes to a descriptor reused by another socket.
+
+Arrivals
+    Each decoded message goes on :attr:`Transport.inbox` with its arrival time
+    on the monotonic clock; the tick thread takes it from there (a deque:
+    append and popleft are atomic).
+
+Hostile input
+    A connection that breaks the wire format is logged (one warning on the
+    ``lamport.realtime`` logger) and closed, and the machine keeps running:
+    a frame length of 0 or over the maximum, a payload that does not parse,
+    a hello from an unknown id, from the machine itself, from a machine
+    already connected or from one this machine calls itself, a message whose
+    sender is not the link's, no hello by the connection's absolute deadline,
+    and a stream that ends inside a frame. Messages later sent over a closed
+    link are counted in :attr:`Transport.dropped`.
+
+End
+    :meth:`Transport.finish_sending` shuts down the sending side of every link
+    once its buffer is written; the peer reads on to that end of stream, so
+    every message sent is either received or still queued. :meth:`wait_drained`
+    waits for every peer's end of stream, :meth:`close` stops the thread and
+    closes every socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from lamport.core import Message
+from lamport.errors import NetworkError
+from lamport.realtime.framing import (
+    FrameDecoder,
+    FrameError,
+    encode_hello,
+    parse_hello,
+    parse_message,
+)
+
+__all__ = ["HOST", "Transport", "fds_per_machine"]
+
+log = logging.getLogger("lamport.realtime")
+
+HOST = "127.0.0.1"
+#: Bytes a link may hold unsent (its peer not reading) before messages to it are dropped.
+MAX_BUFFERED = 1 << 20
+#: Read size of one recv; small frames, so a few kilobytes hold hundreds of them.
+RECV_SIZE = 65536
+#: Backoff between attempts to reach a peer that refuses connections, in seconds.
+FIRST_RETRY, LAST_RETRY = 0.01, 0.5
+_IN_USE = (errno.EADDRINUSE, 48, 10048)  # Linux, macOS, Windows
+
+
+def fds_per_machine(n_machines: int) -> int:
+    """File descriptors one machine's transport holds: its links, listener, selector, wake pair."""
+    return (n_machines - 1) + 4
+
+
+class _Link:
+    """One connection: to a known peer, or accepted and waiting for its hello."""
+
+    __slots__ = (
+        "decoder",
+        "delay",
+        "eof",
+        "hello_by",
+        "label",
+        "lock",
+        "out",
+        "peer",
+        "pending_connect",
+        "retry_at",
+        "shut",
+        "sock",
+    )
+
+    def __init__(self, sock: socket.socket | None, peer: int | None, label: str) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.label = label
+        self.decoder = FrameDecoder()
+        self.out = bytearray()
+        self.lock = threading.Lock()
+        self.eof = False  # the peer has ended its sending side
+        self.shut = False  # we have ended ours
+        self.pending_connect = False
+        self.retry_at = 0.0
+        self.delay = FIRST_RETRY
+        self.hello_by = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return self.sock is None
+
+    @property
+    def who(self) -> str:
+        return f"machine {self.peer}" if self.peer is not None else self.label
+
+
+class Transport:
+    """The network of machine ``machine`` out of ``n_machines``.
+
+    The listener is bound at once on ``port`` (0: a free port picked by the
+    OS), with a backlog that fits every peer. :meth:`start` starts the I/O
+    thread and the connections; :attr:`connected` is set once every link is
+    up. Raise NetworkError if the port is in use or cannot be bound.
+    """
+
+    def __init__(
+        self, machine: int, n_machines: int, port: int = 0, connect_timeout: float = 5.0
+    ) -> None:
+        self.machine = machine
+        self.n_machines = n_machines
+        self.connect_timeout = connect_timeout
+        self.listener = _bind(port, machine, backlog=n_machines + 8)
+        self.port: int = self.listener.getsockname()[1]
+        #: (arrival time, message), appended by the I/O thread, taken by the tick thread.
+        self.inbox: deque[tuple[float, Message]] = deque()
+        #: (message id, monotonic time) of every message decoded, for the benchmark.
+        self.arrived: list[tuple[str, float]] = []
+        #: Messages not sent, by recipient: link lost or never made, or its buffer full.
+        self.dropped = [0] * n_machines
+        #: Set once every link is up; :attr:`error` says why it never will be.
+        self.connected = threading.Event()
+        self.error: str | None = None
+        #: Set once every peer has ended its sending side (or its link was lost).
+        self.drained = threading.Event()
+        self._links: dict[int, _Link] = {}
+        self._callers = set(range(machine + 1, n_machines))  # peers that call us
+        self._accepted: list[_Link] = []  # waiting for their hello
+        self._selector: selectors.BaseSelector | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._lock = threading.Lock()  # guards _flush_requests
+        self._flush_requests: set[int] = set()
+        self._finishing = False
+        self._shut_all = False  # finish_sending asked, not yet acted on
+        self._retrying: set[_Link] = set()
+        self._ended: set[int] = set()  # peers whose stream ended or whose link was lost
+        self._quit = False
+        self._thread: threading.Thread | None = None
+        self._deadline = 0.0
+        self._warned_full: set[int] = set()
+
+    # -- the owner's side (the node's tick thread) -----------------------------------------
+
+    def start(self, addresses: Sequence[tuple[str, int]], deadline: float) -> None:
+        """Start the I/O thread: call every machine with a lower id, accept the others.
+
+        ``addresses[j]`` is machine j's listening address; ``deadline`` is the
+        monotonic time by which every link must be up.
+        """
+        self._deadline = deadline
+        selector = self._selector = selectors.DefaultSelector()
+        self.listener.setblocking(False)
+        selector.register(self.listener, selectors.EVENT_READ, "listener")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        for peer in range(self.machine):
+            link = _Link(None, peer, f"{addresses[peer][0]}:{addresses[peer][1]}")
+            self._links[peer] = link
+            self._call(link, addresses[peer])
+        self._check_connected()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"lamport-io-{self.machine}", daemon=False
+        )
+        self._thread.start()
+
+    def send(self, frame: bytes, recipients: Sequence[int]) -> None:
+        """Send one frame to each recipient; count it in :attr:`dropped` where it cannot go."""
+        wake = False
+        for recipient in recipients:
+            link = self._links.get(recipient)
+            if link is None:
+                self.dropped[recipient] += 1
+                continue
+            with link.lock:
+                sock = link.sock
+                if sock is None or link.shut or link.pending_connect:
+                    self.dropped[recipient] += 1
+                    continue
+                if link.out:
+                    if len(link.out) >= MAX_BUFFERED:
+                        self._drop_full(recipient)
+                        continue
+                    link.out += frame
+                    continue
+                try:
+                    sent = sock.send(frame)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    log.warning(
+                        "machine %d: link to machine %d lost (%s); later messages are dropped",
+                        self.machine,
+                        recipient,
+                        exc,
+                    )
+                    self.dropped[recipient] += 1
+                    link.shut = True
+                    sent = len(frame)
+                if sent < len(frame):
+                    link.out += frame[sent:]
+                    with self._lock:
+                        self._flush_requests.add(recipient)
+                    wake = True
+        if wake:
+            self._wake()
+
+    def finish_sending(self) -> None:
+        """End the sending side of every link once its buffer is written (by the I/O thread)."""
+        self._finishing = self._shut_all = True
+        self._wake()
+
+    def wait_drained(self, deadline: float, hurry: threading.Event | None = None) -> bool:
+        """Wait until every peer has ended its sending side, the deadline, or ``hurry``.
+
+        Return True if every peer's stream was read to its end.
+        """
+        while not self.drained.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or (hurry is not None and hurry.is_set()):
+                break
+            self.drained.wait(min(left, 0.05))
+        return self.drained.is_set()
+
+    def close(self) -> None:
+        """Stop the I/O thread and close every socket. Safe to call more than once."""
+        self._quit = True
+        if self._thread is not None:
+            self._wake()
+            self._thread.join()
+            self._thread = None
+        for link in [*self._links.values(), *self._accepted]:
+            self._close_link(link)
+        self._accepted.clear()
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
+        self.listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- the I/O thread ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        # A full pair means a wake-up is already pending; a closed one, that we are closing.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _loop(self) -> None:
+        selector = self._selector
+        assert selector is not None
+        while not self._quit:
+            for key, mask in selector.select(self._timeout()):
+                what = key.data
+                if what == "listener":
+                    self._accept()
+                elif what == "wake":
+                    self._on_wake()
+                else:
+                    self._on_ready(what, mask)
+            self._housekeeping()
+
+    def _timeout(self) -> float | None:
+        """Seconds until the next connect retry or hello deadline; None if nothing waits."""
+        times = [link.hello_by for link in self._accepted]
+        times += [link.retry_at for link in self._retrying]
+        if not self.connected.is_set() and self.error is None:
+            times.append(self._deadline)
+        if not times:
+            return None
+        return max(0.0, min(times) - time.monotonic())
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        for link in list(self._accepted):
+            if now >= link.hello_by:
+                self._reject(link, f"no hello within {self.connect_timeout:g} s")
+        for link in [link for link in self._retrying if now >= link.retry_at]:
+            self._retrying.discard(link)
+            self._call(link, _address(link.label))
+        if not self.connected.is_set() and self.error is None and now >= self._deadline:
+            self._fail_deadline()
+        if self._shut_all:
+            self._shut_all = False
+            for link in list(self._links.values()):
+                self._maybe_shut(link)
+            self._check_drained()
+
+    def _on_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        with self._lock:
+            requests, self._flush_requests = self._flush_requests, set()
+        for peer in requests:
+            link = self._links.get(peer)
+            if link is not None:
+                self._update(link)
+
+    def _call(self, link: _Link, address: tuple[str, int]) -> None:
+        """Start a non-blocking connect to a peer's listener."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        code = sock.connect_ex(address)
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+            sock.close()
+            self._retry(link, OSError(code, errno.errorcode.get(code, str(code))))
+            return
+        with link.lock:
+            link.sock = sock
+            link.pending_connect = True
+        assert self._selector is not None
+        self._selector.register(sock, selectors.EVENT_WRITE, link)
+
+    def _retry(self, link: _Link, exc: OSError) -> None:
+        now = time.monotonic()
+        if now + link.delay > self._deadline or self._quit:
+            if self.error is None:
+                self.error = (
+                    f"machine {self.machine}: cannot reach machine {link.peer} on "
+                    f"{link.label} within {self.connect_timeout:g} s ({exc.strerror or exc})"
+                )
+            return
+        link.retry_at = now + link.delay
+        self._retrying.add(link)
+        link.delay = min(link.delay * 2, LAST_RETRY)
+
+    def _connected(self, link: _Link) -> None:
+        assert link.sock is not None
+        code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._close_link(link)
+            self._retry(link, OSError(code, errno.errorcode.get(code, str(code))))
+            return
+        # Nagle's algorithm would hold small frames back for the peer's delayed ACK.
+        link.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with link.lock:
+            link.pending_connect = False
+            link.out += encode_hello(self.machine)
+        self._flush(link)
+        self._check_connected()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("machine %d: accept failed: %s", self.machine, exc)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            link = _Link(sock, None, f"{address[0]}:{address[1]}")
+            # Absolute: a caller that dribbles bytes never earns more time.
+            link.hello_by = time.monotonic() + self.connect_timeout
+            self._accepted.append(link)
+            assert self._selector is not None
+            self._selector.register(sock, selectors.EVENT_READ, link)
+
+    def _on_ready(self, link: _Link, mask: int) -> None:
+        if link.pending_connect:
+            self._connected(link)
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(link)
+        if mask & selectors.EVENT_READ and not link.closed:
+            self._read(link)
+
+    def _read(self, link: _Link) -> None:
+        assert link.sock is not None
+        try:
+            data = link.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("machine %d: connection from %s failed: %s", self.machine, link.who, exc)
+            self._lose(link)
+            return
+        try:
+            if not data:
+                if link.decoder.pending:
+                    raise FrameError(f"stream ended inside a frame ({link.decoder.pending} bytes)")
+                self._end_of_stream(link)
+                return
+            now = time.monotonic()
+            for payload in link.decoder.feed(data):
+                if link.peer is None:
+                    self._identify(link, parse_hello(payload))
+                    continue
+                msg = parse_message(payload)
+                if msg.sender != link.peer:
+                    raise FrameError(f"message from {msg.sender} on machine {link.peer}'s link")
+                self.inbox.append((now, msg))
+                self.arrived.append((msg.msg_id, now))
+        except FrameError as exc:
+            self._reject(link, str(exc))
+
+    def _identify(self, link: _Link, sender: int) -> None:
+        """Accept a hello from ``sender``. Raise FrameError if it is not a machine that calls us."""
+        if sender == self.machine or sender >= self.n_machines:
+            raise FrameError(f"unknown sender {sender}")
+        if sender in self._links:
+            raise FrameError(f"machine {sender} is already connected")
+        if sender not in self._callers:
+            raise FrameError(f"machine {sender} does not call machine {self.machine}")
+        link.peer = sender
+        self._accepted.remove(link)
+        self._links[sender] = link
+        self._check_connected()
+
+    def _end_of_stream(self, link: _Link) -> None:
+        if link.peer is None:  # a caller that left without a word
+            self._accepted.remove(link)
+            self._close_link(link)
+            return
+        link.eof = True
+        self._ended.add(link.peer)
+        if link.shut and not link.out:
+            self._close_link(link)
+        else:
+            self._update(link)
+        self._check_drained()
+
+    def _reject(self, link: _Link, reason: str) -> None:
+        log.warning("machine %d: dropped connection from %s: %s", self.machine, link.who, reason)
+        self._lose(link)
+
+    def _lose(self, link: _Link) -> None:
+        if link.peer is None:
+            if link in self._accepted:
+                self._accepted.remove(link)
+        else:
+            link.eof = True
+            self._ended.add(link.peer)
+        self._close_link(link)
+        self._check_drained()
+
+    def _flush(self, link: _Link) -> None:
+        with link.lock:
+            sock = link.sock
+            if sock is not None and link.out:
+                try:
+                    sent = sock.send(link.out)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as exc:
+                    log.warning(
+                        "machine %d: link to machine %d lost (%s)", self.machine, link.peer, exc
+                    )
+                    link.out.clear()
+                    link.shut = True
+                    sent = 0
+                del link.out[:sent]
+        self._maybe_shut(link)
+        self._update(link)
+
+    def _maybe_shut(self, link: _Link) -> None:
+        """After the last send, end our sending side of the link."""
+        if not self._finishing or link.shut or link.closed or link.out or link.pending_connect:
+            return
+        with link.lock:
+            link.shut = True
+            try:
+                assert link.sock is not None
+                link.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        if link.eof:
+            self._close_link(link)
+        else:
+            self._update(link)
+
+    def _update(self, link: _Link) -> None:
+        """Register the link for what it waits for: its peer's bytes, room for its buffer."""
+        sock = link.sock
+        if sock is None or self._selector is None:
+            return
+        events = 0
+        if not link.eof:
+            events |= selectors.EVENT_READ
+        if link.out or link.pending_connect:
+            events |= selectors.EVENT_WRITE
+        key = self._selector.get_map().get(sock)
+        if events == 0:
+            if key is not None:
+                self._selector.unregister(sock)
+        elif key is None:
+            self._selector.register(sock, events, link)
+        elif key.events != events:
+            self._selector.modify(sock, events, link)
+
+    def _close_link(self, link: _Link) -> None:
+        with link.lock:
+            sock, link.sock = link.sock, None
+            link.pending_connect = False
+            if sock is None:
+                return
+            if self._selector is not None and sock in self._selector.get_map():
+                self._selector.unregister(sock)
+            sock.close()
+
+    def _check_connected(self) -> None:
+        if self.connected.is_set():
+            return
+        callers_in = self._callers <= set(self._links)
+        called = all(
+            not self._links[p].pending_connect and not self._links[p].closed
+            for p in range(self.machine)
+        )
+        if callers_in and called:
+            self.connected.set()
+
+    def _fail_deadline(self) -> None:
+        missing = sorted(self._callers - set(self._links))
+        unreached = [p for p in range(self.machine) if self._links[p].pending_connect]
+        if missing:
+            listed = ", ".join(map(str, missing))
+            self.error = (
+                f"machine {self.machine}: no connection from machine {listed} "
+                f"within {self.connect_timeout:g} s"
+            )
+        else:
+            listed = ", ".join(map(str, unreached)) or "?"
+            self.error = (
+                f"machine {self.machine}: cannot reach machine {listed} "
+                f"within {self.connect_timeout:g} s"
+            )
+
+    def _check_drained(self) -> None:
+        if len(self._ended) == self.n_machines - 1:
+            self.drained.set()
+
+    def _drop_full(self, recipient: int) -> None:
+        self.dropped[recipient] += 1
+        if recipient not in self._warned_full:
+            self._warned_full.add(recipient)
+            log.warning(
+                "machine %d: machine %d does not read; messages to it are dropped",
+                self.machine,
+                recipient,
+            )
+
+
+def _address(label: str) -> tuple[str, int]:
+    host, _, port = label.rpartition(":")
+    return host, int(port)
+
+
+def _bind(port: int, machine: int, backlog: int) -> socket.socket:
+    try:
+        return socket.create_server((HOST, port), backlog=backlog)
+    except OSError as exc:
+        if port and exc.errno in _IN_USE:
+            raise NetworkError(f"port {port} (machine {machine}) is already in use") from None
+        raise NetworkError(f"cannot listen on {HOST}:{port} (machine {machine}): {exc}") from None
