@@ -7,6 +7,12 @@ stay. The subcommand's module is imported only when it is chosen.
 
 from __future__ import annotations
 
+from lamport.errors import quiet_start
+
+quiet_start()  # a signal during start-up: exit 130/143, no traceback
+
+# ruff: noqa: E402
+
 import importlib
 import sys
 

@@ -316,12 +316,18 @@ def progress_bar(
 class MachineState(Protocol):
     """What the live display shows of a machine (the real-time backend's progress)."""
 
-    machine: int
-    rate: float
-    tick: int
-    ticks: int
-    clock: int
-    queue: int
+    @property
+    def machine(self) -> int: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def tick(self) -> int: ...
+    @property
+    def ticks(self) -> int: ...
+    @property
+    def clock(self) -> int: ...
+    @property
+    def queue(self) -> int: ...
 
 
 #: Headers of the live display, one line per machine.

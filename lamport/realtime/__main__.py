@@ -10,6 +10,12 @@ status is 128 + the signal (130, 143) with complete logs and ``run.json``.
 
 from __future__ import annotations
 
+from lamport.errors import quiet_start
+
+quiet_start()  # a signal during start-up: exit 130/143, no traceback
+
+# ruff: noqa: E402
+
 import argparse
 import logging
 import signal
@@ -22,6 +28,7 @@ from lamport.cli import (
     Parser,
     add_run_commands,
     default_out,
+    port,
     positive_float,
     print_report,
     print_run_summary,
@@ -29,20 +36,10 @@ from lamport.cli import (
     run_identity,
     run_options,
 )
+from lamport.console import live_display
 from lamport.errors import run_cli
 from lamport.logs import claim_out
 from lamport.realtime.cluster import Result, Shutdown, run_backend
-from lamport.realtime.node import Progress
-
-
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1..65535)")
-    return value
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -123,27 +120,6 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def _live_display() -> tuple[Callable[[list[Progress]], None], Callable[[], None]]:
-    """A live table, one line per machine, updated in place; and a function that ends it."""
-    from rich.live import Live
-
-    from lamport.summary import Column, FittedTable
-
-    display = Live(transient=True, auto_refresh=False)
-    display.start()
-
-    def update(progress: list[Progress]) -> None:
-        rows = [
-            [str(p.machine), f"{p.rate:g}", f"{p.tick}/{p.ticks}", str(p.clock), str(p.queue)]
-            for p in progress
-        ]
-        columns = [Column(header) for header in ("machine", "rate", "tick", "clock", "queue")]
-        table = FittedTable(columns, rows, title="real time (Ctrl-C stops)", boxed=False)
-        display.update(table, refresh=True)
-
-    return update, display.stop
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     backend = get_backend("realtime")
@@ -156,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("lamport.realtime").addHandler(handler)
     live = end_live = None
     if sys.stdout.isatty() and not args.quiet:
-        live, end_live = _live_display()
+        live, end_live = live_display()
     shutdown = Shutdown()
     restore = on_signals(shutdown)
     began = time.perf_counter()

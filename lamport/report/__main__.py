@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from lamport.errors import quiet_start
+
+quiet_start()  # a signal during start-up: exit 130/143, no traceback
+
+# ruff: noqa: E402
+
 import sys
 import time
 from pathlib import Path
