@@ -79,3 +79,43 @@ def test_a_signal_at_any_moment_stops_cleanly(tmp_path, signum, status, word):
             assert json.loads((tmp_path / "r" / RUN_FILE).read_text())["rates"][0] == 6
         outcomes.append(process.returncode)
     assert status in outcomes  # the moments above do catch the run in the act
+
+
+@pytest.mark.parametrize("moment", [0.0, 0.1, 0.3, 0.6])
+def test_sigterm_stops_a_realtime_run_at_any_stage_with_143(tmp_path, moment):
+    rates = ",".join(["3"] * 30)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lamport.realtime",
+            "run",
+            "--rates",
+            rates,
+            "--duration",
+            "10",
+            "--speed",
+            "5",
+            "--quiet",
+            "--out",
+            "rt",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_handlers(process.pid)
+    time.sleep(moment)
+    process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 3.0
+    assert process.returncode == 143, err
+    assert "Traceback" not in err and "warning" not in err, err
+    lines = err.strip().splitlines()
+    assert lines in ([], ["terminated"]) or lines[-1].startswith("interrupted at t = "), err
+    if (tmp_path / "rt").exists():  # stopped after the start: a complete run
+        assert json.loads((tmp_path / "rt" / RUN_FILE).read_text())["interrupted"] is True
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -37,7 +37,7 @@ from lamport.cli import (
     run_options,
 )
 from lamport.console import live_display
-from lamport.errors import run_cli
+from lamport.errors import Terminated, run_cli
 from lamport.logs import claim_out
 from lamport.realtime.cluster import Result, Shutdown, run_backend
 
@@ -85,6 +85,8 @@ def on_signals(shutdown: Shutdown) -> Callable[[], None]:
     """
 
     def handle(signum: int, _frame: object) -> None:
+        # Links closing as the machines stop are expected: no warning for each.
+        logging.getLogger("lamport.realtime").setLevel(logging.ERROR)
         shutdown.request(signum)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     try:
         result = run_backend(config, options, out=out, live=live, stop=shutdown)
+    except KeyboardInterrupt:  # stopped before the machines started: nothing to keep
+        if shutdown.signal == signal.SIGTERM:
+            raise Terminated from None
+        raise
     finally:
         restore()
         if end_live is not None:
