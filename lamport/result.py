@@ -23,12 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["RunResult", "describe"]
 
 
-def describe(metadata: dict[str, Any], backend: str | None = None) -> str:
+def describe(metadata: dict[str, Any]) -> str:
     """A figure or report title: ``exp 4 big-differences — des — seed 1``."""
     exp = metadata.get("experiment")
     name = metadata.get("name") or "custom"
     head = f"exp {exp} {name}" if exp else name
-    return f"{head} — {backend or metadata.get('backend', '?')} — seed {metadata.get('seed', '?')}"
+    return f"{head} — {metadata.get('backend', '?')} — seed {metadata.get('seed', '?')}"
 
 
 @dataclass

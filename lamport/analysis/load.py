@@ -188,16 +188,11 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
     """
     run_dir = Path(run_dir)
     metadata, logs = read_run(run_dir)
-    for key in ("p_send", "duration"):
-        if not isinstance(metadata.get(key), int | float) or isinstance(metadata.get(key), bool):
-            raise LogError(f"{run_dir / RUN_FILE}: malformed ({key} is not a number)")
     try:
         config = RunConfig.from_metadata(metadata)
     except ConfigError as exc:
         raise LogError(f"{run_dir / RUN_FILE}: malformed ({exc})") from None
-    queued = metadata.get("queued_at_end")
-    if not isinstance(queued, list) or len(queued) != len(logs):
-        queued = [events[-1].queue if events else 0 for events in logs]
+    queued = metadata["queued_at_end"]  # read_run checked it: one count per machine
     if validate:
         try:
             check(metadata, logs)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lamport.errors import LogError
+from lamport.validate import is_integer
 
 __all__ = ["FIGURES_DIR", "REPORT_HTML", "REPORT_MD", "build_report", "write_report"]
 
@@ -119,7 +120,7 @@ def config_rows(metadata: Mapping[str, Any], skip: Sequence[str] = ()) -> list[l
 
 def _list_text(values: list[Any]) -> str:
     """A list for the config table; a long run of consecutive integers as ``lo..hi (n)``."""
-    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    ints = all(is_integer(v) for v in values)
     if ints and len(values) > 5 and values == list(range(values[0], values[0] + len(values))):
         return f"{values[0]}..{values[-1]} ({len(values)})"
     return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
