@@ -27,7 +27,7 @@ from lamport.errors import ConfigError, LogError
 from lamport.invariants import check
 from lamport.logs import RUN_FILE, read_directory_json, read_run, require_directory
 from lamport.result import RunResult
-from lamport.summary import SUMMARY_COLUMNS
+from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES, SUMMARY_REQUIRED
 
 if TYPE_CHECKING:
     from lamport.des.sweep import SweepResult
@@ -38,23 +38,7 @@ EVENTS_FILE = "events.parquet"
 RUNS_DIR = "runs"
 
 #: The summary.csv columns SPEC section 3 requires of every sweep.
-REQUIRED_SUMMARY_COLUMNS = SUMMARY_COLUMNS[:14]
-
-_INT_COLUMNS = (
-    "experiment",
-    "seed",
-    "machine",
-    "ticks",
-    "n_internal",
-    "n_send",
-    "n_receive",
-    "final_clock",
-    "final_queue",
-    "max_queue",
-    "max_jump",
-    "messages_sent",
-    "drift_end",
-)
+REQUIRED_SUMMARY_COLUMNS = SUMMARY_COLUMNS[:SUMMARY_REQUIRED]
 
 
 #: The name analysis code used for a run before every backend returned a RunResult.
@@ -157,11 +141,9 @@ def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Summary rows (``summary.csv``'s columns) as a frame with numeric dtypes: counts as
     int64, rates and other measures as float64, ``name`` as string."""
     frame = pd.DataFrame.from_records(rows)
-    for column in frame.columns:
-        if column in _INT_COLUMNS:
-            frame[column] = frame[column].astype("int64")
-        elif column in SUMMARY_COLUMNS and column != "name":
-            frame[column] = frame[column].astype("float64")
+    frame = frame.astype(
+        {c: SUMMARY_DTYPES[c] for c in frame.columns if c in SUMMARY_DTYPES and c != "name"}
+    )
     if "name" not in frame:
         frame["name"] = ""
     frame["name"] = frame["name"].astype("string")
