@@ -503,13 +503,30 @@ def test_absurd_speed_is_recorded_and_warned_about(tmp_path, capsys):
     assert "could not keep up at speed 2000" in warnings[0] and "--speed" in warnings[0]
 
 
-def test_a_normal_speed_keeps_up_and_says_nothing(tmp_path, capsys):
+def test_keeping_up_means_p99_lateness_within_a_tenth_of_the_shortest_interval():
+    from lamport.realtime.cluster import _lateness_summary
+
+    config = RunConfig(rates=(2, 5), p_send=0.3, duration=10)  # shortest interval 200 ms at speed 1
+    on_time = _lateness_summary([0.001] * 100, config, speed=1)
+    assert on_time["kept_up"] is True and on_time["shortest_tick_interval_ms"] == 200
+    assert on_time["tick_lateness_ms"]["p99"] == pytest.approx(1)
+    behind = _lateness_summary([0.001] * 90 + [0.03] * 10, config, speed=1)  # p99 30 ms > 20 ms
+    assert behind["kept_up"] is False
+    assert _lateness_summary([0.019] * 100, config, speed=1)["kept_up"] is True
+    assert _lateness_summary([0.019] * 100, config, speed=10)["kept_up"] is False  # 2 ms limit
+    assert _lateness_summary([], config, speed=1)["kept_up"] is True
+
+
+def test_a_normal_run_warns_only_if_it_fell_behind(tmp_path, capsys):
+    # Whether a loaded machine keeps up at speed 1 is not the test's to assume:
+    # the run's own verdict decides, and the warning must follow it.
     argv = ["run", "--rates", "2,3", "--duration", "2", "--speed", "1", "--quiet"]
     code, out, err = cli([*argv, "--out", str(tmp_path / "r")], capsys)
     assert code == 0, err
     metadata = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert metadata["kept_up"] is True
     assert metadata["shortest_tick_interval_ms"] == pytest.approx(1000 / 3, abs=1e-3)
     assert set(metadata["tick_lateness_ms"]) == {"p50", "p99", "max"}
+    assert metadata["kept_up"] is (metadata["tick_lateness_ms"]["p99"] <= 1000 / 3 / 10)
     assert metadata["options"] == {"speed": 1.0, "base_port": None, "connect_timeout": 5.0}
-    assert "warning" not in err and out == ""
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == (0 if metadata["kept_up"] else 1) and out == ""
