@@ -21,6 +21,7 @@ This module is plain Python (no pandas): dtypes are pandas' names, as strings.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from lamport.core import Event
 
@@ -67,6 +68,25 @@ DTYPES: dict[str, str] = {
     "msg_id": "string",
 }
 assert tuple(DTYPES) == COLUMNS
+
+
+#: The optional column of carried vector clocks (``--clock vector``): one
+#: component per machine, by id, separated by single spaces (``3 0 5``).
+VC_COLUMN = "vc"
+
+
+def format_vc(vc: Sequence[int]) -> str:
+    """A vector clock as a ``vc`` cell: ``[3, 0, 5]`` -> ``"3 0 5"``."""
+    return " ".join(map(str, vc))
+
+
+def parse_vc(cell: str) -> list[int]:
+    """A ``vc`` cell as its components. Raise ValueError unless it is integers >= 0
+    separated by single spaces."""
+    parts = cell.split(" ")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(f"{cell!r} is not integers >= 0 separated by spaces")
+    return [int(part) for part in parts]
 
 
 def _finite(text: str) -> float:
