@@ -4,6 +4,10 @@ brute force on small runs of the DES and on hand-made logs."""
 from __future__ import annotations
 
 import itertools
+import json
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -214,3 +218,102 @@ def test_empty_and_silent_runs():
     found = causality.concurrency(silent)
     assert found.related == 0 and found.concurrent_share == 1.0
     assert found.invented == found.clock_ordered
+
+
+# --- the report: concurrency table, explorable space-time diagram ---------------------------
+
+SHIM = r"""
+// A few DOM calls, enough to run the diagram's script in node.
+function Node(tag) {
+  this.tag = tag; this.attrs = {}; this.children = []; this.handlers = {}; this.style = {};
+  this.textContent = ""; this.innerHTML = ""; this.value = "";
+}
+Node.prototype.setAttribute = function (k, v) { this.attrs[k] = String(v); };
+Node.prototype.appendChild = function (c) { this.children.push(c); c.parentNode = this; return c; };
+Node.prototype.removeChild = function (c) { this.children.splice(this.children.indexOf(c), 1); };
+Object.defineProperty(Node.prototype, "firstChild", {
+  get: function () { return this.children[0]; } });
+Node.prototype.addEventListener = function (k, f) { this.handlers[k] = f; };
+var parts = {};
+["st-data", "st-svg", "st-tip", "st-start", "st-width", "st-range", "st-clear"].forEach(
+  function (c) { parts[c] = new Node(c); });
+parts["st-data"].textContent = require("fs").readFileSync(process.argv[2], "utf8");
+parts["st-start"].value = "0";
+var root = new Node("figure");
+root.querySelector = function (sel) { return parts[sel.slice(1)]; };
+global.document = {
+  currentScript: { parentNode: root },
+  createElementNS: function (ns, tag) { return new Node(tag); },
+};
+eval(require("fs").readFileSync(process.argv[3], "utf8"));
+var svg = parts["st-svg"];
+function circles() { return svg.children.filter(function (c) { return c.tag === "circle"; }); }
+var before = circles().length;
+var lines = svg.children.filter(function (c) { return c.tag === "line"; }).length;
+var dots = circles();
+var pick = dots[Math.floor(dots.length / 2)];
+pick.handlers.click();
+var fills = {};
+circles().forEach(function (c) { fills[c.attrs.fill] = (fills[c.attrs.fill] || 0) + 1; });
+var tipBefore = parts["st-tip"].textContent;
+circles()[0].handlers.mousemove({ clientX: 1, clientY: 2 });
+parts["st-width"].value = "1000"; parts["st-width"].handlers.change();
+console.log(JSON.stringify({ before: before, lines: lines, fills: fills,
+  tip: parts["st-tip"].textContent, all: circles().length, range: parts["st-range"].textContent }));
+"""
+
+
+def test_report_causality_table_matches_the_metrics():
+    from lamport.report.causality import run_blocks
+
+    result = simulate(RunConfig(rates=(3, 2, 5), p_send=0.6, duration=4.0, seed=1))
+    table, paragraph = run_blocks(result)
+    found = causality.concurrency(result.logs)
+    assert table.rows[1][1] == f"{found.concurrent:,}"
+    assert table.rows[3][2] == f"{found.invented_share:.1%}"
+    assert f"{found.pairs:,} pairs" in paragraph.text
+
+
+def test_spacetime_html_runs_and_highlights_past_and_future(tmp_path):
+    """The diagram's own script, run in node with a minimal DOM: it draws the window,
+    a click colours the causal past and future, hover fills the tooltip."""
+    from lamport.report.causality import spacetime_html
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    result = simulate(RunConfig(rates=(3, 2, 5), p_send=0.6, duration=20.0, seed=1))
+    block = spacetime_html(result, seconds=4.0)
+    data = re.search(
+        r'<script type="application/json" class="st-data">(.*?)</script>', block.html, re.S
+    )
+    script = re.search(r"<script>\n(.*?)</script>", block.html, re.S)
+    assert data and script
+    (tmp_path / "data.json").write_text(data.group(1).replace("<\\/", "</"))
+    (tmp_path / "script.js").write_text(script.group(1))
+    (tmp_path / "shim.js").write_text(SHIM)
+    out = subprocess.run(
+        [node, str(tmp_path / "shim.js"), str(tmp_path / "data.json"), str(tmp_path / "script.js")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout)
+    in_window = sum(1 for log in result.logs for e in log if e.t <= 4.0)
+    assert seen["before"] == in_window
+    assert seen["fills"]["#000"] == 1  # the selected event
+    assert seen["fills"].get("#1f78ff", 0) > 0 and seen["fills"].get("#ff8c00", 0) > 0
+    assert "vector clock [" in seen["tip"] and "Lamport clock" in seen["tip"]
+    assert seen["all"] == sum(len(log) for log in result.logs)  # a 1000 s window shows all
+    assert seen["range"].startswith("0.00 s to ")
+
+
+def test_spacetime_html_caps_what_it_embeds(monkeypatch):
+    from lamport.report import causality as report_causality
+
+    monkeypatch.setattr(report_causality, "EMBED_EVENTS", 50)
+    result = simulate(RunConfig(rates=(3, 2, 5), p_send=0.6, duration=20.0, seed=1))
+    block = report_causality.spacetime_html(result, seconds=4.0)
+    assert "The page embeds the first 50 events" in block.html
+    assert block.html.count("</script>") == 2
