@@ -59,6 +59,7 @@ __all__ = [
     "ClockBreak",
     "Concurrency",
     "analyze",
+    "carried_clocks",
     "clock_condition",
     "concurrency",
     "happened_before",
@@ -276,6 +277,39 @@ def messages(logs: Sequence[Sequence[Event]]) -> list[tuple[tuple[int, int], tup
         for index, e in enumerate(events):
             if e.event == RECEIVE and e.msg_id in send_at:
                 found.append((send_at[e.msg_id], (machine, index)))
+    return found
+
+
+def carried_clocks(logs: Sequence[Sequence[Event]]) -> list[np.ndarray] | None:
+    """The vector clocks the logs carry (``--clock vector``: events with a ``vc``
+    field), one int64 matrix per machine like :func:`vector_clocks`; None if they
+    carry none.
+
+    Raise ValueError, naming the machine log and line, if only some logs carry
+    them or a cell does not have one component per machine.
+    """
+    import numpy as np
+
+    from lamport.schema import log_name, parse_vc
+
+    n = len(logs)
+    carrying = [bool(events) and hasattr(events[0], "vc") for events in logs]
+    if not any(carrying):
+        return None
+    found = []
+    for machine, events in enumerate(logs):
+        if events and not carrying[machine]:
+            raise ValueError(f"{log_name(machine)}: no vc column, but other logs have one")
+        rows = []
+        for index, e in enumerate(events):
+            vc = parse_vc(e.vc)  # type: ignore[attr-defined]
+            if len(vc) != n:
+                raise ValueError(
+                    f"{log_name(machine)} line {index + 2}: vc {e.vc!r} has {len(vc)} "  # type: ignore[attr-defined]
+                    f"components, the run has {n} machines"
+                )
+            rows.append(vc)
+        found.append(np.array(rows, dtype=np.int64).reshape(len(events), n))
     return found
 
 

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamport.core import RECEIVE, Event
+from lamport.core import RECEIVE, VECTOR, Event, VectorEvent
 from lamport.errors import LogError
-from lamport.schema import COLUMNS, LOG_PATTERN, log_name
+from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, VC_COLUMN, log_name, parse_vc
 
 __all__ = ["DEFAULT_LIMIT", "CheckReport", "check_logs", "check_run", "main", "read_logs"]
 
@@ -83,13 +83,9 @@ def _where(machine: int, index: int) -> str:
     return f"{log_name(machine)} line {index + 2}"
 
 
-def check_logs(
-    metadata: Mapping[str, Any],
-    logs: Sequence[Sequence[Event]],
-    carried: Sequence[Any] | None = None,
-) -> CheckReport:
-    """Check a run already in memory: its ``run.json`` content, its logs by machine,
-    and the vector clocks its logs carry (one int64 matrix per machine), if any."""
+def check_logs(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> CheckReport:
+    """Check a run already in memory: its ``run.json`` content and its logs by machine
+    (events with a ``vc`` field, :class:`lamport.core.VectorEvent`, carry vector clocks)."""
     from lamport import causality
     from lamport.invariants import violations
 
@@ -114,8 +110,15 @@ def check_logs(
             f"{_where(*cause)} (clock {first.before_clock}) happened before this event "
             f"(clock {first.clock}){later}"
         )
+    try:
+        carried = causality.carried_clocks(logs)
+    except ValueError as exc:
+        problems.append(str(exc))
+        carried = None
     if carried is not None:
         problems += _carried_problems(carried, solved)
+    elif metadata.get("clock") == VECTOR:
+        problems.append(f"{RUN_FILE} says clock 'vector' but the logs have no vc column")
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
     events = sum(len(x) for x in logs)
     return CheckReport(len(logs), events, messages, problems, carried is not None)
@@ -165,20 +168,19 @@ def check_run(run_dir: str | Path) -> CheckReport:
     gc.disable()
     try:
         metadata = read_metadata(run_dir)
-        logs, carried = read_logs(run_dir, len(metadata["rates"]))
-        return check_logs(metadata, logs, carried)
+        logs = read_logs(run_dir, len(metadata["rates"]))
+        return check_logs(metadata, logs)
     finally:
         if paused:
             gc.enable()
 
 
-def read_logs(run_dir: str | Path, n_machines: int) -> tuple[list[list[Event]], list[Any] | None]:
-    """Read every ``machine-<id>.csv`` of a run directory, fast: each machine's
-    events, and the vector clocks the logs carry (one int64 matrix per machine)
-    if they have a ``vc`` column, else None.
+def read_logs(run_dir: str | Path, n_machines: int) -> list[list[Event]]:
+    """Read every ``machine-<id>.csv`` of a run directory, fast.
 
     The same events as :func:`lamport.logs.read_run` (which this falls back to
-    for any file pandas does not read cleanly, so its one-line errors apply).
+    for any file pandas does not read cleanly, so its one-line errors apply):
+    :class:`lamport.core.VectorEvent` records for logs with a ``vc`` column.
     Raise LogError naming the file and line if a log is missing or malformed,
     or the directory holds a log for a machine ``run.json`` does not list.
     """
@@ -190,51 +192,11 @@ def read_logs(run_dir: str | Path, n_machines: int) -> tuple[list[list[Event]], 
     if extra:
         raise LogError(f"{run_dir}: {extra[0]} but run.json lists {n_machines} machines")
     logs: list[list[Event]] = []
-    carried: list[Any] = []
     for machine in range(n_machines):
         path = run_dir / log_name(machine)
         fast = _read_fast(path)
-        if fast is None:
-            logs.append(read_log(path))
-            vc = _read_vc(path)
-        else:
-            events, vc = fast
-            logs.append(events)
-        if vc is None and carried:
-            raise LogError(f"{path}: no vc column, but {log_name(0)} has one")
-        if vc is not None:
-            if len(carried) != machine:
-                raise LogError(f"{path}: a vc column, but {log_name(0)} has none")
-            carried.append(vc)
-    return logs, (carried or None)
-
-
-def _read_vc(path: Path) -> Any:
-    """The ``vc`` column of a log the exact reader has accepted, or None if it has none."""
-    from lamport.schema import VC_COLUMN, parse_vc
-
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        if VC_COLUMN not in header:
-            return None
-        column = header.index(VC_COLUMN)
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                rows.append(parse_vc(row[column]))
-            except ValueError as exc:
-                raise LogError(f"{path}: line {line}: malformed vc ({exc})") from None
-    return _vc_matrix(path, rows)
-
-
-def _vc_matrix(path: Path, rows: list[list[int]]) -> Any:
-    import numpy as np
-
-    width = {len(r) for r in rows}
-    if len(width) > 1:
-        raise LogError(f"{path}: vc cells of different lengths {sorted(width)}")
-    return np.array(rows, dtype=np.int64).reshape(len(rows), width.pop() if width else 0)
+        logs.append(read_log(path) if fast is None else fast)
+    return logs
 
 
 #: pandas dtypes the fast reader asks for: numbers as numbers, text as Python str.
@@ -254,13 +216,11 @@ _READ_DTYPES = {
 }
 
 
-def _read_fast(path: Path) -> tuple[list[Event], Any] | None:
+def _read_fast(path: Path) -> list[Event] | None:
     """One log through pandas, or None if it does not read cleanly (the caller
     falls back to the exact reader, which names the problem)."""
     import numpy as np
     import pandas as pd
-
-    from lamport.schema import VC_COLUMN, parse_vc
 
     try:
         data = path.read_bytes()
@@ -328,14 +288,16 @@ def _read_fast(path: Path) -> tuple[list[Event], Any] | None:
             strict=True,
         )
     ]
-    vc = None
     if VC_COLUMN in frame.columns:
+        cells = frame[VC_COLUMN].tolist()
         try:
-            rows = [parse_vc(cell) for cell in frame[VC_COLUMN].tolist()]
+            for cell in cells:
+                parse_vc(cell)
         except ValueError:
             return None  # the exact reader names the line
-        vc = _vc_matrix(path, rows)
-    return events, vc
+        # a VectorEvent reads as an Event, with one field more
+        events = [new(VectorEvent, (*e, c)) for e, c in zip(events, cells, strict=True)]  # type: ignore[misc]
+    return events
 
 
 def main(argv: list[str] | None = None) -> int:

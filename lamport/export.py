@@ -235,7 +235,7 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path, time: str = "m
     output = Path(output)
     _check_output(output)
     metadata = read_metadata(Path(run_dir))
-    logs, _ = read_logs(Path(run_dir), len(metadata["rates"]))
+    logs = read_logs(Path(run_dir), len(metadata["rates"]))
     if fmt == "shiviz":
         text = shiviz(logs)
     elif fmt == "dot":

@@ -317,3 +317,86 @@ def test_spacetime_html_caps_what_it_embeds(monkeypatch):
     block = report_causality.spacetime_html(result, seconds=4.0)
     assert "The page embeds the first 50 events" in block.html
     assert block.html.count("</script>") == 2
+
+
+# --- carried vector clocks (--clock vector) equal the derived ones, on both backends --------
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_des_carried_vector_clocks_equal_derived(config, tmp_path):
+    from lamport.check import check_run
+    from lamport.logs import read_run
+
+    plain = simulate(RunConfig(**config))
+    vector = simulate(RunConfig(**config, clock="vector"))
+    assert vector.metadata["clock"] == "vector" and plain.metadata["clock"] == "lamport"
+    carried = causality.carried_clocks(vector.logs)
+    assert carried is not None
+    for a, b in zip(carried, causality.vector_clocks(vector.logs), strict=True):
+        assert np.array_equal(a, b)
+    # The Lamport columns are those of the same run without vectors.
+    assert [[e[:11] for e in log] for log in vector.logs] == plain.logs
+    assert causality.carried_clocks(plain.logs) is None
+
+    path = vector.write(tmp_path / "vc")
+    header = (path / "machine-0.csv").read_text().splitlines()[0]
+    assert header.endswith(",msg_id,vc")
+    assert read_run(path)[1] == vector.logs
+    report = check_run(path)
+    assert report.ok and report.carried, report.problems
+    assert "carried vector clocks equal the derived ones" in report.summary()
+
+
+def test_vector_events_frame_has_a_vc_column():
+    from lamport.frames import events_frame
+
+    logs = simulate(RunConfig(rates=(2, 3), p_send=0.5, duration=3.0, clock="vector")).logs
+    frame = events_frame(logs)
+    assert str(frame["vc"].dtype) == "string"
+    assert frame["vc"].iloc[-1].count(" ") == 1
+
+
+def test_realtime_carried_vector_clocks_equal_derived(tmp_path):
+    from lamport.check import check_run
+    from lamport.realtime import cluster
+
+    config = RunConfig(rates=(4, 3, 5), p_send=0.9, duration=8.0, seed=5, clock="vector")
+    result = cluster.run(config, speed=20, out=tmp_path / "rt")
+    assert result.metadata["clock"] == "vector"
+    received = sum(1 for log in result.logs for e in log if e.event == RECEIVE)
+    assert received > 10  # vectors really travelled over the sockets
+    carried = causality.carried_clocks(result.logs)
+    assert carried is not None
+    for a, b in zip(carried, causality.vector_clocks(result.logs), strict=True):
+        assert np.array_equal(a, b)
+    report = check_run(tmp_path / "rt")
+    assert report.ok and report.carried, report.problems
+
+
+def test_vector_machine_rules():
+    from lamport.core import VectorMachine
+
+    def always(u):
+        return lambda: u
+
+    a = VectorMachine(0, 2, 1.0, always(0.0))  # sends to machine 1 every free tick
+    b = VectorMachine(1, 2, 1.0, always(0.99))  # p_send 1: broadcasts
+    e1, out = a.tick(1.0, 1.0)
+    assert (e1.event, e1.vc) == (SEND, "1 0")
+    assert out is not None and out.message.vc == (1, 0)
+    e2, _ = b.tick(1.0, 1.0)
+    assert e2.vc == "0 1"
+    b.deliver(out.message)
+    e3, _ = b.tick(2.0, 2.0)
+    assert (e3.event, e3.vc, e3.clock) == (RECEIVE, "1 2", 2)
+    assert b.vc == [1, 2]
+
+
+def test_an_unknown_clock_kind_is_refused():
+    from lamport.core import machine_class
+    from lamport.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="clock must be one of lamport, vector"):
+        RunConfig(rates=(1, 2), clock="hybrid")
+    with pytest.raises(ValueError, match="clock must be one of"):
+        machine_class("hybrid")
