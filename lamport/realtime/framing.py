@@ -93,7 +93,7 @@ def parse_message(payload: bytes, n_machines: int | None = None) -> Message:
     """
     match = _MESSAGE.fullmatch(payload)
     if match is None:
-        raise FrameError(f"expected '<sender> <seq> <clock> [<vc>...]', got {_show(payload)}")
+        raise FrameError(f"expected '<sender> <seq> <clock>' [<vc>...], got {_show(payload)}")
     msg = message(int(match[1]), int(match[2]), int(match[3]))
     if not match[4]:
         return msg
