@@ -400,3 +400,33 @@ def test_an_unknown_clock_kind_is_refused():
         RunConfig(rates=(1, 2), clock="hybrid")
     with pytest.raises(ValueError, match="clock must be one of"):
         machine_class("hybrid")
+
+
+@pytest.mark.parametrize("keep", [None, "csv", "parquet"])
+def test_sweep_report_causality_from_kept_or_replayed_runs(tmp_path, keep):
+    """The sweep table is the same whether the runs were kept (as run directories or
+    Parquet) or replayed on the DES."""
+    from lamport.analysis import load_sweep, sweep_rows
+    from lamport.des.sweep import sweep
+    from lamport.report.causality import sweep_blocks
+
+    out = tmp_path / "sweep"
+    sweep([4, 9], seeds=2, duration=10, jobs=1, out=out, keep_logs=keep)
+    loaded = load_sweep(out)
+    (table,) = sweep_blocks(loaded, sweep_rows(loaded))
+    expected = {
+        "csv": "the 4 kept run directories",
+        "parquet": "the 4 runs kept in events.parquet",
+        None: "the first 2 seeds of each experiment were replayed on the DES",
+    }[keep]
+    assert expected in table.caption
+    by_exp = {row[0]: row for row in table.rows}
+    for number in (4, 9):
+        shares = []
+        for seed in (0, 1):
+            from lamport.config import experiment
+
+            logs = simulate(experiment(number).config(seed, duration=10)).logs
+            shares.append(causality.concurrency(logs).concurrent_share)
+        mean = 100 * sum(shares) / 2
+        assert by_exp[str(number)][4].startswith(f"{mean:.1f} ± ")

@@ -154,13 +154,15 @@ def _sweep_runs(sweep: Sweep, rows: pd.DataFrame) -> tuple[dict[tuple[int, int],
 
 def _logs_of(frame: pd.DataFrame) -> list[list[Event]]:
     """One run's events frame back as logs by machine, in tick order."""
+    import pandas as pd
+
     columns = list(Event._fields)
     n = int(frame["machine"].max()) + 1 if len(frame) else 0
     logs: list[list[Event]] = [[] for _ in range(n)]
     ordered = frame.sort_values(["machine", "tick"], kind="stable")
     for values in ordered[columns].itertuples(index=False, name=None):
         record = list(values)
-        record[9] = None if record[9] is None or record[9] != record[9] else int(record[9])
+        record[9] = None if pd.isna(record[9]) else int(record[9])
         logs[int(record[2])].append(Event(*record))
     return logs
 
@@ -193,13 +195,18 @@ def _replayed(sweep: Sweep, rows: pd.DataFrame) -> tuple[dict[tuple[int, int], A
                 mismatched += 1  # not the run the sweep made (another model or version)
                 continue
             found[(experiment, seed)] = causality.concurrency(result.logs)
+    most = max((seed_count for seed_count in _seed_counts(rows)), default=0)
     source = (
-        f"the sweep kept no events, so the first {REPLAY_SEEDS} seeds of each experiment were "
-        "replayed on the DES and checked against summary.csv"
+        f"the sweep kept no events, so the first {min(most, REPLAY_SEEDS)} seeds of each "
+        "experiment were replayed on the DES and checked against summary.csv"
     )
     if mismatched:
         source += f" ({mismatched} replays did not match and were left out)"
     return found, source
+
+
+def _seed_counts(rows: pd.DataFrame) -> list[int]:
+    return [int(n) for n in rows.groupby("experiment")["seed"].nunique()]
 
 
 # -- the interactive space-time diagram ------------------------------------------------------
