@@ -88,7 +88,7 @@ def main() -> int:
         print("phases, in-process:")
         gc.disable()
         metadata = read_metadata(run_dir)
-        logs, _ = _timed("read logs (fast reader)", lambda: read_logs(run_dir, len(RATES)))
+        logs = _timed("read logs (fast reader)", lambda: read_logs(run_dir, len(RATES)))
         print(f"  events: {sum(len(x) for x in logs):,}")
         _timed("SPEC section 4 invariants", lambda: invariants.violations(metadata, logs))
         solved = _timed("derived vector clocks", lambda: causality.analyze(logs))

@@ -247,9 +247,14 @@ global.document = {
 };
 eval(require("fs").readFileSync(process.argv[3], "utf8"));
 var svg = parts["st-svg"];
-function circles() { return svg.children.filter(function (c) { return c.tag === "circle"; }); }
+function all(node, tag) {
+  return node.children.reduce(function (found, c) {
+    return found.concat(c.tag === tag ? [c] : [], all(c, tag));
+  }, []);
+}
+function circles() { return all(svg, "circle"); }
 var before = circles().length;
-var lines = svg.children.filter(function (c) { return c.tag === "line"; }).length;
+var lines = all(svg, "line").length;
 var dots = circles();
 var pick = dots[Math.floor(dots.length / 2)];
 pick.handlers.click();

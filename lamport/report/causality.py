@@ -272,7 +272,8 @@ def spacetime_html(
     shown = f" Machines 0–{n - 1} of {n_all}." if n < n_all else ""
     caption = (
         "Space-time diagram: a line per machine, time to the right, an arrow from each SEND to "
-        "its RECEIVE. Hover an event for its clocks and message; click it to light up its causal "
+        "its RECEIVE; numbers are Lamport clocks (windows of 20 s or less). Hover an event for "
+        "its clocks and message; click it to light up its causal "
         "past (blue: could have influenced it) and future (orange: it could influence); grey "
         "events are concurrent with it. The slider moves the window, the box sets its width "
         f"in seconds.{shown}{note}"
@@ -303,7 +304,7 @@ _TEMPLATE = """<figure class="lamport-st">
   var label = root.querySelector(".st-range"), NS = "http://www.w3.org/2000/svg";
   var COLOR = @COLORS@;
   var W = 1000, LEFT = 120, RIGHT = 20, TOP = 20, LANE = 60, selected = -1;
-  var H = TOP + LANE * D.n + 30;
+  var H = TOP + LANE * D.n + 36;
   svg.setAttribute("viewBox", "0 0 " + W + " " + H);
   widthIn.value = D.window;
   function el(name, attrs, parent) {
@@ -337,12 +338,21 @@ _TEMPLATE = """<figure class="lamport-st">
     var y = function (m) { return TOP + LANE * m + LANE / 2; };
     el("defs", {}).innerHTML = '<marker id="st-head" viewBox="0 0 10 10" refX="9" refY="5" ' +
       'markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" ' +
-      'fill="#0072B2"/></marker>';
+      'fill="#0072B2"/></marker><clipPath id="st-clip"><rect x="' + (LEFT - 8) +
+      '" y="0" width="' + (W - LEFT - RIGHT + 16) + '" height="' + H + '"/></clipPath>';
+    var step = Math.pow(10, Math.floor(Math.log10(width / 4)));
+    if (width / step > 20) step *= 5; else if (width / step > 10) step *= 2;
+    for (var tick = Math.ceil(t0 / step) * step; tick <= t1 + 1e-9; tick += step) {
+      el("line", {x1: x(tick), x2: x(tick), y1: TOP, y2: H - 24, stroke: "#eee"});
+      el("text", {x: x(tick), y: H - 12, "font-size": 10, "text-anchor": "middle",
+        fill: "#555"}).textContent = +tick.toFixed(6);
+    }
     for (var m = 0; m < D.n; m++) {
       el("line", {x1: LEFT, x2: W - RIGHT, y1: y(m), y2: y(m), stroke: "#ccc"});
       el("text", {x: 8, y: y(m) + 4, "font-size": 12}).textContent =
         "machine " + m + " (" + D.rates[m] + "/s)";
     }
+    var plot = el("g", {"clip-path": "url(#st-clip)"});
     var visible = function (e) { return e[2] >= t0 && e[2] <= t1; };
     D.arrows.forEach(function (pair) {
       var s = D.events[pair[0]], r = D.events[pair[1]];
@@ -351,7 +361,7 @@ _TEMPLATE = """<figure class="lamport-st">
         relation(selected, pair[0]) === 1 || pair[0] === selected || pair[1] === selected);
       el("line", {x1: x(s[2]), y1: y(s[0]), x2: x(r[2]), y2: y(r[0]),
         stroke: "#0072B2", "stroke-width": lit ? 1.6 : 0.8,
-        "stroke-opacity": selected < 0 || lit ? 0.7 : 0.15, "marker-end": "url(#st-head)"});
+        "stroke-opacity": selected < 0 || lit ? 0.7 : 0.15, "marker-end": "url(#st-head)"}, plot);
     });
     D.events.forEach(function (e, i) {
       if (!visible(e)) return;
@@ -363,7 +373,8 @@ _TEMPLATE = """<figure class="lamport-st">
         r = rel === 2 ? 7 : 5;
       }
       var dot = el("circle", {cx: x(e[2]), cy: y(e[0]), r: r, fill: fill,
-        "fill-opacity": opacity, stroke: "#fff", "stroke-width": 1, style: "cursor:pointer"});
+        "fill-opacity": opacity, stroke: "#fff", "stroke-width": 1, style: "cursor:pointer"},
+        plot);
       dot.addEventListener("mousemove", function (ev) {
         tip.style.display = "block";
         tip.style.left = (ev.clientX + 12) + "px";
@@ -374,11 +385,11 @@ _TEMPLATE = """<figure class="lamport-st">
       dot.addEventListener("click", function () { selected = selected === i ? -1 : i; draw(); });
       if (width <= 20) {
         el("text", {x: x(e[2]), y: y(e[0]) - 8, "font-size": 9, "text-anchor": "middle",
-          fill: "#444"}).textContent = e[4];
+          fill: "#444"}, plot).textContent = e[4];
       }
     });
-    el("text", {x: LEFT, y: H - 8, "font-size": 11, fill: "#555"}).textContent =
-      "model seconds; numbers are Lamport clocks (windows of 20 s or less)";
+    el("text", {x: 8, y: H - 12, "font-size": 10, fill: "#555"}).textContent =
+      "model seconds";
   }
   startIn.addEventListener("input", draw);
   widthIn.addEventListener("change", draw);
