@@ -378,14 +378,15 @@ def clock_condition(
     lamport = _lamport(logs)
     n = len(logs)
     # Running maximum of each machine's clocks, and where it was reached, with a
-    # leading -1 so that "no event before" looks up -1.
+    # leading sentinel below every clock so that "no event before" looks it up.
+    lowest = np.iinfo(np.int64).min
     best = []
     where = []
     for clocks in lamport:
-        padded = np.concatenate(([-1], clocks))
+        padded = np.concatenate(([lowest], clocks))
         running = np.maximum.accumulate(padded)
         best.append(running)
-        # index of the event holding the running maximum (first reach)
+        # index of the event holding the running maximum (its latest reach)
         idx = np.arange(len(padded))
         holder = np.where(padded == running, idx, 0)
         where.append(np.maximum.accumulate(holder) - 1)
@@ -395,7 +396,7 @@ def clock_condition(
         if not len(vc):
             continue
         mine = lamport[machine]
-        bound = np.full(len(mine), -1, dtype=np.int64)
+        bound = np.full(len(mine), lowest, dtype=np.int64)
         holder_machine = np.zeros(len(mine), dtype=np.int64)
         holder_index = np.zeros(len(mine), dtype=np.int64)
         for j in range(n):

@@ -435,3 +435,10 @@ def test_sweep_report_causality_from_kept_or_replayed_runs(tmp_path, keep):
             shares.append(causality.concurrency(logs).concurrent_share)
         mean = 100 * sum(shares) / 2
         assert by_exp[str(number)][4].startswith(f"{mean:.1f} ± ")
+
+
+def test_clock_condition_with_negative_clocks_names_real_events():
+    """A malformed log with clocks below zero: breaks still name events of the log."""
+    logs = [[_event(0, 1, INTERNAL, -3), _event(0, 2, INTERNAL, -5)], [_event(1, 1, INTERNAL, -9)]]
+    (b,) = causality.clock_condition(logs)
+    assert (b.machine, b.index, b.before_machine, b.before_index) == (0, 1, 0, 0)
