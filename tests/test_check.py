@@ -264,3 +264,27 @@ def test_vector_run_from_the_cli_checks_ok(tmp_path):
     checked = _cli(str(run_dir), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "carried vector clocks equal the derived ones" in checked.stdout
+
+
+def test_vector_run_without_or_with_partial_vc_column(tmp_path):
+    result = simulate(RunConfig(rates=(3, 2), p_send=0.8, duration=4.0, seed=1, clock="vector"))
+    path = result.write(tmp_path / "vc")
+    assert check_run(path).ok
+    # Drop machine 1's vc column: the logs disagree.
+    rows = _rows(path / "machine-1.csv")
+    _write_rows(path / "machine-1.csv", [r[:-1] for r in rows])
+    assert check_run(path).problems == ["machine-1.csv: no vc column, but other logs have one"]
+    # Drop every vc column: run.json still says vector.
+    rows = _rows(path / "machine-0.csv")
+    _write_rows(path / "machine-0.csv", [r[:-1] for r in rows])
+    assert check_run(path).problems == [
+        "run.json says clock 'vector' but the logs have no vc column"
+    ]
+    # A vc cell of the wrong size.
+    fresh = result.write(tmp_path / "vc2")
+    rows = _rows(fresh / "machine-0.csv")
+    rows[3][-1] = "1 2 3"
+    _write_rows(fresh / "machine-0.csv", rows)
+    assert check_run(fresh).problems == [
+        "machine-0.csv line 4: vc '1 2 3' has 3 components, the run has 2 machines"
+    ]
