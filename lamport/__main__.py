@@ -30,11 +30,19 @@ COMMANDS = {
         "threads and TCP sockets on the wall clock: exp N|FILE.toml | run --rates ...",
     ),
     "report": ("lamport.report.__main__", "report.md / report.html for a run or sweep directory"),
+    "check": (
+        "lamport.check",
+        "validate a run directory: schema, SPEC invariants, clock condition (vector clocks)",
+    ),
+    "export": (
+        "lamport.export",
+        "a run for ShiViz, Perfetto or Graphviz: export DIR --format F --output FILE",
+    ),
 }
 
 USAGE = "\n".join(
     [
-        "usage: lamport {des,realtime,report} ...",
+        "usage: lamport {des,realtime,report,check,export} ...",
         "",
         "lamport: a laboratory for Lamport logical clocks",
         "",

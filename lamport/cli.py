@@ -27,6 +27,7 @@ from lamport.console import (  # re-exported: lamport/realtime/__main__.py impor
     console_width,
     print_run_summary,
 )
+from lamport.core import CLOCK_KINDS, LAMPORT
 from lamport.errors import fail
 from lamport.logs import number_text
 from lamport.validate import parse_float, parse_int
@@ -145,6 +146,13 @@ def add_run_commands(
             default=None,
             help=f"{duration_help} (default: {duration_default})",
         )
+        parser.add_argument(
+            "--clock",
+            choices=CLOCK_KINDS,
+            default=LAMPORT,
+            help="'vector' also keeps a vector clock, carries it on every message and logs it "
+            "in a vc column (default lamport)",
+        )
         add_output_options(
             parser,
             f"run directory to write (default runs/{backend}/{pattern}, with -d<SEC>"
@@ -178,13 +186,16 @@ OPTION_SUFFIXES = {"des": ", -lat<SEC>, -epoch<T>", "realtime": ", -x<SPEED>"}
 
 def run_config(args: argparse.Namespace) -> RunConfig:
     """The model that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
+    clock = getattr(args, "clock", LAMPORT)
     if args.command == "exp":
-        return resolve_experiment(args.experiment).config(seed=args.seed, duration=args.duration)
+        config = resolve_experiment(args.experiment).config(seed=args.seed, duration=args.duration)
+        return config.with_(clock=clock)
     return RunConfig(
         rates=parse_rates(args.rates),
         p_send=args.p_send,
         duration=args.duration if args.duration is not None else DEFAULT_DURATION,
         seed=args.seed,
+        clock=clock,
     )
 
 
@@ -222,6 +233,8 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
     parts = [head, f"seed{config.seed}"]
     if config.duration != DEFAULT_DURATION:
         parts.append(f"d{number_text(config.duration)}")
+    if config.clock != LAMPORT:
+        parts.append("vc")
     defaults = _labelled(type(options)())
     for name, (suffix, value) in _labelled(options).items():
         if value != defaults[name][1]:
@@ -235,7 +248,9 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
     metadata = config.metadata()
     keys = ("experiment", "name", "rates", "p_send", "duration", "seed")
     labelled = {name: value for name, (_, value) in _labelled(options).items()}
-    return {"backend": backend.name, **{key: metadata[key] for key in keys}, **labelled}
+    # A Lamport run's run.json may predate the clock key: name the kind only when it is not.
+    clock = {"clock": config.clock} if config.clock != LAMPORT else {}
+    return {"backend": backend.name, **{key: metadata[key] for key in keys}, **labelled, **clock}
 
 
 def print_report(path: Path, quiet: bool = False) -> None:

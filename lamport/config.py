@@ -23,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from lamport.core import CLOCK_KINDS, LAMPORT
 from lamport.errors import ConfigError
 from lamport.validate import integer, is_integer, is_number, number, parse_float
 
@@ -92,7 +93,7 @@ def _clean_number(x: float) -> int | float:
 
 
 #: The fields of a RunConfig that ``run.json`` records at its top level (SPEC section 3).
-MODEL_KEYS = ("experiment", "name", "question", "rates", "p_send", "duration", "seed")
+MODEL_KEYS = ("experiment", "name", "question", "rates", "p_send", "duration", "seed", "clock")
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class RunConfig:
     experiment: int | None = None
     name: str = "custom"
     question: str = ""
+    #: The clocks the machines keep: "lamport", or "vector" (a vector clock beside it,
+    #: carried on every message and logged in a ``vc`` column).
+    clock: str = LAMPORT
 
     def __post_init__(self) -> None:
         if not isinstance(self.rates, list | tuple):
@@ -126,6 +130,8 @@ class RunConfig:
             integer(self.experiment, "experiment", low=1)
         if not isinstance(self.name, str) or not isinstance(self.question, str):
             raise ConfigError("name and question must be strings")
+        if self.clock not in CLOCK_KINDS:
+            raise ConfigError(f"clock must be one of {', '.join(CLOCK_KINDS)}, got {self.clock!r}")
 
     @property
     def n_machines(self) -> int:

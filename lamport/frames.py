@@ -8,13 +8,17 @@ from itertools import chain
 import pandas as pd
 
 from lamport.core import Event
-from lamport.schema import COLUMNS, DTYPES
+from lamport.schema import COLUMNS, DTYPES, VECTOR_COLUMNS, VECTOR_DTYPES
 
 
 def events_frame(logs: Sequence[Sequence[Event]]) -> pd.DataFrame:
-    """All machines' events in one frame, ordered by model time, then machine."""
-    frame = pd.DataFrame.from_records(list(chain.from_iterable(logs)), columns=list(COLUMNS))
-    frame = frame.astype(DTYPES)
+    """All machines' events in one frame, ordered by model time, then machine; with
+    a ``vc`` column when the events carry vector clocks."""
+    records = list(chain.from_iterable(logs))
+    vector = bool(records) and len(records[0]) == len(VECTOR_COLUMNS)
+    columns, dtypes = (VECTOR_COLUMNS, VECTOR_DTYPES) if vector else (COLUMNS, DTYPES)
+    frame = pd.DataFrame.from_records(records, columns=list(columns))
+    frame = frame.astype(dtypes)
     return frame.sort_values(["t", "machine", "tick"], kind="stable").reset_index(drop=True)
 
 
@@ -22,7 +26,7 @@ def read_log_frame(path: str) -> pd.DataFrame:
     """One machine log read straight into the schema's dtypes (empty strings stay empty)."""
     frame = pd.read_csv(
         path,
-        dtype={"peer": "string", "msg_id": "string", "event": "string"},
+        dtype={"peer": "string", "msg_id": "string", "event": "string", "vc": "string"},
         keep_default_na=False,
         na_values={"msg_clock": [""]},
     )

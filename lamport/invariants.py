@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from lamport.backend import backend_of
@@ -32,7 +33,8 @@ def _where(machine: int, index: int) -> str:
     return f"{log_name(machine)} line {index + 2}"
 
 
-def _recipients(peer: str, sender: int, n: int) -> list[int] | None:
+@lru_cache(maxsize=4096)  # a run has few distinct peer cells; a million-event check asks each often
+def _recipients(peer: str, sender: int, n: int) -> tuple[int, ...] | None:
     """The machines a SEND's ``peer`` cell names, or None unless they are distinct others."""
     parts = peer.split("+")
     if not all(part.isascii() and part.isdigit() for part in parts):
@@ -40,7 +42,7 @@ def _recipients(peer: str, sender: int, n: int) -> list[int] | None:
     ids = [int(part) for part in parts]
     if len(set(ids)) != len(ids) or any(i == sender or i >= n for i in ids):
         return None
-    return ids
+    return tuple(ids)
 
 
 def expected_ticks(rate: float, duration: float) -> int:
@@ -72,36 +74,54 @@ def violations(
     for machine, events in enumerate(logs):
         previous = 0
         for index, e in enumerate(events):
-            where = _where(machine, index)
             if e.machine != machine:
                 found.append(
-                    Violation(f"{where}: machine column {e.machine} in machine {machine}'s log")
+                    Violation(
+                        f"{_where(machine, index)}: "
+                        f"machine column {e.machine} in machine {machine}'s log"
+                    )
                 )
             if e.tick != index + 1:
-                found.append(Violation(f"{where}: tick {e.tick}, expected {index + 1}"))
+                found.append(
+                    Violation(f"{_where(machine, index)}: tick {e.tick}, expected {index + 1}")
+                )
             if e.event not in EVENT_KINDS:
-                found.append(Violation(f"{where}: unknown event kind {e.event!r}"))
+                found.append(Violation(f"{_where(machine, index)}: unknown event kind {e.event!r}"))
             if e.clock <= previous:
                 found.append(
-                    Violation(f"{where}: clock {e.clock} does not exceed previous {previous}")
+                    Violation(
+                        f"{_where(machine, index)}: "
+                        f"clock {e.clock} does not exceed previous {previous}"
+                    )
                 )
             if e.jump != e.clock - previous:
                 found.append(
-                    Violation(f"{where}: jump {e.jump} but clock went {previous} -> {e.clock}")
+                    Violation(
+                        f"{_where(machine, index)}: "
+                        f"jump {e.jump} but clock went {previous} -> {e.clock}"
+                    )
                 )
             if e.queue < 0:
-                found.append(Violation(f"{where}: negative queue {e.queue}"))
+                found.append(Violation(f"{_where(machine, index)}: negative queue {e.queue}"))
             if e.event == SEND:
                 if _recipients(e.peer, machine, n) is None:
                     found.append(
-                        Violation(f"{where}: SEND to {e.peer!r}, which names no other machines")
+                        Violation(
+                            f"{_where(machine, index)}: "
+                            f"SEND to {e.peer!r}, which names no other machines"
+                        )
                     )
                 if e.msg_clock != e.clock:
                     found.append(
-                        Violation(f"{where}: SEND carries {e.msg_clock}, not its clock {e.clock}")
+                        Violation(
+                            f"{_where(machine, index)}: "
+                            f"SEND carries {e.msg_clock}, not its clock {e.clock}"
+                        )
                     )
                 if e.msg_id in sends:
-                    found.append(Violation(f"{where}: message id {e.msg_id} sent twice"))
+                    found.append(
+                        Violation(f"{_where(machine, index)}: message id {e.msg_id} sent twice")
+                    )
                 sends[e.msg_id] = (machine, index, e)
             previous = e.clock
         duration = metadata.get("duration")
@@ -125,34 +145,47 @@ def violations(
         for index, e in enumerate(events):
             if e.event != RECEIVE:
                 continue
-            where = _where(machine, index)
             received_by[machine] += 1
             if e.msg_clock is None or e.clock <= e.msg_clock:
                 found.append(
                     Violation(
-                        f"{where}: RECEIVE clock {e.clock} not above message clock {e.msg_clock}"
+                        f"{_where(machine, index)}: "
+                        f"RECEIVE clock {e.clock} not above message clock {e.msg_clock}"
                     )
                 )
             if (e.msg_id, machine) in received:
-                found.append(Violation(f"{where}: message {e.msg_id} received twice"))
+                found.append(
+                    Violation(f"{_where(machine, index)}: message {e.msg_id} received twice")
+                )
             received.add((e.msg_id, machine))
             send = sends.get(e.msg_id)
             if send is None:
-                found.append(Violation(f"{where}: RECEIVE of {e.msg_id}, which no machine sent"))
+                found.append(
+                    Violation(
+                        f"{_where(machine, index)}: RECEIVE of {e.msg_id}, which no machine sent"
+                    )
+                )
                 continue
             sender, _, s = send
             if str(machine) not in s.peer.split("+"):
                 found.append(
-                    Violation(f"{where}: {e.msg_id} was sent to {s.peer}, not to {machine}")
+                    Violation(
+                        f"{_where(machine, index)}: "
+                        f"{e.msg_id} was sent to {s.peer}, not to {machine}"
+                    )
                 )
             if e.peer != str(sender):
                 found.append(
-                    Violation(f"{where}: peer {e.peer!r} but {e.msg_id} came from {sender}")
+                    Violation(
+                        f"{_where(machine, index)}: "
+                        f"peer {e.peer!r} but {e.msg_id} came from {sender}"
+                    )
                 )
             if e.msg_clock != s.msg_clock:
                 found.append(
                     Violation(
-                        f"{where}: message clock {e.msg_clock} but {e.msg_id} carried {s.msg_clock}"
+                        f"{_where(machine, index)}: "
+                        f"message clock {e.msg_clock} but {e.msg_id} carried {s.msg_clock}"
                     )
                 )
 

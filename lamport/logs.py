@@ -34,9 +34,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from lamport.core import Event
+from lamport.core import Event, VectorEvent
 from lamport.errors import LamportError, LogError
-from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, log_name, parse_row
+from lamport.schema import (
+    COLUMNS,
+    LOG_PATTERN,
+    RUN_FILE,
+    VC_COLUMN,
+    log_columns,
+    log_name,
+    parse_row,
+    parse_vc,
+)
 from lamport.validate import is_integer, is_number
 
 
@@ -294,8 +303,16 @@ class RunWriter:
     removes the staging directory unless ``keep_partial`` is set.
     """
 
-    def __init__(self, out: Path, n_machines: int, keep_partial: bool = False) -> None:
+    def __init__(
+        self,
+        out: Path,
+        n_machines: int,
+        keep_partial: bool = False,
+        columns: tuple[str, ...] = COLUMNS,
+    ) -> None:
         self._staging = Staging(Path(out))
+        #: The header of every log (:func:`lamport.schema.log_columns`); events are rows of it.
+        self.columns = columns
         self.out = self._staging.out
         self.n_machines = n_machines
         self.keep_partial = keep_partial
@@ -316,7 +333,7 @@ class RunWriter:
             for machine in range(self.n_machines):
                 handle = open(self.staging / log_name(machine), "w", newline="", encoding="utf-8")
                 writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(COLUMNS)
+                writer.writerow(self.columns)
                 self._files.append(handle)
                 self._writers.append(writer)
         except OSError as exc:
@@ -399,7 +416,8 @@ def write_run(
 ) -> Path:
     """Write a finished run (all events in memory) as a run directory."""
     per_machine = list(events.values()) if isinstance(events, Mapping) else list(events)
-    with RunWriter(out, len(per_machine)) as writer:
+    columns = log_columns(metadata.get("clock"))
+    with RunWriter(out, len(per_machine), columns=columns) as writer:
         for machine, rows in enumerate(per_machine):
             writer.write_many(machine, rows)
         return writer.finish(metadata)
@@ -427,14 +445,19 @@ def _parse_log(path: Path, reader: Iterator[list[str]]) -> list[Event]:
     if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
         raise LogError(f"{path}: header is not the log schema ({','.join(COLUMNS)})")
     width = len(header)
-    events = []
+    vc = header.index(VC_COLUMN) if VC_COLUMN in header else None
+    events: list[Event] = []
     for line, row in enumerate(reader, start=2):
         if len(row) != width:
             raise LogError(f"{path}: line {line}: {len(row)} cells, the header has {width}")
         try:
-            events.append(parse_row(row))
+            event = parse_row(row)
+            if vc is not None:  # carried vector clocks: the event keeps its vc cell
+                parse_vc(row[vc])
+                event = VectorEvent(*event, row[vc])  # type: ignore[assignment]
         except ValueError as exc:
             raise LogError(f"{path}: line {line}: malformed row ({exc})") from None
+        events.append(event)
     return events
 
 

@@ -21,8 +21,9 @@ This module is plain Python (no pandas): dtypes are pandas' names, as strings.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from lamport.core import Event
+from lamport.core import VECTOR, Event, VectorEvent, vc_cell
 
 # -- the files of a run or sweep directory -------------------------------------------------
 
@@ -67,6 +68,35 @@ DTYPES: dict[str, str] = {
     "msg_id": "string",
 }
 assert tuple(DTYPES) == COLUMNS
+
+
+#: The optional column of carried vector clocks (``--clock vector``): one
+#: component per machine, by id, separated by single spaces (``3 0 5``).
+VC_COLUMN = "vc"
+#: The columns of a log with carried vector clocks: :data:`COLUMNS`, then ``vc``.
+VECTOR_COLUMNS: tuple[str, ...] = (*COLUMNS, VC_COLUMN)
+assert VectorEvent._fields == VECTOR_COLUMNS
+#: pandas dtypes of :data:`VECTOR_COLUMNS`.
+VECTOR_DTYPES: dict[str, str] = {**DTYPES, VC_COLUMN: "string"}
+
+
+def log_columns(clock: str | None) -> tuple[str, ...]:
+    """The columns of a run's logs, by the run's clock kind (``run.json``'s ``clock``)."""
+    return VECTOR_COLUMNS if clock == VECTOR else COLUMNS
+
+
+def format_vc(vc: Sequence[int]) -> str:
+    """A vector clock as a ``vc`` cell: ``[3, 0, 5]`` -> ``"3 0 5"``."""
+    return vc_cell(list(vc))
+
+
+def parse_vc(cell: str) -> list[int]:
+    """A ``vc`` cell as its components. Raise ValueError unless it is integers >= 0
+    separated by single spaces."""
+    parts = cell.split(" ")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(f"{cell!r} is not integers >= 0 separated by spaces")
+    return [int(part) for part in parts]
 
 
 def _finite(text: str) -> float:

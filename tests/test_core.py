@@ -20,10 +20,12 @@ from hypothesis.stateful import (
 )
 from memnet import InMemoryNetwork
 
+from lamport import causality
 from lamport.core import (
     INTERNAL,
     RECEIVE,
     SEND,
+    Event,
     Machine,
     advance_clock,
     choose_action,
@@ -196,17 +198,16 @@ def test_core_is_pure():
 class LamportNetwork(RuleBasedStateMachine):
     """N core machines on an in-memory network, ticked and delivered in any order.
 
-    The test keeps a vector clock per event; whenever event a happened before
-    event b (vc(a) <= vc(b), a != b), Lamport's clock must satisfy C(a) < C(b).
+    After every tick the vector clocks of all events so far are derived from the
+    logs by :mod:`lamport.causality`; whenever event a happened before event b
+    (vc(a) <= vc(b), a != b), Lamport's clock must satisfy C(a) < C(b).
     """
 
     @initialize(n=st.integers(2, 5), p_send=st.sampled_from([0.3, 0.6, 0.9, 1.0]))
     def setup(self, n, p_send):
         self.net = InMemoryNetwork(n, p_send)
         self.n = n
-        self.vc = [[0] * n for _ in range(n)]
-        self.flight_vc: list[list[int]] = []  # parallel to net.in_flight
-        self.history: list[tuple[int, tuple[int, ...]]] = []  # (clock, vector clock)
+        self.logs: list[list[Event]] = [[] for _ in range(n)]
         note(f"{n} machines, p_send={p_send}")
 
     @rule(data=st.data(), u=st.floats(0, 1, exclude_max=True))
@@ -215,49 +216,40 @@ class LamportNetwork(RuleBasedStateMachine):
         machine = self.net.machines[i]
         before = machine.clock
         head = machine.queue[0] if machine.queue else None
-        head_vc = None
-        if head is not None:
-            # The queue is FIFO; its head's vector clock was stored on delivery.
-            head_vc = self.queued_vc[i].pop(0)
-        flying = len(self.net.in_flight)
         event = self.net.tick(i, u)
         note(f"tick {i}: {event.event} clock {event.clock} peer {event.peer!r}")
         assert event.clock > before
         assert event.jump == event.clock - before
-        vc = self.vc[i]
         if event.event == RECEIVE:
-            assert head is not None and head_vc is not None
+            assert head is not None
             assert event.clock > head.clock and event.msg_clock == head.clock
-            vc[:] = [max(a, b) for a, b in zip(vc, head_vc, strict=True)]
-        vc[i] += 1
-        for _ in range(len(self.net.in_flight) - flying):
-            self.flight_vc.append(list(vc))
-        mine = tuple(vc)
-        for clock, other in self.history:
-            if all(a <= b for a, b in zip(other, mine, strict=True)):
-                assert clock < event.clock, (
-                    f"happened-before {other} -> {mine} but C {clock} >= {event.clock}"
-                )
-        self.history.append((event.clock, mine))
+        self.logs[i].append(event)
+        solved = causality.analyze(self.logs)
+        assert solved.unresolved == []
+        mine = solved.of(i, len(self.logs[i]) - 1)
+        assert mine[i] == len(self.logs[i])
+        for m, events in enumerate(self.logs):
+            for k, other in enumerate(events):
+                if causality.happened_before(solved.of(m, k), mine):
+                    assert other.clock < event.clock, (
+                        f"happened-before {solved.of(m, k)} -> {mine} "
+                        f"but C {other.clock} >= {event.clock}"
+                    )
+        assert causality.clock_condition(self.logs, solved) == []
 
     @precondition(lambda self: len(self.net.in_flight) > 0)
     @rule(data=st.data())
     def deliver(self, data):
         index = data.draw(st.integers(0, len(self.net.in_flight) - 1), label="message")
         recipient, msg = self.net.deliver(index)
-        self.queued_vc[recipient].append(self.flight_vc.pop(index))
         note(f"deliver {msg.msg_id} (clock {msg.clock}) to {recipient}")
 
     @invariant()
     def clocks_never_fall_below_events(self):
+        if not hasattr(self, "logs"):
+            return
         for i, machine in enumerate(self.net.machines):
-            assert machine.clock >= self.vc[i][i]
-
-    @property
-    def queued_vc(self) -> list[list[list[int]]]:
-        if not hasattr(self, "_queued_vc"):
-            self._queued_vc: list[list[list[int]]] = [[] for _ in range(self.n)]
-        return self._queued_vc
+            assert machine.clock >= len(self.logs[i])
 
 
 TestLamportNetwork = LamportNetwork.TestCase

@@ -117,3 +117,27 @@ def test_encoding_refuses_oversized_payloads():
         encode_frame(b"x" * (MAX_FRAME + 1))
     with pytest.raises(FrameError):
         encode_frame(b"")
+
+
+# --- vector clocks on the wire (``--clock vector``) ----------------------------------------
+
+
+def test_vector_message_round_trip_and_limit_follows_n():
+    from lamport.core import vector_message
+    from lamport.realtime.framing import frame_limit
+
+    n = 40
+    big = 10**20 - 1
+    msg = vector_message(message(3, big, big), tuple([big] * n))
+    frame = encode_message(msg)
+    assert len(frame) - HEADER.size > MAX_FRAME  # would not fit a Lamport-only frame
+    assert len(frame) - HEADER.size <= frame_limit(n)
+    (payload,) = FrameDecoder(frame_limit(n)).feed(frame)
+    back = parse_message(payload, n)
+    assert back == msg and back.vc == msg.vc
+    with pytest.raises(FrameError, match="announces"):
+        FrameDecoder().feed(frame)
+    with pytest.raises(FrameError, match="expected 39"):
+        parse_message(payload, n - 1)
+    plain = parse_message(b"1 2 3", n)
+    assert not hasattr(plain, "vc")

@@ -52,7 +52,8 @@ def assert_self_contained(page: str) -> None:
     assert "data:image/png;base64," in page
     # nothing fetched from elsewhere: no external images, stylesheets or scripts
     assert re.search(r"<img[^>]+src=\"(?!data:)", page) is None
-    assert "<link" not in page and "<script" not in page
+    assert "<link" not in page and re.search(r"<script[^>]*\bsrc=", page) is None
+    assert re.search(r"\b(?:fetch|XMLHttpRequest|import)\(", page) is None
 
 
 def test_run_report_markdown(run_dir):
@@ -76,8 +77,10 @@ def test_run_report_markdown(run_dir):
 def test_run_report_html(run_dir):
     page = (run_dir / REPORT_HTML).read_text()
     assert_self_contained(page)
-    assert page.count("data:image/png;base64,") == 5
-    assert page.count("<table>") == 5  # config, three per-machine tables, prediction
+    # four figures; the space-time diagram is the interactive one (report.md keeps its PNG)
+    assert page.count("data:image/png;base64,") == 4
+    assert page.count('<figure class="lamport-st">') == 1
+    assert page.count("<table>") == 6  # config, three per-machine tables, prediction, causality
     assert '<td class="num">208</td>' in page
     assert "exp 4 big-differences — des — seed 1" in page
 

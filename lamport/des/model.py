@@ -42,7 +42,7 @@ from simpy.events import Event as SimEvent
 
 from lamport import __version__
 from lamport.config import RunConfig, exact_rate
-from lamport.core import Event, Machine, Message, machine_streams
+from lamport.core import Event, Message, machine_class, machine_streams
 from lamport.des.options import DesOptions
 from lamport.errors import ConfigError
 from lamport.result import RunResult
@@ -128,7 +128,8 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     check_size(config)
     n = config.n_machines
     _, draws = machine_streams(config.seed, n)
-    machines = [Machine(i, n, config.p_send, draws[i]) for i in range(n)]
+    kind = machine_class(config.clock)
+    machines = [kind(i, n, config.p_send, draws[i]) for i in range(n)]
     logs: list[list[Event]] = [[] for _ in range(n)]
     units = time_base(config, options)
     periods = [int(units / exact_rate(rate)) for rate in config.rates]

@@ -59,6 +59,7 @@ from lamport.realtime.node import Node, NodeReport, Progress
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import fds_per_machine
 from lamport.result import RunResult
+from lamport.schema import log_columns
 from lamport.stats import percentiles
 
 __all__ = [
@@ -286,7 +287,8 @@ class Cluster:
         n = config.n_machines
         check_capacity(n)
         # Check the run directory before any socket exists (raise LogError).
-        writer = RunWriter(self.out, n) if self.out is not None else None
+        columns = log_columns(self.config.clock)
+        writer = RunWriter(self.out, n, columns=columns) if self.out is not None else None
         with writer if writer is not None else contextlib.nullcontext():
             with self._network_log(writer):
                 nodes = self._nodes(writer)

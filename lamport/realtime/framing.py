@@ -11,7 +11,10 @@ handshake ``hello <sender>``; every later frame is a message
 ``<sender> <seq> <clock>``, three decimal integers separated by one space. The
 sender travels in every frame so the reader can check it against the
 handshake; the message id ``<sender>:<seq>`` is rebuilt from the first two
-fields by :func:`lamport.core.message`.
+fields by :func:`lamport.core.message`. A run with vector clocks
+(``--clock vector``) appends the sender's vector clock, one integer per
+machine: ``<sender> <seq> <clock> <vc_0> ... <vc_N-1>``, so the largest frame
+grows with N (:func:`frame_limit`).
 
 This module does no I/O: :class:`FrameDecoder` takes bytes in and hands
 payloads out, so it can be tested byte by byte without a socket.
@@ -22,27 +25,36 @@ from __future__ import annotations
 import re
 import struct
 
-from lamport.core import Message, message
+from lamport.core import Message, message, vector_message
 
 #: The frame header: payload length, 4 bytes, network byte order.
 HEADER = struct.Struct("!I")
 
-#: Longest payload accepted, in bytes. Three 20-digit integers and two spaces fit.
+#: Longest payload of a Lamport message, in bytes. Three 20-digit integers and two
+#: spaces fit.
 MAX_FRAME = 128
+
+
+def frame_limit(n_machines: int) -> int:
+    """Longest payload accepted in a run of ``n_machines``: a message with its vector
+    clock (one more space and 20-digit integer per machine), never below :data:`MAX_FRAME`."""
+    return MAX_FRAME + 21 * n_machines
+
 
 # bytes patterns: \d matches ASCII digits only, so "²" or "١" never parse.
 _HELLO = re.compile(rb"hello (\d{1,20})")
-_MESSAGE = re.compile(rb"(\d{1,20}) (\d{1,20}) (\d{1,20})")
+_MESSAGE = re.compile(rb"(\d{1,20}) (\d{1,20}) (\d{1,20})((?: \d{1,20})*)")
 
 
 class FrameError(ValueError):
     """A frame that breaks the wire format; the connection that sent it is dropped."""
 
 
-def encode_frame(payload: bytes) -> bytes:
-    """Prefix a payload with its length. Raise FrameError if it is empty or too long."""
-    if not 0 < len(payload) <= MAX_FRAME:
-        raise FrameError(f"payload of {len(payload)} bytes, allowed 1..{MAX_FRAME}")
+def encode_frame(payload: bytes, limit: int = MAX_FRAME) -> bytes:
+    """Prefix a payload with its length. Raise FrameError if it is empty or longer than
+    ``limit``."""
+    if not 0 < len(payload) <= limit:
+        raise FrameError(f"payload of {len(payload)} bytes, allowed 1..{limit}")
     return HEADER.pack(len(payload)) + payload
 
 
@@ -52,8 +64,13 @@ def encode_hello(sender: int) -> bytes:
 
 
 def encode_message(msg: Message) -> bytes:
-    """A message as one frame: sender, sequence number and clock."""
-    return encode_frame(b"%d %d %d" % (msg.sender, msg.seq, msg.clock))
+    """A message as one frame: sender, sequence number and clock, and the vector clock
+    of a :class:`lamport.core.VectorMessage`."""
+    vc = getattr(msg, "vc", None)
+    if vc is None:
+        return encode_frame(b"%d %d %d" % (msg.sender, msg.seq, msg.clock))
+    payload = b"%d %d %d " % (msg.sender, msg.seq, msg.clock) + b" ".join(b"%d" % c for c in vc)
+    return encode_frame(payload, frame_limit(len(vc)))
 
 
 def _show(payload: bytes) -> str:
@@ -68,12 +85,23 @@ def parse_hello(payload: bytes) -> int:
     return int(match[1])
 
 
-def parse_message(payload: bytes) -> Message:
-    """The message in a payload. Raise FrameError if it is not three integers."""
+def parse_message(payload: bytes, n_machines: int | None = None) -> Message:
+    """The message in a payload: a Message, or a VectorMessage if a vector clock follows.
+
+    Raise FrameError if it is not three integers, or three and a vector of one
+    component per machine (``n_machines``; at least two when not given).
+    """
     match = _MESSAGE.fullmatch(payload)
     if match is None:
-        raise FrameError(f"expected '<sender> <seq> <clock>', got {_show(payload)}")
-    return message(int(match[1]), int(match[2]), int(match[3]))
+        raise FrameError(f"expected '<sender> <seq> <clock>' [<vc>...], got {_show(payload)}")
+    msg = message(int(match[1]), int(match[2]), int(match[3]))
+    if not match[4]:
+        return msg
+    vc = tuple(int(c) for c in match[4].split())
+    if len(vc) < 2 or (n_machines is not None and len(vc) != n_machines):
+        want = "at least 2" if n_machines is None else str(n_machines)
+        raise FrameError(f"vector clock of {len(vc)} components, expected {want}")
+    return vector_message(msg, vc)
 
 
 class FrameDecoder:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from lamport.config import RunConfig
-from lamport.core import Event, Machine, Message, Uniform, machine_streams
+from lamport.core import Event, Message, Uniform, machine_class, machine_streams
 from lamport.realtime.framing import encode_message
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import Transport
@@ -122,7 +122,7 @@ class Node:
         self.options = options
         self.rate = config.rates[machine]
         self.ticks = config.ticks(machine)
-        self.machine = Machine(machine, n, config.p_send, draw)
+        self.machine = machine_class(config.clock)(machine, n, config.p_send, draw)
         self.sink = sink
         port = 0 if options.base_port is None else options.base_port + machine
         self.transport = Transport(machine, n, port, options.connect_timeout)

@@ -62,6 +62,7 @@ from lamport.realtime.framing import (
     FrameDecoder,
     FrameError,
     encode_hello,
+    frame_limit,
     parse_hello,
     parse_message,
 )
@@ -385,6 +386,7 @@ class Transport:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             link = _Link(sock, None, f"{address[0]}:{address[1]}")
+            link.decoder.max_size = frame_limit(self.n_machines)  # vector clocks grow with N
             # Absolute: a caller that dribbles bytes never earns more time.
             link.hello_by = time.monotonic() + self.connect_timeout
             self._accepted.append(link)
@@ -421,7 +423,7 @@ class Transport:
                 if link.peer is None:
                     self._identify(link, parse_hello(payload))
                     continue
-                msg = parse_message(payload)
+                msg = parse_message(payload, self.n_machines)
                 if msg.sender != link.peer:
                     raise FrameError(f"message from {msg.sender} on machine {link.peer}'s link")
                 self.inbox.append((now, msg))

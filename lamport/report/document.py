@@ -47,7 +47,16 @@ class Figure:
     caption: str
 
 
-Block = Heading | Paragraph | Bullets | Table | Figure
+@dataclass
+class Raw:
+    """HTML written into ``report.html`` as it is (an interactive figure); Markdown shows
+    ``fallback`` instead, or nothing."""
+
+    html: str
+    fallback: Heading | Paragraph | Bullets | Table | Figure | None = None
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure | Raw
 
 
 @dataclass
@@ -67,6 +76,10 @@ def to_markdown(document: Document, base: Path) -> str:
     """Render as GitHub-flavoured Markdown; figure links are relative to ``base``."""
     lines = [f"# {document.title}", ""]
     for block in document.blocks:
+        if isinstance(block, Raw):
+            if block.fallback is None:
+                continue
+            block = block.fallback
         if isinstance(block, Heading):
             lines += [f"{'#' * block.level} {block.text}", ""]
         elif isinstance(block, Paragraph):
@@ -150,5 +163,7 @@ def to_html(document: Document) -> str:
                 f'<figure><img src="{_img(block.path)}" alt="{esc(block.caption)}">'
                 f"<figcaption>{esc(block.caption)}</figcaption></figure>"
             )
+        elif isinstance(block, Raw):
+            parts.append(block.html)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

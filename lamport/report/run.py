@@ -9,8 +9,15 @@ from typing import Any, cast
 import pandas as pd
 
 from lamport.analysis import GROWING, RunLike, as_run, drift_frame, machine_stats, rate_correlation
-from lamport.analysis.plots import MANY_MACHINES, SPACETIME_SECONDS, run_captions, run_figures
+from lamport.analysis.plots import (
+    MANY_MACHINES,
+    SPACETIME_MACHINES,
+    SPACETIME_SECONDS,
+    run_captions,
+    run_figures,
+)
 from lamport.report import config_rows, num, signed
+from lamport.report.causality import run_blocks, spacetime_html
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
 from lamport.report.prediction import PredictionCase, no_prediction, prediction_table
 from lamport.result import RunResult
@@ -245,11 +252,16 @@ def run_document(
     doc.add(Heading("Answers"), Bullets(findings(run, stats)))
     doc.add(Heading("Per-machine statistics"), *_tables(stats))
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(run, stats))
+    doc.add(Heading("Causality: how much order do Lamport clocks invent?"), *run_blocks(run))
     seconds = SPACETIME_SECONDS if spacetime_seconds is None else spacetime_seconds
     paths = run_figures(run, figures_dir, drift, seconds)
     doc.add(Heading("Figures"))
     for stem, caption in run_captions(run).items():
         if stem == "spacetime":
             caption = caption.replace("first seconds", f"first {seconds:g} s")
+            static = Figure(paths[stem], caption)
+            # report.html gets the explorable diagram; report.md the static one
+            doc.add(spacetime_html(run, seconds, static, SPACETIME_MACHINES))
+            continue
         doc.add(Figure(paths[stem], caption))
     return doc

@@ -17,6 +17,7 @@ import pandas as pd
 from lamport.analysis import Sweep, SweepLike, as_sweep, rate_correlations, sweep_rows, sweep_stats
 from lamport.analysis.plots import SWEEP_FIGURES, overview_plot, spread_plot
 from lamport.report import config_rows, num, pm
+from lamport.report.causality import sweep_blocks
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
 from lamport.report.prediction import PredictionCase, prediction_table
 
@@ -266,6 +267,10 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
     doc.add(Heading("Per experiment and machine"), _summary_table(stats))
     doc.add(Heading("Tick rate and clock rate"), _correlation_table(stats, correlations))
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(rows, stats))
+    doc.add(
+        Heading("Causality: how much order do Lamport clocks invent?"),
+        *sweep_blocks(sweep, rows),
+    )
     paths = {"overview": figures_dir / "overview.png", "spread": figures_dir / "spread.png"}
     overview_plot(sweep, paths["overview"], stats)
     spread_plot(sweep, paths["spread"], rows, stats)

@@ -1,0 +1,332 @@
+"""``lamport check DIR``: an independent validator of a run directory.
+
+:func:`check_run` reads a run directory of either backend and returns a
+:class:`CheckReport`: the run's counts and every problem found, each phrased
+``machine-<id>.csv line <n>: <what>``. It checks
+
+* the schema: ``run.json`` describes a run and every log parses against the
+  columns of :mod:`lamport.schema` (a directory that fails here is unreadable:
+  :class:`lamport.errors.LogError`, one line, exit status 2 from the CLI);
+* every SPEC section 4 invariant (:func:`lamport.invariants.violations`);
+* the clock condition against vector clocks derived from the logs
+  (:mod:`lamport.causality`): for every event b and every event a that
+  happened before it, C(a) < C(b). One line per event a whose clock is not
+  below that of a later event, naming the first such event; a clock reset by a
+  crash shows up here, as the violation it is;
+* a message received before it was sent (a cycle in happened-before);
+* the carried vector clocks, if the logs have a ``vc`` column: equal to the
+  derived ones.
+
+The CLI prints ``ok`` with the counts (exit 0), or one line per problem up to
+``--limit`` (exit 1).
+
+Reading a million-event run through the csv module costs seconds, so the logs
+are read with pandas when they parse cleanly; anything pandas does not read
+exactly as :func:`lamport.logs.read_log` would (a short row, a non-finite time,
+a bad number) falls back to ``read_log``, which names the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lamport.core import RECEIVE, VECTOR, Event, VectorEvent
+from lamport.errors import LogError
+from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, VC_COLUMN, log_name, parse_vc
+
+__all__ = ["DEFAULT_LIMIT", "CheckReport", "check_logs", "check_run", "main", "read_logs"]
+
+#: Problems the CLI prints before it says how many more there are.
+DEFAULT_LIMIT = 20
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check_run` found: counts, and every problem in check order."""
+
+    machines: int
+    events: int
+    messages: int
+    problems: list[str] = field(default_factory=list)
+    carried: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """``ok: 3 machines, 1,049 events, 301 messages received; ...``."""
+        what = (
+            f"{self.machines} machines, {self.events:,} events, {self.messages:,} messages received"
+        )
+        if self.ok:
+            carried = "; carried vector clocks equal the derived ones" if self.carried else ""
+            return (
+                f"ok: {what}; every SPEC section 4 invariant holds and the clock condition "
+                f"holds on every happened-before pair (vector clocks){carried}"
+            )
+        return f"{len(self.problems):,} problems: {what}"
+
+    def lines(self, limit: int | None = DEFAULT_LIMIT) -> list[str]:
+        """The problems, at most ``limit`` of them, then how many were left out."""
+        if limit is None or len(self.problems) <= limit:
+            return list(self.problems)
+        return [*self.problems[:limit], f"... and {len(self.problems) - limit:,} more"]
+
+
+def _where(machine: int, index: int) -> str:
+    return f"{log_name(machine)} line {index + 2}"
+
+
+def check_logs(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> CheckReport:
+    """Check a run already in memory: its ``run.json`` content and its logs by machine
+    (events with a ``vc`` field, :class:`lamport.core.VectorEvent`, carry vector clocks)."""
+    from lamport import causality
+    from lamport.invariants import violations
+
+    problems: list[str] = [str(v) for v in violations(metadata, logs)]
+    solved = causality.analyze(logs)
+    for machine, index in solved.unresolved:
+        e = logs[machine][index]
+        problems.append(
+            f"{_where(machine, index)}: RECEIVE of {e.msg_id} before its SEND in "
+            "happened-before (a cycle: the message is received before it is sent)"
+        )
+    breaks = causality.clock_condition(logs, solved)
+    # One line per event a whose clock is not below a later event's: the first such b.
+    by_cause: dict[tuple[int, int], list[causality.ClockBreak]] = {}
+    for b in breaks:
+        by_cause.setdefault((b.before_machine, b.before_index), []).append(b)
+    for cause, found in sorted(by_cause.items(), key=lambda item: _first(item[1])):
+        first = min(found, key=lambda b: (b.index, b.machine))
+        later = f"; {len(found) - 1:,} more events after it break it too" if len(found) > 1 else ""
+        problems.append(
+            f"{_where(first.machine, first.index)}: clock condition broken: "
+            f"{_where(*cause)} (clock {first.before_clock}) happened before this event "
+            f"(clock {first.clock}){later}"
+        )
+    try:
+        carried = causality.carried_clocks(logs)
+    except ValueError as exc:  # some logs carry vectors and some not, or of the wrong size
+        problems.append(str(exc))
+        carried = None
+    else:
+        if carried is not None:
+            problems += _carried_problems(carried, solved)
+        elif metadata.get("clock") == VECTOR and any(logs):
+            problems.append(f"{RUN_FILE} says clock 'vector' but the logs have no vc column")
+    messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
+    events = sum(len(x) for x in logs)
+    return CheckReport(len(logs), events, messages, problems, carried is not None)
+
+
+def _first(found: list[Any]) -> tuple[int, int]:
+    return min((b.index, b.machine) for b in found)
+
+
+def _carried_problems(carried: Sequence[Any], solved: Any) -> list[str]:
+    """Lines for the events whose logged ``vc`` differs from the derived vector clock."""
+    import numpy as np
+
+    problems = []
+    for machine, (logged, derived) in enumerate(zip(carried, solved.clocks, strict=True)):
+        if logged.shape != derived.shape:
+            problems.append(
+                f"{log_name(machine)}: vc column has {logged.shape[1]} components, "
+                f"the run has {derived.shape[1]} machines"
+            )
+            continue
+        for index in np.flatnonzero((logged != derived).any(axis=1)).tolist():
+            problems.append(
+                f"{_where(machine, index)}: carried vector clock "
+                f"{_vc_text(logged[index])} but happened-before gives {_vc_text(derived[index])}"
+            )
+    return problems
+
+
+def _vc_text(row: Any) -> str:
+    return "[" + ",".join(str(int(x)) for x in row) + "]"
+
+
+def check_run(run_dir: str | Path) -> CheckReport:
+    """Check a run directory: schema, SPEC section 4, the clock condition, carried clocks.
+
+    Raise LogError (one line naming the file and the problem) if the directory
+    is not a readable run: missing, no or malformed ``run.json``, a log missing
+    or not parsing against the schema.
+    """
+    from lamport.logs import read_metadata
+
+    run_dir = Path(run_dir)
+    # The check allocates records and no reference cycles: the cycle collector's
+    # walks over millions of them would cost more than the check.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        metadata = read_metadata(run_dir)
+        logs = read_logs(run_dir, len(metadata["rates"]))
+        return check_logs(metadata, logs)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def read_logs(run_dir: str | Path, n_machines: int) -> list[list[Event]]:
+    """Read every ``machine-<id>.csv`` of a run directory, fast.
+
+    The same events as :func:`lamport.logs.read_run` (which this falls back to
+    for any file pandas does not read cleanly, so its one-line errors apply):
+    :class:`lamport.core.VectorEvent` records for logs with a ``vc`` column.
+    Raise LogError naming the file and line if a log is missing or malformed,
+    or the directory holds a log for a machine ``run.json`` does not list.
+    """
+    from lamport.logs import read_log
+
+    run_dir = Path(run_dir)
+    names = {log_name(m) for m in range(n_machines)}
+    extra = sorted(p.name for p in run_dir.glob(LOG_PATTERN) if p.name not in names)
+    if extra:
+        raise LogError(f"{run_dir}: {extra[0]} but run.json lists {n_machines} machines")
+    logs: list[list[Event]] = []
+    for machine in range(n_machines):
+        path = run_dir / log_name(machine)
+        fast = _read_fast(path)
+        logs.append(read_log(path) if fast is None else fast)
+    return logs
+
+
+#: pandas dtypes the fast reader asks for: numbers as numbers, text as Python str.
+_READ_DTYPES = {
+    "t": "float64",
+    "wall": "float64",
+    "machine": "int64",
+    "tick": "int64",
+    "event": "object",
+    "clock": "int64",
+    "jump": "int64",
+    "queue": "int64",
+    "peer": "object",
+    "msg_clock": "object",
+    "msg_id": "object",
+    "vc": "object",
+}
+
+
+def _read_fast(path: Path) -> list[Event] | None:
+    """One log through pandas, or None if it does not read cleanly (the caller
+    falls back to the exact reader, which names the problem)."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        data = path.read_bytes()
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8")]), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if (
+        header is None
+        or tuple(header[: len(COLUMNS)]) != COLUMNS
+        or len(set(header)) != len(header)
+    ):
+        return None
+    if b'"' in data or b"\r" in data:
+        return None  # quoting or CR line ends: leave them to the csv module
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    # pandas 3 parses floats exactly by default and deprecates the option that pandas 2 needs
+    exact: dict[str, Any] = (
+        {"float_precision": "round_trip"} if pd.__version__.startswith("2.") else {}
+    )
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype={c: _READ_DTYPES.get(c, "object") for c in header},
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            **exact,
+            encoding="utf-8",
+            engine="c",
+        )
+    except Exception:  # pandas raises many types for a malformed file
+        return None
+    if len(frame.columns) != len(header) or len(frame) != lines - 1:
+        return None
+    # pandas fills a short row with empty cells and refuses a long one: with as many
+    # commas as full rows have, no row is short.
+    if data.count(b",") != (len(header) - 1) * lines:
+        return None
+    for name in ("machine", "tick", "clock", "jump", "queue"):
+        if frame[name].dtype != np.int64:
+            return None
+    times = frame[["t", "wall"]].to_numpy()
+    if frame["t"].dtype != np.float64 or not np.isfinite(times).all():
+        return None
+    text = [frame[c].tolist() for c in ("event", "peer", "msg_clock", "msg_id")]
+    try:
+        msg_clock = [int(x) if x != "" else None for x in text[2]]
+    except ValueError:
+        return None
+    new = tuple.__new__
+    events = [
+        new(Event, row)
+        for row in zip(
+            frame["t"].tolist(),
+            frame["wall"].tolist(),
+            frame["machine"].tolist(),
+            frame["tick"].tolist(),
+            text[0],
+            frame["clock"].tolist(),
+            frame["jump"].tolist(),
+            frame["queue"].tolist(),
+            text[1],
+            msg_clock,
+            text[3],
+            strict=True,
+        )
+    ]
+    if VC_COLUMN in frame.columns:
+        cells = frame[VC_COLUMN].tolist()
+        try:
+            for cell in cells:
+                parse_vc(cell)
+        except ValueError:
+            return None  # the exact reader names the line
+        # a VectorEvent reads as an Event, with one field more
+        events = [new(VectorEvent, (*e, c)) for e, c in zip(events, cells, strict=True)]  # type: ignore[misc]
+    return events
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lamport check DIR [--limit N] [--quiet]``: exit 0 ok, 1 problems, 2 unreadable."""
+    from lamport.cli import Parser, bounded_int
+
+    parser = Parser(
+        prog="lamport check",
+        description=(
+            "Check a run directory (either backend): the log schema, every SPEC section 4 "
+            "invariant, and the clock condition against vector clocks derived from the logs. "
+            "Prints 'ok' and the counts (exit 0) or one line per problem (exit 1); an "
+            "unreadable directory is one line on stderr, exit 2."
+        ),
+    )
+    parser.add_argument("dir", type=Path, help="a run directory")
+    parser.add_argument(
+        "--limit",
+        type=bounded_int(1, 10**9),
+        default=DEFAULT_LIMIT,
+        help=f"problems printed at most (default {DEFAULT_LIMIT})",
+    )
+    args = parser.parse_args(argv)
+    report = check_run(args.dir)
+    if report.ok:
+        print(report.summary())
+        return 0
+    for line in report.lines(args.limit):
+        print(line)
+    print(report.summary())
+    return 1

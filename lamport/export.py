@@ -1,0 +1,297 @@
+"""``lamport export DIR --format shiviz|perfetto|dot --output FILE``: a run for the field's viewers.
+
+ShiViz (``shiviz``)
+    The log file ShiViz (https://distributedclocks.github.io/shiviz/) accepts on
+    upload: line 1 the regular expression that parses it, with the named groups
+    ``host``, ``clock`` and ``event`` (:data:`SHIVIZ_REGEX`); line 2 the
+    delimiter between executions, empty for one run; then two lines per event,
+    ``<host> <vector clock as JSON>`` and a description of the event. The
+    clock lists the host itself and every other machine with a non-zero
+    component (ShiViz reads a missing one as 0). Events come in an order
+    consistent with happened-before, as ShiViz requires. Open ShiViz, choose
+    "Try out ShiViz" and then "upload a log" (or paste the file into the text
+    box): ShiViz takes the regular expression and delimiter from the file.
+
+Perfetto (``perfetto``)
+    Chrome trace-event JSON, which https://ui.perfetto.dev ("Open trace file")
+    and ``chrome://tracing`` load: one process for the run, one named track
+    (thread) per machine, one complete slice per event (name = the event kind;
+    args = Lamport clock, vector clock, jump, queue, peer, msg_id, msg_clock,
+    tick) and one flow arrow per delivered message, from its SEND's slice to
+    its RECEIVE's. ``ts`` is in microseconds of model time (``--time model``,
+    the default; a slice lasts half its machine's tick period), or of Lamport
+    time (``--time logical``: clock value c starts at c milliseconds and lasts
+    half a millisecond, so the timeline reads in clock units per millisecond).
+
+Graphviz (``dot``)
+    The happened-before graph of a small run: one row per machine (a cluster),
+    solid edges for program order, dashed ones for messages, each node labelled
+    with its kind, Lamport clock and vector clock. Render with
+    ``dot -Tsvg run.dot -o run.svg``. A run of more than :data:`DOT_LIMIT` events
+    is refused: the drawing would be unreadable; ShiViz and Perfetto scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lamport.core import RECEIVE, SEND, Event
+from lamport.errors import LogError
+
+__all__ = [
+    "DOT_LIMIT",
+    "FORMATS",
+    "SHIVIZ_REGEX",
+    "dot",
+    "export_run",
+    "host",
+    "main",
+    "perfetto",
+    "shiviz",
+]
+
+#: The formats ``lamport export`` writes.
+FORMATS = ("shiviz", "perfetto", "dot")
+#: The time bases of the Perfetto export.
+TIMES = ("model", "logical")
+#: The largest run the dot export draws, in events.
+DOT_LIMIT = 400
+#: ShiViz's parsing expression (JavaScript syntax: ``(?<name>...)`` groups).
+SHIVIZ_REGEX = r"(?<host>\S+) (?<clock>\{.*\})\n(?<event>.*)"
+
+
+def host(machine: int) -> str:
+    """A machine's name in the exports: ``machine-0``."""
+    return f"machine-{machine}"
+
+
+def _describe(e: Event) -> str:
+    if e.event == SEND:
+        what = f"SEND {e.msg_id} to {e.peer.replace('+', ', ')}"
+    elif e.event == RECEIVE:
+        what = f"RECEIVE {e.msg_id} from {e.peer} (message clock {e.msg_clock})"
+    else:
+        what = e.event
+    return f"{what}; Lamport clock {e.clock} (jump {e.jump}), queue {e.queue}, t {e.t:g} s"
+
+
+def shiviz(logs: Sequence[Sequence[Event]], causality: Any = None) -> str:
+    """The run as a ShiViz log file (see the module docstring)."""
+    from lamport import causality as hb
+
+    solved = hb.analyze(logs) if causality is None else causality
+    names = [host(m) for m in range(len(logs))]
+    lines = [SHIVIZ_REGEX, ""]
+    for machine, index in hb.topological_order(solved):
+        vc = solved.clocks[machine][index].tolist()
+        clock = {names[j]: c for j, c in enumerate(vc) if c or j == machine}
+        lines.append(f"{names[machine]} {json.dumps(clock, separators=(',', ':'))}")
+        lines.append(_describe(logs[machine][index]))
+    return "\n".join(lines) + "\n"
+
+
+def perfetto(
+    logs: Sequence[Sequence[Event]],
+    metadata: Mapping[str, Any],
+    time: str = "model",
+    causality: Any = None,
+) -> dict[str, Any]:
+    """The run as a Chrome trace-event document (see the module docstring).
+
+    Raise ValueError for a ``time`` other than ``model`` or ``logical``.
+    """
+    from lamport import causality as hb
+
+    if time not in TIMES:
+        raise ValueError(f"time must be one of {', '.join(TIMES)}, got {time!r}")
+    solved = hb.analyze(logs) if causality is None else causality
+    rates = list(metadata.get("rates") or [1.0] * len(logs))
+    title = str(metadata.get("name") or metadata.get("experiment") or "run")
+    trace: list[dict[str, Any]] = [
+        {
+            "name": "process_name",
+            "ph": "M",
+            "pid": 1,
+            "args": {"name": f"lamport {metadata.get('backend', '?')} {title}"},
+        }
+    ]
+
+    def start(e: Event) -> float:
+        return e.clock * 1000.0 if time == "logical" else e.t * 1e6
+
+    for machine, events in enumerate(logs):
+        rate = float(rates[machine]) if machine < len(rates) else 1.0
+        trace.append(
+            {
+                "name": "thread_name",
+                "ph": "M",
+                "pid": 1,
+                "tid": machine,
+                "args": {"name": f"{host(machine)} ({rate:g} tick/s)"},
+            }
+        )
+        trace.append(
+            {
+                "name": "thread_sort_index",
+                "ph": "M",
+                "pid": 1,
+                "tid": machine,
+                "args": {"sort_index": machine},
+            }
+        )
+        dur = 500.0 if time == "logical" else 0.5e6 / rate
+        vcs = solved.clocks[machine].tolist()
+        for index, e in enumerate(events):
+            args: dict[str, Any] = {
+                "clock": e.clock,
+                "vector clock": vcs[index],
+                "jump": e.jump,
+                "queue": e.queue,
+                "tick": e.tick,
+                "t": e.t,
+            }
+            if e.event in (SEND, RECEIVE):
+                args.update(peer=e.peer, msg_id=e.msg_id, msg_clock=e.msg_clock)
+            trace.append(
+                {
+                    "name": e.event,
+                    "cat": "event",
+                    "ph": "X",
+                    "ts": start(e),
+                    "dur": dur,
+                    "pid": 1,
+                    "tid": machine,
+                    "args": args,
+                }
+            )
+    for flow, ((sm, sk), (rm, rk)) in enumerate(hb.messages(logs), start=1):
+        send, receive = logs[sm][sk], logs[rm][rk]
+        common = {"name": f"message {send.msg_id}", "cat": "message", "id": flow, "pid": 1}
+        trace.append({**common, "ph": "s", "ts": start(send), "tid": sm})
+        trace.append({**common, "ph": "f", "bp": "e", "ts": start(receive), "tid": rm})
+    unit = "logical: 1 ms = 1 clock unit" if time == "logical" else "model seconds"
+    return {
+        "traceEvents": trace,
+        "displayTimeUnit": "ms",
+        "otherData": {"exported by": "lamport export", "time": unit},
+    }
+
+
+def dot(logs: Sequence[Sequence[Event]], causality: Any = None, limit: int = DOT_LIMIT) -> str:
+    """The happened-before graph in Graphviz's dot language.
+
+    Raise LogError if the run has more than ``limit`` events.
+    """
+    from lamport import causality as hb
+
+    total = sum(len(events) for events in logs)
+    if total > limit:
+        raise LogError(
+            f"dot export: {total:,} events are too many to draw readably (limit {limit:,}); "
+            "use --format shiviz or perfetto, or a shorter run"
+        )
+    solved = hb.analyze(logs) if causality is None else causality
+    out = [
+        "digraph happened_before {",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica", fontsize=9];',
+        '  edge [fontname="Helvetica", fontsize=8];',
+    ]
+    for machine, events in enumerate(logs):
+        out.append(f"  subgraph cluster_{machine} {{")
+        out.append(f'    label="{host(machine)}"; color=gray;')
+        for index, e in enumerate(events):
+            vc = ",".join(map(str, solved.clocks[machine][index].tolist()))
+            extra = f"\\n{e.msg_id}" if e.msg_id else ""
+            out.append(f'    m{machine}_{index} [label="{e.event} C={e.clock}\\n[{vc}]{extra}"];')
+        for index in range(1, len(events)):
+            out.append(f"    m{machine}_{index - 1} -> m{machine}_{index};")
+        out.append("  }")
+    for (sm, sk), (rm, rk) in hb.messages(logs):
+        label = logs[sm][sk].msg_id
+        out.append(f'  m{sm}_{sk} -> m{rm}_{rk} [style=dashed, color=blue, label="{label}"];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def export_run(run_dir: str | Path, fmt: str, output: str | Path, time: str = "model") -> Path:
+    """Read a run directory and write it to ``output`` in format ``fmt``; return ``output``.
+
+    Raise LogError (one line) if the directory is not a readable run, the format
+    or time base is unknown, the run is too large for ``dot``, or ``output``
+    cannot be written.
+    """
+    from lamport.check import read_logs
+    from lamport.logs import read_metadata
+
+    if fmt not in FORMATS:
+        raise LogError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if time not in TIMES:
+        raise LogError(f"unknown time base {time!r} (choose from {', '.join(TIMES)})")
+    output = Path(output)
+    _check_output(output)
+    metadata = read_metadata(Path(run_dir))
+    logs = read_logs(Path(run_dir), len(metadata["rates"]))
+    if fmt == "shiviz":
+        text = shiviz(logs)
+    elif fmt == "dot":
+        text = dot(logs)
+    else:
+        text = json.dumps(perfetto(logs, metadata, time), separators=(",", ":"))
+    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise LogError(
+            f"--output {output}: cannot write ({(exc.strerror or str(exc)).lower()})"
+        ) from None
+    return output
+
+
+def _check_output(output: Path) -> None:
+    """Raise LogError unless ``output`` names a file that can be created or replaced."""
+    if output.is_dir():
+        raise LogError(f"--output {output}: is a directory")
+    folder = output.parent
+    if not folder.is_dir():
+        raise LogError(f"--output {output}: no such directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LogError(f"--output {output}: {folder} is not writable")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lamport export DIR --format F --output FILE [--time model|logical]``."""
+    from lamport.cli import Parser
+
+    parser = Parser(
+        prog="lamport export",
+        description=(
+            "Write a run directory (either backend) for a viewer: 'shiviz' (upload it at "
+            "https://distributedclocks.github.io/shiviz/), 'perfetto' (Chrome trace JSON for "
+            "https://ui.perfetto.dev or chrome://tracing) or 'dot' (Graphviz, small runs). "
+            "docs/causality.md explains each."
+        ),
+    )
+    parser.add_argument("dir", type=Path, help="a run directory")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    parser.add_argument("--output", "-o", required=True, type=Path, help="the file to write")
+    parser.add_argument(
+        "--time",
+        choices=TIMES,
+        default="model",
+        help="perfetto: timestamps in model seconds (default) or Lamport clock units",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    args = parser.parse_args(argv)
+    if args.time != "model" and args.format != "perfetto":
+        parser.error("--time applies to --format perfetto only")
+    path = export_run(args.dir, args.format, args.output, args.time)
+    if not args.quiet:
+        print(f"{args.format}: {path}")
+    return 0
