@@ -45,10 +45,13 @@ class _Stop:
     """
 
     armed = False
+    #: The signal that stopped the work, if one did.
+    fired: int | None = None
 
     def __call__(self, signum: int, _frame: FrameType | None) -> None:
         if self.armed:
             self.armed = False  # a second signal while cleaning up is only noted
+            self.fired = signum
             raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
@@ -85,6 +88,7 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     its own, as the real-time one does to stop its run cleanly.)
     """
     main_thread = threading.current_thread() is threading.main_thread()
+    _stop.fired = None
     if main_thread:
         before = signal.signal(signal.SIGINT, _stop)
         before_term = signal.signal(signal.SIGTERM, _stop)
@@ -100,6 +104,14 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         return _stopped("interrupted", EXIT_SIGINT)
     except Terminated:
         return _stopped("terminated", EXIT_SIGTERM)
+    except Exception:
+        # A stop raised inside code that turned it into another error (an import
+        # interrupted half-way reports a TypeError): it is still the stop.
+        if _stop.fired == signal.SIGINT:
+            return _stopped("interrupted", EXIT_SIGINT)
+        if _stop.fired == signal.SIGTERM:
+            return _stopped("terminated", EXIT_SIGTERM)
+        raise
     finally:
         _stop.armed = False
         # A CLI process keeps the noting handler to the end (exiting from a
