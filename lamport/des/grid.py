@@ -212,6 +212,13 @@ def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
             raise ConfigError(f"factor {factor!r} lists a value twice")
         factors[factor] = values
     fixed = {key: value for key, value in data.items() if key not in GRID_KEYS}
+    for required in dataclasses.fields(RunConfig):
+        if (
+            required.default is dataclasses.MISSING
+            and required.name not in fixed
+            and required.name not in factors
+        ):
+            raise ConfigError(f"no {required.name}: give it as a fixed key or a factor")
     grid = Grid(name, int(seeds), factors, fixed, description, text)
     # Every value must make a valid run: check each factor's values against the first cell.
     first = grid.cell(0)

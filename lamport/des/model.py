@@ -57,8 +57,9 @@ RECORD_BYTES = 250
 #: one message waiting in a queue or in flight (its tuple and id, a deque slot, the
 #: network batch's pair).
 MESSAGE_BYTES = 160
-#: each machine's send targets: one entry per other machine, so N^2 for the run.
-TARGET_BYTES = 130
+#: each machine's send targets and peer labels: one entry per other machine, so N^2 for
+#: the run (N = 1000 and 2000 measured 250 and 246 bytes per pair).
+TARGET_BYTES = 250
 #: the interpreter, numpy and SimPy before the first machine.
 BASE_BYTES = 60_000_000
 #: Above this many machines the queueing prediction (quadratic in N) is skipped and
