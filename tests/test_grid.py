@@ -221,7 +221,7 @@ def test_out_holding_another_grid_is_refused(tmp_path):
     stranger = tmp_path / "mine"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("keep me")
-    with pytest.raises(LogError, match="holds no _grid.json"):
+    with pytest.raises(LogError, match=r"holds no _grid\.json"):
         run_grid(small_grid(), stranger, force=True)
     assert (stranger / "notes.txt").exists()
 
