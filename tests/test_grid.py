@@ -288,11 +288,14 @@ def test_grid_cli_and_report(tmp_path):
     done = _cli(["grid", str(path), "--out", str(out), "--report", "--jobs", "2"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "12 cells x 4 seeds, 48 runs" in done.stdout
-    report = (out / "report.md").read_text()
+    report = (out / "_report" / "report.md").read_text()
     assert "How close must the rates be?" in report
     for name in ("growing-share", "slowest-drift", "largest-jump"):
-        assert (out / "figures" / f"phase-{name}.png").stat().st_size > 10_000
-    assert (out / "report.html").is_file()
+        assert (out / "_report" / "figures" / f"phase-{name}.png").stat().st_size > 10_000
+    assert (out / "_report" / "report.html").is_file()
+    import pandas as pd  # the report does not get in the way of reading the dataset
+
+    assert len(pd.read_parquet(out)) == len(read_dataset(out)) == 48 * 3
 
 
 def test_duckdb_reads_the_dataset(tmp_path):

@@ -76,6 +76,8 @@ RESERVED = ("seed", "experiment", "name", "question")
 #: when they read the directory as a dataset.
 GRID_TOML = "_grid.toml"
 GRID_JSON = "_grid.json"
+#: Where ``--report`` writes report.md, report.html and figures/.
+REPORT_DIR = "_report"
 #: Seconds of work per chunk of seeds: big enough that per-task overhead stays small.
 CHUNK_SECONDS = 0.25
 #: Estimated seconds per machine-tick on the summaries-only path (one core).
@@ -492,7 +494,9 @@ def read_dataset(out: Path | str, columns: Sequence[str] | None = None) -> Any:
     cell, seed and machine."""
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(Path(out), format="parquet", partitioning="hive")  # skips _grid.*
+    out = Path(out)
+    files = sorted(str(p) for p in out.glob("cell=*/*.parquet"))
+    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(out))
     frame = dataset.to_table(columns=list(columns) if columns else None).to_pandas()
     if "cell" in frame:
         frame["cell"] = frame["cell"].astype("int64")
@@ -637,10 +641,12 @@ def run_grid(
     if jobs is None:
         jobs = os.cpu_count() or 1
     executor: _Local | _Dask
+    setting_up = time.perf_counter()
     if dask or scheduler is not None or client is not None:
         executor = _Dask(jobs, scheduler, client)
     else:
         executor = _Local(max(1, min(jobs, grid.n_runs)))
+    metadata["executor_seconds"] = round(time.perf_counter() - setting_up, 3)
     per_task = max(per_chunk, 1)
     total = grid.n_runs
     count = skipped

@@ -1,7 +1,8 @@
 """The report of a parameter grid (:mod:`lamport.des.grid`): per-cell figures and,
 for three machines over rates and ``p_send``, the stability phase diagram.
 
-Per run, a grid's rows give three numbers: whether *some* queue grows
+The report goes into ``OUT/_report/`` (``report.md``, ``report.html``,
+``figures/``), where readers of the dataset do not look. Per run, a grid's rows give three numbers: whether *some* queue grows
 (:func:`lamport.analysis.stats.queue_verdict` on final queue / duration and the
 final queue), the *slowest* machine's drift rate (its ``drift_end`` behind the
 highest clock, per model second), and the largest jump of any machine. Per cell
@@ -235,7 +236,7 @@ def closeness(frame: Any) -> list[dict[str, Any]]:
 
 def grid_document(out: Path) -> Document:
     """The report of a grid directory: configuration, per-cell table, phase diagram."""
-    from lamport.des.grid import GRID_JSON
+    from lamport.des.grid import GRID_JSON, REPORT_DIR
 
     out = Path(out)
     meta = json.loads((out / GRID_JSON).read_text(encoding="utf-8"))
@@ -251,7 +252,7 @@ def grid_document(out: Path) -> Document:
         ),
     )
     frame = phase_axes(table)
-    figures = out / "figures"
+    figures = out / REPORT_DIR / "figures"
     if frame is not None:
         answers = closeness(frame)
         if answers:
@@ -330,16 +331,20 @@ def _answer(a: dict[str, Any]) -> str:
 
 
 def write_grid_report(out: Path | str) -> Path:
-    """Write ``report.md``, ``report.html`` and ``figures/phase-*.png`` into a grid
-    directory; return the path of ``report.md``. Raise LogError if it is not a grid."""
+    """Write ``_report/report.md``, ``_report/report.html`` and ``_report/figures/phase-*.png``
+    into a grid directory (the leading "_" keeps them out of the dataset); return the path
+    of ``report.md``. Raise LogError if it is not a grid."""
+    from lamport.des.grid import REPORT_DIR
     from lamport.report import REPORT_HTML, REPORT_MD
     from lamport.report.document import to_html, to_markdown
 
     out = Path(out)
     document = grid_document(out)
+    folder = out / REPORT_DIR
     try:
-        (out / REPORT_MD).write_text(to_markdown(document, out), encoding="utf-8")
-        (out / REPORT_HTML).write_text(to_html(document), encoding="utf-8")
+        folder.mkdir(exist_ok=True)
+        (folder / REPORT_MD).write_text(to_markdown(document, folder), encoding="utf-8")
+        (folder / REPORT_HTML).write_text(to_html(document), encoding="utf-8")
     except OSError as exc:
         raise LogError(f"{exc.filename or out}: cannot write report ({exc.strerror})") from None
-    return out / REPORT_MD
+    return folder / REPORT_MD
