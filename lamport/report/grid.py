@@ -2,9 +2,10 @@
 for three machines over rates and ``p_send``, the stability phase diagram.
 
 The report goes into ``OUT/_report/`` (``report.md``, ``report.html``,
-``figures/``), where readers of the dataset do not look. Per run, a grid's rows give three numbers: whether *some* queue grows
-(:func:`lamport.analysis.stats.queue_verdict` on final queue / duration and the
-final queue), the *slowest* machine's drift rate (its ``drift_end`` behind the
+``figures/``), where readers of the dataset do not look. Per run, a grid's
+rows give three numbers: whether *some* queue grows
+(:func:`lamport.analysis.stats.queue_verdict` on final queue / duration and
+the final queue), the *slowest* machine's drift rate (its ``drift_end`` behind the
 highest clock, per model second), and the largest jump of any machine. Per cell
 the report takes the share of seeds with a growing queue and the means of the
 other two.
