@@ -141,33 +141,40 @@ def profile() -> None:
         wall = time.perf_counter() - started
     stats = pstats.Stats(profiler)
     parts = {
+        "imports (once per process)": 0.0,
         "set-up (streams, machines, time base, metadata)": 0.0,
         "simulation (SimPy loop, core ticks, arrivals)": 0.0,
         "summaries (tally, rows)": 0.0,
         "parquet (tables, writes)": 0.0,
+        "grid (cells, chunks, files)": 0.0,
         "other": 0.0,
     }
+    setup = ("machine_streams", "draws", "time_base", "tick_pattern", "check_size", "config")
+    loading = ("marshal", "_imp.", "'read' of '_io", "find_spec", "_bootstrap")
     for (filename, _, function), row in stats.stats.items():  # type: ignore[attr-defined]
         tottime = row[2]
-        if "summary.py" in filename:
-            parts["summaries (tally, rows)"] += tottime
-        elif (
-            "pyarrow" in filename
-            or function in ("write_table", "_write_chunk")
-            or ("pyarrow" in function)
+        if (
+            "importlib" in filename
+            or "_bootstrap" in filename
+            or any(k in function for k in loading)
         ):
-            parts["parquet (tables, writes)"] += tottime
-        elif function in ("machine_streams", "draws", "__init__", "time_base", "tick_pattern") or (
-            "numpy" in filename
-            or "fractions" in filename
-            or "dataclasses" in filename
-            or "config.py" in filename
+            part = "imports (once per process)"
+        elif "summary.py" in filename:
+            part = "summaries (tally, rows)"
+        elif "pyarrow" in filename or function in ("write_table", "_write_chunk"):
+            part = "parquet (tables, writes)"
+        elif "grid.py" in filename:
+            part = "grid (cells, chunks, files)"
+        elif function in setup or any(
+            k in filename for k in ("numpy", "fractions", "dataclasses", "config.py")
         ):
-            parts["set-up (streams, machines, time base, metadata)"] += tottime
-        elif "simpy" in filename or "core.py" in filename or "model.py" in filename:
-            parts["simulation (SimPy loop, core ticks, arrivals)"] += tottime
+            part = "set-up (streams, machines, time base, metadata)"
+        elif filename == "~" or any(k in filename for k in ("simpy", "core.py", "model.py")):
+            # builtins are the loop's heap pushes, generator sends, tuple and list work
+            part = "simulation (SimPy loop, core ticks, arrivals)"
         else:
-            parts["other"] += tottime
+            part = "other"
+        parts[part] += tottime
     total = sum(parts.values())
     print(f"  1,000 runs on one core in {wall:.2f} s (under the profiler, load {load()}):")
     for name, seconds in parts.items():

@@ -251,6 +251,7 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
         with pytest.raises(NetworkError, match="cannot reach the Dask scheduler"):
             run_grid(small_grid(), tmp_path / "o", scheduler=f"tcp://127.0.0.1:{port}")
         assert time.monotonic() - started < 15
+        assert not (tmp_path / "o").exists()
 
 
 def test_unreachable_scheduler_on_the_command_line(tmp_path):
@@ -387,3 +388,11 @@ def test_interrupted_grid_cli_resumes(tmp_path):
     frame = read_dataset(out, ["cell", "seed", "machine"])
     assert len(frame) == 8 * 400 * 3
     assert not frame.duplicated().any()
+
+
+def test_dask_missing_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    with pytest.raises(ConfigError) as info:
+        run_grid(small_grid(), tmp_path / "o", dask=True)
+    assert str(info.value) == "Dask is not installed: pip install 'lamport[dask]'"
+    assert not (tmp_path / "o").exists()

@@ -573,10 +573,21 @@ def _write_chunk(out: Path, chunk: Chunk, columns: dict[str, list[Any]]) -> None
         raise
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+def _write_text(path: Path, text: str) -> None:
+    """Write a file beside the dataset in one rename; an OSError becomes LogError."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        from lamport.logs import cannot_write
+
+        raise cannot_write(path.parent, exc) from None
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    _write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def run_grid(
@@ -615,45 +626,49 @@ def run_grid(
     check_size(*_costliest(grid), record=False)
     out = Path(out)
     started = time.perf_counter()
-    existing = _claim(out, grid, force)
-    per_chunk = int(existing["chunk_seeds"]) if existing else chunk_seeds(grid)
-    done = _written(out) if existing else set()
-    metadata = {
-        "backend": "des",
-        "name": grid.name,
-        "description": grid.description,
-        "identity": grid.identity(),
-        "cells": grid.n_cells,
-        "seeds": grid.seeds,
-        "runs": grid.n_runs,
-        "chunk_seeds": per_chunk,
-        "factors": list(grid.factors),
-        "complete": False,
-        "version": __version__,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    if grid.text:
-        (out / GRID_TOML).write_text(grid.text, encoding="utf-8")
-    _write_json(out / GRID_JSON, metadata)
-
-    skipped = sum(last - first + 1 for _, first, last in done)
-    todo = (c for c in plan(grid, per_chunk) if c not in done)
     if jobs is None:
         jobs = os.cpu_count() or 1
+    # The executor first: a missing Dask or an unreachable scheduler leaves out untouched.
     executor: _Local | _Dask
-    setting_up = time.perf_counter()
     if dask or scheduler is not None or client is not None:
         executor = _Dask(jobs, scheduler, client)
     else:
         executor = _Local(max(1, min(jobs, grid.n_runs)))
-    metadata["executor_seconds"] = round(time.perf_counter() - setting_up, 3)
-    per_task = max(per_chunk, 1)
-    total = grid.n_runs
-    count = skipped
-    if progress is not None:
-        progress(count, total)
+    executor_seconds = round(time.perf_counter() - started, 3)
     try:
-        for results in executor.run(grid, _tasks(todo, per_task)):
+        existing = _claim(out, grid, force)
+        per_chunk = int(existing["chunk_seeds"]) if existing else chunk_seeds(grid)
+        done = _written(out) if existing else set()
+        metadata = {
+            "backend": "des",
+            "name": grid.name,
+            "description": grid.description,
+            "identity": grid.identity(),
+            "cells": grid.n_cells,
+            "seeds": grid.seeds,
+            "runs": grid.n_runs,
+            "chunk_seeds": per_chunk,
+            "factors": list(grid.factors),
+            "complete": False,
+            "executor_seconds": executor_seconds,
+            "version": __version__,
+        }
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from lamport.logs import cannot_write
+
+            raise cannot_write(out, exc) from None
+        if grid.text:
+            _write_text(out / GRID_TOML, grid.text)
+        _write_json(out / GRID_JSON, metadata)
+        skipped = sum(last - first + 1 for _, first, last in done)
+        todo = (c for c in plan(grid, per_chunk) if c not in done)
+        total = grid.n_runs
+        count = skipped
+        if progress is not None:
+            progress(count, total)
+        for results in executor.run(grid, _tasks(todo, max(per_chunk, 1))):
             for chunk, columns in results:
                 _write_chunk(out, chunk, columns)
                 count += chunk[2] - chunk[1] + 1
