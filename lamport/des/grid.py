@@ -42,16 +42,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import math
 import os
 import re
 import shutil
-import signal
 import time
 import tomllib
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +59,7 @@ from typing import Any
 from lamport import __version__
 from lamport.config import RunConfig
 from lamport.des.options import DesOptions
+from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError, LogError, NetworkError
 from lamport.schema import SUMMARY_COLUMNS
 from lamport.validate import is_integer, is_number
@@ -368,12 +368,6 @@ def factor_text(value: Any) -> Any:
     return value
 
 
-def _worker_signals() -> None:
-    """A pool worker leaves Ctrl-C to the parent and dies quietly when it terminates the pool."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 # -- executors -----------------------------------------------------------------------------
 
 
@@ -384,23 +378,14 @@ class _Local:
         self.jobs = jobs
         self.pool: Any = None
         if jobs > 1:
-            import multiprocessing
-
-            self.pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_signals)
+            self.pool = fork_pool(jobs)
 
     def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
         if self.pool is None:
             for task in tasks:
                 yield run_chunks(grid, task)
             return
-        pending: deque[Any] = deque()
-        window = self.jobs * 3
-        for task in tasks:
-            pending.append(self.pool.apply_async(run_chunks, (grid, task)))
-            while len(pending) >= window or (pending and pending[0].ready()):
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from windowed(self.pool, functools.partial(run_chunks, grid), tasks, self.jobs * 3)
 
     def close(self) -> None:
         if self.pool is not None:

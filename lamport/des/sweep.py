@@ -19,8 +19,6 @@ import contextlib
 import csv
 import math
 import os
-import signal
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 from lamport import __version__
 from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
 from lamport.des.options import DesOptions
+from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError
 from lamport.logs import Staging, cannot_write, claim_out, number_text, write_json, write_run
 from lamport.schema import (
@@ -144,12 +143,6 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _worker_signals() -> None:
-    """A pool worker leaves Ctrl-C to the parent and dies quietly when it terminates the pool."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
     """Run a block of seeds; without kept logs on the summaries-only path."""
     from lamport.des.model import simulate, simulate_summary
@@ -182,20 +175,6 @@ def _blocks(
     for exp in experiments:
         for start in range(0, len(seeds), per_task):
             yield (exp, tuple(seeds[start : start + per_task]), duration, options, keep)
-
-
-def windowed(
-    pool: Any, func: Callable[[Any], Any], tasks: Iterable[Any], window: int
-) -> Iterator[Any]:
-    """``pool.imap(func, tasks)`` that takes a task from ``tasks`` only when fewer than
-    ``window`` are in flight (``imap`` drains its iterable at once), results in order."""
-    pending: deque[Any] = deque()
-    for task in tasks:
-        pending.append(pool.apply_async(func, (task,)))
-        while len(pending) >= window or (pending and pending[0].ready()):
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
 
 
 class RunningAggregate:
@@ -345,9 +324,7 @@ def sweep(
         if jobs == 1:
             results: Iterable[tuple[list[dict[str, Any]], int, list[Any]]] = map(_run_block, tasks)
         else:
-            import multiprocessing
-
-            pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_signals)
+            pool = fork_pool(jobs)
             results = windowed(pool, _run_block, tasks, jobs * 4)
         for block_rows, block_events, block_kept in results:
             if writer is not None:
