@@ -26,6 +26,7 @@ import cProfile
 import json
 import os
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,7 @@ def timed_grid(
         command = [sys.executable, "-m", "lamport.des", "grid", str(path), "--quiet"]
         command += ["--out", str(Path(tmp) / "out"), "--jobs", str(jobs), *(extra or [])]
         peak = 0
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.Popen(command, cwd=tmp, stderr=subprocess.PIPE, text=True)
         done = threading.Event()
@@ -128,6 +130,12 @@ def timed_grid(
         if proc.returncode != 0:
             raise SystemExit(f"grid failed: {err.strip()}")
         metadata = json.loads((Path(tmp) / "out" / "_grid.json").read_text())
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the whole tree (workers are reaped by their parents, so they count):
+        # a figure the other sessions' load does not inflate the way it inflates wall time.
+        metadata["cpu_seconds"] = (after.ru_utime + after.ru_stime) - (
+            before.ru_utime + before.ru_stime
+        )
         return wall, peak, load(), metadata
 
 
@@ -199,10 +207,12 @@ def main() -> int:
         print("throughput (one core, 60 s, rates 1,3,6, p_send 0.3):")
         throughput(args.repeat, args.runs)
     if "grid" not in args.skip:
-        wall, peak, after, _ = timed_grid(grid_text(100, 100, 60), args.jobs)
+        wall, peak, after, meta = timed_grid(grid_text(100, 100, 60), args.jobs)
+        cpu = meta["cpu_seconds"]
         print(
             f"grid: 100 cells x 100 seeds = 10,000 runs in {wall:.2f} s wall (interpreter "
-            f"included), peak {peak / 1e6:.0f} MB (load {after})"
+            f"included), {cpu:.1f} CPU-s in all processes (= {cpu / args.jobs:.1f} s on "
+            f"{args.jobs} idle cores), peak {peak / 1e6:.0f} MB (load {after})"
         )
     if "memory" not in args.skip:
         for cells in (100, 1000):
@@ -214,13 +224,14 @@ def main() -> int:
     if "dask" not in args.skip:
         # Interleaved, twice each, so a burst of load from elsewhere hits both.
         for attempt in (1, 2):
-            local, _, after_local, _ = timed_grid(grid_text(100, 100, 60), args.jobs)
+            local, _, after_local, lmeta = timed_grid(grid_text(100, 100, 60), args.jobs)
             dask, _, after_dask, meta = timed_grid(grid_text(100, 100, 60), args.jobs, ["--dask"])
             start = meta["executor_seconds"]
             print(
-                f"dask #{attempt}: local pool {local:.2f} s (load {after_local}); LocalCluster "
-                f"{dask:.2f} s, of which {start:.2f} s starting the cluster (load {after_dask}): "
-                f"{dask / local:.2f}x, {(dask - start) / local:.2f}x once the cluster is up"
+                f"dask #{attempt}: local pool {local:.2f} s, {lmeta['cpu_seconds']:.1f} CPU-s "
+                f"(load {after_local}); LocalCluster {dask:.2f} s, {meta['cpu_seconds']:.1f} "
+                f"CPU-s, {start:.2f} s of it starting the cluster (load {after_dask}): "
+                f"wall {dask / local:.2f}x, CPU {meta['cpu_seconds'] / lmeta['cpu_seconds']:.2f}x"
             )
     if "profile" not in args.skip:
         print("profile:")

@@ -396,3 +396,15 @@ def test_dask_missing_says_how_to_install(tmp_path, monkeypatch):
         run_grid(small_grid(), tmp_path / "o", dask=True)
     assert str(info.value) == "Dask is not installed: pip install 'lamport[dask]'"
     assert not (tmp_path / "o").exists()
+
+
+def test_lamport_report_writes_a_grid_report(tmp_path):
+    from lamport.report import write_report
+
+    run_grid(small_grid(), tmp_path / "o", jobs=1)
+    written = write_report(tmp_path / "o")
+    assert written == tmp_path / "o" / "_report" / "report.md"
+    text = written.read_text()
+    # rates differ in their fastest machine: no phase diagram, the per-cell table only
+    assert "## Per cell" in text and "Phase diagrams" not in text
+    assert text.count("| 1,3,6 |") == 4
