@@ -25,8 +25,9 @@ from lamport.des.grid import (
     read_dataset,
     run_grid,
 )
-from lamport.des.model import check_size, estimate_memory, simulate, simulate_summary
+from lamport.des.model import simulate, simulate_summary
 from lamport.des.options import DesOptions
+from lamport.des.size import check_size, estimate_memory
 from lamport.errors import ConfigError, LogError, NetworkError
 from lamport.schema import SUMMARY_COLUMNS
 from lamport.summary import summarize
@@ -323,7 +324,7 @@ def test_memory_estimate_grows_with_machines_squared():
 
 def _too_many_machines():
     """Enough machines that their N^2 send targets alone exceed the available memory."""
-    from lamport.des.model import TARGET_BYTES, available_memory
+    from lamport.des.size import TARGET_BYTES, available_memory
 
     available = available_memory()
     if available is None:

@@ -605,7 +605,7 @@ def run_grid(
             f"grid {grid.name} has {grid.n_cells:,} cells (limit {MAX_CELLS:,}); "
             "use --force to run it anyway"
         )
-    from lamport.des.model import check_size
+    from lamport.des.size import check_size
 
     # The costliest cell decides whether a run fits in memory.
     check_size(*_costliest(grid), record=False)

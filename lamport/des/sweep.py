@@ -287,7 +287,7 @@ def sweep(
             f"--keep-logs keeps at most {MAX_KEPT_RUNS:,} runs' events, this sweep has {total:,}"
         )
     # Validate duration, latency and size once, before forking anything.
-    from lamport.des.model import check_size
+    from lamport.des.size import check_size
 
     options = DesOptions(latency=latency)
     for exp in chosen:
