@@ -238,7 +238,11 @@ def test_dask_local_cluster_gives_the_same_rows(tmp_path):
         distributed.Client(cluster) as client,
     ):
         on_dask = run_grid(grid, tmp_path / "dask", client=client).frame()
+        by_address = run_grid(
+            grid, tmp_path / "address", scheduler=cluster.scheduler_address
+        ).frame()
     assert on_dask.equals(local)
+    assert by_address.equals(local)
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path):

@@ -233,7 +233,7 @@ def _sweep(args: argparse.Namespace) -> int:
         from lamport.console import sweep_table
 
         console = console_out()
-        n_runs = len(result.metadata["experiments"]) * len(result.metadata["seeds"])
+        n_runs = len(result.metadata["experiments"]) * args.seeds
         title = (
             f"des sweep: {args.seeds} seeds per experiment, mean ± 95% CI "
             f"(duration {args.duration or 'per experiment'}, latency {args.latency:g} s)"
