@@ -413,3 +413,16 @@ def test_lamport_report_writes_a_grid_report(tmp_path):
     # rates differ in their fastest machine: no phase diagram, the per-cell table only
     assert "## Per cell" in text and "Phase diagrams" not in text
     assert text.count("| 1,3,6 |") == 4
+
+
+def test_float_fixed_point_matches_the_theory():
+    from lamport.des.size import _arrival_rates
+    from lamport.theory import predict
+
+    draw = random.Random(9)
+    for _ in range(30):
+        rates = tuple(draw.choice([0.5, 1, 2, 3, 5, 8]) for _ in range(draw.randint(3, 9)))
+        p_send = draw.choice([0.1, 0.3, 0.6, 0.9])
+        floats = [arrival for arrival, _ in _arrival_rates(rates, p_send)]
+        exact = [m.arrival_rate for m in predict(rates, p_send)]
+        assert floats == pytest.approx(exact, rel=1e-9, abs=1e-12)
