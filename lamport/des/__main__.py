@@ -151,6 +151,13 @@ def build_parser() -> Parser:
         "a different one refused without --force",
         kind="grid",
     )
+    grid._option_string_actions["--force"].help = (
+        "replace the different grid the --out directory holds; also run a grid of more "
+        "cells than the limit (10,000)"
+    )
+    grid._option_string_actions["--report"].help = (
+        "write _report/report.md and report.html with the phase diagrams into the grid directory"
+    )
     rerun = sub.add_parser(
         "rerun",
         help="run a run directory's model again on the DES",
