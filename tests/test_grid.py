@@ -426,3 +426,19 @@ def test_float_fixed_point_matches_the_theory():
         floats = [arrival for arrival, _ in _arrival_rates(rates, p_send)]
         exact = [m.arrival_rate for m in predict(rates, p_send)]
         assert floats == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+def test_integer_and_float_values_of_one_factor_share_a_column_type(tmp_path):
+    grid = small_grid(
+        seeds=2,
+        factors={"rates": [[1, 2], [1.5, 2]], "p_send": [0, 0.5], "latency": [0, 0.25]},
+    )
+    run_grid(grid, tmp_path / "o", jobs=1)
+    frame = read_dataset(tmp_path / "o")
+    assert len(frame) == 8 * 2 * 2
+    assert str(frame["latency"].dtype) == str(frame["rate"].dtype) == "float64"
+    assert sorted(set(frame["latency"])) == [0.0, 0.25] and sorted(set(frame["rate"])) == [
+        1,
+        1.5,
+        2,
+    ]

@@ -61,7 +61,7 @@ from lamport.config import RunConfig
 from lamport.des.options import DesOptions
 from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError, LogError, NetworkError
-from lamport.schema import SUMMARY_COLUMNS
+from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES
 from lamport.validate import is_integer, is_number
 
 #: A grid of more cells than this is refused without ``force``.
@@ -361,6 +361,27 @@ def run_chunks(grid: Grid, chunks: Sequence[Chunk]) -> list[tuple[Chunk, dict[st
     return out
 
 
+def column_types(grid: Grid) -> dict[str, str]:
+    """Every dataset column's type, fixed for the whole grid so that all files agree
+    (a cell of ``latency = 0`` must not make an integer column that ``0.25`` breaks):
+    the summary columns' :data:`lamport.schema.SUMMARY_DTYPES`, then per factor
+    ``int64`` if every value is an integer, ``float64`` if every value is a number,
+    ``bool``, or ``string``."""
+    types = dict(SUMMARY_DTYPES)
+    for name, values in grid.factors.items():
+        if name in types:
+            continue
+        if all(isinstance(v, bool) for v in values):
+            types[name] = "bool"
+        elif all(is_integer(v) for v in values):
+            types[name] = "int64"
+        elif all(is_number(v) for v in values):
+            types[name] = "float64"
+        else:
+            types[name] = "string"
+    return types
+
+
 def factor_text(value: Any) -> Any:
     """A factor's value as a Parquet cell: numbers as they are, lists as ``"1,3,6"``."""
     if isinstance(value, list | tuple):
@@ -537,16 +558,26 @@ def _written(out: Path) -> set[tuple[int, int, int]]:
     return done
 
 
-def _write_chunk(out: Path, chunk: Chunk, columns: dict[str, list[Any]]) -> None:
+def _write_chunk(
+    out: Path, chunk: Chunk, columns: dict[str, list[Any]], types: Mapping[str, str]
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    arrow = {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "string": pa.string(),
+        "bool": pa.bool_(),
+    }
+    schema = pa.schema([(name, arrow[types[name]]) for name in columns])
 
     folder = cell_dir(out, chunk[0])
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / chunk_name(chunk[1], chunk[2])
     partial = folder / f".{final.name}.{os.getpid()}"
     try:
-        pq.write_table(pa.table(columns), partial, compression="zstd")
+        pq.write_table(pa.table(columns, schema=schema), partial, compression="zstd")
         os.replace(partial, final)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -647,6 +678,7 @@ def run_grid(
         if grid.text:
             _write_text(out / GRID_TOML, grid.text)
         _write_json(out / GRID_JSON, metadata)
+        types = column_types(grid)
         skipped = sum(last - first + 1 for _, first, last in done)
         todo = (c for c in plan(grid, per_chunk) if c not in done)
         total = grid.n_runs
@@ -655,7 +687,7 @@ def run_grid(
             progress(count, total)
         for results in executor.run(grid, _tasks(todo, max(per_chunk, 1))):
             for chunk, columns in results:
-                _write_chunk(out, chunk, columns)
+                _write_chunk(out, chunk, columns, types)
                 count += chunk[2] - chunk[1] + 1
             if progress is not None:
                 progress(count, total)
