@@ -11,6 +11,7 @@ runs are :mod:`lamport.stats`'s; the tables the CLIs print are
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # Column, FittedTable (lamport.console) and t_quantile_975 (lamport.stats) are
@@ -25,8 +26,10 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "Column",
     "FittedTable",
+    "MachineTally",
     "run_length",
     "summarize",
+    "summarize_tallies",
     "t_quantile_975",
 ]
 
@@ -47,12 +50,8 @@ def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> l
     ticks per model second; ``drift_end`` is the highest final clock minus this
     machine's.
     """
-    duration = float(run_length(metadata))
-    queued = metadata.get("queued_at_end")
-    finals = [events[-1].clock if events else 0 for events in logs]
-    top = max(finals) if finals else 0
-    rows = []
-    for machine, events in enumerate(logs):
+    tallies = []
+    for events in logs:
         counts = {INTERNAL: 0, SEND: 0, RECEIVE: 0}
         max_queue = 0
         max_jump = 0
@@ -65,9 +64,46 @@ def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> l
                 max_jump = e.jump
             if e.event == SEND:
                 messages += e.peer.count("+") + 1
-        final_clock = finals[machine]
-        ticks = len(events)
-        final_queue = queued[machine] if queued is not None else (events[-1].queue if events else 0)
+        tallies.append(
+            _Tally(
+                ticks=len(events),
+                n_internal=counts[INTERNAL],
+                n_send=counts[SEND],
+                n_receive=counts[RECEIVE],
+                final_clock=events[-1].clock if events else 0,
+                last_queue=events[-1].queue if events else 0,
+                max_queue=max_queue,
+                max_jump=max_jump,
+                messages=messages,
+            )
+        )
+    return _rows(metadata, tallies)
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """What the summary needs of one machine's events, however it was counted."""
+
+    ticks: int
+    n_internal: int
+    n_send: int
+    n_receive: int
+    final_clock: int
+    last_queue: int
+    max_queue: int
+    max_jump: int
+    messages: int
+
+
+def _rows(metadata: Mapping[str, Any], tallies: Sequence[_Tally]) -> list[dict[str, Any]]:
+    duration = float(run_length(metadata))
+    queued = metadata.get("queued_at_end")
+    top = max((t.final_clock for t in tallies), default=0)
+    rows = []
+    for machine, tally in enumerate(tallies):
+        final_clock = tally.final_clock
+        ticks = tally.ticks
+        final_queue = queued[machine] if queued is not None else tally.last_queue
         rows.append(
             {
                 "experiment": metadata.get("experiment") or 0,
@@ -76,19 +112,72 @@ def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> l
                 "rate": metadata["rates"][machine],
                 "p_send": metadata["p_send"],
                 "ticks": ticks,
-                "n_internal": counts[INTERNAL],
-                "n_send": counts[SEND],
-                "n_receive": counts[RECEIVE],
+                "n_internal": tally.n_internal,
+                "n_send": tally.n_send,
+                "n_receive": tally.n_receive,
                 "final_clock": final_clock,
                 "final_queue": final_queue,
-                "max_queue": max(max_queue, final_queue),
+                "max_queue": max(tally.max_queue, final_queue),
                 "mean_jump": round(final_clock / ticks, 6) if ticks else 0.0,
-                "max_jump": max_jump,
+                "max_jump": tally.max_jump,
                 "name": metadata.get("name", ""),
                 "duration": duration,
                 "clock_rate": round(final_clock / duration, 6),
-                "messages_sent": messages,
+                "messages_sent": tally.messages,
                 "drift_end": top - final_clock,
             }
         )
     return rows
+
+
+class MachineTally:
+    """A summary of one machine accumulated as its events happen, keeping none of them.
+
+    The DES's summaries-only path hands each event record to :meth:`add` in
+    place of appending it to a log (:func:`lamport.des.model.simulate_summary`).
+    Only RECEIVE and SEND records change anything here: ticks, sends and the
+    final clock are read off the machine at the end (:meth:`tally`), since a
+    machine counts its own ticks and sends and its clock is its last event's.
+    The summary it gives is exactly :func:`summarize`'s of the same events.
+    """
+
+    __slots__ = ("max_jump", "max_queue", "messages", "receives")
+
+    def __init__(self) -> None:
+        self.receives = 0
+        self.max_queue = 0
+        self.max_jump = 1  # every event but a RECEIVE jumps by one
+        self.messages = 0
+
+    def add(self, event: Event) -> None:
+        """Count one event record (an :class:`lamport.core.Event`, read by position)."""
+        kind = event[4]
+        if kind is RECEIVE:
+            self.receives += 1
+            if event[7] > self.max_queue:
+                self.max_queue = event[7]
+            if event[6] > self.max_jump:
+                self.max_jump = event[6]
+        elif kind is SEND:
+            self.messages += event[8].count("+") + 1
+
+    def tally(self, ticks: int, sends: int, final_clock: int, queue: int) -> _Tally:
+        """The machine's tally, given its tick and send counts, clock and queue at the end."""
+        return _Tally(
+            ticks=ticks,
+            n_internal=ticks - sends - self.receives,
+            n_send=sends,
+            n_receive=self.receives,
+            final_clock=final_clock,
+            last_queue=queue,
+            max_queue=self.max_queue,
+            max_jump=self.max_jump if ticks else 0,
+            messages=self.messages,
+        )
+
+
+def summarize_tallies(
+    metadata: Mapping[str, Any], tallies: Sequence[_Tally]
+) -> list[dict[str, Any]]:
+    """One summary row per machine from accumulated tallies (see :class:`MachineTally`)."""
+    return _rows(metadata, tallies)

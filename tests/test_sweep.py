@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 
 import pandas as pd
@@ -22,6 +23,8 @@ from lamport.schema import (
 )
 from lamport.stats import mean_ci
 from lamport.summary import summarize
+
+sweep_module = importlib.import_module("lamport.des.sweep")
 
 
 def test_sweep_writes_summary_with_spec_columns(tmp_path):
@@ -133,3 +136,78 @@ def test_bad_sweep_arguments():
         sweep(experiments=[2], seeds=1, duration=1e7)
     with pytest.raises(ConfigError, match="keep-logs"):
         sweep(experiments=[2], seeds=1, keep_logs="xml")
+
+
+def test_a_huge_seed_count_is_streamed_not_allocated():
+    import tracemalloc
+
+    seen = []
+
+    def stop(done, total):
+        seen.append((done, total))
+        raise KeyboardInterrupt
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep(experiments=[2, 3], seeds=10**9, jobs=1, progress=stop)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == [(sweep_module.MAX_TASK_RUNS, 2 * 10**9)]
+    assert peak < 30_000_000  # a list of 10**9 seeds alone would be 8 GB
+
+
+def test_a_huge_sweep_on_the_command_line_starts_and_stops_at_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "sw"
+    command = ["sweep", "--seeds", "1000000000", "--exp", "2", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamport.des", *command],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp_path.glob(".sw.partial-*/summary.csv")):
+        time.sleep(0.05)
+    time.sleep(1.0)  # rows are streaming into the staged summary.csv
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err.strip() == "interrupted"
+    assert not out.exists() and not list(tmp_path.glob(".sw.*"))
+
+
+def test_a_sweep_too_large_to_keep_its_rows_streams_them(tmp_path, monkeypatch):
+    kept = sweep(experiments=[1, 4], seeds=7, out=tmp_path / "kept", jobs=2)
+    monkeypatch.setattr(sweep_module, "KEEP_ROWS_RUNS", 0)
+    streamed = sweep(experiments=[1, 4], seeds=7, out=tmp_path / "streamed", jobs=2)
+    assert streamed.rows == []
+    assert (tmp_path / "kept" / SUMMARY_FILE).read_text() == (
+        tmp_path / "streamed" / SUMMARY_FILE
+    ).read_text()
+    assert len(streamed.aggregated) == len(kept.aggregated)
+    for a, b in zip(streamed.aggregated, kept.aggregated, strict=True):
+        assert a.keys() == b.keys()
+        for key, value in b.items():
+            if isinstance(value, float):
+                assert a[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
+            else:
+                assert a[key] == value, key
+
+
+def test_sweep_json_names_a_huge_seed_range_without_listing_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_module, "LISTED_SEEDS", 3)
+    sweep(experiments=[2], seeds=5, out=tmp_path / "sw", jobs=1)
+    meta = json.loads((tmp_path / "sw" / SWEEP_FILE).read_text())
+    assert meta["seeds"] == {"first": 0, "count": 5}

@@ -2,8 +2,9 @@
 
 Subcommands: ``exp N`` (one catalogue experiment), ``run --rates ...`` (a
 custom configuration), ``rerun DIR`` (a run directory's model again),
-``sweep`` (experiments x seeds over the cores) and ``bench`` (throughput
-figures). Each parses, validates, calls one library function and prints.
+``sweep`` (experiments x seeds over the cores), ``grid FILE`` (a parameter
+grid into Parquet, locally or on Dask) and ``bench`` (throughput figures).
+Each parses, validates, calls one library function and prints.
 """
 
 from __future__ import annotations
@@ -118,6 +119,45 @@ def build_parser() -> Parser:
         help="also keep every run's events: csv (a run directory per run) or parquet "
         "(one events.parquet)",
     )
+    grid = sub.add_parser(
+        "grid",
+        help="run a parameter grid file: every combination of factors x seeds, into Parquet",
+        description="Run every cell of a grid file (experiments/grids/*.toml, see docs/grids.md) "
+        "for every seed on the DES's summaries-only path and write a Parquet dataset "
+        "partitioned by cell. An interrupted grid resumes: cells already written are skipped.",
+    )
+    grid.add_argument("file", metavar="FILE", type=Path, help="a grid file (.toml)")
+    grid.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help="worker processes, locally or on the LocalCluster (default: one per core)",
+    )
+    where = grid.add_mutually_exclusive_group()
+    where.add_argument(
+        "--dask",
+        action="store_true",
+        help="run on a dask.distributed LocalCluster on this host (pip install 'lamport[dask]')",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on an existing Dask cluster, e.g. tcp://HOST:8786",
+    )
+    add_output_options(
+        grid,
+        "dataset directory (default runs/des/grid-<name>); the same grid there is resumed, "
+        "a different one refused without --force",
+        kind="grid",
+    )
+    grid._option_string_actions["--force"].help = (
+        "replace the different grid the --out directory holds; also run a grid of more "
+        "cells than the limit (10,000)"
+    )
+    grid._option_string_actions["--report"].help = (
+        "write _report/report.md and report.html with the phase diagrams into the grid directory"
+    )
     rerun = sub.add_parser(
         "rerun",
         help="run a run directory's model again on the DES",
@@ -200,7 +240,7 @@ def _sweep(args: argparse.Namespace) -> int:
         from lamport.console import sweep_table
 
         console = console_out()
-        n_runs = len(result.metadata["experiments"]) * len(result.metadata["seeds"])
+        n_runs = len(result.metadata["experiments"]) * args.seeds
         title = (
             f"des sweep: {args.seeds} seeds per experiment, mean ± 95% CI "
             f"(duration {args.duration or 'per experiment'}, latency {args.latency:g} s)"
@@ -212,6 +252,36 @@ def _sweep(args: argparse.Namespace) -> int:
         )
     if args.report and result.out is not None:
         print_report(result.out, quiet=args.quiet)
+    return 0
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from lamport.des.grid import load_grid, run_grid
+
+    grid = load_grid(args.file)
+    out = args.out or Path("runs") / "des" / f"grid-{grid.name}"
+    with progress_bar("runs", show=False if args.quiet else None) as progress:
+        result = run_grid(
+            grid,
+            out,
+            jobs=args.jobs,
+            dask=args.dask,
+            scheduler=args.scheduler,
+            progress=progress,
+            force=args.force,
+        )
+    if not args.quiet:
+        resumed = f" ({result.skipped:,} already there)" if result.skipped else ""
+        print(
+            f"grid {grid.name}: {grid.n_cells:,} cells x {grid.seeds:,} seeds, "
+            f"{result.runs:,} runs in {result.seconds:.2f} s{resumed}; dataset: {result.out}"
+        )
+    if args.report:
+        from lamport.report.grid import write_grid_report
+
+        written = write_grid_report(result.out)
+        if not args.quiet:
+            print(f"report: {written}")
     return 0
 
 
@@ -231,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sweep(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "grid":
+        return _grid(args)
     raise ConfigError(f"unknown command {args.command}")
 
 

@@ -42,23 +42,11 @@ from simpy.events import Event as SimEvent
 
 from lamport import __version__
 from lamport.config import RunConfig, exact_rate
-from lamport.core import Event, Message, machine_class, machine_streams
+from lamport.core import Event, Machine, Message, machine_class, machine_streams
 from lamport.des.options import DesOptions
-from lamport.errors import ConfigError
+from lamport.des.size import MAX_TICKS, check_size  # noqa: F401 (MAX_TICKS: its old home)
 from lamport.result import RunResult
-
-#: The largest run simulate() accepts: every record stays in memory (~250 bytes).
-MAX_TICKS = 20_000_000
-
-
-def check_size(config: RunConfig) -> None:
-    """Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks."""
-    total = sum(config.ticks(i) for i in range(config.n_machines))
-    if total > MAX_TICKS:
-        raise ConfigError(
-            f"run too large: {total:,} machine-ticks (limit {MAX_TICKS:,}, a few GB of "
-            "records); shorten --duration or lower the rates"
-        )
+from lamport.summary import MachineTally, summarize_tallies
 
 
 def time_base(config: RunConfig, options: DesOptions | None = None) -> int:
@@ -122,15 +110,47 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     """Run one configuration on the SimPy model and return its events.
 
     ``options`` sets the latency and start epoch (default :class:`DesOptions`).
-    Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks.
+    Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks
+    or cannot fit in the memory available (:func:`check_size`).
     """
     options = DesOptions() if options is None else options
-    check_size(config)
+    check_size(config, options)
+    logs: list[list[Event]] = [[] for _ in range(config.n_machines)]
+    _, queued, metadata = _simulate(config, options, [log.append for log in logs])
+    return RunResult(config, logs, queued, metadata)
+
+
+def simulate_summary(config: RunConfig, options: DesOptions | None = None) -> list[dict[str, Any]]:
+    """Run one configuration and return only its summary rows, keeping no event record.
+
+    The rows are exactly :func:`lamport.summary.summarize`'s of :func:`simulate`'s
+    events: each machine's records are counted by a :class:`lamport.summary.MachineTally`
+    as they happen and then dropped, so memory stays that of the machines and queues.
+    Raise ConfigError as :func:`simulate` does.
+    """
+    options = DesOptions() if options is None else options
+    check_size(config, options, record=False)
+    tallies = [MachineTally() for _ in range(config.n_machines)]
+    machines, _, metadata = _simulate(config, options, [tally.add for tally in tallies])
+    return summarize_tallies(
+        metadata,
+        [
+            tally.tally(m.ticks, m.sent, m.clock, len(m.queue))
+            for tally, m in zip(tallies, machines, strict=True)
+        ],
+    )
+
+
+def _simulate(
+    config: RunConfig, options: DesOptions, sinks: list[Callable[[Event], None]]
+) -> tuple[list[Machine], list[int], dict[str, Any]]:
+    """The model itself: ``sinks[i]`` takes every event record of machine i as it happens
+    (a log's append, or a summary's tally). Return the machines, what was left queued
+    for each, and the run's metadata."""
     n = config.n_machines
     _, draws = machine_streams(config.seed, n)
     kind = machine_class(config.clock)
     machines = [kind(i, n, config.p_send, draws[i]) for i in range(n)]
-    logs: list[list[Event]] = [[] for _ in range(n)]
     units = time_base(config, options)
     periods = [int(units / exact_rate(rate)) for rate in config.rates]
     latency = int(Fraction(options.latency).limit_denominator(1_000_000) * units)
@@ -143,7 +163,7 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
 
     def metronome() -> Any:
         due_at = [
-            (when, [(machines[i].tick, logs[i].append) for i in due])
+            (when, [(machines[i].tick, sinks[i]) for i in due])
             for when, due in tick_pattern(periods, end)
         ]
         span = math.lcm(*periods)
@@ -197,7 +217,7 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
         "version": __version__,
         "queued_at_end": queued,
     }
-    return RunResult(config, logs, queued, metadata)
+    return machines, queued, metadata
 
 
 def run(config: RunConfig, options: DesOptions, out: Path | None = None) -> RunResult:

@@ -2,19 +2,24 @@
 
 A sweep runs every chosen experiment for seeds ``0 .. K-1`` (or a given list),
 summarizes each run per machine in the worker, and returns the rows. Workers
-are forked processes (``multiprocessing``), each task a block of runs of one
-experiment, results gathered in task order, so the output does not depend on
-the number of jobs. The sweep directory holds ``summary.csv`` (SPEC section 3),
+are forked processes (``multiprocessing``), each task a block of at most
+:data:`MAX_TASK_RUNS` runs of one experiment, results gathered in task order,
+so the output does not depend on the number of jobs. Seeds and tasks are
+streamed: only a few tasks per worker are in flight, ``summary.csv`` is
+written as rows arrive, and the rows are kept in memory only for sweeps of at
+most :data:`KEEP_ROWS_RUNS` runs, so ``--seeds 1000000000`` runs in bounded
+memory. The sweep directory holds ``summary.csv`` (SPEC section 3),
 ``sweep.json`` (the sweep's config), and, on request, every run's events:
 ``runs/<label>/`` run directories (CSV) or one ``events.parquet``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import math
 import os
-import signal
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ from typing import Any
 from lamport import __version__
 from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
 from lamport.des.options import DesOptions
+from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError
 from lamport.logs import Staging, cannot_write, claim_out, number_text, write_json, write_run
 from lamport.schema import (
@@ -36,6 +42,14 @@ from lamport.stats import mean_ci
 from lamport.summary import summarize
 
 KEEP_FORMATS = ("csv", "parquet")
+#: The most runs in one task: about half a second of work.
+MAX_TASK_RUNS = 200
+#: Sweeps of at most this many runs keep their rows in memory (SweepResult.rows).
+KEEP_ROWS_RUNS = 200_000
+#: The most runs whose events --keep-logs keeps (they are held until the sweep ends).
+MAX_KEPT_RUNS = 20_000
+#: sweep.json lists the seeds up to this many, and gives first and count beyond.
+LISTED_SEEDS = 100_000
 #: The keys of sweep.json that say which sweep a directory holds.
 SWEEP_IDENTITY = ("backend", "experiments", "seeds", "duration", "latency", "keep_logs")
 
@@ -129,26 +143,22 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _worker_signals() -> None:
-    """A pool worker leaves Ctrl-C to the parent and dies quietly when it terminates the pool."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
-    from lamport.des.model import simulate
+    """Run a block of seeds; without kept logs on the summaries-only path."""
+    from lamport.des.model import simulate, simulate_summary
 
     experiment, seeds, duration, options, keep = task
     rows: list[dict[str, Any]] = []
     kept: list[Any] = []
-    n_events = 0
     for seed in seeds:
-        result = simulate(experiment.config(seed, duration=duration), options)
+        config = experiment.config(seed, duration=duration)
+        if keep is None:
+            rows.extend(simulate_summary(config, options))
+            continue
+        result = simulate(config, options)
         rows.extend(summarize(result.metadata, result.logs))
-        n_events += result.n_events
-        if keep is not None:
-            kept.append((result.config.label, result.metadata, result.logs))
-    return rows, n_events, kept
+        kept.append((result.config.label, result.metadata, result.logs))
+    return rows, sum(row["ticks"] for row in rows), kept
 
 
 def _blocks(
@@ -158,14 +168,77 @@ def _blocks(
     options: DesOptions,
     keep: str | None,
     jobs: int,
-) -> list[_Task]:
-    # About 8 tasks per worker keeps the cores busy and the progress bar moving.
-    per_task = max(1, len(experiments) * len(seeds) // (jobs * 8))
-    tasks = []
+) -> Iterator[_Task]:
+    # About 8 tasks per worker keeps the cores busy and the progress bar moving;
+    # MAX_TASK_RUNS keeps a task short however many seeds there are.
+    per_task = max(1, min(MAX_TASK_RUNS, len(experiments) * len(seeds) // (jobs * 8)))
     for exp in experiments:
         for start in range(0, len(seeds), per_task):
-            tasks.append((exp, tuple(seeds[start : start + per_task]), duration, options, keep))
-    return tasks
+            yield (exp, tuple(seeds[start : start + per_task]), duration, options, keep)
+
+
+class RunningAggregate:
+    """:func:`aggregate` over rows seen one at a time, in memory bounded by the groups.
+
+    Means and variances are kept by Welford's method, so the figures equal
+    :func:`aggregate`'s up to rounding.
+    """
+
+    def __init__(self) -> None:
+        # (experiment, "machine"|"rate", key) -> [first row, seeds seen, n, per-metric stats]
+        self.groups: dict[tuple[int, str, float], list[Any]] = {}
+        self.rates: dict[tuple[int, int], set[float]] = {}
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        exp = row["experiment"]
+        seen = self.rates.setdefault((exp, row["machine"]), set())
+        if len(seen) < 2:
+            seen.add(row["rate"])
+        for kind, key in (("machine", row["machine"]), ("rate", row["rate"])):
+            group = self.groups.get((exp, kind, key))
+            if group is None:
+                group = self.groups[(exp, kind, key)] = [
+                    dict(row),
+                    set(),
+                    0,
+                    {m: [0.0, 0.0] for m in SWEEP_METRICS},
+                ]
+            if len(group[1]) <= LISTED_SEEDS:
+                group[1].add(row["seed"])
+            group[2] += 1
+            n = group[2]
+            for metric, acc in group[3].items():
+                x = float(row[metric])
+                delta = x - acc[0]
+                acc[0] += delta / n
+                acc[1] += delta * (x - acc[0])
+
+    def result(self) -> list[dict[str, Any]]:
+        from lamport.stats import ci_half_width
+
+        by_rate = {exp for (exp, _), seen in self.rates.items() if len(seen) > 1}
+        out = []
+        for (exp, kind, key), (first, seeds, n, stats) in sorted(
+            self.groups.items(), key=lambda item: (item[0][0], item[0][2])
+        ):
+            if (kind == "rate") != (exp in by_rate):
+                continue
+            entry: dict[str, Any] = {
+                "experiment": exp,
+                "name": first.get("name", ""),
+                "machine": None if kind == "rate" else key,
+                "rate": first["rate"],
+                "p_send": first["p_send"],
+                "seeds": len(seeds),
+                "n": n,
+            }
+            for metric, (mean, m2) in stats.items():
+                entry[metric] = mean
+                entry[f"{metric}_ci"] = (
+                    ci_half_width(math.sqrt(m2 / (n - 1)), n) if n > 1 else math.nan
+                )
+            out.append(entry)
+        return out
 
 
 def sweep(
@@ -193,10 +266,11 @@ def sweep(
     """
     numbers = catalogue_numbers() if experiments is None else list(experiments)
     chosen = [experiment(number) for number in numbers]
+    seed_list: Sequence[int]
     if isinstance(seeds, int):
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-        seed_list = list(range(seeds))
+        seed_list = range(seeds)  # never a list: --seeds 1000000000 must not allocate
     else:
         seed_list = [int(s) for s in seeds]
         if not seed_list or min(seed_list) < 0:
@@ -207,16 +281,25 @@ def sweep(
         )
     if keep_logs is not None and out is None:
         raise ConfigError("--keep-logs needs an output directory")
+    total = len(chosen) * len(seed_list)
+    if keep_logs is not None and total > MAX_KEPT_RUNS:
+        raise ConfigError(
+            f"--keep-logs keeps at most {MAX_KEPT_RUNS:,} runs' events, this sweep has {total:,}"
+        )
     # Validate duration, latency and size once, before forking anything.
-    from lamport.des.model import check_size
+    from lamport.des.size import check_size
 
-    for exp in chosen:
-        check_size(exp.config(seed_list[0], duration=duration))
     options = DesOptions(latency=latency)
+    for exp in chosen:
+        check_size(exp.config(seed_list[0], duration=duration), options)
+    if len(seed_list) <= LISTED_SEEDS:
+        listed: Any = list(seed_list)
+    else:
+        listed = {"first": seed_list[0], "count": len(seed_list)}
     metadata = {
         "backend": "des",
         "experiments": numbers,
-        "seeds": seed_list,
+        "seeds": listed,
         "duration": duration,
         "latency": latency,
         "keep_logs": keep_logs,
@@ -226,61 +309,98 @@ def sweep(
     if out is not None:
         identity = {key: metadata[key] for key in SWEEP_IDENTITY}
         staging = Staging(claim_out(Path(out), identity, SWEEP_FILE, force), SWEEP_FILE)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) * len(seed_list)))
+    jobs = max(1, min(jobs or os.cpu_count() or 1, total))
 
     tasks = _blocks(chosen, seed_list, duration, options, keep_logs, jobs)
-    total = len(chosen) * len(seed_list)
+    keep_rows = total <= KEEP_ROWS_RUNS
     rows: list[dict[str, Any]] = []
+    running = None if keep_rows else RunningAggregate()
     kept: list[Any] = []
     n_events = 0
     done = 0
-    if jobs == 1:
-        results: Iterable[tuple[list[dict[str, Any]], int, list[Any]]] = map(_run_block, tasks)
-        pool = None
-    else:
-        import multiprocessing
-
-        pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_signals)
-        results = pool.imap(_run_block, tasks)
+    pool = None
+    writer = _SummaryWriter(staging) if staging is not None else None
     try:
-        for (block_rows, block_events, block_kept), task in zip(results, tasks, strict=True):
-            rows.extend(block_rows)
+        if jobs == 1:
+            results: Iterable[tuple[list[dict[str, Any]], int, list[Any]]] = map(_run_block, tasks)
+        else:
+            pool = fork_pool(jobs)
+            results = windowed(pool, _run_block, tasks, jobs * 4)
+        for block_rows, block_events, block_kept in results:
+            if writer is not None:
+                writer.write(block_rows)
+            if running is not None:
+                for row in block_rows:
+                    running.add(row)
+            else:
+                rows.extend(block_rows)
             kept.extend(block_kept)
             n_events += block_events
-            done += len(task[1])
+            done += _runs_in(block_rows)
             if progress is not None:
                 progress(done, total)
+        aggregated = aggregate(rows) if running is None else running.result()
+        result = SweepResult(rows, metadata, None, n_events, aggregated)
+        if writer is not None:
+            writer.finish(result, kept, keep_logs)
+            result.out = writer.publish()
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-
-    result = SweepResult(rows, metadata, None, n_events, aggregate(rows))
-    if staging is not None:
-        result.out = _write(staging, result, kept, keep_logs)
     return result
 
 
-def _write(staging: Staging, result: SweepResult, kept: list[Any], keep: str | None) -> Path:
-    path = staging.create()
-    try:
-        with open(path / SUMMARY_FILE, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, SUMMARY_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(result.rows)
-        if keep == "csv":
-            for label, metadata, logs in kept:
-                write_run(path / RUNS_DIR / label, metadata, logs)
-        elif keep == "parquet":
-            _write_parquet(path / EVENTS_FILE, kept)
-        write_json(path / SWEEP_FILE, result.metadata)
-    except OSError as exc:
-        staging.discard()
-        raise cannot_write(staging.out, exc) from None
-    except BaseException:
-        staging.discard()
-        raise
-    return staging.publish()
+def _runs_in(rows: Sequence[Mapping[str, Any]]) -> int:
+    """How many runs a block's rows come from (one row per machine; machine 0 starts a run)."""
+    return sum(1 for row in rows if row["machine"] == 0)
+
+
+class _SummaryWriter:
+    """summary.csv written into the staging directory as rows arrive, then published."""
+
+    def __init__(self, staging: Staging) -> None:
+        self.staging = staging
+        self.path = staging.create()
+        try:
+            self.handle = open(  # noqa: SIM115 (closed in finish or discard)
+                self.path / SUMMARY_FILE, "w", newline="", encoding="utf-8"
+            )
+            self.csv = csv.DictWriter(self.handle, SUMMARY_COLUMNS, lineterminator="\n")
+            self.csv.writeheader()
+        except OSError as exc:
+            staging.discard()
+            raise cannot_write(staging.out, exc) from None
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self.csv.writerows(rows)
+        except OSError as exc:
+            raise cannot_write(self.staging.out, exc) from None
+
+    def finish(self, result: SweepResult, kept: list[Any], keep: str | None) -> None:
+        try:
+            self.handle.close()
+            if keep == "csv":
+                for label, metadata, logs in kept:
+                    write_run(self.path / RUNS_DIR / label, metadata, logs)
+            elif keep == "parquet":
+                _write_parquet(self.path / EVENTS_FILE, kept)
+            write_json(self.path / SWEEP_FILE, result.metadata)
+        except OSError as exc:
+            raise cannot_write(self.staging.out, exc) from None
+
+    def publish(self) -> Path:
+        return self.staging.publish()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        self.staging.discard()
 
 
 def _write_parquet(path: Path, kept: list[Any]) -> None:

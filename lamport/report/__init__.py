@@ -29,7 +29,8 @@ FIGURES_DIR = "figures"
 def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Path:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` into a run or sweep directory.
 
-    Return the path of ``report.md`` (``report.html`` sits beside it). Raise
+    Return the path of ``report.md`` (``report.html`` sits beside it). A grid
+    directory (:mod:`lamport.des.grid`) gets its report in ``_report/``. Raise
     LogError, with a one-line message naming the file and the problem, if the
     directory is neither a run nor a sweep, a file is missing or malformed, a
     log breaks a SPEC section 4 invariant, or the report cannot be written.
@@ -37,6 +38,10 @@ def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Pa
     from lamport.report.document import to_html, to_markdown
 
     path = Path(path)
+    if (path / "_grid.json").is_file():  # lamport.des.grid.GRID_JSON: a parameter grid
+        from lamport.report.grid import write_grid_report
+
+        return write_grid_report(path)
     document = build_report(path, spacetime_seconds)
     md, page = path / REPORT_MD, path / REPORT_HTML
     try:

@@ -1,0 +1,260 @@
+"""Grid benchmark: the summaries-only DES path, a 10,000-run grid, memory, Dask, a profile.
+
+``python benchmarks/bench_grid.py`` prints
+
+* ``throughput``: runs per CPU-second on one core of a 60-s, three-machine run
+  (rates 1, 3, 6, p_send 0.3), full record (``simulate`` + ``summarize``, what
+  a sweep with logs does) against the summaries-only path
+  (``simulate_summary``), best of ``--repeat``;
+* ``grid``: wall time and peak memory (the process and its workers, sampled
+  every 20 ms from /proc) of ``python -m lamport.des grid`` on 100 cells x 100
+  seeds (60 s, three machines), interpreter start included;
+* ``memory``: peak memory of 100 cells and of 1,000 cells (20 seeds, 20 s each):
+  it must not grow with the grid;
+* ``dask``: the same 10,000-run grid with ``--dask`` (a LocalCluster with as
+  many workers as ``--jobs``) against the local pool;
+* ``profile``: where one core's time goes on the grid path, by part.
+
+Other work on the machine skews every figure: the load average is printed
+with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from lamport.config import RunConfig
+from lamport.des.model import simulate, simulate_summary
+from lamport.summary import summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def grid_text(cells: int, seeds: int, duration: float) -> str:
+    """A grid of ``cells`` three-machine cells: rate sets x p_send values."""
+    rate_sets = max(1, cells // 10)
+    rates = [[1 + i % 5, 3 + i % 3, 6 + i // 15] for i in range(rate_sets)]
+    p_sends = [round(0.05 + 0.09 * k, 2) for k in range(cells // rate_sets)]
+    return (
+        f'name = "bench-{cells}"\nduration = {duration}\nseeds = {seeds}\n[factors]\n'
+        f"rates = {rates}\np_send = {p_sends}\n"
+    )
+
+
+def ticks(text: str) -> int:
+    """Machine-ticks in every run of a grid, all seeds."""
+    import tomllib
+
+    from lamport.des.grid import parse_grid
+
+    grid = parse_grid(tomllib.loads(text))
+    total = 0
+    for cell in grid.cells():
+        config, _ = grid.config(cell, 0)
+        total += sum(config.ticks(i) for i in range(config.n_machines))
+    return total * grid.seeds
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def throughput(repeat: int, runs: int) -> None:
+    config = RunConfig(rates=(1, 3, 6), p_send=0.3, duration=60)
+
+    def full(seed: int) -> None:
+        result = simulate(config.with_(seed=seed))
+        summarize(result.metadata, result.logs)
+
+    def summary(seed: int) -> None:
+        simulate_summary(config.with_(seed=seed))
+
+    # CPU time of this process (time.process_time), blocks of the two interleaved, best
+    # block kept: other processes on the machine inflate wall time far more than CPU time.
+    times: dict[str, list[float]] = {"full record": [], "summaries only": []}
+    for _ in range(repeat):
+        for name, func in (("full record", full), ("summaries only", summary)):
+            started = time.process_time()
+            for seed in range(runs):
+                func(seed)
+            times[name].append((time.process_time() - started) / runs)
+    best = {name: min(values) for name, values in times.items()}
+    for name, value in best.items():
+        print(f"  {name:15s} {value * 1e3:6.3f} ms/run  {1 / value:7.0f} runs/s/core (CPU time)")
+    print(f"  ratio: {best['full record'] / best['summaries only']:.2f}x  (load {load()})")
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack.extend(int(c) for c in children)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def timed_grid(
+    text: str, jobs: int, extra: list[str] | None = None
+) -> tuple[float, int, str, dict[str, Any]]:
+    """Wall seconds, peak tree RSS, load after, and ``_grid.json`` of
+    ``python -m lamport.des grid`` on the grid text."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "grid.toml"
+        path.write_text(text)
+        command = [sys.executable, "-m", "lamport.des", "grid", str(path), "--quiet"]
+        command += ["--out", str(Path(tmp) / "out"), "--jobs", str(jobs), *(extra or [])]
+        peak = 0
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=tmp, stderr=subprocess.PIPE, text=True)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss(proc.pid))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, err = proc.communicate()
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        if proc.returncode != 0:
+            raise SystemExit(f"grid failed: {err.strip()}")
+        metadata = json.loads((Path(tmp) / "out" / "_grid.json").read_text())
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the whole tree (workers are reaped by their parents, so they count):
+        # a figure the other sessions' load does not inflate the way it inflates wall time.
+        metadata["cpu_seconds"] = (after.ru_utime + after.ru_stime) - (
+            before.ru_utime + before.ru_stime
+        )
+        return wall, peak, load(), metadata
+
+
+def profile() -> None:
+    """One core's time on the grid path, by part."""
+    import tomllib
+
+    from lamport.des.grid import parse_grid, run_grid
+
+    grid = parse_grid(tomllib.loads(grid_text(20, 50, 60)))
+    with tempfile.TemporaryDirectory() as tmp:
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        run_grid(grid, Path(tmp) / "out", jobs=1)
+        profiler.disable()
+        wall = time.perf_counter() - started
+    stats = pstats.Stats(profiler)
+    parts = {
+        "imports (once per process)": 0.0,
+        "set-up (streams, machines, time base, metadata)": 0.0,
+        "simulation (SimPy loop, core ticks, arrivals)": 0.0,
+        "summaries (tally, rows)": 0.0,
+        "parquet (tables, writes)": 0.0,
+        "grid (cells, chunks, files)": 0.0,
+        "other": 0.0,
+    }
+    setup = ("machine_streams", "draws", "time_base", "tick_pattern", "check_size", "config")
+    loading = ("marshal", "_imp.", "'read' of '_io", "find_spec", "_bootstrap")
+    for (filename, _, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        tottime = row[2]
+        if (
+            "importlib" in filename
+            or "_bootstrap" in filename
+            or any(k in function for k in loading)
+        ):
+            part = "imports (once per process)"
+        elif "summary.py" in filename:
+            part = "summaries (tally, rows)"
+        elif "pyarrow" in filename or function in ("write_table", "_write_chunk"):
+            part = "parquet (tables, writes)"
+        elif "grid.py" in filename:
+            part = "grid (cells, chunks, files)"
+        elif function in setup or any(
+            k in filename for k in ("numpy", "fractions", "dataclasses", "config.py")
+        ):
+            part = "set-up (streams, machines, time base, metadata)"
+        elif filename == "~" or any(k in filename for k in ("simpy", "core.py", "model.py")):
+            # builtins are the loop's heap pushes, generator sends, tuple and list work
+            part = "simulation (SimPy loop, core ticks, arrivals)"
+        else:
+            part = "other"
+        parts[part] += tottime
+    total = sum(parts.values())
+    print(f"  1,000 runs on one core in {wall:.2f} s (under the profiler, load {load()}):")
+    for name, seconds in parts.items():
+        print(f"    {name:50s} {seconds / total * 100:5.1f}%")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=300, help="runs per throughput timing")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip")
+    args = parser.parse_args()
+    print(f"cores: {os.cpu_count()}, jobs: {args.jobs}, load before: {load()}")
+    if "throughput" not in args.skip:
+        print("throughput (one core, 60 s, rates 1,3,6, p_send 0.3):")
+        throughput(args.repeat, args.runs)
+    if "grid" not in args.skip:
+        wall, peak, after, meta = timed_grid(grid_text(100, 100, 60), args.jobs)
+        cpu = meta["cpu_seconds"]
+        print(
+            f"grid: 100 cells x 100 seeds = 10,000 runs ({ticks(grid_text(100, 100, 60)):,} "
+            f"machine-ticks) in {wall:.2f} s wall (interpreter "
+            f"included), {cpu:.1f} CPU-s in all processes (= {cpu / args.jobs:.1f} s on "
+            f"{args.jobs} idle cores), peak {peak / 1e6:.0f} MB (load {after})"
+        )
+    if "memory" not in args.skip:
+        for cells in (100, 1000):
+            wall, peak, after, _ = timed_grid(grid_text(cells, 20, 20), args.jobs)
+            print(
+                f"memory: {cells:5d} cells x 20 seeds: peak {peak / 1e6:.0f} MB, "
+                f"{wall:.2f} s (load {after})"
+            )
+    if "dask" not in args.skip:
+        # Interleaved, twice each, so a burst of load from elsewhere hits both.
+        for attempt in (1, 2):
+            local, _, after_local, lmeta = timed_grid(grid_text(100, 100, 60), args.jobs)
+            dask, _, after_dask, meta = timed_grid(grid_text(100, 100, 60), args.jobs, ["--dask"])
+            start = meta["executor_seconds"]
+            print(
+                f"dask #{attempt}: local pool {local:.2f} s, {lmeta['cpu_seconds']:.1f} CPU-s "
+                f"(load {after_local}); LocalCluster {dask:.2f} s, {meta['cpu_seconds']:.1f} "
+                f"CPU-s, {start:.2f} s of it starting the cluster (load {after_dask}): "
+                f"wall {dask / local:.2f}x, CPU {meta['cpu_seconds'] / lmeta['cpu_seconds']:.2f}x"
+            )
+    if "profile" not in args.skip:
+        print("profile:")
+        profile()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,715 @@
+"""Parameter grids: a TOML file of factors, every combination a cell, seeds per cell.
+
+A grid file (``experiments/grids/*.toml``, see ``docs/grids.md``) names the
+grid, the model seconds per run, the seeds, fixed model fields and a
+``[factors]`` table. Every factor is a field of :class:`lamport.config.RunConfig`
+(``rates``, ``p_send``, ``duration``, and whatever model fields the config
+grows) or of :class:`lamport.des.options.DesOptions` (``latency``); names are
+checked against those dataclasses, never listed here. Every combination of
+factor values is one *cell*, run for every seed on the DES's summaries-only
+path (:func:`lamport.des.model.simulate_summary`).
+
+Compact values
+    A factor's values are a TOML list, or a table:
+
+    * ``{ from = 0.1, to = 0.9, step = 0.2 }``: from, from + step, ... up to
+      ``to`` inclusive (values rounded to 12 significant digits, so 0.1 steps
+      give 0.3, not 0.30000000000000004);
+    * ``{ from = 1, to = 10, num = 4 }``: ``num`` evenly spaced values, ends included;
+    * ``{ product = [A, B, C] }`` for a list-valued field such as ``rates``: every
+      tuple with one value from each of A, B, C (each a list or a range table);
+      ``ascending = true`` keeps only tuples in non-decreasing order, so
+      ``rates`` lists each set of machines once.
+
+Execution
+    Cells are cut into *chunks* of consecutive seeds (:func:`chunk_seeds`, about
+    a quarter of a second of work, fixed per grid and recorded in ``grid.json``),
+    chunks are grouped into tasks and run on a local process pool, a Dask
+    LocalCluster (``dask=True``) or an existing Dask scheduler. Seeds decide
+    everything, so every executor gives the same rows. At most a few tasks per
+    worker are in flight, so a grid of any size runs in bounded memory.
+
+Output
+    A hive-partitioned Parquet dataset: ``OUT/cell=<i>/seeds-<first>-<last>.parquet``,
+    one row per run and machine with :data:`lamport.schema.SUMMARY_COLUMNS` and
+    one column per factor; ``OUT/_grid.toml`` (the grid file as given) and
+    ``OUT/_grid.json`` (the cells, the chunking, progress) beside it. Each chunk
+    file appears in one rename when complete, so an interrupted grid resumes
+    by skipping the chunks already written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lamport import __version__
+from lamport.config import RunConfig
+from lamport.des.options import DesOptions
+from lamport.des.pool import fork_pool, windowed
+from lamport.errors import ConfigError, LogError, NetworkError
+from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES
+from lamport.validate import is_integer, is_number
+
+#: A grid of more cells than this is refused without ``force``.
+MAX_CELLS = 10_000
+#: The most seeds per cell.
+MAX_SEEDS = 10**12
+#: The grid file's own keys; every other top-level key is a fixed model field or DES option.
+GRID_KEYS = ("name", "description", "seeds", "factors")
+#: Model fields a grid sets itself, never a factor.
+RESERVED = ("seed", "experiment", "name", "question")
+#: The files beside the dataset; the leading "_" makes pyarrow and pandas skip them
+#: when they read the directory as a dataset.
+GRID_TOML = "_grid.toml"
+GRID_JSON = "_grid.json"
+#: Where ``--report`` writes report.md, report.html and figures/.
+REPORT_DIR = "_report"
+#: Seconds of work per chunk of seeds: big enough that per-task overhead stays small.
+CHUNK_SECONDS = 0.25
+#: Estimated seconds per machine-tick on the summaries-only path (one core).
+TICK_SECONDS = 2.5e-6
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_CHUNK_FILE = re.compile(r"seeds-(\d+)-(\d+)\.parquet")
+
+
+def model_fields() -> tuple[str, ...]:
+    """The RunConfig fields a grid may set or vary."""
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in RESERVED)
+
+
+def option_fields() -> tuple[str, ...]:
+    """The DesOptions fields a grid may set or vary."""
+    return tuple(f.name for f in dataclasses.fields(DesOptions))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A parsed grid file. ``factors`` maps each factor to its values, in file order;
+    ``fixed`` holds the model fields and DES options every cell shares."""
+
+    name: str
+    seeds: int
+    factors: dict[str, list[Any]]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    text: str = ""
+    first_seed: int = 0
+
+    @property
+    def n_cells(self) -> int:
+        return math.prod(len(values) for values in self.factors.values())
+
+    @property
+    def n_runs(self) -> int:
+        return self.n_cells * self.seeds
+
+    def cells(self) -> Iterator[dict[str, Any]]:
+        """Every cell's factor values, the last factor varying fastest."""
+        names = list(self.factors)
+        for combo in itertools.product(*(self.factors[n] for n in names)):
+            yield dict(zip(names, combo, strict=True))
+
+    def cell(self, index: int) -> dict[str, Any]:
+        """The factor values of cell ``index`` without walking the others."""
+        values = {}
+        for name in reversed(list(self.factors)):
+            options = self.factors[name]
+            index, position = divmod(index, len(options))
+            values[name] = options[position]
+        return {name: values[name] for name in self.factors}
+
+    def config(self, cell: Mapping[str, Any], seed: int) -> tuple[RunConfig, DesOptions]:
+        """The model and DES options of one run. Raise ConfigError if a value is invalid."""
+        settings = {**self.fixed, **cell}
+        options = {k: v for k, v in settings.items() if k in option_fields()}
+        model = {k: v for k, v in settings.items() if k not in options}
+        if isinstance(model.get("rates"), list):
+            model["rates"] = tuple(model["rates"])
+        config = RunConfig(seed=seed, name=self.name, **model)
+        return config, DesOptions(**options)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this grid this grid: its cells, seeds and fixed values."""
+        return json.loads(
+            json.dumps(
+                {
+                    "name": self.name,
+                    "seeds": self.seeds,
+                    "first_seed": self.first_seed,
+                    "factors": self.factors,
+                    "fixed": self.fixed,
+                }
+            )
+        )
+
+
+def load_grid(path: Path | str) -> Grid:
+    """Read and check a grid file. Raise ConfigError naming the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: grid file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read grid file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML ({exc})") from None
+    try:
+        return parse_grid(data, text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
+    """Build a :class:`Grid` from a grid file's table. Raise ConfigError if it is invalid."""
+    settable = model_fields() + option_fields()
+    for key in data:
+        if key not in GRID_KEYS and key not in settable:
+            raise ConfigError(
+                f"unknown key {key!r} (grid keys: {', '.join(GRID_KEYS)}; model fields and "
+                f"DES options: {', '.join(settable)})"
+            )
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(
+            f"name must be 1 to 64 letters, digits, '-', '_' or '.' (no '..'), got {name!r}"
+        )
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"description must be a string, got {description!r}")
+    seeds = data.get("seeds", 10)
+    if not is_integer(seeds) or not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"seeds must be an integer 1..{MAX_SEEDS:.0e}, got {seeds!r}")
+    raw = data.get("factors")
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("[factors] must be a table with at least one factor")
+    factors: dict[str, list[Any]] = {}
+    for factor, spec in raw.items():
+        if factor not in settable:
+            raise ConfigError(
+                f"unknown factor {factor!r} (a factor is a model field or DES option: "
+                f"{', '.join(settable)})"
+            )
+        if factor in data:
+            raise ConfigError(f"{factor!r} is both fixed and a factor")
+        values = expand(spec, factor)
+        if not values:
+            raise ConfigError(f"factor {factor!r} has no values")
+        if len({json.dumps(v) for v in values}) != len(values):
+            raise ConfigError(f"factor {factor!r} lists a value twice")
+        factors[factor] = values
+    fixed = {key: value for key, value in data.items() if key not in GRID_KEYS}
+    for required in dataclasses.fields(RunConfig):
+        if (
+            required.default is dataclasses.MISSING
+            and required.name not in fixed
+            and required.name not in factors
+        ):
+            raise ConfigError(f"no {required.name}: give it as a fixed key or a factor")
+    grid = Grid(name, int(seeds), factors, fixed, description, text)
+    # Every value must make a valid run: check each factor's values against the first cell.
+    first = grid.cell(0)
+    for factor, values in factors.items():
+        for value in values:
+            try:
+                grid.config({**first, factor: value}, 0)
+            except (ConfigError, TypeError) as exc:
+                raise ConfigError(f"factor {factor!r}: value {value!r}: {exc}") from None
+    return grid
+
+
+def expand(spec: Any, what: str) -> list[Any]:
+    """A factor's values from a list or a compact table (see the module essay)."""
+    if isinstance(spec, list):
+        return list(spec)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"factor {what!r}: values must be a list or a range table, got {spec!r}")
+    if "product" in spec:
+        extra = set(spec) - {"product", "ascending"}
+        if extra:
+            raise ConfigError(f"factor {what!r}: unknown key {sorted(extra)[0]!r} in product")
+        parts = spec["product"]
+        if not isinstance(parts, list) or not parts:
+            raise ConfigError(f"factor {what!r}: product must be a non-empty list of value lists")
+        axes = [expand(part, what) for part in parts]
+        combos = [list(c) for c in itertools.product(*axes)]
+        if spec.get("ascending", False):
+            combos = [c for c in combos if all(a <= b for a, b in itertools.pairwise(c))]
+        return combos
+    extra = set(spec) - {"from", "to", "step", "num"}
+    if extra or "from" not in spec or "to" not in spec or ("step" in spec) == ("num" in spec):
+        raise ConfigError(
+            f"factor {what!r}: a range is {{from, to, step}} or {{from, to, num}}, got {spec!r}"
+        )
+    start, stop = spec["from"], spec["to"]
+    if not is_number(start) or not is_number(stop) or stop < start:
+        raise ConfigError(f"factor {what!r}: range needs numbers from <= to, got {spec!r}")
+    integral = all(is_integer(spec[k]) for k in spec)
+    if "num" in spec:
+        num = spec["num"]
+        if not is_integer(num) or not 1 <= num <= MAX_CELLS:
+            raise ConfigError(f"factor {what!r}: num must be an integer 1..{MAX_CELLS}")
+        if num == 1:
+            return [start]
+        values = [start + (stop - start) * i / (num - 1) for i in range(num)]
+    else:
+        step = spec["step"]
+        if not is_number(step) or step <= 0:
+            raise ConfigError(f"factor {what!r}: step must be a positive number")
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        if count > MAX_CELLS:
+            raise ConfigError(f"factor {what!r}: range has {count} values (limit {MAX_CELLS})")
+        values = [start + i * step for i in range(count)]
+    if integral and "num" not in spec:
+        return [int(v) for v in values]
+    return [_tidy(v) for v in values]
+
+
+def _tidy(x: float) -> int | float:
+    value = float(f"{x:.12g}")
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+# -- chunks and tasks ----------------------------------------------------------------------
+
+
+def chunk_seeds(grid: Grid) -> int:
+    """Seeds per chunk: about :data:`CHUNK_SECONDS` of work for the grid's costliest cell."""
+    worst = 1
+    # Estimating every cell of a large grid costs more than it saves: sample a few.
+    step = max(1, grid.n_cells // 64)
+    for index in range(0, grid.n_cells, step):
+        config, _ = grid.config(grid.cell(index), grid.first_seed)
+        worst = max(worst, sum(config.ticks(i) for i in range(config.n_machines)))
+    return max(1, min(grid.seeds, int(CHUNK_SECONDS / (worst * TICK_SECONDS))))
+
+
+#: One chunk: (cell index, first seed, last seed inclusive).
+Chunk = tuple[int, int, int]
+
+
+def chunk_name(first: int, last: int) -> str:
+    return f"seeds-{first:06d}-{last:06d}.parquet"
+
+
+def cell_dir(out: Path, cell: int) -> Path:
+    return out / f"cell={cell}"
+
+
+def plan(grid: Grid, per_chunk: int) -> Iterator[Chunk]:
+    """Every chunk of the grid, cell by cell, lazily (a grid may have 10^12 seeds)."""
+    end = grid.first_seed + grid.seeds
+    for cell in range(grid.n_cells):
+        for first in range(grid.first_seed, end, per_chunk):
+            yield cell, first, min(first + per_chunk, end) - 1
+
+
+def _tasks(chunks: Iterator[Chunk], per_task: int) -> Iterator[list[Chunk]]:
+    """Group chunks into tasks of about ``per_task`` seeds."""
+    task: list[Chunk] = []
+    seeds = 0
+    for chunk in chunks:
+        task.append(chunk)
+        seeds += chunk[2] - chunk[1] + 1
+        if seeds >= per_task:
+            yield task
+            task, seeds = [], 0
+    if task:
+        yield task
+
+
+def run_chunks(grid: Grid, chunks: Sequence[Chunk]) -> list[tuple[Chunk, dict[str, list[Any]]]]:
+    """Run the chunks on the summaries-only path; each chunk's rows as columns.
+
+    The columns are :data:`lamport.schema.SUMMARY_COLUMNS` then one per factor
+    that is not a summary column already (a list-valued factor such as ``rates``
+    as text, ``"1,3,6"``).
+    """
+    from lamport.des.model import simulate_summary
+
+    out = []
+    for chunk in chunks:
+        cell_index, first, last = chunk
+        cell = grid.cell(cell_index)
+        columns: dict[str, list[Any]] = {name: [] for name in SUMMARY_COLUMNS}
+        # A factor that is also a summary column (p_send, duration) is already there.
+        factor_columns: dict[str, list[Any]] = {n: [] for n in cell if n not in columns}
+        for seed in range(first, last + 1):
+            config, options = grid.config(cell, seed)
+            rows = simulate_summary(config, options)
+            for row in rows:
+                for name in SUMMARY_COLUMNS:
+                    columns[name].append(row[name])
+            for name, values in factor_columns.items():
+                values.extend([factor_text(cell[name])] * len(rows))
+        out.append((chunk, {**columns, **factor_columns}))
+    return out
+
+
+def column_types(grid: Grid) -> dict[str, str]:
+    """Every dataset column's type, fixed for the whole grid so that all files agree
+    (a cell of ``latency = 0`` must not make an integer column that ``0.25`` breaks):
+    the summary columns' :data:`lamport.schema.SUMMARY_DTYPES`, then per factor
+    ``int64`` if every value is an integer, ``float64`` if every value is a number,
+    ``bool``, or ``string``."""
+    types = dict(SUMMARY_DTYPES)
+    for name, values in grid.factors.items():
+        if name in types:
+            continue
+        if all(isinstance(v, bool) for v in values):
+            types[name] = "bool"
+        elif all(is_integer(v) for v in values):
+            types[name] = "int64"
+        elif all(is_number(v) for v in values):
+            types[name] = "float64"
+        else:
+            types[name] = "string"
+    return types
+
+
+def factor_text(value: Any) -> Any:
+    """A factor's value as a Parquet cell: numbers as they are, lists as ``"1,3,6"``."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+# -- executors -----------------------------------------------------------------------------
+
+
+class _Local:
+    """A forked process pool; at most ``window`` tasks submitted and not yet collected."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.pool: Any = None
+        if jobs > 1:
+            self.pool = fork_pool(jobs)
+
+    def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
+        if self.pool is None:
+            for task in tasks:
+                yield run_chunks(grid, task)
+            return
+        yield from windowed(self.pool, functools.partial(run_chunks, grid), tasks, self.jobs * 3)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def dask_missing() -> ConfigError:
+    return ConfigError("Dask is not installed: pip install 'lamport[dask]'")
+
+
+class _Dask:
+    """A dask.distributed client: on a new LocalCluster, an address, or one given."""
+
+    def __init__(
+        self, jobs: int, scheduler: str | None = None, client: Any = None, timeout: float = 5.0
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise dask_missing() from None
+        self.cluster = None
+        self.own = client is None
+        if client is not None:
+            self.client = client
+        elif scheduler is not None:
+            try:
+                self.client = Client(scheduler, timeout=f"{timeout}s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise NetworkError(
+                    f"--scheduler {scheduler}: cannot reach the Dask scheduler ({reason[:120]})"
+                ) from None
+        else:
+            import logging
+
+            logging.getLogger("distributed").setLevel(logging.ERROR)
+            self.cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+        self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
+
+    def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
+        from distributed import as_completed
+
+        grid_future = self.client.scatter(grid, broadcast=True)
+        window = self.jobs * 3
+        running = as_completed()
+        for task in tasks:
+            running.add(self.client.submit(run_chunks, grid_future, task, pure=False))
+            while running.count() >= window:
+                yield next(running).result()
+        for future in running:
+            yield future.result()
+
+    def close(self) -> None:
+        if self.own:
+            with contextlib.suppress(Exception):
+                self.client.close()
+            if self.cluster is not None:
+                with contextlib.suppress(Exception):
+                    self.cluster.close()
+
+
+# -- the output directory ------------------------------------------------------------------
+
+
+@dataclass
+class GridResult:
+    """A finished (or resumed) grid: where it is, how many runs ran now and before."""
+
+    grid: Grid
+    out: Path
+    runs: int
+    skipped: int
+    seconds: float
+    metadata: dict[str, Any]
+
+    def frame(self, columns: Sequence[str] | None = None) -> Any:
+        """The dataset as a pandas DataFrame (reads every file: for small grids)."""
+        return read_dataset(self.out, columns)
+
+
+def read_dataset(out: Path | str, columns: Sequence[str] | None = None) -> Any:
+    """A grid's rows as a pandas DataFrame with an integer ``cell`` column, sorted by
+    cell, seed and machine."""
+    import pyarrow.dataset as ds
+
+    out = Path(out)
+    files = sorted(str(p) for p in out.glob("cell=*/*.parquet"))
+    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(out))
+    frame = dataset.to_table(columns=list(columns) if columns else None).to_pandas()
+    if "cell" in frame:
+        frame["cell"] = frame["cell"].astype("int64")
+    keys = [k for k in ("cell", "seed", "machine") if k in frame]
+    return frame.sort_values(keys, ignore_index=True) if keys else frame
+
+
+def _claim(out: Path, grid: Grid, force: bool) -> dict[str, Any] | None:
+    """Check ``out`` may take the grid; return its grid.json if it holds this grid."""
+    from lamport.logs import lock_out
+
+    if out.exists() and not out.is_dir():
+        raise LogError(f"--out {out}: exists and is not a directory")
+    lock_out(out)
+    meta_path = out / GRID_JSON
+    if out.is_dir() and any(out.iterdir()):
+        if not meta_path.is_file():
+            # Never removed, even with force: it may be anything of the user's.
+            raise LogError(f"--out {out}: exists, is not empty and holds no {GRID_JSON}")
+        else:
+            try:
+                existing = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                existing = None
+            same = isinstance(existing, dict) and existing.get("identity") == grid.identity()
+            if same and not force:
+                return existing
+            if not force:
+                held = existing.get("name", "?") if isinstance(existing, dict) else "?"
+                raise LogError(
+                    f"--out {out} holds a different grid ({held}); use --force to replace it"
+                )
+        shutil.rmtree(out)
+    return None
+
+
+def _written(out: Path) -> set[tuple[int, int, int]]:
+    """The chunks already in the dataset; stale temporary files are removed."""
+    done: set[tuple[int, int, int]] = set()
+    if not out.is_dir():
+        return done
+    for folder in out.glob("cell=*"):
+        try:
+            cell = int(folder.name.split("=", 1)[1])
+        except ValueError:
+            continue
+        for path in folder.iterdir():
+            match = _CHUNK_FILE.fullmatch(path.name)
+            if match:
+                done.add((cell, int(match[1]), int(match[2])))
+            elif path.name.startswith("."):
+                path.unlink(missing_ok=True)
+    return done
+
+
+def _write_chunk(
+    out: Path, chunk: Chunk, columns: dict[str, list[Any]], types: Mapping[str, str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "string": pa.string(),
+        "bool": pa.bool_(),
+    }
+    schema = pa.schema([(name, arrow[types[name]]) for name in columns])
+
+    folder = cell_dir(out, chunk[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / chunk_name(chunk[1], chunk[2])
+    partial = folder / f".{final.name}.{os.getpid()}"
+    try:
+        pq.write_table(pa.table(columns, schema=schema), partial, compression="zstd")
+        os.replace(partial, final)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        from lamport.logs import cannot_write
+
+        raise cannot_write(out, exc) from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a file beside the dataset in one rename; an OSError becomes LogError."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        from lamport.logs import cannot_write
+
+        raise cannot_write(path.parent, exc) from None
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    _write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def run_grid(
+    grid: Grid | Path | str,
+    out: Path | str,
+    jobs: int | None = None,
+    dask: bool = False,
+    scheduler: str | None = None,
+    client: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> GridResult:
+    """Run every cell of a grid for every seed into the Parquet dataset ``out``.
+
+    ``grid`` is a :class:`Grid` or a grid file. ``jobs`` worker processes
+    (default one per core) run locally, or on a new Dask LocalCluster with
+    ``dask``, or on the Dask scheduler at ``scheduler`` (``tcp://HOST:8786``),
+    or on a ``distributed.Client`` given as ``client``. Chunks already in ``out``
+    (an interrupted run of the same grid) are skipped. ``progress(done, total)``
+    is called in runs. A grid of more than :data:`MAX_CELLS` cells, or an
+    ``out`` that holds another grid, is refused unless ``force``.
+
+    Raise ConfigError for a bad grid, LogError if ``out`` cannot take it,
+    NetworkError if the scheduler cannot be reached.
+    """
+    if not isinstance(grid, Grid):
+        grid = load_grid(grid)
+    if grid.n_cells > MAX_CELLS and not force:
+        raise ConfigError(
+            f"grid {grid.name} has {grid.n_cells:,} cells (limit {MAX_CELLS:,}); "
+            "use --force to run it anyway"
+        )
+    from lamport.des.size import check_size
+
+    # The costliest cell decides whether a run fits in memory.
+    check_size(*_costliest(grid), record=False)
+    out = Path(out)
+    started = time.perf_counter()
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    # The executor first: a missing Dask or an unreachable scheduler leaves out untouched.
+    executor: _Local | _Dask
+    if dask or scheduler is not None or client is not None:
+        executor = _Dask(jobs, scheduler, client)
+    else:
+        executor = _Local(max(1, min(jobs, grid.n_runs)))
+    executor_seconds = round(time.perf_counter() - started, 3)
+    try:
+        existing = _claim(out, grid, force)
+        per_chunk = int(existing["chunk_seeds"]) if existing else chunk_seeds(grid)
+        done = _written(out) if existing else set()
+        metadata = {
+            "backend": "des",
+            "name": grid.name,
+            "description": grid.description,
+            "identity": grid.identity(),
+            "cells": grid.n_cells,
+            "seeds": grid.seeds,
+            "runs": grid.n_runs,
+            "chunk_seeds": per_chunk,
+            "factors": list(grid.factors),
+            "complete": False,
+            "executor_seconds": executor_seconds,
+            "version": __version__,
+        }
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from lamport.logs import cannot_write
+
+            raise cannot_write(out, exc) from None
+        if grid.text:
+            _write_text(out / GRID_TOML, grid.text)
+        _write_json(out / GRID_JSON, metadata)
+        types = column_types(grid)
+        skipped = sum(last - first + 1 for _, first, last in done)
+        todo = (c for c in plan(grid, per_chunk) if c not in done)
+        total = grid.n_runs
+        count = skipped
+        if progress is not None:
+            progress(count, total)
+        for results in executor.run(grid, _tasks(todo, max(per_chunk, 1))):
+            for chunk, columns in results:
+                _write_chunk(out, chunk, columns, types)
+                count += chunk[2] - chunk[1] + 1
+            if progress is not None:
+                progress(count, total)
+    finally:
+        executor.close()
+    seconds = round(time.perf_counter() - started, 3)
+    metadata["complete"] = True
+    metadata["seconds"] = seconds
+    _write_json(out / GRID_JSON, metadata)
+    from lamport.logs import unlock_out
+
+    unlock_out(out)
+    return GridResult(grid, out, count - skipped, skipped, seconds, metadata)
+
+
+def _costliest(grid: Grid) -> tuple[RunConfig, DesOptions]:
+    best = None
+    step = max(1, grid.n_cells // 64)
+    for index in range(0, grid.n_cells, step):
+        config, options = grid.config(grid.cell(index), grid.first_seed)
+        cost = sum(config.ticks(i) for i in range(config.n_machines)) + config.n_machines**2
+        if best is None or cost > best[0]:
+            best = (cost, config, options)
+    assert best is not None
+    return best[1], best[2]

@@ -1,0 +1,42 @@
+"""The local process pool that sweeps and grids share.
+
+Workers are forked, so they start at once with everything the parent has
+imported; they ignore Ctrl-C (the parent stops them by terminating the pool)
+and die quietly on SIGTERM. :func:`windowed` hands them tasks from an iterator
+a few at a time, so an iterator of millions of tasks is never drained into
+memory (``Pool.imap`` would drain it at once).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+def worker_signals() -> None:
+    """A pool worker leaves Ctrl-C to the parent and dies quietly when it terminates the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def fork_pool(jobs: int) -> Any:
+    """A forked ``multiprocessing`` pool of ``jobs`` workers that leave signals to the parent."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Pool(jobs, initializer=worker_signals)
+
+
+def windowed(
+    pool: Any, func: Callable[[Any], Any], tasks: Iterable[Any], window: int
+) -> Iterator[Any]:
+    """``pool.imap(func, tasks)`` that takes a task from ``tasks`` only when fewer than
+    ``window`` are in flight (``imap`` drains its iterable at once), results in order."""
+    pending: deque[Any] = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(func, (task,)))
+        while len(pending) >= window or (pending and pending[0].ready()):
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()

@@ -1,0 +1,444 @@
+"""Parameter grids: grid files, the summaries-only path, Parquet output, resume, Dask,
+the memory guard and the grid report."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lamport.config import RunConfig, catalogue
+from lamport.des.grid import (
+    GRID_JSON,
+    GRID_TOML,
+    MAX_CELLS,
+    expand,
+    load_grid,
+    parse_grid,
+    read_dataset,
+    run_grid,
+)
+from lamport.des.model import simulate, simulate_summary
+from lamport.des.options import DesOptions
+from lamport.des.size import check_size, estimate_memory
+from lamport.errors import ConfigError, LogError, NetworkError
+from lamport.schema import SUMMARY_COLUMNS
+from lamport.summary import summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+GRIDS = ROOT / "experiments" / "grids"
+
+SMALL = """
+name = "small"
+duration = 5
+seeds = 6
+[factors]
+rates = [[1, 3, 6], [2, 2, 5]]
+p_send = [0.2, 0.8]
+latency = [0.001, 0.25]
+"""
+
+
+def small_grid(**changes):
+    import tomllib
+
+    data = tomllib.loads(SMALL)
+    data.update(changes)
+    return parse_grid(data, SMALL)
+
+
+# -- summaries-only path -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", sorted(catalogue()))
+def test_summaries_only_equals_full_record_on_the_catalogue(number):
+    exp = catalogue()[number]
+    for seed in range(3):
+        config = exp.config(seed)
+        full = simulate(config)
+        assert simulate_summary(config) == summarize(full.metadata, full.logs)
+
+
+def test_summaries_only_equals_full_record_on_random_configs():
+    draw = random.Random(14)
+    for _ in range(40):
+        n = draw.randint(2, 6)
+        config = RunConfig(
+            rates=tuple(draw.choice([0.5, 1, 1.5, 2, 3, 4.25, 7]) for _ in range(n)),
+            p_send=draw.choice([0.0, 0.05, 0.3, 0.66, 1.0]),
+            duration=draw.choice([0.5, 3, 7.5, 20]),
+            seed=draw.randrange(10**6),
+        )
+        options = DesOptions(latency=draw.choice([0.0, 0.001, 0.4, 2.0]))
+        full = simulate(config, options)
+        assert simulate_summary(config, options) == summarize(full.metadata, full.logs), config
+
+
+# -- grid files ----------------------------------------------------------------------------
+
+
+def test_compact_ranges():
+    assert expand({"from": 0.1, "to": 0.9, "step": 0.2}, "p") == [0.1, 0.3, 0.5, 0.7, 0.9]
+    assert expand({"from": 1, "to": 4, "step": 1}, "x") == [1, 2, 3, 4]
+    assert expand({"from": 0, "to": 1, "num": 3}, "x") == [0, 0.5, 1]
+    rates = expand({"product": [{"from": 1, "to": 3, "step": 1}, [1, 2, 3], [6]]}, "rates")
+    assert len(rates) == 9 and rates[0] == [1, 1, 6]
+    ascending = expand({"product": [[1, 2, 3], [1, 2, 3], [6]], "ascending": True}, "rates")
+    assert ascending == [[1, 1, 6], [1, 2, 6], [1, 3, 6], [2, 2, 6], [2, 3, 6], [3, 3, 6]]
+
+
+def test_cells_and_configs():
+    grid = small_grid()
+    assert grid.n_cells == 8 and grid.n_runs == 48
+    cells = list(grid.cells())
+    assert [grid.cell(i) for i in range(8)] == cells
+    assert cells[1] == {"rates": [1, 3, 6], "p_send": 0.2, "latency": 0.25}
+    config, options = grid.config(cells[1], 4)
+    assert config.rates == (1, 3, 6) and config.p_send == 0.2 and config.seed == 4
+    assert config.duration == 5 and config.name == "small" and options.latency == 0.25
+
+
+def test_shipped_grids_load():
+    stability = load_grid(GRIDS / "stability.toml")
+    assert stability.n_cells == 55 * 5
+    assert all(sorted(c["rates"]) == c["rates"] for c in stability.cells())
+    assert load_grid(GRIDS / "example.toml").n_cells == 12
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"factors": {"colour": [1, 2]}}, "unknown factor 'colour'"),
+        ({"factors": {"p_send": []}}, "factor 'p_send' has no values"),
+        ({"factors": {}}, "[factors] must be a table"),
+        ({"factors": {"rates": [[1, 2]], "p_send": [0.1, 1.5]}}, "factor 'p_send': value 1.5"),
+        ({"factors": {"rates": [[1]]}}, "factor 'rates': value [1]"),
+        ({"factors": {"seed": [1, 2]}}, "unknown factor 'seed'"),
+        ({"factors": {"p_send": {"from": 0.1, "to": 0.2}}}, "a range is"),
+        ({"factors": {"p_send": [0.1, 0.1]}}, "lists a value twice"),
+        ({"factors": {"p_send": [0.1]}}, "no rates: give it as a fixed key or a factor"),
+        ({"seeds": 0}, "seeds must be"),
+        ({"name": "../x"}, "name must be"),
+        ({"speed": 3}, "unknown key 'speed'"),
+        ({"p_send": 0.3}, "'p_send' is both fixed and a factor"),
+    ],
+)
+def test_bad_grid_files_fail_in_one_line(change, message):
+    with pytest.raises(ConfigError) as info:
+        small_grid(**change)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_grid_file_on_the_command_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "bad"\n[factors]\nwobble = [1]\n')
+    done = _cli(["grid", str(path), "--out", str(tmp_path / "o")], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "unknown factor 'wobble'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_too_many_cells_need_force(tmp_path):
+    factors = {
+        "rates": [[1, 2]],
+        "p_send": {"from": 0, "to": 1, "num": 101},
+        "latency": {"from": 0, "to": 1, "num": MAX_CELLS // 100},
+    }
+    grid = small_grid(factors=factors)
+    assert grid.n_cells > MAX_CELLS
+    with pytest.raises(ConfigError, match="use --force"):
+        run_grid(grid, tmp_path / "o")
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def test_rows_are_the_runs_summaries(tmp_path):
+    grid = small_grid()
+    result = run_grid(grid, tmp_path / "o", jobs=2)
+    assert result.runs == 48 and result.skipped == 0
+    frame = result.frame()
+    assert len(frame) == 48 * 3
+    assert list(frame.columns[: len(SUMMARY_COLUMNS)]) == list(SUMMARY_COLUMNS)
+    assert {"rates", "latency", "cell"} <= set(frame.columns)
+    assert sorted(frame["cell"].unique()) == list(range(8))
+    # One cell, one seed, by hand.
+    cell = grid.cell(5)
+    config, options = grid.config(cell, 3)
+    full = simulate(config, options)
+    expected = summarize(full.metadata, full.logs)
+    got = frame[(frame["cell"] == 5) & (frame["seed"] == 3)]
+    assert got[list(SUMMARY_COLUMNS)].to_dict("records") == expected
+    assert set(got["rates"]) == {",".join(str(r) for r in cell["rates"])}
+    meta = json.loads((tmp_path / "o" / GRID_JSON).read_text())
+    assert meta["complete"] and meta["runs"] == 48
+    assert (tmp_path / "o" / GRID_TOML).read_text() == SMALL
+
+
+def test_jobs_do_not_change_rows(tmp_path):
+    one = run_grid(small_grid(), tmp_path / "one", jobs=1).frame()
+    two = run_grid(small_grid(), tmp_path / "two", jobs=2).frame()
+    assert one.equals(two)
+
+
+def test_resume_writes_no_duplicate_and_loses_no_cell(tmp_path):
+    grid = small_grid(seeds=40)
+    reference = run_grid(grid, tmp_path / "ref", jobs=1).frame()
+    out = tmp_path / "o"
+    calls = []
+
+    def stop_after_three(done, total):
+        calls.append(done)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, out, jobs=1, progress=stop_after_three)
+    partial = read_dataset(out)
+    assert 0 < len(partial) < len(reference)
+    assert not any(p.name.startswith(".") for p in out.rglob("*") if p.is_file())
+    resumed = run_grid(grid, out, jobs=2)
+    assert resumed.skipped == len(partial) // 3 and resumed.runs == grid.n_runs - resumed.skipped
+    assert read_dataset(out).equals(reference)
+    again = run_grid(grid, out, jobs=2)  # complete: nothing to run
+    assert again.runs == 0 and read_dataset(out).equals(reference)
+
+
+def test_out_holding_another_grid_is_refused(tmp_path):
+    out = tmp_path / "o"
+    run_grid(small_grid(seeds=2), out, jobs=1)
+    with pytest.raises(LogError, match="holds a different grid"):
+        run_grid(small_grid(seeds=3), out, jobs=1)
+    result = run_grid(small_grid(seeds=3), out, jobs=1, force=True)
+    assert result.runs == 24 and len(result.frame()) == 72
+    stranger = tmp_path / "mine"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("keep me")
+    with pytest.raises(LogError, match=r"holds no _grid\.json"):
+        run_grid(small_grid(), stranger, force=True)
+    assert (stranger / "notes.txt").exists()
+
+
+def test_dask_local_cluster_gives_the_same_rows(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    grid = small_grid()
+    local = run_grid(grid, tmp_path / "local", jobs=2).frame()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = run_grid(grid, tmp_path / "dask", client=client).frame()
+        by_address = run_grid(
+            grid, tmp_path / "address", scheduler=cluster.scheduler_address
+        ).frame()
+    assert on_dask.equals(local)
+    assert by_address.equals(local)
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path):
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as held:  # a port nobody listens on, held for the test
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(NetworkError, match="cannot reach the Dask scheduler"):
+            run_grid(small_grid(), tmp_path / "o", scheduler=f"tcp://127.0.0.1:{port}")
+        assert time.monotonic() - started < 15
+        assert not (tmp_path / "o").exists()
+
+
+def test_unreachable_scheduler_on_the_command_line(tmp_path):
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        path = tmp_path / "g.toml"
+        path.write_text(SMALL)
+        done = _cli(
+            [
+                "grid",
+                str(path),
+                "--out",
+                str(tmp_path / "o"),
+                "--scheduler",
+                f"tcp://127.0.0.1:{port}",
+            ],
+            tmp_path,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "cannot reach the Dask scheduler" in done.stderr
+
+
+def test_grid_cli_and_report(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text(
+        'name = "tiny-stability"\nduration = 20\nseeds = 4\n[factors]\n'
+        "rates = { product = [[2, 6, 10], [2, 6, 10], [10]], ascending = true }\n"
+        "p_send = [0.3, 0.7]\n"
+    )
+    out = tmp_path / "o"
+    done = _cli(["grid", str(path), "--out", str(out), "--report", "--jobs", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "12 cells x 4 seeds, 48 runs" in done.stdout
+    report = (out / "_report" / "report.md").read_text()
+    assert "How close must the rates be?" in report
+    for name in ("growing-share", "slowest-drift", "largest-jump"):
+        assert (out / "_report" / "figures" / f"phase-{name}.png").stat().st_size > 10_000
+    assert (out / "_report" / "report.html").is_file()
+    import pandas as pd  # the report does not get in the way of reading the dataset
+
+    assert len(pd.read_parquet(out)) == len(read_dataset(out)) == 48 * 3
+
+
+def test_duckdb_reads_the_dataset(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    run_grid(small_grid(), tmp_path / "o", jobs=1)
+    query = (
+        f"SELECT cell, count(*) AS n FROM read_parquet('{tmp_path}/o/**/*.parquet', "
+        "hive_partitioning=true) GROUP BY cell ORDER BY cell"
+    )
+    assert duckdb.sql(query).fetchall() == [(c, 18) for c in range(8)]
+
+
+# -- size ----------------------------------------------------------------------------------
+
+
+def test_memory_estimate_grows_with_machines_squared():
+    small = estimate_memory(RunConfig(rates=(0.2,) + (1,) * 99, p_send=0.3, duration=10))
+    big = estimate_memory(RunConfig(rates=(0.2,) + (1,) * 999, p_send=0.3, duration=10))
+    assert big["machines"] == 100 * small["machines"]
+    # The slow machine saturates: its queue grows at the theory's rate.
+    assert 0 < small["queued"] < big["queued"]
+    assert estimate_memory(RunConfig(rates=(1, 3, 6)), record=False)["records"] == 0
+
+
+def _too_many_machines():
+    """Enough machines that their N^2 send targets alone exceed the available memory."""
+    from lamport.des.size import TARGET_BYTES, available_memory
+
+    available = available_memory()
+    if available is None:
+        pytest.skip("no /proc/meminfo")
+    return int((2 * available / TARGET_BYTES) ** 0.5) + 1
+
+
+def test_memory_guard_refuses_an_oversized_run_with_the_estimate():
+    config = RunConfig(rates=(1.0,) * _too_many_machines(), p_send=0.3, duration=60)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        check_size(config, record=False)
+    assert time.monotonic() - started < 5
+    text = str(info.value)
+    assert "run too large: needs about" in text and "GB" in text and "available" in text
+    assert "\n" not in text
+
+
+def test_memory_guard_on_the_command_line(tmp_path):
+    rates = ",".join(["1"] * _too_many_machines())
+    done = _cli(["run", "--rates", rates, "--out", str(tmp_path / "o")], tmp_path)
+    assert done.returncode == 2
+    assert "run too large: needs about" in done.stderr and done.stderr.count("\n") == 1
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _cli(args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "lamport.des", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_interrupted_grid_cli_resumes(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text(SMALL.replace("seeds = 6", "seeds = 400"))
+    out = tmp_path / "o"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamport.des", "grid", str(path), "--out", str(out), "--jobs", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(out.glob("cell=*/*.parquet")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "interrupted"
+    done = _cli(["grid", str(path), "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    frame = read_dataset(out, ["cell", "seed", "machine"])
+    assert len(frame) == 8 * 400 * 3
+    assert not frame.duplicated().any()
+
+
+def test_dask_missing_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    with pytest.raises(ConfigError) as info:
+        run_grid(small_grid(), tmp_path / "o", dask=True)
+    assert str(info.value) == "Dask is not installed: pip install 'lamport[dask]'"
+    assert not (tmp_path / "o").exists()
+
+
+def test_lamport_report_writes_a_grid_report(tmp_path):
+    from lamport.report import write_report
+
+    run_grid(small_grid(), tmp_path / "o", jobs=1)
+    written = write_report(tmp_path / "o")
+    assert written == tmp_path / "o" / "_report" / "report.md"
+    text = written.read_text()
+    # rates differ in their fastest machine: no phase diagram, the per-cell table only
+    assert "## Per cell" in text and "Phase diagrams" not in text
+    assert text.count("| 1,3,6 |") == 4
+
+
+def test_float_fixed_point_matches_the_theory():
+    from lamport.des.size import _arrival_rates
+    from lamport.theory import predict
+
+    draw = random.Random(9)
+    for _ in range(30):
+        rates = tuple(draw.choice([0.5, 1, 2, 3, 5, 8]) for _ in range(draw.randint(3, 9)))
+        p_send = draw.choice([0.1, 0.3, 0.6, 0.9])
+        floats = [arrival for arrival, _ in _arrival_rates(rates, p_send)]
+        exact = [m.arrival_rate for m in predict(rates, p_send)]
+        assert floats == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+def test_integer_and_float_values_of_one_factor_share_a_column_type(tmp_path):
+    grid = small_grid(
+        seeds=2,
+        factors={"rates": [[1, 2], [1.5, 2]], "p_send": [0, 0.5], "latency": [0, 0.25]},
+    )
+    run_grid(grid, tmp_path / "o", jobs=1)
+    frame = read_dataset(tmp_path / "o")
+    assert len(frame) == 8 * 2 * 2
+    assert str(frame["latency"].dtype) == str(frame["rate"].dtype) == "float64"
+    assert sorted(set(frame["latency"])) == [0.0, 0.25] and sorted(set(frame["rate"])) == [
+        1,
+        1.5,
+        2,
+    ]
