@@ -82,9 +82,10 @@ def test_short_run_satisfies_every_invariant(tmp_path):
     assert sum(metadata["queued_at_end"]) == sum(r["final_queue"] for r in result.summary())
     for machine, events in enumerate(logs):
         assert abs(len(events) - expected_ticks(config.rates[machine], 20)) <= 1
-        # t is measured model time: never before the scheduled k / rate, and not long after.
+        # t is measured model time: never before the scheduled phase + (k - 1) / rate,
+        # and not long after.
         for e in events:
-            scheduled = e.tick / config.rates[machine]
+            scheduled = config.phases[machine] + (e.tick - 1) / config.rates[machine]
             assert scheduled - 1e-9 <= e.t < scheduled + 5  # 0.25 s wall at speed 20
     assert not list(tmp_path.glob(".*partial*"))
 
@@ -511,5 +512,12 @@ def test_a_normal_speed_keeps_up_and_says_nothing(tmp_path, capsys):
     assert metadata["kept_up"] is True
     assert metadata["shortest_tick_interval_ms"] == pytest.approx(1000 / 3, abs=1e-3)
     assert set(metadata["tick_lateness_ms"]) == {"p50", "p99", "max"}
-    assert metadata["options"] == {"speed": 1.0, "base_port": None, "connect_timeout": 5.0}
+    assert metadata["options"] == {
+        "speed": 1.0,
+        "base_port": None,
+        "connect_timeout": 5.0,
+        "latency": 0.0,
+        "latency_dist": "constant",
+        "latency_spread": None,
+    }
     assert "warning" not in err and out == ""

@@ -50,7 +50,7 @@ def _latency_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _des_options(parser: argparse.ArgumentParser) -> None:
-    _latency_option(parser)
+    # --latency and the latency distribution come with cli.add_timing_options
     parser.add_argument(
         "--start-epoch",
         type=float,
