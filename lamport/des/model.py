@@ -132,9 +132,13 @@ def instants(
                     return
                 yield base + offset, due
         return
-    ticks = heapq.merge(*[((when, i) for when in config.tick_units(i, scale)) for i in range(n)])
+    ticks = heapq.merge(*[_labelled(config.tick_units(i, scale), i) for i in range(n)])
     for when, group in itertools.groupby(ticks, key=lambda tick: tick[0]):
         yield when, prepare([i for _, i in group])
+
+
+def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
+    return ((when, machine) for when in times)
 
 
 class _Arrival(SimEvent):
