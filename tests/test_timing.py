@@ -204,7 +204,9 @@ def _actions(result):
 
 
 def _prefix_equal(a, b):
-    return all(x[: min(len(x), len(y))] == y[: min(len(x), len(y))] for x, y in zip(a, b))
+    return all(
+        x[: min(len(x), len(y))] == y[: min(len(x), len(y))] for x, y in zip(a, b, strict=True)
+    )
 
 
 def test_jitter_changes_no_action_draw():
