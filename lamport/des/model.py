@@ -109,14 +109,16 @@ def tick_pattern(
     return sorted(due.items())
 
 
-def instants(
+def cycles(
     config: RunConfig, units: int, prepare: Callable[[list[int]], _Due]
-) -> Iterator[tuple[int, _Due]]:
-    """The merged tick schedule in SimPy units: each instant, and ``prepare`` applied to
-    the machines due then (in ascending id), up to the run's end.
+) -> Iterator[tuple[int, list[tuple[int, _Due]]]]:
+    """The merged tick schedule in SimPy units, as ``(base, pattern)`` pairs: the instants
+    ``base + offset`` for each ``(offset, due)`` of the pattern, in order, with
+    ``prepare`` applied to the machines due then (in ascending id). The caller stops at
+    the run's end.
 
-    ``prepare`` runs once per pattern entry when the schedule repeats (no drift, no
-    jitter), once per instant otherwise.
+    When the schedule repeats (no drift, no jitter) one pattern serves every cycle and
+    ``prepare`` runs once per entry; otherwise each instant is a pattern of its own.
     """
     scale = units // config.grid
     end = config.end_units * scale
@@ -127,14 +129,24 @@ def instants(
         pattern = [(when, prepare(due)) for when, due in tick_pattern(periods, end, offsets)]
         span = math.lcm(*periods)
         for base in range(0, end, span):
-            for offset, due in pattern:
-                if base + offset > end:
-                    return
-                yield base + offset, due
+            yield base, pattern
         return
     ticks = heapq.merge(*[_labelled(config.tick_units(i, scale), i) for i in range(n)])
     for when, group in itertools.groupby(ticks, key=lambda tick: tick[0]):
-        yield when, prepare([i for _, i in group])
+        yield when, [(0, prepare([i for _, i in group]))]
+
+
+def instants(
+    config: RunConfig, units: int, prepare: Callable[[list[int]], _Due]
+) -> Iterator[tuple[int, _Due]]:
+    """The merged tick schedule, one ``(instant, prepare(machines due))`` at a time, up to
+    the run's end (see :func:`cycles`)."""
+    end = config.end_units * (units // config.grid)
+    for base, pattern in cycles(config, units, prepare):
+        for offset, due in pattern:
+            if base + offset > end:
+                return
+            yield base + offset, due
 
 
 def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
@@ -155,7 +167,7 @@ class _Arrival(SimEvent):
     def __init__(
         self,
         env: simpy.Environment,
-        delay: int,
+        delay: float,  # whole units: every instant and delay is
         batch: list[tuple[int, Message]],
         delivers: list[Callable[[Message], None]],
         pending: deque[_Arrival] | None,
@@ -203,7 +215,7 @@ class _Network:
         arrive = now + math.floor(self.sample(draw()) * self.units)
         arrive = self.last[link] = max(arrive, self.last.get(link, 0))
         self.in_flight[recipient] += 1
-        event = _Arrival(self.env, arrive - int(self.env.now), [(recipient, message)], [], None)
+        event = _Arrival(self.env, arrive - self.env.now, [(recipient, message)], [], None)
         event.callbacks = [self._arrive]
 
     def _arrive(self, event: SimEvent) -> None:
@@ -238,32 +250,37 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     scheduled = env._queue
     step = env.step
 
+    end = config.end_units * (units // config.grid)
+
     def metronome() -> None:
         calls = [(machines[i].tick, logs[i].append) for i in range(n)]
-        for now, due in instants(config, units, lambda ids: [calls[i] for i in ids]):
-            while scheduled and scheduled[0][0] <= now:
-                # An arrival lands by this instant: SimPy delivers it before the ticks.
-                step()
-            t = now / units
-            wall = start_epoch + t
-            batch: list[tuple[int, Message]] | None = None
-            for tick, append in due:
-                record, outgoing = tick(t, wall)
-                append(record)
-                if outgoing is not None:
-                    if batch is None:
-                        batch = []
-                    message = outgoing.message
-                    for recipient in outgoing.recipients:
-                        batch.append((recipient, message))
-            if batch is not None:
-                if network is None:
-                    _Arrival(env, now + latency - int(env.now), batch, delivers, pending)
-                else:
-                    for recipient, message in batch:
-                        network.send(now, recipient, message)
+        for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
+            for offset, due in pattern:
+                now = base + offset
+                if now > end:
+                    return
+                while scheduled and scheduled[0][0] <= now:
+                    # An arrival lands by this instant: SimPy delivers it before the ticks.
+                    step()
+                t = now / units
+                wall = start_epoch + t
+                batch: list[tuple[int, Message]] | None = None
+                for tick, append in due:
+                    record, outgoing = tick(t, wall)
+                    append(record)
+                    if outgoing is not None:
+                        if batch is None:
+                            batch = []
+                        message = outgoing.message
+                        for recipient in outgoing.recipients:
+                            batch.append((recipient, message))
+                if batch is not None:
+                    if network is None:
+                        _Arrival(env, now + latency - env.now, batch, delivers, pending)
+                    else:
+                        for recipient, message in batch:
+                            network.send(now, recipient, message)
 
-    end = config.end_units * (units // config.grid)
     # The run allocates one record per tick and no reference cycles; pausing the
     # cycle collector saves its repeated walks over the growing logs (~15%).
     paused = gc.isenabled()
