@@ -154,40 +154,25 @@ def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
 
 
 class _Arrival(SimEvent):
-    """A batch of messages reaching their recipients, scheduled URGENT.
+    """A batch of ``(recipient, message)`` pairs reaching the recipients, scheduled URGENT.
 
     Built the way SimPy's own Timeout is: an event already triggered with a
-    value, handed to the environment's schedule with a delay. Under a constant
-    latency arrivals happen in the order they were made and ``pending`` (oldest
-    first) holds exactly the batches still in flight; under a distribution
-    each message is a batch of its own and ``pending`` is None (the network
-    counts what is in flight instead).
+    value, handed to the environment's schedule with a delay (whole units).
+    ``arrive(event)`` delivers the batch.
     """
 
     def __init__(
         self,
         env: simpy.Environment,
-        delay: float,  # whole units: every instant and delay is
+        delay: float,
         batch: list[tuple[int, Message]],
-        delivers: list[Callable[[Message], None]],
-        pending: deque[_Arrival] | None,
+        arrive: Callable[[SimEvent], None],
     ) -> None:
         self.env = env
-        self.callbacks = [self._arrive]
+        self.callbacks = [arrive]
         self._value = batch
         self._ok = True
-        self._delivers = delivers
-        self._pending = pending
-        if pending is not None:
-            pending.append(self)
         env.schedule(self, URGENT, delay)
-
-    def _arrive(self, _event: SimEvent) -> None:
-        if self._pending is not None:
-            self._pending.popleft()
-        delivers = self._delivers
-        for recipient, message in self._value:
-            delivers[recipient](message)
 
 
 class _Network:
@@ -215,8 +200,7 @@ class _Network:
         arrive = now + math.floor(self.sample(draw()) * self.units)
         arrive = self.last[link] = max(arrive, self.last.get(link, 0))
         self.in_flight[recipient] += 1
-        event = _Arrival(self.env, arrive - self.env.now, [(recipient, message)], [], None)
-        event.callbacks = [self._arrive]
+        _Arrival(self.env, arrive - self.env.now, [(recipient, message)], self._arrive)
 
     def _arrive(self, event: SimEvent) -> None:
         for recipient, message in event._value:
@@ -241,7 +225,15 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     start_epoch = options.start_epoch
     env = simpy.Environment()
     delivers = [m.deliver for m in machines]
+    # Under a constant latency arrivals happen in the order they were made, and
+    # ``pending`` (oldest first) holds exactly the batches still in flight.
     pending: deque[_Arrival] = deque()
+
+    def arrive(event: SimEvent) -> None:
+        pending.popleft()
+        for recipient, message in event._value:
+            delivers[recipient](message)
+
     network = None
     if options.latency_dist != "constant":
         network = _Network(config, options, units, env)
@@ -254,14 +246,17 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
 
     def metronome() -> None:
         calls = [(machines[i].tick, logs[i].append) for i in range(n)]
+        next_arrival = math.inf  # the earliest arrival SimPy holds
         for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
             for offset, due in pattern:
                 now = base + offset
                 if now > end:
                     return
-                while scheduled and scheduled[0][0] <= now:
+                if next_arrival <= now:
                     # An arrival lands by this instant: SimPy delivers it before the ticks.
-                    step()
+                    while scheduled and scheduled[0][0] <= now:
+                        step()
+                    next_arrival = scheduled[0][0] if scheduled else math.inf
                 t = now / units
                 wall = start_epoch + t
                 batch: list[tuple[int, Message]] | None = None
@@ -276,10 +271,11 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
                             batch.append((recipient, message))
                 if batch is not None:
                     if network is None:
-                        _Arrival(env, now + latency - env.now, batch, delivers, pending)
+                        pending.append(_Arrival(env, now + latency - env.now, batch, arrive))
                     else:
                         for recipient, message in batch:
                             network.send(now, recipient, message)
+                    next_arrival = scheduled[0][0]
 
     # The run allocates one record per tick and no reference cycles; pausing the
     # cycle collector saves its repeated walks over the growing logs (~15%).
