@@ -138,13 +138,19 @@ def test_final_clocks_and_queues_fall_within_the_des_percentiles(number):
 
     The seed is the first whose own DES run lies within the 10th..90th
     percentile: the test then measures the backend, not the luck of the seed.
+    Both backends run with aligned phases: at speed 30 a tenth of a wall
+    millisecond of network and wake-up delay is 3 model milliseconds, and
+    random phases put ticks of different machines that close together, so the
+    real-time run would read some messages a tick later than the DES's 1 ms
+    latency lets it (test_timing.py checks that both tick the same random
+    phases).
     """
     exp = experiment(number)
     des = np.array(
         [
             [
                 [row["final_clock"], row["final_queue"]]
-                for row in simulate(exp.config(seed)).summary()
+                for row in simulate(exp.config(seed, phase="aligned")).summary()
             ]
             for seed in SEEDS
         ]
@@ -152,7 +158,7 @@ def test_final_clocks_and_queues_fall_within_the_des_percentiles(number):
     low, high = np.percentile(des, [1, 99], axis=0)
     central_low, central_high = np.percentile(des, [10, 90], axis=0)
     seed = next(s for s in SEEDS if ((central_low <= des[s]) & (des[s] <= central_high)).all())
-    result = run(exp.config(seed), speed=30)
+    result = run(exp.config(seed, phase="aligned"), speed=30)
     check(result.metadata, result.logs)
     got = np.array([[row["final_clock"], row["final_queue"]] for row in result.summary()])
     assert ((low <= got) & (got <= high)).all(), (seed, got.tolist(), low.tolist(), high.tolist())
