@@ -391,3 +391,22 @@ def test_cli_phase_aligned_gives_the_golden_run(tmp_path, capsys):
         assert (out / name).read_bytes() == (expected / name).read_bytes()
     metadata = json.loads((out / "run.json").read_text())
     assert metadata["phase"] == "aligned" and metadata["phases"] == [1 / 3] * 3
+
+
+def test_an_experiment_file_sets_the_timing(tmp_path):
+    from lamport.config import load_experiment
+
+    path = tmp_path / "lockstep.toml"
+    path.write_text(
+        'name = "lockstep"\nrates = [3, 3, 3]\np_send = 0.3\nphase = "aligned"\n'
+        "drift_ppm = 20\njitter = 0.01\n",
+        encoding="utf-8",
+    )
+    config = load_experiment(path).config(seed=2)
+    assert (config.phase, config.drift_ppm, config.jitter) == ("aligned", 20, 0.01)
+    assert load_experiment(path).config(seed=2, phase="random").phase == "random"
+    path.write_text('name = "x"\nrates = [3, 6]\np_send = 0.3\nphase = [0.1, 0.15]\n')
+    assert load_experiment(path).config().phases == pytest.approx((0.1, 0.15), abs=1e-6)
+    path.write_text('name = "x"\nrates = [3, 6]\np_send = 0.3\nphase = [0.1]\n')
+    with pytest.raises(ConfigError, match=r"x.toml: .*1 phases for 2 machines"):
+        load_experiment(path)
