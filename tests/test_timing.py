@@ -408,5 +408,5 @@ def test_an_experiment_file_sets_the_timing(tmp_path):
     path.write_text('name = "x"\nrates = [3, 6]\np_send = 0.3\nphase = [0.1, 0.15]\n')
     assert load_experiment(path).config().phases == pytest.approx((0.1, 0.15), abs=1e-6)
     path.write_text('name = "x"\nrates = [3, 6]\np_send = 0.3\nphase = [0.1]\n')
-    with pytest.raises(ConfigError, match=r"x.toml: .*1 phases for 2 machines"):
+    with pytest.raises(ConfigError, match=r"lockstep.toml: .*1 phases for 2 machines"):
         load_experiment(path)
