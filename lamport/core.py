@@ -160,8 +160,12 @@ _LINK_KEY = 0x1A7E
 
 def setup_block(seed: int, n_machines: int, block: str) -> list[float]:
     """The N uniform draws of one block of the setup stream (:data:`SETUP_LAYOUT`)."""
-    setup, _ = machine_streams(seed, n_machines, block=n_machines * len(SETUP_LAYOUT))
-    values = [setup() for _ in range(n_machines * len(SETUP_LAYOUT))]
+    import numpy as np
+
+    # spawn(1)[0] is the same child 0 that machine_streams' spawn(N + 1) hands out
+    (child,) = np.random.SeedSequence(seed).spawn(1)
+    generator = np.random.Generator(np.random.PCG64(child))
+    values: list[float] = generator.random(n_machines * len(SETUP_LAYOUT)).tolist()
     start = SETUP_LAYOUT.index(block) * n_machines
     return values[start : start + n_machines]
 
