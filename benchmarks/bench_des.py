@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine-ticks per CPU second:"
     )
     names = ("aligned", "random", "bare")
-    header = "".join(f"{name:>20s}" for name in names)
+    header = "".join(f"{name:>23s}" for name in names)
     print(f"  {'experiment':24s} {'ticks':>9s}{header} {'rnd/aln':>8s} {'bare/rnd':>8s}")
     totals = {name: [0.0, 0.0] for name in names}  # median and best seconds
     total_ticks = 0
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             totals[name][0] += medians[name]
             totals[name][1] += min(seconds[name])
-            figures += f"{f'{ticks / medians[name]:,.0f} ({ticks / min(seconds[name]):,.0f})':>20s}"
+            figures += f"{f'{ticks / medians[name]:,.0f} ({ticks / min(seconds[name]):,.0f})':>23s}"
         total_ticks += ticks
         label = f"{number:2d} {exp.name}"
         print(
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{medians['random'] / medians['bare']:7.2f}x"
         )
     figures = "".join(
-        f"{f'{total_ticks / t[0]:,.0f} ({total_ticks / t[1]:,.0f})':>20s}" for t in totals.values()
+        f"{f'{total_ticks / t[0]:,.0f} ({total_ticks / t[1]:,.0f})':>23s}" for t in totals.values()
     )
     aligned, random, raw = (totals[name][0] for name in names)
     print(
