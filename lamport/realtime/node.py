@@ -286,7 +286,8 @@ def _extra_latency(
     """When an arrival (monotonic stamp, message) may be taken: stamp plus a draw of its
     link's latency stream, and no earlier than the link's previous message (FIFO)."""
     sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
-    draws = {i: link_stream(config.seed, i, machine) for i in range(config.n_machines)}
+    senders = [i for i in range(config.n_machines) if i != machine]
+    draws = {i: link_stream(config.seed, i, machine) for i in senders}
     last = dict.fromkeys(draws, 0.0)
     speed = options.speed
 
