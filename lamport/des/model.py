@@ -197,8 +197,8 @@ class _Network:
         draw = self.draws.get(link)
         if draw is None:
             draw = self.draws[link] = link_stream(self.seed, *link)
-        arrive = now + math.floor(self.sample(draw()) * self.units)
-        arrive = self.last[link] = max(arrive, self.last.get(link, 0))
+        delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
+        arrive = self.last[link] = max(now + delay, self.last.get(link, 0))
         self.in_flight[recipient] += 1
         _Arrival(self.env, arrive - self.env.now, [(recipient, message)], self._arrive)
 
