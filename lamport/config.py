@@ -218,12 +218,13 @@ class RunConfig:
         object.__setattr__(self, "phase", _check_phase(self.phase, rates))
         number(self.drift_ppm, "drift_ppm", low=0.0, high=1e5)
         number(self.jitter, "jitter", low=0.0)
-        fastest = max(exact_rate(r) for r in rates) * (1 + Fraction(self.drift_ppm) / 10**6)
-        if self.jitter * fastest >= 1:
-            raise ConfigError(
-                f"jitter {self.jitter:g} s must stay below the shortest tick period "
-                f"({float(1 / fastest):.6g} s), or ticks would overtake each other"
-            )
+        if self.jitter:
+            fastest = max(self.exact_rates) * (1 + Fraction(self.drift_ppm) / 10**6)
+            if self.jitter * fastest >= 1:
+                raise ConfigError(
+                    f"jitter {self.jitter:g} s must stay below the shortest tick period "
+                    f"({float(1 / fastest):.6g} s), or ticks would overtake each other"
+                )
 
     @property
     def n_machines(self) -> int:
@@ -247,13 +248,16 @@ class RunConfig:
         return self.drift_ppm == 0 and self.jitter == 0
 
     @cached_property
+    def exact_rates(self) -> tuple[Fraction, ...]:
+        """The rates as exact fractions (:func:`exact_rate`)."""
+        return tuple(exact_rate(rate) for rate in self.rates)
+
+    @cached_property
     def grid(self) -> int:
         """Units per model second of the timing grid: every tick time is a whole number of
         units. The rates' numerators' lcm, times :data:`FINE_GRID` unless the schedule is
         aligned and periodic (then ticks at ``k / r_i`` need nothing finer)."""
-        units = 1
-        for rate in self.rates:
-            units = math.lcm(units, exact_rate(rate).numerator)
+        units = math.lcm(*(rate.numerator for rate in self.exact_rates))
         if self.phase != "aligned" or not self.periodic:
             units = math.lcm(units, FINE_GRID)
         return units
@@ -262,7 +266,7 @@ class RunConfig:
     def phase_units(self) -> tuple[int, ...]:
         """Each machine's first tick, in grid units: in 1 .. its period."""
         grid = self.grid
-        periods = [grid // exact_rate(r) for r in self.rates]  # whole: grid is a multiple
+        periods = [grid // rate for rate in self.exact_rates]  # whole: grid is a multiple
         if self.phase == "aligned":
             return tuple(int(p) for p in periods)
         if self.phase == "random":
@@ -296,11 +300,13 @@ class RunConfig:
 
     def period_units(self, machine: int) -> Fraction:
         """Machine ``machine``'s true tick period in grid units (drift included)."""
-        rate = exact_rate(self.rates[machine])
+        rate = self.exact_rates[machine]
+        if not self.drift_units[machine]:
+            return self.grid / rate
         factor = Fraction(_DRIFT_UNIT + self.drift_units[machine], _DRIFT_UNIT)
         return self.grid / (rate * factor)
 
-    @property
+    @cached_property
     def end_units(self) -> int:
         """The run's end in grid units: ticks at or before it happen."""
         return math.floor(Fraction(self.duration) * self.grid)
