@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,6 +18,9 @@ from typing import Any, NoReturn
 from lamport.backend import Backend
 from lamport.config import (
     DEFAULT_DURATION,
+    DEFAULT_PHASE,
+    LATENCY_DISTS,
+    PHASE_MODES,
     RunConfig,
     parse_rates,
     resolve_experiment,
@@ -43,6 +47,7 @@ __all__ = [
     "console_width",
     "default_out",
     "non_negative_float",
+    "phase_arg",
     "port",
     "positive_float",
     "positive_int",
@@ -96,6 +101,71 @@ def bounded_int(low: int, high: int, what: str | None = None) -> Callable[[str],
 
 #: A TCP port number, 1..65535.
 port = bounded_int(1, 65535, "is not a port (1..65535)")
+
+
+def phase_arg(text: str) -> str | tuple[float, ...]:
+    """An argparse type for ``--phase``: a mode, or phases in seconds joined by commas."""
+    if text in PHASE_MODES:
+        return text
+    try:
+        return tuple(parse_float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither {' nor '.join(PHASE_MODES)} nor a list of phases in seconds"
+        ) from None
+
+
+#: The default extra latency per backend: the DES models the network, real time has one.
+_LATENCY_HELP = {
+    "des": "mean one-way network latency in model seconds (default 0.001)",
+    "realtime": "mean extra latency added to every message on top of the network's own, "
+    "model seconds (default 0)",
+}
+
+
+def add_timing_options(parser: argparse.ArgumentParser, backend: str) -> None:
+    """Add the timing model's options (``--phase``, ``--drift-ppm``, ``--jitter``) and the
+    latency's (``--latency``, ``--latency-dist``, ``--latency-spread``)."""
+    parser.add_argument(
+        "--phase",
+        type=phase_arg,
+        default=None,
+        metavar="random|aligned|PHI,...",
+        help="start phases: random (drawn from the seed; the default unless the experiment "
+        "file says otherwise), aligned (every machine's first tick one period after the "
+        "start, lock-step for equal rates), or each machine's first tick in seconds",
+    )
+    parser.add_argument(
+        "--drift-ppm",
+        type=non_negative_float,
+        default=None,
+        metavar="X",
+        help="clock drift: each machine's true rate is off by a draw in [-X, X] parts per "
+        "million (default 0)",
+    )
+    parser.add_argument(
+        "--jitter",
+        type=non_negative_float,
+        default=None,
+        metavar="SEC",
+        help="each tick late by a uniform draw in [0, SEC), not accumulating (default 0)",
+    )
+    parser.add_argument(
+        "--latency", type=non_negative_float, default=None, help=_LATENCY_HELP[backend]
+    )
+    parser.add_argument(
+        "--latency-dist",
+        choices=LATENCY_DISTS,
+        default=None,
+        help="distribution of the latency, with mean --latency (default constant)",
+    )
+    parser.add_argument(
+        "--latency-spread",
+        type=non_negative_float,
+        default=None,
+        metavar="SEC",
+        help="standard deviation of a uniform or lognormal latency (default half the mean)",
+    )
 
 
 def add_run_commands(
@@ -159,6 +229,7 @@ def add_run_commands(
             f"{OPTION_SUFFIXES[backend]} appended for options that differ from their defaults); "
             "the same run there is replaced, a different one refused without --force",
         )
+        add_timing_options(parser, backend)
         if extra is not None:
             extra(parser)
     return exp, run
@@ -181,14 +252,24 @@ def add_output_options(parser: argparse.ArgumentParser, out_help: str, kind: str
 
 
 #: Suffixes of a default run directory beyond ``-d<SEC>``, per backend, for --help.
-OPTION_SUFFIXES = {"des": ", -lat<SEC>, -epoch<T>", "realtime": ", -x<SPEED>"}
+OPTION_SUFFIXES = {
+    "des": ", -aligned, -drift<X>, -jit<SEC>, -lat<SEC>, -<DIST>, -spread<SEC>, -epoch<T>",
+    "realtime": ", -aligned, -drift<X>, -jit<SEC>, -x<SPEED>, -lat<SEC>, -<DIST>, -spread<SEC>",
+}
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
     """The model that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
     clock = getattr(args, "clock", LAMPORT)
+    timing = {
+        "phase": getattr(args, "phase", None),
+        "drift_ppm": getattr(args, "drift_ppm", None),
+        "jitter": getattr(args, "jitter", None),
+    }
     if args.command == "exp":
-        config = resolve_experiment(args.experiment).config(seed=args.seed, duration=args.duration)
+        config = resolve_experiment(args.experiment).config(
+            seed=args.seed, duration=args.duration, **timing
+        )
         return config.with_(clock=clock)
     return RunConfig(
         rates=parse_rates(args.rates),
@@ -196,6 +277,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         duration=args.duration if args.duration is not None else DEFAULT_DURATION,
         seed=args.seed,
         clock=clock,
+        **{key: value for key, value in timing.items() if value is not None},
     )
 
 
@@ -233,12 +315,23 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
     parts = [head, f"seed{config.seed}"]
     if config.duration != DEFAULT_DURATION:
         parts.append(f"d{number_text(config.duration)}")
+    if config.phase != DEFAULT_PHASE:
+        if isinstance(config.phase, str):
+            parts.append(config.phase)
+        else:  # a list of phases: a short digest keeps the name short and distinct
+            listed = ",".join(number_text(phi) for phi in config.phase)
+            parts.append("phases" + hashlib.sha256(listed.encode()).hexdigest()[:8])
+    if config.drift_ppm:
+        parts.append(f"drift{number_text(config.drift_ppm)}")
+    if config.jitter:
+        parts.append(f"jit{number_text(config.jitter)}")
     if config.clock != LAMPORT:
         parts.append("vc")
     defaults = _labelled(type(options)())
     for name, (suffix, value) in _labelled(options).items():
         if value != defaults[name][1]:
-            parts.append(f"{suffix}{number_text(value)}")
+            text = value if isinstance(value, str) else number_text(value)
+            parts.append(f"{suffix}{text}")
     return Path("runs") / backend.name / "-".join(parts)
 
 
@@ -246,7 +339,8 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
     """What makes a run this run, in ``run.json``'s terms (see :func:`lamport.logs.claim_out`):
     the backend, the model, and the options that change the result (their ``LABELS``)."""
     metadata = config.metadata()
-    keys = ("experiment", "name", "rates", "p_send", "duration", "seed")
+    keys: tuple[str, ...] = ("experiment", "name", "rates", "p_send", "duration", "seed")
+    keys += ("phase", "phases", "drift_ppm", "jitter")  # the timing model
     labelled = {name: value for name, (_, value) in _labelled(options).items()}
     # A Lamport run's run.json may predate the clock key: name the kind only when it is not.
     clock = {"clock": config.clock} if config.clock != LAMPORT else {}

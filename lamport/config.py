@@ -9,6 +9,25 @@ all of them, :func:`resolve_experiment` a number or a user's own file;
 :meth:`Experiment.config` turns one into a :class:`RunConfig` for a seed.
 Experiment 1 says ``rates = "random"``: each machine's rate is drawn uniformly
 from ``rate_range`` by the run's setup stream (:func:`lamport.core.machine_streams`).
+
+Timing is part of the model, so every backend plays the same schedule:
+
+Start phases
+    Machine i ticks at ``phi_i + (k - 1) / r_i``, ``phi_i`` in (0, 1/r_i].
+    ``phase = "random"`` (the default) draws ``phi_i`` uniformly from the setup
+    stream; ``"aligned"`` is ``phi_i = 1/r_i`` (ticks at ``k / r_i``, the schedule
+    before phases existed); a list gives each machine's phase.
+Drift
+    ``drift_ppm = X``: machine i's true rate is ``r_i (1 + e_i)``, ``e_i`` uniform
+    in [-X, X] parts per million, drawn from the setup stream.
+Jitter
+    ``jitter = J``: each tick is late by a uniform draw in [0, J) from the
+    machine's jitter stream; lateness does not accumulate.
+
+The schedule lives on an exact grid (:attr:`RunConfig.grid` units per second):
+the least common multiple of the rates' numerators, times
+:data:`FINE_GRID` once phases, drift or jitter need it; phases, drifted tick
+times and jitter are whole grid units (rounded down), so the DES stays exact.
 """
 
 from __future__ import annotations
@@ -17,9 +36,10 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +55,16 @@ DEFAULT_LATENCY = 0.001
 #: :func:`exact_rate`), so the slowest rate that stays on that grid is 1e-6.
 MIN_RATE = 1e-6
 DEFAULT_DURATION = 60.0
+#: Phase modes (a list of phases is the third way).
+PHASE_MODES = ("random", "aligned")
+DEFAULT_PHASE = "random"
+#: Units per second of the timing grid under random phases, drift and jitter: 1 us,
+#: far below any tick period or latency of interest, yet on exact integers.
+FINE_GRID = 1_000_000
+#: Drift draws are whole multiples of 1e-12 (parts per trillion).
+_DRIFT_UNIT = 10**12
+#: The latency distributions: the mean is ``latency``, the spread its standard deviation.
+LATENCY_DISTS = ("constant", "uniform", "exponential", "lognormal")
 
 #: The environment variable that points the catalogue at another folder.
 EXPERIMENTS_ENV = "LAMPORT_EXPERIMENTS"
@@ -50,6 +80,9 @@ EXPERIMENT_KEYS = (
     "p_send",
     "duration",
     "question",
+    "phase",
+    "drift_ppm",
+    "jitter",
 )
 # Names become folder names (run labels), so only these characters, and never "..".
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -92,8 +125,60 @@ def _clean_number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else float(x)
 
 
+def check_latency(dist: str, mean: float, spread: float | None) -> float:
+    """Validate a latency distribution; return its spread (standard deviation, seconds).
+
+    ``spread`` applies to ``uniform`` and ``lognormal`` only (None: half the mean);
+    a uniform's half-width ``spread * sqrt(3)`` may not exceed the mean. Raise
+    ConfigError naming the problem.
+    """
+    if dist not in LATENCY_DISTS:
+        raise ConfigError(
+            f"unknown latency distribution {dist!r} (known: {', '.join(LATENCY_DISTS)})"
+        )
+    number(mean, "latency", low=0.0)
+    if spread is None:
+        return mean / 2 if dist in ("uniform", "lognormal") else 0.0
+    number(spread, "latency spread", low=0.0)
+    if dist not in ("uniform", "lognormal"):
+        raise ConfigError(
+            f"a {dist} latency has no spread; --latency-spread needs uniform or lognormal"
+        )
+    if dist == "uniform" and spread * math.sqrt(3) > mean:
+        raise ConfigError(
+            f"latency spread {spread:g} s too wide for a uniform latency of mean {mean:g} s "
+            f"(at most {mean / math.sqrt(3):.6g} s, or delays would go negative)"
+        )
+    return float(spread)
+
+
+def latency_sampler(
+    dist: str, mean: float, spread: float | None = None
+) -> Callable[[float], float]:
+    """A function from one uniform draw in [0, 1) to a delay in seconds, with the given
+    mean and spread (standard deviation). Raise ConfigError as :func:`check_latency`."""
+    sigma = check_latency(dist, mean, spread)
+    if dist == "constant" or mean == 0:
+        return lambda _u: mean
+    if dist == "uniform":
+        low, width = mean - sigma * math.sqrt(3), 2 * sigma * math.sqrt(3)
+        return lambda u: low + width * u
+    if dist == "exponential":
+        return lambda u: -mean * math.log1p(-u)
+    # lognormal: exp(mu + s Z) with mean `mean` and standard deviation `sigma`
+    from statistics import NormalDist
+
+    s2 = math.log1p((sigma / mean) ** 2)
+    mu, s = math.log(mean) - s2 / 2, math.sqrt(s2)
+    inverse = NormalDist().inv_cdf
+    return lambda u: math.exp(mu + s * inverse(u if u > 0.0 else 2.0**-53))
+
+
 #: The fields of a RunConfig that ``run.json`` records at its top level (SPEC section 3).
 MODEL_KEYS = ("experiment", "name", "question", "rates", "p_send", "duration", "seed", "clock")
+#: The timing model's keys of ``run.json``: the phase mode, each machine's first tick
+#: (model seconds), the drift bound and each machine's drift (ppm), the jitter bound.
+TIMING_KEYS = ("phase", "phases", "drift_ppm", "drifts_ppm", "jitter")
 
 
 @dataclass(frozen=True)
@@ -101,8 +186,9 @@ class RunConfig:
     """The model of one run: what the machines are and do, whichever backend runs it.
 
     A backend's own settings (the DES's latency, the real-time backend's speed)
-    are its options, not part of the model (see :mod:`lamport.backend`). Raise
-    ConfigError if a value is invalid.
+    are its options, not part of the model (see :mod:`lamport.backend`); the
+    timing of the ticks (``phase``, ``drift_ppm``, ``jitter``, see the module
+    docstring) is the model's. Raise ConfigError if a value is invalid.
     """
 
     rates: tuple[float, ...]
@@ -112,6 +198,9 @@ class RunConfig:
     experiment: int | None = None
     name: str = "custom"
     question: str = ""
+    phase: str | tuple[float, ...] = DEFAULT_PHASE
+    drift_ppm: float = 0.0
+    jitter: float = 0.0
     #: The clocks the machines keep: "lamport", or "vector" (a vector clock beside it,
     #: carried on every message and logged in a ``vc`` column).
     clock: str = LAMPORT
@@ -130,6 +219,16 @@ class RunConfig:
             integer(self.experiment, "experiment", low=1)
         if not isinstance(self.name, str) or not isinstance(self.question, str):
             raise ConfigError("name and question must be strings")
+        object.__setattr__(self, "phase", _check_phase(self.phase, rates))
+        number(self.drift_ppm, "drift_ppm", low=0.0, high=1e5)
+        number(self.jitter, "jitter", low=0.0)
+        if self.jitter:
+            fastest = max(self.exact_rates) * (1 + Fraction(self.drift_ppm) / 10**6)
+            if self.jitter * fastest >= 1:
+                raise ConfigError(
+                    f"jitter {self.jitter:g} s must stay below the shortest tick period "
+                    f"({float(1 / fastest):.6g} s), or ticks would overtake each other"
+                )
         if self.clock not in CLOCK_KINDS:
             raise ConfigError(f"clock must be one of {', '.join(CLOCK_KINDS)}, got {self.clock!r}")
 
@@ -143,28 +242,183 @@ class RunConfig:
         head = f"exp{self.experiment:02d}-{self.name}" if self.experiment else self.name
         return f"{head}-seed{self.seed}"
 
+    @property
+    def phase_mode(self) -> str:
+        """``"random"``, ``"aligned"`` or ``"explicit"`` (a list of phases)."""
+        return self.phase if isinstance(self.phase, str) else "explicit"
+
+    @property
+    def periodic(self) -> bool:
+        """True if every machine ticks at exact multiples of its period after its phase
+        (no drift, no jitter): the schedule then repeats and the DES replays it."""
+        return self.drift_ppm == 0 and self.jitter == 0
+
+    @cached_property
+    def exact_rates(self) -> tuple[Fraction, ...]:
+        """The rates as exact fractions (:func:`exact_rate`)."""
+        return tuple(exact_rate(rate) for rate in self.rates)
+
+    @cached_property
+    def grid(self) -> int:
+        """Units per model second of the timing grid: every tick time is a whole number of
+        units. The rates' numerators' lcm, times :data:`FINE_GRID` unless the schedule is
+        aligned and periodic (then ticks at ``k / r_i`` need nothing finer)."""
+        units = math.lcm(*(rate.numerator for rate in self.exact_rates))
+        if self.phase != "aligned" or not self.periodic:
+            units = math.lcm(units, FINE_GRID)
+        return units
+
+    @cached_property
+    def phase_units(self) -> tuple[int, ...]:
+        """Each machine's first tick, in grid units: in 1 .. its period."""
+        grid = self.grid
+        periods = [grid // rate for rate in self.exact_rates]  # whole: grid is a multiple
+        if self.phase == "aligned":
+            return tuple(int(p) for p in periods)
+        if self.phase == "random":
+            from lamport.core import setup_block
+
+            draws = setup_block(self.seed, self.n_machines, "phases")
+            return tuple(int(u * int(p)) + 1 for u, p in zip(draws, periods, strict=True))
+        given = [round(Fraction(phi) * grid) for phi in self.phase]
+        return tuple(min(max(u, 1), int(p)) for u, p in zip(given, periods, strict=True))
+
+    @property
+    def phases(self) -> tuple[float, ...]:
+        """Each machine's first tick, model seconds after the common start."""
+        return tuple(u / self.grid for u in self.phase_units)
+
+    @cached_property
+    def drift_units(self) -> tuple[int, ...]:
+        """Each machine's drift ``e_i`` in units of 1e-12 (0 without drift)."""
+        if self.drift_ppm == 0:
+            return (0,) * self.n_machines
+        from lamport.core import setup_block
+
+        bound = self.drift_ppm * (_DRIFT_UNIT // 10**6)
+        draws = setup_block(self.seed, self.n_machines, "drift")
+        return tuple(round((2 * u - 1) * bound) for u in draws)
+
+    @property
+    def drifts_ppm(self) -> tuple[float, ...]:
+        """Each machine's drift, parts per million: its true rate is ``r (1 + drift 1e-6)``."""
+        return tuple(e / (_DRIFT_UNIT // 10**6) for e in self.drift_units)
+
+    def period_units(self, machine: int) -> Fraction:
+        """Machine ``machine``'s true tick period in grid units (drift included)."""
+        rate = self.exact_rates[machine]
+        if not self.drift_units[machine]:
+            return self.grid / rate
+        factor = Fraction(_DRIFT_UNIT + self.drift_units[machine], _DRIFT_UNIT)
+        return self.grid / (rate * factor)
+
+    @cached_property
+    def end_units(self) -> int:
+        """The run's end in grid units: ticks at or before it happen."""
+        return math.floor(Fraction(self.duration) * self.grid)
+
     def ticks(self, machine: int) -> int:
-        """How many times the machine ticks in the run: floor(rate x duration), exactly."""
-        return math.floor(exact_rate(self.rates[machine]) * Fraction(self.duration))
+        """How many times the machine ticks in the run, before jitter (which may push
+        the last tick past the end). Aligned, without drift: floor(rate x duration)."""
+        left = self.end_units - self.phase_units[machine]
+        if left < 0:
+            return 0
+        period = self.period_units(machine)
+        # tick k (from 0) lies at phase + floor(k x period): it is in while k x period < left + 1
+        return math.ceil((left + 1) / period)
+
+    def tick_units(self, machine: int, scale: int = 1) -> Iterator[int]:
+        """The machine's tick instants in grid units times ``scale``, in order, up to the end.
+
+        Tick k (from 0) lies at ``phase + floor(k x period)`` plus, with jitter,
+        ``floor(u x jitter)`` for a draw u of the machine's jitter stream. Both
+        backends walk this very schedule.
+        """
+        phase = self.phase_units[machine]
+        period = self.period_units(machine)
+        numerator, denominator = period.numerator, period.denominator
+        end = self.end_units
+        jitter = None
+        if self.jitter > 0:
+            from lamport.core import jitter_stream
+
+            jitter = jitter_stream(self.seed, machine)
+            width = Fraction(self.jitter) * self.grid
+        last = -1
+        k = 0
+        while True:
+            when = phase + k * numerator // denominator
+            if jitter is not None:
+                when = max(when + math.floor(jitter() * width), last + 1)
+            if when > end:
+                return
+            yield when * scale
+            last = when
+            k += 1
 
     def with_(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
 
     def metadata(self) -> dict[str, Any]:
-        """The model's part of ``run.json`` (:data:`MODEL_KEYS`)."""
+        """The model's part of ``run.json`` (:data:`MODEL_KEYS` and :data:`TIMING_KEYS`)."""
         data = asdict(self)
         data["rates"] = [_clean_number(r) for r in self.rates]
         data["duration"] = _clean_number(self.duration)
-        return {key: data[key] for key in MODEL_KEYS}
+        out = {key: data[key] for key in MODEL_KEYS}
+        out["phase"] = self.phase_mode
+        out["phases"] = list(self.phases)
+        out["drift_ppm"] = _clean_number(self.drift_ppm)
+        out["drifts_ppm"] = list(self.drifts_ppm)
+        out["jitter"] = _clean_number(self.jitter)
+        return out
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> RunConfig:
-        """Rebuild the model of a run from its ``run.json``. Raise ConfigError if it is invalid."""
+        """Rebuild the model of a run from its ``run.json``. Raise ConfigError if it is invalid.
+
+        A ``run.json`` written before phases existed has no ``phase``: its run was
+        aligned, without drift or jitter, and is rebuilt so.
+        """
         missing = [key for key in ("rates", "p_send", "duration") if metadata.get(key) is None]
         if missing:
             raise ConfigError(f"no {missing[0]} recorded")
         values = {key: metadata[key] for key in MODEL_KEYS if metadata.get(key) is not None}
+        mode = metadata.get("phase", "aligned")
+        if mode == "explicit":
+            phases = metadata.get("phases")
+            if not isinstance(phases, list):
+                raise ConfigError("phase 'explicit' but no list of phases recorded")
+            values["phase"] = tuple(phases)
+        else:
+            values["phase"] = mode
+        for key in ("drift_ppm", "jitter"):
+            if metadata.get(key) is not None:
+                values[key] = metadata[key]
         return cls(**values)
+
+
+def _check_phase(phase: object, rates: tuple[float, ...]) -> str | tuple[float, ...]:
+    """A valid phase: a mode of :data:`PHASE_MODES`, or one phase in (0, 1/r_i] per machine."""
+    if isinstance(phase, str):
+        if phase not in PHASE_MODES:
+            raise ConfigError(
+                f"phase must be {' or '.join(PHASE_MODES)} or a list of phases, got {phase!r}"
+            )
+        return phase
+    if not isinstance(phase, list | tuple):
+        raise ConfigError(f"phase must be random, aligned or a list of phases, got {phase!r}")
+    if len(phase) != len(rates):
+        raise ConfigError(f"phase lists {len(phase)} phases for {len(rates)} machines")
+    out = []
+    for i, (phi, rate) in enumerate(zip(phase, rates, strict=True)):
+        value = number(phi, f"phase of machine {i}")
+        period = 1 / exact_rate(rate)
+        if not 0 < Fraction(value) <= period:
+            raise ConfigError(
+                f"phase of machine {i} is {phi!r}, outside (0, 1/rate] = (0, {float(period):g}]"
+            )
+        out.append(float(value))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -184,6 +438,9 @@ class Experiment:
     machines: int = 3
     rate_range: tuple[int, int] = (1, 6)
     path: Path | None = None
+    phase: str | tuple[float, ...] = DEFAULT_PHASE
+    drift_ppm: float = 0.0
+    jitter: float = 0.0
 
     def draw_rates(self, seed: int) -> tuple[float, ...]:
         """The rates for a seed: the fixed ones, or experiment 1's draw."""
@@ -195,9 +452,22 @@ class Experiment:
         low, high = self.rate_range
         return tuple(float(low + int(setup() * (high - low + 1))) for _ in range(self.machines))
 
-    def config(self, seed: int = 0, duration: float | None = None) -> RunConfig:
-        """The model of this experiment for a seed (and, if given, another duration)."""
+    def config(self, seed: int = 0, duration: float | None = None, **timing: Any) -> RunConfig:
+        """The model of this experiment for a seed (and, if given, another duration).
+
+        ``timing`` overrides the file's ``phase``, ``drift_ppm`` or ``jitter``
+        (None values are ignored).
+        """
         integer(seed, "seed", low=0)
+        unknown = sorted(set(timing) - {"phase", "drift_ppm", "jitter"})
+        if unknown:
+            raise ConfigError(f"unknown timing option {unknown[0]!r}")
+        chosen: dict[str, Any] = {
+            "phase": self.phase,
+            "drift_ppm": self.drift_ppm,
+            "jitter": self.jitter,
+        }
+        chosen.update({key: value for key, value in timing.items() if value is not None})
         return RunConfig(
             rates=self.draw_rates(seed),
             p_send=self.p_send,
@@ -206,6 +476,7 @@ class Experiment:
             experiment=self.number,
             name=self.name,
             question=self.question,
+            **chosen,
         )
 
 
@@ -214,7 +485,9 @@ def load_experiment(path: Path | str) -> Experiment:
 
     The format is the catalogue's: ``name``, ``rates`` (a list, or ``"random"``
     with ``machines`` and ``rate_range``), ``p_send``, and optionally
-    ``number``, ``duration`` and ``question``; any other key is an error.
+    ``number``, ``duration``, ``question`` and the timing model's ``phase``
+    (``"random"``, ``"aligned"`` or a list), ``drift_ppm`` and ``jitter``; any
+    other key is an error.
     """
     path = Path(path)
     try:
@@ -287,6 +560,11 @@ def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
         machines=machines,
         rate_range=(rate_range[0], rate_range[1]) if rates is None else (1, 6),
         path=path,
+        phase=tuple(phase)
+        if isinstance(phase := data.get("phase", DEFAULT_PHASE), list)
+        else phase,
+        drift_ppm=data.get("drift_ppm", 0.0),
+        jitter=data.get("jitter", 0.0),
     )
     # Validate the remaining values the same way a run would.
     experiment.config(0, duration=None)

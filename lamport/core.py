@@ -57,6 +57,13 @@ The random draws come from a :func:`draws` stream the backend passes in, one
 per machine, seeded from the run's seed (see :func:`machine_streams`). A draw is
 consumed only on a tick with an empty queue, so two backends that feed the same
 stream to the same machine see the same sequence of draws.
+
+The timing model (start phases, drift, jitter, latency) draws from streams of
+its own, so switching any of it on never shifts a machine's action draws: the
+setup stream (child 0) draws the rates of experiment 1, then the phases, then
+the drift, in that fixed layout (:data:`SETUP_LAYOUT`); every machine has a
+jitter stream and every link a latency stream (:func:`jitter_stream`,
+:func:`link_stream`), keyed apart from the machines' streams.
 """
 
 from __future__ import annotations
@@ -197,6 +204,45 @@ def machine_streams(seed: int, n_machines: int, block: int = 1024) -> tuple[Unif
     children = np.random.SeedSequence(seed).spawn(n_machines + 1)
     generators = [np.random.Generator(np.random.PCG64(child)) for child in children]
     return draws(generators[0], block), [draws(g, block) for g in generators[1:]]
+
+
+#: The setup stream's draws, in blocks of N (one per machine, by id): block 0 draws the
+#: rates of an experiment that draws them, block 1 the start phases, block 2 the drift.
+#: A block is reserved whether it is used or not, so phases never depend on the rates' mode.
+SETUP_LAYOUT = ("rates", "phases", "drift")
+# Spawn keys of the side streams: two words, so they never meet the one-word keys
+# (i,) of SeedSequence.spawn's children that machine_streams hands out.
+_JITTER_KEY = 0x4A17
+_LINK_KEY = 0x1A7E
+
+
+def setup_block(seed: int, n_machines: int, block: str) -> list[float]:
+    """The N uniform draws of one block of the setup stream (:data:`SETUP_LAYOUT`)."""
+    import numpy as np
+
+    # spawn(1)[0] is the same child 0 that machine_streams' spawn(N + 1) hands out
+    (child,) = np.random.SeedSequence(seed).spawn(1)
+    generator = np.random.Generator(np.random.PCG64(child))
+    values: list[float] = generator.random(n_machines * len(SETUP_LAYOUT)).tolist()
+    start = SETUP_LAYOUT.index(block) * n_machines
+    return values[start : start + n_machines]
+
+
+def _side_stream(seed: int, key: tuple[int, ...], block: int) -> Uniform:
+    import numpy as np
+
+    sequence = np.random.SeedSequence(seed, spawn_key=key)
+    return draws(np.random.Generator(np.random.PCG64(sequence)), block)
+
+
+def jitter_stream(seed: int, machine: int, block: int = 1024) -> Uniform:
+    """Machine ``machine``'s tick-jitter draws: one per tick, apart from its action draws."""
+    return _side_stream(seed, (_JITTER_KEY, machine), block)
+
+
+def link_stream(seed: int, sender: int, recipient: int, block: int = 64) -> Uniform:
+    """The latency draws of the link ``sender -> recipient``: one per message, in send order."""
+    return _side_stream(seed, (_LINK_KEY, sender, recipient), block)
 
 
 def choose_action(u: float, p_send: float, n_peers: int) -> int | None:

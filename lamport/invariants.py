@@ -46,7 +46,27 @@ def _recipients(peer: str, sender: int, n: int) -> tuple[int, ...] | None:
 
 
 def expected_ticks(rate: float, duration: float) -> int:
+    """floor(rate x duration), on exact fractions."""
     return math.floor(Fraction(rate).limit_denominator(1_000_000) * Fraction(duration))
+
+
+def timing_slack(metadata: Mapping[str, Any], rate: float, duration: float) -> int:
+    """How far the timing model lets a machine's tick count stray from floor(rate x duration).
+
+    Aligned phases without drift or jitter (and every run recorded before phases
+    existed): 0. Otherwise the first tick falls anywhere in the first period, so
+    the count is floor(rate x duration) when rate x duration is whole and within
+    one otherwise; jitter may push the last tick past the end (one less); drift
+    changes the true rate by up to ``drift_ppm`` parts per million (that many
+    ticks more or less over the run, rounded up).
+    """
+    drift = float(metadata.get("drift_ppm") or 0)
+    jitter = float(metadata.get("jitter") or 0)
+    if metadata.get("phase", "aligned") == "aligned" and not drift and not jitter:
+        return 0
+    exact = Fraction(rate).limit_denominator(1_000_000) * Fraction(duration)
+    slack = 0 if exact.denominator == 1 and not drift and not jitter else 1
+    return slack + math.ceil(float(exact) * drift * 1e-6)
 
 
 def violations(
@@ -58,8 +78,10 @@ def violations(
 
     ``tick_tolerance`` is how far a machine's tick count may stray from
     floor(rate x duration); by default the tolerance the run's backend declares
-    (:mod:`lamport.backend`: 0 for the DES, 1 for real time). A run that was
-    interrupted is held to ``stopped_at`` instead of its duration, within one tick.
+    (:mod:`lamport.backend`: 0 for the DES, 1 for real time), plus what the
+    run's timing model allows (:func:`timing_slack`: within one under random
+    phases when rate x duration is not whole). A run that was interrupted is
+    held to ``stopped_at`` instead of its duration, within one tick.
     Raise LogError if the metadata names no known backend.
     """
     found: list[Violation] = []
@@ -131,11 +153,12 @@ def violations(
             tick_tolerance = max(tick_tolerance, 1)
         if duration is not None:
             want = expected_ticks(rates[machine], duration)
-            if abs(len(events) - want) > tick_tolerance:
+            allowed = tick_tolerance + timing_slack(metadata, rates[machine], duration)
+            if abs(len(events) - want) > allowed:
                 found.append(
                     Violation(
                         f"{log_name(machine)}: {len(events)} ticks, expected {want}"
-                        + (f" +- {tick_tolerance}" if tick_tolerance else "")
+                        + (f" +- {allowed}" if allowed else "")
                     )
                 )
 

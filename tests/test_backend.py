@@ -49,7 +49,12 @@ def test_a_des_run_is_rebuilt_from_its_run_json(tmp_path):
     options = DesOptions(latency=0.004)
     result = get_backend("des").run(config, options, out=tmp_path / "run")
     metadata = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert metadata["options"] == {"latency": 0.004, "start_epoch": 0.0}
+    assert metadata["options"] == {
+        "latency": 0.004,
+        "start_epoch": 0.0,
+        "latency_dist": "constant",
+        "latency_spread": None,
+    }
     assert RunConfig.from_metadata(metadata) == config
     replay = get_backend("des").run(
         RunConfig.from_metadata(metadata), backend_of(metadata).options_from_metadata(metadata)

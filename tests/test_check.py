@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def run_dir(tmp_path):
     """A small DES run of heavy traffic, written to a fresh directory."""
-    result = simulate(RunConfig(rates=(4, 2, 6), p_send=0.9, duration=5.0, seed=3))
+    result = simulate(RunConfig(rates=(4, 2, 6), p_send=0.9, duration=5.0, seed=3, phase="aligned"))
     return result.write(tmp_path / "run")
 
 

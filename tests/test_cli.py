@@ -107,6 +107,12 @@ def test_run_identity_keeps_the_model_and_the_options_that_change_the_logs():
         "p_send": 0.3,
         "duration": 60,
         "seed": 1,
+        "phase": "random",
+        "phases": list(experiment(4).config(seed=1).phases),
+        "drift_ppm": 0,
+        "jitter": 0,
         "latency": 0.001,
         "start_epoch": 5.0,
+        "latency_dist": "constant",
+        "latency_spread": None,
     }

@@ -58,9 +58,13 @@ def test_experiment_one_draws_rates_from_the_seed(catalogue):
 
 
 def test_ticks_are_floor_of_rate_times_duration():
-    config = RunConfig(rates=(2.5, 1.7, 3), duration=7.3)
+    config = RunConfig(rates=(2.5, 1.7, 3), duration=7.3, phase="aligned")
     assert [config.ticks(i) for i in range(3)] == [18, 12, 21]
-    assert RunConfig(rates=(6, 1), duration=60).ticks(0) == 360
+    assert RunConfig(rates=(6, 1), duration=60).ticks(0) == 360  # whole: any phase
+    # random phases: within one of floor(rate x duration) when it is not whole
+    for seed in range(20):
+        config = RunConfig(rates=(2.5, 1.7, 3), duration=7.3, seed=seed)
+        assert all(config.ticks(i) - want in (0, 1) for i, want in enumerate((18, 12, 21)))
 
 
 @pytest.mark.parametrize(

@@ -252,7 +252,17 @@ def des(*args, columns=None):
 
 @pytest.mark.parametrize("columns", (60, 80, None))
 def test_cli_table_width_follows_columns(columns, tmp_path, exp4_run):
-    out = des("exp", "4", "--seed", "1", "--out", str(tmp_path / "r"), columns=columns)
+    out = des(
+        "exp",
+        "4",
+        "--seed",
+        "1",
+        "--phase",
+        "aligned",
+        "--out",
+        str(tmp_path / "r"),
+        columns=columns,
+    )
     assert out.returncode == 0, out.stderr
     width = columns or 120
     result, _ = exp4_run

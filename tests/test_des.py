@@ -24,10 +24,13 @@ def files(directory):
 
 
 def test_same_seed_gives_identical_bytes(tmp_path, exp4_run):
-    _, a = exp4_run
-    b = simulate(experiment(4).config(seed=1)).write(tmp_path / "b")
+    _, a = exp4_run  # aligned phases
+    b = simulate(experiment(4).config(seed=1, phase="aligned")).write(tmp_path / "b")
     assert files(a) == files(b)
     assert sorted(files(a)) == ["machine-0.csv", "machine-1.csv", "machine-2.csv", "run.json"]
+    c = simulate(experiment(4).config(seed=1)).write(tmp_path / "c")  # random phases
+    d = simulate(experiment(4).config(seed=1)).write(tmp_path / "d")
+    assert files(c) == files(d) != files(a)
 
 
 def test_different_seeds_differ(exp4_run):
@@ -51,7 +54,7 @@ def test_every_invariant_holds_on_the_catalogue(number, tmp_path):
     "rates", [(1, 3, 6), (2.5, 1.7, 3), (0.5, 6), (1, 2, 3, 4, 5), (6, 6, 6, 6)]
 )
 def test_ticks_are_floor_rate_times_duration(rates):
-    config = RunConfig(rates=rates, p_send=0.5, duration=7.3, seed=3)
+    config = RunConfig(rates=rates, p_send=0.5, duration=7.3, seed=3, phase="aligned")
     result = simulate(config)
     for machine, rate in enumerate(rates):
         assert len(result.logs[machine]) == math.floor(rate * 7.3 + 1e-9)
@@ -77,7 +80,7 @@ def test_conservation_sent_equals_received_plus_queued():
 
 
 def test_simultaneous_ticks_are_exact_and_ordered_by_machine_id():
-    result = simulate(experiment(3).config(seed=0, duration=10))
+    result = simulate(experiment(3).config(seed=0, duration=10, phase="aligned"))
     frame = result.events
     per_instant = frame.groupby("t")["machine"].apply(list)
     assert len(per_instant) == 30
@@ -121,7 +124,7 @@ def test_messages_arrive_after_the_latency(latency):
 def test_message_arriving_at_a_tick_instant_is_received_then():
     """Latency 1/3 s with rates 3 and 3: a message sent at tick k arrives exactly at
     tick k+1 of the recipient, and the URGENT arrival puts it in the queue first."""
-    config = RunConfig(rates=(3, 3), p_send=1.0, duration=2, seed=4)
+    config = RunConfig(rates=(3, 3), p_send=1.0, duration=2, seed=4, phase="aligned")
     result = simulate(config, DesOptions(latency=1 / 3))
     first_send = next(e for e in result.logs[0] if e.event == SEND)
     receive = next(
@@ -136,7 +139,12 @@ def test_wall_is_start_epoch_plus_t():
     for e in result.logs[0]:
         assert e.wall == pytest.approx(1_700_000_000.0 + e.t)
     assert result.metadata["start_epoch"] == 1_700_000_000.0
-    assert result.metadata["options"] == {"latency": 0.001, "start_epoch": 1_700_000_000.0}
+    assert result.metadata["options"] == {
+        "latency": 0.001,
+        "start_epoch": 1_700_000_000.0,
+        "latency_dist": "constant",
+        "latency_spread": None,
+    }
 
 
 def test_events_frame_has_schema_dtypes(exp4_run):

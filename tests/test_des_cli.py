@@ -338,7 +338,12 @@ def test_rerun_api_gives_the_same_events(exp4_run, tmp_path):
     again = rerun(path)
     assert again.logs == result.logs and again.metadata == result.metadata
     written = rerun(path, DesOptions(start_epoch=1000.0), out=tmp_path / "later")
-    assert written.metadata["options"] == {"latency": 0.001, "start_epoch": 1000.0}
+    assert written.metadata["options"] == {
+        "latency": 0.001,
+        "start_epoch": 1000.0,
+        "latency_dist": "constant",
+        "latency_spread": None,
+    }
     assert read_run(tmp_path / "later")[1] == written.logs
     assert written.logs[0][0].wall == result.logs[0][0].wall + 1000.0
 

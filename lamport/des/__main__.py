@@ -51,7 +51,7 @@ def _latency_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _des_options(parser: argparse.ArgumentParser) -> None:
-    _latency_option(parser)
+    # --latency and the latency distribution come with cli.add_timing_options
     parser.add_argument(
         "--start-epoch",
         type=float,
@@ -82,7 +82,8 @@ def build_parser() -> Parser:
     sweep = sub.add_parser(
         "sweep",
         help="run experiments x seeds and summarize with 95%% confidence intervals",
-        description="Run every chosen experiment for seeds 0..K-1 over the machine's cores; "
+        description="Run every chosen experiment for seeds 0..K-1 over the machine's cores "
+        "(each with its file's timing: random start phases unless it sets phase); "
         "write summary.csv and print mean and 95% CI per experiment and machine.",
     )
     _seeds_option(sweep, "number of seeds, 0..K-1")
@@ -155,7 +156,9 @@ def build_parser() -> Parser:
         "replace the different grid the --out directory holds; also run a grid of more "
         "cells than the limit (10,000)"
     )
-    grid._option_string_actions["--report"].help = (
+    grid._option_string_actions[
+        "--report"
+    ].help = (
         "write _report/report.md and report.html with the phase diagrams into the grid directory"
     )
     rerun = sub.add_parser(

@@ -1,109 +1,199 @@
 """The SimPy model: machines of :mod:`lamport.core` on a discrete-event clock.
 
 Time base
-    SimPy time is an integer count of units of ``1/U`` second, where ``U`` is the
-    least common multiple of the rates' numerators (rates taken as exact
-    fractions) and of the latency's denominator. Machine i's k-th tick lies at
-    exactly ``k * U / r_i`` units, so ticks that coincide in model time (all
-    integer rates tick at every whole second) coincide exactly: no float
-    periods are ever accumulated.
+    SimPy time is an integer count of units of ``1/U`` second. ``U`` is a
+    multiple of the model's timing grid (:attr:`lamport.config.RunConfig.grid`:
+    the lcm of the rates' numerators, times 10^6 (1 us) under random or given
+    phases, drift or jitter) and of the latency's denominator (times 10^6
+    again under a latency distribution). Every tick time of the schedule
+    (:meth:`~lamport.config.RunConfig.tick_units`: phase, drifted period and
+    jitter, each rounded down to the grid) and every delay is a whole number
+    of units, so ticks that coincide in model time coincide exactly and no
+    float period is ever accumulated. Aligned phases without drift or jitter
+    need no fine grid: machine i's k-th tick lies at exactly ``k U / r_i``.
 
 Simultaneous ticks
     One SimPy process, the metronome, walks the merged tick schedule. At each
     instant it ticks every machine due then, in ascending machine id. Messages
     sent at an instant are handed to the network after all ticks of that
     instant, so no machine sees at instant t what another did at t: the order
-    of simultaneous ticks changes only the order of rows, never a clock.
+    of simultaneous ticks changes only the order of rows, never a clock. With
+    random phases almost no ticks coincide, and an instant usually holds one
+    machine. Without drift or jitter the schedule repeats every
+    ``lcm(periods)`` and the metronome replays one cycle; otherwise it merges
+    the machines' own schedules.
 
 Network
-    Every message sent at instant t arrives at ``t + latency`` (default 1 ms,
-    see :data:`lamport.config.DEFAULT_LATENCY`), FIFO per link. Arrivals are
-    SimPy events scheduled with URGENT priority, so a message that arrives at
-    the very instant a machine ticks is already in its queue at that tick.
-    Messages still in flight when the run ends count as queued: they have left
-    the sender and sit in the recipient's inbound buffer (SPEC's conservation
-    law then holds exactly).
+    A message sent at instant t arrives at ``t + d``: ``d`` is the latency
+    (default a constant 1 ms, see :data:`lamport.config.DEFAULT_LATENCY`), or
+    a draw of the latency distribution from the link's own stream
+    (:func:`lamport.core.link_stream`), rounded down to the grid. A message
+    never overtakes an earlier one on its link (FIFO, as TCP): it arrives no
+    earlier than its predecessor. Arrivals are SimPy events scheduled with
+    URGENT priority, so a message that arrives at the very instant a machine
+    ticks is already in its queue at that tick; the metronome only hands
+    control to SimPy when an arrival is due by the next instant. Messages
+    still in flight when the run ends count as queued: they have left the
+    sender and sit in the recipient's inbound buffer (SPEC's conservation law
+    then holds exactly).
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
+import itertools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import simpy
 from simpy.events import URGENT
 from simpy.events import Event as SimEvent
 
 from lamport import __version__
-from lamport.config import RunConfig, exact_rate
-from lamport.core import Event, Machine, Message, machine_class, machine_streams
+from lamport.config import FINE_GRID, RunConfig, latency_sampler
+from lamport.core import Event, Machine, Message, link_stream, machine_class, machine_streams
 from lamport.des.options import DesOptions
 from lamport.des.size import MAX_TICKS, check_size  # noqa: F401 (MAX_TICKS: its old home)
 from lamport.result import RunResult
 from lamport.summary import MachineTally, summarize_tallies
 
+_Due = TypeVar("_Due")
+
 
 def time_base(config: RunConfig, options: DesOptions | None = None) -> int:
-    """Units per model second: every tick time and the latency are whole units."""
-    latency = (options or DesOptions()).latency
-    units = Fraction(latency).limit_denominator(1_000_000).denominator
-    for rate in config.rates:
-        units = math.lcm(units, exact_rate(rate).numerator)
+    """Units per model second: every tick time and every delay are whole units."""
+    options = options or DesOptions()
+    units = Fraction(options.latency).limit_denominator(1_000_000).denominator
+    units = math.lcm(units, config.grid)
+    if options.latency_dist != "constant":
+        units = math.lcm(units, FINE_GRID)
     return units
 
 
-def tick_pattern(periods: list[int], end: int) -> list[tuple[int, list[int]]]:
+def tick_pattern(
+    periods: list[int], end: int, offsets: list[int] | None = None
+) -> list[tuple[int, list[int]]]:
     """The instants of one schedule cycle (``lcm(periods)`` units, or less if the run
     ends first) and the machines due at each, in ascending id.
 
-    Machine i ticks at every multiple of ``periods[i]``; the pattern repeats every
-    cycle, so the metronome replays it instead of searching for the next tick.
+    Machine i ticks at ``offsets[i] + m periods[i]`` (m = 0, 1, ...; the offset, its
+    phase, lies in 1 .. periods[i], default the period itself: aligned ticks). The
+    pattern repeats every cycle, so the metronome replays it instead of searching
+    for the next tick.
     """
     span = min(math.lcm(*periods), end)
+    if offsets is None:
+        offsets = periods
     due: dict[int, list[int]] = {}
-    for machine, period in enumerate(periods):
-        for when in range(period, span + 1, period):
+    for machine, (period, offset) in enumerate(zip(periods, offsets, strict=True)):
+        for when in range(offset, span + 1, period):
             due.setdefault(when, []).append(machine)
     return sorted(due.items())
 
 
+def cycles(
+    config: RunConfig, units: int, prepare: Callable[[list[int]], _Due]
+) -> Iterator[tuple[int, list[tuple[int, _Due]]]]:
+    """The merged tick schedule in SimPy units, as ``(base, pattern)`` pairs: the instants
+    ``base + offset`` for each ``(offset, due)`` of the pattern, in order, with
+    ``prepare`` applied to the machines due then (in ascending id). The caller stops at
+    the run's end.
+
+    When the schedule repeats (no drift, no jitter) one pattern serves every cycle and
+    ``prepare`` runs once per entry; otherwise each instant is a pattern of its own.
+    """
+    scale = units // config.grid
+    end = config.end_units * scale
+    n = config.n_machines
+    if config.periodic:
+        periods = [int(config.period_units(i)) * scale for i in range(n)]
+        offsets = [phase * scale for phase in config.phase_units]
+        pattern = [(when, prepare(due)) for when, due in tick_pattern(periods, end, offsets)]
+        span = math.lcm(*periods)
+        for base in range(0, end, span):
+            yield base, pattern
+        return
+    ticks = heapq.merge(*[_labelled(config.tick_units(i, scale), i) for i in range(n)])
+    for when, group in itertools.groupby(ticks, key=lambda tick: tick[0]):
+        yield when, [(0, prepare([i for _, i in group]))]
+
+
+def instants(
+    config: RunConfig, units: int, prepare: Callable[[list[int]], _Due]
+) -> Iterator[tuple[int, _Due]]:
+    """The merged tick schedule, one ``(instant, prepare(machines due))`` at a time, up to
+    the run's end (see :func:`cycles`)."""
+    end = config.end_units * (units // config.grid)
+    for base, pattern in cycles(config, units, prepare):
+        for offset, due in pattern:
+            if base + offset > end:
+                return
+            yield base + offset, due
+
+
+def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
+    return ((when, machine) for when in times)
+
+
 class _Arrival(SimEvent):
-    """A batch of messages reaching their recipients, scheduled URGENT.
+    """A batch of ``(recipient, message)`` pairs reaching the recipients, scheduled URGENT.
 
     Built the way SimPy's own Timeout is: an event already triggered with a
-    value, handed to the environment's schedule with a delay. Every arrival
-    has the same latency, so arrivals happen in the order they were made and
-    ``pending`` (oldest first) holds exactly the batches still in flight.
+    value, handed to the environment's schedule with a delay (whole units).
+    ``arrive(event)`` delivers the batch.
     """
 
     def __init__(
         self,
         env: simpy.Environment,
-        delay: int,
+        delay: float,
         batch: list[tuple[int, Message]],
-        delivers: list[Callable[[Message], None]],
-        pending: deque[_Arrival],
+        arrive: Callable[[SimEvent], None],
     ) -> None:
         self.env = env
-        self.callbacks = [self._arrive]
+        self.callbacks = [arrive]
         self._value = batch
         self._ok = True
-        self._delivers = delivers
-        self._pending = pending
-        pending.append(self)
         env.schedule(self, URGENT, delay)
 
-    def _arrive(self, _event: SimEvent) -> None:
-        self._pending.popleft()
-        delivers = self._delivers
-        for recipient, message in self._value:
-            delivers[recipient](message)
+
+class _Network:
+    """Messages under a latency distribution: per-link draws, FIFO per link, and a
+    count of what is still in flight to each machine."""
+
+    def __init__(
+        self, config: RunConfig, options: DesOptions, units: int, env: simpy.Environment
+    ) -> None:
+        self.seed = config.seed
+        self.sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
+        self.units = units
+        self.env = env
+        self.draws: dict[tuple[int, int], Callable[[], float]] = {}
+        self.last: dict[tuple[int, int], int] = {}
+        self.in_flight = [0] * config.n_machines
+        self.delivers: list[Callable[[Message], None]] = []
+
+    def send(self, now: int, recipient: int, message: Message) -> None:
+        """Schedule one message sent at ``now`` (units) to ``recipient``."""
+        link = (message.sender, recipient)
+        draw = self.draws.get(link)
+        if draw is None:
+            draw = self.draws[link] = link_stream(self.seed, *link)
+        delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
+        arrive = self.last[link] = max(now + delay, self.last.get(link, 0))
+        self.in_flight[recipient] += 1
+        _Arrival(self.env, arrive - self.env.now, [(recipient, message)], self._arrive)
+
+    def _arrive(self, event: SimEvent) -> None:
+        for recipient, message in event._value:
+            self.in_flight[recipient] -= 1
+            self.delivers[recipient](message)
 
 
 def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
@@ -152,28 +242,42 @@ def _simulate(
     kind = machine_class(config.clock)
     machines = [kind(i, n, config.p_send, draws[i]) for i in range(n)]
     units = time_base(config, options)
-    periods = [int(units / exact_rate(rate)) for rate in config.rates]
     latency = int(Fraction(options.latency).limit_denominator(1_000_000) * units)
     start_epoch = options.start_epoch
     env = simpy.Environment()
     delivers = [m.deliver for m in machines]
+    # Under a constant latency arrivals happen in the order they were made, and
+    # ``pending`` (oldest first) holds exactly the batches still in flight.
     pending: deque[_Arrival] = deque()
 
-    end = math.floor(Fraction(config.duration) * units)
+    def arrive(event: SimEvent) -> None:
+        pending.popleft()
+        for recipient, message in event._value:
+            delivers[recipient](message)
 
-    def metronome() -> Any:
-        due_at = [
-            (when, [(machines[i].tick, sinks[i]) for i in due])
-            for when, due in tick_pattern(periods, end)
-        ]
-        span = math.lcm(*periods)
-        base = 0
-        while base < end:
-            for offset, due in due_at:
+    network = None
+    if options.latency_dist != "constant":
+        network = _Network(config, options, units, env)
+        network.delivers = delivers
+    # SimPy's event queue, read to see whether an arrival is due by an instant.
+    scheduled = env._queue
+    step = env.step
+
+    end = config.end_units * (units // config.grid)
+
+    def metronome() -> None:
+        calls = [(machines[i].tick, sinks[i]) for i in range(n)]
+        next_arrival = math.inf  # the earliest arrival SimPy holds
+        for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
+            for offset, due in pattern:
                 now = base + offset
                 if now > end:
                     return
-                yield env.timeout(now - env.now)
+                if next_arrival <= now:
+                    # An arrival lands by this instant: SimPy delivers it before the ticks.
+                    while scheduled and scheduled[0][0] <= now:
+                        step()
+                    next_arrival = scheduled[0][0] if scheduled else math.inf
                 t = now / units
                 wall = start_epoch + t
                 batch: list[tuple[int, Message]] | None = None
@@ -187,21 +291,26 @@ def _simulate(
                         for recipient in outgoing.recipients:
                             batch.append((recipient, message))
                 if batch is not None:
-                    _Arrival(env, latency, batch, delivers, pending)
-            base += span
+                    if network is None:
+                        pending.append(_Arrival(env, now + latency - env.now, batch, arrive))
+                    else:
+                        for recipient, message in batch:
+                            network.send(now, recipient, message)
+                    next_arrival = scheduled[0][0]
 
-    env.process(metronome())
     # The run allocates one record per tick and no reference cycles; pausing the
     # cycle collector saves its repeated walks over the growing logs (~15%).
     paused = gc.isenabled()
     gc.disable()
     try:
-        # Stop at the run's end: arrivals due later stay in flight and count as queued.
+        metronome()
+        # Deliver what lands by the run's end: arrivals due later stay in flight and
+        # count as queued.
         env.run(until=end + 1)
     finally:
         if paused:
             gc.enable()
-    in_flight = [0] * n
+    in_flight = [0] * n if network is None else network.in_flight
     for arrival in pending:
         for recipient, _ in arrival._value:
             in_flight[recipient] += 1
@@ -210,8 +319,10 @@ def _simulate(
         "backend": "des",
         **config.metadata(),
         "options": asdict(options),
-        # SPEC section 3 names these two at the top level too
+        # SPEC section 3 names the latency settings and the epoch at the top level too
         "latency": options.latency,
+        "latency_dist": options.latency_dist,
+        "latency_spread": options.latency_spread,
         "start_epoch": options.start_epoch,
         "time_base": units,
         "version": __version__,

@@ -6,14 +6,16 @@ instant and a stop event, and it hands back what it did (:class:`NodeReport`).
 It runs in a thread today and would run unchanged in a process of its own.
 
 Time
-    Tick k is due at the absolute deadline ``start + k / (rate x speed)`` on
-    the monotonic clock, and the tick thread waits for it on the stop event:
-    no drift from sleeping a period after the work, no busy-waiting, and an
-    immediate wake-up on a stop request. A late tick runs at once, so a
-    machine still ticks exactly floor(rate x duration) times; its lateness
-    (actual minus due time) is recorded. The log's ``t`` is the measured
-    model time ``(now - start) x speed`` (SPEC section 3), never before the
-    scheduled ``k / rate``; ``wall`` is ``time.time()``.
+    Each tick is due at an absolute deadline on the monotonic clock: ``start``
+    plus its model time over ``speed``, the model's schedule
+    (:meth:`lamport.config.RunConfig.tick_units`: the machine's start phase,
+    its drifted period, its jitter), the same instants the DES ticks at. The
+    tick thread waits for it: no drift from sleeping a period after the work,
+    no busy-waiting, and a wake-up within :data:`STOP_POLL` on a stop request.
+    A late tick runs at once, so a machine ticks as often as the schedule
+    says; its lateness (actual minus due time) is recorded. The log's ``t`` is
+    the measured model time ``(now - start) x speed`` (SPEC section 3), never
+    before the scheduled one; ``wall`` is ``time.time()``.
 
 Which messages a tick sees
     A tick takes the messages that had arrived by its *scheduled* instant
@@ -22,7 +24,10 @@ Which messages a tick sees
     thread woke up, and a message sent at an instant is never seen by another
     machine's tick due at that same instant: the DES's rule for simultaneous
     ticks, here a consequence of real time. Machine i draws from stream i of
-    :func:`lamport.core.machine_streams`, as in the DES.
+    :func:`lamport.core.machine_streams`, as in the DES. An extra latency
+    (``options.latency``) holds each arrival back by a draw of its link's
+    stream (:func:`lamport.core.link_stream`), never past a later message of
+    the same link.
 
 End
     After its last tick or on a stop request the node ends the sending side
@@ -41,8 +46,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lamport.config import RunConfig
-from lamport.core import Event, Message, Uniform, machine_class, machine_streams
+from lamport.config import RunConfig, latency_sampler
+from lamport.core import Event, Message, Uniform, link_stream, machine_class, machine_streams
 from lamport.realtime.framing import encode_message
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import Transport
@@ -127,6 +132,9 @@ class Node:
         port = 0 if options.base_port is None else options.base_port + machine
         self.transport = Transport(machine, n, port, options.connect_timeout)
         self.held: deque[tuple[float, Message]] = deque()
+        self._delay: Callable[[float, Message], float] | None = None
+        if options.latency > 0:
+            self._delay = _extra_latency(config, options, machine)
         self._start: float | None = None
         self._go = threading.Event()
 
@@ -238,11 +246,12 @@ class Node:
         send = self.transport.send
         sink = self.sink
         speed = self.options.speed
-        wall_rate = self.rate * speed
+        wall_grid = self.config.grid * speed  # schedule units per wall second
+        delay = self._delay
         monotonic = time.monotonic
         sleep = time.sleep
-        for k in range(1, self.ticks + 1):
-            due = start + k / wall_rate
+        for when in self.config.tick_units(self.index):
+            due = start + when / wall_grid
             now = monotonic()
             while now < due:
                 # A plain sleep is one system call; Event.wait is a dozen lines of Python and a
@@ -253,10 +262,13 @@ class Node:
                     return (now - start) * speed
             if stop.is_set():
                 return (now - start) * speed
-            while inbox:
-                held.append(inbox.popleft())
-            while held and held[0][0] <= due:
-                deliver(held.popleft()[1])
+            if delay is None:
+                while inbox:
+                    held.append(inbox.popleft())
+                while held and held[0][0] <= due:
+                    deliver(held.popleft()[1])
+            else:
+                _release_delayed(inbox, held, due, delay, deliver)
             record, outgoing = machine.tick((now - start) * speed, time.time())
             lateness.append(now - due)
             events.append(record)
@@ -266,6 +278,46 @@ class Node:
                 sent_at[outgoing.message.msg_id] = monotonic()
                 send(encode_message(outgoing.message), outgoing.recipients)
         return None
+
+
+def _extra_latency(
+    config: RunConfig, options: RealtimeOptions, machine: int
+) -> Callable[[float, Message], float]:
+    """When an arrival (monotonic stamp, message) may be taken: stamp plus a draw of its
+    link's latency stream, and no earlier than the link's previous message (FIFO)."""
+    sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
+    senders = [i for i in range(config.n_machines) if i != machine]
+    draws = {i: link_stream(config.seed, i, machine) for i in senders}
+    last = dict.fromkeys(draws, 0.0)
+    speed = options.speed
+
+    def ready_at(stamp: float, message: Message) -> float:
+        sender = message.sender
+        when = last[sender] = max(stamp + sample(draws[sender]()) / speed, last[sender])
+        return when
+
+    return ready_at
+
+
+def _release_delayed(
+    inbox: deque[tuple[float, Message]],
+    held: deque[tuple[float, Message]],
+    due: float,
+    delay: Callable[[float, Message], float],
+    deliver: Callable[[Message], None],
+) -> None:
+    """Hold new arrivals back by their extra latency; deliver, in order of readiness,
+    those ready by ``due``."""
+    while inbox:
+        stamp, message = inbox.popleft()
+        held.append((delay(stamp, message), message))
+    ready = sorted((entry for entry in held if entry[0] <= due), key=lambda entry: entry[0])
+    if ready:
+        waiting = [entry for entry in held if entry[0] > due]
+        held.clear()
+        held.extend(waiting)
+        for _, message in ready:
+            deliver(message)
 
 
 def _sleep_until(when: float, stop: threading.Event) -> None:

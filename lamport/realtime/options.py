@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from lamport.config import check_latency
 from lamport.validate import integer, number
 
 
@@ -16,17 +17,29 @@ class RealtimeOptions:
     logs' ``t`` stays in model seconds); ``base_port`` fixes machine i's port
     to ``base_port + i`` (None: ports picked free by the OS);
     ``connect_timeout`` is the wall seconds all machines get to connect.
+    ``latency`` (model seconds, default 0), ``latency_dist`` and
+    ``latency_spread`` add a delay of that distribution to every message, on
+    top of the network's own (see :class:`lamport.des.options.DesOptions`).
     """
 
     speed: float = 1.0
     base_port: int | None = None
     connect_timeout: float = 5.0
+    latency: float = 0.0
+    latency_dist: str = "constant"
+    latency_spread: float | None = None
 
     #: Options that change the logs, and their suffix in default run directory names.
-    LABELS: ClassVar[dict[str, str]] = {"speed": "x"}
+    LABELS: ClassVar[dict[str, str]] = {
+        "speed": "x",
+        "latency": "lat",
+        "latency_dist": "",
+        "latency_spread": "spread",
+    }
 
     def __post_init__(self) -> None:
         number(self.speed, "speed", above=0.0)
         number(self.connect_timeout, "connect_timeout", above=0.0)
         if self.base_port is not None:
             integer(self.base_port, "base_port", low=1)
+        check_latency(self.latency_dist, self.latency, self.latency_spread)
