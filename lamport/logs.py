@@ -268,7 +268,8 @@ class Staging:
         """
         had_old = self.out.exists()
         try:
-            with _signals_held():  # never stop between the two renames
+            # Never stop between the two renames, nor before the old run is gone.
+            with _signals_held():
                 if had_old:
                     os.replace(self.out, self._aside)
                 try:
@@ -277,6 +278,9 @@ class Staging:
                     if had_old:
                         os.replace(self._aside, self.out)
                     raise
+                if had_old:
+                    shutil.rmtree(self._aside, ignore_errors=True)
+                unlock_out(self.out)
         except OSError as exc:
             self.discard()
             reason = (exc.strerror or str(exc)).lower()
@@ -284,9 +288,6 @@ class Staging:
                 f"--out {self.out}: cannot put the run in place ({reason}); "
                 "any earlier run there is unchanged"
             ) from None
-        if had_old:
-            shutil.rmtree(self._aside, ignore_errors=True)
-        unlock_out(self.out)
         return self.out
 
     def discard(self) -> None:
