@@ -30,6 +30,9 @@ HEADER = struct.Struct("!I")
 #: Longest payload accepted, in bytes. Three 20-digit integers and two spaces fit.
 MAX_FRAME = 128
 
+#: Largest sequence number or clock value a frame may carry: a signed 64-bit integer's.
+MAX_VALUE = 2**63 - 1
+
 # bytes patterns: \d matches ASCII digits only, so "²" or "١" never parse.
 _HELLO = re.compile(rb"hello (\d{1,20})")
 _MESSAGE = re.compile(rb"(\d{1,20}) (\d{1,20}) (\d{1,20})")
@@ -73,7 +76,10 @@ def parse_message(payload: bytes) -> Message:
     match = _MESSAGE.fullmatch(payload)
     if match is None:
         raise FrameError(f"expected '<sender> <seq> <clock>', got {_show(payload)}")
-    return message(int(match[1]), int(match[2]), int(match[3]))
+    sender, seq, clock = int(match[1]), int(match[2]), int(match[3])
+    if seq > MAX_VALUE or clock > MAX_VALUE:
+        raise FrameError(f"value out of range (over 2**63 - 1) in {_show(payload)}")
+    return message(sender, seq, clock)
 
 
 class FrameDecoder:
