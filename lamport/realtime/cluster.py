@@ -506,8 +506,13 @@ def run_backend(
 
     Raise ConfigError on an invalid option, NetworkError if the run does not
     fit the process's limits, a port is in use or the machines cannot all
-    connect within ``options.connect_timeout`` seconds.
+    connect within ``options.connect_timeout`` seconds. With
+    ``options.processes`` each machine is an OS process (:mod:`.launcher`).
     """
+    if options is not None and options.processes:
+        from lamport.realtime.launcher import run_processes
+
+        return run_processes(config, options, out=out, live=live, stop=stop)
     return Cluster(config, options, out=out, live=live, stop=stop).run()
 
 

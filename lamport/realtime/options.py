@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from lamport.errors import ConfigError
 from lamport.validate import integer, number
 
 
@@ -15,12 +16,15 @@ class RealtimeOptions:
     ``speed`` multiplies every rate (a 60 s run at speed 20 takes 3 s; the
     logs' ``t`` stays in model seconds); ``base_port`` fixes machine i's port
     to ``base_port + i`` (None: ports picked free by the OS);
-    ``connect_timeout`` is the wall seconds all machines get to connect.
+    ``connect_timeout`` is the wall seconds all machines get to connect;
+    ``processes`` runs each machine as an OS process of its own
+    (:mod:`lamport.realtime.launcher`) instead of threads of this one.
     """
 
     speed: float = 1.0
     base_port: int | None = None
     connect_timeout: float = 5.0
+    processes: bool = False
 
     #: Options that change the logs, and their suffix in default run directory names.
     LABELS: ClassVar[dict[str, str]] = {"speed": "x"}
@@ -28,5 +32,7 @@ class RealtimeOptions:
     def __post_init__(self) -> None:
         number(self.speed, "speed", above=0.0)
         number(self.connect_timeout, "connect_timeout", above=0.0)
+        if not isinstance(self.processes, bool):
+            raise ConfigError(f"processes must be true or false, got {self.processes!r}")
         if self.base_port is not None:
             integer(self.base_port, "base_port", low=1)

@@ -50,9 +50,9 @@ Out of descriptors
 
 Control frames
     Besides messages, an authenticated link carries a few words the run's
-    start needs when no launcher coordinates it (:mod:`.process`): ``ready``
-    and ``start <epoch ns>``. They are put on :attr:`Transport.control` with
-    the peer's id.
+    start needs when no launcher coordinates it (:mod:`.process`): ``ready
+    <digest>``, ``start <epoch ns>`` and ``abort <reason>``. They are put on
+    :attr:`Transport.control` with the peer's id.
 
 End
     :meth:`Transport.finish_sending` shuts down the sending side of every link
@@ -67,6 +67,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import re
 import selectors
 import socket
@@ -80,7 +81,7 @@ from lamport.errors import NetworkError
 from lamport.realtime import auth
 from lamport.realtime.framing import FrameDecoder, FrameError, encode_frame, parse_message
 
-__all__ = ["HOST", "Transport", "fds_per_machine"]
+__all__ = ["HOST", "Transport", "bind_listener", "fds_per_machine"]
 
 log = logging.getLogger("lamport.realtime")
 
@@ -96,7 +97,7 @@ _IN_USE = (errno.EADDRINUSE, 48, 10048)  # Linux, macOS, Windows
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 #: How long the listener rests after running out of descriptors, in seconds.
 ACCEPT_PAUSE = 0.1
-_CONTROL = re.compile(rb"ready|start \d{1,20}|refuse [ -~]{1,100}")
+_CONTROL = re.compile(rb"ready [0-9a-f]{16}|start \d{1,20}|(abort|refuse) [ -~]{1,120}")
 
 
 def fds_per_machine(n_machines: int) -> int:
@@ -184,7 +185,7 @@ class Transport:
         self.connect_timeout = connect_timeout
         self.secret = secret
         if listener is None:
-            listener = _bind(host, port, machine, backlog=n_machines + 8)
+            listener = bind_listener(host, port, machine, backlog=n_machines + 8)
         self.listener = listener
         self.port: int = self.listener.getsockname()[1]
         #: (peer, payload) of each control frame received (``ready``, ``start <ns>``).
@@ -417,7 +418,7 @@ class Transport:
         code = sock.connect_ex(address)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             sock.close()
-            self._retry(link, OSError(code, errno.errorcode.get(code, str(code))))
+            self._retry(link, OSError(code, os.strerror(code)))
             return
         with link.lock:
             link.sock = sock
@@ -445,7 +446,7 @@ class Transport:
         code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self._close_link(link)
-            self._retry(link, OSError(code, errno.errorcode.get(code, str(code))))
+            self._retry(link, OSError(code, os.strerror(code)))
             return
         # Nagle's algorithm would hold small frames back for the peer's delayed ACK.
         link.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -762,7 +763,7 @@ def _address(label: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _bind(host: str, port: int, machine: int, backlog: int) -> socket.socket:
+def bind_listener(host: str, port: int, machine: int, backlog: int) -> socket.socket:
     try:
         return socket.create_server((host, port), backlog=backlog)
     except OSError as exc:
