@@ -105,6 +105,7 @@ def _node_command(commands: Any) -> None:
     node.add_argument(
         "--control", choices=("links", "stdio"), default="links", help=argparse.SUPPRESS
     )
+    node.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)
     collect = commands.add_parser(
         "collect",
         help="assemble the node directories of a run into one run directory",
@@ -193,6 +194,7 @@ def node_main(args: argparse.Namespace) -> int:
         args.out,
         args.listen_fd,
         args.control,
+        args.progress,
     )
     _warnings_to_stderr()
     shutdown = Shutdown()

@@ -256,6 +256,7 @@ class Launcher(Cluster):
                     f"--secret-file={private / 'secret'}",
                     f"--out={folder}",
                     "--control=stdio",
+                    *(["--progress"] if self.live is not None else []),
                 ]
                 proc = subprocess.Popen(
                     argv,
@@ -449,9 +450,13 @@ class Launcher(Cluster):
             if i in dead:
                 reports.append(_dead_report(folder, i, n))
             else:
-                reports.append(
-                    _node_report(json.loads((folder / node_file(i)).read_text()), folder)
-                )
+                try:
+                    data = json.loads((folder / node_file(i)).read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    self._record_death(i, "left no report", None)
+                    reports.append(_dead_report(folder, i, n))
+                    continue
+                reports.append(_node_report(data, folder))
         return reports
 
     def _process_metadata(

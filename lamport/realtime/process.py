@@ -18,11 +18,12 @@ Start (``--control links``, the default: a run of nodes started by hand)
 
 Start (``--control stdio``: under the launcher, :mod:`.launcher`)
     The node prints ``ready`` on its stdout and reads ``start <epoch ns>``
-    from its stdin; it prints ``progress <tick> <clock> <queue>`` four times a
-    second for the live display, ``started <offset s>`` once it passes the
-    start instant, and ``done`` at the end. ``stop`` and ``hurry`` on stdin
-    stop it (a second request cuts the drain short); the end of stdin (the
-    launcher is gone) stops it too, so a node never outlives its launcher.
+    from its stdin; it prints ``started <offset s>`` once it passes the start
+    instant, ``progress <tick> <clock> <queue>`` four times a second if the
+    launcher shows a live display (``--progress``), and ``done`` at the end.
+    ``stop`` and ``hurry`` on stdin stop it (a second request cuts the
+    drain short); the end of stdin (the launcher is gone) stops it too, so a
+    node never outlives its launcher.
 
 What it leaves
     ``<out>/machine-<id>.csv``, written as events happen and flushed every
@@ -118,6 +119,8 @@ class NodeSpec:
     out: Path
     listen_fd: int | None = None
     control: str = "links"
+    #: Under a launcher with a live display: print progress lines four times a second.
+    progress: bool = False
 
     def __post_init__(self) -> None:
         n = self.config.n_machines
@@ -153,6 +156,7 @@ class NodeSpec:
         out: Path,
         listen_fd: int | None = None,
         control: str = "links",
+        progress: bool = False,
     ) -> NodeSpec:
         """Build a spec from the ``node`` command's arguments. Raise ConfigError if invalid."""
         config, options = read_node_config(config_file)
@@ -174,6 +178,7 @@ class NodeSpec:
             Path(out),
             listen_fd,
             control,
+            progress,
         )
 
 
@@ -285,7 +290,7 @@ def run_node(
     started = _Starter(node, spec, stdio, stop)
     deadline = time.monotonic() + options.connect_timeout
     reporter = None
-    if stdio is not None:
+    if stdio is not None and spec.progress:
         reporter = threading.Thread(
             target=_report_progress, args=(node, stdio, stop), name="lamport-progress", daemon=True
         )
