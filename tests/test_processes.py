@@ -101,6 +101,12 @@ def test_a_killed_node_is_reported_and_the_others_finish_with_complete_logs(tmp_
     thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
     thread.start()
     assert launcher.started.wait(20)
+    for pid in launcher.pids:  # the secret is in a file, never on a command line
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read()
+        assert b"--secret-file=" in cmdline and launcher.secret.hex().encode() not in cmdline
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            assert launcher.secret.hex().encode() not in handle.read()
     time.sleep(0.5)
     os.kill(launcher.pids[1], signal.SIGKILL)
     thread.join(20)

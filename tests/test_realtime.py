@@ -241,6 +241,28 @@ def test_bad_message_frames_drop_the_link_and_are_logged(caplog):
     assert "expected '<sender> <seq> <clock>'" in warnings
 
 
+def test_messages_lost_with_a_link_are_counted_as_dropped(caplog):
+    """The test plays machine 2, then hangs up: what 0 and 1 could not send it is counted."""
+    caplog.set_level(logging.WARNING, logger="lamport.realtime")
+    config = RunConfig(rates=(5, 5, 1), p_send=1.0, duration=20, seed=0)
+    cluster = Cluster(config, RealtimeOptions(speed=10), hold={2})
+    thread, box = in_background(cluster)
+    wait_for(lambda: cluster.ports)
+    links = [socket.create_connection(("127.0.0.1", cluster.ports[m]), timeout=3) for m in (0, 1)]
+    for machine, link in enumerate(links):
+        handshake(link, cluster.secret, 2, machine)
+    assert cluster.started.wait(10)
+    time.sleep(0.3)
+    for link in links:
+        link.close()
+    thread.join(20)
+    result = box["result"]
+    dropped = result.metadata["dropped"]
+    assert dropped[2] > 10 and dropped[0] == dropped[1] == 0
+    assert [len(result.logs[m]) for m in (0, 1)] == [100, 100]  # kept ticking to the end
+    assert any("link to machine 2 lost" in r.getMessage() for r in caplog.records)
+
+
 # -- shutdown ----------------------------------------------------------------------------
 
 

@@ -496,10 +496,26 @@ class Transport:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            log.warning("machine %d: connection from %s failed: %s", self.machine, link.who, exc)
-            self._lose(link)
+            if self._calling(link):
+                self._call_again(link, f"connection failed during the handshake ({exc})")
+            elif link.authed:
+                log.warning(
+                    "machine %d: link to %s lost (%s); later messages to it are dropped",
+                    self.machine,
+                    link.who,
+                    exc,
+                )
+                self._lose(link)
+            else:
+                log.warning(
+                    "machine %d: connection from %s failed: %s", self.machine, link.who, exc
+                )
+                self._lose(link)
             return
         try:
+            if not data and self._calling(link):
+                self._call_again(link, "the listener hung up during the handshake")
+                return
             if not data:
                 if link.decoder.pending:
                     raise FrameError(f"stream ended inside a frame ({link.decoder.pending} bytes)")
@@ -521,15 +537,20 @@ class Transport:
                 self.inbox.append((now, msg))
                 self.arrived.append((msg.msg_id, now))
         except (FrameError, auth.AuthError) as exc:
-            if link.peer is not None and link.peer < self.machine and not link.authed:
-                # A listener that fails our handshake: maybe an impostor holds the port; retry.
-                log.warning(
-                    "machine %d: dropped connection to %s: %s", self.machine, link.label, exc
-                )
-                self._close_link(link)
-                self._retry(link, OSError(0, str(exc)))
+            if self._calling(link):
+                self._call_again(link, str(exc))
                 return
             self._reject(link, str(exc))
+
+    def _calling(self, link: _Link) -> bool:
+        """True for a link this machine opened whose handshake is not done."""
+        return link.peer is not None and link.peer < self.machine and not link.authed
+
+    def _call_again(self, link: _Link, reason: str) -> None:
+        """A listener that fails our handshake (maybe an impostor holds its port): call again."""
+        log.warning("machine %d: dropped connection to %s: %s", self.machine, link.label, reason)
+        self._close_link(link)
+        self._retry(link, OSError(0, reason))
 
     def _handshake(self, link: _Link, payload: bytes) -> None:
         """One step of the handshake (:mod:`.auth`). Raise AuthError or FrameError if it fails."""
