@@ -158,6 +158,26 @@ def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan
     assert violations({**metadata, "duration": metadata["stopped_at"]}, logs) == []
 
 
+def test_a_port_in_use_fails_the_process_run_in_one_line_with_no_process_left(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        argv = ["run", "--rates", "2,3", "--duration", "5", "--processes"]
+        argv += ["--base-port", str(port), "--out", str(tmp_path / "run")]
+        done = subprocess.run(
+            [sys.executable, "-m", "lamport.realtime", *argv],
+            cwd=tmp_path,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"error: port {port} (machine 0) is already in use"
+    assert processes_naming(f"--out={tmp_path}") == []
+    assert not (tmp_path / "run").exists()
+    assert not list(tmp_path.glob(".run.partial-*"))
+
+
 # -- the node command --------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ Watch, stop, and death
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,17 @@ class _Pipes:
         self._thread.join()
 
 
+@dataclass
+class _Watch:
+    """What the launcher has heard from its nodes so far."""
+
+    progress: list[Progress]
+    ready: set[int] = field(default_factory=set)
+    done: set[int] = field(default_factory=set)  # said "done": their files are complete
+    ended: set[int] = field(default_factory=set)  # their pipes closed: the process exited
+    errors: dict[int, str] = field(default_factory=dict)  # their "error:" line
+
+
 class Launcher(Cluster):
     """A real-time run with one OS process per machine on this host (see the module's doc).
 
@@ -231,7 +244,7 @@ class Launcher(Cluster):
                         ("127.0.0.1", 0 if base is None else base + i), backlog=n + 8
                     )
                 except OSError as exc:
-                    if base is not None and exc.errno == 98:
+                    if base is not None and exc.errno == errno.EADDRINUSE:
                         raise NetworkError(
                             f"port {base + i} (machine {i}) is already in use"
                         ) from None
@@ -290,11 +303,8 @@ class Launcher(Cluster):
         config, options = self.config, self.options
         n = config.n_machines
         pipes = _Pipes(self._procs)
-        ready: set[int] = set()
-        done: set[int] = set()
-        ended: set[int] = set()
-        errors: dict[int, str] = {}
-        progress = [Progress(i, config.rates[i], 0, config.ticks(i), 0, 0) for i in range(n)]
+        watch = _Watch([Progress(i, config.rates[i], 0, config.ticks(i), 0, 0) for i in range(n)])
+        ended = watch.ended
         set_up_by = time.monotonic() + options.connect_timeout + SPAWN_ALLOWANCE + 0.02 * n
         hurried = False
         last_live = 0.0
@@ -304,12 +314,12 @@ class Launcher(Cluster):
                 with contextlib.suppress(queue.Empty):
                     i, kind, line = pipes.lines.get(timeout=0.05)
                     while True:
-                        self._on_line(i, kind, line, ready, done, ended, errors, progress)
+                        self._on_line(watch, i, kind, line)
                         i, kind, line = pipes.lines.get_nowait()
                 now = time.monotonic()
                 if not self.started.is_set():
-                    self._check_set_up(ready, ended, errors, set_up_by)
-                    if len(ready) == n:
+                    self._check_set_up(watch, set_up_by)
+                    if len(watch.ready) == n:
                         self._give_start()
                     continue
                 if self.stop.is_set() and self._stopped is None:
@@ -330,7 +340,7 @@ class Launcher(Cluster):
                     kill_at = now + 5.0
                 if self.live is not None and now - last_live >= LIVE_PERIOD:
                     last_live = now
-                    self.live(list(progress))
+                    self.live(list(watch.progress))
         finally:
             if len(ended) < n:  # a failure or an interrupt before the start
                 for i in set(range(n)) - ended:
@@ -342,49 +352,42 @@ class Launcher(Cluster):
                         proc.kill()
             pipes.join()
         if self.live is not None:
-            self.live(list(progress))
+            self.live(list(watch.progress))
 
-    def _on_line(
-        self,
-        i: int,
-        kind: str,
-        line: str,
-        ready: set[int],
-        done: set[int],
-        ended: set[int],
-        errors: dict[int, str],
-        progress: list[Progress],
-    ) -> None:
+    def _on_line(self, watch: _Watch, i: int, kind: str, line: str) -> None:
+        """One line from node i's stdout or stderr, or the end of its pipes."""
         if kind == "out":
             word, _, rest = line.partition(" ")
             if word == "progress":
                 with contextlib.suppress(ValueError):
                     tick, clock, queued = map(int, rest.split())
-                    progress[i] = progress[i]._replace(tick=tick, clock=clock, queue=queued)
+                    watch.progress[i] = watch.progress[i]._replace(
+                        tick=tick, clock=clock, queue=queued
+                    )
             elif word == "ready":
-                ready.add(i)
+                watch.ready.add(i)
             elif word == "started":
                 with contextlib.suppress(ValueError):
                     self._offsets[i] = float(rest)
             elif word == "done":
-                done.add(i)
+                watch.done.add(i)
         elif kind == "err":
             if line.startswith("error: "):
-                errors[i] = line[len("error: ") :]
+                watch.errors[i] = line[len("error: ") :]
             elif line.startswith("warning: "):
                 log.warning("%s", line[len("warning: ") :])
             elif line.strip():
                 log.warning("machine %d: %s", i, line)
         elif kind == "eof":
-            ended.add(i)
+            watch.ended.add(i)
             proc = self._procs[i]
             try:
                 status = proc.wait(timeout=2.0)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 status = proc.wait()
-            if self.started.is_set() and i not in done:
-                self._record_death(i, _describe_exit(status), errors.get(i))
+            if self.started.is_set() and i not in watch.done:
+                self._record_death(i, _describe_exit(status), watch.errors.get(i))
 
     def _record_death(self, i: int, how: str, error: str | None) -> None:
         if any(d["machine"] == i for d in self.dead):
@@ -402,20 +405,19 @@ class Launcher(Cluster):
             proc.kill()
             self._record_death(i, f"killed: {why}", None)
 
-    def _check_set_up(
-        self, ready: set[int], ended: set[int], errors: dict[int, str], set_up_by: float
-    ) -> None:
+    def _check_set_up(self, watch: _Watch, set_up_by: float) -> None:
+        """Before the start: raise if stopped, if a node exited, or if set-up takes too long."""
         if self.stop.is_set():
             raise KeyboardInterrupt
-        if ended:
-            i = min(ended, key=lambda j: (j not in errors, j))
+        if watch.ended:
+            i = min(watch.ended, key=lambda j: (j not in watch.errors, j))
             status = self._procs[i].poll()
             raise NetworkError(
-                errors.get(i)
+                watch.errors.get(i)
                 or f"machine {i} exited before the start ({_describe_exit(status or 0)})"
             )
         if time.monotonic() > set_up_by:
-            waiting = ", ".join(map(str, sorted(set(range(len(self._procs))) - ready)))
+            waiting = ", ".join(map(str, sorted(set(range(len(self._procs))) - watch.ready)))
             raise NetworkError(
                 f"machine {waiting} did not come up within "
                 f"{self.options.connect_timeout + SPAWN_ALLOWANCE:g} s"
