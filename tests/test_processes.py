@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -329,3 +330,78 @@ def test_nodes_whose_configs_differ_both_fail_in_one_line(tmp_path, run_files):
         sock.close()
     for line in lines:
         assert "machine 1's config differs from machine 0's" in line
+
+
+# -- two hosts: two network namespaces joined by a veth pair -----------------------------
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces, 10.77.<k>.1 and 10.77.<k>.2, joined by a veth pair (root only)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    tag = f"{os.getpid() % 100000}"
+    a, b = f"lamA{tag}", f"lamB{tag}"
+    k = os.getpid() % 250 + 1
+    try:
+        _ip("netns", "add", a)
+        _ip("netns", "add", b)
+        _ip("link", "add", f"va{tag}", "type", "veth", "peer", "name", f"vb{tag}")
+        for ns, dev, address in ((a, f"va{tag}", f"10.77.{k}.1"), (b, f"vb{tag}", f"10.77.{k}.2")):
+            _ip("link", "set", dev, "netns", ns)
+            _ip("-n", ns, "addr", "add", f"{address}/24", "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        pytest.skip(f"cannot make network namespaces here: {exc}")
+    yield (a, f"10.77.{k}.1"), (b, f"10.77.{k}.2")
+    for ns in (a, b):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_the_two_host_recipe_runs_across_two_network_namespaces(tmp_path, two_hosts):
+    """docs/realtime.md's recipe: machines 0 and 1 on host A, machine 2 on host B."""
+    (ns_a, ip_a), (ns_b, ip_b) = two_hosts
+    config = tmp_path / "config.json"
+    config.write_text(
+        '{"rates": [1, 3, 6], "p_send": 0.3, "duration": 60, "seed": 0, "options": {"speed": 20}}'
+    )
+    secret = auth.write_secret(tmp_path / "secret", auth.new_secret())
+    where = {0: (ns_a, ip_a, 7000), 1: (ns_a, ip_a, 7001), 2: (ns_b, ip_b, 7002)}
+    nodes = []
+    for i, (ns, address, port) in where.items():
+        peers = [f"--peer={j}={w[1]}:{w[2]}" for j, w in where.items() if j != i]
+        argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "lamport.realtime", "node"]
+        argv += [f"--config={config}", f"--id={i}", f"--listen={address}:{port}", *peers]
+        argv += [f"--secret-file={secret}", f"--out=nodes-{'a' if ns == ns_a else 'b'}"]
+        nodes.append(
+            subprocess.Popen(
+                argv,
+                cwd=tmp_path,
+                env=ENV,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=30) for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0, 0], outputs
+    collected = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "collect", "nodes-a", "nodes-b", "--out", "run"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert collected.returncode == 0, collected.stderr
+    metadata, logs = read_run(tmp_path / "run")
+    check(metadata, logs, tick_tolerance=1)
+    assert [len(events) for events in logs] == [60, 180, 360]
+    assert metadata["ports"] == [7000, 7001, 7002]
