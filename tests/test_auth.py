@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -10,7 +9,7 @@ import threading
 import time
 
 import pytest
-from peer import handshake, hello, read_frame
+from peer import Outsider, dropped, handshake, hello, read_frame
 
 from lamport.config import RunConfig, experiment
 from lamport.core import RECEIVE, SEND
@@ -112,16 +111,6 @@ def test_replayed_or_reflected_handshakes_fail():
 # -- on real sockets ----------------------------------------------------------------------
 
 
-def dropped(sock: socket.socket) -> bool:
-    sock.settimeout(3)
-    try:
-        while sock.recv(1024):
-            pass
-    except (ConnectionResetError, TimeoutError):
-        pass
-    return True
-
-
 def test_a_replayed_handshake_is_refused_on_the_wire(caplog):
     """The test plays machine 2 honestly, records its frames, and replays them."""
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
@@ -202,49 +191,6 @@ def test_a_transport_with_the_wrong_secret_never_connects_and_says_why(caplog):
     assert "cannot reach machine 0" in t1.error
     assert "the listener failed the handshake (wrong secret" in t1.error
     assert any("dropped connection to 127.0.0.1" in r.getMessage() for r in caplog.records)
-
-
-class Outsider:
-    """Races the peers from before the start: hammers every port with forged hellos, forged
-    auths and forged messages (huge clocks included) until told to stop."""
-
-    FORGED = encode_frame(b"1 1 100000000000000000000") + encode_frame(b"2 1 99999")
-
-    def __init__(self, ports: list[int]) -> None:
-        self.ports = ports
-        self.stop = threading.Event()
-        self.tries = 0
-        self.thread = threading.Thread(target=self._run)
-
-    def _attempt(self, port: int, caller: int, listener: int) -> None:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            nc = auth.new_nonce()
-            sock.sendall(hello(caller, nc))
-            try:
-                challenge = read_frame(sock)
-            except (ConnectionError, TimeoutError, OSError):
-                return
-            nl = bytes.fromhex(challenge.split()[1].decode())
-            forged = auth.auth_payload(auth.new_secret(), caller, listener, nc, nl)
-            with_secretless = encode_frame(forged) + self.FORGED
-            sock.sendall(with_secretless)
-            dropped(sock)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            for listener, port in enumerate(self.ports):
-                for caller in range(listener + 1, len(self.ports)):
-                    with contextlib.suppress(OSError):
-                        self._attempt(port, caller, listener)
-                    self.tries += 1
-                with_raw = socket.socket()
-                try:
-                    with_raw.connect(("127.0.0.1", port))
-                    with_raw.sendall(self.FORGED)
-                except OSError:
-                    pass
-                finally:
-                    with_raw.close()
 
 
 def test_an_outsider_racing_the_peers_never_gets_a_message_into_a_clock(tmp_path, caplog):

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from peer import Outsider
 
 from lamport.config import RunConfig, experiment
+from lamport.core import RECEIVE, SEND
 from lamport.des.model import simulate
 from lamport.invariants import check, violations
 from lamport.logs import read_run
@@ -121,6 +123,31 @@ def test_a_killed_node_is_reported_and_the_others_finish_with_complete_logs(tmp_
         assert len(logs[machine]) == config.ticks(machine)
     assert 0 < len(logs[1]) < config.ticks(1)
     assert not any(alive(pid) for pid in launcher.pids)
+
+
+def test_an_outsider_racing_node_processes_from_before_they_start_gets_nothing_in(tmp_path):
+    """The launcher's ports are known before the node interpreters even start: the outsider
+    hammers them from then on with forged hellos, auths and messages (a 10^20 clock)."""
+    config = experiment(4).config(seed=1, duration=20)
+    launcher = Launcher(config, RealtimeOptions(speed=20, processes=True), out=tmp_path / "run")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
+    thread.start()
+    wait_for(lambda: len(launcher.ports) == 3)
+    outsider = Outsider(list(launcher.ports))
+    outsider.thread.start()
+    thread.join(40)
+    outsider.stop.set()
+    outsider.thread.join(10)
+    assert not thread.is_alive() and "result" in box
+    assert outsider.tries > 10
+    metadata, logs = read_run(tmp_path / "run")
+    check(metadata, logs, tick_tolerance=1)
+    sent = {e.msg_id for events in logs for e in events if e.event == SEND}
+    for events in logs:
+        assert max(e.clock for e in events) < 10**4
+        assert all(e.msg_id in sent for e in events if e.event == RECEIVE)
+    assert "failed the handshake" in (tmp_path / "run" / "network.log").read_text()
 
 
 def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan(tmp_path):
