@@ -45,7 +45,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -418,8 +418,11 @@ class _Starter:
         if self.stdio is not None:
             self.stdio.say(f"started {self.offset:.7f}")
 
-    def _control(self, timeout: float, what: str) -> tuple[int, bytes] | None:
-        """The next control frame, or None if stopped. Raise NetworkError after the timeout."""
+    def _control(
+        self, timeout: float, what: str, awaited: Collection[int]
+    ) -> tuple[int, bytes] | None:
+        """The next control frame, or None if stopped. Raise NetworkError after the timeout,
+        or if a machine in ``awaited`` leaves first."""
         transport = self.node.transport
         give_up = time.monotonic() + timeout
         while not transport.control:
@@ -427,6 +430,11 @@ class _Starter:
                 return None
             if transport.error is not None:
                 raise NetworkError(transport.error)
+            gone = [j for j in awaited if transport.lost(j)]
+            if gone:
+                raise NetworkError(
+                    f"machine {self.spec.machine}: machine {gone[0]} left before the start"
+                )
             if time.monotonic() > give_up:
                 raise NetworkError(
                     f"machine {self.spec.machine}: {what} within {timeout:g} s of connecting"
@@ -442,7 +450,7 @@ class _Starter:
         transport = self.node.transport
         while waiting:
             listed = ", ".join(map(str, sorted(waiting)))
-            got = self._control(timeout, f"machine {listed} never became ready")
+            got = self._control(timeout, f"machine {listed} never became ready", waiting)
             if got is None:
                 return None
             peer, payload = got
@@ -467,7 +475,7 @@ class _Starter:
 
     def _follow(self, timeout: float) -> float | None:
         while True:
-            got = self._control(timeout, "no start from machine 0")
+            got = self._control(timeout, "no start from machine 0", (0,))
             if got is None:
                 return None
             peer, payload = got

@@ -307,6 +307,10 @@ class Transport:
         self._wake()
         return True
 
+    def lost(self, peer: int) -> bool:
+        """True once the link to ``peer`` has ended (its stream closed, or the link broke)."""
+        return peer in self._ended
+
     def finish_sending(self) -> None:
         """End the sending side of every link once its buffer is written (by the I/O thread)."""
         self._finishing = self._shut_all = True
