@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import lamport
+from lamport.backend import get_backend
 from lamport.config import RunConfig
 from lamport.errors import ConfigError, NetworkError
 from lamport.logs import Staging, cannot_write, read_log, write_json
@@ -65,7 +66,7 @@ from lamport.realtime.auth import write_secret
 from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing
 from lamport.realtime.node import NodeReport, Progress
 from lamport.realtime.options import RealtimeOptions
-from lamport.realtime.process import START_LEAD, node_file, run_digest
+from lamport.realtime.process import START_LEAD, node_file, node_options, run_digest
 from lamport.schema import RUN_FILE, log_name
 
 __all__ = ["Launcher", "collect", "run_processes"]
@@ -81,15 +82,8 @@ STOP_LIMIT = 1.8
 
 
 def _node_config(config: RunConfig, options: RealtimeOptions) -> dict[str, Any]:
-    return {
-        "backend": "realtime",
-        **config.metadata(),
-        "options": {
-            "speed": options.speed,
-            "base_port": options.base_port,
-            "connect_timeout": options.connect_timeout,
-        },
-    }
+    """What every node is told: the model and the options (a node is never a launcher)."""
+    return {"backend": "realtime", **config.metadata(), "options": node_options(options)}
 
 
 def _describe_exit(status: int) -> str:
@@ -557,12 +551,11 @@ def collect(directories: Sequence[Path], out: Path) -> Path:
         raise ConfigError("no node-<id>.json in the directories given")
     first_path, first = found[min(found)]
     config = RunConfig.from_metadata(first)
-    options = RealtimeOptions(
-        **{k: v for k, v in first.get("options", {}).items() if k != "processes"}
-    )
+    backend = get_backend("realtime")
+    options = backend.options_from_metadata(first)
     digest = run_digest(config, options)
     for path, data in found.values():
-        if run_digest(RunConfig.from_metadata(data), RealtimeOptions(**data["options"])) != digest:
+        if run_digest(RunConfig.from_metadata(data), backend.options_from_metadata(data)) != digest:
             raise ConfigError(f"{path}: a different run from {first_path}")
         if data.get("start_epoch") != first.get("start_epoch"):
             raise ConfigError(f"{path}: a different start from {first_path}")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -60,7 +61,7 @@ from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import bind_listener
 from lamport.schema import COLUMNS, log_name
 
-__all__ = ["NodeSpec", "node_file", "parse_address", "run_digest", "run_node"]
+__all__ = ["NodeSpec", "node_file", "node_options", "parse_address", "run_digest", "run_node"]
 
 #: How far ahead of "everyone is ready" machine 0 (or the launcher) puts the start, in seconds.
 START_LEAD = 0.1
@@ -82,9 +83,15 @@ def parse_address(text: str, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def node_options(options: RealtimeOptions) -> dict[str, Any]:
+    """The options as a node records them: every field but ``processes``."""
+    return {k: v for k, v in dataclasses.asdict(options).items() if k != "processes"}
+
+
 def run_digest(config: RunConfig, options: RealtimeOptions) -> str:
     """16 hex digits naming the model and the options that change the logs."""
-    text = json.dumps([config.metadata(), options.speed], sort_keys=True)
+    labelled = {name: getattr(options, name) for name in options.LABELS}
+    text = json.dumps([config.metadata(), labelled], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -314,11 +321,7 @@ def run_node(
         "machine": spec.machine,
         "backend": "realtime",
         **config.metadata(),
-        "options": {
-            "speed": options.speed,
-            "base_port": options.base_port,
-            "connect_timeout": options.connect_timeout,
-        },
+        "options": node_options(options),
         "listen": f"{listen[0]}:{listen[1]}",
         "start_epoch": started.epoch,
         "start_offset": started.offset,
