@@ -432,3 +432,25 @@ def test_the_two_host_recipe_runs_across_two_network_namespaces(tmp_path, two_ho
     check(metadata, logs, tick_tolerance=1)
     assert [len(events) for events in logs] == [60, 180, 360]
     assert metadata["ports"] == [7000, 7001, 7002]
+
+
+def test_a_node_with_the_wrong_secret_is_refused_and_both_say_why(tmp_path, run_files):
+    config, secret = run_files
+    wrong = auth.write_secret(tmp_path / "wrong", auth.new_secret())
+    socks = [listening(), listening()]
+    nodes = [
+        node(0, config, secret, socks[0], {1: socks[1]}, tmp_path / "a"),
+        node(1, config, wrong, socks[1], {0: socks[0]}, tmp_path / "b"),
+    ]
+    results = [p.communicate(timeout=30) for p in nodes]
+    for sock in socks:
+        sock.close()
+    assert [p.returncode for p in nodes] == [2, 2], results
+    errors = [err.strip().splitlines()[-1] for _, err in results]
+    assert errors[0] == "error: machine 0: no connection from machine 1 within 2 s"
+    assert errors[1].startswith("error: machine 1: cannot reach machine 0 on 127.0.0.1:")
+    assert errors[1].endswith(
+        "(the listener failed the handshake (wrong secret, or not a machine of this run))"
+    )
+    assert "warning: machine 1: dropped connection to 127.0.0.1:" in results[1][1]
+    assert "calling as machine 1, hung up during the handshake" in results[0][1]

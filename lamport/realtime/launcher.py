@@ -182,8 +182,8 @@ class Launcher(Cluster):
             with self._staging_log(staging, folder):
                 write_secret(private / "secret", self.secret)
                 write_json(private / "config.json", _node_config(config, options))
-                self._spawn(private, folder)
                 try:
+                    self._spawn(private, folder)
                     self._supervise()
                 finally:
                     keep = self.started.is_set()
@@ -277,10 +277,6 @@ class Launcher(Cluster):
                 self._procs.append(proc)
                 self.pids.append(proc.pid)
                 sock.close()
-        except BaseException:
-            for proc in self._procs:
-                proc.kill()
-            raise
         finally:
             for sock in listeners:
                 sock.close()
@@ -339,9 +335,10 @@ class Launcher(Cluster):
             if len(ended) < n:  # a failure or an interrupt before the start
                 for i in set(range(n)) - ended:
                     self._tell(i, "hurry")
+                give_up = time.monotonic() + 1.0  # one second for all of them, then kill
                 for proc in self._procs:
                     with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=1.0)
+                        proc.wait(timeout=max(0.0, give_up - time.monotonic()))
                     if proc.poll() is None:
                         proc.kill()
             pipes.join()

@@ -627,7 +627,15 @@ class Transport:
         self._check_connected()
 
     def _end_of_stream(self, link: _Link) -> None:
-        if link.peer is None:  # a caller that left without a word
+        if link.peer is None:  # a caller that left before its handshake was done
+            if link.claimed is not None:  # it could not check our challenge: another secret?
+                log.warning(
+                    "machine %d: %s, calling as machine %d, hung up during the handshake "
+                    "(a caller with another secret?)",
+                    self.machine,
+                    link.label,
+                    link.claimed,
+                )
             self._accepted.remove(link)
             self._close_link(link)
             return
