@@ -206,6 +206,26 @@ def test_a_port_in_use_fails_the_process_run_in_one_line_with_no_process_left(tm
     assert not list(tmp_path.glob(".run.partial-*"))
 
 
+def test_nodes_outlive_no_killed_launcher(tmp_path):
+    """SIGKILL leaves the launcher no chance to clean up: its nodes see stdin end and stop."""
+    argv = ["exp", "4", "--processes", "--speed", "5", "--out", str(tmp_path / "run"), "--quiet"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "lamport.realtime", *argv],
+        cwd=tmp_path,
+        env=ENV,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(processes_naming(f"--out={tmp_path}")) == 3, timeout=20)
+        wait_for(lambda: list(tmp_path.glob(".run.partial-*/machine-2.csv")), timeout=20)
+        launcher.kill()
+        launcher.wait()
+        wait_for(lambda: processes_naming(f"--out={tmp_path}") == [], timeout=5)
+    finally:
+        launcher.kill()
+        launcher.wait()
+
+
 # -- the node command --------------------------------------------------------------------
 
 
