@@ -206,7 +206,7 @@ def node_main(args: argparse.Namespace) -> int:
     if args.control == "links":
         print(
             f"machine {spec.machine}: {data['ticks']} ticks, {data['queued']} queued at the end; "
-            f"start offset {data['start_offset'] * 1000:.3f} ms; files in {spec.out}"
+            f"start offset {(data['start_offset'] or 0.0) * 1000:.3f} ms; files in {spec.out}"
         )
     interrupted = data["stopped_at"] is not None and shutdown.signal
     return 128 + shutdown.signal if interrupted and shutdown.signal else 0

@@ -46,7 +46,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -261,7 +261,6 @@ def run_node(
     spec: NodeSpec,
     stop: threading.Event,
     hurry: threading.Event | None = None,
-    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run one node process's machine to the end; write its log and report; return the report.
 
@@ -338,9 +337,7 @@ def run_node(
             json.dump(data, handle)
     except OSError as exc:
         raise LogError(f"--out {spec.out}: {(exc.strerror or str(exc)).lower()}") from None
-    if say is not None:
-        say("done")
-    elif stdio is not None:
+    if stdio is not None:
         stdio.say("done")
     return data
 
