@@ -302,6 +302,26 @@ def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files)
     check(metadata, logs, tick_tolerance=1)
     assert [len(events) for events in logs] == [30, 50]
     assert metadata["start_skew_ms"] < 20 and metadata["mode"] == "processes"
+    # collect's bad input: one line, exit 2
+    (tmp_path / "other").mkdir()
+    report = json.loads((tmp_path / "host1" / "node-1.json").read_text())
+    (tmp_path / "other" / "node-1.json").write_text(json.dumps({**report, "p_send": 0.1}))
+    for argv, message in [
+        (["host0", "--out", "run2"], "no node-1.json in the directories given"),
+        (["host0", "host1", "--out", "run"], "--out run exists; --force replaces it"),
+        (["host0", "other", "--out", "run2"], "other/node-1.json: a different run from"),
+        (["host0", "host0", "host1", "--out", "run2"], "machine 0 also in"),
+    ]:
+        bad = subprocess.run(
+            [sys.executable, "-m", "lamport.realtime", "collect", *argv],
+            cwd=tmp_path,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+        assert message in bad.stderr, bad.stderr
 
 
 def one_line_exit_2(process: subprocess.Popen, timeout: float = 20) -> str:
