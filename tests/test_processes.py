@@ -150,6 +150,26 @@ def test_an_outsider_racing_node_processes_from_before_they_start_gets_nothing_i
     assert "failed the handshake" in (tmp_path / "run" / "network.log").read_text()
 
 
+def test_a_frozen_node_is_never_waited_on_forever(tmp_path):
+    """SIGSTOP: the node neither ends nor dies; the launcher kills it after the drain's grace."""
+    config = RunConfig(rates=(2, 3, 4), p_send=0.3, duration=10, seed=2)
+    launcher = Launcher(config, RealtimeOptions(speed=10, processes=True), out=tmp_path / "run")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
+    thread.start()
+    assert launcher.started.wait(20)
+    began = time.monotonic()
+    os.kill(launcher.pids[2], signal.SIGSTOP)
+    thread.join(20)
+    assert not thread.is_alive()
+    assert time.monotonic() - began < 1 + 2 + 2 + 3  # the run, its drain, the grace, slack
+    metadata, logs = read_run(tmp_path / "run")
+    (dead,) = metadata["dead"]
+    assert dead["machine"] == 2 and dead["exit"] == "killed: not done 4 s after the run's end"
+    assert [len(logs[m]) for m in (0, 1)] == [20, 30]
+    assert not any(alive(pid) for pid in launcher.pids)
+
+
 def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan(tmp_path):
     out = tmp_path / "run"
     argv = ["exp", "4", "--processes", "--speed", "5", "--out", str(out), "--quiet"]

@@ -325,8 +325,13 @@ class Launcher(Cluster):
                     end = self._start + config.duration / options.speed
                     kill_at = end + self.drain_timeout + GRACE
                 if now > kill_at:
+                    why = (
+                        f"not done {STOP_LIMIT:g} s after the stop request"
+                        if self._stopped is not None
+                        else f"not done {self.drain_timeout + GRACE:g} s after the run's end"
+                    )
                     for i in set(range(n)) - ended:
-                        self._kill(i, f"still running {now - kill_at:.1f} s past its end")
+                        self._kill(i, why)
                     kill_at = now + 5.0
                 if self.live is not None and now - last_live >= LIVE_PERIOD:
                     last_live = now
