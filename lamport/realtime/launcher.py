@@ -67,7 +67,7 @@ from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing
 from lamport.realtime.node import NodeReport, Progress
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.process import START_LEAD, node_file, node_options, run_digest
-from lamport.schema import RUN_FILE, log_name
+from lamport.schema import COLUMNS, RUN_FILE, log_name
 
 __all__ = ["Launcher", "collect", "run_processes"]
 
@@ -488,13 +488,17 @@ def _dead_report(folder: Path, i: int, n: int) -> NodeReport:
     """What a dead node left: its log up to its last whole line."""
     path = folder / log_name(i)
     report = NodeReport(i, dropped=[0] * n)
-    with contextlib.suppress(OSError):
+    header = (",".join(COLUMNS) + "\n").encode()
+    try:
         data = path.read_bytes()
-        whole = data[: data.rfind(b"\n") + 1]
-        if whole != data:
-            path.write_bytes(whole)
-        if whole:
-            report.events = read_log(path)
+    except OSError:
+        data = b""
+    whole = data[: data.rfind(b"\n") + 1]
+    if not whole.startswith(header):  # killed before its log had a header on disk
+        whole = header
+    if whole != data:
+        path.write_bytes(whole)
+    report.events = read_log(path)
     return report
 
 

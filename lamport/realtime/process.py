@@ -199,8 +199,13 @@ class _LogFile:
         except OSError as exc:
             raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
         self.writer = csv.writer(self.handle, lineterminator="\n")
-        self.writer.writerow(COLUMNS)
         self.error: OSError | None = None
+        try:  # on disk at once: a node killed before its first tick still leaves a valid log
+            self.writer.writerow(COLUMNS)
+            self.handle.flush()
+        except OSError as exc:
+            self.close()
+            raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
 
     def __call__(self, event: Event) -> None:
         if self.error is None:
