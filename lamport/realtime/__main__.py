@@ -120,7 +120,8 @@ def _node_command(commands: Any) -> None:
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m lamport.realtime",
-        description="Lamport clocks on threads and TCP sockets on 127.0.0.1, on the wall clock.",
+        description="Lamport clocks on threads or processes and authenticated TCP links, on the "
+        "wall clock.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(
