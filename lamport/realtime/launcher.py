@@ -420,10 +420,11 @@ class Launcher(Cluster):
             )
 
     def _give_start(self) -> None:
-        epoch = time.time() + START_LEAD
+        ns = round((time.time() + START_LEAD) * 1e9)
+        epoch = ns / 1e9  # exactly what the nodes read from the line
         self._start = time.monotonic() + (epoch - time.time())
         self._start_epoch = epoch
-        line = f"start {round(epoch * 1e9)}"
+        line = f"start {ns}"
         for i in range(len(self._procs)):
             self._tell(i, line)
         self.started.set()

@@ -472,8 +472,9 @@ class _Starter:
                 time.sleep(0.1)  # let the aborts leave
                 raise ConfigError(reason)
             waiting.discard(peer)
-        epoch = time.time() + START_LEAD
-        payload = b"start %d" % round(epoch * 1e9)
+        ns = round((time.time() + START_LEAD) * 1e9)
+        epoch = ns / 1e9  # exactly what the others read from the frame
+        payload = b"start %d" % ns
         for j in range(1, n):
             transport.send_control(j, payload)
         return epoch
