@@ -109,7 +109,9 @@ def test_a_trickling_caller_is_dropped_at_the_absolute_deadline(caplog):
                 finally:
                     sock.setblocking(True)
         assert len(frame) * 0.05 > 2.0  # the whole hello would take longer than the deadline
-        assert cut is not None and 0.9 <= cut <= 1.5, cut
+        # Dropped at the 1 s deadline (a deadline reset by each byte would drop it at 3.2 s
+        # or later: the last byte at 2.2 s, plus the timeout); slack for a loaded host.
+        assert cut is not None and 0.9 <= cut <= 2.0, cut
     finally:
         transport.close()
     lines = [r.getMessage() for r in caplog.records]
