@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from peer import handshake, hello
 
 from lamport.config import RunConfig, experiment
 from lamport.core import INTERNAL, RECEIVE, SEND
@@ -29,7 +30,7 @@ from lamport.invariants import check, expected_ticks, violations
 from lamport.logs import log_name, read_run
 from lamport.realtime import Cluster, RealtimeOptions, Shutdown, check_capacity, run
 from lamport.realtime.__main__ import main
-from lamport.realtime.framing import HEADER, encode_frame, encode_hello
+from lamport.realtime.framing import HEADER, encode_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,9 +183,9 @@ BAD_HELLOS = {
     "garbage": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
     "oversized": HEADER.pack(10**6) + b"x" * 100,
     "non-integer": encode_frame(b"hello x"),
-    "unknown sender": encode_hello(7),
-    "itself": encode_hello(0),
-    "impostor": encode_hello(1),  # machine 1 is already connected
+    "unknown sender": hello(7),
+    "itself": hello(0),
+    "impostor": hello(1) + encode_frame(b"auth " + b"0" * 64),  # no secret
 }
 
 
@@ -204,9 +205,14 @@ def test_bad_connections_are_dropped_while_the_machines_keep_ticking(tmp_path, c
     check(metadata, logs, tick_tolerance=0)
     warnings = [r.getMessage() for r in caplog.records if "dropped connection" in r.getMessage()]
     assert len(warnings) == len(BAD_HELLOS)
-    for reason in ("announces", "expected 'hello <id>'", "unknown sender 7", "unknown sender 0"):
+    for reason in (
+        "announces",
+        "expected 'hello <id> <nonce>'",
+        "unknown sender 7",
+        "unknown sender 0",
+        "failed the handshake as machine 1",
+    ):
         assert any(reason in w for w in warnings), reason
-    assert any("already connected" in w for w in warnings)
     assert (tmp_path / "run" / "network.log").read_text().count("dropped connection") == len(
         BAD_HELLOS
     )
@@ -221,8 +227,8 @@ def test_bad_message_frames_drop_the_link_and_are_logged(caplog):
     wait_for(lambda: cluster.ports)
     links = [socket.create_connection(("127.0.0.1", cluster.ports[m]), timeout=3) for m in (0, 1)]
     try:
-        for link in links:
-            link.sendall(encode_hello(2))
+        for machine, link in enumerate(links):
+            handshake(link, cluster.secret, 2, machine)
         assert cluster.started.wait(10)
         links[0].sendall(encode_frame(b"2 1 50"))  # good: machine 0 receives it
         links[0].sendall(encode_frame(b"1 2 60"))  # sender 1 on machine 2's link
@@ -240,6 +246,28 @@ def test_bad_message_frames_drop_the_link_and_are_logged(caplog):
     warnings = " | ".join(r.getMessage() for r in caplog.records)
     assert "message from 1 on machine 2's link" in warnings
     assert "expected '<sender> <seq> <clock>'" in warnings
+
+
+def test_messages_lost_with_a_link_are_counted_as_dropped(caplog):
+    """The test plays machine 2, then hangs up: what 0 and 1 could not send it is counted."""
+    caplog.set_level(logging.WARNING, logger="lamport.realtime")
+    config = RunConfig(rates=(5, 5, 1), p_send=1.0, duration=20, seed=0)
+    cluster = Cluster(config, RealtimeOptions(speed=10), hold={2})
+    thread, box = in_background(cluster)
+    wait_for(lambda: cluster.ports)
+    links = [socket.create_connection(("127.0.0.1", cluster.ports[m]), timeout=3) for m in (0, 1)]
+    for machine, link in enumerate(links):
+        handshake(link, cluster.secret, 2, machine)
+    assert cluster.started.wait(10)
+    time.sleep(0.3)
+    for link in links:
+        link.close()
+    thread.join(20)
+    result = box["result"]
+    dropped = result.metadata["dropped"]
+    assert dropped[2] > 10 and dropped[0] == dropped[1] == 0
+    assert [len(result.logs[m]) for m in (0, 1)] == [100, 100]  # kept ticking to the end
+    assert any("link to machine 2 lost" in r.getMessage() for r in caplog.records)
 
 
 # -- shutdown ----------------------------------------------------------------------------

@@ -22,6 +22,8 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from lamport.backend import get_backend
 from lamport.cli import (
@@ -35,9 +37,10 @@ from lamport.cli import (
     run_config,
     run_identity,
     run_options,
+    seed_int,
 )
 from lamport.console import live_display
-from lamport.errors import Terminated, run_cli
+from lamport.errors import ConfigError, Terminated, run_cli
 from lamport.logs import claim_out
 from lamport.realtime.cluster import Result, Shutdown, run_backend
 
@@ -61,12 +64,64 @@ def _options(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds for all machines to connect before the run fails (default 5)",
     )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="run each machine as an OS process of its own on this host (default: threads)",
+    )
+
+
+def _node_command(commands: Any) -> None:
+    node = commands.add_parser(
+        "node",
+        help="run one machine of a run on its own (a run can span hosts)",
+        description="Run one machine of a run as this process: listen, connect to every peer "
+        "over authenticated links, tick from the common start, write machine-<ID>.csv and "
+        "node-<ID>.json into --out. Machine 0 fixes the start once every node is ready.",
+    )
+    node.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help="the run's model and options (a run.json, e.g. one written by an earlier run)",
+    )
+    node.add_argument("--id", type=seed_int, required=True, help="this machine's id")
+    node.add_argument("--listen", required=True, metavar="HOST:PORT", help="where to listen")
+    node.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="J=HOST:PORT",
+        help="machine J's address; one per other machine",
+    )
+    node.add_argument(
+        "--secret-file",
+        type=Path,
+        required=True,
+        help="the run's secret, hex, in a file only you may read (chmod 600)",
+    )
+    node.add_argument("--out", type=Path, required=True, help="directory for this node's files")
+    node.add_argument("--listen-fd", type=seed_int, default=None, help=argparse.SUPPRESS)
+    node.add_argument(
+        "--control", choices=("links", "stdio"), default="links", help=argparse.SUPPRESS
+    )
+    node.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)
+    collect = commands.add_parser(
+        "collect",
+        help="assemble the node directories of a run into one run directory",
+        description="Assemble the node-<ID>.json and machine-<ID>.csv files left by the "
+        "nodes of one run (gathered from every host) into one run directory.",
+    )
+    collect.add_argument("directories", nargs="+", type=Path, metavar="DIR")
+    collect.add_argument("--out", type=Path, required=True, help="the run directory to write")
+    collect.add_argument("--force", action="store_true", help="replace what --out holds")
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m lamport.realtime",
-        description="Lamport clocks on threads and TCP sockets on 127.0.0.1, on the wall clock.",
+        description="Lamport clocks on threads or processes and authenticated TCP links, on the "
+        "wall clock.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(
@@ -75,6 +130,7 @@ def build_parser() -> Parser:
         "model seconds to run; wall time is this / --speed",
         extra=_options,
     )
+    _node_command(commands)
     return parser
 
 
@@ -122,16 +178,66 @@ class _Stderr:
         sys.stderr.flush()
 
 
+def _warnings_to_stderr() -> None:
+    handler = logging.StreamHandler(_Stderr())
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logging.getLogger("lamport.realtime").addHandler(handler)
+
+
+def node_main(args: argparse.Namespace) -> int:
+    """The ``node`` command: one machine, alone in this process."""
+    from lamport.realtime.process import NodeSpec, run_node
+
+    spec = NodeSpec.from_arguments(
+        args.config,
+        args.id,
+        args.listen,
+        args.peer,
+        args.secret_file,
+        args.out,
+        args.listen_fd,
+        args.control,
+        args.progress,
+    )
+    _warnings_to_stderr()
+    shutdown = Shutdown()
+    restore = on_signals(shutdown)
+    try:
+        data = run_node(spec, shutdown, shutdown.hurry)
+    finally:
+        restore()
+    if args.control == "links":
+        print(
+            f"machine {spec.machine}: {data['ticks']} ticks, {data['queued']} queued at the end; "
+            f"start offset {(data['start_offset'] or 0.0) * 1000:.3f} ms; files in {spec.out}"
+        )
+    interrupted = data["stopped_at"] is not None and shutdown.signal
+    return 128 + shutdown.signal if interrupted and shutdown.signal else 0
+
+
+def collect_main(args: argparse.Namespace) -> int:
+    """The ``collect`` command: the nodes' files into one run directory."""
+    from lamport.realtime.launcher import collect
+
+    if args.out.exists() and not args.force:
+        raise ConfigError(f"--out {args.out} exists; --force replaces it")
+    out = collect(args.directories, args.out)
+    print(f"run assembled in {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "node":
+        return node_main(args)
+    if args.command == "collect":
+        return collect_main(args)
     backend = get_backend("realtime")
     config = run_config(args)
     options = run_options(args, backend)
     identity = run_identity(backend, config, options)
     out = claim_out(args.out or default_out(backend, config, options), identity, force=args.force)
-    handler = logging.StreamHandler(_Stderr())
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
-    logging.getLogger("lamport.realtime").addHandler(handler)
+    _warnings_to_stderr()
     live = end_live = None
     if sys.stdout.isatty() and not args.quiet:
         live, end_live = live_display()
@@ -159,7 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     warning = keep_up_warning(result)
     if warning is not None:
         print(warning, file=sys.stderr)
-    return 128 + shutdown.signal if result.interrupted and shutdown.signal else 0
+    if result.interrupted and shutdown.signal:
+        return 128 + shutdown.signal
+    dead = result.metadata.get("dead") or []
+    if dead:
+        said = "; ".join(f"machine {d['machine']} at t = {d['at']:g} s ({d['exit']})" for d in dead)
+        print(f"degraded: {said}; the other logs are complete", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

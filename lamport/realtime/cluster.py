@@ -55,6 +55,7 @@ from lamport.config import RunConfig
 from lamport.core import Event, machine_streams
 from lamport.errors import ConfigError, NetworkError
 from lamport.logs import RunWriter
+from lamport.realtime.auth import new_secret
 from lamport.realtime.node import Node, NodeReport, Progress
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import fds_per_machine
@@ -264,6 +265,8 @@ class Cluster:
         self.hurry = self.stop.hurry if isinstance(self.stop, Shutdown) else None
         self.drain_timeout = drain_timeout
         self.hold = frozenset(hold)
+        #: The run's secret (:mod:`.auth`), drawn afresh: only the cluster's nodes hold it.
+        self.secret = new_secret()
         #: Set once every machine is connected and the common start instant is taken.
         self.started = threading.Event()
         self.ports: list[int] = []
@@ -330,7 +333,8 @@ class Cluster:
         try:
             for i in range(config.n_machines):
                 sink = _sink(writer, i) if writer is not None else None
-                nodes.append(Node(i, config, self.options, draw=draws[i], sink=sink))
+                node = Node(i, config, self.options, draw=draws[i], sink=sink, secret=self.secret)
+                nodes.append(node)
         except BaseException:
             for node in nodes:
                 node.close()
@@ -511,8 +515,13 @@ def run_backend(
 
     Raise ConfigError on an invalid option, NetworkError if the run does not
     fit the process's limits, a port is in use or the machines cannot all
-    connect within ``options.connect_timeout`` seconds.
+    connect within ``options.connect_timeout`` seconds. With
+    ``options.processes`` each machine is an OS process (:mod:`.launcher`).
     """
+    if options is not None and options.processes:
+        from lamport.realtime.launcher import run_processes
+
+        return run_processes(config, options, out=out, live=live, stop=stop)
     return Cluster(config, options, out=out, live=live, stop=stop).run()
 
 

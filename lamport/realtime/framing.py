@@ -34,6 +34,9 @@ HEADER = struct.Struct("!I")
 #: spaces fit.
 MAX_FRAME = 128
 
+#: Largest sequence number or clock value a frame may carry: a signed 64-bit integer's.
+MAX_VALUE = 2**63 - 1
+
 
 def frame_limit(n_machines: int) -> int:
     """Longest payload accepted in a run of ``n_machines``: a message with its vector
@@ -94,13 +97,18 @@ def parse_message(payload: bytes, n_machines: int | None = None) -> Message:
     match = _MESSAGE.fullmatch(payload)
     if match is None:
         raise FrameError(f"expected '<sender> <seq> <clock>' [<vc>...], got {_show(payload)}")
-    msg = message(int(match[1]), int(match[2]), int(match[3]))
+    sender, seq, clock = int(match[1]), int(match[2]), int(match[3])
+    if seq > MAX_VALUE or clock > MAX_VALUE:
+        raise FrameError(f"value out of range (over 2**63 - 1) in {_show(payload)}")
+    msg = message(sender, seq, clock)
     if not match[4]:
         return msg
     vc = tuple(int(c) for c in match[4].split())
     if len(vc) < 2 or (n_machines is not None and len(vc) != n_machines):
         want = "at least 2" if n_machines is None else str(n_machines)
         raise FrameError(f"vector clock of {len(vc)} components, expected {want}")
+    if max(vc) > MAX_VALUE:
+        raise FrameError(f"value out of range (over 2**63 - 1) in {_show(payload)}")
     return vector_message(msg, vc)
 
 

@@ -39,6 +39,7 @@ End
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from collections import deque
@@ -104,7 +105,10 @@ class Node:
     ``draw`` is the machine's stream of uniform draws (default: stream
     ``machine`` of :func:`~lamport.core.machine_streams` for the run's seed);
     ``sink`` is called with every event as it happens (the cluster writes
-    the log with it). Raise NetworkError if the machine's port is in use.
+    the log with it). ``secret`` is the run's secret (:mod:`.auth`): only
+    machines holding it become peers. ``listener`` is a socket already bound
+    for this machine (default: bind ``host`` on ``base_port + machine``, or a
+    free port). Raise NetworkError if the machine's port is in use.
     """
 
     def __init__(
@@ -115,6 +119,9 @@ class Node:
         *,
         draw: Uniform | None = None,
         sink: Callable[[Event], None] | None = None,
+        secret: bytes,
+        host: str = "127.0.0.1",
+        listener: socket.socket | None = None,
     ) -> None:
         n = config.n_machines
         if draw is None:
@@ -130,7 +137,15 @@ class Node:
         self.machine = machine_class(config.clock)(machine, n, config.p_send, draw)
         self.sink = sink
         port = 0 if options.base_port is None else options.base_port + machine
-        self.transport = Transport(machine, n, port, options.connect_timeout)
+        self.transport = Transport(
+            machine,
+            n,
+            port,
+            options.connect_timeout,
+            secret=secret,
+            host=host,
+            listener=listener,
+        )
         self.held: deque[tuple[float, Message]] = deque()
         self._delay: Callable[[float, Message], float] | None = None
         if options.latency > 0:

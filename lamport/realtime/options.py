@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lamport.config import check_latency
+from lamport.errors import ConfigError
 from lamport.validate import integer, number
 
 
@@ -16,7 +17,9 @@ class RealtimeOptions:
     ``speed`` multiplies every rate (a 60 s run at speed 20 takes 3 s; the
     logs' ``t`` stays in model seconds); ``base_port`` fixes machine i's port
     to ``base_port + i`` (None: ports picked free by the OS);
-    ``connect_timeout`` is the wall seconds all machines get to connect.
+    ``connect_timeout`` is the wall seconds all machines get to connect;
+    ``processes`` runs each machine as an OS process of its own
+    (:mod:`lamport.realtime.launcher`) instead of threads of this one.
     ``latency`` (model seconds, default 0), ``latency_dist`` and
     ``latency_spread`` add a delay of that distribution to every message, on
     top of the network's own (see :class:`lamport.des.options.DesOptions`).
@@ -28,6 +31,7 @@ class RealtimeOptions:
     latency: float = 0.0
     latency_dist: str = "constant"
     latency_spread: float | None = None
+    processes: bool = False
 
     #: Options that change the logs, and their suffix in default run directory names.
     LABELS: ClassVar[dict[str, str]] = {
@@ -40,6 +44,8 @@ class RealtimeOptions:
     def __post_init__(self) -> None:
         number(self.speed, "speed", above=0.0)
         number(self.connect_timeout, "connect_timeout", above=0.0)
+        if not isinstance(self.processes, bool):
+            raise ConfigError(f"processes must be true or false, got {self.processes!r}")
         if self.base_port is not None:
             integer(self.base_port, "base_port", low=1)
         check_latency(self.latency_dist, self.latency, self.latency_spread)

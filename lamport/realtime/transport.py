@@ -2,9 +2,12 @@
 
 Links
     Machines i and j share ONE TCP connection, used both ways: the machine
-    with the higher id opens it to the lower one's listener and sends
-    ``hello <id>`` first (:mod:`.framing`); the lower one learns who called
-    from that hello, the caller knows whom it called. A machine of N thus
+    with the higher id opens it to the lower one's listener, and the two run
+    the challenge-response handshake of :mod:`.auth` on it (HMAC-SHA256 of
+    the run's secret over fresh nonces, both directions) before it carries a
+    message; the lower one learns who called from that handshake, the caller
+    knows whom it called. An accepted connection is nobody until its
+    handshake checks out, so it never takes a peer's place. A machine of N thus
     holds N - 1 link sockets, its listener, its selector and a wake-up socket
     pair: N + 3 file descriptors (:func:`fds_per_machine`), so a full mesh of
     N machines in one process needs about N (N + 3), half of what one
@@ -27,14 +30,29 @@ Arrivals
     append and popleft are atomic).
 
 Hostile input
-    A connection that breaks the wire format is logged (one warning on the
-    ``lamport.realtime`` logger) and closed, and the machine keeps running:
-    a frame length of 0 or over the maximum, a payload that does not parse,
-    a hello from an unknown id, from the machine itself, from a machine
-    already connected or from one this machine calls itself, a message whose
-    sender is not the link's, no hello by the connection's absolute deadline,
-    and a stream that ends inside a frame. Messages later sent over a closed
-    link are counted in :attr:`Transport.dropped`.
+    A connection that breaks the wire format or fails the handshake is
+    logged (one warning on the ``lamport.realtime`` logger) and closed, and
+    the machine keeps running: a frame length of 0 or over the maximum, a
+    payload that does not parse, a clock or sequence number over 2**63 - 1, a
+    hello from an unknown id, from the machine itself or from one this machine
+    calls itself, a wrong MAC (wrong secret, replay), a message whose sender
+    is not the link's, no completed handshake by the connection's absolute
+    deadline (so a trickle of bytes earns no time), and a stream that ends
+    inside a frame. A second machine that authenticates under an id already
+    connected is told ``refuse`` (it then fails in one line). Messages that a
+    lost link never carried (sent after it broke, or still in its buffer) are
+    counted in :attr:`Transport.dropped`.
+
+Out of descriptors
+    When ``accept`` fails for want of file descriptors (EMFILE, ENFILE), the
+    listener is taken out of the selector for a moment, one warning is
+    logged, and accepting resumes by itself once descriptors are free.
+
+Control frames
+    Besides messages, an authenticated link carries a few words the run's
+    start needs when no launcher coordinates it (:mod:`.process`): ``ready
+    <digest>``, ``start <epoch ns>`` and ``abort <reason>``. They are put on
+    :attr:`Transport.control` with the peer's id.
 
 End
     :meth:`Transport.finish_sending` shuts down the sending side of every link
@@ -49,6 +67,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
+import re
 import selectors
 import socket
 import threading
@@ -58,16 +78,16 @@ from collections.abc import Sequence
 
 from lamport.core import Message
 from lamport.errors import NetworkError
+from lamport.realtime import auth
 from lamport.realtime.framing import (
     FrameDecoder,
     FrameError,
-    encode_hello,
+    encode_frame,
     frame_limit,
-    parse_hello,
     parse_message,
 )
 
-__all__ = ["HOST", "Transport", "fds_per_machine"]
+__all__ = ["HOST", "Transport", "bind_listener", "fds_per_machine"]
 
 log = logging.getLogger("lamport.realtime")
 
@@ -79,6 +99,11 @@ RECV_SIZE = 65536
 #: Backoff between attempts to reach a peer that refuses connections, in seconds.
 FIRST_RETRY, LAST_RETRY = 0.01, 0.5
 _IN_USE = (errno.EADDRINUSE, 48, 10048)  # Linux, macOS, Windows
+#: accept() errors that mean "no descriptor or memory right now", not "this connection".
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: How long the listener rests after running out of descriptors, in seconds.
+ACCEPT_PAUSE = 0.1
+_CONTROL = re.compile(rb"ready [0-9a-f]{16}|start \d{1,20}|(abort|refuse) [ -~]{1,120}")
 
 
 def fds_per_machine(n_machines: int) -> int:
@@ -90,18 +115,24 @@ class _Link:
     """One connection: to a known peer, or accepted and waiting for its hello."""
 
     __slots__ = (
+        "authed",
+        "claimed",
         "decoder",
         "delay",
         "eof",
         "hello_by",
         "label",
         "lock",
+        "nonce",
         "out",
         "peer",
+        "pending",
         "pending_connect",
         "retry_at",
+        "sent_total",
         "shut",
         "sock",
+        "their_nonce",
     )
 
     def __init__(self, sock: socket.socket | None, peer: int | None, label: str) -> None:
@@ -117,6 +148,12 @@ class _Link:
         self.retry_at = 0.0
         self.delay = FIRST_RETRY
         self.hello_by = 0.0
+        self.authed = False  # the handshake checked out; messages may flow
+        self.claimed: int | None = None  # the id an accepted caller's hello names
+        self.nonce = b""  # ours, fresh for this connection
+        self.their_nonce = b""
+        self.sent_total = 0  # bytes handed to the kernel on this connection
+        self.pending: deque[int] = deque()  # stream offsets where buffered messages end
 
     @property
     def closed(self) -> bool:
@@ -128,22 +165,41 @@ class _Link:
 
 
 class Transport:
-    """The network of machine ``machine`` out of ``n_machines``.
+    """The network of machine ``machine`` out of ``n_machines``, keyed by the run's ``secret``.
 
-    The listener is bound at once on ``port`` (0: a free port picked by the
-    OS), with a backlog that fits every peer. :meth:`start` starts the I/O
-    thread and the connections; :attr:`connected` is set once every link is
-    up. Raise NetworkError if the port is in use or cannot be bound.
+    The listener is bound at once on ``host:port`` (port 0: a free port picked
+    by the OS), with a backlog that fits every peer, unless ``listener``
+    hands over one already bound (a launcher binds them so a port is never
+    free between picking and using it). :meth:`start` starts the I/O thread
+    and the connections; :attr:`connected` is set once every link is up and
+    authenticated. Raise NetworkError if the port is in use or cannot be bound.
     """
 
     def __init__(
-        self, machine: int, n_machines: int, port: int = 0, connect_timeout: float = 5.0
+        self,
+        machine: int,
+        n_machines: int,
+        port: int = 0,
+        connect_timeout: float = 5.0,
+        *,
+        secret: bytes,
+        host: str = "127.0.0.1",
+        listener: socket.socket | None = None,
     ) -> None:
         self.machine = machine
         self.n_machines = n_machines
         self.connect_timeout = connect_timeout
-        self.listener = _bind(port, machine, backlog=n_machines + 8)
+        self.secret = secret
+        if listener is None:
+            listener = bind_listener(host, port, machine, backlog=n_machines + 8)
+        self.listener = listener
         self.port: int = self.listener.getsockname()[1]
+        #: (peer, payload) of each control frame received (``ready``, ``start <ns>``).
+        self.control: deque[tuple[int, bytes]] = deque()
+        #: Set whenever a control frame arrives.
+        self.control_arrived = threading.Event()
+        #: Why a peer refused this machine (another machine holds its id), or None.
+        self.refused: str | None = None
         #: (arrival time, message), appended by the I/O thread, taken by the tick thread.
         self.inbox: deque[tuple[float, Message]] = deque()
         #: (message id, monotonic time) of every message decoded, for the benchmark.
@@ -172,6 +228,9 @@ class Transport:
         self._thread: threading.Thread | None = None
         self._deadline = 0.0
         self._warned_full: set[int] = set()
+        self._accept_resume: float | None = None  # listener resting for want of descriptors
+        self._accept_failing = False
+        self._call_failure: dict[int, str] = {}  # why the last call to a peer failed
 
     # -- the owner's side (the node's tick thread) -----------------------------------------
 
@@ -206,7 +265,7 @@ class Transport:
                 continue
             with link.lock:
                 sock = link.sock
-                if sock is None or link.shut or link.pending_connect:
+                if sock is None or link.shut or not link.authed:
                     self.dropped[recipient] += 1
                     continue
                 if link.out:
@@ -214,6 +273,7 @@ class Transport:
                         self._drop_full(recipient)
                         continue
                     link.out += frame
+                    link.pending.append(link.sent_total + len(link.out))
                     continue
                 try:
                     sent = sock.send(frame)
@@ -228,14 +288,34 @@ class Transport:
                     )
                     self.dropped[recipient] += 1
                     link.shut = True
-                    sent = len(frame)
+                    continue
+                link.sent_total += sent
                 if sent < len(frame):
                     link.out += frame[sent:]
+                    link.pending.append(link.sent_total + len(link.out))
                     with self._lock:
                         self._flush_requests.add(recipient)
                     wake = True
         if wake:
             self._wake()
+
+    def send_control(self, peer: int, payload: bytes) -> bool:
+        """Send a control frame (``ready``, ``start <ns>``) to one peer; False if it cannot go."""
+        link = self._links.get(peer)
+        if link is None:
+            return False
+        with link.lock:
+            if link.sock is None or link.shut or not link.authed:
+                return False
+            link.out += encode_frame(payload)
+        with self._lock:
+            self._flush_requests.add(peer)
+        self._wake()
+        return True
+
+    def lost(self, peer: int) -> bool:
+        """True once the link to ``peer`` has ended (its stream closed, or the link broke)."""
+        return peer in self._ended
 
     def finish_sending(self) -> None:
         """End the sending side of every link once its buffer is written (by the I/O thread)."""
@@ -296,6 +376,8 @@ class Transport:
         """Seconds until the next connect retry or hello deadline; None if nothing waits."""
         times = [link.hello_by for link in self._accepted]
         times += [link.retry_at for link in self._retrying]
+        if self._accept_resume is not None:
+            times.append(self._accept_resume)
         if not self.connected.is_set() and self.error is None:
             times.append(self._deadline)
         if not times:
@@ -304,9 +386,17 @@ class Transport:
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
+        if self._accept_resume is not None and now >= self._accept_resume:
+            self._accept_resume = None
+            assert self._selector is not None
+            self._selector.register(self.listener, selectors.EVENT_READ, "listener")
+            self._accept()
+            if self._accept_resume is None and self._accept_failing:
+                self._accept_failing = False
+                log.warning("machine %d: accepting connections again", self.machine)
         for link in list(self._accepted):
             if now >= link.hello_by:
-                self._reject(link, f"no hello within {self.connect_timeout:g} s")
+                self._reject(link, f"no handshake within {self.connect_timeout:g} s")
         for link in [link for link in self._retrying if now >= link.retry_at]:
             self._retrying.discard(link)
             self._call(link, _address(link.label))
@@ -338,7 +428,7 @@ class Transport:
         code = sock.connect_ex(address)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             sock.close()
-            self._retry(link, OSError(code, errno.errorcode.get(code, str(code))))
+            self._retry(link, OSError(code, os.strerror(code)))
             return
         with link.lock:
             link.sock = sock
@@ -355,6 +445,8 @@ class Transport:
                     f"{link.label} within {self.connect_timeout:g} s ({exc.strerror or exc})"
                 )
             return
+        assert link.peer is not None
+        self._call_failure[link.peer] = str(exc.strerror or exc)
         link.retry_at = now + link.delay
         self._retrying.add(link)
         link.delay = min(link.delay * 2, LAST_RETRY)
@@ -364,29 +456,35 @@ class Transport:
         code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self._close_link(link)
-            self._retry(link, OSError(code, errno.errorcode.get(code, str(code))))
+            self._retry(link, OSError(code, os.strerror(code)))
             return
         # Nagle's algorithm would hold small frames back for the peer's delayed ACK.
         link.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link.decoder = FrameDecoder()
+        link.nonce = auth.new_nonce()
+        link.authed = False
         with link.lock:
             link.pending_connect = False
-            link.out += encode_hello(self.machine)
+            link.out += encode_frame(auth.hello_payload(self.machine, link.nonce))
         self._flush(link)
-        self._check_connected()
 
     def _accept(self) -> None:
         while True:
             try:
                 sock, address = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:
-                log.warning("machine %d: accept failed: %s", self.machine, exc)
+                if exc.errno in _OUT_OF_FDS:
+                    self._rest_listener(exc)
+                else:
+                    log.warning("machine %d: accept failed: %s", self.machine, exc)
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             link = _Link(sock, None, f"{address[0]}:{address[1]}")
             link.decoder.max_size = frame_limit(self.n_machines)  # vector clocks grow with N
+            link.nonce = auth.new_nonce()
             # Absolute: a caller that dribbles bytes never earns more time.
             link.hello_by = time.monotonic() + self.connect_timeout
             self._accepted.append(link)
@@ -409,10 +507,26 @@ class Transport:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            log.warning("machine %d: connection from %s failed: %s", self.machine, link.who, exc)
-            self._lose(link)
+            if self._calling(link):
+                self._call_again(link, f"connection failed during the handshake ({exc})")
+            elif link.authed:
+                log.warning(
+                    "machine %d: link to %s lost (%s); later messages to it are dropped",
+                    self.machine,
+                    link.who,
+                    exc,
+                )
+                self._lose(link)
+            else:
+                log.warning(
+                    "machine %d: connection from %s failed: %s", self.machine, link.who, exc
+                )
+                self._lose(link)
             return
         try:
+            if not data and self._calling(link):
+                self._call_again(link, "the listener hung up during the handshake")
+                return
             if not data:
                 if link.decoder.pending:
                     raise FrameError(f"stream ended inside a frame ({link.decoder.pending} bytes)")
@@ -420,32 +534,115 @@ class Transport:
                 return
             now = time.monotonic()
             for payload in link.decoder.feed(data):
-                if link.peer is None:
-                    self._identify(link, parse_hello(payload))
+                if not link.authed:
+                    self._handshake(link, payload)
+                    continue
+                if not payload[:1].isdigit():
+                    self._on_control(link, payload)
+                    if link.closed:
+                        return
                     continue
                 msg = parse_message(payload, self.n_machines)
                 if msg.sender != link.peer:
                     raise FrameError(f"message from {msg.sender} on machine {link.peer}'s link")
                 self.inbox.append((now, msg))
                 self.arrived.append((msg.msg_id, now))
-        except FrameError as exc:
+        except (FrameError, auth.AuthError) as exc:
+            if self._calling(link):
+                self._call_again(link, str(exc))
+                return
             self._reject(link, str(exc))
 
-    def _identify(self, link: _Link, sender: int) -> None:
-        """Accept a hello from ``sender``. Raise FrameError if it is not a machine that calls us."""
+    def _calling(self, link: _Link) -> bool:
+        """True for a link this machine opened whose handshake is not done."""
+        return link.peer is not None and link.peer < self.machine and not link.authed
+
+    def _call_again(self, link: _Link, reason: str) -> None:
+        """A listener that fails our handshake (maybe an impostor holds its port): call again."""
+        log.warning("machine %d: dropped connection to %s: %s", self.machine, link.label, reason)
+        self._close_link(link)
+        self._retry(link, OSError(0, reason))
+
+    def _handshake(self, link: _Link, payload: bytes) -> None:
+        """One step of the handshake (:mod:`.auth`). Raise AuthError or FrameError if it fails."""
+        if link.peer is not None:  # we called: this is the listener's challenge
+            if payload.startswith(b"refuse "):
+                self._on_control(link, payload)
+                return
+            link.their_nonce = auth.check_challenge(
+                self.secret, self.machine, link.peer, link.nonce, payload
+            )
+            reply = auth.auth_payload(
+                self.secret, self.machine, link.peer, link.nonce, link.their_nonce
+            )
+            with link.lock:
+                link.out += encode_frame(reply)
+                link.authed = True
+            self._call_failure.pop(link.peer, None)
+            self._flush(link)
+            self._check_connected()
+            return
+        if link.claimed is None:  # they called: their hello
+            sender, link.their_nonce = auth.parse_hello(payload)
+            self._check_caller(sender)
+            link.claimed = sender
+            challenge = auth.challenge_payload(
+                self.secret, sender, self.machine, link.their_nonce, link.nonce
+            )
+            with link.lock:
+                link.out += encode_frame(challenge)
+            self._flush(link)
+            return
+        auth.check_auth(
+            self.secret, link.claimed, self.machine, link.their_nonce, link.nonce, payload
+        )
+        self._identify(link, link.claimed)
+
+    def _check_caller(self, sender: int) -> None:
         if sender == self.machine or sender >= self.n_machines:
             raise FrameError(f"unknown sender {sender}")
-        if sender in self._links:
-            raise FrameError(f"machine {sender} is already connected")
         if sender not in self._callers:
             raise FrameError(f"machine {sender} does not call machine {self.machine}")
+
+    def _on_control(self, link: _Link, payload: bytes) -> None:
+        if _CONTROL.fullmatch(payload) is None:
+            raise FrameError(f"expected '<sender> <seq> <clock>', got {payload[:40]!r}")
+        assert link.peer is not None
+        if payload.startswith(b"refuse "):
+            reason = payload[7:].decode("ascii")
+            self.refused = f"machine {link.peer} refused machine {self.machine}: {reason}"
+            self.error = self.refused
+            log.warning("%s", self.refused)
+            self._lose(link)
+            return
+        self.control.append((link.peer, payload))
+        self.control_arrived.set()
+
+    def _identify(self, link: _Link, sender: int) -> None:
+        """Make an authenticated caller machine ``sender``'s link, unless that id is taken."""
+        if sender in self._links:
+            # Only a holder of the secret gets here: a second process with the same id.
+            reason = f"machine {sender} is already connected (two machines with id {sender}?)"
+            with link.lock:
+                link.out += encode_frame(b"refuse " + reason.encode("ascii"))
+            self._flush(link)
+            raise FrameError(reason)
         link.peer = sender
+        link.authed = True
         self._accepted.remove(link)
         self._links[sender] = link
         self._check_connected()
 
     def _end_of_stream(self, link: _Link) -> None:
-        if link.peer is None:  # a caller that left without a word
+        if link.peer is None:  # a caller that left before its handshake was done
+            if link.claimed is not None:  # it could not check our challenge: another secret?
+                log.warning(
+                    "machine %d: %s, calling as machine %d, hung up during the handshake "
+                    "(a caller with another secret?)",
+                    self.machine,
+                    link.label,
+                    link.claimed,
+                )
             self._accepted.remove(link)
             self._close_link(link)
             return
@@ -480,13 +677,14 @@ class Transport:
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 except OSError as exc:
-                    log.warning(
-                        "machine %d: link to machine %d lost (%s)", self.machine, link.peer, exc
-                    )
-                    link.out.clear()
+                    log.warning("machine %d: link to %s lost (%s)", self.machine, link.who, exc)
+                    self._discard_out(link)
                     link.shut = True
                     sent = 0
                 del link.out[:sent]
+                link.sent_total += sent
+                while link.pending and link.pending[0] <= link.sent_total:
+                    link.pending.popleft()
         self._maybe_shut(link)
         self._update(link)
 
@@ -525,10 +723,18 @@ class Transport:
         elif key.events != events:
             self._selector.modify(sock, events, link)
 
+    def _discard_out(self, link: _Link) -> None:
+        """Count the messages still in a lost link's buffer as dropped (hold ``link.lock``)."""
+        if link.peer is not None and link.pending:
+            self.dropped[link.peer] += len(link.pending)
+        link.pending.clear()
+        link.out.clear()
+
     def _close_link(self, link: _Link) -> None:
         with link.lock:
             sock, link.sock = link.sock, None
             link.pending_connect = False
+            self._discard_out(link)
             if sock is None:
                 return
             if self._selector is not None and sock in self._selector.get_map():
@@ -540,15 +746,14 @@ class Transport:
             return
         callers_in = self._callers <= set(self._links)
         called = all(
-            not self._links[p].pending_connect and not self._links[p].closed
-            for p in range(self.machine)
+            self._links[p].authed and not self._links[p].closed for p in range(self.machine)
         )
         if callers_in and called:
             self.connected.set()
 
     def _fail_deadline(self) -> None:
         missing = sorted(self._callers - set(self._links))
-        unreached = [p for p in range(self.machine) if self._links[p].pending_connect]
+        unreached = [p for p in range(self.machine) if not self._links[p].authed]
         if missing:
             listed = ", ".join(map(str, missing))
             self.error = (
@@ -557,14 +762,30 @@ class Transport:
             )
         else:
             listed = ", ".join(map(str, unreached)) or "?"
+            why = [self._call_failure[p] for p in unreached if p in self._call_failure]
             self.error = (
                 f"machine {self.machine}: cannot reach machine {listed} "
-                f"within {self.connect_timeout:g} s"
+                f"within {self.connect_timeout:g} s" + (f" ({why[-1]})" if why else "")
             )
 
     def _check_drained(self) -> None:
         if len(self._ended) == self.n_machines - 1:
             self.drained.set()
+
+    def _rest_listener(self, exc: OSError) -> None:
+        """Out of descriptors: stop watching the listener for a moment, then try again."""
+        assert self._selector is not None
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(self.listener)
+        self._accept_resume = time.monotonic() + ACCEPT_PAUSE
+        if not self._accept_failing:  # one line per shortage, not one per retry
+            self._accept_failing = True
+            log.warning(
+                "machine %d: cannot accept a connection (%s); trying again every %g s",
+                self.machine,
+                exc.strerror or exc,
+                ACCEPT_PAUSE,
+            )
 
     def _drop_full(self, recipient: int) -> None:
         self.dropped[recipient] += 1
@@ -582,10 +803,13 @@ def _address(label: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _bind(port: int, machine: int, backlog: int) -> socket.socket:
+def bind_listener(host: str, port: int, machine: int, backlog: int) -> socket.socket:
     try:
-        return socket.create_server((HOST, port), backlog=backlog)
+        return socket.create_server((host, port), backlog=backlog)
     except OSError as exc:
         if port and exc.errno in _IN_USE:
             raise NetworkError(f"port {port} (machine {machine}) is already in use") from None
-        raise NetworkError(f"cannot listen on {HOST}:{port} (machine {machine}): {exc}") from None
+        reason = exc.strerror or exc
+        raise NetworkError(
+            f"cannot listen on {host}:{port} (machine {machine}): {reason}"
+        ) from None

@@ -1,0 +1,593 @@
+"""One OS process per machine on this host: start them, watch them, stop them, assemble the run.
+
+``run(config, RealtimeOptions(processes=True))`` (the CLI's ``--processes``)
+runs every machine as ``python -m lamport.realtime node`` (:mod:`.process`),
+a process of its own, and gives back the same :class:`~.cluster.Result`, the
+same logs and the same ``run.json`` as the threaded mode, plus what only
+processes have: ``mode: "processes"``, the measured start skew, and the
+nodes that died.
+
+Set-up
+    The launcher draws the run's secret and writes it to a file only the
+    user may read (0600) in a private directory (0700), with the node config
+    (the model and options, as in ``run.json``); the secret never appears on a
+    command line. It binds every machine's listener itself (127.0.0.1, port
+    0 or ``base_port + i``) and hands each to its process as an inherited
+    descriptor, so no port is ever free between picking and using it. Each
+    node is started in a session of its own: a Ctrl-C on the terminal reaches
+    the launcher only, which passes it on.
+
+Start
+    Each node prints ``ready`` once its links are up and authenticated; when
+    all are, the launcher fixes the start instant, a wall-clock epoch
+    :data:`~.process.START_LEAD` ahead, and writes ``start <epoch ns>`` to every
+    node's stdin. Each node tells how far from that instant it actually woke;
+    the spread is ``start_skew_ms`` in ``run.json``.
+
+Watch, stop, and death
+    Progress lines feed the live display. A stop request becomes ``stop`` on
+    every node's stdin (a second one ``hurry``). A node that exits without
+    saying ``done`` is dead: which, when (model seconds) and its exit status go
+    into ``run.json``'s ``dead`` list and the run is ``degraded``; the others
+    run on and end with complete logs. Nothing is waited on forever: a node
+    still running :data:`GRACE` seconds after its drain should have ended is
+    killed and reported the same way. If the launcher itself dies, its nodes
+    see their stdin end and stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import queue
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lamport
+from lamport.backend import get_backend
+from lamport.config import RunConfig
+from lamport.errors import ConfigError, NetworkError
+from lamport.logs import Staging, cannot_write, read_log, write_json
+from lamport.realtime.auth import write_secret
+from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing
+from lamport.realtime.node import NodeReport, Progress
+from lamport.realtime.options import RealtimeOptions
+from lamport.realtime.process import START_LEAD, node_file, node_options, run_digest
+from lamport.schema import COLUMNS, RUN_FILE, log_name
+
+__all__ = ["Launcher", "collect", "run_processes"]
+
+log = logging.getLogger("lamport.realtime")
+
+#: Seconds a node may take to start its interpreter, beyond the connect timeout.
+SPAWN_ALLOWANCE = 5.0
+#: Seconds past the end of its drain after which a node still running is killed.
+GRACE = 2.0
+#: Seconds between a stop request and killing the nodes that have not ended.
+STOP_LIMIT = 1.8
+
+
+def _node_config(config: RunConfig, options: RealtimeOptions) -> dict[str, Any]:
+    """What every node is told: the model and the options (a node is never a launcher)."""
+    return {"backend": "realtime", **config.metadata(), "options": node_options(options)}
+
+
+def _describe_exit(status: int) -> str:
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-status).name}"
+    return f"exit status {status}"
+
+
+class _Pipes:
+    """One thread reading every node's stdout and stderr, line by line, onto a queue."""
+
+    def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
+        self.lines: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
+        self._selector = selectors.DefaultSelector()
+        self._open: dict[int, int] = {}
+        self._partial: dict[Any, bytes] = {}
+        for i, proc in enumerate(procs):
+            for kind, stream in (("out", proc.stdout), ("err", proc.stderr)):
+                assert stream is not None
+                os.set_blocking(stream.fileno(), False)
+                self._selector.register(stream, selectors.EVENT_READ, (i, kind))
+                self._open[i] = self._open.get(i, 0) + 1
+        self._thread = threading.Thread(target=self._loop, name="lamport-pipes")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while self._open:
+            for key, _ in self._selector.select(0.5):
+                i, kind = key.data
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self._selector.unregister(key.fileobj)
+                    rest = self._partial.pop(key.fileobj, b"")
+                    if rest:
+                        self.lines.put((i, kind, rest.decode("utf-8", "replace")))
+                    self._open[i] -= 1
+                    if self._open[i] == 0:
+                        del self._open[i]
+                        self.lines.put((i, "eof", ""))
+                    continue
+                buffer = self._partial.get(key.fileobj, b"") + data
+                *whole, rest = buffer.split(b"\n")
+                self._partial[key.fileobj] = rest
+                for line in whole:
+                    self.lines.put((i, kind, line.decode("utf-8", "replace")))
+        self._selector.close()
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+@dataclass
+class _Watch:
+    """What the launcher has heard from its nodes so far."""
+
+    progress: list[Progress]
+    ready: set[int] = field(default_factory=set)
+    done: set[int] = field(default_factory=set)  # said "done": their files are complete
+    ended: set[int] = field(default_factory=set)  # their pipes closed: the process exited
+    errors: dict[int, str] = field(default_factory=dict)  # their "error:" line
+
+
+class Launcher(Cluster):
+    """A real-time run with one OS process per machine on this host (see the module's doc).
+
+    Built like :class:`Cluster`; :meth:`run` returns the same Result. ``pids``
+    lists the node processes once they are started (tests use it).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pids: list[int] = []
+        self.dead: list[dict[str, Any]] = []
+        self._offsets: dict[int, float] = {}
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def run(self) -> Result:
+        if self._ran:
+            raise RuntimeError("a Cluster runs once")
+        self._ran = True
+        config, options = self.config, self.options
+        n = config.n_machines
+        _check_launcher_capacity(n)
+        staging = Staging(self.out) if self.out is not None else None
+        private = Path(tempfile.mkdtemp(prefix="lamport-run-"))  # 0700
+        keep = False
+        try:
+            folder = staging.create() if staging is not None else private / "nodes"
+            folder.mkdir(exist_ok=True)
+            with self._staging_log(staging, folder):
+                write_secret(private / "secret", self.secret)
+                write_json(private / "config.json", _node_config(config, options))
+                try:
+                    self._spawn(private, folder)
+                    self._supervise()
+                finally:
+                    keep = self.started.is_set()
+                    self._reap()
+                reports = self._reports(folder)
+            metadata = self._process_metadata(reports, self._offsets, self.dead)
+            logs = [report.events for report in reports]
+            for i in range(n):
+                with contextlib.suppress(OSError):
+                    (folder / node_file(i)).unlink()
+            out = None
+            if staging is not None:
+                try:
+                    write_json(folder / RUN_FILE, metadata)
+                except OSError as exc:
+                    raise cannot_write(staging.out, exc) from None
+                out = staging.publish()
+                keep = True
+        finally:
+            if staging is not None and not keep:
+                staging.discard()
+            shutil.rmtree(private, ignore_errors=True)
+        timing = Timing([report.lateness for report in reports])
+        return Result(config, logs, metadata["queued_at_end"], metadata, out, timing)
+
+    @contextlib.contextmanager
+    def _staging_log(self, staging: Staging | None, folder: Path) -> Any:
+        if staging is None:
+            yield
+            return
+        handler = logging.FileHandler(folder / "network.log", delay=True)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        try:
+            yield
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, private: Path, folder: Path) -> None:
+        """Bind every listener, start every node process with its listener inherited."""
+        n = self.config.n_machines
+        base = self.options.base_port
+        listeners: list[socket.socket] = []
+        try:
+            for i in range(n):
+                try:
+                    sock = socket.create_server(
+                        ("127.0.0.1", 0 if base is None else base + i), backlog=n + 8
+                    )
+                except OSError as exc:
+                    if base is not None and exc.errno == errno.EADDRINUSE:
+                        raise NetworkError(
+                            f"port {base + i} (machine {i}) is already in use"
+                        ) from None
+                    raise NetworkError(f"cannot listen for machine {i}: {exc.strerror}") from None
+                listeners.append(sock)
+            self.ports = [sock.getsockname()[1] for sock in listeners]
+            env = dict(os.environ)
+            root = str(Path(lamport.__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+            for i, sock in enumerate(listeners):
+                peers = [f"--peer={j}=127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i]
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "lamport.realtime",
+                    "node",
+                    f"--config={private / 'config.json'}",
+                    f"--id={i}",
+                    f"--listen=127.0.0.1:{self.ports[i]}",
+                    f"--listen-fd={sock.fileno()}",
+                    *peers,
+                    f"--secret-file={private / 'secret'}",
+                    f"--out={folder}",
+                    "--control=stdio",
+                    *(["--progress"] if self.live is not None else []),
+                ]
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(sock.fileno(),),
+                    start_new_session=True,
+                    env=env,
+                )
+                self._procs.append(proc)
+                self.pids.append(proc.pid)
+                sock.close()
+        finally:
+            for sock in listeners:
+                sock.close()
+
+    def _tell(self, i: int, line: str) -> None:
+        stdin = self._procs[i].stdin
+        if stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stdin.write(line.encode() + b"\n")
+                stdin.flush()
+
+    def _supervise(self) -> None:
+        """Start the nodes at one instant, watch them to the end, pass stop requests on."""
+        config, options = self.config, self.options
+        n = config.n_machines
+        pipes = _Pipes(self._procs)
+        watch = _Watch([Progress(i, config.rates[i], 0, config.ticks(i), 0, 0) for i in range(n)])
+        ended = watch.ended
+        set_up_by = time.monotonic() + options.connect_timeout + SPAWN_ALLOWANCE + 0.02 * n
+        hurried = False
+        last_live = 0.0
+        kill_at: float | None = None
+        try:
+            while len(ended) < n:
+                with contextlib.suppress(queue.Empty):
+                    i, kind, line = pipes.lines.get(timeout=0.05)
+                    while True:
+                        self._on_line(watch, i, kind, line)
+                        i, kind, line = pipes.lines.get_nowait()
+                now = time.monotonic()
+                if not self.started.is_set():
+                    self._check_set_up(watch, set_up_by)
+                    if len(watch.ready) == n:
+                        self._give_start()
+                    continue
+                if self.stop.is_set() and self._stopped is None:
+                    self._stopped = now
+                    for i in range(n):
+                        self._tell(i, "stop")
+                    kill_at = now + STOP_LIMIT
+                if self.hurry is not None and self.hurry.is_set() and not hurried:
+                    hurried = True
+                    for i in range(n):
+                        self._tell(i, "hurry")
+                if kill_at is None:
+                    end = self._start + config.duration / options.speed
+                    kill_at = end + self.drain_timeout + GRACE
+                if now > kill_at:
+                    why = (
+                        f"not done {STOP_LIMIT:g} s after the stop request"
+                        if self._stopped is not None
+                        else f"not done {self.drain_timeout + GRACE:g} s after the run's end"
+                    )
+                    for i in set(range(n)) - ended:
+                        self._kill(i, why)
+                    kill_at = now + 5.0
+                if self.live is not None and now - last_live >= LIVE_PERIOD:
+                    last_live = now
+                    self.live(list(watch.progress))
+        finally:
+            if len(ended) < n:  # a failure or an interrupt before the start
+                for i in set(range(n)) - ended:
+                    self._tell(i, "hurry")
+                give_up = time.monotonic() + 1.0  # one second for all of them, then kill
+                for proc in self._procs:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=max(0.0, give_up - time.monotonic()))
+                    if proc.poll() is None:
+                        proc.kill()
+            pipes.join()
+        if self.live is not None:
+            self.live(list(watch.progress))
+
+    def _on_line(self, watch: _Watch, i: int, kind: str, line: str) -> None:
+        """One line from node i's stdout or stderr, or the end of its pipes."""
+        if kind == "out":
+            word, _, rest = line.partition(" ")
+            if word == "progress":
+                with contextlib.suppress(ValueError):
+                    tick, clock, queued = map(int, rest.split())
+                    watch.progress[i] = watch.progress[i]._replace(
+                        tick=tick, clock=clock, queue=queued
+                    )
+            elif word == "ready":
+                watch.ready.add(i)
+            elif word == "started":
+                with contextlib.suppress(ValueError):
+                    self._offsets[i] = float(rest)
+            elif word == "done":
+                watch.done.add(i)
+        elif kind == "err":
+            if line.startswith("error: "):
+                watch.errors[i] = line[len("error: ") :]
+            elif line.startswith("warning: "):
+                log.warning("%s", line[len("warning: ") :])
+            elif line.strip():
+                log.warning("machine %d: %s", i, line)
+        elif kind == "eof":
+            watch.ended.add(i)
+            proc = self._procs[i]
+            try:
+                status = proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                status = proc.wait()
+            if self.started.is_set() and i not in watch.done:
+                self._record_death(i, _describe_exit(status), watch.errors.get(i))
+
+    def _record_death(self, i: int, how: str, error: str | None) -> None:
+        if any(d["machine"] == i for d in self.dead):
+            return
+        at = (time.monotonic() - self._start) * self.options.speed
+        entry: dict[str, Any] = {"machine": i, "at": round(max(at, 0.0), 3), "exit": how}
+        if error:
+            entry["error"] = error
+        self.dead.append(entry)
+        log.warning("machine %d died at t = %.2f s (%s)", i, entry["at"], how)
+
+    def _kill(self, i: int, why: str) -> None:
+        proc = self._procs[i]
+        if proc.poll() is None:
+            proc.kill()
+            self._record_death(i, f"killed: {why}", None)
+
+    def _check_set_up(self, watch: _Watch, set_up_by: float) -> None:
+        """Before the start: raise if stopped, if a node exited, or if set-up takes too long."""
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        if watch.ended:
+            i = min(watch.ended, key=lambda j: (j not in watch.errors, j))
+            status = self._procs[i].poll()
+            raise NetworkError(
+                watch.errors.get(i)
+                or f"machine {i} exited before the start ({_describe_exit(status or 0)})"
+            )
+        if time.monotonic() > set_up_by:
+            waiting = ", ".join(map(str, sorted(set(range(len(self._procs))) - watch.ready)))
+            raise NetworkError(
+                f"machine {waiting} did not come up within "
+                f"{self.options.connect_timeout + SPAWN_ALLOWANCE:g} s"
+            )
+
+    def _give_start(self) -> None:
+        ns = round((time.time() + START_LEAD) * 1e9)
+        epoch = ns / 1e9  # exactly what the nodes read from the line
+        self._start = time.monotonic() + (epoch - time.time())
+        self._start_epoch = epoch
+        line = f"start {ns}"
+        for i in range(len(self._procs)):
+            self._tell(i, line)
+        self.started.set()
+
+    def _reap(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+    # -- what the nodes left -----------------------------------------------------------------
+
+    def _reports(self, folder: Path) -> list[NodeReport]:
+        n = self.config.n_machines
+        dead = {d["machine"] for d in self.dead}
+        reports = []
+        for i in range(n):
+            if i in dead:
+                reports.append(_dead_report(folder, i, n))
+            else:
+                try:
+                    data = json.loads((folder / node_file(i)).read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    self._record_death(i, "left no report", None)
+                    reports.append(_dead_report(folder, i, n))
+                    continue
+                reports.append(_node_report(data, folder))
+        return reports
+
+    def _process_metadata(
+        self, reports: list[NodeReport], offsets: dict[int, float], dead: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        metadata = self._metadata(reports)
+        metadata["options"]["processes"] = True
+        metadata["mode"] = "processes"
+        if offsets:
+            values = [offsets[i] * 1000 for i in sorted(offsets)]
+            metadata["start_skew_ms"] = round(max(values) - min(values), 3)
+            metadata["start_offsets_ms"] = [round(v, 3) for v in values]
+        metadata["degraded"] = bool(dead)
+        metadata["dead"] = sorted(dead, key=lambda d: d["machine"])
+        return metadata
+
+
+def _node_report(data: dict[str, Any], folder: Path) -> NodeReport:
+    i = int(data["machine"])
+    report = NodeReport(i)
+    report.events = read_log(folder / log_name(i))
+    report.queued = int(data["queued"])
+    report.dropped = [int(x) for x in data["dropped"]]
+    report.lateness = [float(x) for x in data["lateness"]]
+    report.drained = bool(data["drained"])
+    report.stopped_at = data.get("stopped_at")
+    return report
+
+
+def _dead_report(folder: Path, i: int, n: int) -> NodeReport:
+    """What a dead node left: its log up to its last whole line."""
+    path = folder / log_name(i)
+    report = NodeReport(i, dropped=[0] * n)
+    header = (",".join(COLUMNS) + "\n").encode()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = b""
+    whole = data[: data.rfind(b"\n") + 1]
+    if not whole.startswith(header):  # killed before its log had a header on disk
+        whole = header
+    if whole != data:
+        path.write_bytes(whole)
+    report.events = read_log(path)
+    return report
+
+
+def _check_launcher_capacity(n: int) -> None:
+    """The launcher holds three pipes per node and, briefly, every listener."""
+    try:
+        import resource
+    except ImportError:
+        return
+    need = 4 * n + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and need > soft:
+        if hard == resource.RLIM_INFINITY or need <= hard:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                soft = hard
+        if need > soft:
+            raise NetworkError(
+                f"launching {n} node processes needs about {need} file descriptors, "
+                f"the limit is {soft} (ulimit -n)"
+            )
+
+
+def run_processes(
+    config: RunConfig,
+    options: RealtimeOptions,
+    out: Path | None = None,
+    live: Callable[[list[Progress]], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Result:
+    """:func:`~lamport.realtime.cluster.run_backend` with one OS process per machine."""
+    return Launcher(config, options, out=out, live=live, stop=stop).run()
+
+
+def collect(directories: Sequence[Path], out: Path) -> Path:
+    """Assemble the node directories of a run (``node`` commands, any hosts) into ``out``.
+
+    Each directory holds ``node-<id>.json`` and ``machine-<id>.csv`` of some
+    nodes; together they must hold every machine of one run exactly once.
+    Raise ConfigError (one line) if they do not, LogError if a log is malformed.
+    """
+    found: dict[int, tuple[Path, dict[str, Any]]] = {}
+    for folder in map(Path, directories):
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: not a directory")
+        for path in sorted(folder.glob("node-*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                machine = int(data["machine"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}: not a node report ({exc})") from None
+            if machine in found:
+                raise ConfigError(f"{path}: machine {machine} also in {found[machine][0]}")
+            found[machine] = (path, data)
+    if not found:
+        raise ConfigError("no node-<id>.json in the directories given")
+    first_path, first = found[min(found)]
+    config = RunConfig.from_metadata(first)
+    backend = get_backend("realtime")
+    options = backend.options_from_metadata(first)
+    digest = run_digest(config, options)
+    for path, data in found.values():
+        if run_digest(RunConfig.from_metadata(data), backend.options_from_metadata(data)) != digest:
+            raise ConfigError(f"{path}: a different run from {first_path}")
+        if data.get("start_epoch") != first.get("start_epoch"):
+            raise ConfigError(f"{path}: a different start from {first_path}")
+    missing = sorted(set(range(config.n_machines)) - set(found))
+    if missing:
+        raise ConfigError(f"no node-{missing[0]}.json in the directories given")
+    stop = threading.Event()
+    launcher = Launcher(config, options, stop=stop)
+    launcher._start_epoch = float(first["start_epoch"])
+    launcher.ports = [int(found[i][1]["listen"].rpartition(":")[2]) for i in range(len(found))]
+    reports = [_node_report(found[i][1], found[i][0].parent) for i in range(len(found))]
+    if any(r.stopped_at is not None for r in reports):
+        stop.set()
+    offsets = {i: float(found[i][1]["start_offset"] or 0.0) for i in range(len(found))}
+    metadata = launcher._process_metadata(reports, offsets, [])
+    staging = Staging(Path(out))
+    folder = staging.create()
+    try:
+        for i in range(len(found)):
+            shutil.copyfile(found[i][0].parent / log_name(i), folder / log_name(i))
+        write_json(folder / RUN_FILE, metadata)
+    except OSError as exc:
+        staging.discard()
+        raise cannot_write(Path(out), exc) from None
+    except BaseException:
+        staging.discard()
+        raise
+    return staging.publish()

@@ -1,0 +1,492 @@
+"""One machine of a run as an OS process of its own: ``python -m lamport.realtime node``.
+
+A node process runs one :class:`~lamport.realtime.node.Node`, unchanged,
+with the run's model and options read from a ``run.json``-like file
+(``--config``), its listening address, every peer's address, the run's
+secret (``--secret-file``, a 0600 file, :mod:`.auth`) and a directory for
+its log. The same process serves a launcher on this host and a run that
+spans hosts; only the start differs:
+
+Start (``--control links``, the default: a run of nodes started by hand)
+    Once every link of a node is up and authenticated it sends ``ready
+    <digest>`` to machine 0, the digest naming the run's model and options.
+    Machine 0 waits until it holds every other machine's ready (and its own
+    links), checks the digests agree, and sends ``start <epoch ns>``: a
+    wall-clock instant :data:`START_LEAD` ahead. Each node turns it into its
+    monotonic clock and ticks from there. A digest that differs, or a start
+    that never comes, is one line and exit status 2.
+
+Start (``--control stdio``: under the launcher, :mod:`.launcher`)
+    The node prints ``ready`` on its stdout and reads ``start <epoch ns>``
+    from its stdin; it prints ``started <offset s>`` once it passes the start
+    instant, ``progress <tick> <clock> <queue>`` four times a second if the
+    launcher shows a live display (``--progress``), and ``done`` at the end.
+    ``stop`` and ``hurry`` on stdin stop it (a second request cuts the
+    drain short); the end of stdin (the launcher is gone) stops it too, so a
+    node never outlives its launcher.
+
+What it leaves
+    ``<out>/machine-<id>.csv``, written as events happen and flushed every
+    tick (SPEC section 3), and ``<out>/node-<id>.json``: what it left queued,
+    what it could not send, its tick lateness, how far from the common start
+    it actually woke (``start_offset``), and the model and options it ran.
+    :func:`lamport.realtime.launcher.collect` assembles the nodes' files
+    into one run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import hashlib
+import ipaddress
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lamport.backend import get_backend
+from lamport.config import RunConfig
+from lamport.core import Event
+from lamport.errors import ConfigError, LogError, NetworkError
+from lamport.realtime.auth import read_secret
+from lamport.realtime.node import POLL, Node, NodeReport
+from lamport.realtime.options import RealtimeOptions
+from lamport.realtime.transport import bind_listener
+from lamport.schema import COLUMNS, log_name
+
+__all__ = ["NodeSpec", "node_file", "node_options", "parse_address", "run_digest", "run_node"]
+
+#: How far ahead of "everyone is ready" machine 0 (or the launcher) puts the start, in seconds.
+START_LEAD = 0.1
+#: How often a node under a launcher reports its progress, in seconds.
+PROGRESS_PERIOD = 0.25
+
+
+def node_file(machine: int) -> str:
+    """The name of a node's report in its output directory."""
+    return f"node-{machine}.json"
+
+
+def parse_address(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` as a pair. Raise ConfigError if it is not one."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{what}: expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def node_options(options: RealtimeOptions) -> dict[str, Any]:
+    """The options as a node records them: every field but ``processes``."""
+    return {k: v for k, v in dataclasses.asdict(options).items() if k != "processes"}
+
+
+def run_digest(config: RunConfig, options: RealtimeOptions) -> str:
+    """16 hex digits naming the model and the options that change the logs."""
+    labelled = {name: getattr(options, name) for name in options.LABELS}
+    text = json.dumps([config.metadata(), labelled], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_node_config(path: Path) -> tuple[RunConfig, RealtimeOptions]:
+    """The model and options in a node's ``--config`` file. Raise ConfigError if invalid."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: {(exc.strerror or str(exc)).lower()}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: not a JSON object")
+    try:
+        config = RunConfig.from_metadata(data)
+        options = get_backend("realtime").options_from_metadata(data)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ConfigError(f"--config {path}: {exc}") from None
+    return config, options
+
+
+@dataclass
+class NodeSpec:
+    """Everything one node process is told: who it is, where everyone listens, the secret."""
+
+    config: RunConfig
+    options: RealtimeOptions
+    machine: int
+    listen: tuple[str, int]
+    peers: dict[int, tuple[str, int]]
+    secret: bytes
+    out: Path
+    listen_fd: int | None = None
+    control: str = "links"
+    #: Under a launcher with a live display: print progress lines four times a second.
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        n = self.config.n_machines
+        loopback = self.listen[0] == "localhost"
+        if not 0 <= self.machine < n:
+            raise ConfigError(f"--id {self.machine}: the config has machines 0..{n - 1}")
+        expected = set(range(n)) - {self.machine}
+        if set(self.peers) != expected:
+            missing = sorted(expected - set(self.peers))
+            extra = sorted(set(self.peers) - expected)
+            said = []
+            if missing:
+                said.append("no --peer for machine " + ", ".join(map(str, missing)))
+            if extra:
+                said.append("--peer for machine " + ", ".join(map(str, extra)))
+            raise ConfigError(
+                f"the peers disagree with the config ({n} machines, this is machine "
+                f"{self.machine}): {'; '.join(said)}"
+            )
+        with contextlib.suppress(ValueError):
+            loopback = ipaddress.ip_address(self.listen[0]).is_loopback
+        if not loopback and not self.secret:
+            raise ConfigError("listening beyond 127.0.0.1 needs --secret-file")
+
+    @classmethod
+    def from_arguments(
+        cls,
+        config_file: Path,
+        machine: int,
+        listen: str,
+        peers: Sequence[str],
+        secret_file: Path,
+        out: Path,
+        listen_fd: int | None = None,
+        control: str = "links",
+        progress: bool = False,
+    ) -> NodeSpec:
+        """Build a spec from the ``node`` command's arguments. Raise ConfigError if invalid."""
+        config, options = read_node_config(config_file)
+        addresses: dict[int, tuple[str, int]] = {}
+        for text in peers:
+            ident, sep, address = text.partition("=")
+            if not sep or not ident.isdigit():
+                raise ConfigError(f"--peer: expected J=HOST:PORT, got {text!r}")
+            if int(ident) in addresses:
+                raise ConfigError(f"--peer: machine {ident} given twice")
+            addresses[int(ident)] = parse_address(address, f"--peer {ident}")
+        return cls(
+            config,
+            options,
+            machine,
+            parse_address(listen, "--listen"),
+            addresses,
+            read_secret(secret_file),
+            Path(out),
+            listen_fd,
+            control,
+            progress,
+        )
+
+
+class _LogFile:
+    """This machine's log, written as events happen and flushed at every tick."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle: IO[str] = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
+        self.writer = csv.writer(self.handle, lineterminator="\n")
+        self.error: OSError | None = None
+        try:  # on disk at once: a node killed before its first tick still leaves a valid log
+            self.writer.writerow(COLUMNS)
+            self.handle.flush()
+        except OSError as exc:
+            self.close()
+            raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
+
+    def __call__(self, event: Event) -> None:
+        if self.error is None:
+            try:
+                self.writer.writerow(event)
+                self.handle.flush()
+            except OSError as exc:
+                self.error = exc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+
+
+class _Stdio:
+    """The launcher's side channel: lines on stdout, orders on stdin."""
+
+    def __init__(self, stop: threading.Event, hurry: threading.Event) -> None:
+        self.stop = stop
+        self.hurry = hurry
+        self.start_ns: int | None = None
+        self.got_start = threading.Event()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, name="lamport-stdin", daemon=True).start()
+
+    def say(self, line: str) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def _read(self) -> None:
+        for line in sys.stdin:
+            word, _, rest = line.strip().partition(" ")
+            if word == "start" and rest.isdigit():
+                self.start_ns = int(rest)
+                self.got_start.set()
+            elif word == "stop":
+                self._stop()
+            elif word == "hurry":
+                self.stop.set()
+                self.hurry.set()
+        self.stop.set()  # the launcher is gone: stop, and do not wait on peers for long
+        self.hurry.set()
+        self.got_start.set()
+
+    def _stop(self) -> None:
+        if self.stop.is_set():
+            self.hurry.set()
+        self.stop.set()
+
+
+def _monotonic_of(epoch: float) -> float:
+    """The monotonic instant of a wall-clock epoch, read as close together as we can."""
+    return time.monotonic() + (epoch - time.time())
+
+
+def run_node(
+    spec: NodeSpec,
+    stop: threading.Event,
+    hurry: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Run one node process's machine to the end; write its log and report; return the report.
+
+    Raise NetworkError if it cannot connect, is refused (another node holds
+    its id) or never gets the start, ConfigError if the nodes' configs
+    differ, and KeyboardInterrupt if stopped before the start.
+    """
+    hurry = hurry if hurry is not None else threading.Event()
+    config, options = spec.config, spec.options
+    n = config.n_machines
+    if spec.listen_fd is not None:
+        listener = socket.socket(fileno=spec.listen_fd)
+    else:
+        listener = bind_listener(*spec.listen, spec.machine, backlog=n + 8)
+    log_file = _LogFile(spec.out / log_name(spec.machine))
+    try:
+        node = Node(
+            spec.machine,
+            config,
+            options,
+            sink=log_file,
+            secret=spec.secret,
+            host=spec.listen[0],
+            listener=listener,
+        )
+    except BaseException:
+        log_file.close()
+        listener.close()
+        raise
+    listen = node.address
+    addresses = [spec.peers.get(j, listen) for j in range(n)]
+    stdio = _Stdio(stop, hurry) if spec.control == "stdio" else None
+    started = _Starter(node, spec, stdio, stop)
+    deadline = time.monotonic() + options.connect_timeout
+    reporter = None
+    if stdio is not None and spec.progress:
+        reporter = threading.Thread(
+            target=_report_progress, args=(node, stdio, stop), name="lamport-progress", daemon=True
+        )
+    report: NodeReport | None = None
+    try:
+        if reporter is not None:
+            reporter.start()
+        report = node.run(addresses, deadline, stop, started.ready, hurry, drain_timeout=2.0)
+    finally:
+        started.finish()
+        log_file.close()
+    if report.error is not None:
+        raise NetworkError(report.error)
+    if started.error is not None:
+        raise started.error
+    if started.epoch is None:
+        raise KeyboardInterrupt
+    if log_file.error is not None:
+        raise LogError(f"--out {spec.out}: {(log_file.error.strerror or '').lower()}")
+    data = {
+        "machine": spec.machine,
+        "backend": "realtime",
+        **config.metadata(),
+        "options": node_options(options),
+        "listen": f"{listen[0]}:{listen[1]}",
+        "start_epoch": started.epoch,
+        "start_offset": started.offset,
+        "queued": report.queued,
+        "dropped": report.dropped,
+        "lateness": [round(x, 7) for x in report.lateness],
+        "drained": report.drained,
+        "stopped_at": report.stopped_at,
+        "ticks": len(report.events),
+    }
+    path = spec.out / node_file(spec.machine)
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+    except OSError as exc:
+        raise LogError(f"--out {spec.out}: {(exc.strerror or str(exc)).lower()}") from None
+    if stdio is not None:
+        stdio.say("done")
+    return data
+
+
+def _report_progress(node: Node, stdio: _Stdio, stop: threading.Event) -> None:
+    while not stop.wait(PROGRESS_PERIOD):
+        p = node.progress()
+        stdio.say(f"progress {p.tick} {p.clock} {p.queue}")
+        if p.tick >= p.ticks:
+            return
+    p = node.progress()
+    stdio.say(f"progress {p.tick} {p.clock} {p.queue}")
+
+
+class _Starter:
+    """Gets the common start instant to the node: from the launcher, or through machine 0."""
+
+    def __init__(
+        self, node: Node, spec: NodeSpec, stdio: _Stdio | None, stop: threading.Event
+    ) -> None:
+        self.node = node
+        self.spec = spec
+        self.stdio = stdio
+        self.stop = stop
+        self.epoch: float | None = None
+        self.offset: float | None = None
+        self.error: Exception | None = None
+        self._thread: threading.Thread | None = None
+        self._digest = run_digest(spec.config, spec.options)
+
+    def ready(self, machine: int, error: str | None) -> None:
+        """Called by the node once its links are up (or cannot be)."""
+        if error is not None:
+            return
+        if self.stdio is not None:
+            self.stdio.say("ready")
+        elif self.spec.machine != 0:
+            self.node.transport.send_control(0, b"ready " + self._digest.encode())
+        self._thread = threading.Thread(target=self._wait, name="lamport-start", daemon=True)
+        self._thread.start()
+
+    def finish(self) -> None:
+        self.node.cancel()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _fail(self, error: Exception) -> None:
+        self.error = error
+        self.node.cancel()
+
+    def _wait(self) -> None:
+        """Wait for the start (or give it, on machine 0); begin the node; time the start."""
+        timeout = self.spec.options.connect_timeout + 5.0
+        epoch: float | None
+        try:
+            if self.stdio is not None:
+                self.stdio.got_start.wait()
+                if self.stdio.start_ns is None or self.stop.is_set():
+                    self.node.cancel()
+                    return
+                epoch = self.stdio.start_ns / 1e9
+            elif self.spec.machine == 0:
+                epoch = self._lead(timeout)
+            else:
+                epoch = self._follow(timeout)
+        except (NetworkError, ConfigError) as exc:
+            self._fail(exc)
+            return
+        if epoch is None:
+            self.node.cancel()
+            return
+        start = _monotonic_of(epoch)
+        self.epoch = epoch
+        self.node.begin(start)
+        while (left := start - time.monotonic()) > 0:
+            time.sleep(left)
+        self.offset = time.time() - epoch
+        if self.stdio is not None:
+            self.stdio.say(f"started {self.offset:.7f}")
+
+    def _control(
+        self, timeout: float, what: str, awaited: Collection[int]
+    ) -> tuple[int, bytes] | None:
+        """The next control frame, or None if stopped. Raise NetworkError after the timeout,
+        or if a machine in ``awaited`` leaves first."""
+        transport = self.node.transport
+        give_up = time.monotonic() + timeout
+        while not transport.control:
+            if self.stop.is_set():
+                return None
+            if transport.error is not None:
+                raise NetworkError(transport.error)
+            gone = [j for j in awaited if transport.lost(j)]
+            if gone:
+                raise NetworkError(
+                    f"machine {self.spec.machine}: machine {gone[0]} left before the start"
+                )
+            if time.monotonic() > give_up:
+                raise NetworkError(
+                    f"machine {self.spec.machine}: {what} within {timeout:g} s of connecting"
+                )
+            transport.control_arrived.wait(POLL)
+            transport.control_arrived.clear()
+        return transport.control.popleft()
+
+    def _lead(self, timeout: float) -> float | None:
+        """Machine 0: collect every ready, check the digests, send the start."""
+        n = self.spec.config.n_machines
+        waiting = set(range(1, n))
+        transport = self.node.transport
+        while waiting:
+            listed = ", ".join(map(str, sorted(waiting)))
+            got = self._control(timeout, f"machine {listed} never became ready", waiting)
+            if got is None:
+                return None
+            peer, payload = got
+            word, _, digest = payload.partition(b" ")
+            if word != b"ready":
+                continue
+            if digest.decode() != self._digest:
+                reason = (
+                    f"machine {peer}'s config differs from machine 0's "
+                    f"(digest {digest.decode()} against {self._digest})"
+                )
+                for j in range(1, n):
+                    transport.send_control(j, b"abort " + reason.encode())
+                time.sleep(0.1)  # let the aborts leave
+                raise ConfigError(reason)
+            waiting.discard(peer)
+        ns = round((time.time() + START_LEAD) * 1e9)
+        epoch = ns / 1e9  # exactly what the others read from the frame
+        payload = b"start %d" % ns
+        for j in range(1, n):
+            transport.send_control(j, payload)
+        return epoch
+
+    def _follow(self, timeout: float) -> float | None:
+        while True:
+            got = self._control(timeout, "no start from machine 0", (0,))
+            if got is None:
+                return None
+            peer, payload = got
+            word, _, rest = payload.partition(b" ")
+            if peer == 0 and word == b"start":
+                return int(rest) / 1e9
+            if peer == 0 and word == b"abort":
+                raise ConfigError(rest.decode("ascii", "replace"))

@@ -1,0 +1,92 @@
+"""Play a machine of a real-time run from a test: the caller's side of the handshake on a
+blocking socket (:mod:`lamport.realtime.auth`), and the frames it needs."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+from lamport.realtime import auth
+from lamport.realtime.framing import HEADER, FrameDecoder, encode_frame
+
+
+def hello(caller: int, nonce: bytes | None = None) -> bytes:
+    """A well-formed hello frame from ``caller`` with a fresh (or given) nonce."""
+    return encode_frame(auth.hello_payload(caller, nonce or auth.new_nonce()))
+
+
+def read_frame(sock: socket.socket, decoder: FrameDecoder | None = None) -> bytes:
+    """The next frame's payload; raise ConnectionError if the stream ends first."""
+    decoder = decoder or FrameDecoder()
+    while True:
+        data = sock.recv(HEADER.size + 128)
+        if not data:
+            raise ConnectionError("closed")
+        payloads = decoder.feed(data)
+        if payloads:
+            return payloads[0]
+
+
+def handshake(sock: socket.socket, secret: bytes, caller: int, listener: int) -> bytes:
+    """Authenticate as machine ``caller`` to machine ``listener``; return the auth frame sent."""
+    nc = auth.new_nonce()
+    sock.sendall(hello(caller, nc))
+    nl = auth.check_challenge(secret, caller, listener, nc, read_frame(sock))
+    frame = encode_frame(auth.auth_payload(secret, caller, listener, nc, nl))
+    sock.sendall(frame)
+    return frame
+
+
+def dropped(sock: socket.socket) -> bool:
+    """Wait (3 s at most) until the other end closes the connection; True."""
+    sock.settimeout(3)
+    try:
+        while sock.recv(1024):
+            pass
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return True
+
+
+class Outsider:
+    """Races the peers from before the start: hammers every port with forged hellos, forged
+    auths and forged messages (huge clocks included) until told to stop."""
+
+    FORGED = encode_frame(b"1 1 100000000000000000000") + encode_frame(b"2 1 99999")
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.stop = threading.Event()
+        self.tries = 0
+        self.thread = threading.Thread(target=self._run)
+
+    def _attempt(self, port: int, caller: int, listener: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            nc = auth.new_nonce()
+            sock.sendall(hello(caller, nc))
+            try:
+                challenge = read_frame(sock)
+            except (ConnectionError, TimeoutError, OSError):
+                return
+            nl = bytes.fromhex(challenge.split()[1].decode())
+            forged = auth.auth_payload(auth.new_secret(), caller, listener, nc, nl)
+            with_secretless = encode_frame(forged) + self.FORGED
+            sock.sendall(with_secretless)
+            dropped(sock)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for listener, port in enumerate(self.ports):
+                for caller in range(listener + 1, len(self.ports)):
+                    with contextlib.suppress(OSError):
+                        self._attempt(port, caller, listener)
+                    self.tries += 1
+                with_raw = socket.socket()
+                try:
+                    with_raw.connect(("127.0.0.1", port))
+                    with_raw.sendall(self.FORGED)
+                except OSError:
+                    pass
+                finally:
+                    with_raw.close()

@@ -1,0 +1,516 @@
+"""One OS process per machine: the launcher, the ``node`` command, ``collect``, and their faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from peer import Outsider
+
+from lamport.config import RunConfig, experiment
+from lamport.core import RECEIVE, SEND
+from lamport.des.model import simulate
+from lamport.invariants import check, violations
+from lamport.logs import read_run
+from lamport.realtime import RealtimeOptions, auth, run_backend
+from lamport.realtime.launcher import Launcher
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    """True if a process with this id exists (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def processes_naming(text: str) -> list[int]:
+    """Ids of the live processes whose command line contains ``text`` (a /proc scan)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if text.encode() in handle.read() and alive(int(entry)):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+# -- the launcher ------------------------------------------------------------------------
+
+
+def test_a_process_run_satisfies_every_invariant_and_falls_in_the_des_band(tmp_path):
+    exp = experiment(4)
+    des = np.array(
+        [
+            [[row["final_clock"], row["final_queue"]] for row in simulate(exp.config(s)).summary()]
+            for s in range(30)
+        ]
+    )
+    low, high = np.percentile(des, [1, 99], axis=0)
+    central_low, central_high = np.percentile(des, [10, 90], axis=0)
+    seed = next(s for s in range(30) if ((central_low <= des[s]) & (des[s] <= central_high)).all())
+    out = tmp_path / "run"
+    result = run_backend(exp.config(seed), RealtimeOptions(speed=15, processes=True), out=out)
+    metadata, logs = read_run(out)
+    check(metadata, logs, tick_tolerance=1)
+    assert [len(events) for events in logs] == [exp.config(seed).ticks(i) for i in range(3)]
+    assert metadata["mode"] == "processes" and metadata["options"]["processes"] is True
+    assert metadata["degraded"] is False and metadata["dead"] == []
+    assert 0 <= metadata["start_skew_ms"] < 20  # target under 1 ms; loaded CI hosts vary
+    assert len(metadata["start_offsets_ms"]) == 3
+    assert "secret" not in json.dumps(metadata)
+    got = np.array([[row["final_clock"], row["final_queue"]] for row in result.summary()])
+    assert ((low <= got) & (got <= high)).all(), (seed, got.tolist(), low.tolist(), high.tolist())
+    assert sorted(p.name for p in out.iterdir() if p.name != "network.log") == [
+        "machine-0.csv",
+        "machine-1.csv",
+        "machine-2.csv",
+        "run.json",
+    ]
+
+
+def test_a_killed_node_is_reported_and_the_others_finish_with_complete_logs(tmp_path):
+    config = RunConfig(rates=(2, 3, 4), p_send=0.3, duration=30, seed=2)
+    launcher = Launcher(config, RealtimeOptions(speed=10, processes=True), out=tmp_path / "run")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
+    thread.start()
+    assert launcher.started.wait(20)
+    for pid in launcher.pids:  # the secret is in a file, never on a command line
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read()
+        assert b"--secret-file=" in cmdline and launcher.secret.hex().encode() not in cmdline
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            assert launcher.secret.hex().encode() not in handle.read()
+    time.sleep(0.5)
+    os.kill(launcher.pids[1], signal.SIGKILL)
+    thread.join(20)
+    assert not thread.is_alive()
+    metadata, logs = read_run(tmp_path / "run")
+    assert metadata["degraded"] is True
+    (dead,) = metadata["dead"]
+    assert dead["machine"] == 1 and dead["exit"] == "killed by SIGKILL"
+    assert 3 <= dead["at"] <= 20  # model seconds: killed about 0.5 wall s (5 model s) in
+    for machine in (0, 2):
+        assert len(logs[machine]) == config.ticks(machine)
+    assert 0 < len(logs[1]) < config.ticks(1)
+    assert not any(alive(pid) for pid in launcher.pids)
+
+
+def test_an_outsider_racing_node_processes_from_before_they_start_gets_nothing_in(tmp_path):
+    """The launcher's ports are known before the node interpreters even start: the outsider
+    hammers them from then on with forged hellos, auths and messages (a 10^20 clock)."""
+    config = experiment(4).config(seed=1, duration=20)
+    launcher = Launcher(config, RealtimeOptions(speed=20, processes=True), out=tmp_path / "run")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
+    thread.start()
+    wait_for(lambda: len(launcher.ports) == 3)
+    outsider = Outsider(list(launcher.ports))
+    outsider.thread.start()
+    thread.join(40)
+    outsider.stop.set()
+    outsider.thread.join(10)
+    assert not thread.is_alive() and "result" in box
+    assert outsider.tries > 10
+    metadata, logs = read_run(tmp_path / "run")
+    check(metadata, logs, tick_tolerance=1)
+    sent = {e.msg_id for events in logs for e in events if e.event == SEND}
+    for events in logs:
+        assert max(e.clock for e in events) < 10**4
+        assert all(e.msg_id in sent for e in events if e.event == RECEIVE)
+    assert "failed the handshake" in (tmp_path / "run" / "network.log").read_text()
+
+
+def test_a_frozen_node_is_never_waited_on_forever(tmp_path):
+    """SIGSTOP: the node neither ends nor dies; the launcher kills it after the drain's grace."""
+    config = RunConfig(rates=(2, 3, 4), p_send=0.3, duration=10, seed=2)
+    launcher = Launcher(config, RealtimeOptions(speed=10, processes=True), out=tmp_path / "run")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
+    thread.start()
+    assert launcher.started.wait(20)
+    began = time.monotonic()
+    os.kill(launcher.pids[2], signal.SIGSTOP)
+    thread.join(20)
+    assert not thread.is_alive()
+    assert time.monotonic() - began < 1 + 2 + 2 + 6  # the run, its drain, the grace, slack
+    metadata, logs = read_run(tmp_path / "run")
+    (dead,) = metadata["dead"]
+    assert dead["machine"] == 2 and dead["exit"] == "killed: not done 4 s after the run's end"
+    assert [len(logs[m]) for m in (0, 1)] == [20, 30]
+    assert not any(alive(pid) for pid in launcher.pids)
+
+
+def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan(tmp_path):
+    out = tmp_path / "run"
+    argv = ["exp", "4", "--processes", "--speed", "5", "--out", str(out), "--quiet"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "lamport.realtime", *argv],
+        cwd=tmp_path,
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def ticking() -> bool:
+            logs = list(tmp_path.glob(".run.partial-*/machine-2.csv"))
+            return bool(logs) and len(logs[0].read_text().splitlines()) > 5
+
+        wait_for(ticking, timeout=20)
+        nodes = processes_naming(f"--out={tmp_path}")
+        assert len(nodes) == 3
+        launcher.send_signal(signal.SIGINT)
+        asked = time.monotonic()
+        _, err = launcher.communicate(timeout=10)
+        elapsed = time.monotonic() - asked
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert launcher.returncode == 130, err
+    assert elapsed < 4.0  # nodes are killed 1.8 s after the request; slack for a loaded host
+    assert not any(alive(pid) for pid in nodes)
+    assert processes_naming(f"--out={tmp_path}") == []
+    metadata, logs = read_run(out)
+    assert metadata["interrupted"] is True and metadata["stop_signal"] == "SIGINT"
+    assert metadata["degraded"] is False
+    assert violations({**metadata, "duration": metadata["stopped_at"]}, logs) == []
+
+
+def test_a_port_in_use_fails_the_process_run_in_one_line_with_no_process_left(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        argv = ["run", "--rates", "2,3", "--duration", "5", "--processes"]
+        argv += ["--base-port", str(port), "--out", str(tmp_path / "run")]
+        done = subprocess.run(
+            [sys.executable, "-m", "lamport.realtime", *argv],
+            cwd=tmp_path,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"error: port {port} (machine 0) is already in use"
+    assert processes_naming(f"--out={tmp_path}") == []
+    assert not (tmp_path / "run").exists()
+    assert not list(tmp_path.glob(".run.partial-*"))
+
+
+def test_nodes_outlive_no_killed_launcher(tmp_path):
+    """SIGKILL leaves the launcher no chance to clean up: its nodes see stdin end and stop."""
+    argv = ["exp", "4", "--processes", "--speed", "5", "--out", str(tmp_path / "run"), "--quiet"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "lamport.realtime", *argv],
+        cwd=tmp_path,
+        env=ENV,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(processes_naming(f"--out={tmp_path}")) == 3, timeout=20)
+        wait_for(lambda: list(tmp_path.glob(".run.partial-*/machine-2.csv")), timeout=20)
+        launcher.kill()
+        launcher.wait()
+        wait_for(lambda: processes_naming(f"--out={tmp_path}") == [], timeout=5)
+    finally:
+        launcher.kill()
+        launcher.wait()
+
+
+# -- the node command --------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    """A node config for 2 machines at speed 10 and a secret file: (config, secret)."""
+    config = RunConfig(rates=(3, 5), p_send=0.5, duration=10, seed=1)
+    path = tmp_path / "config.json"
+    options = {"speed": 10.0, "base_port": None, "connect_timeout": 2.0}
+    path.write_text(json.dumps({"backend": "realtime", **config.metadata(), "options": options}))
+    secret = auth.write_secret(tmp_path / "secret", auth.new_secret())
+    return path, secret
+
+
+def listening() -> socket.socket:
+    return socket.create_server(("127.0.0.1", 0), backlog=8)
+
+
+def node(
+    machine: int,
+    config: Path,
+    secret: Path,
+    listener: socket.socket,
+    peers: dict[int, socket.socket],
+    out: Path,
+) -> subprocess.Popen:
+    """Start ``python -m lamport.realtime node`` on a listener the test holds."""
+    argv = [
+        sys.executable,
+        "-m",
+        "lamport.realtime",
+        "node",
+        f"--config={config}",
+        f"--id={machine}",
+        f"--listen=127.0.0.1:{listener.getsockname()[1]}",
+        f"--listen-fd={listener.fileno()}",
+        *[f"--peer={j}=127.0.0.1:{s.getsockname()[1]}" for j, s in peers.items()],
+        f"--secret-file={secret}",
+        f"--out={out}",
+    ]
+    return subprocess.Popen(
+        argv,
+        pass_fds=(listener.fileno(),),
+        cwd=out.parent,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files):
+    config, secret = run_files
+    socks = [listening(), listening()]
+    nodes = [
+        node(i, config, secret, socks[i], {1 - i: socks[1 - i]}, tmp_path / f"host{i}")
+        for i in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=20) for p in nodes]
+    for sock in socks:
+        sock.close()
+    assert [p.returncode for p in nodes] == [0, 0], outputs
+    assert "start offset" in outputs[0][0]
+    collected = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "collect", "host0", "host1", "--out", "run"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert collected.returncode == 0, collected.stderr
+    metadata, logs = read_run(tmp_path / "run")
+    check(metadata, logs, tick_tolerance=1)
+    assert [len(events) for events in logs] == [30, 50]
+    assert metadata["start_skew_ms"] < 20 and metadata["mode"] == "processes"
+    # collect's bad input: one line, exit 2
+    (tmp_path / "other").mkdir()
+    report = json.loads((tmp_path / "host1" / "node-1.json").read_text())
+    (tmp_path / "other" / "node-1.json").write_text(json.dumps({**report, "p_send": 0.1}))
+    for argv, message in [
+        (["host0", "--out", "run2"], "no node-1.json in the directories given"),
+        (["host0", "host1", "--out", "run"], "--out run exists; --force replaces it"),
+        (["host0", "other", "--out", "run2"], "other/node-1.json: a different run from"),
+        (["host0", "host0", "host1", "--out", "run2"], "machine 0 also in"),
+    ]:
+        bad = subprocess.run(
+            [sys.executable, "-m", "lamport.realtime", "collect", *argv],
+            cwd=tmp_path,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+        assert message in bad.stderr, bad.stderr
+
+
+def one_line_exit_2(process: subprocess.Popen, timeout: float = 20) -> str:
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_peers_that_disagree_with_the_config_are_one_line(tmp_path, run_files):
+    config, secret = run_files
+    with listening() as mine, listening() as other:
+        process = node(1, config, secret, mine, {0: other, 2: other}, tmp_path / "n")
+        line = one_line_exit_2(process)
+    assert "the peers disagree with the config (2 machines, this is machine 1)" in line
+
+
+def test_a_missing_or_world_readable_secret_file_is_one_line(tmp_path, run_files):
+    config, secret = run_files
+    with listening() as mine, listening() as other:
+        line = one_line_exit_2(node(1, config, tmp_path / "nope", mine, {0: other}, tmp_path / "n"))
+        assert "secret file" in line and "no such file" in line
+        os.chmod(secret, 0o644)
+        line = one_line_exit_2(node(1, config, secret, mine, {0: other}, tmp_path / "n"))
+        assert "readable by group or others" in line
+
+
+def test_a_peer_that_never_answers_is_one_line_within_the_connect_timeout(tmp_path, run_files):
+    """Machine 0's port takes connections into its backlog and never says a word."""
+    config, secret = run_files
+    with listening() as mine, listening() as silent:
+        began = time.monotonic()
+        line = one_line_exit_2(node(1, config, secret, mine, {0: silent}, tmp_path / "n"))
+        elapsed = time.monotonic() - began
+    assert "machine 1: cannot reach machine 0 within 2 s" in line
+    assert elapsed < 2 + 3  # the timeout, plus the interpreter's start and exit
+
+
+def test_two_nodes_with_the_same_id_one_is_refused_in_one_line(tmp_path, run_files):
+    config, secret = run_files
+    socks = [listening(), listening(), listening()]
+    first = node(0, config, secret, socks[0], {1: socks[1]}, tmp_path / "a")
+    twins = [
+        node(1, config, secret, socks[1], {0: socks[0]}, tmp_path / "b"),
+        node(1, config, secret, socks[2], {0: socks[0]}, tmp_path / "c"),
+    ]
+    results = [(p, *p.communicate(timeout=30)) for p in [first, *twins]]
+    for sock in socks:
+        sock.close()
+    codes = sorted(p.returncode for p, _, _ in results)
+    assert codes == [0, 0, 2], results
+    (refused,) = [err for p, _, err in results if p.returncode == 2]
+    assert refused.strip().splitlines()[-1] == (
+        "error: machine 0 refused machine 1: machine 1 is already connected "
+        "(two machines with id 1?)"
+    )
+
+
+def test_nodes_whose_configs_differ_both_fail_in_one_line(tmp_path, run_files):
+    config, secret = run_files
+    other = tmp_path / "other.json"
+    data = json.loads(config.read_text())
+    other.write_text(json.dumps({**data, "p_send": 0.25}))
+    socks = [listening(), listening()]
+    nodes = [
+        node(0, config, secret, socks[0], {1: socks[1]}, tmp_path / "a"),
+        node(1, other, secret, socks[1], {0: socks[0]}, tmp_path / "b"),
+    ]
+    lines = [one_line_exit_2(p) for p in nodes]
+    for sock in socks:
+        sock.close()
+    for line in lines:
+        assert "machine 1's config differs from machine 0's" in line
+
+
+# -- two hosts: two network namespaces joined by a veth pair -----------------------------
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces, 10.77.<k>.1 and 10.77.<k>.2, joined by a veth pair (root only)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    tag = f"{os.getpid() % 100000}"
+    a, b = f"lamA{tag}", f"lamB{tag}"
+    k = os.getpid() % 250 + 1
+    try:
+        _ip("netns", "add", a)
+        _ip("netns", "add", b)
+        _ip("link", "add", f"va{tag}", "type", "veth", "peer", "name", f"vb{tag}")
+        for ns, dev, address in ((a, f"va{tag}", f"10.77.{k}.1"), (b, f"vb{tag}", f"10.77.{k}.2")):
+            _ip("link", "set", dev, "netns", ns)
+            _ip("-n", ns, "addr", "add", f"{address}/24", "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        pytest.skip(f"cannot make network namespaces here: {exc}")
+    yield (a, f"10.77.{k}.1"), (b, f"10.77.{k}.2")
+    for ns in (a, b):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_the_two_host_recipe_runs_across_two_network_namespaces(tmp_path, two_hosts):
+    """docs/realtime.md's recipe: machines 0 and 1 on host A, machine 2 on host B."""
+    (ns_a, ip_a), (ns_b, ip_b) = two_hosts
+    config = tmp_path / "config.json"
+    config.write_text(
+        '{"rates": [1, 3, 6], "p_send": 0.3, "duration": 60, "seed": 0, "options": {"speed": 20}}'
+    )
+    secret = auth.write_secret(tmp_path / "secret", auth.new_secret())
+    where = {0: (ns_a, ip_a, 7000), 1: (ns_a, ip_a, 7001), 2: (ns_b, ip_b, 7002)}
+    nodes = []
+    for i, (ns, address, port) in where.items():
+        peers = [f"--peer={j}={w[1]}:{w[2]}" for j, w in where.items() if j != i]
+        argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "lamport.realtime", "node"]
+        argv += [f"--config={config}", f"--id={i}", f"--listen={address}:{port}", *peers]
+        argv += [f"--secret-file={secret}", f"--out=nodes-{'a' if ns == ns_a else 'b'}"]
+        nodes.append(
+            subprocess.Popen(
+                argv,
+                cwd=tmp_path,
+                env=ENV,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=30) for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0, 0], outputs
+    collected = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "collect", "nodes-a", "nodes-b", "--out", "run"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert collected.returncode == 0, collected.stderr
+    metadata, logs = read_run(tmp_path / "run")
+    check(metadata, logs, tick_tolerance=1)
+    assert [len(events) for events in logs] == [60, 180, 360]
+    assert metadata["ports"] == [7000, 7001, 7002]
+
+
+def test_a_node_with_the_wrong_secret_is_refused_and_both_say_why(tmp_path, run_files):
+    config, secret = run_files
+    wrong = auth.write_secret(tmp_path / "wrong", auth.new_secret())
+    socks = [listening(), listening()]
+    nodes = [
+        node(0, config, secret, socks[0], {1: socks[1]}, tmp_path / "a"),
+        node(1, config, wrong, socks[1], {0: socks[0]}, tmp_path / "b"),
+    ]
+    results = [p.communicate(timeout=30) for p in nodes]
+    for sock in socks:
+        sock.close()
+    assert [p.returncode for p in nodes] == [2, 2], results
+    errors = [err.strip().splitlines()[-1] for _, err in results]
+    assert errors[0] == "error: machine 0: no connection from machine 1 within 2 s"
+    assert errors[1].startswith("error: machine 1: cannot reach machine 0 on 127.0.0.1:")
+    assert errors[1].endswith(
+        "(the listener failed the handshake (wrong secret, or not a machine of this run))"
+    )
+    assert "warning: machine 1: dropped connection to 127.0.0.1:" in results[1][1]
+    assert "calling as machine 1, hung up during the handshake" in results[0][1]

@@ -1,0 +1,118 @@
+"""The real-time listener under attack: out of file descriptors, and a trickling caller."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from peer import handshake, hello
+
+from lamport.realtime.transport import Transport
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = bytes(range(32))
+
+CHILD = textwrap.dedent(
+    """
+    import logging, os, resource, sys, time
+    logging.basicConfig(stream=sys.stderr, format="%(message)s")
+    from lamport.realtime.transport import Transport
+
+    t = Transport(0, 2, connect_timeout=30, secret=bytes(range(32)))
+    t.start([("127.0.0.1", t.port), ("127.0.0.1", 9)], time.monotonic() + 30)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    print(t.port, flush=True)
+    sys.stdin.readline()  # the caller is in the backlog: accept fails for a while
+    time.sleep(0.5)
+    for fd in held[:8]:
+        os.close(fd)
+    ok = t.connected.wait(10)
+    print("connected" if ok else "not connected", flush=True)
+    t.close()
+    """
+)
+
+
+def test_out_of_descriptors_the_listener_logs_stays_alive_and_accepts_again():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        port = int(child.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            began = time.monotonic()
+            handshake(sock, SECRET, 1, 0)  # completes only once accept works again
+            waited = time.monotonic() - began
+            assert child.stdout.readline().strip() == "connected"
+        _, stderr = child.communicate(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0, stderr
+    assert waited >= 0.4  # it was held while descriptors were short
+    lines = stderr.splitlines()
+    short = [line for line in lines if "cannot accept a connection (Too many open files)" in line]
+    assert len(short) == 1, stderr  # one line per shortage, not one per retry
+    assert "machine 0: accepting connections again" in lines
+
+
+def test_a_trickling_caller_is_dropped_at_the_absolute_deadline(caplog):
+    """20 bytes a second of a valid hello never earns more time than the connect timeout."""
+    caplog.set_level(logging.WARNING, logger="lamport.realtime")
+    transport = Transport(0, 2, connect_timeout=1.0, secret=SECRET)
+    try:
+        transport.start([("127.0.0.1", transport.port), ("127.0.0.1", 9)], time.monotonic() + 1)
+        frame = hello(1)
+        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
+            began = time.monotonic()
+            cut = None
+            for byte in frame:
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    cut = time.monotonic() - began
+                    break
+                time.sleep(0.05)
+                sock.setblocking(False)
+                try:
+                    if sock.recv(1) == b"":
+                        cut = time.monotonic() - began
+                        break
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    cut = time.monotonic() - began
+                    break
+                finally:
+                    sock.setblocking(True)
+        assert len(frame) * 0.05 > 2.0  # the whole hello would take longer than the deadline
+        # Dropped at the 1 s deadline (a deadline reset by each byte would drop it at 3.2 s
+        # or later: the last byte at 2.2 s, plus the timeout); slack for a loaded host.
+        assert cut is not None and 0.9 <= cut <= 2.0, cut
+    finally:
+        transport.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("dropped connection from" in x and "no handshake within 1 s" in x for x in lines)
