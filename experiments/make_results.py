@@ -173,6 +173,18 @@ def phase_figure(data: dict[tuple[int, str], dict[int, Any]], path: Path) -> Non
     plt.close(fig)
 
 
+#: Results answered elsewhere, from their own sweeps, linked from RESULTS.md.
+FURTHER = [
+    "## Further results\n",
+    "- **How much order do Lamport clocks invent?** Vector clocks derived from the logs, "
+    "the share of concurrent event pairs across the eleven experiments, and what Lamport "
+    "order adds to causality: [docs/causality.md](../docs/causality.md).",
+    "- **How close must the rates be?** The stability phase diagram over rate ratios and "
+    "p_send, with the theory's boundary drawn over it: "
+    "[docs/grids.md](../docs/grids.md#the-stability-phase-diagram-how-close-must-the-rates-be).\n",
+]
+
+
 def phase_section(seeds: int, duration: float) -> list[str]:
     """The RESULTS.md section comparing aligned and random phases, and its figure."""
     from lamport.config import experiment
@@ -377,6 +389,7 @@ def main() -> int:
     add("![spread](figures/des-spread.png)\n")
     print("aligned and random phases: experiments 3, 7, 8", file=sys.stderr)
     lines.extend(phase_section(args.seeds, args.duration))
+    lines.extend(FURTHER)
     discussion = HERE / "discussion.md"
     if discussion.is_file():
         add(discussion.read_text(encoding="utf-8"))
