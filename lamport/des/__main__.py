@@ -23,6 +23,7 @@ from pathlib import Path
 from lamport.backend import get_backend
 from lamport.cli import (
     Parser,
+    add_fault_option,
     add_output_options,
     add_run_commands,
     default_out,
@@ -52,6 +53,7 @@ def _latency_option(parser: argparse.ArgumentParser) -> None:
 
 def _des_options(parser: argparse.ArgumentParser) -> None:
     # --latency and the latency distribution come with cli.add_timing_options
+    add_fault_option(parser)
     parser.add_argument(
         "--start-epoch",
         type=float,

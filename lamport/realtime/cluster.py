@@ -517,7 +517,10 @@ def run_backend(
     fit the process's limits, a port is in use or the machines cannot all
     connect within ``options.connect_timeout`` seconds. With
     ``options.processes`` each machine is an OS process (:mod:`.launcher`).
+    Raise ConfigError for a fault plan: only the DES applies one yet.
     """
+    if config.faults:
+        raise ConfigError("the real-time backend does not apply fault plans yet (use the DES)")
     if options is not None and options.processes:
         from lamport.realtime.launcher import run_processes
 
