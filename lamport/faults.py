@@ -30,13 +30,23 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamport.errors import ConfigError
 from lamport.validate import is_integer, is_number
 
 #: Reasons a message is lost: the ``reason`` column of ``network.csv``.
 DROP_REASONS = ("crash", "partition", "loss")
+
+
+class Drop(NamedTuple):
+    """One lost message: a row of ``network.csv`` (:data:`lamport.schema.NETWORK_COLUMNS`)."""
+
+    t: float
+    sender: int
+    recipient: int
+    msg_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
