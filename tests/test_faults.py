@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from lamport.check import check_logs
 from lamport.config import RunConfig, load_experiment
+from lamport.core import CRASH, RECEIVE, RESTART, SEND, TICK_KINDS
+from lamport.des.model import simulate, simulate_summary
 from lamport.errors import ConfigError
 from lamport.faults import (
     Crash,
@@ -20,6 +23,7 @@ from lamport.faults import (
     fault_text,
     parse_fault,
 )
+from lamport.invariants import violations
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,3 +152,157 @@ def test_cli_default_directory_names_the_plan(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     (run,) = (tmp_path / "runs" / "des").iterdir()
     assert run.name.startswith("rates1-2-p0.3-seed0-d10-faults")
+
+
+# -- the DES applying the plan ---------------------------------------------------------------
+
+
+def _config(*faults: str, **changes: object) -> RunConfig:
+    values: dict[str, object] = {
+        "rates": (1, 2, 4),
+        "p_send": 0.5,
+        "duration": 20,
+        "seed": 3,
+        "phase": "aligned",
+        "faults": faults,
+    }
+    values.update(changes)
+    return RunConfig(**values)  # type: ignore[arg-type]
+
+
+def _ticks(events: list) -> list:
+    return [e for e in events if e.event in TICK_KINDS]
+
+
+def test_crash_removes_its_ticks_and_loses_its_messages() -> None:
+    result = simulate(_config("crash 1 at 10 for 5"))
+    log = result.logs[1]
+    ticks = _ticks(log)
+    assert len(ticks) == 40 - 10  # ticks at 10.0, 10.5, ..., 14.5 are gone
+    assert not [e for e in ticks if 10 <= e.t < 15]
+    assert [e.tick for e in ticks] == list(range(1, 31))
+    crash, restart = (e for e in log if e.event in (CRASH, RESTART))
+    assert (crash.event, crash.t, crash.tick, crash.queue, crash.jump) == (CRASH, 10.0, 19, 0, 0)
+    assert (restart.event, restart.t, restart.clock, restart.jump) == (
+        RESTART,
+        15.0,
+        crash.clock,
+        0,
+    )
+    assert {d.reason for d in result.dropped} == {"crash"}
+    assert all(d.recipient == 1 and 10 <= d.t < 15 for d in result.dropped)
+    assert result.metadata["dropped"] == [0, len(result.dropped), 0]
+    assert result.metadata["dropped_by_reason"]["crash"] == len(result.dropped) > 0
+    assert violations(result.metadata, result.logs) == []  # conservation and ticks less downtime
+    assert check_logs(result.metadata, result.logs).ok
+
+
+def test_reset_crash_breaks_the_clock_condition(tmp_path: Path) -> None:
+    result = simulate(_config("crash 1 at 10 for 5 reset"))
+    restart = next(e for e in result.logs[1] if e.event == RESTART)
+    assert restart.clock == 0 and restart.jump < 0
+    assert violations(result.metadata, result.logs) == []
+    report = check_logs(result.metadata, result.logs)
+    assert report.problems and all("clock condition broken" in p for p in report.problems)
+    result.write(tmp_path / "run")
+    done = subprocess.run(
+        [sys.executable, "-m", "lamport", "check", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "machine-1.csv" in done.stdout
+    assert "clock condition broken" in done.stdout
+
+
+def test_partition_loses_exactly_the_messages_across_the_cut() -> None:
+    result = simulate(_config("partition 0|1,2 at 5 for 10"))
+    side = {0: 0, 1: 1, 2: 1}
+    crossing = [
+        (e.msg_id, int(r))
+        for log in result.logs
+        for e in log
+        if e.event == SEND and 5 <= e.t < 15
+        for r in e.peer.split("+")
+        if side[e.machine] != side[int(r)]
+    ]
+    assert crossing
+    assert sorted((d.msg_id, d.recipient) for d in result.dropped) == sorted(crossing)
+    assert {d.reason for d in result.dropped} == {"partition"}
+    assert violations(result.metadata, result.logs) == []
+
+
+def _actions(events: list) -> list[tuple[str, str]]:
+    return [(e.event, e.peer) for e in events if e.event in ("INTERNAL", SEND)]
+
+
+def test_loss_draws_apart_from_the_actions() -> None:
+    plain = simulate(_config())
+    total = simulate(_config("loss 1"))
+    some = simulate(_config("loss 0.3"))
+    assert not any(e.event == RECEIVE for log in total.logs for e in log)
+    sent = sum(len(e.peer.split("+")) for log in total.logs for e in log if e.event == SEND)
+    assert len(total.dropped) == sent and {d.reason for d in total.dropped} == {"loss"}
+    assert (
+        0
+        < len(some.dropped)
+        < sum(len(e.peer.split("+")) for log in some.logs for e in log if e.event == SEND)
+    )
+    for machine in range(3):
+        # Each machine draws from the same stream whatever is lost: its actions are
+        # one sequence, cut where its run ran out of empty-queue ticks.
+        runs = [_actions(r.logs[machine]) for r in (plain, some, total)]
+        shortest = min(len(a) for a in runs)
+        assert runs[0][:shortest] == runs[1][:shortest] == runs[2][:shortest]
+        assert len(runs[2]) == len(_ticks(total.logs[machine]))  # loss 1: every tick draws
+    for result in (some, total):
+        assert violations(result.metadata, result.logs) == []
+
+
+def test_delay_holds_one_link_back_in_order() -> None:
+    result = simulate(_config("delay 2->1 +2 at 5 for 5"))
+    sent_at = {e.msg_id: e.t for e in result.logs[2] if e.event == SEND}
+    got = [e for e in result.logs[1] if e.event == RECEIVE and e.peer == "2"]
+    delayed = [e for e in got if 5 <= sent_at[e.msg_id] < 10]
+    assert delayed and all(e.t - sent_at[e.msg_id] >= 2.001 for e in delayed)
+    order = [int(e.msg_id.split(":")[1]) for e in got]
+    assert order == sorted(order)  # FIFO kept on the link
+    assert result.dropped == [] and result.metadata["dropped"] == [0, 0, 0]
+    assert violations(result.metadata, result.logs) == []
+
+
+PLAN = ("crash 2 at 3 for 4", "partition 0,1|2 at 12 for 3", "loss 0.2", "delay 1->0 +1 at 2 for 9")
+
+
+def test_replay_is_byte_identical(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        simulate(_config(*PLAN)).write(tmp_path / name)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert "network.csv" in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_loaded_run_keeps_the_plan_and_drops(tmp_path: Path) -> None:
+    from lamport.analysis import load_run
+
+    result = simulate(_config(*PLAN))
+    result.write(tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    assert loaded.config == result.config
+    assert loaded.dropped == result.dropped
+
+
+@pytest.mark.parametrize("clock", ["lamport", "vector"])
+def test_summary_path_equals_full_path(clock: str) -> None:
+    config = _config(*PLAN, "crash 0 at 15 for 2 reset", clock=clock)
+    assert simulate_summary(config) == simulate(config).summary()
+
+
+def test_real_time_backend_refuses_a_plan() -> None:
+    from lamport.realtime.cluster import run_backend
+
+    with pytest.raises(ConfigError, match="does not apply fault plans"):
+        run_backend(_config("loss 0.1"), None)
