@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamport.config import RunConfig
-from lamport.core import Event
+from lamport.core import TICK_KINDS, Event
 from lamport.faults import Drop
 from lamport.summary import summarize
 
@@ -86,11 +86,17 @@ class RunResult:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """All events of all machines as a DataFrame, in the log schema's columns and
-        dtypes, ordered by model time ``t``, then machine (built on first use)."""
+        """All ticks of all machines as a DataFrame, in the log schema's columns and
+        dtypes, ordered by model time ``t``, then machine (built on first use).
+
+        A fault's CRASH and RESTART rows are left out (they are no ticks, and
+        their jump may be negative): the logs and ``network.csv`` keep them."""
         from lamport.frames import events_frame
 
-        return events_frame(self.logs)
+        logs = self.logs
+        if self.config.faults:
+            logs = [[e for e in log if e.event in TICK_KINDS] for log in logs]
+        return events_frame(logs)
 
     def write(self, out: str | Path) -> Path:
         """Write the run directory (``machine-<id>.csv`` per machine and ``run.json``; under

@@ -306,3 +306,15 @@ def test_real_time_backend_refuses_a_plan() -> None:
 
     with pytest.raises(ConfigError, match="does not apply fault plans"):
         run_backend(_config("loss 0.1"), None)
+
+
+def test_report_of_a_faulted_run(tmp_path: Path) -> None:
+    from lamport.analysis import event_counts
+    from lamport.report import write_report
+
+    result = simulate(_config("crash 1 at 10 for 5 reset", "loss 0.1"))
+    result.write(tmp_path / "run")
+    write_report(tmp_path / "run")
+    counts = event_counts(result)
+    assert list(counts["ticks"]) == [20, 30, 80]  # the crash window removed 10 ticks
+    assert (tmp_path / "run" / "report.md").is_file()
