@@ -301,11 +301,36 @@ def test_summary_path_equals_full_path(clock: str) -> None:
     assert simulate_summary(config) == simulate(config).summary()
 
 
-def test_real_time_backend_refuses_a_plan() -> None:
+def test_process_backend_refuses_a_plan() -> None:
     from lamport.realtime.cluster import run_backend
+    from lamport.realtime.options import RealtimeOptions
 
     with pytest.raises(ConfigError, match="does not apply fault plans"):
-        run_backend(_config("loss 0.1"), None)
+        run_backend(_config("loss 0.1"), RealtimeOptions(processes=True))
+
+
+def test_threaded_backend_plays_the_plan(tmp_path: Path) -> None:
+    from lamport.analysis import load_run
+    from lamport.realtime.cluster import Cluster
+    from lamport.realtime.options import RealtimeOptions
+
+    plan = ("crash 1 at 10 for 5", "loss 0.1", "partition 0|1,2 at 30 for 10")
+    config = _config(*plan, duration=40)
+    result = Cluster(config, RealtimeOptions(speed=20), out=tmp_path / "run").run()
+    des = simulate(config)
+    log = result.logs[1]
+    assert [e.event for e in log if e.event in (CRASH, RESTART)] == [CRASH, RESTART]
+    assert not [e for e in _ticks(log) if 10 <= e.t < 15]
+    # the schedule is the DES's: the same ticks, the crash window's removed
+    assert [len(_ticks(x)) for x in result.logs] == [len(_ticks(x)) for x in des.logs]
+    assert [len(_ticks(x)) for x in result.logs] == [40, 70, 160]
+    assert result.dropped and {d.reason for d in result.dropped} <= {"crash", "partition", "loss"}
+    partitioned = [d for d in result.dropped if d.reason == "partition"]
+    assert partitioned and all(30 <= d.t < 40 for d in partitioned)
+    assert all(10 <= d.t <= 15 and d.recipient == 1 for d in result.dropped if d.reason == "crash")
+    loaded = load_run(tmp_path / "run")  # SPEC section 4, conservation with the drops
+    assert loaded.dropped == sorted(result.dropped, key=lambda d: (d.t, d.sender))
+    assert sum(loaded.metadata["dropped"]) >= len(result.dropped)
 
 
 def test_report_of_a_faulted_run(tmp_path: Path) -> None:
