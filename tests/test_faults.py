@@ -343,3 +343,19 @@ def test_report_of_a_faulted_run(tmp_path: Path) -> None:
     counts = event_counts(result)
     assert list(counts["ticks"]) == [20, 30, 80]  # the crash window removed 10 ticks
     assert (tmp_path / "run" / "report.md").is_file()
+
+
+def test_sweep_adds_the_plan_to_every_run(tmp_path: Path) -> None:
+    from lamport.des.sweep import default_sweep_out, sweep
+
+    plan = ("crash 0 at 20 for 10",)
+    faulted = sweep(experiments=[4], seeds=3, jobs=1, faults=plan, out=tmp_path / "sw")
+    plain = sweep(experiments=[4], seeds=3, jobs=1)
+    assert faulted.metadata["faults"] == list(plan)
+    config = load_experiment(REPO / "experiments" / "04-big-differences.toml").config(1)
+    want = simulate_summary(config.with_(faults=(parse_fault(plan[0]),)))
+    rows = [r for r in faulted.rows if r["seed"] == 1]
+    assert [r["ticks"] for r in rows] == [r["ticks"] for r in want] == [50, 180, 360]
+    assert [r["final_clock"] for r in rows] == [r["final_clock"] for r in want]
+    assert [r["ticks"] for r in plain.rows if r["seed"] == 1] == [60, 180, 360]
+    assert default_sweep_out([4], 3, faults=plan).name.startswith("sweep-exp4-s3-faults")

@@ -105,6 +105,7 @@ def build_parser() -> Parser:
         "experiment)",
     )
     _latency_option(sweep)
+    add_fault_option(sweep)
     sweep.add_argument(
         "--jobs", type=positive_int, default=None, help="worker processes (default: one per core)"
     )
@@ -235,10 +236,13 @@ def _sweep(args: argparse.Namespace) -> int:
             latency=args.latency,
             jobs=args.jobs,
             out=args.out
-            or default_sweep_out(args.exp, args.seeds, args.duration, args.latency, args.keep_logs),
+            or default_sweep_out(
+                args.exp, args.seeds, args.duration, args.latency, args.keep_logs, args.fault or ()
+            ),
             keep_logs=args.keep_logs,
             progress=progress,
             force=args.force,
+            faults=args.fault or (),
         )
     elapsed = time.perf_counter() - started
     if not args.quiet:
