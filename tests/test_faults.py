@@ -359,3 +359,12 @@ def test_sweep_adds_the_plan_to_every_run(tmp_path: Path) -> None:
     assert [r["final_clock"] for r in rows] == [r["final_clock"] for r in want]
     assert [r["ticks"] for r in plain.rows if r["seed"] == 1] == [60, 180, 360]
     assert default_sweep_out([4], 3, faults=plan).name.startswith("sweep-exp4-s3-faults")
+
+
+@pytest.mark.parametrize("name", ["slow-crash", "fast-reset", "partition-heavy", "lossy"])
+def test_nemesis_experiments_load_and_conserve(name: str) -> None:
+    config = load_experiment(REPO / "experiments" / "faults" / f"{name}.toml").config(0)
+    assert config.faults
+    result = simulate(config)
+    assert violations(result.metadata, result.logs) == []
+    assert result.dropped
