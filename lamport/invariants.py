@@ -90,7 +90,7 @@ def downtime_ticks(metadata: Mapping[str, Any], machine: int) -> int:
     grid = config.grid
 
     def units(seconds: float) -> int:
-        return math.floor(Fraction(seconds).limit_denominator(1_000_000) * grid)
+        return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * grid)
 
     spans = [(units(c["at"]), units(c["at"] + c["duration"])) for c in windows]
     return sum(1 for when in config.tick_units(machine) if any(a <= when < b for a, b in spans))

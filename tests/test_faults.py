@@ -368,3 +368,15 @@ def test_nemesis_experiments_load_and_conserve(name: str) -> None:
     result = simulate(config)
     assert violations(result.metadata, result.logs) == []
     assert result.dropped
+
+
+def test_windows_off_the_grid_are_exact() -> None:
+    # rates 1 and 2, aligned: ticks on half seconds; a window [10.2, 12.7) holds the
+    # ticks at 10.5 .. 12.5 of machine 1 and 11, 12 of machine 0, whatever the time base
+    for latency in (0.001, 0.0007):
+        from lamport.des.options import DesOptions
+
+        config = _config("crash 1 at 10.2 for 2.5", "crash 0 at 10.2 for 2.5", rates=(1, 2))
+        result = simulate(config, DesOptions(latency=latency))
+        assert [len(_ticks(x)) for x in result.logs] == [20 - 2, 40 - 5]
+        assert violations(result.metadata, result.logs) == []

@@ -237,8 +237,9 @@ class _Network:
 
 
 def _units(seconds: float, units: int) -> int:
-    """Model seconds as whole units (rounded down)."""
-    return math.floor(Fraction(seconds).limit_denominator(1_000_000) * units)
+    """The first whole unit at or after ``seconds``: an instant x (units) lies in a
+    window [a, b) iff ``_units(a) <= x < _units(b)``, whatever the time base."""
+    return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * units)
 
 
 class _Faults:

@@ -158,9 +158,10 @@ class NodeFaults:
         }
 
     def units(self, seconds: float) -> int:
+        import math
         from fractions import Fraction
 
-        return int(Fraction(seconds).limit_denominator(1_000_000) * self.grid)
+        return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * self.grid)
 
     def recipients(self, when: int, message: Message, recipients: Sequence[int]) -> list[int]:
         """The recipients a message sent at ``when`` (grid units) still goes to; log the rest."""
