@@ -342,7 +342,13 @@ def test_report_of_a_faulted_run(tmp_path: Path) -> None:
     write_report(tmp_path / "run")
     counts = event_counts(result)
     assert list(counts["ticks"]) == [20, 30, 80]  # the crash window removed 10 ticks
-    assert (tmp_path / "run" / "report.md").is_file()
+    md = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "## Faults" in md and "`crash 1 at 10 for 5 reset`; `loss 0.1`" in md
+    assert "Machine 1 was down from 10 s to 15 s: 10 scheduled ticks did not happen" in md
+    assert "its clock restarted at 0" in md and "holds for every machine" in md
+    lost = [d for d in result.dropped if d.recipient == 1]
+    row = f"| 1 | 30 | {sum(d.reason == 'crash' for d in lost)} | 0 |"
+    assert row in md
 
 
 def test_sweep_adds_the_plan_to_every_run(tmp_path: Path) -> None:
