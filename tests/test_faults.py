@@ -349,6 +349,7 @@ def test_report_of_a_faulted_run(tmp_path: Path) -> None:
     lost = [d for d in result.dropped if d.recipient == 1]
     row = f"| 1 | 30 | {sum(d.reason == 'crash' for d in lost)} | 0 |"
     assert row in md
+    assert "Shaded: a crash window" in md
 
 
 def test_sweep_adds_the_plan_to_every_run(tmp_path: Path) -> None:
