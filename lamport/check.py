@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamport.core import RECEIVE, VECTOR, Event, VectorEvent
+from lamport.core import RECEIVE, TICK_KINDS, VECTOR, Event, VectorEvent
 from lamport.errors import LogError
 from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, VC_COLUMN, log_name, parse_vc
 
@@ -79,7 +79,7 @@ class CheckReport:
         return [*self.problems[:limit], f"... and {len(self.problems) - limit:,} more"]
 
 
-def _where(machine: int, index: int) -> str:
+def _line(machine: int, index: int) -> str:
     return f"{log_name(machine)} line {index + 2}"
 
 
@@ -90,6 +90,48 @@ def check_logs(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> 
     from lamport.invariants import violations
 
     problems: list[str] = [str(v) for v in violations(metadata, logs)]
+    all_logs = logs
+    # Happened-before orders the ticks; a fault's CRASH and RESTART rows are not events
+    # of the protocol, so the causal checks see the ticks alone and name their lines.
+    logs, rows = _ticks_only(logs)
+
+    def _where(machine: int, index: int) -> str:
+        return _line(machine, rows[machine][index] if rows is not None else index)
+
+    found, solved = _causal_problems(logs, causality, _where)
+    problems += found
+    try:
+        carried = causality.carried_clocks(logs)
+    except ValueError as exc:  # some logs carry vectors and some not, or of the wrong size
+        problems.append(str(exc))
+        carried = None
+    else:
+        if carried is not None:
+            problems += _carried_problems(carried, solved, _where)
+        elif metadata.get("clock") == VECTOR and any(logs):
+            problems.append(f"{RUN_FILE} says clock 'vector' but the logs have no vc column")
+    messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
+    events = sum(len(x) for x in all_logs)
+    return CheckReport(len(logs), events, messages, problems, carried is not None)
+
+
+def _ticks_only(
+    logs: Sequence[Sequence[Event]],
+) -> tuple[Sequence[Sequence[Event]], list[list[int]] | None]:
+    """The logs without their fault rows, and each kept row's index in its full log
+    (None, and the logs as they are, if there is no fault row)."""
+    if all(e.event in TICK_KINDS for events in logs for e in events):
+        return logs, None
+    rows = [[i for i, e in enumerate(events) if e.event in TICK_KINDS] for events in logs]
+    kept = [[events[i] for i in indexes] for events, indexes in zip(logs, rows, strict=True)]
+    return kept, rows
+
+
+def _causal_problems(
+    logs: Sequence[Sequence[Event]], causality: Any, _where: Any
+) -> tuple[list[str], Any]:
+    """Receives before their sends, and breaks of the clock condition; and the analysis."""
+    problems: list[str] = []
     solved = causality.analyze(logs)
     for machine, index in solved.unresolved:
         e = logs[machine][index]
@@ -110,26 +152,14 @@ def check_logs(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> 
             f"{_where(*cause)} (clock {first.before_clock}) happened before this event "
             f"(clock {first.clock}){later}"
         )
-    try:
-        carried = causality.carried_clocks(logs)
-    except ValueError as exc:  # some logs carry vectors and some not, or of the wrong size
-        problems.append(str(exc))
-        carried = None
-    else:
-        if carried is not None:
-            problems += _carried_problems(carried, solved)
-        elif metadata.get("clock") == VECTOR and any(logs):
-            problems.append(f"{RUN_FILE} says clock 'vector' but the logs have no vc column")
-    messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
-    events = sum(len(x) for x in logs)
-    return CheckReport(len(logs), events, messages, problems, carried is not None)
+    return problems, solved
 
 
 def _first(found: list[Any]) -> tuple[int, int]:
     return min((b.index, b.machine) for b in found)
 
 
-def _carried_problems(carried: Sequence[Any], solved: Any) -> list[str]:
+def _carried_problems(carried: Sequence[Any], solved: Any, _where: Any) -> list[str]:
     """Lines for the events whose logged ``vc`` differs from the derived vector clock."""
     import numpy as np
 

@@ -22,6 +22,7 @@ from lamport.config import (
     LATENCY_DISTS,
     PHASE_MODES,
     RunConfig,
+    as_fault,
     parse_rates,
     resolve_experiment,
 )
@@ -33,6 +34,7 @@ from lamport.console import (  # re-exported: lamport/realtime/__main__.py impor
 )
 from lamport.core import CLOCK_KINDS, LAMPORT
 from lamport.errors import fail
+from lamport.faults import plan_label
 from lamport.logs import number_text
 from lamport.validate import parse_float, parse_int
 
@@ -168,6 +170,19 @@ def add_timing_options(parser: argparse.ArgumentParser, backend: str) -> None:
     )
 
 
+def add_fault_option(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--fault`` option (the fault plan, :mod:`lamport.faults`)."""
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="inject a fault (repeatable): 'crash M at T for D [reset]', "
+        "'partition 0|1,2 at T for D', 'loss P', 'delay S->R +SEC at T for D'; "
+        "added to the experiment file's [[faults]] (see docs/faults.md)",
+    )
+
+
 def add_run_commands(
     subparsers: Any, backend: str, duration_help: str, extra: Any = None
 ) -> tuple[Parser, Parser]:
@@ -261,6 +276,7 @@ OPTION_SUFFIXES = {
 def run_config(args: argparse.Namespace) -> RunConfig:
     """The model that ``exp`` or ``run`` arguments describe. Raise ConfigError if invalid."""
     clock = getattr(args, "clock", LAMPORT)
+    faults = tuple(as_fault(text) for text in getattr(args, "fault", None) or ())
     timing = {
         "phase": getattr(args, "phase", None),
         "drift_ppm": getattr(args, "drift_ppm", None),
@@ -268,7 +284,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     }
     if args.command == "exp":
         config = resolve_experiment(args.experiment).config(
-            seed=args.seed, duration=args.duration, **timing
+            seed=args.seed, duration=args.duration, faults=faults, **timing
         )
         return config.with_(clock=clock)
     return RunConfig(
@@ -277,6 +293,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         duration=args.duration if args.duration is not None else DEFAULT_DURATION,
         seed=args.seed,
         clock=clock,
+        faults=faults,
         **{key: value for key, value in timing.items() if value is not None},
     )
 
@@ -327,6 +344,8 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
         parts.append(f"jit{number_text(config.jitter)}")
     if config.clock != LAMPORT:
         parts.append("vc")
+    if config.faults:
+        parts.append(plan_label(config.faults))
     defaults = _labelled(type(options)())
     for name, (suffix, value) in _labelled(options).items():
         if value != defaults[name][1]:
@@ -344,7 +363,14 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
     labelled = {name: value for name, (_, value) in _labelled(options).items()}
     # A Lamport run's run.json may predate the clock key: name the kind only when it is not.
     clock = {"clock": config.clock} if config.clock != LAMPORT else {}
-    return {"backend": backend.name, **{key: metadata[key] for key in keys}, **labelled, **clock}
+    faults = {"faults": metadata["faults"]} if config.faults else {}
+    return {
+        "backend": backend.name,
+        **{key: metadata[key] for key in keys},
+        **labelled,
+        **clock,
+        **faults,
+    }
 
 
 def print_report(path: Path, quiet: bool = False) -> None:

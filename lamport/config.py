@@ -45,6 +45,7 @@ from typing import Any
 
 from lamport.core import CLOCK_KINDS, LAMPORT
 from lamport.errors import ConfigError
+from lamport.faults import Fault, check_plan, fault_from_table, fault_table, parse_fault
 from lamport.validate import integer, is_integer, is_number, number, parse_float
 
 #: Default one-way network latency of the DES, in model seconds: a loopback
@@ -83,6 +84,7 @@ EXPERIMENT_KEYS = (
     "phase",
     "drift_ppm",
     "jitter",
+    "faults",
 )
 # Names become folder names (run labels), so only these characters, and never "..".
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -204,6 +206,8 @@ class RunConfig:
     #: The clocks the machines keep: "lamport", or "vector" (a vector clock beside it,
     #: carried on every message and logged in a ``vc`` column).
     clock: str = LAMPORT
+    #: The fault plan (:mod:`lamport.faults`): crashes, partitions, loss, extra delay.
+    faults: tuple[Fault, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.rates, list | tuple):
@@ -231,6 +235,10 @@ class RunConfig:
                 )
         if self.clock not in CLOCK_KINDS:
             raise ConfigError(f"clock must be one of {', '.join(CLOCK_KINDS)}, got {self.clock!r}")
+        if not isinstance(self.faults, list | tuple):
+            raise ConfigError(f"faults must be a list of faults, got {self.faults!r}")
+        plan = [as_fault(f) for f in self.faults]
+        object.__setattr__(self, "faults", check_plan(plan, len(rates), float(self.duration)))
 
     @property
     def n_machines(self) -> int:
@@ -370,6 +378,8 @@ class RunConfig:
         out["drift_ppm"] = _clean_number(self.drift_ppm)
         out["drifts_ppm"] = list(self.drifts_ppm)
         out["jitter"] = _clean_number(self.jitter)
+        if self.faults:  # a run without faults keeps the run.json it always had
+            out["faults"] = [fault_table(f) for f in self.faults]
         return out
 
     @classmethod
@@ -394,7 +404,18 @@ class RunConfig:
         for key in ("drift_ppm", "jitter"):
             if metadata.get(key) is not None:
                 values[key] = metadata[key]
+        if metadata.get("faults"):
+            values["faults"] = tuple(metadata["faults"])
         return cls(**values)
+
+
+def as_fault(value: object) -> Fault:
+    """A fault from a fault, its ``--fault`` string or its table (:mod:`lamport.faults`)."""
+    if isinstance(value, str):
+        return parse_fault(value)
+    if isinstance(value, Mapping):
+        return fault_from_table(value)
+    return value  # type: ignore[return-value]  # check_plan refuses anything else
 
 
 def _check_phase(phase: object, rates: tuple[float, ...]) -> str | tuple[float, ...]:
@@ -441,6 +462,7 @@ class Experiment:
     phase: str | tuple[float, ...] = DEFAULT_PHASE
     drift_ppm: float = 0.0
     jitter: float = 0.0
+    faults: tuple[Fault, ...] = ()
 
     def draw_rates(self, seed: int) -> tuple[float, ...]:
         """The rates for a seed: the fixed ones, or experiment 1's draw."""
@@ -456,9 +478,10 @@ class Experiment:
         """The model of this experiment for a seed (and, if given, another duration).
 
         ``timing`` overrides the file's ``phase``, ``drift_ppm`` or ``jitter``
-        (None values are ignored).
+        (None values are ignored); ``faults`` given there are added to the file's own.
         """
         integer(seed, "seed", low=0)
+        extra_faults = tuple(timing.pop("faults", None) or ())
         unknown = sorted(set(timing) - {"phase", "drift_ppm", "jitter"})
         if unknown:
             raise ConfigError(f"unknown timing option {unknown[0]!r}")
@@ -476,6 +499,7 @@ class Experiment:
             experiment=self.number,
             name=self.name,
             question=self.question,
+            faults=self.faults + extra_faults,
             **chosen,
         )
 
@@ -565,10 +589,18 @@ def _parse_experiment(data: dict[str, Any], path: Path) -> Experiment:
         else phase,
         drift_ppm=data.get("drift_ppm", 0.0),
         jitter=data.get("jitter", 0.0),
+        faults=_parse_faults(data.get("faults", [])),
     )
     # Validate the remaining values the same way a run would.
     experiment.config(0, duration=None)
     return experiment
+
+
+def _parse_faults(tables: object) -> tuple[Fault, ...]:
+    """An experiment file's ``[[faults]]`` tables as faults (checked against the run later)."""
+    if not isinstance(tables, list):
+        raise ConfigError("faults must be [[faults]] tables")
+    return tuple(as_fault(table) for table in tables)
 
 
 def experiments_dir() -> Path:

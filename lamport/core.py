@@ -75,7 +75,14 @@ from typing import NamedTuple
 INTERNAL = "INTERNAL"
 SEND = "SEND"
 RECEIVE = "RECEIVE"
-EVENT_KINDS = (INTERNAL, SEND, RECEIVE)
+#: Fault rows (:mod:`lamport.faults`): a machine stops, and starts again. Neither is a
+#: tick: their ``tick`` is the ticks so far, their ``jump`` 0 (a reset restart: minus the
+#: clock it forgot), their ``queue`` what the machine holds after them.
+CRASH = "CRASH"
+RESTART = "RESTART"
+#: The kinds of a tick, one per tick.
+TICK_KINDS = (INTERNAL, SEND, RECEIVE)
+EVENT_KINDS = (*TICK_KINDS, CRASH, RESTART)
 
 #: The clock kinds a run may keep: Lamport's alone, or a vector clock beside it.
 LAMPORT = "lamport"
@@ -214,6 +221,7 @@ SETUP_LAYOUT = ("rates", "phases", "drift")
 # (i,) of SeedSequence.spawn's children that machine_streams hands out.
 _JITTER_KEY = 0x4A17
 _LINK_KEY = 0x1A7E
+_LOSS_KEY = 0x1055
 
 
 def setup_block(seed: int, n_machines: int, block: str) -> list[float]:
@@ -243,6 +251,11 @@ def jitter_stream(seed: int, machine: int, block: int = 1024) -> Uniform:
 def link_stream(seed: int, sender: int, recipient: int, block: int = 64) -> Uniform:
     """The latency draws of the link ``sender -> recipient``: one per message, in send order."""
     return _side_stream(seed, (_LINK_KEY, sender, recipient), block)
+
+
+def loss_stream(seed: int, sender: int, recipient: int, block: int = 64) -> Uniform:
+    """The loss draws of the link ``sender -> recipient``: one per message, in send order."""
+    return _side_stream(seed, (_LOSS_KEY, sender, recipient), block)
 
 
 def choose_action(u: float, p_send: float, n_peers: int) -> int | None:
@@ -358,6 +371,23 @@ class Machine:
         fields = (t, wall, me, ticks, SEND, clock, 1, 0, peer, clock, msg_id)
         return _new(Event, fields), _new(Outgoing, (out, recipients))
 
+    def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
+        """The machine stops at ``t``: return the CRASH record and the messages its queue
+        held, now lost. Its clock stays as it was (stable storage) until :meth:`restart`."""
+        lost = list(self.queue)
+        self.queue.clear()
+        fields = (t, wall, self.machine_id, self.ticks, CRASH, self.clock, 0, 0, "", None, "")
+        return _new(Event, fields), lost
+
+    def restart(self, t: float, wall: float, reset: bool = False) -> Event:
+        """The machine starts again at ``t``: return the RESTART record. Its clock is the
+        one it had, or 0 with ``reset`` (the clock condition then breaks on purpose)."""
+        before = self.clock
+        if reset:
+            self.clock = 0
+        fields = (t, wall, self.machine_id, self.ticks, RESTART, self.clock, self.clock - before)
+        return _new(Event, (*fields, len(self.queue), "", None, ""))
+
 
 class VectorMachine(Machine):
     """A :class:`Machine` that also keeps a vector clock (the rules above).
@@ -388,6 +418,16 @@ class VectorMachine(Machine):
                 Outgoing, (vector_message(outgoing.message, stamp), outgoing.recipients)
             )
         return event, outgoing  # type: ignore[return-value]  # a VectorEvent reads as an Event
+
+    def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
+        record, lost = Machine.crash(self, t, wall)
+        return _new(VectorEvent, (*record, vc_cell(self.vc))), lost  # type: ignore[return-value]
+
+    def restart(self, t: float, wall: float, reset: bool = False) -> Event:
+        record = Machine.restart(self, t, wall, reset)
+        if reset:  # the machine forgets everything it knew
+            self.vc = [0] * self.n_machines
+        return _new(VectorEvent, (*record, vc_cell(self.vc)))  # type: ignore[return-value]
 
 
 def machine_class(clock: str) -> type[Machine]:

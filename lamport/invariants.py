@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from lamport.backend import backend_of
-from lamport.core import EVENT_KINDS, RECEIVE, SEND, Event
+from lamport.core import CRASH, EVENT_KINDS, RECEIVE, RESTART, SEND, Event
 from lamport.errors import LogError
 from lamport.schema import RUN_FILE, log_name
 
@@ -69,6 +69,50 @@ def timing_slack(metadata: Mapping[str, Any], rate: float, duration: float) -> i
     return slack + math.ceil(float(exact) * drift * 1e-6)
 
 
+def _crashes(metadata: Mapping[str, Any], machine: int) -> list[Mapping[str, Any]]:
+    """The machine's crashes in the run's fault plan (``run.json``'s ``faults`` tables)."""
+    return [
+        f
+        for f in metadata.get("faults") or ()
+        if isinstance(f, Mapping) and f.get("kind") == "crash" and f.get("machine") == machine
+    ]
+
+
+def downtime_ticks(metadata: Mapping[str, Any], machine: int) -> int:
+    """How many of the machine's scheduled ticks its crash windows remove (0 without
+    crashes): the ticks at instants in [at, at + duration), on the run's timing grid."""
+    windows = _crashes(metadata, machine)
+    if not windows:
+        return 0
+    from lamport.config import RunConfig
+
+    config = RunConfig.from_metadata(metadata)
+    grid = config.grid
+
+    def units(seconds: float) -> int:
+        return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * grid)
+
+    spans = [(units(c["at"]), units(c["at"] + c["duration"])) for c in windows]
+    return sum(1 for when in config.tick_units(machine) if any(a <= when < b for a, b in spans))
+
+
+def _fault_row(
+    metadata: Mapping[str, Any], machine: int, index: int, e: Event, previous: int, ticks: int
+) -> list[Violation]:
+    """The problems of a CRASH or RESTART row: it is no tick (its ``tick`` is the ticks so
+    far), it keeps the clock, except that a RESTART after a reset crash sets it to 0."""
+    where = _where(machine, index)
+    found = []
+    if e.tick != ticks:
+        found.append(Violation(f"{where}: {e.event} at tick {e.tick}, expected {ticks}"))
+    reset = e.event == RESTART and any(c.get("reset") for c in _crashes(metadata, machine))
+    if e.clock != previous and not (reset and e.clock == 0):
+        found.append(Violation(f"{where}: {e.event} changes the clock {previous} -> {e.clock}"))
+    if e.jump != e.clock - previous:
+        found.append(Violation(f"{where}: jump {e.jump} but clock went {previous} -> {e.clock}"))
+    return found
+
+
 def violations(
     metadata: Mapping[str, Any],
     logs: Sequence[Sequence[Event]],
@@ -95,6 +139,7 @@ def violations(
     sends: dict[str, tuple[int, int, Event]] = {}  # msg_id -> (machine, index, event)
     for machine, events in enumerate(logs):
         previous = 0
+        ticks = 0
         for index, e in enumerate(events):
             if e.machine != machine:
                 found.append(
@@ -103,9 +148,14 @@ def violations(
                         f"machine column {e.machine} in machine {machine}'s log"
                     )
                 )
-            if e.tick != index + 1:
+            if e.event in (CRASH, RESTART):
+                found += _fault_row(metadata, machine, index, e, previous, ticks)
+                previous = e.clock
+                continue
+            ticks += 1
+            if e.tick != ticks:
                 found.append(
-                    Violation(f"{_where(machine, index)}: tick {e.tick}, expected {index + 1}")
+                    Violation(f"{_where(machine, index)}: tick {e.tick}, expected {ticks}")
                 )
             if e.event not in EVENT_KINDS:
                 found.append(Violation(f"{_where(machine, index)}: unknown event kind {e.event!r}"))
@@ -154,11 +204,13 @@ def violations(
         if duration is not None:
             want = expected_ticks(rates[machine], duration)
             allowed = tick_tolerance + timing_slack(metadata, rates[machine], duration)
-            if abs(len(events) - want) > allowed:
+            down = downtime_ticks(metadata, machine)
+            if abs(ticks - (want - down)) > allowed:
                 found.append(
                     Violation(
-                        f"{log_name(machine)}: {len(events)} ticks, expected {want}"
+                        f"{log_name(machine)}: {ticks} ticks, expected {want - down}"
                         + (f" +- {allowed}" if allowed else "")
+                        + (f" ({want} less {down} while down)" if down else "")
                     )
                 )
 

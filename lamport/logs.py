@@ -30,15 +30,18 @@ import re
 import shutil
 import signal
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from lamport.core import Event, VectorEvent
 from lamport.errors import LamportError, LogError
+from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import (
     COLUMNS,
     LOG_PATTERN,
+    NETWORK_COLUMNS,
+    NETWORK_FILE,
     RUN_FILE,
     VC_COLUMN,
     log_columns,
@@ -375,6 +378,17 @@ class RunWriter:
                 except OSError as exc:
                     self._failed(exc)
 
+    def write_drops(self, drops: Iterable[Sequence[Any]]) -> None:
+        """Write ``network.csv``: one row per lost message (:data:`NETWORK_COLUMNS`)."""
+        if self.error is None:
+            try:
+                with open(self.staging / NETWORK_FILE, "w", newline="", encoding="utf-8") as handle:
+                    writer = csv.writer(handle, lineterminator="\n")
+                    writer.writerow(NETWORK_COLUMNS)
+                    writer.writerows(drops)
+            except OSError as exc:
+                self._failed(exc)
+
     def finish(self, metadata: Mapping[str, Any]) -> Path:
         """Close the logs, write ``run.json`` and move the run into place.
 
@@ -413,15 +427,46 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 
 def write_run(
-    out: Path, metadata: Mapping[str, Any], events: Mapping[int, list[Event]] | list[list[Event]]
+    out: Path,
+    metadata: Mapping[str, Any],
+    events: Mapping[int, list[Event]] | list[list[Event]],
+    drops: Sequence[Sequence[Any]] | None = None,
 ) -> Path:
-    """Write a finished run (all events in memory) as a run directory."""
+    """Write a finished run (all events in memory) as a run directory; with ``drops``
+    (a run under a fault plan), its ``network.csv`` too."""
     per_machine = list(events.values()) if isinstance(events, Mapping) else list(events)
     columns = log_columns(metadata.get("clock"))
     with RunWriter(out, len(per_machine), columns=columns) as writer:
         for machine, rows in enumerate(per_machine):
             writer.write_many(machine, rows)
+        if drops is not None:
+            writer.write_drops(drops)
         return writer.finish(metadata)
+
+
+def read_drops(run_dir: Path) -> list[Drop]:
+    """The rows of a run's ``network.csv`` (none if it has no such file).
+    Raise LogError naming the file and line if it is malformed."""
+    path = Path(run_dir) / NETWORK_FILE
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LogError(f"{path}: cannot read ({exc})") from None
+    if not rows or tuple(rows[0]) != NETWORK_COLUMNS:
+        raise LogError(f"{path}: header is not {','.join(NETWORK_COLUMNS)}")
+    drops = []
+    for line, row in enumerate(rows[1:], start=2):
+        try:
+            t, sender, recipient, msg_id, reason = row
+            if reason not in DROP_REASONS:
+                raise ValueError(f"unknown reason {reason!r}")
+            drops.append(Drop(float(t), int(sender), int(recipient), msg_id, reason))
+        except ValueError as exc:
+            raise LogError(f"{path}: line {line}: malformed row ({exc})") from None
+    return drops
 
 
 def read_log(path: Path) -> list[Event]:

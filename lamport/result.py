@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamport.config import RunConfig
-from lamport.core import Event
+from lamport.core import TICK_KINDS, Event
+from lamport.faults import Drop
 from lamport.summary import summarize
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ class RunResult:
 
     ``logs[i]`` holds machine ``i``'s events in its order; ``queued_at_end[i]``
     the messages still waiting for it (in its queue or in flight) when the run
-    ended. ``path`` is the run directory the run was read from or last written
-    to, None for a run only in memory.
+    ended. ``dropped`` lists the messages a fault plan lost (the rows of
+    ``network.csv``, :class:`lamport.faults.Drop`). ``path`` is the run directory
+    the run was read from or last written to, None for a run only in memory.
     """
 
     config: RunConfig
@@ -47,6 +49,7 @@ class RunResult:
     queued_at_end: list[int]
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = field(default=None, kw_only=True)
+    dropped: list[Drop] = field(default_factory=list, kw_only=True)
 
     @property
     def n_machines(self) -> int:
@@ -83,17 +86,25 @@ class RunResult:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """All events of all machines as a DataFrame, in the log schema's columns and
-        dtypes, ordered by model time ``t``, then machine (built on first use)."""
+        """All ticks of all machines as a DataFrame, in the log schema's columns and
+        dtypes, ordered by model time ``t``, then machine (built on first use).
+
+        A fault's CRASH and RESTART rows are left out (they are no ticks, and
+        their jump may be negative): the logs and ``network.csv`` keep them."""
         from lamport.frames import events_frame
 
-        return events_frame(self.logs)
+        logs = self.logs
+        if self.config.faults:
+            logs = [[e for e in log if e.event in TICK_KINDS] for log in logs]
+        return events_frame(logs)
 
     def write(self, out: str | Path) -> Path:
-        """Write the run directory (``machine-<id>.csv`` per machine and ``run.json``)."""
+        """Write the run directory (``machine-<id>.csv`` per machine and ``run.json``; under
+        a fault plan ``network.csv`` too)."""
         from lamport.logs import write_run
 
-        self.path = write_run(Path(out), self.metadata, self.logs)
+        drops = self.dropped if self.config.faults else None
+        self.path = write_run(Path(out), self.metadata, self.logs, drops)
         return self.path
 
     def __repr__(self) -> str:

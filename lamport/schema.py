@@ -39,6 +39,11 @@ EVENTS_FILE = "events.parquet"
 RUNS_DIR = "runs"
 #: The real-time backend's log of dropped connections and bad frames.
 NETWORK_LOG = "network.log"
+#: One row per lost message (fault injection, :mod:`lamport.faults`): :data:`NETWORK_COLUMNS`.
+NETWORK_FILE = "network.csv"
+#: The columns of ``network.csv``: when the message was lost (model seconds), its link,
+#: its id, and why (:data:`lamport.faults.DROP_REASONS`).
+NETWORK_COLUMNS = ("t", "sender", "recipient", "msg_id", "reason")
 #: Shell pattern of the machine logs in a run directory.
 LOG_PATTERN = "machine-*.csv"
 

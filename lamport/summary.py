@@ -66,7 +66,7 @@ def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> l
                 messages += e.peer.count("+") + 1
         tallies.append(
             _Tally(
-                ticks=len(events),
+                ticks=counts[INTERNAL] + counts[SEND] + counts[RECEIVE],  # not fault rows
                 n_internal=counts[INTERNAL],
                 n_send=counts[SEND],
                 n_receive=counts[RECEIVE],

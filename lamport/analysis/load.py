@@ -25,7 +25,7 @@ import pandas as pd
 from lamport.config import RunConfig
 from lamport.errors import ConfigError, LogError
 from lamport.invariants import check
-from lamport.logs import RUN_FILE, read_directory_json, read_run, require_directory
+from lamport.logs import RUN_FILE, read_directory_json, read_drops, read_run, require_directory
 from lamport.result import RunResult
 from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES, SUMMARY_REQUIRED
 
@@ -180,7 +180,10 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
             check(metadata, logs)
         except LogError as exc:
             raise LogError(_locate(str(exc), run_dir)) from None
-    return RunResult(config, logs, [int(q) for q in queued], metadata, path=run_dir)
+    dropped = read_drops(run_dir)
+    return RunResult(
+        config, logs, [int(q) for q in queued], metadata, path=run_dir, dropped=dropped
+    )
 
 
 def _read_summary(path: Path) -> pd.DataFrame:

@@ -212,7 +212,28 @@ def _event_grid(run: RunResult, column: str, finals: Sequence[float] | None) -> 
     return np.append(grid, run.duration), np.column_stack([values, end])
 
 
+def _fault_windows(ax: Any, run: RunResult) -> None:
+    """Shade the windows of the run's fault plan: a crash in its machine's colour, a
+    partition or a delay hatched grey (docs/faults.md)."""
+    from lamport.faults import Crash
+
+    colors = _palette(run.n_machines)
+    for fault in run.config.faults:
+        at = getattr(fault, "at", None)
+        if at is None:  # loss has no window
+            continue
+        end = at + fault.duration  # type: ignore[union-attr]
+        if isinstance(fault, Crash):
+            ax.axvspan(at, end, color=colors[fault.machine], alpha=0.15, linewidth=0, zorder=0)
+        else:
+            ax.axvspan(
+                at, end, facecolor="none", edgecolor="0.6", hatch="//", linewidth=0, zorder=0
+            )
+
+
 def _time_axes(ax: Any, run: RunResult, ylabel: str, title: str) -> None:
+    if run.config.faults:
+        _fault_windows(ax, run)
     ax.set_xlabel("real time t (model seconds)")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, run.duration)
@@ -401,7 +422,15 @@ def run_captions(run: RunLike) -> dict[str, str]:
     """:data:`RUN_FIGURES`, worded for this run (bands and rate groups for a large one)."""
     run = as_run(run)
     if not _is_banded(run):
-        return dict(RUN_FIGURES)
+        captions = dict(RUN_FIGURES)
+        if run.config.faults:
+            shaded = (
+                " Shaded: a crash window, in its machine's colour; hatched: a partition "
+                "or a delay window."
+            )
+            for stem in ("clock", "gap", "queue"):
+                captions[stem] += shaded
+        return captions
     bands = f"Bands across machines of each tick rate: {_band_caption()}."
     captions = {
         "clock": f"Logical clock against real time. {bands}",

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lamport.analysis.load import RunLike, SweepLike, as_run, as_sweep
-from lamport.core import EVENT_KINDS
+from lamport.core import TICK_KINDS
 from lamport.result import RunResult
 from lamport.stats import ci_half_width, percentile
 
@@ -78,7 +78,7 @@ def event_counts(run: RunLike) -> pd.DataFrame:
     (and ``n_<kind>`` for any other kind a log holds)."""
     run = as_run(run)
     events = run.events
-    kinds = list(EVENT_KINDS) + sorted(set(events["event"].unique()) - set(EVENT_KINDS))
+    kinds = list(TICK_KINDS) + sorted(set(events["event"].unique()) - set(TICK_KINDS))
     counts = (
         events.groupby(["machine", "event"]).size().unstack(fill_value=0)
         if len(events)

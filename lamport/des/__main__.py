@@ -23,6 +23,7 @@ from pathlib import Path
 from lamport.backend import get_backend
 from lamport.cli import (
     Parser,
+    add_fault_option,
     add_output_options,
     add_run_commands,
     default_out,
@@ -52,6 +53,7 @@ def _latency_option(parser: argparse.ArgumentParser) -> None:
 
 def _des_options(parser: argparse.ArgumentParser) -> None:
     # --latency and the latency distribution come with cli.add_timing_options
+    add_fault_option(parser)
     parser.add_argument(
         "--start-epoch",
         type=float,
@@ -103,6 +105,7 @@ def build_parser() -> Parser:
         "experiment)",
     )
     _latency_option(sweep)
+    add_fault_option(sweep)
     sweep.add_argument(
         "--jobs", type=positive_int, default=None, help="worker processes (default: one per core)"
     )
@@ -233,10 +236,13 @@ def _sweep(args: argparse.Namespace) -> int:
             latency=args.latency,
             jobs=args.jobs,
             out=args.out
-            or default_sweep_out(args.exp, args.seeds, args.duration, args.latency, args.keep_logs),
+            or default_sweep_out(
+                args.exp, args.seeds, args.duration, args.latency, args.keep_logs, args.fault or ()
+            ),
             keep_logs=args.keep_logs,
             progress=progress,
             force=args.force,
+            faults=args.fault or (),
         )
     elapsed = time.perf_counter() - started
     if not args.quiet:

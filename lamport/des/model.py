@@ -36,6 +36,22 @@ Network
     still in flight when the run ends count as queued: they have left the
     sender and sit in the recipient's inbound buffer (SPEC's conservation law
     then holds exactly).
+
+Faults
+    A fault plan (:attr:`lamport.config.RunConfig.faults`, :mod:`lamport.faults`)
+    is applied exactly, on the same whole units. A crash of machine i in
+    [at, at + d) happens before anything else at instant ``at``: messages that
+    arrived earlier and wait in its queue are lost, a CRASH row is logged, and
+    the machine neither ticks nor keeps an arriving message until instant
+    ``at + d``, where a RESTART row (clock kept, or 0 with ``reset``) comes
+    before the arrivals and ticks of that instant. A partition loses, at its
+    send, a message sent in its window across the cut; loss draws one number
+    per message and recipient from the link's loss stream
+    (:func:`lamport.core.loss_stream`), so turning it on shifts no other draw;
+    a delay adds its extra to messages sent on its link in its window, FIFO
+    still kept. Every lost message is a :class:`lamport.faults.Drop` (the
+    rows of ``network.csv``) and counts as ``dropped`` for its recipient.
+    Under a plan every message goes through the per-link network below.
 """
 
 from __future__ import annotations
@@ -57,9 +73,18 @@ from simpy.events import Event as SimEvent
 
 from lamport import __version__
 from lamport.config import FINE_GRID, RunConfig, latency_sampler
-from lamport.core import Event, Machine, Message, link_stream, machine_class, machine_streams
+from lamport.core import (
+    Event,
+    Machine,
+    Message,
+    link_stream,
+    loss_stream,
+    machine_class,
+    machine_streams,
+)
 from lamport.des.options import DesOptions
 from lamport.des.size import MAX_TICKS, check_size  # noqa: F401 (MAX_TICKS: its old home)
+from lamport.faults import Crash, Delay, Drop, Loss, Partition
 from lamport.result import RunResult
 from lamport.summary import MachineTally, summarize_tallies
 
@@ -178,14 +203,29 @@ class _Network:
         self.last: dict[tuple[int, int], int] = {}
         self.in_flight = [0] * config.n_machines
         self.delivers: list[Callable[[Message], None]] = []
+        #: A constant latency in whole units (a plan sends every message through here).
+        self.constant = None
+        if options.latency_dist == "constant":
+            self.constant = int(Fraction(options.latency).limit_denominator(1_000_000) * units)
+        #: The fault plan, if any: it may lose a message at its send or delay it.
+        self.faults: _Faults | None = None
 
     def send(self, now: int, recipient: int, message: Message) -> None:
         """Schedule one message sent at ``now`` (units) to ``recipient``."""
         link = (message.sender, recipient)
-        draw = self.draws.get(link)
-        if draw is None:
-            draw = self.draws[link] = link_stream(self.seed, *link)
-        delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
+        extra = 0
+        if self.faults is not None:
+            if self.faults.lost_at_send(now, message, recipient):
+                return
+            extra = self.faults.extra(now, link)
+        if self.constant is not None:
+            delay = self.constant
+        else:
+            draw = self.draws.get(link)
+            if draw is None:
+                draw = self.draws[link] = link_stream(self.seed, *link)
+            delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
+        delay += extra
         arrive = self.last[link] = max(now + delay, self.last.get(link, 0))
         self.in_flight[recipient] += 1
         _Arrival(self.env, arrive - self.env.now, [(recipient, message)], self._arrive)
@@ -194,6 +234,137 @@ class _Network:
         for recipient, message in event._value:
             self.in_flight[recipient] -= 1
             self.delivers[recipient](message)
+
+
+def _units(seconds: float, units: int) -> int:
+    """The first whole unit at or after ``seconds``: an instant x (units) lies in a
+    window [a, b) iff ``_units(a) <= x < _units(b)``, whatever the time base."""
+    return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * units)
+
+
+class _Faults:
+    """A fault plan in SimPy units, applied to the machines and the network (see the
+    module docstring): which machines are down, what is lost and why."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        units: int,
+        start_epoch: float,
+        machines: list[Machine],
+        sinks: list[Callable[[Event], None]],
+    ) -> None:
+        n = config.n_machines
+        self.units = units
+        self.start_epoch = start_epoch
+        self.machines = machines
+        self.sinks = sinks
+        self.down = [False] * n
+        self.dropped: list[Drop] = []
+        self.counts = [0] * n
+        # (instant, restart first, machine, reset): RESTART before CRASH at one instant
+        changes: list[tuple[int, int, int, bool]] = []
+        self.cuts: list[tuple[int, int, dict[int, int]]] = []
+        self.delays: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        self.p_loss = 0.0
+        self.loss_draws: dict[tuple[int, int], Callable[[], float]] = {}
+        self.seed = config.seed
+        for fault in config.faults:
+            if isinstance(fault, Loss):
+                self.p_loss = fault.p
+                continue
+            start = _units(fault.at, units)
+            end = _units(fault.at + fault.duration, units)
+            if isinstance(fault, Crash):
+                changes.append((start, 1, fault.machine, False))
+                changes.append((end, 0, fault.machine, fault.reset))
+            elif isinstance(fault, Partition):
+                side = {m: g for g, group in enumerate(fault.groups) for m in group}
+                self.cuts.append((start, end, side))
+            elif isinstance(fault, Delay):
+                window = (start, end, _units(fault.extra, units))
+                self.delays.setdefault((fault.sender, fault.recipient), []).append(window)
+        changes.sort()
+        self.changes = deque(changes)
+
+    @property
+    def next_change(self) -> float:
+        """The instant of the next crash or restart (units), inf if none is left."""
+        return self.changes[0][0] if self.changes else math.inf
+
+    def apply(self, now: int, scheduled: list[Any], step: Callable[[], None]) -> None:
+        """Crash and restart the machines due by ``now``, each after the arrivals that
+        land before it (``scheduled``/``step``: SimPy's queue and its step)."""
+        changes = self.changes
+        while changes and changes[0][0] <= now:
+            when, crash, machine, reset = changes.popleft()
+            while scheduled and scheduled[0][0] < when:
+                step()
+            t = when / self.units
+            wall = self.start_epoch + t
+            if crash:
+                record, lost = self.machines[machine].crash(t, wall)
+                self.sinks[machine](record)
+                for message in lost:
+                    self._drop(t, message, machine, "crash")
+                self.down[machine] = True
+            else:
+                self.sinks[machine](self.machines[machine].restart(t, wall, reset))
+                self.down[machine] = False
+
+    def _drop(self, t: float, message: Message, recipient: int, reason: str) -> None:
+        self.dropped.append(Drop(t, message.sender, recipient, message.msg_id, reason))
+        self.counts[recipient] += 1
+
+    def lost_at_send(self, now: int, message: Message, recipient: int) -> bool:
+        """Whether a partition or loss loses this message at its send (and log it if so).
+        A loss draw is taken for every message on a lossy link, partitioned or not."""
+        link = (message.sender, recipient)
+        lost = False
+        if self.p_loss > 0:
+            draw = self.loss_draws.get(link)
+            if draw is None:
+                draw = self.loss_draws[link] = loss_stream(self.seed, *link)
+            lost = draw() < self.p_loss
+        for start, end, side in self.cuts:
+            if start <= now < end and side[message.sender] != side[recipient]:
+                self._drop(now / self.units, message, recipient, "partition")
+                return True
+        if lost:
+            self._drop(now / self.units, message, recipient, "loss")
+        return lost
+
+    def extra(self, now: int, link: tuple[int, int]) -> int:
+        """The extra latency (units) of a message sent on ``link`` at ``now``."""
+        return sum(extra for start, end, extra in self.delays.get(link, ()) if start <= now < end)
+
+    def deliverer(self, machine: int, now: Callable[[], float]) -> Callable[[Message], None]:
+        """Deliver to ``machine``, or lose the message if the machine is down."""
+        deliver = self.machines[machine].deliver
+        down = self.down
+
+        def arrive(message: Message) -> None:
+            if down[machine]:
+                self._drop(now() / self.units, message, machine, "crash")
+            else:
+                deliver(message)
+
+        return arrive
+
+    def guard(
+        self, machine: int, tick: Callable[[float, float], Any], sink: Callable[[Event], None]
+    ) -> tuple[Callable[[float, float], Any], Callable[[Event | None], None]]:
+        """The machine's tick and sink, skipping the ticks that fall while it is down."""
+        down = self.down
+
+        def guarded_tick(t: float, wall: float) -> Any:
+            return (None, None) if down[machine] else tick(t, wall)
+
+        def guarded_sink(record: Event | None) -> None:
+            if record is not None:
+                sink(record)
+
+        return guarded_tick, guarded_sink
 
 
 def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
@@ -206,8 +377,9 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     options = DesOptions() if options is None else options
     check_size(config, options)
     logs: list[list[Event]] = [[] for _ in range(config.n_machines)]
-    _, queued, metadata = _simulate(config, options, [log.append for log in logs])
-    return RunResult(config, logs, queued, metadata)
+    dropped: list[Drop] = []
+    _, queued, metadata = _simulate(config, options, [log.append for log in logs], dropped)
+    return RunResult(config, logs, queued, metadata, dropped=dropped)
 
 
 def simulate_summary(config: RunConfig, options: DesOptions | None = None) -> list[dict[str, Any]]:
@@ -232,11 +404,15 @@ def simulate_summary(config: RunConfig, options: DesOptions | None = None) -> li
 
 
 def _simulate(
-    config: RunConfig, options: DesOptions, sinks: list[Callable[[Event], None]]
+    config: RunConfig,
+    options: DesOptions,
+    sinks: list[Callable[[Event], None]],
+    dropped: list[Drop] | None = None,
 ) -> tuple[list[Machine], list[int], dict[str, Any]]:
     """The model itself: ``sinks[i]`` takes every event record of machine i as it happens
-    (a log's append, or a summary's tally). Return the machines, what was left queued
-    for each, and the run's metadata."""
+    (a log's append, or a summary's tally); ``dropped`` (if given) receives the messages
+    a fault plan loses. Return the machines, what was left queued for each, and the
+    run's metadata."""
     n = config.n_machines
     _, draws = machine_streams(config.seed, n)
     kind = machine_class(config.clock)
@@ -256,9 +432,14 @@ def _simulate(
             delivers[recipient](message)
 
     network = None
-    if options.latency_dist != "constant":
+    faults = None
+    if config.faults:
+        faults = _Faults(config, units, start_epoch, machines, sinks)
+        delivers = [faults.deliverer(i, lambda: env.now) for i in range(n)]
+    if options.latency_dist != "constant" or faults is not None:
         network = _Network(config, options, units, env)
         network.delivers = delivers
+        network.faults = faults
     # SimPy's event queue, read to see whether an arrival is due by an instant.
     scheduled = env._queue
     step = env.step
@@ -267,12 +448,19 @@ def _simulate(
 
     def metronome() -> None:
         calls = [(machines[i].tick, sinks[i]) for i in range(n)]
+        if faults is not None:
+            calls = [faults.guard(i, *calls[i]) for i in range(n)]  # type: ignore[misc]
         next_arrival = math.inf  # the earliest arrival SimPy holds
+        next_change = math.inf if faults is None else faults.next_change  # a crash or restart
         for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
             for offset, due in pattern:
                 now = base + offset
                 if now > end:
                     return
+                if next_change <= now:
+                    faults.apply(now, scheduled, step)  # type: ignore[union-attr]
+                    next_change = faults.next_change  # type: ignore[union-attr]
+                    next_arrival = scheduled[0][0] if scheduled else math.inf
                 if next_arrival <= now:
                     # An arrival lands by this instant: SimPy delivers it before the ticks.
                     while scheduled and scheduled[0][0] <= now:
@@ -296,7 +484,7 @@ def _simulate(
                     else:
                         for recipient, message in batch:
                             network.send(now, recipient, message)
-                    next_arrival = scheduled[0][0]
+                    next_arrival = scheduled[0][0] if scheduled else math.inf  # all lost?
 
     # The run allocates one record per tick and no reference cycles; pausing the
     # cycle collector saves its repeated walks over the growing logs (~15%).
@@ -304,6 +492,8 @@ def _simulate(
     gc.disable()
     try:
         metronome()
+        if faults is not None:  # crashes and restarts after the last tick
+            faults.apply(end, scheduled, step)
         # Deliver what lands by the run's end: arrivals due later stay in flight and
         # count as queued.
         env.run(until=end + 1)
@@ -328,6 +518,14 @@ def _simulate(
         "version": __version__,
         "queued_at_end": queued,
     }
+    if faults is not None:
+        metadata["dropped"] = faults.counts
+        metadata["dropped_by_reason"] = {
+            reason: sum(1 for d in faults.dropped if d.reason == reason)
+            for reason in ("crash", "partition", "loss")
+        }
+        if dropped is not None:
+            dropped.extend(faults.dropped)
     return machines, queued, metadata
 
 

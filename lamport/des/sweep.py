@@ -20,12 +20,12 @@ import csv
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lamport import __version__
-from lamport.config import DEFAULT_LATENCY, Experiment, catalogue_numbers, experiment
+from lamport.config import DEFAULT_LATENCY, Experiment, as_fault, catalogue_numbers, experiment
 from lamport.des.options import DesOptions
 from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError
@@ -82,11 +82,13 @@ def default_sweep_out(
     duration: float | None = None,
     latency: float = DEFAULT_LATENCY,
     keep_logs: str | None = None,
+    faults: Sequence[str] = (),
 ) -> Path:
     """The default sweep directory, naming what the sweep runs.
 
     ``runs/des/sweep-all-s100``, ``runs/des/sweep-exp4-9-s50-d30``; the
-    latency and kept logs are appended when they differ from the defaults.
+    latency and kept logs are appended when they differ from the defaults, and
+    ``-faults<hash>`` for a fault plan.
     """
     numbers = list(experiments) if experiments is not None else catalogue_numbers()
     chosen = "all" if numbers == catalogue_numbers() else "exp" + "-".join(map(str, numbers))
@@ -97,6 +99,10 @@ def default_sweep_out(
         parts.append(f"lat{number_text(latency)}")
     if keep_logs is not None:
         parts.append(keep_logs)
+    if faults:
+        from lamport.faults import plan_label
+
+        parts.append(plan_label([as_fault(f) for f in faults]))
     return Path("runs") / "des" / "-".join(parts)
 
 
@@ -251,6 +257,7 @@ def sweep(
     keep_logs: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
+    faults: Sequence[object] = (),
 ) -> SweepResult:
     """Run experiments x seeds and summarize every run per machine.
 
@@ -260,12 +267,17 @@ def sweep(
     ``keep_logs`` ("csv" or "parquet") also keeps every run's events there.
     ``progress(done, total)`` is called as runs finish. An ``out`` that holds
     a different sweep (see :data:`SWEEP_IDENTITY`) is refused unless ``force``.
+    ``faults`` (faults, ``--fault`` strings or tables) are added to every
+    experiment's own plan.
 
     Raise LogError if ``out`` cannot take the sweep; raise ConfigError for an
     unknown experiment, a bad seed count, duration, latency or log format.
     """
     numbers = catalogue_numbers() if experiments is None else list(experiments)
     chosen = [experiment(number) for number in numbers]
+    plan = tuple(as_fault(f) for f in faults)
+    if plan:
+        chosen = [replace(exp, faults=exp.faults + plan) for exp in chosen]
     seed_list: Sequence[int]
     if isinstance(seeds, int):
         if seeds < 1:
@@ -305,9 +317,15 @@ def sweep(
         "keep_logs": keep_logs,
         "version": __version__,
     }
+    if plan:
+        from lamport.faults import fault_text
+
+        metadata["faults"] = [fault_text(f) for f in plan]
     staging = None
     if out is not None:
         identity = {key: metadata[key] for key in SWEEP_IDENTITY}
+        if plan:
+            identity["faults"] = metadata["faults"]
         staging = Staging(claim_out(Path(out), identity, SWEEP_FILE, force), SWEEP_FILE)
     jobs = max(1, min(jobs or os.cpu_count() or 1, total))
 

@@ -28,6 +28,7 @@ from typing import Any
 from lamport.backend import get_backend
 from lamport.cli import (
     Parser,
+    add_fault_option,
     add_run_commands,
     default_out,
     port,
@@ -46,6 +47,7 @@ from lamport.realtime.cluster import Result, Shutdown, run_backend
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
+    add_fault_option(parser)
     parser.add_argument(
         "--speed",
         type=positive_float,

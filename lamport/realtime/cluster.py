@@ -299,7 +299,10 @@ class Cluster:
             if writer is not None:
                 writer.keep_partial = True  # from the first tick on, a crash keeps the logs
             metadata = self._metadata(reports)
+            lost = sorted((d for r in reports for d in r.lost), key=lambda d: (d.t, d.sender))
             if writer is not None:
+                if config.faults:
+                    writer.write_drops(lost)
                 writer.finish(metadata)
         logs = [report.events for report in reports]
         timing = Timing([report.lateness for report in reports])
@@ -307,7 +310,7 @@ class Cluster:
             timing.sent_at.update(report.sent_at)
             timing.arrived += report.arrived
         out = self.out if writer is not None else None
-        return Result(config, logs, metadata["queued_at_end"], metadata, out, timing)
+        return Result(config, logs, metadata["queued_at_end"], metadata, out, timing, dropped=lost)
 
     @contextlib.contextmanager
     def _network_log(self, writer: RunWriter | None) -> Any:
@@ -449,6 +452,9 @@ class Cluster:
         n = self.config.n_machines
         options = self.options
         dropped = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
+        lost = [d for r in reports for d in r.lost]
+        for d in lost:  # the fault plan's losses count for their recipients too
+            dropped[d.recipient] += 1
         stops = [r.stopped_at for r in reports if r.stopped_at is not None]
         interrupted = self.stop.is_set() and bool(stops)
         signum = self.stop.signal if isinstance(self.stop, Shutdown) else None
@@ -480,8 +486,13 @@ class Cluster:
                 **_lateness_summary(lateness, self.config, options.speed),
             }
         )
-        if any(dropped):
+        if any(dropped) or self.config.faults:
             metadata["dropped"] = dropped
+        if self.config.faults:
+            metadata["dropped_by_reason"] = {
+                reason: sum(1 for d in lost if d.reason == reason)
+                for reason in ("crash", "partition", "loss")
+            }
         return metadata
 
 
@@ -517,8 +528,11 @@ def run_backend(
     fit the process's limits, a port is in use or the machines cannot all
     connect within ``options.connect_timeout`` seconds. With
     ``options.processes`` each machine is an OS process (:mod:`.launcher`).
+    Raise ConfigError for a fault plan with ``options.processes``: only threads play one yet.
     """
     if options is not None and options.processes:
+        if config.faults:
+            raise ConfigError("--processes does not apply fault plans yet (use threads or the DES)")
         from lamport.realtime.launcher import run_processes
 
         return run_processes(config, options, out=out, live=live, stop=stop)

@@ -29,6 +29,18 @@ Which messages a tick sees
     stream (:func:`lamport.core.link_stream`), never past a later message of
     the same link.
 
+Faults
+    A fault plan (:mod:`lamport.faults`) is played on the same schedule: a
+    tick due in a crash window does not happen; the crash (a CRASH row at the
+    crash's model time) loses the queue and whatever had arrived, a tick
+    instant inside the window loses what arrived since, and the restart (a
+    RESTART row, clock kept or reset) is applied at the first tick instant
+    after the window, losing what arrived before the window's end. A
+    partition or loss decides at the send, with the DES's loss streams
+    (:func:`lamport.core.loss_stream`); a delay holds the link's arrivals
+    back by its extra while their arrival lies in its window. Every loss is a
+    :class:`lamport.faults.Drop` of the node's report.
+
 End
     After its last tick or on a stop request the node ends the sending side
     of its links and reads on until every peer has ended theirs (bounded by
@@ -48,7 +60,17 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from lamport.config import RunConfig, latency_sampler
-from lamport.core import Event, Message, Uniform, link_stream, machine_class, machine_streams
+from lamport.core import (
+    Event,
+    Machine,
+    Message,
+    Uniform,
+    link_stream,
+    loss_stream,
+    machine_class,
+    machine_streams,
+)
+from lamport.faults import Crash, Delay, Drop, Loss, Partition
 from lamport.realtime.framing import encode_message
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import Transport
@@ -97,6 +119,94 @@ class NodeReport:
     stopped_at: float | None = None
     #: Why it never started (set-up failed), or None.
     error: str | None = None
+    #: The messages the fault plan lost at its sends and arrivals.
+    lost: list[Drop] = field(default_factory=list)
+
+
+class NodeFaults:
+    """The fault plan as one machine plays it (see the module docstring), on the run's
+    timing grid: its crash windows, the cuts and the loss of its sends, the delays of
+    its incoming links."""
+
+    def __init__(self, config: RunConfig, machine: int) -> None:
+        grid = config.grid
+        self.machine = machine
+        self.grid = grid
+        self.down = False
+        self.lost: list[Drop] = []
+        changes = []
+        self.cuts: list[tuple[int, int, dict[int, int]]] = []
+        self.delays: dict[int, list[tuple[int, int, float]]] = {}
+        self.p_loss = 0.0
+        for fault in config.faults:
+            if isinstance(fault, Loss):
+                self.p_loss = fault.p
+                continue
+            start, end = self.units(fault.at), self.units(fault.at + fault.duration)
+            if isinstance(fault, Crash) and fault.machine == machine:
+                changes += [(start, 1, False), (end, 0, fault.reset)]
+            elif isinstance(fault, Partition):
+                side = {m: g for g, group in enumerate(fault.groups) for m in group}
+                self.cuts.append((start, end, side))
+            elif isinstance(fault, Delay) and fault.recipient == machine:
+                self.delays.setdefault(fault.sender, []).append((start, end, fault.extra))
+        self.changes = deque(sorted(changes))
+        self.loss_draws = {
+            r: loss_stream(config.seed, machine, r)
+            for r in range(config.n_machines)
+            if r != machine
+        }
+
+    def units(self, seconds: float) -> int:
+        import math
+        from fractions import Fraction
+
+        return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * self.grid)
+
+    def recipients(self, when: int, message: Message, recipients: Sequence[int]) -> list[int]:
+        """The recipients a message sent at ``when`` (grid units) still goes to; log the rest."""
+        kept = []
+        t = when / self.grid
+        for r in recipients:
+            lost = self.p_loss > 0 and self.loss_draws[r]() < self.p_loss
+            if any(a <= when < b and side[self.machine] != side[r] for a, b, side in self.cuts):
+                self.lost.append(Drop(t, self.machine, r, message.msg_id, "partition"))
+            elif lost:
+                self.lost.append(Drop(t, self.machine, r, message.msg_id, "loss"))
+            else:
+                kept.append(r)
+        return kept
+
+    def extra(self, sender: int, model_t: float) -> float:
+        """Extra model seconds for an arrival from ``sender`` at model time ``model_t``."""
+        when = model_t * self.grid
+        return sum(x for a, b, x in self.delays.get(sender, ()) if a <= when < b)
+
+    def lose(self, t: float, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.lost.append(Drop(t, message.sender, self.machine, message.msg_id, "crash"))
+
+    def apply(
+        self,
+        when: int,
+        machine: Machine,
+        arrived: Callable[[float], list[Message]],
+        sink: Callable[[Event], None],
+    ) -> None:
+        """Crash and restart by ``when`` (grid units): ``arrived(t)`` takes the messages
+        that arrived before model time t; ``sink`` takes the CRASH and RESTART rows."""
+        while self.changes and self.changes[0][0] <= when:
+            at, crash, reset = self.changes.popleft()
+            t = at / self.grid
+            if crash:
+                record, lost = machine.crash(t, time.time())
+                self.lose(t, [*lost, *arrived(t)])
+                self.down = True
+                sink(record)
+            else:
+                self.lose(t, arrived(t))
+                self.down = False
+                sink(machine.restart(t, time.time(), reset))
 
 
 class Node:
@@ -147,9 +257,10 @@ class Node:
             listener=listener,
         )
         self.held: deque[tuple[float, Message]] = deque()
+        self.faults = NodeFaults(config, machine) if config.faults else None
         self._delay: Callable[[float, Message], float] | None = None
-        if options.latency > 0:
-            self._delay = _extra_latency(config, options, machine)
+        if options.latency > 0 or (self.faults is not None and self.faults.delays):
+            self._delay = _extra_latency(config, options, machine, self)
         self._start: float | None = None
         self._go = threading.Event()
 
@@ -230,6 +341,8 @@ class Node:
             transport.close()
             report.queued = self.queued
             report.dropped = list(transport.dropped)
+            if self.faults is not None:
+                report.lost = self.faults.lost
             report.arrived = transport.arrived
         return report
 
@@ -265,6 +378,18 @@ class Node:
         delay = self._delay
         monotonic = time.monotonic
         sleep = time.sleep
+        faults = self.faults
+        record_row = self._recorder(report)
+
+        def arrived(t: float) -> list[Message]:
+            """Take every message that arrived before model time t (all, held ones too)."""
+            by = start + t / speed
+            taken = [m for _, m in held]
+            held.clear()
+            while inbox and inbox[0][0] < by:
+                taken.append(inbox.popleft()[1])
+            return taken
+
         for when in self.config.tick_units(self.index):
             due = start + when / wall_grid
             now = monotonic()
@@ -277,6 +402,11 @@ class Node:
                     return (now - start) * speed
             if stop.is_set():
                 return (now - start) * speed
+            if faults is not None:
+                faults.apply(when, machine, arrived, record_row)
+                if faults.down:  # no tick; what arrived by now is lost
+                    faults.lose(when / self.config.grid, arrived(when / self.config.grid))
+                    continue
             if delay is None:
                 while inbox:
                     held.append(inbox.popleft())
@@ -291,24 +421,47 @@ class Node:
                 sink(record)
             if outgoing is not None:
                 sent_at[outgoing.message.msg_id] = monotonic()
-                send(encode_message(outgoing.message), outgoing.recipients)
+                recipients: Sequence[int] = outgoing.recipients
+                if faults is not None:
+                    recipients = faults.recipients(when, outgoing.message, recipients)
+                if recipients:
+                    send(encode_message(outgoing.message), recipients)
+        if faults is not None:  # a restart (or crash) after the last tick
+            faults.apply(self.config.end_units, machine, arrived, record_row)
         return None
+
+    def _recorder(self, report: NodeReport) -> Callable[[Event], None]:
+        """Log one row: into the report's events and the sink."""
+        sink = self.sink
+
+        def record(row: Event) -> None:
+            report.events.append(row)
+            if sink is not None:
+                sink(row)
+
+        return record
 
 
 def _extra_latency(
-    config: RunConfig, options: RealtimeOptions, machine: int
+    config: RunConfig, options: RealtimeOptions, machine: int, node: Node | None = None
 ) -> Callable[[float, Message], float]:
     """When an arrival (monotonic stamp, message) may be taken: stamp plus a draw of its
-    link's latency stream, and no earlier than the link's previous message (FIFO)."""
+    link's latency stream (plus a delay fault's extra, if the node has one), and no
+    earlier than the link's previous message (FIFO)."""
     sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
     senders = [i for i in range(config.n_machines) if i != machine]
     draws = {i: link_stream(config.seed, i, machine) for i in senders}
     last = dict.fromkeys(draws, 0.0)
     speed = options.speed
+    faults = node.faults if node is not None else None
 
     def ready_at(stamp: float, message: Message) -> float:
         sender = message.sender
-        when = last[sender] = max(stamp + sample(draws[sender]()) / speed, last[sender])
+        extra = 0.0
+        if faults is not None and node is not None and node._start is not None:
+            extra = faults.extra(sender, (stamp - node._start) * speed)
+        when = max(stamp + (sample(draws[sender]()) + extra) / speed, last[sender])
+        last[sender] = when
         return when
 
     return ready_at

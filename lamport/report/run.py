@@ -250,6 +250,10 @@ def run_document(
         ),
     )
     doc.add(Heading("Answers"), Bullets(findings(run, stats)))
+    if run.config.faults:
+        from lamport.report.faults import fault_blocks
+
+        doc.add(Heading("Faults"), *fault_blocks(run))
     doc.add(Heading("Per-machine statistics"), *_tables(stats))
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(run, stats))
     doc.add(Heading("Causality: how much order do Lamport clocks invent?"), *run_blocks(run))

@@ -1,0 +1,389 @@
+"""The fault plan (lamport.faults): parsing, validation, run.json, CLI; the DES applying it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lamport.check import check_logs
+from lamport.config import RunConfig, load_experiment
+from lamport.core import CRASH, RECEIVE, RESTART, SEND, TICK_KINDS
+from lamport.des.model import simulate, simulate_summary
+from lamport.errors import ConfigError
+from lamport.faults import (
+    Crash,
+    Delay,
+    Loss,
+    Partition,
+    fault_from_table,
+    fault_table,
+    fault_text,
+    parse_fault,
+)
+from lamport.invariants import violations
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# -- the plan as data ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        ("crash 1 at 10 for 5", Crash(1, 10.0, 5.0, False)),
+        ("crash 1 at 10 for 5 reset", Crash(1, 10.0, 5.0, True)),
+        ("partition 0|1,2 at 20 for 10", Partition(((0,), (1, 2)), 20.0, 10.0)),
+        ("loss 0.05", Loss(0.05)),
+        ("delay 0->2 +0.5 at 30 for 5", Delay(0, 2, 0.5, 30.0, 5.0)),
+    ],
+)
+def test_parse_fault_and_back(text: str, fault: object) -> None:
+    assert parse_fault(text) == fault
+    assert fault_text(fault) == text  # type: ignore[arg-type]
+    assert fault_from_table(fault_table(fault)) == fault  # type: ignore[arg-type]
+
+
+def test_table_may_hold_the_string() -> None:
+    assert fault_from_table({"fault": "loss 0.5"}) == Loss(0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("crash 3 at 10 for 5", "no machine 3"),
+        ("crash 1 at 50 for 20", "outside the run"),
+        ("crash 1 at 10 for 0", "more than 0 s"),
+        ("loss 1.5", r"outside \[0, 1\]"),
+        ("loss -0.1", r"outside \[0, 1\]"),
+        ("crash one at 10 for 5", "malformed"),
+        ("partition 0|1 at 1 for 2", "groups must split"),
+        ("partition 0,1,2 at 1 for 2", "groups must split"),
+        ("partition 0|1|1,2 at 1 for 2", "groups must split"),
+        ("delay 0->0 +1 at 1 for 2", "two different machines"),
+        ("explode 1", "malformed"),
+    ],
+)
+def test_bad_faults_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        RunConfig(rates=(1, 2, 3), duration=60, faults=(text,))
+    assert "fault '" in str(info.value)
+
+
+def test_overlapping_crashes_of_one_machine_are_refused() -> None:
+    with pytest.raises(ConfigError, match="overlaps"):
+        RunConfig(rates=(1, 2, 3), faults=("crash 1 at 10 for 5", "crash 1 at 14 for 5"))
+    # back to back, or on different machines, is fine
+    RunConfig(rates=(1, 2, 3), faults=("crash 1 at 10 for 5", "crash 1 at 15 for 5"))
+    RunConfig(rates=(1, 2, 3), faults=("crash 1 at 10 for 5", "crash 2 at 12 for 5"))
+
+
+def test_metadata_round_trip() -> None:
+    plan = ("crash 1 at 10 for 5 reset", "partition 0|1,2 at 20 for 10", "loss 0.05")
+    config = RunConfig(rates=(1, 2, 3), faults=plan)
+    metadata = config.metadata()
+    assert metadata["faults"][0] == {
+        "kind": "crash",
+        "machine": 1,
+        "at": 10,
+        "duration": 5,
+        "reset": True,
+    }
+    assert RunConfig.from_metadata(metadata) == config
+    assert "faults" not in RunConfig(rates=(1, 2)).metadata()
+
+
+def test_experiment_file_faults(tmp_path: Path) -> None:
+    path = tmp_path / "crashy.toml"
+    path.write_text(
+        'name = "crashy"\nrates = [1, 2, 3]\np_send = 0.3\nduration = 30\n'
+        '[[faults]]\nkind = "crash"\nmachine = 2\nat = 5\nduration = 5\n'
+        '[[faults]]\nfault = "loss 0.1"\n',
+        encoding="utf-8",
+    )
+    config = load_experiment(path).config(seed=1, faults=(parse_fault("crash 0 at 1 for 1"),))
+    assert config.faults == (Crash(2, 5.0, 5.0), Loss(0.1), Crash(0, 1.0, 1.0))
+    path.write_text(
+        'name = "bad"\nrates = [1, 2]\np_send = 0.3\n[[faults]]\nkind = "crash"\nmachine = 5\n'
+        "at = 1\nduration = 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="no machine 5"):
+        load_experiment(path)
+
+
+def _des(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lamport.des", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["crash 7 at 1 for 1", "loss 2", "crash 1 at 59 for 5", "partition 0|2 at 1 for 1", "nope"],
+)
+def test_cli_bad_fault_is_one_line_exit_2(tmp_path: Path, fault: str) -> None:
+    done = _des("run", "--rates", "1,2,3", "--fault", fault, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "fault" in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_default_directory_names_the_plan(tmp_path: Path) -> None:
+    done = _des(
+        "run",
+        "--rates",
+        "1,2",
+        "--duration",
+        "10",
+        "--fault",
+        "crash 1 at 2 for 3",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "runs" / "des").iterdir()
+    assert run.name.startswith("rates1-2-p0.3-seed0-d10-faults")
+
+
+# -- the DES applying the plan ---------------------------------------------------------------
+
+
+def _config(*faults: str, **changes: object) -> RunConfig:
+    values: dict[str, object] = {
+        "rates": (1, 2, 4),
+        "p_send": 0.5,
+        "duration": 20,
+        "seed": 3,
+        "phase": "aligned",
+        "faults": faults,
+    }
+    values.update(changes)
+    return RunConfig(**values)  # type: ignore[arg-type]
+
+
+def _ticks(events: list) -> list:
+    return [e for e in events if e.event in TICK_KINDS]
+
+
+def test_crash_removes_its_ticks_and_loses_its_messages() -> None:
+    result = simulate(_config("crash 1 at 10 for 5"))
+    log = result.logs[1]
+    ticks = _ticks(log)
+    assert len(ticks) == 40 - 10  # ticks at 10.0, 10.5, ..., 14.5 are gone
+    assert not [e for e in ticks if 10 <= e.t < 15]
+    assert [e.tick for e in ticks] == list(range(1, 31))
+    crash, restart = (e for e in log if e.event in (CRASH, RESTART))
+    assert (crash.event, crash.t, crash.tick, crash.queue, crash.jump) == (CRASH, 10.0, 19, 0, 0)
+    assert (restart.event, restart.t, restart.clock, restart.jump) == (
+        RESTART,
+        15.0,
+        crash.clock,
+        0,
+    )
+    assert {d.reason for d in result.dropped} == {"crash"}
+    assert all(d.recipient == 1 and 10 <= d.t < 15 for d in result.dropped)
+    assert result.metadata["dropped"] == [0, len(result.dropped), 0]
+    assert result.metadata["dropped_by_reason"]["crash"] == len(result.dropped) > 0
+    assert violations(result.metadata, result.logs) == []  # conservation and ticks less downtime
+    assert check_logs(result.metadata, result.logs).ok
+
+
+def test_reset_crash_breaks_the_clock_condition(tmp_path: Path) -> None:
+    result = simulate(_config("crash 1 at 10 for 5 reset"))
+    restart = next(e for e in result.logs[1] if e.event == RESTART)
+    assert restart.clock == 0 and restart.jump < 0
+    assert violations(result.metadata, result.logs) == []
+    report = check_logs(result.metadata, result.logs)
+    assert report.problems and all("clock condition broken" in p for p in report.problems)
+    result.write(tmp_path / "run")
+    done = subprocess.run(
+        [sys.executable, "-m", "lamport", "check", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "machine-1.csv" in done.stdout
+    assert "clock condition broken" in done.stdout
+
+
+def test_partition_loses_exactly_the_messages_across_the_cut() -> None:
+    result = simulate(_config("partition 0|1,2 at 5 for 10"))
+    side = {0: 0, 1: 1, 2: 1}
+    crossing = [
+        (e.msg_id, int(r))
+        for log in result.logs
+        for e in log
+        if e.event == SEND and 5 <= e.t < 15
+        for r in e.peer.split("+")
+        if side[e.machine] != side[int(r)]
+    ]
+    assert crossing
+    assert sorted((d.msg_id, d.recipient) for d in result.dropped) == sorted(crossing)
+    assert {d.reason for d in result.dropped} == {"partition"}
+    assert violations(result.metadata, result.logs) == []
+
+
+def _actions(events: list) -> list[tuple[str, str]]:
+    return [(e.event, e.peer) for e in events if e.event in ("INTERNAL", SEND)]
+
+
+def test_loss_draws_apart_from_the_actions() -> None:
+    plain = simulate(_config())
+    total = simulate(_config("loss 1"))
+    some = simulate(_config("loss 0.3"))
+    assert not any(e.event == RECEIVE for log in total.logs for e in log)
+    sent = sum(len(e.peer.split("+")) for log in total.logs for e in log if e.event == SEND)
+    assert len(total.dropped) == sent and {d.reason for d in total.dropped} == {"loss"}
+    assert (
+        0
+        < len(some.dropped)
+        < sum(len(e.peer.split("+")) for log in some.logs for e in log if e.event == SEND)
+    )
+    for machine in range(3):
+        # Each machine draws from the same stream whatever is lost: its actions are
+        # one sequence, cut where its run ran out of empty-queue ticks.
+        runs = [_actions(r.logs[machine]) for r in (plain, some, total)]
+        shortest = min(len(a) for a in runs)
+        assert runs[0][:shortest] == runs[1][:shortest] == runs[2][:shortest]
+        assert len(runs[2]) == len(_ticks(total.logs[machine]))  # loss 1: every tick draws
+    for result in (some, total):
+        assert violations(result.metadata, result.logs) == []
+
+
+def test_delay_holds_one_link_back_in_order() -> None:
+    result = simulate(_config("delay 2->1 +2 at 5 for 5"))
+    sent_at = {e.msg_id: e.t for e in result.logs[2] if e.event == SEND}
+    got = [e for e in result.logs[1] if e.event == RECEIVE and e.peer == "2"]
+    delayed = [e for e in got if 5 <= sent_at[e.msg_id] < 10]
+    assert delayed and all(e.t - sent_at[e.msg_id] >= 2.001 for e in delayed)
+    order = [int(e.msg_id.split(":")[1]) for e in got]
+    assert order == sorted(order)  # FIFO kept on the link
+    assert result.dropped == [] and result.metadata["dropped"] == [0, 0, 0]
+    assert violations(result.metadata, result.logs) == []
+
+
+PLAN = ("crash 2 at 3 for 4", "partition 0,1|2 at 12 for 3", "loss 0.2", "delay 1->0 +1 at 2 for 9")
+
+
+def test_replay_is_byte_identical(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        simulate(_config(*PLAN)).write(tmp_path / name)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert "network.csv" in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_loaded_run_keeps_the_plan_and_drops(tmp_path: Path) -> None:
+    from lamport.analysis import load_run
+
+    result = simulate(_config(*PLAN))
+    result.write(tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    assert loaded.config == result.config
+    assert loaded.dropped == result.dropped
+
+
+@pytest.mark.parametrize("clock", ["lamport", "vector"])
+def test_summary_path_equals_full_path(clock: str) -> None:
+    config = _config(*PLAN, "crash 0 at 15 for 2 reset", clock=clock)
+    assert simulate_summary(config) == simulate(config).summary()
+
+
+def test_process_backend_refuses_a_plan() -> None:
+    from lamport.realtime.cluster import run_backend
+    from lamport.realtime.options import RealtimeOptions
+
+    with pytest.raises(ConfigError, match="does not apply fault plans"):
+        run_backend(_config("loss 0.1"), RealtimeOptions(processes=True))
+
+
+def test_threaded_backend_plays_the_plan(tmp_path: Path) -> None:
+    from lamport.analysis import load_run
+    from lamport.realtime.cluster import Cluster
+    from lamport.realtime.options import RealtimeOptions
+
+    plan = ("crash 1 at 10 for 5", "loss 0.1", "partition 0|1,2 at 30 for 10")
+    config = _config(*plan, duration=40)
+    result = Cluster(config, RealtimeOptions(speed=20), out=tmp_path / "run").run()
+    des = simulate(config)
+    log = result.logs[1]
+    assert [e.event for e in log if e.event in (CRASH, RESTART)] == [CRASH, RESTART]
+    assert not [e for e in _ticks(log) if 10 <= e.t < 15]
+    # the schedule is the DES's: the same ticks, the crash window's removed
+    assert [len(_ticks(x)) for x in result.logs] == [len(_ticks(x)) for x in des.logs]
+    assert [len(_ticks(x)) for x in result.logs] == [40, 70, 160]
+    assert result.dropped and {d.reason for d in result.dropped} <= {"crash", "partition", "loss"}
+    partitioned = [d for d in result.dropped if d.reason == "partition"]
+    assert partitioned and all(30 <= d.t < 40 for d in partitioned)
+    assert all(10 <= d.t <= 15 and d.recipient == 1 for d in result.dropped if d.reason == "crash")
+    loaded = load_run(tmp_path / "run")  # SPEC section 4, conservation with the drops
+    assert loaded.dropped == sorted(result.dropped, key=lambda d: (d.t, d.sender))
+    assert sum(loaded.metadata["dropped"]) >= len(result.dropped)
+
+
+def test_report_of_a_faulted_run(tmp_path: Path) -> None:
+    from lamport.analysis import event_counts
+    from lamport.report import write_report
+
+    result = simulate(_config("crash 1 at 10 for 5 reset", "loss 0.1"))
+    result.write(tmp_path / "run")
+    write_report(tmp_path / "run")
+    counts = event_counts(result)
+    assert list(counts["ticks"]) == [20, 30, 80]  # the crash window removed 10 ticks
+    md = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "## Faults" in md and "`crash 1 at 10 for 5 reset`; `loss 0.1`" in md
+    assert "Machine 1 was down from 10 s to 15 s: 10 scheduled ticks did not happen" in md
+    assert "its clock restarted at 0" in md and "holds for every machine" in md
+    lost = [d for d in result.dropped if d.recipient == 1]
+    row = f"| 1 | 30 | {sum(d.reason == 'crash' for d in lost)} | 0 |"
+    assert row in md
+    assert "Shaded: a crash window" in md
+
+
+def test_sweep_adds_the_plan_to_every_run(tmp_path: Path) -> None:
+    from lamport.des.sweep import default_sweep_out, sweep
+
+    plan = ("crash 0 at 20 for 10",)
+    faulted = sweep(experiments=[4], seeds=3, jobs=1, faults=plan, out=tmp_path / "sw")
+    plain = sweep(experiments=[4], seeds=3, jobs=1)
+    assert faulted.metadata["faults"] == list(plan)
+    config = load_experiment(REPO / "experiments" / "04-big-differences.toml").config(1)
+    want = simulate_summary(config.with_(faults=(parse_fault(plan[0]),)))
+    rows = [r for r in faulted.rows if r["seed"] == 1]
+    assert [r["ticks"] for r in rows] == [r["ticks"] for r in want] == [50, 180, 360]
+    assert [r["final_clock"] for r in rows] == [r["final_clock"] for r in want]
+    assert [r["ticks"] for r in plain.rows if r["seed"] == 1] == [60, 180, 360]
+    assert default_sweep_out([4], 3, faults=plan).name.startswith("sweep-exp4-s3-faults")
+
+
+@pytest.mark.parametrize("name", ["slow-crash", "fast-reset", "partition-heavy", "lossy"])
+def test_nemesis_experiments_load_and_conserve(name: str) -> None:
+    config = load_experiment(REPO / "experiments" / "faults" / f"{name}.toml").config(0)
+    assert config.faults
+    result = simulate(config)
+    assert violations(result.metadata, result.logs) == []
+    assert result.dropped
+
+
+def test_windows_off_the_grid_are_exact() -> None:
+    # rates 1 and 2, aligned: ticks on half seconds; a window [10.2, 12.7) holds the
+    # ticks at 10.5 .. 12.5 of machine 1 and 11, 12 of machine 0, whatever the time base
+    for latency in (0.001, 0.0007):
+        from lamport.des.options import DesOptions
+
+        config = _config("crash 1 at 10.2 for 2.5", "crash 0 at 10.2 for 2.5", rates=(1, 2))
+        result = simulate(config, DesOptions(latency=latency))
+        assert [len(_ticks(x)) for x in result.logs] == [20 - 2, 40 - 5]
+        assert violations(result.metadata, result.logs) == []
