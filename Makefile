@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lamport tests benchmarks
-	$(VENV)/bin/ruff format --check lamport tests benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy lamport
 
 bench: $(STAMP)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from lamport.realtime import auth
 from lamport.realtime.framing import HEADER, FrameDecoder, encode_frame
@@ -90,3 +93,26 @@ class Outsider:
                     pass
                 finally:
                     with_raw.close()
+
+
+def in_background(cluster: Any) -> tuple[threading.Thread, dict]:
+    """Run ``cluster.run()`` on a thread; its result or exception lands in the dict."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = cluster.run()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, box
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 
 import pytest
-from peer import Outsider, dropped, handshake, hello, read_frame
+from peer import Outsider, dropped, handshake, hello, in_background, read_frame, wait_for
 
 from lamport.config import RunConfig, experiment
 from lamport.core import RECEIVE, SEND
@@ -21,27 +20,6 @@ from lamport.realtime.framing import encode_frame
 from lamport.realtime.transport import Transport
 
 SECRET = bytes(range(32))
-
-
-def run_in_background(cluster: Cluster) -> tuple[threading.Thread, dict]:
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["result"] = cluster.run()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, box
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.002)
 
 
 # -- the secret and its file ---------------------------------------------------------------
@@ -116,7 +94,7 @@ def test_a_replayed_handshake_is_refused_on_the_wire(caplog):
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
     config = RunConfig(rates=(4, 4, 1), p_send=0.0, duration=10, seed=0)
     cluster = Cluster(config, RealtimeOptions(speed=10), hold={2})
-    thread, box = run_in_background(cluster)
+    thread, box = in_background(cluster)
     wait_for(lambda: cluster.ports)
     links = [socket.create_connection(("127.0.0.1", cluster.ports[m]), timeout=3) for m in (0, 1)]
     try:
@@ -144,7 +122,7 @@ def test_wrong_secret_is_refused_with_a_clear_line_and_the_real_peer_still_joins
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
     config = RunConfig(rates=(4, 4, 1), p_send=0.0, duration=10, seed=0)
     cluster = Cluster(config, RealtimeOptions(speed=10), hold={2})
-    thread, box = run_in_background(cluster)
+    thread, box = in_background(cluster)
     wait_for(lambda: cluster.ports)
     wrong = auth.new_secret()
     for machine in (0, 1):
@@ -197,7 +175,7 @@ def test_an_outsider_racing_the_peers_never_gets_a_message_into_a_clock(tmp_path
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
     config = experiment(4).config(seed=1, duration=20)
     cluster = Cluster(config, RealtimeOptions(speed=20), out=tmp_path / "run")
-    thread, box = run_in_background(cluster)
+    thread, box = in_background(cluster)
     wait_for(lambda: cluster.ports, timeout=10)
     outsider = Outsider(list(cluster.ports))
     outsider.thread.start()

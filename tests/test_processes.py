@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from peer import Outsider
+from peer import Outsider, wait_for
 
 from lamport.config import RunConfig, experiment
 from lamport.core import RECEIVE, SEND
@@ -27,13 +27,6 @@ from lamport.realtime.launcher import Launcher
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def alive(pid: int) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from peer import handshake, hello
+from peer import handshake, hello, in_background, wait_for
 
 from lamport.config import RunConfig, experiment
 from lamport.core import INTERNAL, RECEIVE, SEND
@@ -43,27 +43,6 @@ def lamport_threads() -> list[threading.Thread]:
 def no_orphan_threads():
     yield
     assert lamport_threads() == []
-
-
-def in_background(cluster: Cluster) -> tuple[threading.Thread, dict]:
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["result"] = cluster.run()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, box
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 # -- a run satisfies the SPEC ------------------------------------------------------------

@@ -168,6 +168,21 @@ def _open_fds() -> int:
     return 16
 
 
+def room_for(kind: int, need: int) -> int | None:
+    """None if resource ``kind`` (``resource.RLIMIT_*``) allows ``need``, raising the soft
+    limit to the hard one if that suffices; else the limit that stands in the way."""
+    import resource
+
+    soft, hard = resource.getrlimit(kind)
+    if soft == resource.RLIM_INFINITY or need <= soft:
+        return None
+    if hard == resource.RLIM_INFINITY or need <= hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(kind, (hard, hard))
+            return None
+    return soft if hard == resource.RLIM_INFINITY else hard
+
+
 def check_capacity(n_machines: int) -> None:
     """Fail at once if N machines cannot fit in this process's limits.
 
@@ -179,32 +194,21 @@ def check_capacity(n_machines: int) -> None:
     except ImportError:  # not on this platform (Windows): nothing to check
         return
     need = fds_needed(n_machines) + _open_fds() + FD_SPARE
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and need > soft:
-        if hard == resource.RLIM_INFINITY or need <= hard:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-                soft = hard
-        if need > soft:
-            limit = soft if hard == resource.RLIM_INFINITY else hard
-            raise NetworkError(
-                f"{n_machines} machines need about {need} file descriptors "
-                f"(N x (N + 3) sockets, logs and the process's own), the limit is {limit} "
-                "(ulimit -n)"
-            )
+    limit = room_for(resource.RLIMIT_NOFILE, need)
+    if limit is not None:
+        raise NetworkError(
+            f"{n_machines} machines need about {need} file descriptors "
+            f"(N x (N + 3) sockets, logs and the process's own), the limit is {limit} "
+            "(ulimit -n)"
+        )
     threads = 2 * n_machines + threading.active_count() + THREAD_SPARE
     if hasattr(resource, "RLIMIT_NPROC"):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
-        if soft != resource.RLIM_INFINITY and threads > soft:
-            if hard == resource.RLIM_INFINITY or threads <= hard:
-                with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(resource.RLIMIT_NPROC, (hard, hard))
-                    soft = hard
-            if threads > soft:
-                raise NetworkError(
-                    f"{n_machines} machines need {threads} threads (two per machine), "
-                    f"the limit is {soft} (ulimit -u)"
-                )
+        limit = room_for(resource.RLIMIT_NPROC, threads)
+        if limit is not None:
+            raise NetworkError(
+                f"{n_machines} machines need {threads} threads (two per machine), "
+                f"the limit is {limit} (ulimit -u)"
+            )
     with contextlib.suppress(OSError, ValueError):
         with open("/proc/sys/kernel/threads-max", encoding="ascii") as handle:
             most = int(handle.read())

@@ -63,7 +63,7 @@ from lamport.config import RunConfig
 from lamport.errors import ConfigError, NetworkError
 from lamport.logs import Staging, cannot_write, read_log, write_json
 from lamport.realtime.auth import write_secret
-from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing
+from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing, room_for
 from lamport.realtime.node import NodeReport, Progress
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.process import START_LEAD, node_file, node_options, run_digest
@@ -510,17 +510,12 @@ def _check_launcher_capacity(n: int) -> None:
     except ImportError:
         return
     need = 4 * n + 64
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and need > soft:
-        if hard == resource.RLIM_INFINITY or need <= hard:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-                soft = hard
-        if need > soft:
-            raise NetworkError(
-                f"launching {n} node processes needs about {need} file descriptors, "
-                f"the limit is {soft} (ulimit -n)"
-            )
+    limit = room_for(resource.RLIMIT_NOFILE, need)
+    if limit is not None:
+        raise NetworkError(
+            f"launching {n} node processes needs about {need} file descriptors, "
+            f"the limit is {limit} (ulimit -n)"
+        )
 
 
 def run_processes(
