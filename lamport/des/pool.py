@@ -2,7 +2,13 @@
 
 Workers are forked, so they start at once with everything the parent has
 imported; they ignore Ctrl-C (the parent stops them by terminating the pool)
-and die quietly on SIGTERM. :func:`windowed` hands them tasks from an iterator
+and die quietly on SIGTERM. A pool terminated as soon as it was made sends
+SIGTERM to workers that may not have set their handlers yet: a worker forked
+with the parent's Python handler would swallow it and then wait forever on the
+task queue the terminating parent has locked, and the parent forever on it.
+So the parent blocks SIGINT and SIGTERM while it forks, and a worker unblocks
+them only once its own handlers are set: a signal sent in between waits, then
+kills it. :func:`windowed` hands them tasks from an iterator
 a few at a time, so an iterator of millions of tasks is never drained into
 memory (``Pool.imap`` would drain it at once).
 """
@@ -15,17 +21,26 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
+#: The signals a worker's handlers answer, blocked from the fork until they are set.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def worker_signals() -> None:
     """A pool worker leaves Ctrl-C to the parent and dies quietly when it terminates the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def fork_pool(jobs: int) -> Any:
     """A forked ``multiprocessing`` pool of ``jobs`` workers that leave signals to the parent."""
     import multiprocessing
 
-    return multiprocessing.get_context("fork").Pool(jobs, initializer=worker_signals)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return multiprocessing.get_context("fork").Pool(jobs, initializer=worker_signals)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def windowed(
