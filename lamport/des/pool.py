@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-
 #: The signals a worker's handlers answer, blocked from the fork until they are set.
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
