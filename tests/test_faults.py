@@ -355,6 +355,29 @@ def test_threaded_backend_plays_the_plan(tmp_path: Path) -> None:
     assert sum(loaded.metadata["dropped"]) >= len(result.dropped)
 
 
+def test_threaded_backend_falls_in_the_des_band_under_a_plan(tmp_path: Path) -> None:
+    """Experiment 5 with a crash and lossy links, on threads at speed 20: final clocks,
+    queues and lost messages per machine within the DES's 1st..99th percentile over
+    40 seeds (tests/bands.py), every invariant holding. Aligned phases, as in
+    test_realtime.py's band test, and for the same reason."""
+    from bands import des_band
+
+    from lamport.realtime.cluster import Cluster
+    from lamport.realtime.options import RealtimeOptions
+
+    plan = tuple(parse_fault(f) for f in ("crash 1 at 10 for 5", "loss 0.1"))
+    exp = load_experiment(REPO / "experiments" / "05-small-differences.toml")
+
+    def config(seed: int) -> RunConfig:
+        return exp.config(seed, phase="aligned").with_(faults=plan)
+
+    band = des_band(config, ["final_clock", "final_queue", "dropped", "n_receive"], range(40))
+    result = Cluster(config(band.seed), RealtimeOptions(speed=20), out=tmp_path / "run").run()
+    assert violations(result.metadata, result.logs) == []  # conservation with the drops
+    band.check(result.summary())
+    assert {d.reason for d in result.dropped} == {"crash", "loss"}
+
+
 def test_report_of_a_faulted_run(tmp_path: Path) -> None:
     from lamport.analysis import event_counts
     from lamport.report import write_report
