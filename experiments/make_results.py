@@ -11,7 +11,10 @@
 4. Experiments 3, 7 and 8 on the DES again with aligned start phases (lock-step)
    beside random ones, the default: what lock-step hides (jumps, final clocks,
    gaps), with a figure.
-5. ``experiments/RESULTS.md`` with the tables, and the figures it shows copied
+5. The nemesis experiments (``experiments/faults/*.toml``): each on the DES
+   with its fault plan and without, over the same seeds, and one real-time
+   run with the plan (started with the eleven above).
+6. ``experiments/RESULTS.md`` with the tables, and the figures it shows copied
    into ``experiments/figures/``. The hand-written discussion lives in
    ``experiments/discussion.md`` and is included as is.
 
@@ -268,7 +271,8 @@ def main() -> int:
     status = Status()
     try:
         if args.skip_realtime:
-            rt_dirs = {n: OUT / "realtime" / f"exp{n:02d}" for n in range(1, 12)}
+            rt_dirs: dict[Any, Path] = {n: OUT / "realtime" / f"exp{n:02d}" for n in range(1, 12)}
+            rt_dirs.update({name: OUT / "realtime" / name for name in NEMESIS})
             sweep = des_sweep(args.seeds, args.duration, status)
         else:
             # The real-time runs take a minute of wall time and little CPU: overlap the sweep.
@@ -306,7 +310,8 @@ def main() -> int:
         "beside them); means with 95% confidence intervals (Student's t). **Real time**: one "
         "run per experiment, seed 0, "
         f"{args.duration:g} s on the wall clock at speed 1, threads and TCP sockets on "
-        "127.0.0.1, all eleven runs at once; every log passed every SPEC section 4 invariant. "
+        "127.0.0.1, all eleven runs (and the four nemesis runs) at once; every log passed every "
+        "SPEC section 4 invariant. "
         "**Prediction**: `lamport.theory` (docs/theory.md), long-run rates from the tick rates "
         "and p_send alone.\n"
     )
@@ -389,6 +394,8 @@ def main() -> int:
     add("![spread](figures/des-spread.png)\n")
     print("aligned and random phases: experiments 3, 7, 8", file=sys.stderr)
     lines.extend(phase_section(args.seeds, args.duration))
+    print("nemesis experiments: " + ", ".join(NEMESIS), file=sys.stderr)
+    lines.extend(nemesis_section(args.seeds, args.duration, rt_dirs))
     lines.extend(FURTHER)
     discussion = HERE / "discussion.md"
     if discussion.is_file():
@@ -398,17 +405,258 @@ def main() -> int:
     return 0
 
 
-def start_realtime_runs(duration: float, seed: int) -> dict[int, tuple[Any, Path]]:
-    """Start all eleven real-time runs as separate processes; :func:`wait_all` collects them."""
+# -- nemesis: the fault experiments ---------------------------------------------------------
+
+#: The nemesis experiments (experiments/faults/*.toml), in the order RESULTS.md answers them.
+NEMESIS = ("slow-crash", "fast-reset", "partition-heavy", "lossy")
+
+
+def nemesis_path(name: str) -> Path:
+    return HERE / "faults" / f"{name}.toml"
+
+
+def _crash_figures(run: Any, crash: Any) -> dict[str, float]:
+    """What one crash did in one run: messages lost at the crash instant and while down,
+    the jump of the machine's first receive after the restart, and how long after the
+    restart its clock was back above the value it had at the crash."""
+    from lamport.core import CRASH, RECEIVE, RESTART
+
+    m, end = crash.machine, crash.at + crash.duration
+    log = run.logs[m]
+    down = next(e for e in log if e.event == CRASH and e.t >= crash.at)
+    up = next(i for i, e in enumerate(log) if e.event == RESTART and e.t >= crash.at)
+    after = log[up + 1 :]
+    first = next((e for e in after if e.event == RECEIVE), None)
+    back = next((e.t for e in after if e.clock > down.clock), None)
+    lost = [d for d in run.dropped if d.recipient == m and d.reason == "crash"]
+    return {
+        "at_crash": sum(1 for d in lost if abs(d.t - crash.at) < 1e-9),
+        "while_down": sum(1 for d in lost if abs(d.t - crash.at) >= 1e-9 and d.t <= end),
+        "first_jump": first.jump if first is not None else float("nan"),
+        "catch_up": (back - end) if back is not None else float("nan"),
+    }
+
+
+def nemesis_data(name: str, seeds: int, duration: float) -> dict[str, Any]:
+    """DES runs of a nemesis experiment over seeds 0..seeds-1, with its plan and without."""
+    from lamport import causality
+    from lamport.config import load_experiment
+    from lamport.core import TICK_KINDS
+    from lamport.des import simulate
+    from lamport.des.model import simulate_summary
+    from lamport.faults import Crash
+    from lamport.invariants import violations
+
+    exp = load_experiment(nemesis_path(name))
+    faulted, baseline, crashes, breaks = [], [], [], []
+    for seed in range(seeds):
+        config = exp.config(seed, duration=duration)
+        run = simulate(config)
+        if violations(run.metadata, run.logs):  # conservation, ticks less downtime, ...
+            raise SystemExit(f"{name} seed {seed} breaks an invariant")
+        faulted.append(run.summary())
+        baseline.append(simulate_summary(config.with_(faults=())))
+        crashes.append([_crash_figures(run, f) for f in config.faults if isinstance(f, Crash)])
+        ticks = [[e for e in log if e.event in TICK_KINDS] for log in run.logs]
+        breaks.append(len(causality.clock_condition(ticks)))
+    return {
+        "experiment": exp,
+        "plan": exp.config(0, duration=duration).faults,
+        "faulted": faulted,
+        "baseline": baseline,
+        "crashes": crashes,
+        "breaks": breaks,
+    }
+
+
+def _column(runs: list[list[dict[str, Any]]], machine: int, key: str) -> list[float]:
+    return [float(rows[machine][key]) for rows in runs]
+
+
+def _against(data: dict[str, Any], m: int, key: str, digits: int = 1) -> str:
+    """Machine m's mean ± CI of a summary column with the plan, against without it."""
+    from lamport.stats import mean_ci
+
+    with_plan = fmt(*mean_ci(_column(data["faulted"], m, key)), digits)
+    return f"{with_plan} against {fmt(*mean_ci(_column(data['baseline'], m, key)), digits)}"
+
+
+#: The figures that would show loss making the clocks drift apart.
+LOSS_FIGURES = ("drift_end", "mean_jump")
+
+
+def _differs(data: dict[str, Any], m: int, key: str) -> int:
+    """-1 or 1 when machine m's 95% CIs of a column with and without the plan do not
+    overlap (the plan's is below or above), else 0."""
+    from lamport.stats import mean_ci
+
+    a, ha = mean_ci(_column(data["faulted"], m, key))
+    b, hb = mean_ci(_column(data["baseline"], m, key))
+    if a + ha < b - hb:
+        return -1
+    return 1 if a - ha > b + hb else 0
+
+
+def _mean(values: list[float], digits: int = 1) -> str:
+    """Mean ± CI of the values that are numbers (NaN: the run had none), or n/a."""
+    from lamport.stats import mean_ci
+
+    values = [v for v in values if v == v]
+    return fmt(*mean_ci(values), digits) if values else "n/a"
+
+
+def nemesis_answers(data: dict[str, Any], seeds: int) -> list[str]:
+    """What each fault of a nemesis plan did, in numbers (one sentence or two per fault)."""
+    from lamport.faults import Crash, Loss, Partition
+    from lamport.stats import percentile
+
+    exp, plan, faulted = data["experiment"], data["plan"], data["faulted"]
+    rates = list(exp.rates or ())
+    machines = range(len(rates))
+    answers = []
+    for i, crash in enumerate(f for f in plan if isinstance(f, Crash)):
+        figures = [run[i] for run in data["crashes"]]
+        catch = [f["catch_up"] for f in figures if f["catch_up"] == f["catch_up"]]
+        m = crash.machine
+        answers.append(
+            f"Machine {m}, down from {crash.at:g} s to {crash.at + crash.duration:g} s, lost "
+            f"{_mean([f['at_crash'] for f in figures])} queued messages at the crash and "
+            f"{_mean([f['while_down'] for f in figures])} more while down; its first receive "
+            f"after the restart jumped by {_mean([f['first_jump'] for f in figures])} (its "
+            f"largest jump without the plan: "
+            f"{_mean(_column(data['baseline'], m, 'max_jump'))})."
+            + (
+                " Its clock restarted at 0 and was back above the value it had at the crash "
+                f"{percentile(catch, 50):.2f} s after the restart (median; 90th percentile "
+                f"{percentile(catch, 90):.2f} s)."
+                if crash.reset and catch
+                else ""
+            )
+        )
+        broken = [float(b) for b in data["breaks"] if b]
+        answers.append(
+            f"The clock condition broke in {len(broken)} of {seeds} seeds"
+            + (
+                f" ({_mean(broken)} events per such run whose clock is not above that of an "
+                "event that happened before it): a clock that forgets its value orders events "
+                "against causality until it has heard from the others."
+                if broken
+                else ": a clock restored from stable storage keeps it."
+            )
+        )
+    for fault in plan:
+        if isinstance(fault, Partition):
+            cut = [float(sum(r["dropped_partition"] for r in run)) for run in faulted]
+            slow = [m for m in machines if rates[m] < max(rates)]
+            shrinks = all(_differs(data, m, "max_queue") < 0 for m in slow)
+            answers.append(
+                f"The cut lost {_mean(cut)} messages per run. Largest queue of the slow "
+                "machines, with the cut against without it: "
+                + "; ".join(f"machine {m} {_against(data, m, 'max_queue')}" for m in slow)
+                + "."
+                + (
+                    " The cut shrinks their backlog: every message it loses is one they "
+                    "would have had to queue."
+                    if shrinks
+                    else ""
+                )
+            )
+        if isinstance(fault, Loss):
+            answers.append(
+                "How far each machine ends behind the leader, with loss against without: "
+                + "; ".join(f"machine {m} {_against(data, m, 'drift_end')}" for m in machines)
+                + "; mean clock jump per tick: "
+                + "; ".join(f"machine {m} {_against(data, m, 'mean_jump', 3)}" for m in machines)
+                + "."
+                + (
+                    " No machine's gap or mean jump moves beyond its 95% CI: a clock follows "
+                    "the fastest clock it hears from, and the next message carries that as "
+                    "well as a lost one would have."
+                    if not any(_differs(data, m, k) for m in machines for k in LOSS_FIGURES)
+                    else ""
+                )
+            )
+    return answers
+
+
+def nemesis_section(seeds: int, duration: float, rt_dirs: dict[Any, Path]) -> list[str]:
+    """RESULTS.md's answers to the nemesis experiments: DES with the plan and without,
+    what each crash did, the clock condition, and one real-time run each."""
+    from lamport.analysis import load_run
+    from lamport.faults import fault_text
+    from lamport.invariants import violations
+    from lamport.stats import mean_ci
+
+    lines = [
+        "## Faults: the nemesis experiments\n",
+        "Four experiments of `experiments/faults/` (docs/faults.md) play a fault plan on a "
+        f"catalogue setting. **DES**: seeds 0..{seeds - 1}, {duration:g} s each, with the plan "
+        "and, for comparison, the same seeds without it (means ± 95% CI); **rt**: one "
+        "real-time run with the plan (threads, seed 0, speed 1). *lost* counts the messages "
+        "lost on their way to the machine (crash / partition / loss, the rows of "
+        "`network.csv`). Conservation (sent = received + queued + lost) held in every run.\n",
+    ]
+    for name in NEMESIS:
+        data = nemesis_data(name, seeds, duration)
+        exp, plan = data["experiment"], data["plan"]
+        faulted, baseline = data["faulted"], data["baseline"]
+        rt = load_run(rt_dirs[name])
+        if violations(rt.metadata, rt.logs):
+            raise SystemExit(f"real-time run of {name} breaks an invariant")
+        rt_rows = rt.summary()
+        rates = ", ".join(f"{r:g}" for r in exp.rates or ())
+        plan_text = "; ".join(f"`{fault_text(f)}`" for f in plan)
+        lines.append(f"### {name}: {exp.question}\n")
+        lines.append(f"Rates {rates}, p_send {exp.p_send:g}; the plan: {plan_text}.\n")
+        lines.append(
+            "| m | rate | final clock: plan / none / rt | behind: plan / none / rt | "
+            "queue at end: plan / none / rt | max queue: plan / none | "
+            "max jump: plan / none / rt | lost (crash / partition / loss): DES / rt |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for m, rate in enumerate(exp.rates or ()):
+            cells = [str(m), f"{rate:g}"]
+            for key, digits, with_rt in (
+                ("final_clock", 1, True),
+                ("drift_end", 1, True),
+                ("final_queue", 1, True),
+                ("max_queue", 1, False),
+                ("max_jump", 1, True),
+            ):
+                pair = [
+                    fmt(*mean_ci(_column(runs, m, key)), digits) for runs in (faulted, baseline)
+                ]
+                cells.append(" / ".join(pair + ([str(rt_rows[m][key])] if with_rt else [])))
+            des_lost = " / ".join(
+                f"{mean_ci(_column(faulted, m, f'dropped_{r}'))[0]:.1f}"
+                for r in ("crash", "partition", "loss")
+            )
+            rt_lost = " / ".join(
+                str(rt_rows[m][f"dropped_{r}"]) for r in ("crash", "partition", "loss")
+            )
+            cells.append(f"{des_lost} / rt {rt_lost}")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        answers = nemesis_answers(data, seeds)
+        lines.append("\n".join(f"- {a}" for a in answers) + "\n")
+    return lines
+
+
+def start_realtime_runs(duration: float, seed: int) -> dict[Any, tuple[Any, Path]]:
+    """Start the eleven real-time runs and the nemesis experiments' as separate processes;
+    :func:`wait_all` collects them."""
+    targets: dict[Any, tuple[str, Path]] = {
+        number: (str(number), OUT / "realtime" / f"exp{number:02d}") for number in range(1, 12)
+    }
+    targets.update({name: (str(nemesis_path(name)), OUT / "realtime" / name) for name in NEMESIS})
     procs = {}
-    for number in range(1, 12):
-        out = OUT / "realtime" / f"exp{number:02d}"
+    for key, (target, out) in targets.items():
         cmd = [
             sys.executable,
             "-m",
             "lamport.realtime",
             "exp",
-            str(number),
+            target,
             "--seed",
             str(seed),
             "--duration",
@@ -418,7 +666,7 @@ def start_realtime_runs(duration: float, seed: int) -> dict[int, tuple[Any, Path
             "--quiet",
             "--force",  # the directory belongs to make_results, whatever it held
         ]
-        procs[number] = (subprocess.Popen(cmd, cwd=ROOT), out)
+        procs[key] = (subprocess.Popen(cmd, cwd=ROOT), out)
     return procs
 
 
@@ -442,11 +690,11 @@ def watch_realtime(procs: dict[int, tuple[Any, Path]], status: Status) -> thread
     return thread
 
 
-def wait_all(procs: dict[int, tuple[Any, Path]]) -> dict[int, Path]:
+def wait_all(procs: dict[Any, tuple[Any, Path]]) -> dict[Any, Path]:
     dirs = {}
     for number, (proc, out) in procs.items():
         if proc.wait() != 0:
-            raise SystemExit(f"real-time run of experiment {number} failed")
+            raise SystemExit(f"real-time run of {number} failed")
         dirs[number] = out
     return dirs
 
