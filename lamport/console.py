@@ -189,17 +189,24 @@ RUN_TABLE = (
     ("jump\nmax", "max_jump", "{}"),
 )
 
+#: The run table's column for a run under a fault plan: messages lost on their way in.
+LOST_COLUMN = ("lost", "dropped", "{}")
+
 RUN_CAPTION = (
     "m: machine; int/send/recv: events by kind; clock: final logical clock; "
     "behind: gap to the highest final clock; q: messages queued; jump: clock increase per event"
 )
+LOST_CAPTION = "; lost: messages to the machine that were lost (network.csv)"
 
 
-def run_table(rows: Sequence[Mapping[str, Any]], title: str) -> FittedTable:
-    """The per-machine summary of one run (rows of :func:`lamport.summary.summarize`)."""
-    cells = [[fmt.format(row[key]) for _, key, fmt in RUN_TABLE] for row in rows]
-    columns = [Column(header) for header, _, _ in RUN_TABLE]
-    return FittedTable(columns, cells, keys=1, title=title, caption=RUN_CAPTION)
+def run_table(rows: Sequence[Mapping[str, Any]], title: str, lost: bool = False) -> FittedTable:
+    """The per-machine summary of one run (rows of :func:`lamport.summary.summarize`);
+    with ``lost`` (a run under a fault plan) a column of the messages each machine lost."""
+    table = (*RUN_TABLE, LOST_COLUMN) if lost else RUN_TABLE
+    cells = [[fmt.format(row[key]) for _, key, fmt in table] for row in rows]
+    columns = [Column(header) for header, _, _ in table]
+    caption = RUN_CAPTION + (LOST_CAPTION if lost else "")
+    return FittedTable(columns, cells, keys=1, title=title, caption=caption)
 
 
 def run_title(metadata: Mapping[str, Any]) -> str:
@@ -221,7 +228,8 @@ def print_run_summary(
 ) -> None:
     """Print the per-machine table of a finished run and where its logs are."""
     console = console_out()
-    console.print(run_table(rows, run_title(metadata)))
+    lost = bool(metadata.get("faults")) or any(row.get("dropped") for row in rows)
+    console.print(run_table(rows, run_title(metadata), lost))
     if out is not None:
         console.print(f"logs: {out}  ({seconds * 1000:.0f} ms)")
 
@@ -235,6 +243,7 @@ SWEEP_HEADERS = {
     "final_queue": "final queue",
     "max_queue": "max queue",
     "max_jump": "max jump",
+    "dropped": "lost",
 }
 
 #: Columns of the sweep table: (header, key), in :data:`lamport.schema.SWEEP_METRICS` order.
@@ -242,15 +251,22 @@ SWEEP_METRICS = tuple((SWEEP_HEADERS[key], key) for key in SWEEP_KEYS)
 
 SWEEP_CAPTION = (
     "mean ± half-width of its 95% CI over n machine-runs; an experiment that draws its "
-    "rates per seed (m = *) is grouped by rate, not by machine"
+    "rates per seed (m = *) is grouped by rate, not by machine; lost (under a fault plan): "
+    "messages to the machine that were lost"
 )
 
 
 def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> FittedTable:
     """The sweep's table (mean ± 95% CI), one row per group of
     :func:`lamport.des.sweep.aggregate`: per machine, or per rate (``machine`` None)."""
+    # the lost messages only when a fault plan lost some
+    metrics = [
+        (header, key)
+        for header, key in SWEEP_METRICS
+        if key != "dropped" or any(row.get(key) for row in aggregated)
+    ]
     columns = [Column("experiment", "left"), Column("m"), Column("rate"), Column("n")]
-    columns += [Column(header) for header, _ in SWEEP_METRICS]
+    columns += [Column(header) for header, _ in metrics]
     rows = []
     sections = []
     line = 0
@@ -259,7 +275,7 @@ def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> FittedTa
         label = {0: f"{row['experiment']} {row['name']}", 1: f"p_send {row['p_send']:g}"}
         machine = "*" if row["machine"] is None else str(row["machine"])
         cells = [label.get(line, ""), machine, f"{row['rate']:g}", str(row["n"])]
-        for _, key in SWEEP_METRICS:
+        for _, key in metrics:
             cells.append(sweep_cell(key, row[key], row[f"{key}_ci"]))
         rows.append(cells)
         following = aggregated[index + 1] if index + 1 < len(aggregated) else None

@@ -174,6 +174,7 @@ SWEEP_METRICS: tuple[str, ...] = (
     "final_queue",
     "max_queue",
     "max_jump",
+    "dropped",
 )
 assert set(SWEEP_METRICS) <= set(SUMMARY_COLUMNS)
 

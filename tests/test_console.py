@@ -128,7 +128,9 @@ def aggregated_rows():
     return rows
 
 
-def sweep_cells(aggregated):
+def sweep_cells(aggregated, lost=False):
+    """The cells a sweep table shows; the lost-messages column only under a fault plan."""
+    metrics = [(h, key) for h, key in SWEEP_METRICS if lost or key != "dropped"]
     cells = []
     for index, row in enumerate(aggregated):
         first = index == 0 or aggregated[index - 1]["experiment"] != row["experiment"]
@@ -139,7 +141,7 @@ def sweep_cells(aggregated):
         label = f"p_send {row['p_send']:g}" if second else label
         machine = "*" if row["machine"] is None else str(row["machine"])
         line = [label, machine, f"{row['rate']:g}", str(row["n"])]
-        line += [sweep_cell(key, row[key], row[f"{key}_ci"]) for _, key in SWEEP_METRICS]
+        line += [sweep_cell(key, row[key], row[f"{key}_ci"]) for _, key in metrics]
         cells.append(line)
     return cells
 
@@ -148,7 +150,7 @@ def sweep_cells(aggregated):
 def test_sweep_table_with_large_numbers(width):
     aggregated = aggregated_rows()
     text = render(sweep_table(aggregated, "sweep"), width)
-    check_rows(text, sweep_cells(aggregated), keys=2, width=width)
+    check_rows(text, sweep_cells(aggregated, lost=True), keys=2, width=width)
     assert "123456.8±1234.5" in text and "a-rather-long-name-here" in text
 
 
@@ -161,6 +163,24 @@ def small_sweep():
 def test_sweep_table_of_a_real_sweep(width, small_sweep):
     text = render(sweep_table(small_sweep.aggregated, "des sweep"), width)
     check_rows(text, sweep_cells(small_sweep.aggregated), keys=2, width=width)
+
+
+def test_sweep_table_shows_lost_messages_under_a_fault_plan():
+    from lamport.des.sweep import sweep
+
+    faulted = sweep(experiments=[4], seeds=3, jobs=1, faults=["crash 1 at 10 for 5"])
+    text = render(sweep_table(faulted.aggregated, "des sweep"), 120)
+    assert "lost" in text
+    check_rows(text, sweep_cells(faulted.aggregated, lost=True), keys=2, width=120)
+    lost = [row["dropped"] for row in faulted.aggregated]
+    assert lost[0] == lost[2] == 0 and lost[1] > 0
+
+
+def test_run_table_shows_lost_messages_when_asked():
+    rows = [dict(row, dropped=7 * row["machine"]) for row in big_rows(3)]
+    text = render(run_table(rows, "faulted", lost=True), 200)
+    assert [line.split()[-1] for line in table_rows(text, 3)[0]] == ["0", "7", "14"]
+    assert "lost" not in render(run_table(rows, "plain"), 200)
 
 
 def test_sweep_table_groups_experiment_1_by_rate(small_sweep):
