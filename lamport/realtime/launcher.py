@@ -210,6 +210,7 @@ class Launcher(Cluster):
         self._every: list[subprocess.Popen[bytes]] = []  # every process started, to reap
         self._planned: set[tuple[int, int]] = set()  # (machine, generation) killed on plan
         self._listeners: dict[int, socket.socket] = {}  # kept for a machine started again
+        self._standby: dict[int, subprocess.Popen[bytes]] = {}  # its next process, waiting
         self._lock = threading.Lock()  # guards _procs and _generation
         self._start_line = ""
         self._pipes: _Pipes | None = None
@@ -340,6 +341,7 @@ class Launcher(Cluster):
                 self.pids.append(proc.pid)
                 if i in crashed:
                     self._listeners[i] = sock
+                    self._standby[i] = self._popen([*argv(i), "--standby"], sock)
                 else:
                     sock.close()
         finally:
@@ -404,20 +406,30 @@ class Launcher(Cluster):
         for j in range(self.config.n_machines):
             if j != i:
                 self._tell(j, f"rejoin {i}")
-        argv = [*self._argv(i), f"--rejoin={k}", f"--killed-at={killed_wall!r}"]
         entry: dict[str, Any] = {
             "machine": i,
             "fault": fault_text(crashes_of(self.config, i)[k]),
             "killed_at": round(at, 3),
             "killed_pid": proc.pid,
         }
+        new = self._standby.pop(i, None)
+        order = f"go {k} {killed_wall!r}\n".encode()
         try:
-            new = self._popen(argv, self._listeners[i])
-        except OSError as exc:
-            log.warning("machine %d: cannot start it again: %s", i, exc)
-            entry["pid"] = None
-            self.kills.append(entry)
-            return
+            if new is None or new.poll() is not None or new.stdin is None:
+                raise OSError("its standby process is gone")
+            new.stdin.write(order)
+            new.stdin.flush()
+        except OSError:  # start one now: the restart comes late by its start-up
+            argv = [*self._argv(i), f"--rejoin={k}", f"--killed-at={killed_wall!r}"]
+            try:
+                new = self._popen(argv, self._listeners[i])
+            except OSError as exc:
+                log.warning("machine %d: cannot start it again: %s", i, exc)
+                entry["pid"] = None
+                self.kills.append(entry)
+                return
+        if k + 1 < len(crashes_of(self.config, i)):  # the next crash's process, ahead
+            self._standby[i] = self._popen([*self._argv(i), "--standby"], self._listeners[i])
         entry["pid"] = new.pid
         self.kills.append(entry)
         with self._lock:
