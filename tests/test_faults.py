@@ -301,12 +301,12 @@ def test_summary_path_equals_full_path(clock: str) -> None:
     assert simulate_summary(config) == simulate(config).summary()
 
 
-def test_process_backend_refuses_a_plan() -> None:
-    from lamport.realtime.cluster import run_backend
+def test_real_crash_needs_processes() -> None:
     from lamport.realtime.options import RealtimeOptions
 
-    with pytest.raises(ConfigError, match="does not apply fault plans"):
-        run_backend(_config("loss 0.1"), RealtimeOptions(processes=True))
+    with pytest.raises(ConfigError, match="--real-crash needs --processes"):
+        RealtimeOptions(real_crash=True)
+    assert RealtimeOptions(processes=True, real_crash=True).real_crash
 
 
 def test_threaded_backend_plays_the_plan(tmp_path: Path) -> None:
