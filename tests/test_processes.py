@@ -603,3 +603,44 @@ def test_real_crash_without_processes_is_one_line_exit_2(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "--real-crash needs --processes" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_nodes_started_by_hand_under_a_plan_collect_their_drops(tmp_path):
+    config = RunConfig(
+        rates=(3, 5), p_send=0.5, duration=10, seed=1, faults=("crash 1 at 3 for 2", "loss 0.2")
+    )
+    path = tmp_path / "config.json"
+    options = {"speed": 10.0, "base_port": None, "connect_timeout": 2.0}
+    path.write_text(json.dumps({"backend": "realtime", **config.metadata(), "options": options}))
+    secret = auth.write_secret(tmp_path / "secret", auth.new_secret())
+    socks = [listening(), listening()]
+    nodes = [
+        node(i, path, secret, socks[i], {1 - i: socks[1 - i]}, tmp_path / f"host{i}")
+        for i in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=20) for p in nodes]
+    for sock in socks:
+        sock.close()
+    assert [p.returncode for p in nodes] == [0, 0], outputs
+    collected = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "collect", "host0", "host1", "--out", "run"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert collected.returncode == 0, collected.stderr
+    run = load_run(tmp_path / "run")
+    metadata, logs = read_run(tmp_path / "run")
+    assert violations(metadata, logs) == []
+    assert (tmp_path / "run" / "network.csv").is_file() and run.dropped
+    assert {d.reason for d in run.dropped} <= {"crash", "loss"}
+    lost = [len(_data_rows(tmp_path / f"host{i}" / f"drops-{i}.csv")) for i in (0, 1)]
+    assert sum(lost) == len(run.dropped) == sum(metadata["dropped"])
+    assert metadata["dropped_by_reason"]["loss"] > 0
+
+
+def _data_rows(path: Path) -> list[str]:
+    """The data rows of a node's drops file."""
+    return path.read_text(encoding="utf-8").splitlines()[1:]
