@@ -33,6 +33,19 @@ Watch, stop, and death
     still running :data:`GRACE` seconds after its drain should have ended is
     killed and reported the same way. If the launcher itself dies, its nodes
     see their stdin end and stop.
+
+Fault plans and real crashes
+    Each node plays the plan and leaves ``drops-<id>.csv``; the launcher
+    writes them into ``network.csv``. With ``real_crash``
+    (``--real-crash``) the launcher keeps the listener of every machine the
+    plan crashes, starts its next process ahead (``--standby``, waiting for
+    ``go`` on its stdin), and at each crash's wall instant SIGKILLs the
+    machine's process, tells the others ``rejoin <id>`` and the standby ``go
+    <crash index> <kill time>``: it restores the state the killed one saved
+    (:mod:`.process`, "Stable storage"), rejoins through the handshake and
+    gets the run's start. What the killed process took with it is counted as
+    ``crash`` drops from the logs (:func:`account_for_kills`). A planned kill
+    is not a death: the run is not degraded.
 """
 
 from __future__ import annotations

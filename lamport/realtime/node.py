@@ -39,7 +39,10 @@ Faults
     partition or loss decides at the send, with the DES's loss streams
     (:func:`lamport.core.loss_stream`); a delay holds the link's arrivals
     back by its extra while their arrival lies in its window. Every loss is a
-    :class:`lamport.faults.Drop` of the node's report.
+    :class:`lamport.faults.Drop` of the node's report (and, in a process, a
+    row of its ``drops-<id>.csv``). Under ``--real-crash`` a node does not
+    play its own crashes: it halts before its first tick in the window and
+    the launcher kills it (:class:`NodeFaults`, :mod:`.process`).
 
 End
     After its last tick or on a stop request the node ends the sending side
