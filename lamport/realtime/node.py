@@ -471,7 +471,11 @@ class Node:
                 if when < faults.resume_at:  # a restarted process: not before its restart
                     continue
                 if faults.halt_at is not None and when >= faults.halt_at:
-                    return _halt(start, speed, stop)  # the launcher's SIGKILL is on its way
+                    # Crashes back to back: write the restart's rows at once (not at its
+                    # instant, where the next kill races them); then no more ticks, the
+                    # launcher's SIGKILL is on its way.
+                    faults.apply(faults.halt_at, machine, arrived, record_row)
+                    return _halt(start, speed, stop)
             due = start + when / wall_grid
             now = monotonic()
             while now < due:
@@ -507,8 +511,10 @@ class Node:
                     recipients = faults.recipients(when, outgoing.message, recipients)
                 if recipients:
                     send(encode_message(outgoing.message), recipients)
-        if faults is not None:  # a restart (or crash) after the last tick
-            faults.apply(self.config.end_units, machine, arrived, record_row)
+        if faults is not None and faults.changes:  # a restart (or crash) after the last tick
+            end_units = self.config.end_units
+            _sleep_until(start + end_units / wall_grid, stop)
+            faults.apply(end_units, machine, arrived, record_row)
         return None
 
     def _recorder(self, report: NodeReport) -> Callable[[Event], None]:
