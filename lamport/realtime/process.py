@@ -69,11 +69,11 @@ from typing import IO, Any
 
 from lamport.backend import get_backend
 from lamport.config import RunConfig
-from lamport.core import INTERNAL, RECEIVE, SEND, Event
+from lamport.core import INTERNAL, SEND, Event
 from lamport.errors import ConfigError, LogError, NetworkError
 from lamport.faults import Drop
 from lamport.realtime.auth import read_secret
-from lamport.realtime.node import POLL, Node, NodeFaults, NodeReport
+from lamport.realtime.node import POLL, Node, NodeFaults, NodeReport, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import bind_listener
 from lamport.schema import NETWORK_COLUMNS, log_columns, log_name
@@ -187,7 +187,7 @@ class NodeSpec:
         if not loopback and not self.secret:
             raise ConfigError("listening beyond 127.0.0.1 needs --secret-file")
         if self.rejoin is not None:
-            crashes = [f for f in self.config.faults if getattr(f, "machine", None) == self.machine]
+            crashes = crashes_of(self.config, self.machine)
             if not self.real_crash or not 0 <= self.rejoin < len(crashes):
                 raise ConfigError(f"--rejoin {self.rejoin}: no such real crash of this machine")
 
@@ -297,13 +297,12 @@ class SavedState:
     def after(self, event: Event) -> SavedState:
         """The state once the log row ``event`` is written."""
         kind = event.event
-        ticking = kind in (SEND, RECEIVE, INTERNAL)
         return SavedState(
             self.rows + 1,
             event.tick,
             event.clock,
             self.sent + (kind == SEND),
-            self.draws + (ticking and kind != RECEIVE),
+            self.draws + (kind in (SEND, INTERNAL)),  # a RECEIVE draws nothing
             str(getattr(event, "vc", "") or ""),
         )
 
@@ -334,7 +333,7 @@ class _StateFile:
             os.close(self.fd)
 
 
-def restore_state(out: Path, machine: int, columns: Sequence[str]) -> SavedState:
+def restore_state(out: Path, machine: int) -> SavedState:
     """The state a killed process of ``machine`` left in ``out``: the last whole line of its
     state file, then any log row written after it (a kill between the row and its line)."""
     from lamport.logs import read_log
@@ -450,7 +449,7 @@ def run_node(
         listener = bind_listener(*spec.listen, spec.machine, backlog=n + 8)
     columns = log_columns(config.clock)
     rejoining = spec.rejoin is not None
-    state = restore_state(spec.out, spec.machine, columns) if rejoining else SavedState()
+    state = restore_state(spec.out, spec.machine) if rejoining else SavedState()
     log_file = _LogFile(spec.out / log_name(spec.machine), columns, append=rejoining)
     closing: list[Any] = [log_file, listener]
     try:

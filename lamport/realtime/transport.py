@@ -458,11 +458,12 @@ class Transport:
         if peer > self.machine:
             self._rejoining.add(peer)
             return
-        label = old.label if old is not None else ""
-        link = _Link(None, peer, label)
+        if old is None:  # never called: the set-up calls it
+            return
+        link = _Link(None, peer, old.label)
         self._links[peer] = link
         self._deadline = max(self._deadline, time.monotonic() + REJOIN_TIMEOUT)
-        self._call(link, _address(label))
+        self._call(link, _address(old.label))
 
     def _joined(self, peer: int) -> None:
         """A link to ``peer`` is up (again): its stream is open."""
