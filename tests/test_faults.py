@@ -387,3 +387,12 @@ def test_windows_off_the_grid_are_exact() -> None:
         result = simulate(config, DesOptions(latency=latency))
         assert [len(_ticks(x)) for x in result.logs] == [20 - 2, 40 - 5]
         assert violations(result.metadata, result.logs) == []
+
+
+def test_downtime_before_a_stop_counts_only_the_ticks_before_it() -> None:
+    from lamport.invariants import downtime_ticks
+
+    metadata = _config("crash 1 at 10 for 5").metadata()
+    assert downtime_ticks(metadata, 1) == 10  # 10.0, 10.5, ..., 14.5
+    assert downtime_ticks(metadata, 1, until=12) == 4  # 10.0, 10.5, 11.0, 11.5
+    assert downtime_ticks(metadata, 1, until=5) == 0
