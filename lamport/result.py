@@ -82,7 +82,7 @@ class RunResult:
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per machine, the columns of ``summary.csv``."""
-        return summarize(self.metadata, self.logs)
+        return summarize(self.metadata, self.logs, self.dropped)
 
     @cached_property
     def events(self) -> pd.DataFrame:

@@ -44,6 +44,9 @@ NETWORK_FILE = "network.csv"
 #: The columns of ``network.csv``: when the message was lost (model seconds), its link,
 #: its id, and why (:data:`lamport.faults.DROP_REASONS`).
 NETWORK_COLUMNS = ("t", "sender", "recipient", "msg_id", "reason")
+#: A sweep's lost messages beside ``events.parquet`` (``--keep-logs parquet`` under a fault
+#: plan): ``experiment, seed`` and :data:`NETWORK_COLUMNS`.
+NETWORK_EVENTS_FILE = "network.parquet"
 #: Shell pattern of the machine logs in a run directory.
 LOG_PATTERN = "machine-*.csv"
 
@@ -137,6 +140,9 @@ def parse_row(row: list[str]) -> Event:
 
 # -- summaries -----------------------------------------------------------------------------
 
+#: The summary's lost-message columns: in all, then by :data:`lamport.faults.DROP_REASONS`.
+DROP_COLUMNS: tuple[str, ...] = ("dropped", "dropped_crash", "dropped_partition", "dropped_loss")
+
 #: Columns of summary.csv: SPEC's first, then lamport's own.
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "experiment",
@@ -158,6 +164,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "clock_rate",
     "messages_sent",
     "drift_end",
+    *DROP_COLUMNS,
 )
 
 #: The summary columns a sweep reports as mean and 95% CI (console table, ``aggregate``).
@@ -194,5 +201,9 @@ SUMMARY_DTYPES: dict[str, str] = {
     "clock_rate": "float64",
     "messages_sent": "int64",
     "drift_end": "int64",
+    "dropped": "int64",
+    "dropped_crash": "int64",
+    "dropped_partition": "int64",
+    "dropped_loss": "int64",
 }
 assert tuple(SUMMARY_DTYPES) == SUMMARY_COLUMNS

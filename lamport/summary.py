@@ -10,7 +10,7 @@ runs are :mod:`lamport.stats`'s; the tables the CLIs print are
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from typing import Any
 # lamport/analysis/stats.py still import them from here.
 from lamport.console import Column, FittedTable
 from lamport.core import INTERNAL, RECEIVE, SEND, Event
+from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import SUMMARY_COLUMNS
 from lamport.stats import t_quantile_975
 
@@ -41,14 +42,21 @@ def run_length(metadata: Mapping[str, Any]) -> float:
     return float(metadata["duration"])
 
 
-def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> list[dict[str, Any]]:
+def summarize(
+    metadata: Mapping[str, Any],
+    logs: Sequence[Sequence[Event]],
+    drops: Iterable[Drop] = (),
+) -> list[dict[str, Any]]:
     """One summary row per machine.
 
     ``final_queue`` is the messages left in the queue when the run ended
     (``queued_at_end`` from the metadata when present, else the queue after the
     machine's last event). ``clock_rate`` is final clock / duration, in clock
     ticks per model second; ``drift_end`` is the highest final clock minus this
-    machine's.
+    machine's. ``dropped`` is the messages to this machine that were lost
+    (``dropped`` from the metadata: every reason, a broken link's too), and
+    ``dropped_<reason>`` counts ``drops`` (the rows of ``network.csv``) addressed
+    to it by reason.
     """
     tallies = []
     for events in logs:
@@ -77,7 +85,7 @@ def summarize(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> l
                 messages=messages,
             )
         )
-    return _rows(metadata, tallies)
+    return _rows(metadata, tallies, drops)
 
 
 @dataclass(frozen=True)
@@ -95,10 +103,26 @@ class _Tally:
     messages: int
 
 
-def _rows(metadata: Mapping[str, Any], tallies: Sequence[_Tally]) -> list[dict[str, Any]]:
+def _drop_counts(
+    metadata: Mapping[str, Any], drops: Iterable[Drop], n: int
+) -> tuple[list[int], list[dict[str, int]]]:
+    """Each machine's lost messages in all, and by reason (the fault plan's drops)."""
+    by_reason = [dict.fromkeys(DROP_REASONS, 0) for _ in range(n)]
+    for drop in drops:
+        by_reason[drop.recipient][drop.reason] += 1
+    dropped = metadata.get("dropped")
+    if dropped is None:
+        return [sum(counts.values()) for counts in by_reason], by_reason
+    return [int(count) for count in dropped], by_reason
+
+
+def _rows(
+    metadata: Mapping[str, Any], tallies: Sequence[_Tally], drops: Iterable[Drop] = ()
+) -> list[dict[str, Any]]:
     duration = float(run_length(metadata))
     queued = metadata.get("queued_at_end")
     top = max((t.final_clock for t in tallies), default=0)
+    dropped, by_reason = _drop_counts(metadata, drops, len(tallies))
     rows = []
     for machine, tally in enumerate(tallies):
         final_clock = tally.final_clock
@@ -125,6 +149,8 @@ def _rows(metadata: Mapping[str, Any], tallies: Sequence[_Tally]) -> list[dict[s
                 "clock_rate": round(final_clock / duration, 6),
                 "messages_sent": tally.messages,
                 "drift_end": top - final_clock,
+                "dropped": dropped[machine],
+                **{f"dropped_{reason}": by_reason[machine][reason] for reason in DROP_REASONS},
             }
         )
     return rows
@@ -177,7 +203,8 @@ class MachineTally:
 
 
 def summarize_tallies(
-    metadata: Mapping[str, Any], tallies: Sequence[_Tally]
+    metadata: Mapping[str, Any], tallies: Sequence[_Tally], drops: Iterable[Drop] = ()
 ) -> list[dict[str, Any]]:
-    """One summary row per machine from accumulated tallies (see :class:`MachineTally`)."""
-    return _rows(metadata, tallies)
+    """One summary row per machine from accumulated tallies (see :class:`MachineTally`)
+    and the run's lost messages (as :func:`summarize`)."""
+    return _rows(metadata, tallies, drops)

@@ -14,6 +14,7 @@ from lamport.core import CRASH, RECEIVE, RESTART, SEND, TICK_KINDS
 from lamport.des.model import simulate, simulate_summary
 from lamport.errors import ConfigError
 from lamport.faults import (
+    DROP_REASONS,
     Crash,
     Delay,
     Loss,
@@ -24,6 +25,7 @@ from lamport.faults import (
     parse_fault,
 )
 from lamport.invariants import violations
+from lamport.schema import SUMMARY_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -301,6 +303,26 @@ def test_summary_path_equals_full_path(clock: str) -> None:
     assert simulate_summary(config) == simulate(config).summary()
 
 
+def test_summary_counts_drops_per_machine_and_reason(tmp_path: Path) -> None:
+    config = _config("crash 1 at 10 for 5", "loss 0.2", "partition 0|1,2 at 15 for 5")
+    result = simulate(config)
+    rows = result.summary()
+    for row in rows:
+        mine = [d for d in result.dropped if d.recipient == row["machine"]]
+        assert row["dropped"] == len(mine) == result.metadata["dropped"][row["machine"]]
+        for reason in DROP_REASONS:
+            assert row[f"dropped_{reason}"] == sum(d.reason == reason for d in mine)
+    assert sum(r["dropped_loss"] for r in rows) > 0 and rows[1]["dropped_crash"] > 0
+    assert sum(r["dropped_partition"] for r in rows) > 0
+    assert simulate_summary(config) == rows  # the summaries-only path counts them too
+    result.write(tmp_path / "run")  # and a run read back from disk
+    from lamport.analysis import load_run
+
+    assert load_run(tmp_path / "run").summary() == rows
+    plain = simulate(_config()).summary()
+    assert all(r[c] == 0 for r in plain for c in SUMMARY_COLUMNS if c.startswith("dropped"))
+
+
 def test_real_crash_needs_processes() -> None:
     from lamport.realtime.options import RealtimeOptions
 
@@ -366,6 +388,27 @@ def test_sweep_adds_the_plan_to_every_run(tmp_path: Path) -> None:
     assert [r["final_clock"] for r in rows] == [r["final_clock"] for r in want]
     assert [r["ticks"] for r in plain.rows if r["seed"] == 1] == [60, 180, 360]
     assert default_sweep_out([4], 3, faults=plan).name.startswith("sweep-exp4-s3-faults")
+    lost = [r["dropped_crash"] for r in faulted.rows if r["machine"] == 0]
+    assert [r["dropped"] for r in faulted.rows if r["machine"] == 0] == lost
+    assert all(n > 0 for n in lost) and not any(r["dropped"] for r in plain.rows)
+
+
+def test_sweep_report_counts_the_lost_messages(tmp_path: Path) -> None:
+    from lamport.des.sweep import sweep
+    from lamport.report import write_report
+    from lamport.stats import mean_ci
+
+    plan = ("crash 0 at 20 for 10", "loss 0.1")
+    result = sweep(experiments=[4], seeds=4, jobs=1, faults=plan, out=tmp_path / "sw")
+    write_report(tmp_path / "sw")
+    md = (tmp_path / "sw" / "report.md").read_text(encoding="utf-8")
+    assert "## Lost messages" in md
+    crash = [float(r["dropped_crash"]) for r in result.rows if r["machine"] == 0]
+    mean, half = mean_ci(crash)
+    assert "| 4 | 0 | 1 | 4 |" in md and f"{mean:.1f} ± {half:.1f}" in md
+    plain = sweep(experiments=[4], seeds=2, jobs=1, out=tmp_path / "plain")
+    write_report(tmp_path / "plain")
+    assert plain.rows and "Lost messages" not in (tmp_path / "plain" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("name", ["slow-crash", "fast-reset", "partition-heavy", "lossy"])
@@ -396,3 +439,30 @@ def test_downtime_before_a_stop_counts_only_the_ticks_before_it() -> None:
     assert downtime_ticks(metadata, 1) == 10  # 10.0, 10.5, ..., 14.5
     assert downtime_ticks(metadata, 1, until=12) == 4  # 10.0, 10.5, 11.0, 11.5
     assert downtime_ticks(metadata, 1, until=5) == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_kept_sweep_logs_keep_the_lost_messages(tmp_path: Path, fmt: str) -> None:
+    import pandas as pd
+
+    from lamport.analysis import load_run
+    from lamport.des.sweep import sweep
+    from lamport.schema import EVENTS_FILE, NETWORK_COLUMNS, NETWORK_EVENTS_FILE, RUNS_DIR
+
+    plan = ("crash 1 at 10 for 5", "loss 0.1")
+    out = tmp_path / "sw"
+    result = sweep(experiments=[3], seeds=2, jobs=1, faults=plan, out=out, keep_logs=fmt)
+    lost = sum(r["dropped"] for r in result.rows)
+    assert lost > 0
+    if fmt == "csv":
+        runs = [load_run(p) for p in sorted((out / RUNS_DIR).iterdir())]
+        assert len(runs) == 2 and sum(len(r.dropped) for r in runs) == lost
+        for run in runs:  # conservation, read back from the files
+            assert violations(run.metadata, run.logs) == []
+            assert run.summary() == [r for r in result.rows if r["seed"] == run.config.seed]
+    else:
+        network = pd.read_parquet(out / NETWORK_EVENTS_FILE)
+        assert len(network) == lost and set(network["seed"]) == {0, 1}
+        assert tuple(network.columns) == ("experiment", "seed", *NETWORK_COLUMNS)
+        assert set(network["reason"]) == {"crash", "loss"}
+        assert (out / EVENTS_FILE).is_file()

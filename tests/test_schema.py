@@ -12,6 +12,7 @@ import pytest
 from lamport.core import Event
 from lamport.schema import (
     COLUMNS,
+    DROP_COLUMNS,
     DTYPES,
     SUMMARY_COLUMNS,
     SUMMARY_DTYPES,
@@ -57,6 +58,13 @@ def test_columns_are_specs_in_order():
     assert list(SUMMARY_COLUMNS[:SUMMARY_REQUIRED]) == SPEC_SUMMARY
     assert list(SUMMARY_DTYPES) == list(SUMMARY_COLUMNS)
     assert log_name(12) == "machine-12.csv"
+
+
+def test_drop_columns_name_every_reason():
+    from lamport.faults import DROP_REASONS
+
+    assert ("dropped", *(f"dropped_{r}" for r in DROP_REASONS)) == DROP_COLUMNS
+    assert SUMMARY_COLUMNS[-len(DROP_COLUMNS) :] == DROP_COLUMNS
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import pandas as pd
 from lamport.analysis.load import RunLike, SweepLike, as_run, as_sweep
 from lamport.core import TICK_KINDS
 from lamport.result import RunResult
+from lamport.schema import DROP_COLUMNS
 from lamport.stats import ci_half_width, percentile
 
 #: A queue is "growing" when its least-squares growth exceeds this (messages per
@@ -290,6 +291,7 @@ SWEEP_METRICS = (
     "max_jump",
     "drift_end",
     "queue_growth",
+    *DROP_COLUMNS,
 )
 
 
@@ -313,6 +315,9 @@ def sweep_rows(sweep: SweepLike) -> pd.DataFrame:
     if "drift_end" not in frame:
         top = frame.groupby(["experiment", "seed"])["final_clock"].transform("max")
         frame["drift_end"] = top - frame["final_clock"]
+    for column in DROP_COLUMNS:  # a summary.csv from before fault plans lost nothing
+        if column not in frame:
+            frame[column] = 0
     spread = frame.groupby(["experiment", "machine"])["rate"].transform(lambda r: r.max() - r.min())
     varies = spread.groupby(frame["experiment"]).transform("max") > 0
     drawn = [e for e in frame["experiment"].unique() if _draws_rates(int(e))]

@@ -393,13 +393,15 @@ def simulate_summary(config: RunConfig, options: DesOptions | None = None) -> li
     options = DesOptions() if options is None else options
     check_size(config, options, record=False)
     tallies = [MachineTally() for _ in range(config.n_machines)]
-    machines, _, metadata = _simulate(config, options, [tally.add for tally in tallies])
+    dropped: list[Drop] = []
+    machines, _, metadata = _simulate(config, options, [tally.add for tally in tallies], dropped)
     return summarize_tallies(
         metadata,
         [
             tally.tally(m.ticks, m.sent, m.clock, len(m.queue))
             for tally, m in zip(tallies, machines, strict=True)
         ],
+        dropped,
     )
 
 

@@ -32,6 +32,8 @@ from lamport.errors import ConfigError
 from lamport.logs import Staging, cannot_write, claim_out, number_text, write_json, write_run
 from lamport.schema import (
     EVENTS_FILE,
+    NETWORK_COLUMNS,
+    NETWORK_EVENTS_FILE,
     RUNS_DIR,
     SUMMARY_COLUMNS,
     SUMMARY_FILE,
@@ -162,8 +164,9 @@ def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
             rows.extend(simulate_summary(config, options))
             continue
         result = simulate(config, options)
-        rows.extend(summarize(result.metadata, result.logs))
-        kept.append((result.config.label, result.metadata, result.logs))
+        rows.extend(summarize(result.metadata, result.logs, result.dropped))
+        drops = result.dropped if config.faults else None
+        kept.append((result.config.label, result.metadata, result.logs, drops))
     return rows, sum(row["ticks"] for row in rows), kept
 
 
@@ -404,8 +407,8 @@ class _SummaryWriter:
         try:
             self.handle.close()
             if keep == "csv":
-                for label, metadata, logs in kept:
-                    write_run(self.path / RUNS_DIR / label, metadata, logs)
+                for label, metadata, logs, drops in kept:
+                    write_run(self.path / RUNS_DIR / label, metadata, logs, drops)
             elif keep == "parquet":
                 _write_parquet(self.path / EVENTS_FILE, kept)
             write_json(self.path / SWEEP_FILE, result.metadata)
@@ -427,9 +430,15 @@ def _write_parquet(path: Path, kept: list[Any]) -> None:
     from lamport.frames import events_frame
 
     frames = []
-    for _, metadata, logs in kept:
+    lost = []
+    for _, metadata, logs, drops in kept:
         frame = events_frame(logs)
         frame.insert(0, "seed", metadata["seed"])
         frame.insert(0, "experiment", metadata["experiment"])
         frames.append(frame)
+        lost += [(metadata["experiment"], metadata["seed"], *drop) for drop in drops or ()]
     pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
+    if any(drops is not None for *_, drops in kept):  # a fault plan: its lost messages too
+        columns = ["experiment", "seed", *NETWORK_COLUMNS]
+        network = pd.DataFrame(lost, columns=columns)
+        network.to_parquet(path.with_name(NETWORK_EVENTS_FILE), index=False)

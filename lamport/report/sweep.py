@@ -20,6 +20,7 @@ from lamport.report import config_rows, num, pm
 from lamport.report.causality import sweep_blocks
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
 from lamport.report.prediction import PredictionCase, prediction_table
+from lamport.schema import DROP_COLUMNS
 
 #: Share of seeds above which an experiment's machine is reported as having a growing queue.
 MOSTLY = 0.5
@@ -183,6 +184,30 @@ def _summary_table(stats: pd.DataFrame) -> Table:
     )
 
 
+def _drops_table(stats: pd.DataFrame) -> Table:
+    rows = [
+        [
+            num(r["experiment"]),
+            "any" if bool(r["random_rates"]) else num(r["machine"]),
+            f"{r['rate']:g}",
+            num(r["samples"]),
+            *(pm(r[c], r[f"{c}_ci"], 1) for c in DROP_COLUMNS),
+        ]
+        for _, r in stats.iterrows()
+        if r["dropped"] > 0
+    ]
+    reasons = [c.removeprefix("dropped_") for c in DROP_COLUMNS[1:]]
+    return Table(
+        ["exp", "machine", "rate", "n", "lost", *reasons],
+        rows,
+        caption=(
+            "Messages addressed to the machine that were lost, mean ± 95% confidence "
+            "half-width over n runs: in all (a broken link's too), then by the fault plan's "
+            "reason (the rows of each run's network.csv). Machines that lost none are left out."
+        ),
+    )
+
+
 def _correlation_table(stats: pd.DataFrame, correlations: pd.DataFrame) -> Table:
     names = stats.groupby("experiment")["name"].first()
     rows = [
@@ -265,6 +290,8 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
     )
     doc.add(Heading("Answers"), Bullets(findings(stats, correlations, rows)))
     doc.add(Heading("Per experiment and machine"), _summary_table(stats))
+    if rows["dropped"].sum() > 0:
+        doc.add(Heading("Lost messages"), _drops_table(stats))
     doc.add(Heading("Tick rate and clock rate"), _correlation_table(stats, correlations))
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(rows, stats))
     doc.add(
