@@ -572,6 +572,7 @@ def test_a_real_crash_kills_the_process_and_a_new_one_rejoins(tmp_path):
     assert dropped == result.dropped
     crashed = [d for d in dropped if d.reason == "crash"]
     assert metadata["dropped_by_reason"]["crash"] == len(crashed) > 0
+    assert sum(row["dropped_crash"] for row in result.summary()) == len(crashed)
     assert all(d.recipient in (1, 2) or d.sender in (1, 2) for d in crashed)
     # machine 1 restored its clock from the file the killed process wrote
     log = logs[1]
