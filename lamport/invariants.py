@@ -78,9 +78,10 @@ def _crashes(metadata: Mapping[str, Any], machine: int) -> list[Mapping[str, Any
     ]
 
 
-def downtime_ticks(metadata: Mapping[str, Any], machine: int) -> int:
+def downtime_ticks(metadata: Mapping[str, Any], machine: int, until: float | None = None) -> int:
     """How many of the machine's scheduled ticks its crash windows remove (0 without
-    crashes): the ticks at instants in [at, at + duration), on the run's timing grid."""
+    crashes): the ticks at instants in [at, at + duration), on the run's timing grid;
+    with ``until`` (a run stopped early), only those before that model time."""
     windows = _crashes(metadata, machine)
     if not windows:
         return 0
@@ -93,6 +94,8 @@ def downtime_ticks(metadata: Mapping[str, Any], machine: int) -> int:
         return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * grid)
 
     spans = [(units(c["at"]), units(c["at"] + c["duration"])) for c in windows]
+    if until is not None:
+        spans = [(a, min(b, units(until))) for a, b in spans]
     return sum(1 for when in config.tick_units(machine) if any(a <= when < b for a, b in spans))
 
 
@@ -204,7 +207,8 @@ def violations(
         if duration is not None:
             want = expected_ticks(rates[machine], duration)
             allowed = tick_tolerance + timing_slack(metadata, rates[machine], duration)
-            down = downtime_ticks(metadata, machine)
+            stopped = metadata.get("stopped_at") if metadata.get("interrupted") else None
+            down = downtime_ticks(metadata, machine, stopped)
             if abs(ticks - (want - down)) > allowed:
                 found.append(
                     Violation(

@@ -382,10 +382,7 @@ class RunWriter:
         """Write ``network.csv``: one row per lost message (:data:`NETWORK_COLUMNS`)."""
         if self.error is None:
             try:
-                with open(self.staging / NETWORK_FILE, "w", newline="", encoding="utf-8") as handle:
-                    writer = csv.writer(handle, lineterminator="\n")
-                    writer.writerow(NETWORK_COLUMNS)
-                    writer.writerows(drops)
+                write_drops(self.staging / NETWORK_FILE, drops)
             except OSError as exc:
                 self._failed(exc)
 
@@ -444,10 +441,23 @@ def write_run(
         return writer.finish(metadata)
 
 
+def write_drops(path: Path, drops: Iterable[Sequence[Any]]) -> None:
+    """Write one row per lost message (:data:`NETWORK_COLUMNS`) to ``path``; raise OSError."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(NETWORK_COLUMNS)
+        writer.writerows(drops)
+
+
 def read_drops(run_dir: Path) -> list[Drop]:
     """The rows of a run's ``network.csv`` (none if it has no such file).
     Raise LogError naming the file and line if it is malformed."""
-    path = Path(run_dir) / NETWORK_FILE
+    return read_drops_file(Path(run_dir) / NETWORK_FILE)
+
+
+def read_drops_file(path: Path) -> list[Drop]:
+    """The rows of a file in ``network.csv``'s format (none if there is no such file)."""
+    path = Path(path)
     if not path.is_file():
         return []
     try:

@@ -195,3 +195,45 @@ def test_an_outsider_racing_the_peers_never_gets_a_message_into_a_clock(tmp_path
     assert "dropped" not in metadata
     warnings = [r.getMessage() for r in caplog.records]
     assert any("failed the handshake" in w for w in warnings)
+
+
+def test_a_restarted_machine_rejoins_through_the_handshake_in_either_role():
+    """Machine 1 (the caller) and then machine 0 (the listener) come back as new
+    transports; ``rejoin`` lets the peer replace the dead link and call again."""
+    from lamport.core import message
+    from lamport.realtime.framing import encode_message
+
+    held = socket.create_server(("127.0.0.1", 0), backlog=8)  # machine 0's port, kept
+    port = held.getsockname()[1]
+    t0 = Transport(0, 2, secret=SECRET, listener=held.dup())
+    t1 = Transport(1, 2, secret=SECRET)
+    live = [t0, t1]
+    try:
+        addresses = [("127.0.0.1", port), ("127.0.0.1", t1.port)]
+        for t in live:
+            t.start(addresses, time.monotonic() + 3)
+        wait_for(lambda: t0.connected.is_set() and t1.connected.is_set())
+        # the caller dies; without rejoin its new process would be refused
+        t1.close()
+        t0.rejoin(1)
+        t1 = Transport(1, 2, secret=SECRET)
+        live.append(t1)
+        t1.start(addresses, time.monotonic() + 3)
+        wait_for(t1.connected.is_set)
+        t0.send(encode_message(message(0, 1, 7)), [1])
+        wait_for(lambda: [m.msg_id for _, m in t1.inbox] == ["0:1"])
+        # the listener dies; its port stays held, the caller calls again into its backlog
+        t0.close()
+        t1.rejoin(0)
+        time.sleep(0.05)
+        t0 = Transport(0, 2, secret=SECRET, listener=held.dup())
+        live.append(t0)
+        t0.start(addresses, time.monotonic() + 3)
+        wait_for(lambda: t0.connected.is_set() and not t1.lost(0))
+        t1.send(encode_message(message(1, 2, 9)), [0])
+        wait_for(lambda: [m.msg_id for _, m in t0.inbox] == ["1:2"])
+        assert t1.dropped == [0, 0]  # nothing was sent while a link was down
+    finally:
+        for t in live:
+            t.close()
+        held.close()

@@ -323,12 +323,12 @@ def test_summary_counts_drops_per_machine_and_reason(tmp_path: Path) -> None:
     assert all(r[c] == 0 for r in plain for c in SUMMARY_COLUMNS if c.startswith("dropped"))
 
 
-def test_process_backend_refuses_a_plan() -> None:
-    from lamport.realtime.cluster import run_backend
+def test_real_crash_needs_processes() -> None:
     from lamport.realtime.options import RealtimeOptions
 
-    with pytest.raises(ConfigError, match="does not apply fault plans"):
-        run_backend(_config("loss 0.1"), RealtimeOptions(processes=True))
+    with pytest.raises(ConfigError, match="--real-crash needs --processes"):
+        RealtimeOptions(real_crash=True)
+    assert RealtimeOptions(processes=True, real_crash=True).real_crash
 
 
 def test_threaded_backend_plays_the_plan(tmp_path: Path) -> None:
@@ -453,6 +453,15 @@ def test_windows_off_the_grid_are_exact() -> None:
         result = simulate(config, DesOptions(latency=latency))
         assert [len(_ticks(x)) for x in result.logs] == [20 - 2, 40 - 5]
         assert violations(result.metadata, result.logs) == []
+
+
+def test_downtime_before_a_stop_counts_only_the_ticks_before_it() -> None:
+    from lamport.invariants import downtime_ticks
+
+    metadata = _config("crash 1 at 10 for 5").metadata()
+    assert downtime_ticks(metadata, 1) == 10  # 10.0, 10.5, ..., 14.5
+    assert downtime_ticks(metadata, 1, until=12) == 4  # 10.0, 10.5, 11.0, 11.5
+    assert downtime_ticks(metadata, 1, until=5) == 0
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

@@ -17,9 +17,12 @@ import numpy as np
 import pytest
 from peer import Outsider, wait_for
 
+from lamport.analysis import load_run
+from lamport.check import check_logs
 from lamport.config import RunConfig, experiment
-from lamport.core import RECEIVE, SEND
+from lamport.core import CRASH, RECEIVE, RESTART, SEND, TICK_KINDS
 from lamport.des.model import simulate
+from lamport.faults import fault_table
 from lamport.invariants import check, violations
 from lamport.logs import read_run
 from lamport.realtime import RealtimeOptions, auth, run_backend
@@ -507,3 +510,138 @@ def test_a_node_with_the_wrong_secret_is_refused_and_both_say_why(tmp_path, run_
     )
     assert "warning: machine 1: dropped connection to 127.0.0.1:" in results[1][1]
     assert "calling as machine 1, hung up during the handshake" in results[0][1]
+
+
+# -- fault plans on processes ------------------------------------------------------------
+
+
+def _faulted(*faults: str, duration: float = 20) -> RunConfig:
+    return RunConfig(
+        rates=(5, 3, 2), p_send=0.5, duration=duration, seed=4, phase="aligned", faults=faults
+    )
+
+
+def _ticks(events: list) -> list:
+    return [e for e in events if e.event in TICK_KINDS]
+
+
+def test_a_fault_plan_on_processes_writes_network_csv_like_threads(tmp_path):
+    config = _faulted("crash 1 at 5 for 4", "loss 0.1")
+    out = tmp_path / "run"
+    result = run_backend(config, RealtimeOptions(speed=10, processes=True), out=out)
+    run = load_run(out)
+    metadata, logs = run.metadata, read_run(out)[1]
+    assert violations(metadata, logs) == []  # ticks less downtime, conservation with drops
+    assert sorted(p.name for p in out.iterdir() if p.name != "network.log") == [
+        "machine-0.csv",
+        "machine-1.csv",
+        "machine-2.csv",
+        "network.csv",
+        "run.json",
+    ]
+    des = simulate(config)  # the same schedule as the DES: its ticks, the window's removed
+    assert [len(_ticks(x)) for x in logs] == [len(_ticks(x)) for x in des.logs] == [100, 48, 40]
+    assert [e.event for e in logs[1] if e.event in (CRASH, RESTART)] == [CRASH, RESTART]
+    assert metadata["faults"] == [fault_table(f) for f in config.faults]
+    assert run.dropped == result.dropped and result.dropped
+    by_reason = metadata["dropped_by_reason"]
+    assert by_reason["loss"] > 0 and by_reason["crash"] > 0 and by_reason["partition"] == 0
+    assert sum(by_reason.values()) == len(run.dropped)
+    assert all(5 <= d.t <= 9 and d.recipient == 1 for d in run.dropped if d.reason == "crash")
+    assert metadata["degraded"] is False and "real_crashes" not in metadata
+
+
+def test_a_real_crash_kills_the_process_and_a_new_one_rejoins(tmp_path):
+    # machine 1 (called by 2, calls 0) keeps its clock; machine 2 (calls both) resets it
+    config = _faulted("crash 1 at 5 for 4", "crash 2 at 11 for 4 reset", "loss 0.05")
+    out = tmp_path / "run"
+    options = RealtimeOptions(speed=10, processes=True, real_crash=True)
+    launcher = Launcher(config, options, out=out)
+    result = launcher.run()
+    metadata, logs = read_run(out)
+    assert metadata["degraded"] is False and metadata["dead"] == []
+    first, second = metadata["real_crashes"]
+    for entry, machine in ((first, 1), (second, 2)):
+        assert entry["machine"] == machine and entry["killed_pid"] == launcher.pids[machine]
+        assert entry["pid"] not in launcher.pids and not alive(entry["killed_pid"])
+    assert 5 <= first["killed_at"] < 5.5 and 11 <= second["killed_at"] < 11.5
+    assert violations(metadata, logs) == []  # conservation: what died with them is "crash"
+    assert len(_ticks(logs[0])) == config.ticks(0)  # the other logs are complete
+    assert [len(_ticks(x)) for x in logs] == [100, 48, 32]
+    dropped = load_run(out).dropped
+    assert dropped == result.dropped
+    crashed = [d for d in dropped if d.reason == "crash"]
+    assert metadata["dropped_by_reason"]["crash"] == len(crashed) > 0
+    assert sum(row["dropped_crash"] for row in result.summary()) == len(crashed)
+    assert all(d.recipient in (1, 2) or d.sender in (1, 2) for d in crashed)
+    # machine 1 restored its clock from the file the killed process wrote
+    log = logs[1]
+    at = next(k for k, e in enumerate(log) if e.event == CRASH)
+    before, crash, restart, after = log[at - 1], log[at], log[at + 1], log[at + 2]
+    assert (crash.t, restart.t, restart.event) == (5.0, 9.0, RESTART)
+    assert before.clock == crash.clock == restart.clock < after.clock
+    assert before.tick == crash.tick == restart.tick == after.tick - 1
+    assert after.t >= 9.0
+    # machine 2 came back at 0 and broke the clock condition, which the check reports
+    log = logs[2]
+    at = next(k for k, e in enumerate(log) if e.event == RESTART)
+    assert log[at].clock == 0 and log[at - 1].clock > 0 and 1 <= log[at + 1].clock <= 30
+    problems = check_logs(metadata, logs).problems
+    assert problems and all("clock condition broken" in p for p in problems)
+    assert "machine-2.csv" in problems[0]
+    assert not [p for p in out.iterdir() if p.name.startswith(("state-", "drops-", "node-"))]
+
+
+def test_real_crash_without_processes_is_one_line_exit_2(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "exp", "5", "--real-crash", "--quiet"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "--real-crash needs --processes" in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_nodes_started_by_hand_under_a_plan_collect_their_drops(tmp_path):
+    config = RunConfig(
+        rates=(3, 5), p_send=0.5, duration=10, seed=1, faults=("crash 1 at 3 for 2", "loss 0.2")
+    )
+    path = tmp_path / "config.json"
+    options = {"speed": 10.0, "base_port": None, "connect_timeout": 2.0}
+    path.write_text(json.dumps({"backend": "realtime", **config.metadata(), "options": options}))
+    secret = auth.write_secret(tmp_path / "secret", auth.new_secret())
+    socks = [listening(), listening()]
+    nodes = [
+        node(i, path, secret, socks[i], {1 - i: socks[1 - i]}, tmp_path / f"host{i}")
+        for i in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=20) for p in nodes]
+    for sock in socks:
+        sock.close()
+    assert [p.returncode for p in nodes] == [0, 0], outputs
+    collected = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", "collect", "host0", "host1", "--out", "run"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert collected.returncode == 0, collected.stderr
+    run = load_run(tmp_path / "run")
+    metadata, logs = read_run(tmp_path / "run")
+    assert violations(metadata, logs) == []
+    assert (tmp_path / "run" / "network.csv").is_file() and run.dropped
+    assert {d.reason for d in run.dropped} <= {"crash", "loss"}
+    lost = [len(_data_rows(tmp_path / f"host{i}" / f"drops-{i}.csv")) for i in (0, 1)]
+    assert sum(lost) == len(run.dropped) == sum(metadata["dropped"])
+    assert metadata["dropped_by_reason"]["loss"] > 0
+
+
+def _data_rows(path: Path) -> list[str]:
+    """The data rows of a node's drops file."""
+    return path.read_text(encoding="utf-8").splitlines()[1:]

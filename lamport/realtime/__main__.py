@@ -71,6 +71,13 @@ def _options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run each machine as an OS process of its own on this host (default: threads)",
     )
+    parser.add_argument(
+        "--real-crash",
+        action="store_true",
+        help="with --processes: each 'crash' of the fault plan SIGKILLs the machine's process "
+        "at the crash instant, and its restart is a new process that rejoins the others and "
+        "restores its clock from the file the killed one wrote (or 0 with 'reset')",
+    )
 
 
 def _node_command(commands: Any) -> None:
@@ -108,6 +115,13 @@ def _node_command(commands: Any) -> None:
         "--control", choices=("links", "stdio"), default="links", help=argparse.SUPPRESS
     )
     node.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)
+    # under a launcher's --real-crash: halt at this machine's crashes, keep stable storage;
+    # --rejoin K: the process started again after its K-th crash, killed at --killed-at
+    node.add_argument("--real-crash", action="store_true", help=argparse.SUPPRESS)
+    node.add_argument("--rejoin", type=seed_int, default=None, help=argparse.SUPPRESS)
+    node.add_argument("--killed-at", type=float, default=None, help=argparse.SUPPRESS)
+    # a process started ahead of a real crash: it waits for "go <K> <killed-at>" on stdin
+    node.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)
     collect = commands.add_parser(
         "collect",
         help="assemble the node directories of a run into one run directory",
@@ -190,6 +204,13 @@ def node_main(args: argparse.Namespace) -> int:
     """The ``node`` command: one machine, alone in this process."""
     from lamport.realtime.process import NodeSpec, run_node
 
+    if args.standby:  # started ahead of a real crash, so the restart pays no start-up
+        import numpy  # noqa: F401  # the machine's streams need it: import it while waiting
+
+        word, k, killed_at = [*sys.stdin.readline().split(), "", "", ""][:3]
+        if word != "go":  # the launcher is gone, or the crash never came
+            return 0
+        args.rejoin, args.killed_at = int(k), float(killed_at)
     spec = NodeSpec.from_arguments(
         args.config,
         args.id,
@@ -200,6 +221,9 @@ def node_main(args: argparse.Namespace) -> int:
         args.listen_fd,
         args.control,
         args.progress,
+        args.real_crash,
+        args.rejoin,
+        args.killed_at,
     )
     _warnings_to_stderr()
     shutdown = Shutdown()

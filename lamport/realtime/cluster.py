@@ -532,11 +532,8 @@ def run_backend(
     fit the process's limits, a port is in use or the machines cannot all
     connect within ``options.connect_timeout`` seconds. With
     ``options.processes`` each machine is an OS process (:mod:`.launcher`).
-    Raise ConfigError for a fault plan with ``options.processes``: only threads play one yet.
     """
     if options is not None and options.processes:
-        if config.faults:
-            raise ConfigError("--processes does not apply fault plans yet (use threads or the DES)")
         from lamport.realtime.launcher import run_processes
 
         return run_processes(config, options, out=out, live=live, stop=stop)

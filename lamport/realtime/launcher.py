@@ -33,6 +33,19 @@ Watch, stop, and death
     still running :data:`GRACE` seconds after its drain should have ended is
     killed and reported the same way. If the launcher itself dies, its nodes
     see their stdin end and stop.
+
+Fault plans and real crashes
+    Each node plays the plan and leaves ``drops-<id>.csv``; the launcher
+    writes them into ``network.csv``. With ``real_crash``
+    (``--real-crash``) the launcher keeps the listener of every machine the
+    plan crashes, starts its next process ahead (``--standby``, waiting for
+    ``go`` on its stdin), and at each crash's wall instant SIGKILLs the
+    machine's process, tells the others ``rejoin <id>`` and the standby ``go
+    <crash index> <kill time>``: it restores the state the killed one saved
+    (:mod:`.process`, "Stable storage"), rejoins through the handshake and
+    gets the run's start. What the killed process took with it is counted as
+    ``crash`` drops from the logs (:func:`account_for_kills`). A planned kill
+    is not a death: the run is not degraded.
 """
 
 from __future__ import annotations
@@ -52,7 +65,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,14 +73,23 @@ from typing import Any
 import lamport
 from lamport.backend import get_backend
 from lamport.config import RunConfig
+from lamport.core import RECEIVE, SEND
 from lamport.errors import ConfigError, NetworkError
-from lamport.logs import Staging, cannot_write, read_log, write_json
+from lamport.faults import Drop, fault_text
+from lamport.logs import Staging, cannot_write, read_drops_file, read_log, write_drops, write_json
 from lamport.realtime.auth import write_secret
 from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing, room_for
-from lamport.realtime.node import NodeReport, Progress
+from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
-from lamport.realtime.process import START_LEAD, node_file, node_options, run_digest
-from lamport.schema import COLUMNS, RUN_FILE, log_name
+from lamport.realtime.process import (
+    START_LEAD,
+    drops_file,
+    node_file,
+    node_options,
+    run_digest,
+    state_file,
+)
+from lamport.schema import COLUMNS, NETWORK_FILE, RUN_FILE, log_name
 
 __all__ = ["Launcher", "collect", "run_processes"]
 
@@ -94,26 +116,53 @@ def _describe_exit(status: int) -> str:
 
 
 class _Pipes:
-    """One thread reading every node's stdout and stderr, line by line, onto a queue."""
+    """One thread reading every node's stdout and stderr, line by line, onto a queue.
+
+    Lines are ``(machine, generation, kind, text)``: generation 0 is the machine's
+    first process, 1 the one started after its first real crash, and so on.
+    """
 
     def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
-        self.lines: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
+        self.lines: queue.SimpleQueue[tuple[int, int, str, str]] = queue.SimpleQueue()
         self._selector = selectors.DefaultSelector()
-        self._open: dict[int, int] = {}
+        self._open: dict[tuple[int, int], int] = {}
         self._partial: dict[Any, bytes] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._added: list[tuple[int, int, subprocess.Popen[bytes]]] = []
+        self._lock = threading.Lock()
         for i, proc in enumerate(procs):
-            for kind, stream in (("out", proc.stdout), ("err", proc.stderr)):
-                assert stream is not None
-                os.set_blocking(stream.fileno(), False)
-                self._selector.register(stream, selectors.EVENT_READ, (i, kind))
-                self._open[i] = self._open.get(i, 0) + 1
+            self._register(i, 0, proc)
         self._thread = threading.Thread(target=self._loop, name="lamport-pipes")
         self._thread.start()
 
+    def add(self, machine: int, generation: int, proc: subprocess.Popen[bytes]) -> None:
+        """Read a process started after the others (a restart after a real crash) too."""
+        with self._lock:
+            self._added.append((machine, generation, proc))
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
+    def _register(self, i: int, generation: int, proc: subprocess.Popen[bytes]) -> None:
+        for kind, stream in (("out", proc.stdout), ("err", proc.stderr)):
+            assert stream is not None
+            os.set_blocking(stream.fileno(), False)
+            self._selector.register(stream, selectors.EVENT_READ, (i, generation, kind))
+            self._open[i, generation] = self._open.get((i, generation), 0) + 1
+
     def _loop(self) -> None:
-        while self._open:
+        while self._open or self._added:
+            with self._lock:
+                added, self._added = self._added, []
+            for i, generation, proc in added:
+                self._register(i, generation, proc)
             for key, _ in self._selector.select(0.5):
-                i, kind = key.data
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 4096)
+                    continue
+                i, generation, kind = key.data
                 try:
                     data = os.read(key.fd, 65536)
                 except BlockingIOError:
@@ -124,21 +173,24 @@ class _Pipes:
                     self._selector.unregister(key.fileobj)
                     rest = self._partial.pop(key.fileobj, b"")
                     if rest:
-                        self.lines.put((i, kind, rest.decode("utf-8", "replace")))
-                    self._open[i] -= 1
-                    if self._open[i] == 0:
-                        del self._open[i]
-                        self.lines.put((i, "eof", ""))
+                        self.lines.put((i, generation, kind, rest.decode("utf-8", "replace")))
+                    self._open[i, generation] -= 1
+                    if self._open[i, generation] == 0:
+                        del self._open[i, generation]
+                        self.lines.put((i, generation, "eof", ""))
                     continue
                 buffer = self._partial.get(key.fileobj, b"") + data
                 *whole, rest = buffer.split(b"\n")
                 self._partial[key.fileobj] = rest
                 for line in whole:
-                    self.lines.put((i, kind, line.decode("utf-8", "replace")))
+                    self.lines.put((i, generation, kind, line.decode("utf-8", "replace")))
         self._selector.close()
 
     def join(self) -> None:
         self._thread.join()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 @dataclass
@@ -163,8 +215,21 @@ class Launcher(Cluster):
         super().__init__(*args, **kwargs)
         self.pids: list[int] = []
         self.dead: list[dict[str, Any]] = []
+        #: The real crashes played (``--real-crash``): machine, plan, pids, kill instant.
+        self.kills: list[dict[str, Any]] = []
         self._offsets: dict[int, float] = {}
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: list[subprocess.Popen[bytes]] = []  # each machine's current process
+        self._generation: list[int] = []  # how many times each machine was started again
+        self._every: list[subprocess.Popen[bytes]] = []  # every process started, to reap
+        self._planned: set[tuple[int, int]] = set()  # (machine, generation) killed on plan
+        self._listeners: dict[int, socket.socket] = {}  # kept for a machine started again
+        self._standby: dict[int, subprocess.Popen[bytes]] = {}  # its next process, waiting
+        self._lock = threading.Lock()  # guards _procs and _generation
+        self._start_line = ""
+        self._pipes: _Pipes | None = None
+        self._no_more_crashes = threading.Event()
+        self._argv: Callable[[int], list[str]] = lambda i: []
+        self._env: dict[str, str] = {}
 
     def run(self) -> Result:
         if self._ran:
@@ -189,14 +254,20 @@ class Launcher(Cluster):
                     keep = self.started.is_set()
                     self._reap()
                 reports = self._reports(folder)
+            if self.kills:
+                account_for_kills(reports, _kill_windows(config, self.kills))
             metadata = self._process_metadata(reports, self._offsets, self.dead)
+            lost = _all_drops(reports)
             logs = [report.events for report in reports]
             for i in range(n):
-                with contextlib.suppress(OSError):
-                    (folder / node_file(i)).unlink()
+                for name in (node_file(i), drops_file(i), state_file(i)):
+                    with contextlib.suppress(OSError):
+                        (folder / name).unlink()
             out = None
             if staging is not None:
                 try:
+                    if config.faults:
+                        write_drops(folder / NETWORK_FILE, lost)
                     write_json(folder / RUN_FILE, metadata)
                 except OSError as exc:
                     raise cannot_write(staging.out, exc) from None
@@ -207,7 +278,7 @@ class Launcher(Cluster):
                 staging.discard()
             shutil.rmtree(private, ignore_errors=True)
         timing = Timing([report.lateness for report in reports])
-        return Result(config, logs, metadata["queued_at_end"], metadata, out, timing)
+        return Result(config, logs, metadata["queued_at_end"], metadata, out, timing, dropped=lost)
 
     @contextlib.contextmanager
     def _staging_log(self, staging: Staging | None, folder: Path) -> Any:
@@ -227,9 +298,15 @@ class Launcher(Cluster):
     # -- processes ---------------------------------------------------------------------------
 
     def _spawn(self, private: Path, folder: Path) -> None:
-        """Bind every listener, start every node process with its listener inherited."""
+        """Bind every listener, start every node process with its listener inherited.
+
+        The listener of a machine the plan crashes for real stays open here too, so its
+        port is never free while the machine is down and its next process inherits it.
+        """
         n = self.config.n_machines
         base = self.options.base_port
+        real = self.options.real_crash
+        crashed = {i for i in range(n) if real and crashes_of(self.config, i)}
         listeners: list[socket.socket] = []
         try:
             for i in range(n):
@@ -248,9 +325,11 @@ class Launcher(Cluster):
             env = dict(os.environ)
             root = str(Path(lamport.__file__).resolve().parent.parent)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-            for i, sock in enumerate(listeners):
+            self._env = env
+
+            def argv(i: int) -> list[str]:
                 peers = [f"--peer={j}=127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i]
-                argv = [
+                return [
                     sys.executable,
                     "-m",
                     "lamport.realtime",
@@ -258,41 +337,126 @@ class Launcher(Cluster):
                     f"--config={private / 'config.json'}",
                     f"--id={i}",
                     f"--listen=127.0.0.1:{self.ports[i]}",
-                    f"--listen-fd={sock.fileno()}",
+                    f"--listen-fd={listeners[i].fileno()}",
                     *peers,
                     f"--secret-file={private / 'secret'}",
                     f"--out={folder}",
                     "--control=stdio",
                     *(["--progress"] if self.live is not None else []),
+                    *(["--real-crash"] if real else []),
                 ]
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    pass_fds=(sock.fileno(),),
-                    start_new_session=True,
-                    env=env,
-                )
+
+            self._argv = argv
+            for i, sock in enumerate(listeners):
+                proc = self._popen(argv(i), sock)
                 self._procs.append(proc)
+                self._generation.append(0)
                 self.pids.append(proc.pid)
-                sock.close()
+                if i in crashed:
+                    self._listeners[i] = sock
+                    self._standby[i] = self._popen([*argv(i), "--standby"], sock)
+                else:
+                    sock.close()
         finally:
-            for sock in listeners:
-                sock.close()
+            for i, sock in enumerate(listeners):
+                if i not in self._listeners:
+                    sock.close()
+
+    def _popen(self, argv: list[str], listener: socket.socket) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(listener.fileno(),),
+            start_new_session=True,
+            env=self._env,
+        )
+        self._every.append(proc)
+        return proc
 
     def _tell(self, i: int, line: str) -> None:
-        stdin = self._procs[i].stdin
+        with self._lock:
+            stdin = self._procs[i].stdin
         if stdin is not None:
             with contextlib.suppress(OSError, ValueError):
                 stdin.write(line.encode() + b"\n")
                 stdin.flush()
 
+    # -- real crashes ------------------------------------------------------------------------
+
+    def _crash_schedule(self) -> list[tuple[float, int, int]]:
+        """(monotonic kill instant, machine, index of the crash) of every real crash."""
+        if not self.options.real_crash:
+            return []
+        speed = self.options.speed
+        return sorted(
+            (self._start + crash.at / speed, i, k)
+            for i in range(self.config.n_machines)
+            for k, crash in enumerate(crashes_of(self.config, i))
+        )
+
+    def _play_crashes(self, schedule: list[tuple[float, int, int]]) -> None:
+        """At each crash's wall instant, SIGKILL the machine's process and start its next."""
+        for kill_at, i, k in schedule:
+            while (left := kill_at - time.monotonic()) > 0:
+                if self._no_more_crashes.wait(min(left, 0.05)):
+                    return
+            if self.stop.is_set() or self._no_more_crashes.is_set():
+                return
+            self._kill_and_restart(i, k)
+
+    def _kill_and_restart(self, i: int, k: int) -> None:
+        with self._lock:
+            proc = self._procs[i]
+            generation = self._generation[i]
+            if proc.poll() is not None:  # it died on its own: dead, not restarted
+                return
+            self._planned.add((i, generation))
+        killed_wall = time.time()
+        proc.kill()
+        at = (time.monotonic() - self._start) * self.options.speed
+        for j in range(self.config.n_machines):
+            if j != i:
+                self._tell(j, f"rejoin {i}")
+        entry: dict[str, Any] = {
+            "machine": i,
+            "fault": fault_text(crashes_of(self.config, i)[k]),
+            "killed_at": round(at, 3),
+            "killed_pid": proc.pid,
+        }
+        new = self._standby.pop(i, None)
+        order = f"go {k} {killed_wall!r}\n".encode()
+        try:
+            if new is None or new.poll() is not None or new.stdin is None:
+                raise OSError("its standby process is gone")
+            new.stdin.write(order)
+            new.stdin.flush()
+        except OSError:  # start one now: the restart comes late by its start-up
+            argv = [*self._argv(i), f"--rejoin={k}", f"--killed-at={killed_wall!r}"]
+            try:
+                new = self._popen(argv, self._listeners[i])
+            except OSError as exc:
+                log.warning("machine %d: cannot start it again: %s", i, exc)
+                entry["pid"] = None
+                self.kills.append(entry)
+                return
+        if k + 1 < len(crashes_of(self.config, i)):  # the next crash's process, ahead
+            self._standby[i] = self._popen([*self._argv(i), "--standby"], self._listeners[i])
+        entry["pid"] = new.pid
+        self.kills.append(entry)
+        with self._lock:
+            self._procs[i] = new
+            self._generation[i] = generation + 1
+        if self._pipes is not None:
+            self._pipes.add(i, generation + 1, new)
+
     def _supervise(self) -> None:
         """Start the nodes at one instant, watch them to the end, pass stop requests on."""
         config, options = self.config, self.options
         n = config.n_machines
-        pipes = _Pipes(self._procs)
+        pipes = self._pipes = _Pipes(self._procs)
+        crasher: threading.Thread | None = None
         watch = _Watch([Progress(i, config.rates[i], 0, config.ticks(i), 0, 0) for i in range(n)])
         ended = watch.ended
         set_up_by = time.monotonic() + options.connect_timeout + SPAWN_ALLOWANCE + 0.02 * n
@@ -302,15 +466,20 @@ class Launcher(Cluster):
         try:
             while len(ended) < n:
                 with contextlib.suppress(queue.Empty):
-                    i, kind, line = pipes.lines.get(timeout=0.05)
+                    i, generation, kind, line = pipes.lines.get(timeout=0.05)
                     while True:
-                        self._on_line(watch, i, kind, line)
-                        i, kind, line = pipes.lines.get_nowait()
+                        self._on_line(watch, i, generation, kind, line)
+                        i, generation, kind, line = pipes.lines.get_nowait()
                 now = time.monotonic()
                 if not self.started.is_set():
                     self._check_set_up(watch, set_up_by)
                     if len(watch.ready) == n:
                         self._give_start()
+                        if schedule := self._crash_schedule():
+                            crasher = threading.Thread(
+                                target=self._play_crashes, args=(schedule,), name="lamport-crash"
+                            )
+                            crasher.start()
                     continue
                 if self.stop.is_set() and self._stopped is None:
                     self._stopped = now
@@ -346,12 +515,20 @@ class Launcher(Cluster):
                         proc.wait(timeout=max(0.0, give_up - time.monotonic()))
                     if proc.poll() is None:
                         proc.kill()
+            self._no_more_crashes.set()
+            if crasher is not None:
+                crasher.join()
             pipes.join()
         if self.live is not None:
             self.live(list(watch.progress))
 
-    def _on_line(self, watch: _Watch, i: int, kind: str, line: str) -> None:
+    def _on_line(self, watch: _Watch, i: int, generation: int, kind: str, line: str) -> None:
         """One line from node i's stdout or stderr, or the end of its pipes."""
+        if generation != self._generation[i] or (i, generation) in self._planned:
+            return  # a process killed on plan: its last words
+        if generation > 0 and kind == "out" and line == "ready":
+            self._tell(i, self._start_line)  # a process started again: the run's start
+            return
         if kind == "out":
             word, _, rest = line.partition(" ")
             if word == "progress":
@@ -362,7 +539,7 @@ class Launcher(Cluster):
                     )
             elif word == "ready":
                 watch.ready.add(i)
-            elif word == "started":
+            elif word == "started" and generation == 0:
                 with contextlib.suppress(ValueError):
                     self._offsets[i] = float(rest)
             elif word == "done":
@@ -424,13 +601,15 @@ class Launcher(Cluster):
         epoch = ns / 1e9  # exactly what the nodes read from the line
         self._start = time.monotonic() + (epoch - time.time())
         self._start_epoch = epoch
-        line = f"start {ns}"
+        line = self._start_line = f"start {ns}"
         for i in range(len(self._procs)):
             self._tell(i, line)
         self.started.set()
 
     def _reap(self) -> None:
-        for proc in self._procs:
+        for sock in self._listeners.values():
+            sock.close()
+        for proc in self._every:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
@@ -470,6 +649,9 @@ class Launcher(Cluster):
             metadata["start_offsets_ms"] = [round(v, 3) for v in values]
         metadata["degraded"] = bool(dead)
         metadata["dead"] = sorted(dead, key=lambda d: d["machine"])
+        if self.options.real_crash:
+            metadata["options"]["real_crash"] = True
+            metadata["real_crashes"] = self.kills
         return metadata
 
 
@@ -482,6 +664,8 @@ def _node_report(data: dict[str, Any], folder: Path) -> NodeReport:
     report.lateness = [float(x) for x in data["lateness"]]
     report.drained = bool(data["drained"])
     report.stopped_at = data.get("stopped_at")
+    report.lost = read_drops_file(folder / drops_file(i))
+    report.queued_ids = [str(x) for x in data.get("queued_ids", [])]
     return report
 
 
@@ -500,7 +684,85 @@ def _dead_report(folder: Path, i: int, n: int) -> NodeReport:
     if whole != data:
         path.write_bytes(whole)
     report.events = read_log(path)
+    drops = folder / drops_file(i)
+    with contextlib.suppress(OSError):
+        data = drops.read_bytes()
+        drops.write_bytes(data[: data.rfind(b"\n") + 1])
+    report.lost = read_drops_file(drops)
     return report
+
+
+def _all_drops(reports: Sequence[NodeReport]) -> list[Drop]:
+    """Every message the plan lost, in the order of ``network.csv``."""
+    return sorted((d for r in reports for d in r.lost), key=lambda d: (d.t, d.sender))
+
+
+def _kill_windows(
+    config: RunConfig, kills: Sequence[Mapping[str, Any]]
+) -> dict[int, list[tuple[float, float]]]:
+    """(crash, restart) model times of each machine's real crashes that were played."""
+    windows: dict[int, list[tuple[float, float]]] = {}
+    for entry in kills:
+        i = entry["machine"]
+        crash = next(c for c in crashes_of(config, i) if fault_text(c) == entry["fault"])
+        windows.setdefault(i, []).append((crash.at, crash.at + crash.duration))
+    return {i: sorted(w) for i, w in windows.items()}
+
+
+def account_for_kills(
+    reports: Sequence[NodeReport], windows: Mapping[int, Sequence[tuple[float, float]]]
+) -> None:
+    """Count what a killed process took with it as ``crash`` drops, from the logs.
+
+    A message that no log receives, no node lost on purpose and no node holds
+    queued at the end, sent to a killed machine before its restart (its queue at
+    the kill, in flight, or sent while its links were down), or sent by a killed
+    process before its kill, is lost at ``max(its send, the kill)``. The transport's
+    counts of messages it could not send to a killed machine are replaced by what is
+    left unaccounted of them (sent after the restart, before the links were up again).
+    ``windows`` holds each killed machine's (crash, restart) model times.
+    """
+    n = len(reports)
+    accounted: set[tuple[str, int]] = set()
+    for r in reports:
+        accounted.update((e.msg_id, r.machine) for e in r.events if e.event == RECEIVE)
+        accounted.update((d.msg_id, d.recipient) for d in r.lost)
+        accounted.update((m, r.machine) for m in r.queued_ids)
+    leftover = [[0] * n for _ in range(n)]  # [sender][recipient]
+    for r in reports:
+        for e in r.events:
+            if e.event != SEND:
+                continue
+            for recipient in map(int, e.peer.split("+")):
+                if (e.msg_id, recipient) in accounted:
+                    continue
+                at = _lost_at(windows.get(recipient, ()), e.t, before_restart=True)
+                if at is None:
+                    at = _lost_at(windows.get(r.machine, ()), e.t, before_restart=False)
+                if at is None:
+                    leftover[r.machine][recipient] += 1
+                else:
+                    reports[recipient].lost.append(
+                        Drop(at, r.machine, recipient, e.msg_id, "crash")
+                    )
+    for killed in windows:
+        for r in reports:
+            if r.dropped:
+                r.dropped[killed] = leftover[r.machine][killed]
+
+
+def _lost_at(
+    windows: Sequence[tuple[float, float]], sent: float, before_restart: bool
+) -> float | None:
+    """When a message sent at ``sent`` was lost to the first of these crashes it met:
+    the recipient's first window whose restart comes after the send, or the sender's
+    first kill at or after the send. None if it met none."""
+    for crash, restart in windows:
+        if before_restart and sent < restart:
+            return max(sent, crash)
+        if not before_restart and sent <= crash:
+            return crash
+    return None
 
 
 def _check_launcher_capacity(n: int) -> None:
@@ -578,6 +840,8 @@ def collect(directories: Sequence[Path], out: Path) -> Path:
     try:
         for i in range(len(found)):
             shutil.copyfile(found[i][0].parent / log_name(i), folder / log_name(i))
+        if config.faults:
+            write_drops(folder / NETWORK_FILE, _all_drops(reports))
         write_json(folder / RUN_FILE, metadata)
     except OSError as exc:
         staging.discard()

@@ -39,7 +39,10 @@ Faults
     partition or loss decides at the send, with the DES's loss streams
     (:func:`lamport.core.loss_stream`); a delay holds the link's arrivals
     back by its extra while their arrival lies in its window. Every loss is a
-    :class:`lamport.faults.Drop` of the node's report.
+    :class:`lamport.faults.Drop` of the node's report (and, in a process, a
+    row of its ``drops-<id>.csv``). Under ``--real-crash`` a node does not
+    play its own crashes: it halts before its first tick in the window and
+    the launcher kills it (:class:`NodeFaults`, :mod:`.process`).
 
 End
     After its last tick or on a stop request the node ends the sending side
@@ -75,7 +78,7 @@ from lamport.realtime.framing import encode_message
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import Transport
 
-__all__ = ["Node", "NodeReport", "Progress"]
+__all__ = ["Node", "NodeFaults", "NodeReport", "Progress", "crashes_of"]
 
 #: How often a node waiting to connect or start looks at the stop event and its orders, in seconds.
 POLL = 0.05
@@ -121,35 +124,74 @@ class NodeReport:
     error: str | None = None
     #: The messages the fault plan lost at its sends and arrivals.
     lost: list[Drop] = field(default_factory=list)
+    #: The ids of the messages counted in ``queued``.
+    queued_ids: list[str] = field(default_factory=list)
 
 
 class NodeFaults:
     """The fault plan as one machine plays it (see the module docstring), on the run's
     timing grid: its crash windows, the cuts and the loss of its sends, the delays of
-    its incoming links."""
+    its incoming links. ``sink``, if given, is called with every Drop as it happens.
 
-    def __init__(self, config: RunConfig, machine: int) -> None:
+    With ``real`` (``--real-crash``, :mod:`.launcher`) the machine's own crashes are the
+    launcher's to play: the node halts before its first tick in its next crash window
+    (:attr:`halt_at`) and waits for its SIGKILL. A process started again after the
+    ``resume``-th crash of the machine (0-based, in time order) skips the ticks before
+    that crash's end (:attr:`resume_at`) and writes its CRASH row (at the crash's model
+    time, wall time ``killed_wall``) and its RESTART row at the first tick instant after
+    the window, as a simulated crash does.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        machine: int,
+        *,
+        real: bool = False,
+        resume: int | None = None,
+        killed_wall: float | None = None,
+        sink: Callable[[Drop], None] | None = None,
+    ) -> None:
         grid = config.grid
         self.machine = machine
         self.grid = grid
         self.down = False
         self.lost: list[Drop] = []
+        self.sink = sink
         changes = []
         self.cuts: list[tuple[int, int, dict[int, int]]] = []
         self.delays: dict[int, list[tuple[int, int, float]]] = {}
         self.p_loss = 0.0
+        #: Grid units at which the node halts for its real crash; None: never.
+        self.halt_at: int | None = None
+        #: Grid units before which a restarted process does not tick.
+        self.resume_at = 0
+        self._crash_wall = killed_wall
+        own = crashes_of(config, machine)
         for fault in config.faults:
             if isinstance(fault, Loss):
                 self.p_loss = fault.p
                 continue
             start, end = self.units(fault.at), self.units(fault.at + fault.duration)
-            if isinstance(fault, Crash) and fault.machine == machine:
-                changes += [(start, 1, False), (end, 0, fault.reset)]
-            elif isinstance(fault, Partition):
+            if isinstance(fault, Partition):
                 side = {m: g for g, group in enumerate(fault.groups) for m in group}
                 self.cuts.append((start, end, side))
             elif isinstance(fault, Delay) and fault.recipient == machine:
                 self.delays.setdefault(fault.sender, []).append((start, end, fault.extra))
+        if not real:
+            for crash in own:
+                start, end = self.units(crash.at), self.units(crash.at + crash.duration)
+                changes += [(start, 1, False), (end, 0, crash.reset)]
+        else:
+            first = 0
+            if resume is not None:
+                crash = own[resume]
+                start, end = self.units(crash.at), self.units(crash.at + crash.duration)
+                changes += [(start, 1, False), (end, 0, crash.reset)]
+                self.resume_at = end
+                first = resume + 1
+            if first < len(own):
+                self.halt_at = self.units(own[first].at)
         self.changes = deque(sorted(changes))
         self.loss_draws = {
             r: loss_stream(config.seed, machine, r)
@@ -163,6 +205,11 @@ class NodeFaults:
 
         return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * self.grid)
 
+    def _drop(self, drop: Drop) -> None:
+        self.lost.append(drop)
+        if self.sink is not None:
+            self.sink(drop)
+
     def recipients(self, when: int, message: Message, recipients: Sequence[int]) -> list[int]:
         """The recipients a message sent at ``when`` (grid units) still goes to; log the rest."""
         kept = []
@@ -170,9 +217,9 @@ class NodeFaults:
         for r in recipients:
             lost = self.p_loss > 0 and self.loss_draws[r]() < self.p_loss
             if any(a <= when < b and side[self.machine] != side[r] for a, b, side in self.cuts):
-                self.lost.append(Drop(t, self.machine, r, message.msg_id, "partition"))
+                self._drop(Drop(t, self.machine, r, message.msg_id, "partition"))
             elif lost:
-                self.lost.append(Drop(t, self.machine, r, message.msg_id, "loss"))
+                self._drop(Drop(t, self.machine, r, message.msg_id, "loss"))
             else:
                 kept.append(r)
         return kept
@@ -184,7 +231,7 @@ class NodeFaults:
 
     def lose(self, t: float, messages: Sequence[Message]) -> None:
         for message in messages:
-            self.lost.append(Drop(t, message.sender, self.machine, message.msg_id, "crash"))
+            self._drop(Drop(t, message.sender, self.machine, message.msg_id, "crash"))
 
     def apply(
         self,
@@ -199,7 +246,8 @@ class NodeFaults:
             at, crash, reset = self.changes.popleft()
             t = at / self.grid
             if crash:
-                record, lost = machine.crash(t, time.time())
+                wall, self._crash_wall = self._crash_wall or time.time(), None
+                record, lost = machine.crash(t, wall)
                 self.lose(t, [*lost, *arrived(t)])
                 self.down = True
                 sink(record)
@@ -207,6 +255,14 @@ class NodeFaults:
                 self.lose(t, arrived(t))
                 self.down = False
                 sink(machine.restart(t, time.time(), reset))
+
+
+def crashes_of(config: RunConfig, machine: int) -> list[Crash]:
+    """The machine's crashes in the plan, in time order."""
+    return sorted(
+        (f for f in config.faults if isinstance(f, Crash) and f.machine == machine),
+        key=lambda c: c.at,
+    )
 
 
 class Node:
@@ -218,7 +274,9 @@ class Node:
     the log with it). ``secret`` is the run's secret (:mod:`.auth`): only
     machines holding it become peers. ``listener`` is a socket already bound
     for this machine (default: bind ``host`` on ``base_port + machine``, or a
-    free port). Raise NetworkError if the machine's port is in use.
+    free port). ``faults`` is the plan as this node plays it (default: a
+    :class:`NodeFaults` of the run's plan, if it has one). Raise NetworkError
+    if the machine's port is in use.
     """
 
     def __init__(
@@ -232,6 +290,7 @@ class Node:
         secret: bytes,
         host: str = "127.0.0.1",
         listener: socket.socket | None = None,
+        faults: NodeFaults | None = None,
     ) -> None:
         n = config.n_machines
         if draw is None:
@@ -257,12 +316,24 @@ class Node:
             listener=listener,
         )
         self.held: deque[tuple[float, Message]] = deque()
-        self.faults = NodeFaults(config, machine) if config.faults else None
+        if faults is None and config.faults:
+            faults = NodeFaults(config, machine)
+        self.faults = faults
         self._delay: Callable[[float, Message], float] | None = None
         if options.latency > 0 or (self.faults is not None and self.faults.delays):
             self._delay = _extra_latency(config, options, machine, self)
         self._start: float | None = None
         self._go = threading.Event()
+
+    def restore(self, clock: int, ticks: int, sent: int, draws: int, vc: str = "") -> None:
+        """Start from a saved state (a process restarted after a real crash): the clock,
+        the ticks and messages so far, and as many draws of its stream spent."""
+        machine = self.machine
+        machine.clock, machine.ticks, machine.sent = clock, ticks, sent
+        for _ in range(draws):
+            machine._draw()
+        if vc and hasattr(machine, "vc"):
+            machine.vc = [int(x) for x in vc.split()]
 
     @property
     def address(self) -> tuple[str, int]:
@@ -340,6 +411,11 @@ class Node:
         finally:
             transport.close()
             report.queued = self.queued
+            report.queued_ids = [
+                *(m.msg_id for m in self.machine.queue),
+                *(m.msg_id for _, m in self.held),
+                *(m.msg_id for _, m in transport.inbox),
+            ]
             report.dropped = list(transport.dropped)
             if self.faults is not None:
                 report.lost = self.faults.lost
@@ -391,6 +467,15 @@ class Node:
             return taken
 
         for when in self.config.tick_units(self.index):
+            if faults is not None:
+                if when < faults.resume_at:  # a restarted process: not before its restart
+                    continue
+                if faults.halt_at is not None and when >= faults.halt_at:
+                    # Crashes back to back: write the restart's rows at once (not at its
+                    # instant, where the next kill races them); then no more ticks, the
+                    # launcher's SIGKILL is on its way.
+                    faults.apply(faults.halt_at, machine, arrived, record_row)
+                    return _halt(start, speed, stop)
             due = start + when / wall_grid
             now = monotonic()
             while now < due:
@@ -426,8 +511,10 @@ class Node:
                     recipients = faults.recipients(when, outgoing.message, recipients)
                 if recipients:
                     send(encode_message(outgoing.message), recipients)
-        if faults is not None:  # a restart (or crash) after the last tick
-            faults.apply(self.config.end_units, machine, arrived, record_row)
+        if faults is not None and faults.changes:  # a restart (or crash) after the last tick
+            end_units = self.config.end_units
+            _sleep_until(start + end_units / wall_grid, stop)
+            faults.apply(end_units, machine, arrived, record_row)
         return None
 
     def _recorder(self, report: NodeReport) -> Callable[[Event], None]:
@@ -486,6 +573,13 @@ def _release_delayed(
         held.extend(waiting)
         for _, message in ready:
             deliver(message)
+
+
+def _halt(start: float, speed: float, stop: threading.Event) -> float:
+    """Wait, without ticking, for the process to be killed (or stopped); the stop's model time."""
+    while not stop.wait(STOP_POLL):
+        pass
+    return (time.monotonic() - start) * speed
 
 
 def _sleep_until(when: float, stop: threading.Event) -> None:

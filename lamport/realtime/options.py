@@ -19,7 +19,10 @@ class RealtimeOptions:
     to ``base_port + i`` (None: ports picked free by the OS);
     ``connect_timeout`` is the wall seconds all machines get to connect;
     ``processes`` runs each machine as an OS process of its own
-    (:mod:`lamport.realtime.launcher`) instead of threads of this one.
+    (:mod:`lamport.realtime.launcher`) instead of threads of this one;
+    ``real_crash`` (only with ``processes``) makes each crash of the fault plan
+    a real SIGKILL of the machine's process and its restart a new process
+    (docs/faults.md).
     ``latency`` (model seconds, default 0), ``latency_dist`` and
     ``latency_spread`` add a delay of that distribution to every message, on
     top of the network's own (see :class:`lamport.des.options.DesOptions`).
@@ -32,6 +35,7 @@ class RealtimeOptions:
     latency_dist: str = "constant"
     latency_spread: float | None = None
     processes: bool = False
+    real_crash: bool = False
 
     #: Options that change the logs, and their suffix in default run directory names.
     LABELS: ClassVar[dict[str, str]] = {
@@ -46,6 +50,10 @@ class RealtimeOptions:
         number(self.connect_timeout, "connect_timeout", above=0.0)
         if not isinstance(self.processes, bool):
             raise ConfigError(f"processes must be true or false, got {self.processes!r}")
+        if not isinstance(self.real_crash, bool):
+            raise ConfigError(f"real_crash must be true or false, got {self.real_crash!r}")
+        if self.real_crash and not self.processes:
+            raise ConfigError("--real-crash needs --processes (a thread cannot be killed)")
         if self.base_port is not None:
             integer(self.base_port, "base_port", low=1)
         check_latency(self.latency_dist, self.latency, self.latency_spread)

@@ -30,8 +30,23 @@ What it leaves
     tick (SPEC section 3), and ``<out>/node-<id>.json``: what it left queued,
     what it could not send, its tick lateness, how far from the common start
     it actually woke (``start_offset``), and the model and options it ran.
-    :func:`lamport.realtime.launcher.collect` assembles the nodes' files
-    into one run directory.
+    Under a fault plan, ``<out>/drops-<id>.csv`` too: every message the plan
+    lost at its sends and arrivals, a row of ``network.csv`` each, flushed as
+    it happens. :func:`lamport.realtime.launcher.collect` assembles the
+    nodes' files into one run directory.
+
+Stable storage (``--real-crash``, under the launcher)
+    The node appends one line per log row to ``<out>/state-<id>.txt`` right
+    after the row is flushed: the rows so far, the ticks, the clock, the
+    messages sent, the draws spent (and the vector clock). It halts before its
+    first tick in its crash window and the launcher SIGKILLs it there. The
+    process the launcher starts next (``--rejoin K``: after the machine's
+    K-th crash, 0-based) cuts a torn last line off the log and the state
+    file, restores the state of the last line (replaying a log row the kill
+    left unsaved, if any), appends to the same files, writes the CRASH row
+    (the crash's model time, the kill's wall time, ``--killed-at``) and
+    ticks on the run's grid from its restart on (RESTART row, the clock
+    kept or, with ``reset``, 0).
 """
 
 from __future__ import annotations
@@ -42,24 +57,26 @@ import dataclasses
 import hashlib
 import ipaddress
 import json
+import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from lamport.backend import get_backend
 from lamport.config import RunConfig
-from lamport.core import Event
+from lamport.core import INTERNAL, SEND, Event
 from lamport.errors import ConfigError, LogError, NetworkError
+from lamport.faults import Drop
 from lamport.realtime.auth import read_secret
-from lamport.realtime.node import POLL, Node, NodeReport
+from lamport.realtime.node import POLL, Node, NodeFaults, NodeReport, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import bind_listener
-from lamport.schema import COLUMNS, log_name
+from lamport.schema import NETWORK_COLUMNS, log_columns, log_name
 
 __all__ = ["NodeSpec", "node_file", "node_options", "parse_address", "run_digest", "run_node"]
 
@@ -74,6 +91,16 @@ def node_file(machine: int) -> str:
     return f"node-{machine}.json"
 
 
+def drops_file(machine: int) -> str:
+    """The name of a node's lost messages (rows of ``network.csv``) in its directory."""
+    return f"drops-{machine}.csv"
+
+
+def state_file(machine: int) -> str:
+    """The name of a node's stable storage (``--real-crash``) in its directory."""
+    return f"state-{machine}.txt"
+
+
 def parse_address(text: str, what: str) -> tuple[str, int]:
     """``HOST:PORT`` as a pair. Raise ConfigError if it is not one."""
     host, sep, port = text.rpartition(":")
@@ -84,8 +111,10 @@ def parse_address(text: str, what: str) -> tuple[str, int]:
 
 
 def node_options(options: RealtimeOptions) -> dict[str, Any]:
-    """The options as a node records them: every field but ``processes``."""
-    return {k: v for k, v in dataclasses.asdict(options).items() if k != "processes"}
+    """The options as a node records them: every field but ``processes`` and ``real_crash``
+    (a launcher's business: it tells its nodes ``--real-crash``)."""
+    launcher_only = ("processes", "real_crash")
+    return {k: v for k, v in dataclasses.asdict(options).items() if k not in launcher_only}
 
 
 def run_digest(config: RunConfig, options: RealtimeOptions) -> str:
@@ -128,6 +157,12 @@ class NodeSpec:
     control: str = "links"
     #: Under a launcher with a live display: print progress lines four times a second.
     progress: bool = False
+    #: Under a launcher with ``--real-crash``: halt at this machine's crashes, keep state.
+    real_crash: bool = False
+    #: A process started again after the machine's crash of this index (0-based), or None.
+    rejoin: int | None = None
+    #: Wall time (epoch seconds) at which the launcher killed the previous process.
+    killed_at: float | None = None
 
     def __post_init__(self) -> None:
         n = self.config.n_machines
@@ -151,6 +186,10 @@ class NodeSpec:
             loopback = ipaddress.ip_address(self.listen[0]).is_loopback
         if not loopback and not self.secret:
             raise ConfigError("listening beyond 127.0.0.1 needs --secret-file")
+        if self.rejoin is not None:
+            crashes = crashes_of(self.config, self.machine)
+            if not self.real_crash or not 0 <= self.rejoin < len(crashes):
+                raise ConfigError(f"--rejoin {self.rejoin}: no such real crash of this machine")
 
     @classmethod
     def from_arguments(
@@ -164,6 +203,9 @@ class NodeSpec:
         listen_fd: int | None = None,
         control: str = "links",
         progress: bool = False,
+        real_crash: bool = False,
+        rejoin: int | None = None,
+        killed_at: float | None = None,
     ) -> NodeSpec:
         """Build a spec from the ``node`` command's arguments. Raise ConfigError if invalid."""
         config, options = read_node_config(config_file)
@@ -186,31 +228,43 @@ class NodeSpec:
             listen_fd,
             control,
             progress,
+            real_crash,
+            rejoin,
+            killed_at,
         )
 
 
 class _LogFile:
-    """This machine's log, written as events happen and flushed at every tick."""
+    """This machine's log, written as events happen and flushed at every tick.
 
-    def __init__(self, path: Path) -> None:
+    ``append``: a process started again after a real crash goes on with the log its
+    predecessor left (cut to its last whole line), header and all.
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str], append: bool = False) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle: IO[str] = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            if append:
+                _cut_torn_line(path)
+            self.handle: IO[str] = open(  # noqa: SIM115
+                path, "a" if append else "w", newline="", encoding="utf-8"
+            )
         except OSError as exc:
             raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
         self.writer = csv.writer(self.handle, lineterminator="\n")
         self.error: OSError | None = None
         try:  # on disk at once: a node killed before its first tick still leaves a valid log
-            self.writer.writerow(COLUMNS)
+            if not append or self.handle.tell() == 0:
+                self.writer.writerow(columns)
             self.handle.flush()
         except OSError as exc:
             self.close()
             raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, row: Sequence[Any]) -> None:
         if self.error is None:
             try:
-                self.writer.writerow(event)
+                self.writer.writerow(row)
                 self.handle.flush()
             except OSError as exc:
                 self.error = exc
@@ -220,12 +274,123 @@ class _LogFile:
             self.handle.close()
 
 
+def _cut_torn_line(path: Path) -> None:
+    """Cut a file to its last whole line (a process killed mid-write leaves a torn one)."""
+    with contextlib.suppress(FileNotFoundError), open(path, "rb+") as handle:
+        data = handle.read()
+        whole = data.rfind(b"\n") + 1
+        if whole != len(data):
+            handle.truncate(whole)
+
+
+@dataclass
+class SavedState:
+    """A machine's stable storage: what a restarted process needs to go on."""
+
+    rows: int = 0  # log rows written so far
+    ticks: int = 0
+    clock: int = 0
+    sent: int = 0
+    draws: int = 0  # draws of its action stream spent (a tick that receives draws none)
+    vc: str = ""
+
+    def after(self, event: Event) -> SavedState:
+        """The state once the log row ``event`` is written."""
+        kind = event.event
+        return SavedState(
+            self.rows + 1,
+            event.tick,
+            event.clock,
+            self.sent + (kind == SEND),
+            self.draws + (kind in (SEND, INTERNAL)),  # a RECEIVE draws nothing
+            str(getattr(event, "vc", "") or ""),
+        )
+
+    def line(self) -> str:
+        vc = self.vc.replace(" ", ",") or "-"
+        return f"{self.rows} {self.ticks} {self.clock} {self.sent} {self.draws} {vc}\n"
+
+
+class _StateFile:
+    """The machine's stable storage: one line per log row, written right after the row.
+
+    Each line is one ``write`` on an append-only file: a SIGKILL leaves every line
+    before it on disk (the page cache outlives the process; ``--real-crash`` kills
+    processes, not hosts, so there is no fsync per tick)."""
+
+    def __init__(self, path: Path, state: SavedState) -> None:
+        _cut_torn_line(path)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.state = state
+
+    def __call__(self, event: Event) -> None:
+        self.state = self.state.after(event)
+        with contextlib.suppress(OSError):
+            os.write(self.fd, self.state.line().encode("ascii"))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def restore_state(out: Path, machine: int) -> SavedState:
+    """The state a killed process of ``machine`` left in ``out``: the last whole line of its
+    state file, then any log row written after it (a kill between the row and its line)."""
+    from lamport.logs import read_log
+
+    state = SavedState()
+    path = out / state_file(machine)
+    with contextlib.suppress(OSError):
+        text = path.read_text(encoding="ascii")
+        lines = text[: text.rfind("\n") + 1].splitlines()
+        if lines:
+            rows, ticks, clock, sent, draws, vc = lines[-1].split()
+            vc = "" if vc == "-" else vc.replace(",", " ")
+            state = SavedState(int(rows), int(ticks), int(clock), int(sent), int(draws), vc)
+    log = out / log_name(machine)
+    _cut_torn_line(log)
+    events = read_log(log) if log.is_file() else []
+    for event in events[state.rows :]:
+        state = state.after(event)
+    return state
+
+
+class _DropFile:
+    """The messages the plan lost at this node: rows of ``network.csv``, flushed as they come."""
+
+    def __init__(self, path: Path, append: bool) -> None:
+        if append:
+            _cut_torn_line(path)
+        self.handle: IO[str] = open(  # noqa: SIM115
+            path, "a" if append else "w", newline="", encoding="utf-8"
+        )
+        self.writer = csv.writer(self.handle, lineterminator="\n")
+        if self.handle.tell() == 0:
+            self.writer.writerow(NETWORK_COLUMNS)
+            self.handle.flush()
+
+    def __call__(self, drop: Drop) -> None:
+        with contextlib.suppress(OSError):
+            self.writer.writerow(drop)
+            self.handle.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+
+
 class _Stdio:
     """The launcher's side channel: lines on stdout, orders on stdin."""
 
-    def __init__(self, stop: threading.Event, hurry: threading.Event) -> None:
+    def __init__(
+        self,
+        stop: threading.Event,
+        hurry: threading.Event,
+        rejoin: Callable[[int], None] | None = None,
+    ) -> None:
         self.stop = stop
         self.hurry = hurry
+        self.rejoin = rejoin
         self.start_ns: int | None = None
         self.got_start = threading.Event()
         self._lock = threading.Lock()
@@ -244,6 +409,8 @@ class _Stdio:
                 self.got_start.set()
             elif word == "stop":
                 self._stop()
+            elif word == "rejoin" and rest.isdigit() and self.rejoin is not None:
+                self.rejoin(int(rest))
             elif word == "hurry":
                 self.stop.set()
                 self.hurry.set()
@@ -280,24 +447,49 @@ def run_node(
         listener = socket.socket(fileno=spec.listen_fd)
     else:
         listener = bind_listener(*spec.listen, spec.machine, backlog=n + 8)
-    log_file = _LogFile(spec.out / log_name(spec.machine))
+    columns = log_columns(config.clock)
+    rejoining = spec.rejoin is not None
+    state = restore_state(spec.out, spec.machine) if rejoining else SavedState()
+    log_file = _LogFile(spec.out / log_name(spec.machine), columns, append=rejoining)
+    closing: list[Any] = [log_file, listener]
     try:
+        sink: Callable[[Event], None] = log_file
+        if spec.real_crash:
+            state_log = _StateFile(spec.out / state_file(spec.machine), state)
+            closing.append(state_log)
+            sink = _both(log_file, state_log)
+        faults = None
+        if config.faults:
+            drop_file = _DropFile(spec.out / drops_file(spec.machine), append=rejoining)
+            closing.append(drop_file)
+            faults = NodeFaults(
+                config,
+                spec.machine,
+                real=spec.real_crash,
+                resume=spec.rejoin,
+                killed_wall=spec.killed_at,
+                sink=drop_file,
+            )
         node = Node(
             spec.machine,
             config,
             options,
-            sink=log_file,
+            sink=sink,
             secret=spec.secret,
             host=spec.listen[0],
             listener=listener,
+            faults=faults,
         )
+        if rejoining:
+            node.restore(state.clock, state.ticks, state.sent, state.draws, state.vc)
     except BaseException:
-        log_file.close()
-        listener.close()
+        for thing in reversed(closing):
+            thing.close()
         raise
+    closing.remove(listener)  # the node's transport closes it
     listen = node.address
     addresses = [spec.peers.get(j, listen) for j in range(n)]
-    stdio = _Stdio(stop, hurry) if spec.control == "stdio" else None
+    stdio = _Stdio(stop, hurry, node.transport.rejoin) if spec.control == "stdio" else None
     started = _Starter(node, spec, stdio, stop)
     deadline = time.monotonic() + options.connect_timeout
     reporter = None
@@ -312,7 +504,8 @@ def run_node(
         report = node.run(addresses, deadline, stop, started.ready, hurry, drain_timeout=2.0)
     finally:
         started.finish()
-        log_file.close()
+        for thing in reversed(closing):
+            thing.close()
     if report.error is not None:
         raise NetworkError(report.error)
     if started.error is not None:
@@ -328,7 +521,8 @@ def run_node(
         "options": node_options(options),
         "listen": f"{listen[0]}:{listen[1]}",
         "start_epoch": started.epoch,
-        "start_offset": started.offset,
+        # a process started again after a real crash did not wake at the common start
+        "start_offset": None if rejoining else started.offset,
         "queued": report.queued,
         "dropped": report.dropped,
         "lateness": [round(x, 7) for x in report.lateness],
@@ -336,6 +530,10 @@ def run_node(
         "stopped_at": report.stopped_at,
         "ticks": len(report.events),
     }
+    if spec.real_crash:  # the launcher accounts for what a killed process took with it
+        data["queued_ids"] = report.queued_ids
+    if rejoining:
+        data["rejoined"] = spec.rejoin
     path = spec.out / node_file(spec.machine)
     try:
         with open(path, "w", encoding="utf-8") as handle:
@@ -345,6 +543,16 @@ def run_node(
     if stdio is not None:
         stdio.say("done")
     return data
+
+
+def _both(log_file: _LogFile, state_log: _StateFile) -> Callable[[Event], None]:
+    """Write a row to the log, then the state it leaves to stable storage."""
+
+    def sink(event: Event) -> None:
+        log_file(event)
+        state_log(event)
+
+    return sink
 
 
 def _report_progress(node: Node, stdio: _Stdio, stop: threading.Event) -> None:

@@ -48,6 +48,16 @@ Out of descriptors
     listener is taken out of the selector for a moment, one warning is
     logged, and accepting resumes by itself once descriptors are free.
 
+Rejoin
+    A machine of a ``--real-crash`` run is killed and started again as a new
+    process (:mod:`.launcher`) on the same listening socket, which the launcher
+    holds meanwhile. :meth:`Transport.rejoin` prepares a peer for it: the old
+    link is closed (what its buffer held counts as dropped); if this machine
+    calls that peer it calls again, with backoff, until the new process
+    answers the handshake; if the peer calls, its next authenticated
+    connection takes the old link's place instead of being refused. Until the
+    new link is up, messages to the peer are counted in :attr:`Transport.dropped`.
+
 Control frames
     Besides messages, an authenticated link carries a few words the run's
     start needs when no launcher coordinates it (:mod:`.process`): ``ready
@@ -101,6 +111,8 @@ FIRST_RETRY, LAST_RETRY = 0.01, 0.5
 _IN_USE = (errno.EADDRINUSE, 48, 10048)  # Linux, macOS, Windows
 #: accept() errors that mean "no descriptor or memory right now", not "this connection".
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: Seconds a rejoining peer gets to answer the handshake (its process starts meanwhile).
+REJOIN_TIMEOUT = 10.0
 #: How long the listener rests after running out of descriptors, in seconds.
 ACCEPT_PAUSE = 0.1
 _CONTROL = re.compile(rb"ready [0-9a-f]{16}|start \d{1,20}|(abort|refuse) [ -~]{1,120}")
@@ -231,6 +243,8 @@ class Transport:
         self._accept_resume: float | None = None  # listener resting for want of descriptors
         self._accept_failing = False
         self._call_failure: dict[int, str] = {}  # why the last call to a peer failed
+        self._rejoin_requests: set[int] = set()  # guarded by _lock
+        self._rejoining: set[int] = set()  # callers whose next connection replaces the old
 
     # -- the owner's side (the node's tick thread) -----------------------------------------
 
@@ -312,6 +326,12 @@ class Transport:
             self._flush_requests.add(peer)
         self._wake()
         return True
+
+    def rejoin(self, peer: int) -> None:
+        """Expect ``peer`` back as a new process (see "Rejoin" above). Thread-safe."""
+        with self._lock:
+            self._rejoin_requests.add(peer)
+        self._wake()
 
     def lost(self, peer: int) -> bool:
         """True once the link to ``peer`` has ended (its stream closed, or the link broke)."""
@@ -416,10 +436,40 @@ class Transport:
             pass
         with self._lock:
             requests, self._flush_requests = self._flush_requests, set()
+            rejoins, self._rejoin_requests = self._rejoin_requests, set()
+        for peer in sorted(rejoins):
+            self._reopen(peer)
         for peer in requests:
             link = self._links.get(peer)
             if link is not None:
                 self._update(link)
+
+    def _reopen(self, peer: int) -> None:
+        """Drop the link to a peer that is started again; call it again if we are its caller."""
+        if not 0 <= peer < self.n_machines or peer == self.machine:
+            return
+        old = self._links.get(peer)
+        if old is not None:
+            self._close_link(old)
+            if old in self._retrying:
+                self._retrying.discard(old)
+        self._ended.add(peer)
+        self._check_drained()
+        if peer > self.machine:
+            self._rejoining.add(peer)
+            return
+        if old is None:  # never called: the set-up calls it
+            return
+        link = _Link(None, peer, old.label)
+        self._links[peer] = link
+        self._deadline = max(self._deadline, time.monotonic() + REJOIN_TIMEOUT)
+        self._call(link, _address(old.label))
+
+    def _joined(self, peer: int) -> None:
+        """A link to ``peer`` is up (again): its stream is open."""
+        if peer in self._ended:
+            self._ended.discard(peer)
+            self.drained.clear()
 
     def _call(self, link: _Link, address: tuple[str, int]) -> None:
         """Start a non-blocking connect to a peer's listener."""
@@ -439,7 +489,15 @@ class Transport:
     def _retry(self, link: _Link, exc: OSError) -> None:
         now = time.monotonic()
         if now + link.delay > self._deadline or self._quit:
-            if self.error is None:
+            if self.connected.is_set():  # a rejoining peer that never came back
+                log.warning(
+                    "machine %d: cannot reach machine %s again on %s (%s)",
+                    self.machine,
+                    link.peer,
+                    link.label,
+                    exc.strerror or exc,
+                )
+            elif self.error is None:
                 self.error = (
                     f"machine {self.machine}: cannot reach machine {link.peer} on "
                     f"{link.label} within {self.connect_timeout:g} s ({exc.strerror or exc})"
@@ -579,6 +637,7 @@ class Transport:
                 link.out += encode_frame(reply)
                 link.authed = True
             self._call_failure.pop(link.peer, None)
+            self._joined(link.peer)
             self._flush(link)
             self._check_connected()
             return
@@ -620,7 +679,11 @@ class Transport:
 
     def _identify(self, link: _Link, sender: int) -> None:
         """Make an authenticated caller machine ``sender``'s link, unless that id is taken."""
-        if sender in self._links:
+        old = self._links.get(sender)
+        if old is not None and sender in self._rejoining:  # its new process, after a kill
+            self._rejoining.discard(sender)
+            self._close_link(old)
+        elif old is not None:
             # Only a holder of the secret gets here: a second process with the same id.
             reason = f"machine {sender} is already connected (two machines with id {sender}?)"
             with link.lock:
@@ -631,6 +694,7 @@ class Transport:
         link.authed = True
         self._accepted.remove(link)
         self._links[sender] = link
+        self._joined(sender)
         self._check_connected()
 
     def _end_of_stream(self, link: _Link) -> None:
