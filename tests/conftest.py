@@ -7,6 +7,7 @@ deterministic: derandomized, no deadline.
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,6 +21,25 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+#: The stop signals whose handlers a test may change (a CLI imported in-process installs its
+#: own): each test gets back the handlers the session started with, so none inherits another's.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SESSION_HANDLERS = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+
+
+def _restore_handlers() -> None:
+    for signum, handler in SESSION_HANDLERS.items():
+        if signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
+
+
+@pytest.fixture(autouse=True)
+def _session_signal_handlers():
+    _restore_handlers()  # collection imported the CLIs, whose start-up installs handlers
+    yield
+    _restore_handlers()
 
 
 @pytest.fixture(scope="session")
