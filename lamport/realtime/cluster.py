@@ -446,11 +446,12 @@ class Cluster:
         """Model time of the stop request: when the cluster passed it on to the nodes.
 
         Not when the last node saw it: that one may have waited its turn behind the
-        others' drains, and the machines' tick counts answer to the request's time.
+        others' drains, and the machines' tick counts answer to the request's time. A
+        stop before the start instant (during its lead) is at 0: no machine ticked.
         """
         if self._stopped is None:
-            return max(stops)
-        return (self._stopped - self._start) * self.options.speed
+            return max(0.0, *stops)
+        return max(0.0, (self._stopped - self._start) * self.options.speed)
 
     def _metadata(self, reports: list[NodeReport]) -> dict[str, Any]:
         n = self.config.n_machines

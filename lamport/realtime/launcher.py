@@ -83,13 +83,14 @@ from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.process import (
     START_LEAD,
+    cut_torn_line,
     drops_file,
     node_file,
     node_options,
     run_digest,
     state_file,
 )
-from lamport.schema import COLUMNS, NETWORK_FILE, RUN_FILE, log_name
+from lamport.schema import NETWORK_FILE, RUN_FILE, log_columns, log_name
 
 __all__ = ["Launcher", "collect", "run_processes"]
 
@@ -101,11 +102,22 @@ SPAWN_ALLOWANCE = 5.0
 GRACE = 2.0
 #: Seconds between a stop request and killing the nodes that have not ended.
 STOP_LIMIT = 1.8
+#: Seconds a node's process may have exited before the launcher stops waiting for the end
+#: of its pipes (a process of its own that inherited them may hold them open).
+EOF_WAIT = 1.0
 
 
 def _node_config(config: RunConfig, options: RealtimeOptions) -> dict[str, Any]:
     """What every node is told: the model and the options (a node is never a launcher)."""
     return {"backend": "realtime", **config.metadata(), "options": node_options(options)}
+
+
+def _write_line(proc: subprocess.Popen[bytes], line: str) -> None:
+    """Write one line to a node's stdin (nothing if it is gone)."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
 
 
 def _describe_exit(status: int) -> str:
@@ -119,7 +131,9 @@ class _Pipes:
     """One thread reading every node's stdout and stderr, line by line, onto a queue.
 
     Lines are ``(machine, generation, kind, text)``: generation 0 is the machine's
-    first process, 1 the one started after its first real crash, and so on.
+    first process, 1 the one started after its first real crash, and so on. The
+    thread runs until :meth:`join`, not until the last pipe closes: a process
+    :meth:`add` brings in after every other one ended is still read.
     """
 
     def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
@@ -132,6 +146,7 @@ class _Pipes:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._added: list[tuple[int, int, subprocess.Popen[bytes]]] = []
         self._lock = threading.Lock()
+        self._closing = False
         for i, proc in enumerate(procs):
             self._register(i, 0, proc)
         self._thread = threading.Thread(target=self._loop, name="lamport-pipes")
@@ -152,7 +167,7 @@ class _Pipes:
             self._open[i, generation] = self._open.get((i, generation), 0) + 1
 
     def _loop(self) -> None:
-        while self._open or self._added:
+        while not self._closing:
             with self._lock:
                 added, self._added = self._added, []
             for i, generation, proc in added:
@@ -187,6 +202,10 @@ class _Pipes:
         self._selector.close()
 
     def join(self) -> None:
+        """Stop reading (what is still unread is left) and end the thread."""
+        self._closing = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
         self._thread.join()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
@@ -224,7 +243,8 @@ class Launcher(Cluster):
         self._planned: set[tuple[int, int]] = set()  # (machine, generation) killed on plan
         self._listeners: dict[int, socket.socket] = {}  # kept for a machine started again
         self._standby: dict[int, subprocess.Popen[bytes]] = {}  # its next process, waiting
-        self._lock = threading.Lock()  # guards _procs and _generation
+        self._lock = threading.Lock()  # guards _procs, _generation and _orders
+        self._orders: list[str] = []  # what every node was told ("stop", "hurry")
         self._start_line = ""
         self._pipes: _Pipes | None = None
         self._no_more_crashes = threading.Event()
@@ -237,7 +257,8 @@ class Launcher(Cluster):
         self._ran = True
         config, options = self.config, self.options
         n = config.n_machines
-        _check_launcher_capacity(n)
+        real = options.real_crash
+        _check_launcher_capacity(n, sum(1 for i in range(n) if real and crashes_of(config, i)))
         staging = Staging(self.out) if self.out is not None else None
         private = Path(tempfile.mkdtemp(prefix="lamport-run-"))  # 0700
         keep = False
@@ -377,11 +398,14 @@ class Launcher(Cluster):
 
     def _tell(self, i: int, line: str) -> None:
         with self._lock:
-            stdin = self._procs[i].stdin
-        if stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                stdin.write(line.encode() + b"\n")
-                stdin.flush()
+            _write_line(self._procs[i], line)
+
+    def _tell_all(self, line: str) -> None:
+        """Tell every node ``line``; a process started again later is told it too."""
+        with self._lock:
+            self._orders.append(line)
+            for proc in self._procs:
+                _write_line(proc, line)
 
     # -- real crashes ------------------------------------------------------------------------
 
@@ -448,6 +472,8 @@ class Launcher(Cluster):
         with self._lock:
             self._procs[i] = new
             self._generation[i] = generation + 1
+            for line in self._orders:  # a stop told the killed process: the new one hears it
+                _write_line(new, line)
         if self._pipes is not None:
             self._pipes.add(i, generation + 1, new)
 
@@ -463,6 +489,7 @@ class Launcher(Cluster):
         hurried = False
         last_live = 0.0
         kill_at: float | None = None
+        exited: dict[tuple[int, int], float] = {}  # (machine, generation): seen exited at
         try:
             while len(ended) < n:
                 with contextlib.suppress(queue.Empty):
@@ -471,6 +498,7 @@ class Launcher(Cluster):
                         self._on_line(watch, i, generation, kind, line)
                         i, generation, kind, line = pipes.lines.get_nowait()
                 now = time.monotonic()
+                self._notice_exits(watch, exited, now)
                 if not self.started.is_set():
                     self._check_set_up(watch, set_up_by)
                     if len(watch.ready) == n:
@@ -483,13 +511,11 @@ class Launcher(Cluster):
                     continue
                 if self.stop.is_set() and self._stopped is None:
                     self._stopped = now
-                    for i in range(n):
-                        self._tell(i, "stop")
+                    self._tell_all("stop")
                     kill_at = now + STOP_LIMIT
                 if self.hurry is not None and self.hurry.is_set() and not hurried:
                     hurried = True
-                    for i in range(n):
-                        self._tell(i, "hurry")
+                    self._tell_all("hurry")
                 if kill_at is None:
                     end = self._start + config.duration / options.speed
                     kill_at = end + self.drain_timeout + GRACE
@@ -521,6 +547,20 @@ class Launcher(Cluster):
             pipes.join()
         if self.live is not None:
             self.live(list(watch.progress))
+
+    def _notice_exits(
+        self, watch: _Watch, exited: dict[tuple[int, int], float], now: float
+    ) -> None:
+        """Count a process that exited as ended :data:`EOF_WAIT` seconds on, whether or
+        not the end of its pipes was read: the run never waits on a pipe forever."""
+        for i in set(range(len(watch.progress))) - watch.ended:
+            with self._lock:
+                proc, generation = self._procs[i], self._generation[i]
+            if proc.poll() is None:
+                continue
+            since = exited.setdefault((i, generation), now)
+            if now - since >= EOF_WAIT:
+                self._on_line(watch, i, generation, "eof", "")
 
     def _on_line(self, watch: _Watch, i: int, generation: int, kind: str, line: str) -> None:
         """One line from node i's stdout or stderr, or the end of its pipes."""
@@ -623,16 +663,17 @@ class Launcher(Cluster):
     def _reports(self, folder: Path) -> list[NodeReport]:
         n = self.config.n_machines
         dead = {d["machine"] for d in self.dead}
+        columns = log_columns(self.config.clock)
         reports = []
         for i in range(n):
             if i in dead:
-                reports.append(_dead_report(folder, i, n))
+                reports.append(_dead_report(folder, i, n, columns))
             else:
                 try:
                     data = json.loads((folder / node_file(i)).read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     self._record_death(i, "left no report", None)
-                    reports.append(_dead_report(folder, i, n))
+                    reports.append(_dead_report(folder, i, n, columns))
                     continue
                 reports.append(_node_report(data, folder))
         return reports
@@ -669,25 +710,25 @@ def _node_report(data: dict[str, Any], folder: Path) -> NodeReport:
     return report
 
 
-def _dead_report(folder: Path, i: int, n: int) -> NodeReport:
-    """What a dead node left: its log up to its last whole line."""
+def _dead_report(folder: Path, i: int, n: int, columns: Sequence[str]) -> NodeReport:
+    """What a dead node left: its log (``columns``) and its drops up to their last whole line."""
     path = folder / log_name(i)
     report = NodeReport(i, dropped=[0] * n)
-    header = (",".join(COLUMNS) + "\n").encode()
+    header = (",".join(columns) + "\n").encode()
+    drops = folder / drops_file(i)
+    for name in (path, drops):
+        with contextlib.suppress(OSError):
+            cut_torn_line(name)
     try:
         data = path.read_bytes()
     except OSError:
         data = b""
-    whole = data[: data.rfind(b"\n") + 1]
-    if not whole.startswith(header):  # killed before its log had a header on disk
-        whole = header
-    if whole != data:
-        path.write_bytes(whole)
+    if not data.startswith(header):  # killed before its log had a header on disk
+        path.write_bytes(header)
     report.events = read_log(path)
-    drops = folder / drops_file(i)
     with contextlib.suppress(OSError):
-        data = drops.read_bytes()
-        drops.write_bytes(data[: data.rfind(b"\n") + 1])
+        if drops.stat().st_size == 0:  # killed before its header was on disk
+            drops.unlink()
     report.lost = read_drops_file(drops)
     return report
 
@@ -765,17 +806,18 @@ def _lost_at(
     return None
 
 
-def _check_launcher_capacity(n: int) -> None:
-    """The launcher holds three pipes per node and, briefly, every listener."""
+def _check_launcher_capacity(n: int, standby: int = 0) -> None:
+    """The launcher holds three pipes per node and, briefly, every listener; with
+    ``standby`` processes waiting for real crashes, their pipes and kept listeners too."""
     try:
         import resource
     except ImportError:
         return
-    need = 4 * n + 64
+    need = 4 * (n + standby) + 64
     limit = room_for(resource.RLIMIT_NOFILE, need)
     if limit is not None:
         raise NetworkError(
-            f"launching {n} node processes needs about {need} file descriptors, "
+            f"launching {n + standby} node processes needs about {need} file descriptors, "
             f"the limit is {limit} (ulimit -n)"
         )
 

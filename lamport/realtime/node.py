@@ -128,6 +128,26 @@ class NodeReport:
     queued_ids: list[str] = field(default_factory=list)
 
 
+class Counted:
+    """A stream of draws that counts the draws it gave: a process started again after a
+    real crash skips as many, and goes on where the killed one stopped."""
+
+    __slots__ = ("draw", "taken")
+
+    def __init__(self, draw: Uniform) -> None:
+        self.draw = draw
+        self.taken = 0
+
+    def __call__(self) -> float:
+        self.taken += 1
+        return self.draw()
+
+    def skip(self, count: int) -> None:
+        """Spend ``count`` draws."""
+        for _ in range(count):
+            self()
+
+
 class NodeFaults:
     """The fault plan as one machine plays it (see the module docstring), on the run's
     timing grid: its crash windows, the cuts and the loss of its sends, the delays of
@@ -194,7 +214,7 @@ class NodeFaults:
                 self.halt_at = self.units(own[first].at)
         self.changes = deque(sorted(changes))
         self.loss_draws = {
-            r: loss_stream(config.seed, machine, r)
+            r: Counted(loss_stream(config.seed, machine, r))
             for r in range(config.n_machines)
             if r != machine
         }
@@ -320,20 +340,60 @@ class Node:
             faults = NodeFaults(config, machine)
         self.faults = faults
         self._delay: Callable[[float, Message], float] | None = None
+        #: Each incoming link's latency stream, by sender (with an extra latency or a delay).
+        self.latency_draws: dict[int, Counted] = {}
         if options.latency > 0 or (self.faults is not None and self.faults.delays):
-            self._delay = _extra_latency(config, options, machine, self)
+            self.latency_draws = {
+                i: Counted(link_stream(config.seed, i, machine)) for i in range(n) if i != machine
+            }
+            self._delay = _extra_latency(config, options, machine, self, self.latency_draws)
         self._start: float | None = None
         self._go = threading.Event()
 
-    def restore(self, clock: int, ticks: int, sent: int, draws: int, vc: str = "") -> None:
+    def restore(
+        self,
+        clock: int,
+        ticks: int,
+        sent: int,
+        draws: int,
+        vc: str = "",
+        sent_to: Sequence[int] = (),
+        latency: Sequence[int] = (),
+    ) -> None:
         """Start from a saved state (a process restarted after a real crash): the clock,
-        the ticks and messages so far, and as many draws of its stream spent."""
+        the ticks and messages so far, and as many draws of its streams spent: ``draws``
+        of its actions, a loss draw per message sent to each machine (``sent_to``), and
+        ``latency[j]`` of the latency stream of its link from machine j."""
         machine = self.machine
         machine.clock, machine.ticks, machine.sent = clock, ticks, sent
         for _ in range(draws):
             machine._draw()
         if vc and hasattr(machine, "vc"):
             machine.vc = [int(x) for x in vc.split()]
+        if self.faults is not None and self.faults.p_loss > 0:
+            for r, stream in self.faults.loss_draws.items():
+                stream.skip(sent_to[r] if r < len(sent_to) else 0)
+        for j, stream in self.latency_draws.items():
+            stream.skip(latency[j] if j < len(latency) else 0)
+
+    def latency_taken(self) -> list[int]:
+        """How many draws each incoming link's latency stream gave so far, by sender."""
+        n = self.config.n_machines
+        return [self.latency_draws[j].taken if j in self.latency_draws else 0 for j in range(n)]
+
+    def stay_down(self, report: NodeReport) -> bool:
+        """A process started again after a real crash and stopped before its restart: the
+        machine stays down. Write the crash's CRASH row (the killed process never did), as a
+        simulated crash would have; a run stopped before this process started stops at the
+        crash. Return False if the process had restarted already."""
+        faults = self.faults
+        if faults is None or not faults.changes or not faults.changes[0][1]:
+            return False
+        at = faults.changes[0][0]
+        faults.apply(at, self.machine, lambda t: [], self._recorder(report))
+        if report.stopped_at is None:
+            report.stopped_at = at / self.config.grid
+        return True
 
     @property
     def address(self) -> tuple[str, int]:
@@ -407,7 +467,9 @@ class Node:
             drain_by = time.monotonic() + drain_timeout
             if report.stopped_at is None:
                 drain_by = max(drain_by, end + drain_timeout)
-            report.drained = transport.wait_drained(drain_by, hurry)
+            # A stopped run waits for no peer's new process (it may never start).
+            rejoins = report.stopped_at is None
+            report.drained = transport.wait_drained(drain_by, hurry, rejoins)
         finally:
             transport.close()
             report.queued = self.queued
@@ -530,14 +592,20 @@ class Node:
 
 
 def _extra_latency(
-    config: RunConfig, options: RealtimeOptions, machine: int, node: Node | None = None
+    config: RunConfig,
+    options: RealtimeOptions,
+    machine: int,
+    node: Node | None = None,
+    draws: dict[int, Counted] | None = None,
 ) -> Callable[[float, Message], float]:
     """When an arrival (monotonic stamp, message) may be taken: stamp plus a draw of its
-    link's latency stream (plus a delay fault's extra, if the node has one), and no
-    earlier than the link's previous message (FIFO)."""
+    link's latency stream (``draws``, by sender; default: fresh ones), plus a delay
+    fault's extra, if the node has one, and no earlier than the link's previous message
+    (FIFO)."""
     sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
-    senders = [i for i in range(config.n_machines) if i != machine]
-    draws = {i: link_stream(config.seed, i, machine) for i in senders}
+    if draws is None:
+        senders = [i for i in range(config.n_machines) if i != machine]
+        draws = {i: Counted(link_stream(config.seed, i, machine)) for i in senders}
     last = dict.fromkeys(draws, 0.0)
     speed = options.speed
     faults = node.faults if node is not None else None

@@ -71,12 +71,12 @@ from lamport.backend import get_backend
 from lamport.config import RunConfig
 from lamport.core import INTERNAL, SEND, Event
 from lamport.errors import ConfigError, LogError, NetworkError
-from lamport.faults import Drop
+from lamport.logs import read_log, write_drops
 from lamport.realtime.auth import read_secret
 from lamport.realtime.node import POLL, Node, NodeFaults, NodeReport, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import bind_listener
-from lamport.schema import NETWORK_COLUMNS, log_columns, log_name
+from lamport.schema import log_columns, log_name
 
 __all__ = ["NodeSpec", "node_file", "node_options", "parse_address", "run_digest", "run_node"]
 
@@ -234,32 +234,27 @@ class NodeSpec:
         )
 
 
-class _LogFile:
-    """This machine's log, written as events happen and flushed at every tick.
+class _AppendFile:
+    """A CSV file written row by row, each row flushed as it comes (SPEC section 3).
 
-    ``append``: a process started again after a real crash goes on with the log its
-    predecessor left (cut to its last whole line), header and all.
+    ``header(path)`` writes a fresh file's header, on disk at once: a node killed before
+    its first row still leaves a valid file. ``append``: a process started again after a
+    real crash goes on with the file its predecessor left (cut to its last whole line).
+    Raise LogError if the file cannot be opened; a later write error is kept in ``error``.
     """
 
-    def __init__(self, path: Path, columns: Sequence[str], append: bool = False) -> None:
+    def __init__(self, path: Path, header: Callable[[Path], None], append: bool = False) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if append:
-                _cut_torn_line(path)
-            self.handle: IO[str] = open(  # noqa: SIM115
-                path, "a" if append else "w", newline="", encoding="utf-8"
-            )
+                cut_torn_line(path)
+            if not append or not path.is_file() or path.stat().st_size == 0:
+                header(path)
+            self.handle: IO[str] = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
         self.writer = csv.writer(self.handle, lineterminator="\n")
         self.error: OSError | None = None
-        try:  # on disk at once: a node killed before its first tick still leaves a valid log
-            if not append or self.handle.tell() == 0:
-                self.writer.writerow(columns)
-            self.handle.flush()
-        except OSError as exc:
-            self.close()
-            raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
 
     def __call__(self, row: Sequence[Any]) -> None:
         if self.error is None:
@@ -274,7 +269,22 @@ class _LogFile:
             self.handle.close()
 
 
-def _cut_torn_line(path: Path) -> None:
+def _log_file(path: Path, columns: Sequence[str], append: bool = False) -> _AppendFile:
+    """This machine's log, written as events happen and flushed at every tick."""
+
+    def header(target: Path) -> None:
+        with open(target, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, lineterminator="\n").writerow(columns)
+
+    return _AppendFile(path, header, append)
+
+
+def _drop_file(path: Path, append: bool = False) -> _AppendFile:
+    """The messages the plan lost at this node: rows of ``network.csv``, flushed as they come."""
+    return _AppendFile(path, lambda target: write_drops(target, ()), append)
+
+
+def cut_torn_line(path: Path) -> None:
     """Cut a file to its last whole line (a process killed mid-write leaves a torn one)."""
     with contextlib.suppress(FileNotFoundError), open(path, "rb+") as handle:
         data = handle.read()
@@ -293,9 +303,13 @@ class SavedState:
     sent: int = 0
     draws: int = 0  # draws of its action stream spent (a tick that receives draws none)
     vc: str = ""
+    #: Draws of each incoming link's latency stream spent, by sender (with a latency).
+    latency: tuple[int, ...] = ()
+    #: Messages sent to each machine: the loss draws spent (counted from the log).
+    sent_to: tuple[int, ...] = ()
 
     def after(self, event: Event) -> SavedState:
-        """The state once the log row ``event`` is written."""
+        """The state once the log row ``event`` is written (the latency draws unchanged)."""
         kind = event.event
         return SavedState(
             self.rows + 1,
@@ -304,11 +318,27 @@ class SavedState:
             self.sent + (kind == SEND),
             self.draws + (kind in (SEND, INTERNAL)),  # a RECEIVE draws nothing
             str(getattr(event, "vc", "") or ""),
+            self.latency,
         )
 
     def line(self) -> str:
         vc = self.vc.replace(" ", ",") or "-"
-        return f"{self.rows} {self.ticks} {self.clock} {self.sent} {self.draws} {vc}\n"
+        latency = ",".join(map(str, self.latency)) or "-"
+        return f"{self.rows} {self.ticks} {self.clock} {self.sent} {self.draws} {vc} {latency}\n"
+
+    @classmethod
+    def parse(cls, line: str) -> SavedState:
+        """The state a line of the state file holds."""
+        rows, ticks, clock, sent, draws, vc, latency = line.split()
+        return cls(
+            int(rows),
+            int(ticks),
+            int(clock),
+            int(sent),
+            int(draws),
+            "" if vc == "-" else vc.replace(",", " "),
+            () if latency == "-" else tuple(map(int, latency.split(","))),
+        )
 
 
 class _StateFile:
@@ -319,12 +349,16 @@ class _StateFile:
     processes, not hosts, so there is no fsync per tick)."""
 
     def __init__(self, path: Path, state: SavedState) -> None:
-        _cut_torn_line(path)
+        cut_torn_line(path)
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.state = state
+        #: The latency draws spent so far, by sender (the node's, once it is built).
+        self.latency: Callable[[], Sequence[int]] | None = None
 
     def __call__(self, event: Event) -> None:
         self.state = self.state.after(event)
+        if self.latency is not None:  # a tick's draws come before its row
+            self.state = dataclasses.replace(self.state, latency=tuple(self.latency()))
         with contextlib.suppress(OSError):
             os.write(self.fd, self.state.line().encode("ascii"))
 
@@ -336,7 +370,6 @@ class _StateFile:
 def restore_state(out: Path, machine: int) -> SavedState:
     """The state a killed process of ``machine`` left in ``out``: the last whole line of its
     state file, then any log row written after it (a kill between the row and its line)."""
-    from lamport.logs import read_log
 
     state = SavedState()
     path = out / state_file(machine)
@@ -344,39 +377,20 @@ def restore_state(out: Path, machine: int) -> SavedState:
         text = path.read_text(encoding="ascii")
         lines = text[: text.rfind("\n") + 1].splitlines()
         if lines:
-            rows, ticks, clock, sent, draws, vc = lines[-1].split()
-            vc = "" if vc == "-" else vc.replace(",", " ")
-            state = SavedState(int(rows), int(ticks), int(clock), int(sent), int(draws), vc)
+            state = SavedState.parse(lines[-1])
     log = out / log_name(machine)
-    _cut_torn_line(log)
+    cut_torn_line(log)
     events = read_log(log) if log.is_file() else []
     for event in events[state.rows :]:
         state = state.after(event)
-    return state
-
-
-class _DropFile:
-    """The messages the plan lost at this node: rows of ``network.csv``, flushed as they come."""
-
-    def __init__(self, path: Path, append: bool) -> None:
-        if append:
-            _cut_torn_line(path)
-        self.handle: IO[str] = open(  # noqa: SIM115
-            path, "a" if append else "w", newline="", encoding="utf-8"
-        )
-        self.writer = csv.writer(self.handle, lineterminator="\n")
-        if self.handle.tell() == 0:
-            self.writer.writerow(NETWORK_COLUMNS)
-            self.handle.flush()
-
-    def __call__(self, drop: Drop) -> None:
-        with contextlib.suppress(OSError):
-            self.writer.writerow(drop)
-            self.handle.flush()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.handle.close()
+    # A loss draw per recipient of every message sent, lost or not (the DES's rule).
+    sent_to = [0] * (machine + 1)
+    for event in events:
+        if event.event == SEND:
+            for recipient in map(int, event.peer.split("+")):
+                sent_to.extend([0] * (recipient + 1 - len(sent_to)))
+                sent_to[recipient] += 1
+    return dataclasses.replace(state, sent_to=tuple(sent_to))
 
 
 class _Stdio:
@@ -450,7 +464,7 @@ def run_node(
     columns = log_columns(config.clock)
     rejoining = spec.rejoin is not None
     state = restore_state(spec.out, spec.machine) if rejoining else SavedState()
-    log_file = _LogFile(spec.out / log_name(spec.machine), columns, append=rejoining)
+    log_file = _log_file(spec.out / log_name(spec.machine), columns, append=rejoining)
     closing: list[Any] = [log_file, listener]
     try:
         sink: Callable[[Event], None] = log_file
@@ -460,7 +474,7 @@ def run_node(
             sink = _both(log_file, state_log)
         faults = None
         if config.faults:
-            drop_file = _DropFile(spec.out / drops_file(spec.machine), append=rejoining)
+            drop_file = _drop_file(spec.out / drops_file(spec.machine), append=rejoining)
             closing.append(drop_file)
             faults = NodeFaults(
                 config,
@@ -481,7 +495,17 @@ def run_node(
             faults=faults,
         )
         if rejoining:
-            node.restore(state.clock, state.ticks, state.sent, state.draws, state.vc)
+            node.restore(
+                state.clock,
+                state.ticks,
+                state.sent,
+                state.draws,
+                state.vc,
+                sent_to=state.sent_to,
+                latency=state.latency,
+            )
+        if spec.real_crash:
+            state_log.latency = node.latency_taken
     except BaseException:
         for thing in reversed(closing):
             thing.close()
@@ -502,6 +526,10 @@ def run_node(
         if reporter is not None:
             reporter.start()
         report = node.run(addresses, deadline, stop, started.ready, hurry, drain_timeout=2.0)
+        # Stopped before its restart (a stop right after the kill): still a report, not a death.
+        stopped = stop.is_set() and report.error in (None, "stopped")
+        if rejoining and stopped and node.stay_down(report):
+            report.error = None
     finally:
         started.finish()
         for thing in reversed(closing):
@@ -510,7 +538,7 @@ def run_node(
         raise NetworkError(report.error)
     if started.error is not None:
         raise started.error
-    if started.epoch is None:
+    if started.epoch is None and not (rejoining and report.stopped_at is not None):
         raise KeyboardInterrupt
     if log_file.error is not None:
         raise LogError(f"--out {spec.out}: {(log_file.error.strerror or '').lower()}")
@@ -545,7 +573,7 @@ def run_node(
     return data
 
 
-def _both(log_file: _LogFile, state_log: _StateFile) -> Callable[[Event], None]:
+def _both(log_file: _AppendFile, state_log: _StateFile) -> Callable[[Event], None]:
     """Write a row to the log, then the state it leaves to stable storage."""
 
     def sink(event: Event) -> None:

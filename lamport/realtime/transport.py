@@ -245,6 +245,8 @@ class Transport:
         self._call_failure: dict[int, str] = {}  # why the last call to a peer failed
         self._rejoin_requests: set[int] = set()  # guarded by _lock
         self._rejoining: set[int] = set()  # callers whose next connection replaces the old
+        self._awaited: dict[int, float] = {}  # peers expected back: until when the drain waits
+        self._early: set[int] = set()  # callers back before their "rejoin": it is served
 
     # -- the owner's side (the node's tick thread) -----------------------------------------
 
@@ -342,17 +344,27 @@ class Transport:
         self._finishing = self._shut_all = True
         self._wake()
 
-    def wait_drained(self, deadline: float, hurry: threading.Event | None = None) -> bool:
+    def wait_drained(
+        self, deadline: float, hurry: threading.Event | None = None, rejoins: bool = True
+    ) -> bool:
         """Wait until every peer has ended its sending side, the deadline, or ``hurry``.
 
-        Return True if every peer's stream was read to its end.
+        A peer expected back (:meth:`rejoin`) has not ended until its new process has,
+        or :data:`REJOIN_TIMEOUT` passed; ``rejoins=False`` (a stopped run) waits for no
+        such peer. Return True if every peer's stream was read to its end.
         """
-        while not self.drained.is_set():
+
+        def drained() -> bool:
+            return self.drained.is_set() or (
+                not rejoins and len(self._ended) == self.n_machines - 1
+            )
+
+        while not drained():
             left = deadline - time.monotonic()
             if left <= 0 or (hurry is not None and hurry.is_set()):
                 break
             self.drained.wait(min(left, 0.05))
-        return self.drained.is_set()
+        return drained()
 
     def close(self) -> None:
         """Stop the I/O thread and close every socket. Safe to call more than once."""
@@ -396,6 +408,7 @@ class Transport:
         """Seconds until the next connect retry or hello deadline; None if nothing waits."""
         times = [link.hello_by for link in self._accepted]
         times += [link.retry_at for link in self._retrying]
+        times += self._awaited.values()
         if self._accept_resume is not None:
             times.append(self._accept_resume)
         if not self.connected.is_set() and self.error is None:
@@ -422,6 +435,9 @@ class Transport:
             self._call(link, _address(link.label))
         if not self.connected.is_set() and self.error is None and now >= self._deadline:
             self._fail_deadline()
+        for peer in [p for p, by in self._awaited.items() if now >= by]:
+            del self._awaited[peer]  # never came back: the drain waits no more
+            self._check_drained()
         if self._shut_all:
             self._shut_all = False
             for link in list(self._links.values()):
@@ -448,13 +464,16 @@ class Transport:
         """Drop the link to a peer that is started again; call it again if we are its caller."""
         if not 0 <= peer < self.n_machines or peer == self.machine:
             return
+        if peer in self._early:  # its new process is in already
+            self._early.discard(peer)
+            return
         old = self._links.get(peer)
         if old is not None:
             self._close_link(old)
             if old in self._retrying:
                 self._retrying.discard(old)
         self._ended.add(peer)
-        self._check_drained()
+        self._awaited[peer] = time.monotonic() + REJOIN_TIMEOUT  # the drain waits for it
         if peer > self.machine:
             self._rejoining.add(peer)
             return
@@ -467,6 +486,7 @@ class Transport:
 
     def _joined(self, peer: int) -> None:
         """A link to ``peer`` is up (again): its stream is open."""
+        self._awaited.pop(peer, None)
         if peer in self._ended:
             self._ended.discard(peer)
             self.drained.clear()
@@ -680,8 +700,13 @@ class Transport:
     def _identify(self, link: _Link, sender: int) -> None:
         """Make an authenticated caller machine ``sender``'s link, unless that id is taken."""
         old = self._links.get(sender)
-        if old is not None and sender in self._rejoining:  # its new process, after a kill
-            self._rejoining.discard(sender)
+        # Its new process, after a kill: announced ("rejoin"), or the old link already ended
+        # (the new process may call before the announcement comes).
+        if old is not None and (sender in self._rejoining or sender in self._ended):
+            if sender in self._rejoining:
+                self._rejoining.discard(sender)
+            else:
+                self._early.add(sender)
             self._close_link(old)
         elif old is not None:
             # Only a holder of the secret gets here: a second process with the same id.
@@ -699,7 +724,13 @@ class Transport:
 
     def _end_of_stream(self, link: _Link) -> None:
         if link.peer is None:  # a caller that left before its handshake was done
-            if link.claimed is not None:  # it could not check our challenge: another secret?
+            if link.claimed in self._rejoining or link.claimed in self._awaited:
+                log.debug(  # a peer expected back, killed again during its handshake
+                    "machine %d: machine %d hung up during its rejoin",
+                    self.machine,
+                    link.claimed,
+                )
+            elif link.claimed is not None:  # it could not check our challenge: another secret?
                 log.warning(
                     "machine %d: %s, calling as machine %d, hung up during the handshake "
                     "(a caller with another secret?)",
@@ -833,7 +864,7 @@ class Transport:
             )
 
     def _check_drained(self) -> None:
-        if len(self._ended) == self.n_machines - 1:
+        if len(self._ended) == self.n_machines - 1 and not self._awaited:
             self.drained.set()
 
     def _rest_listener(self, exc: OSError) -> None:
