@@ -309,6 +309,12 @@ def run_options(args: argparse.Namespace, backend: Backend) -> Any:
     return backend.make_options(**given)
 
 
+def _flags_on(options: Any) -> dict[str, str]:
+    """The options' switches that are on (``FLAGS``), as ``field -> suffix``."""
+    flags = getattr(options, "FLAGS", {})
+    return {name: suffix for name, suffix in flags.items() if getattr(options, name)}
+
+
 def _labelled(options: Any) -> dict[str, tuple[str, Any]]:
     """The options that change a run's result, as ``field -> (suffix, value)``."""
     labels = getattr(options, "LABELS", {})
@@ -351,6 +357,7 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
         if value != defaults[name][1]:
             text = value if isinstance(value, str) else number_text(value)
             parts.append(f"{suffix}{text}")
+    parts += _flags_on(options).values()
     return Path("runs") / backend.name / "-".join(parts)
 
 
@@ -370,6 +377,7 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
         **labelled,
         **clock,
         **faults,
+        **dict.fromkeys(_flags_on(options), True),
     }
 
 

@@ -237,3 +237,81 @@ def test_a_restarted_machine_rejoins_through_the_handshake_in_either_role():
         for t in live:
             t.close()
         held.close()
+
+
+def _pair() -> tuple[Transport, Transport, list[tuple[str, int]], socket.socket]:
+    """Machines 0 and 1 connected; machine 1's listening port is its own, machine 0's held."""
+    held = socket.create_server(("127.0.0.1", 0), backlog=8)
+    t0 = Transport(0, 2, secret=SECRET, listener=held.dup())
+    t1 = Transport(1, 2, secret=SECRET)
+    addresses = [("127.0.0.1", held.getsockname()[1]), ("127.0.0.1", t1.port)]
+    for t in (t0, t1):
+        t.start(addresses, time.monotonic() + 3)
+    wait_for(lambda: t0.connected.is_set() and t1.connected.is_set())
+    return t0, t1, addresses, held
+
+
+def test_a_rejoining_caller_ahead_of_its_rejoin_notice_is_taken_not_refused():
+    from lamport.core import message
+    from lamport.realtime.framing import encode_message
+
+    t0, t1, addresses, held = _pair()
+    live = [t0, t1]
+    try:
+        t1.close()
+        wait_for(lambda: t0.lost(1))
+        # the new process of machine 1 calls before machine 0 has heard "rejoin 1"
+        t1 = Transport(1, 2, secret=SECRET)
+        live.append(t1)
+        t1.start(addresses, time.monotonic() + 3)
+        wait_for(lambda: t1.connected.is_set() and not t0.lost(1))
+        t0.rejoin(1)  # the notice, late: the new link stays
+        time.sleep(0.1)
+        assert t1.error is None and t1.refused is None
+        t0.send(encode_message(message(0, 1, 7)), [1])
+        wait_for(lambda: [m.msg_id for _, m in t1.inbox] == ["0:1"])
+        assert t0.dropped == [0, 0]
+    finally:
+        for t in live:
+            t.close()
+        held.close()
+
+
+def test_the_drain_waits_for_a_peer_expected_back_and_a_stopped_one_does_not():
+    t0, t1, addresses, held = _pair()
+    live = [t0, t1]
+    try:
+        t1.close()
+        t0.rejoin(1)
+        t0.finish_sending()
+        # machine 1's old link ended, but its new process is on its way
+        assert not t0.wait_drained(time.monotonic() + 0.3)
+        assert t0.wait_drained(time.monotonic() + 0.3, rejoins=False)  # a stopped run
+        t1 = Transport(1, 2, secret=SECRET)
+        live.append(t1)
+        t1.start(addresses, time.monotonic() + 3)
+        wait_for(t1.connected.is_set)
+        assert not t0.wait_drained(time.monotonic() + 0.1)  # in, and not ended yet
+        t1.finish_sending()
+        assert t0.wait_drained(time.monotonic() + 3)
+    finally:
+        for t in live:
+            t.close()
+        held.close()
+
+
+def test_a_peer_killed_during_its_rejoin_is_not_taken_for_another_secret(caplog):
+    caplog.set_level(logging.WARNING, logger="lamport.realtime")
+    t0, t1, addresses, held = _pair()
+    try:
+        t1.close()
+        t0.rejoin(1)
+        with socket.create_connection(addresses[0], timeout=3) as sock:
+            sock.sendall(hello(1))
+            read_frame(sock)  # the challenge; the process is killed before it answers
+        time.sleep(0.2)
+        warnings = [r.getMessage() for r in caplog.records]
+        assert not [w for w in warnings if "another secret" in w], warnings
+    finally:
+        t0.close()
+        held.close()

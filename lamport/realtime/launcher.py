@@ -691,7 +691,7 @@ class Launcher(Cluster):
         metadata["degraded"] = bool(dead)
         metadata["dead"] = sorted(dead, key=lambda d: d["machine"])
         if self.options.real_crash:
-            metadata["options"]["real_crash"] = True
+            metadata["real_crash"] = metadata["options"]["real_crash"] = True
             metadata["real_crashes"] = self.kills
         return metadata
 

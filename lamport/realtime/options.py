@@ -44,6 +44,9 @@ class RealtimeOptions:
         "latency_dist": "",
         "latency_spread": "spread",
     }
+    #: Switches that make another run when on: named in run.json and default directory
+    #: names (by this suffix) only then.
+    FLAGS: ClassVar[dict[str, str]] = {"real_crash": "realcrash"}
 
     def __post_init__(self) -> None:
         number(self.speed, "speed", above=0.0)

@@ -230,7 +230,7 @@ class Transport:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._lock = threading.Lock()  # guards _flush_requests
+        self._lock = threading.Lock()  # guards _flush_requests, _rejoin_requests, _awaited
         self._flush_requests: set[int] = set()
         self._finishing = False
         self._shut_all = False  # finish_sending asked, not yet acted on
@@ -331,8 +331,13 @@ class Transport:
 
     def rejoin(self, peer: int) -> None:
         """Expect ``peer`` back as a new process (see "Rejoin" above). Thread-safe."""
+        if not 0 <= peer < self.n_machines or peer == self.machine:
+            return
         with self._lock:
             self._rejoin_requests.add(peer)
+            # At once, not when the I/O thread gets to it: a drain never ends in between.
+            self._awaited[peer] = time.monotonic() + REJOIN_TIMEOUT
+            self.drained.clear()
         self._wake()
 
     def lost(self, peer: int) -> bool:
@@ -408,7 +413,8 @@ class Transport:
         """Seconds until the next connect retry or hello deadline; None if nothing waits."""
         times = [link.hello_by for link in self._accepted]
         times += [link.retry_at for link in self._retrying]
-        times += self._awaited.values()
+        with self._lock:
+            times += self._awaited.values()
         if self._accept_resume is not None:
             times.append(self._accept_resume)
         if not self.connected.is_set() and self.error is None:
@@ -435,8 +441,11 @@ class Transport:
             self._call(link, _address(link.label))
         if not self.connected.is_set() and self.error is None and now >= self._deadline:
             self._fail_deadline()
-        for peer in [p for p, by in self._awaited.items() if now >= by]:
-            del self._awaited[peer]  # never came back: the drain waits no more
+        with self._lock:
+            gone = [p for p, by in self._awaited.items() if now >= by]
+            for peer in gone:
+                del self._awaited[peer]  # never came back: the drain waits no more
+        if gone:
             self._check_drained()
         if self._shut_all:
             self._shut_all = False
@@ -466,6 +475,9 @@ class Transport:
             return
         if peer in self._early:  # its new process is in already
             self._early.discard(peer)
+            with self._lock:
+                self._awaited.pop(peer, None)
+            self._check_drained()
             return
         old = self._links.get(peer)
         if old is not None:
@@ -473,7 +485,6 @@ class Transport:
             if old in self._retrying:
                 self._retrying.discard(old)
         self._ended.add(peer)
-        self._awaited[peer] = time.monotonic() + REJOIN_TIMEOUT  # the drain waits for it
         if peer > self.machine:
             self._rejoining.add(peer)
             return
@@ -486,7 +497,8 @@ class Transport:
 
     def _joined(self, peer: int) -> None:
         """A link to ``peer`` is up (again): its stream is open."""
-        self._awaited.pop(peer, None)
+        with self._lock:
+            self._awaited.pop(peer, None)
         if peer in self._ended:
             self._ended.discard(peer)
             self.drained.clear()
@@ -864,8 +876,9 @@ class Transport:
             )
 
     def _check_drained(self) -> None:
-        if len(self._ended) == self.n_machines - 1 and not self._awaited:
-            self.drained.set()
+        with self._lock:
+            if len(self._ended) == self.n_machines - 1 and not self._awaited:
+                self.drained.set()
 
     def _rest_listener(self, exc: OSError) -> None:
         """Out of descriptors: stop watching the listener for a moment, then try again."""
