@@ -489,3 +489,45 @@ def test_kept_sweep_logs_keep_the_lost_messages(tmp_path: Path, fmt: str) -> Non
         assert tuple(network.columns) == ("experiment", "seed", *NETWORK_COLUMNS)
         assert set(network["reason"]) == {"crash", "loss"}
         assert (out / EVENTS_FILE).is_file()
+
+
+def test_a_real_crash_run_is_another_run_with_a_directory_of_its_own() -> None:
+    from lamport.backend import get_backend
+    from lamport.cli import default_out, run_identity
+    from lamport.realtime import RealtimeOptions
+
+    backend = get_backend("realtime")
+    config = _config("crash 1 at 2 for 1")
+    plain = RealtimeOptions(processes=True)
+    real = RealtimeOptions(processes=True, real_crash=True)
+    assert default_out(backend, config, real) == Path(
+        f"{default_out(backend, config, plain)}-realcrash"
+    )
+    assert run_identity(backend, config, real)["real_crash"] is True
+    assert "real_crash" not in run_identity(backend, config, plain)
+
+
+def test_a_restarted_node_goes_on_with_its_latency_streams() -> None:
+    from lamport.core import link_stream, message
+    from lamport.realtime import RealtimeOptions
+    from lamport.realtime.node import Node
+    from lamport.realtime.process import SavedState
+
+    config = _config()
+    options = RealtimeOptions(latency=0.5, latency_dist="exponential")
+    nodes = [Node(1, config, options, secret=b"s" * 32) for _ in range(2)]
+    try:
+        first, second = nodes
+        msg = message(0, 1, 1)
+        first._start = second._start = 0.0
+        assert first._delay is not None and second._delay is not None
+        for _ in range(5):
+            first._delay(0.0, msg)  # five arrivals from machine 0 before the kill
+        assert first.latency_taken() == [5, 0, 0]
+        line = SavedState(latency=tuple(first.latency_taken())).line()
+        second.restore(0, 0, 0, 0, latency=SavedState.parse(line).latency)
+        again = link_stream(config.seed, 0, 1)()  # what a restart used to draw again
+        assert second.latency_draws[0]() == first.latency_draws[0]() != again
+    finally:
+        for node in nodes:
+            node.close()

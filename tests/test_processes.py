@@ -596,10 +596,9 @@ def lost_as_the_streams_say(logs: list, dropped: list, seed: int, p: float) -> b
         sends = [e for e in log if e.event == SEND]
         for recipient in {int(r) for e in sends for r in e.peer.split("+")}:
             draw = loss_stream(seed, sender, recipient)
-            for e in sends:
-                if str(recipient) in e.peer.split("+"):
-                    if (draw() < p) != ((e.msg_id, recipient) in lost):
-                        return False
+            to_it = [e for e in sends if str(recipient) in e.peer.split("+")]
+            if any((draw() < p) != ((e.msg_id, recipient) in lost) for e in to_it):
+                return False
     return True
 
 
