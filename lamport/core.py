@@ -286,7 +286,10 @@ class Machine:
 
     The backend calls :meth:`deliver` when a message arrives and :meth:`tick`
     once per tick; :meth:`tick` returns the event record and, for a SEND, the
-    message to hand to the network.
+    message to hand to the network. A driver that wants only a summary calls
+    :meth:`tally_tick` instead: the same rules, no record, and the machine
+    counts what a summary needs (:attr:`receives`, :attr:`messages`,
+    :attr:`max_queue`, :attr:`max_jump`).
 
     Raise ValueError if the id is out of range, there are fewer than two
     machines, or ``p_send`` lies outside [0, 1].
@@ -299,10 +302,14 @@ class Machine:
         "clock",
         "deliver",
         "machine_id",
+        "max_jump",
+        "max_queue",
+        "messages",
         "n_machines",
         "p_send",
         "peers",
         "queue",
+        "receives",
         "sent",
         "ticks",
     )
@@ -328,6 +335,12 @@ class Machine:
         self.clock = 0
         self.ticks = 0
         self.sent = 0
+        #: Counted by :meth:`tally_tick` only: RECEIVE ticks, messages sent (a SEND to k
+        #: peers counts k), the longest queue a RECEIVE left, the largest jump of any tick.
+        self.receives = 0
+        self.messages = 0
+        self.max_queue = 0
+        self.max_jump = 1  # every tick but a RECEIVE jumps by one
         self.queue: deque[Message] = deque()
         #: ``deliver(message)`` puts an arrived message at the back of the queue.
         #: It is the queue's own append, bound once: the DES calls it per message.
@@ -370,6 +383,35 @@ class Machine:
         out = _new(Message, (me, sent, clock, msg_id))
         fields = (t, wall, me, ticks, SEND, clock, 1, 0, peer, clock, msg_id)
         return _new(Event, fields), _new(Outgoing, (out, recipients))
+
+    def tally_tick(self) -> Outgoing | None:
+        """Run one tick by :meth:`tick`'s rules, building no record: count it instead.
+
+        Return the outgoing message of a SEND, else None. The counts (see the class)
+        and ``ticks``, ``sent`` and ``clock`` are all a summary needs: a summaries-only
+        run (:func:`lamport.des.model.simulate_summary`) keeps no record at all. A
+        :class:`VectorMachine` keeps no vector clock here.
+        """
+        self.ticks += 1
+        before = self.clock
+        queue = self.queue
+        if queue:
+            clock = self.clock = receive_clock(before, queue.popleft()[2])
+            self.receives += 1
+            if clock - before > self.max_jump:
+                self.max_jump = clock - before
+            if len(queue) > self.max_queue:
+                self.max_queue = len(queue)
+            return None
+        clock = self.clock = advance_clock(before)
+        action = choose_action(self._draw(), self.p_send, len(self.peers))
+        if action is None:
+            return None
+        recipients = self._targets[action][0]  # action -1 (all peers) is the last entry
+        me = self.machine_id
+        sent = self.sent = self.sent + 1
+        self.messages += len(recipients)
+        return _new(Outgoing, (_new(Message, (me, sent, clock, f"{me}:{sent}")), recipients))
 
     def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
         """The machine stops at ``t``: return the CRASH record and the messages its queue

@@ -86,7 +86,7 @@ from lamport.des.options import DesOptions
 from lamport.des.size import MAX_TICKS, check_size  # noqa: F401 (MAX_TICKS: its old home)
 from lamport.faults import Crash, Delay, Drop, Loss, Partition
 from lamport.result import RunResult
-from lamport.summary import MachineTally, summarize_tallies
+from lamport.summary import machine_tally, summarize_tallies
 
 _Due = TypeVar("_Due")
 
@@ -166,42 +166,104 @@ def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
     return ((when, machine) for when in times)
 
 
+#: What an agenda hands a batch of arrivals to: ``arrive(batch)``.
+_Arrive = Callable[[list[tuple[int, Message]]], None]
+
+
 class _Arrival(SimEvent):
     """A batch of ``(recipient, message)`` pairs reaching the recipients, scheduled URGENT.
 
     Built the way SimPy's own Timeout is: an event already triggered with a
     value, handed to the environment's schedule with a delay (whole units).
-    ``arrive(event)`` delivers the batch.
+    ``arrive(batch)`` delivers the batch.
     """
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        delay: float,
-        batch: list[tuple[int, Message]],
-        arrive: Callable[[SimEvent], None],
-    ) -> None:
+    def __init__(self, env: simpy.Environment, delay: int, batch: Any, arrive: _Arrive) -> None:
         self.env = env
-        self.callbacks = [arrive]
+        self.callbacks = [_land]
         self._value = batch
         self._ok = True
+        self.arrive = arrive
         env.schedule(self, URGENT, delay)
 
 
+def _land(event: SimEvent) -> None:
+    event.arrive(event._value)  # type: ignore[attr-defined]
+
+
+class _Agenda:
+    """The arrivals to come, on a plain heap: the summaries-only path's event queue.
+
+    Entries are ``(time, insertion, batch, arrive)``. SimPy orders its queue by
+    ``(time, priority, insertion)`` and every arrival has the same priority, so
+    this heap hands out arrivals in exactly SimPy's order, without building an
+    event object per batch. :class:`_SimPyAgenda` is the same contract on SimPy.
+    """
+
+    def __init__(self) -> None:
+        #: The heap; ``queue[0][0]`` is the time of the next arrival.
+        self.queue: list[Any] = []
+        self.now = 0
+        self._insertions = itertools.count()
+
+    def post(self, when: int, batch: list[tuple[int, Message]], arrive: _Arrive) -> None:
+        """Have ``arrive(batch)`` called at instant ``when`` (units, not before now)."""
+        heapq.heappush(self.queue, (when, next(self._insertions), batch, arrive))
+
+    def step(self) -> None:
+        """Deliver the next batch, advancing the time to its instant."""
+        self.now, _, batch, arrive = heapq.heappop(self.queue)
+        arrive(batch)
+
+    def run(self, until: int) -> None:
+        """Deliver every batch due at or before ``until`` (as ``Environment.run`` does)."""
+        queue = self.queue
+        while queue and queue[0][0] <= until:
+            self.step()
+        self.now = until
+
+    def batches(self) -> Iterator[list[tuple[int, Message]]]:
+        """The batches still to arrive."""
+        return (entry[2] for entry in self.queue)
+
+
+class _SimPyAgenda:
+    """:class:`_Agenda`'s contract on SimPy: every batch an :class:`_Arrival` event of
+    a SimPy environment (the full-record path, whose logs the golden tests pin)."""
+
+    def __init__(self) -> None:
+        self.env = simpy.Environment()
+        self.queue: list[Any] = self.env._queue
+        self.step = self.env.step
+
+    @property
+    def now(self) -> int:
+        return int(self.env.now)  # whole units: every delay is
+
+    def post(self, when: int, batch: list[tuple[int, Message]], arrive: _Arrive) -> None:
+        _Arrival(self.env, when - self.now, batch, arrive)
+
+    def run(self, until: int) -> None:
+        self.env.run(until=until)
+
+    def batches(self) -> Iterator[list[tuple[int, Message]]]:
+        # SimPy leaves the run's stop event in the queue
+        return (entry[3]._value for entry in self.queue if isinstance(entry[3], _Arrival))
+
+
 class _Network:
-    """Messages under a latency distribution: per-link draws, FIFO per link, and a
-    count of what is still in flight to each machine."""
+    """Messages one by one: per-link latency draws, FIFO per link, a fault plan's
+    losses and delays."""
 
     def __init__(
-        self, config: RunConfig, options: DesOptions, units: int, env: simpy.Environment
+        self, config: RunConfig, options: DesOptions, units: int, agenda: _Agenda | _SimPyAgenda
     ) -> None:
         self.seed = config.seed
         self.sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
         self.units = units
-        self.env = env
+        self.agenda = agenda
         self.draws: dict[tuple[int, int], Callable[[], float]] = {}
         self.last: dict[tuple[int, int], int] = {}
-        self.in_flight = [0] * config.n_machines
         self.delivers: list[Callable[[Message], None]] = []
         #: A constant latency in whole units (a plan sends every message through here).
         self.constant = None
@@ -227,12 +289,10 @@ class _Network:
             delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
         delay += extra
         arrive = self.last[link] = max(now + delay, self.last.get(link, 0))
-        self.in_flight[recipient] += 1
-        _Arrival(self.env, arrive - self.env.now, [(recipient, message)], self._arrive)
+        self.agenda.post(arrive, [(recipient, message)], self._arrive)
 
-    def _arrive(self, event: SimEvent) -> None:
-        for recipient, message in event._value:
-            self.in_flight[recipient] -= 1
+    def _arrive(self, batch: list[tuple[int, Message]]) -> None:
+        for recipient, message in batch:
             self.delivers[recipient](message)
 
 
@@ -292,14 +352,15 @@ class _Faults:
         """The instant of the next crash or restart (units), inf if none is left."""
         return self.changes[0][0] if self.changes else math.inf
 
-    def apply(self, now: int, scheduled: list[Any], step: Callable[[], None]) -> None:
+    def apply(self, now: int, agenda: _Agenda | _SimPyAgenda) -> None:
         """Crash and restart the machines due by ``now``, each after the arrivals that
-        land before it (``scheduled``/``step``: SimPy's queue and its step)."""
+        land before it."""
         changes = self.changes
+        scheduled = agenda.queue
         while changes and changes[0][0] <= now:
             when, crash, machine, reset = changes.popleft()
             while scheduled and scheduled[0][0] < when:
-                step()
+                agenda.step()
             t = when / self.units
             wall = self.start_epoch + t
             if crash:
@@ -352,10 +413,17 @@ class _Faults:
         return arrive
 
     def guard(
-        self, machine: int, tick: Callable[[float, float], Any], sink: Callable[[Event], None]
-    ) -> tuple[Callable[[float, float], Any], Callable[[Event | None], None]]:
-        """The machine's tick and sink, skipping the ticks that fall while it is down."""
+        self, machine: int, tick: Callable[..., Any], sink: Callable[[Event], None] | None
+    ) -> tuple[Callable[..., Any], Callable[[Event | None], None] | None]:
+        """The machine's tick and sink (None for a tally tick: see :func:`_simulate`),
+        skipping the ticks that fall while it is down."""
         down = self.down
+        if sink is None:
+
+            def tally_tick() -> Any:
+                return None if down[machine] else tick()
+
+            return tally_tick, None
 
         def guarded_tick(t: float, wall: float) -> Any:
             return (None, None) if down[machine] else tick(t, wall)
@@ -365,6 +433,10 @@ class _Faults:
                 sink(record)
 
         return guarded_tick, guarded_sink
+
+
+def _discard(record: Event) -> None:
+    """The sink of a fault row when no record is kept."""
 
 
 def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
@@ -386,71 +458,70 @@ def simulate_summary(config: RunConfig, options: DesOptions | None = None) -> li
     """Run one configuration and return only its summary rows, keeping no event record.
 
     The rows are exactly :func:`lamport.summary.summarize`'s of :func:`simulate`'s
-    events: each machine's records are counted by a :class:`lamport.summary.MachineTally`
-    as they happen and then dropped, so memory stays that of the machines and queues.
-    Raise ConfigError as :func:`simulate` does.
+    events: the machines tick by :meth:`lamport.core.Machine.tally_tick`, which counts
+    what the summary needs and builds no record, so memory stays that of the machines
+    and queues. Raise ConfigError as :func:`simulate` does.
     """
     options = DesOptions() if options is None else options
     check_size(config, options, record=False)
-    tallies = [MachineTally() for _ in range(config.n_machines)]
-    machines, _, metadata = _simulate(config, options, [tally.add for tally in tallies])
-    return summarize_tallies(
-        metadata,
-        [
-            tally.tally(m.ticks, m.sent, m.clock, len(m.queue))
-            for tally, m in zip(tallies, machines, strict=True)
-        ],
-    )
+    machines, _, metadata = _simulate(config, options, None)
+    return summarize_tallies(metadata, [machine_tally(m) for m in machines])
 
 
 def _simulate(
     config: RunConfig,
     options: DesOptions,
-    sinks: list[Callable[[Event], None]],
+    sinks: list[Callable[[Event], None]] | None,
     dropped: list[Drop] | None = None,
 ) -> tuple[list[Machine], list[int], dict[str, Any]]:
-    """The model itself: ``sinks[i]`` takes every event record of machine i as it happens
-    (a log's append, or a summary's tally); ``dropped`` (if given) receives the messages
-    a fault plan loses. Return the machines, what was left queued for each, and the
-    run's metadata."""
+    """The model itself: ``sinks[i]`` takes every event record of machine i as it happens;
+    with ``sinks`` None the machines keep tallies instead (:meth:`Machine.tally_tick`,
+    no record, no vector clock: a summary reads none). ``dropped`` (if given) receives
+    the messages a fault plan loses. Return the machines, what was left queued for each,
+    and the run's metadata."""
     n = config.n_machines
     _, draws = machine_streams(config.seed, n)
-    kind = machine_class(config.clock)
+    kind = machine_class(config.clock) if sinks is not None else Machine
     machines = [kind(i, n, config.p_send, draws[i]) for i in range(n)]
     units = time_base(config, options)
     latency = int(Fraction(options.latency).limit_denominator(1_000_000) * units)
     start_epoch = options.start_epoch
-    env = simpy.Environment()
+    # Arrivals wait on SimPy's event queue when records are kept, on a plain heap in
+    # the same order when only a summary is (see _Agenda).
+    agenda: _Agenda | _SimPyAgenda = _SimPyAgenda() if sinks is not None else _Agenda()
     delivers = [m.deliver for m in machines]
-    # Under a constant latency arrivals happen in the order they were made, and
-    # ``pending`` (oldest first) holds exactly the batches still in flight.
-    pending: deque[_Arrival] = deque()
 
-    def arrive(event: SimEvent) -> None:
-        pending.popleft()
-        for recipient, message in event._value:
+    def arrive(batch: list[tuple[int, Message]]) -> None:
+        for recipient, message in batch:
             delivers[recipient](message)
 
     network = None
     faults = None
     if config.faults:
-        faults = _Faults(config, units, start_epoch, machines, sinks)
-        delivers = [faults.deliverer(i, lambda: env.now) for i in range(n)]
+        kept: list[Callable[[Event], None]] = [_discard] * n if sinks is None else sinks
+        faults = _Faults(config, units, start_epoch, machines, kept)
+        delivers = [faults.deliverer(i, lambda: agenda.now) for i in range(n)]
     if options.latency_dist != "constant" or faults is not None:
-        network = _Network(config, options, units, env)
+        network = _Network(config, options, units, agenda)
         network.delivers = delivers
         network.faults = faults
-    # SimPy's event queue, read to see whether an arrival is due by an instant.
-    scheduled = env._queue
-    step = env.step
+    # The agenda's queue, read to see whether an arrival is due by an instant.
+    scheduled = agenda.queue
+    step = agenda.step
+    post = agenda.post
 
     end = config.end_units * (units // config.grid)
 
     def metronome() -> None:
-        calls = [(machines[i].tick, sinks[i]) for i in range(n)]
+        # (tick, sink) per machine; a tally tick (sink None) takes no time and makes no record
+        calls: list[tuple[Callable[..., Any], Callable[[Event], None] | None]]
+        if sinks is None:
+            calls = [(m.tally_tick, None) for m in machines]
+        else:
+            calls = [(m.tick, sink) for m, sink in zip(machines, sinks, strict=True)]
         if faults is not None:
-            calls = [faults.guard(i, *calls[i]) for i in range(n)]  # type: ignore[misc]
-        next_arrival = math.inf  # the earliest arrival SimPy holds
+            calls = [faults.guard(i, *calls[i]) for i in range(n)]
+        next_arrival = math.inf  # the earliest arrival the agenda holds
         next_change = math.inf if faults is None else faults.next_change  # a crash or restart
         for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
             for offset, due in pattern:
@@ -458,20 +529,24 @@ def _simulate(
                 if now > end:
                     return
                 if next_change <= now:
-                    faults.apply(now, scheduled, step)  # type: ignore[union-attr]
+                    faults.apply(now, agenda)  # type: ignore[union-attr]
                     next_change = faults.next_change  # type: ignore[union-attr]
                     next_arrival = scheduled[0][0] if scheduled else math.inf
                 if next_arrival <= now:
-                    # An arrival lands by this instant: SimPy delivers it before the ticks.
+                    # An arrival lands by this instant: it is delivered before the ticks.
                     while scheduled and scheduled[0][0] <= now:
                         step()
                     next_arrival = scheduled[0][0] if scheduled else math.inf
-                t = now / units
-                wall = start_epoch + t
+                if sinks is not None:
+                    t = now / units
+                    wall = start_epoch + t
                 batch: list[tuple[int, Message]] | None = None
-                for tick, append in due:
-                    record, outgoing = tick(t, wall)
-                    append(record)
+                for tick, sink in due:
+                    if sink is None:
+                        outgoing = tick()
+                    else:
+                        record, outgoing = tick(t, wall)
+                        sink(record)
                     if outgoing is not None:
                         if batch is None:
                             batch = []
@@ -480,7 +555,7 @@ def _simulate(
                             batch.append((recipient, message))
                 if batch is not None:
                     if network is None:
-                        pending.append(_Arrival(env, now + latency - env.now, batch, arrive))
+                        post(now + latency, batch, arrive)
                     else:
                         for recipient, message in batch:
                             network.send(now, recipient, message)
@@ -493,16 +568,16 @@ def _simulate(
     try:
         metronome()
         if faults is not None:  # crashes and restarts after the last tick
-            faults.apply(end, scheduled, step)
+            faults.apply(end, agenda)
         # Deliver what lands by the run's end: arrivals due later stay in flight and
         # count as queued.
-        env.run(until=end + 1)
+        agenda.run(end + 1)
     finally:
         if paused:
             gc.enable()
-    in_flight = [0] * n if network is None else network.in_flight
-    for arrival in pending:
-        for recipient, _ in arrival._value:
+    in_flight = [0] * n
+    for batch in agenda.batches():
+        for recipient, _ in batch:
             in_flight[recipient] += 1
     queued = [len(m.queue) + in_flight[i] for i, m in enumerate(machines)]
     metadata = {
