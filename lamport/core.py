@@ -69,7 +69,7 @@ jitter stream and every link a latency stream (:func:`jitter_stream`,
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 INTERNAL = "INTERNAL"
@@ -187,30 +187,45 @@ def draws(generator: object, block: int = 1024) -> Uniform:
 
     Block size never changes the sequence: ``Generator.random(n)`` yields the
     same doubles as n single calls. The generator is duck-typed (anything with
-    ``random(n)`` returning an array) so the core never imports numpy. The
-    stream is a generator's ``__next__``: the cheapest callable Python has.
+    ``random(n)`` returning an array) so the core never imports numpy. It may
+    also be a callable that builds one, called at the first draw: a stream that
+    is never drawn from costs nothing. The stream is a generator's
+    ``__next__``: the cheapest callable Python has.
     """
 
     def stream() -> Iterator[float]:
+        source = generator() if callable(generator) else generator
         while True:
-            yield from generator.random(block).tolist()  # type: ignore[attr-defined]
+            yield from source.random(block).tolist()  # type: ignore[union-attr]
 
     return stream().__next__
 
 
-def machine_streams(seed: int, n_machines: int, block: int = 1024) -> tuple[Uniform, list[Uniform]]:
+def machine_streams(
+    seed: int, n_machines: int, block: int | Sequence[int] = 1024
+) -> tuple[Uniform, list[Uniform]]:
     """Return the run's setup stream and one draw stream per machine.
 
     All come from ``numpy.random.SeedSequence(seed).spawn(n_machines + 1)``:
     child 0 draws the configuration (experiment 1's random rates), child
     ``1 + i`` drives machine i. Every backend uses this function, so the same
-    seed gives each machine the same draws everywhere.
+    seed gives each machine the same draws everywhere. ``block`` is the draws
+    taken at a time (one size, or one per machine: a run that knows how many
+    draws a machine needs takes them at once); it never changes a draw.
     """
     import numpy as np  # numpy stays out of the core's import graph until needed
 
-    children = np.random.SeedSequence(seed).spawn(n_machines + 1)
-    generators = [np.random.Generator(np.random.PCG64(child)) for child in children]
-    return draws(generators[0], block), [draws(g, block) for g in generators[1:]]
+    blocks = [block] * n_machines if isinstance(block, int) else list(block)
+
+    def generator(child: int) -> Callable[[], object]:
+        # spawn(N + 1)'s child i is SeedSequence(seed, spawn_key=(i,)); built directly,
+        # and only at the stream's first draw, it costs a third of spawn's time
+        return lambda: np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(child,)))
+        )
+
+    setup = draws(generator(0), 1024 if isinstance(block, int) else max(blocks, default=1))
+    return setup, [draws(generator(1 + i), blocks[i]) for i in range(n_machines)]
 
 
 #: The setup stream's draws, in blocks of N (one per machine, by id): block 0 draws the
@@ -228,8 +243,8 @@ def setup_block(seed: int, n_machines: int, block: str) -> list[float]:
     """The N uniform draws of one block of the setup stream (:data:`SETUP_LAYOUT`)."""
     import numpy as np
 
-    # spawn(1)[0] is the same child 0 that machine_streams' spawn(N + 1) hands out
-    (child,) = np.random.SeedSequence(seed).spawn(1)
+    # the child 0 that machine_streams hands out (spawn's child 0, built directly)
+    child = np.random.SeedSequence(seed, spawn_key=(0,))
     generator = np.random.Generator(np.random.PCG64(child))
     values: list[float] = generator.random(n_machines * len(SETUP_LAYOUT)).tolist()
     start = SETUP_LAYOUT.index(block) * n_machines
