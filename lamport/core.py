@@ -68,6 +68,7 @@ jitter stream and every link a latency stream (:func:`jitter_stream`,
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
@@ -189,16 +190,16 @@ def draws(generator: object, block: int = 1024) -> Uniform:
     same doubles as n single calls. The generator is duck-typed (anything with
     ``random(n)`` returning an array) so the core never imports numpy. It may
     also be a callable that builds one, called at the first draw: a stream that
-    is never drawn from costs nothing. The stream is a generator's
-    ``__next__``: the cheapest callable Python has.
+    is never drawn from costs nothing. The stream is a C iterator's
+    ``__next__`` over the blocks' lists: the cheapest callable Python has.
     """
 
-    def stream() -> Iterator[float]:
+    def blocks() -> Iterator[list[float]]:
         source = generator() if callable(generator) else generator
         while True:
-            yield from source.random(block).tolist()  # type: ignore[union-attr]
+            yield source.random(block).tolist()  # type: ignore[union-attr]
 
-    return stream().__next__
+    return itertools.chain.from_iterable(blocks()).__next__
 
 
 def machine_streams(

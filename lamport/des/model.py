@@ -77,6 +77,7 @@ from lamport.core import (
     Event,
     Machine,
     Message,
+    Outgoing,
     link_stream,
     loss_stream,
     machine_class,
@@ -172,12 +173,14 @@ def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
     return ((when, machine) for when in times)
 
 
+#: Messages that arrive together: each with the recipients it arrives at, in order.
+_Batch = list[Outgoing]
 #: What an agenda hands a batch of arrivals to: ``arrive(batch)``.
-_Arrive = Callable[[list[tuple[int, Message]]], None]
+_Arrive = Callable[[_Batch], None]
 
 
 class _Arrival(SimEvent):
-    """A batch of ``(recipient, message)`` pairs reaching the recipients, scheduled URGENT.
+    """A batch of messages reaching their recipients, scheduled URGENT.
 
     Built the way SimPy's own Timeout is: an event already triggered with a
     value, handed to the environment's schedule with a delay (whole units).
@@ -212,23 +215,29 @@ class _Agenda:
         self.now = 0
         self._insertions = itertools.count()
 
-    def post(self, when: int, batch: list[tuple[int, Message]], arrive: _Arrive) -> None:
+    def post(self, when: int, batch: _Batch, arrive: _Arrive) -> None:
         """Have ``arrive(batch)`` called at instant ``when`` (units, not before now)."""
         heapq.heappush(self.queue, (when, next(self._insertions), batch, arrive))
 
-    def step(self) -> None:
-        """Deliver the next batch, advancing the time to its instant."""
-        self.now, _, batch, arrive = heapq.heappop(self.queue)
-        arrive(batch)
+    def deliver(self, until: int) -> float:
+        """Deliver every batch due at or before instant ``until``, in order; return the
+        instant of the next one (inf if none is left)."""
+        queue = self.queue
+        while queue and queue[0][0] <= until:
+            self.now, _, batch, arrive = heapq.heappop(queue)
+            arrive(batch)
+        return queue[0][0] if queue else math.inf
+
+    def upcoming(self) -> float:
+        """The instant of the next arrival (inf if none is left)."""
+        return self.queue[0][0] if self.queue else math.inf
 
     def run(self, until: int) -> None:
         """Deliver every batch due at or before ``until`` (as ``Environment.run`` does)."""
-        queue = self.queue
-        while queue and queue[0][0] <= until:
-            self.step()
+        self.deliver(until)
         self.now = until
 
-    def batches(self) -> Iterator[list[tuple[int, Message]]]:
+    def batches(self) -> Iterator[_Batch]:
         """The batches still to arrive."""
         return (entry[2] for entry in self.queue)
 
@@ -240,19 +249,28 @@ class _SimPyAgenda:
     def __init__(self) -> None:
         self.env = simpy.Environment()
         self.queue: list[Any] = self.env._queue
-        self.step = self.env.step
 
     @property
     def now(self) -> int:
         return int(self.env.now)  # whole units: every delay is
 
-    def post(self, when: int, batch: list[tuple[int, Message]], arrive: _Arrive) -> None:
+    def post(self, when: int, batch: _Batch, arrive: _Arrive) -> None:
         _Arrival(self.env, when - self.now, batch, arrive)
+
+    def deliver(self, until: int) -> float:
+        queue = self.queue
+        step = self.env.step
+        while queue and queue[0][0] <= until:
+            step()
+        return self.upcoming()
+
+    def upcoming(self) -> float:
+        return self.queue[0][0] if self.queue else math.inf
 
     def run(self, until: int) -> None:
         self.env.run(until=until)
 
-    def batches(self) -> Iterator[list[tuple[int, Message]]]:
+    def batches(self) -> Iterator[_Batch]:
         # SimPy leaves the run's stop event in the queue
         return (entry[3]._value for entry in self.queue if isinstance(entry[3], _Arrival))
 
@@ -295,10 +313,10 @@ class _Network:
             delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
         delay += extra
         arrive = self.last[link] = max(now + delay, self.last.get(link, 0))
-        self.agenda.post(arrive, [(recipient, message)], self._arrive)
+        self.agenda.post(arrive, [Outgoing(message, (recipient,))], self._arrive)
 
-    def _arrive(self, batch: list[tuple[int, Message]]) -> None:
-        for recipient, message in batch:
+    def _arrive(self, batch: _Batch) -> None:
+        for message, (recipient,) in batch:
             self.delivers[recipient](message)
 
 
@@ -362,11 +380,9 @@ class _Faults:
         """Crash and restart the machines due by ``now``, each after the arrivals that
         land before it."""
         changes = self.changes
-        scheduled = agenda.queue
         while changes and changes[0][0] <= now:
             when, crash, machine, reset = changes.popleft()
-            while scheduled and scheduled[0][0] < when:
-                agenda.step()
+            agenda.deliver(when - 1)  # whole units: the arrivals before ``when``
             t = when / self.units
             wall = self.start_epoch + t
             if crash:
@@ -501,9 +517,10 @@ def _simulate(
     agenda: _Agenda | _SimPyAgenda = _SimPyAgenda() if sinks is not None else _Agenda()
     delivers = [m.deliver for m in machines]
 
-    def arrive(batch: list[tuple[int, Message]]) -> None:
-        for recipient, message in batch:
-            delivers[recipient](message)
+    def arrive(batch: _Batch) -> None:
+        for message, recipients in batch:
+            for recipient in recipients:
+                delivers[recipient](message)
 
     network = None
     faults = None
@@ -515,10 +532,10 @@ def _simulate(
         network = _Network(config, options, units, agenda)
         network.delivers = delivers
         network.faults = faults
-    # The agenda's queue, read to see whether an arrival is due by an instant.
-    scheduled = agenda.queue
-    step = agenda.step
     post = agenda.post
+    deliver = agenda.deliver
+    upcoming = agenda.upcoming
+    inf = math.inf
 
     end = config.end_units * (units // config.grid)
 
@@ -531,8 +548,8 @@ def _simulate(
             calls = [(m.tick, sink) for m, sink in zip(machines, sinks, strict=True)]
         if faults is not None:
             calls = [faults.guard(i, *calls[i]) for i in range(n)]
-        next_arrival = math.inf  # the earliest arrival the agenda holds
-        next_change = math.inf if faults is None else faults.next_change  # a crash or restart
+        next_arrival = inf  # the earliest arrival the agenda holds
+        next_change = inf if faults is None else faults.next_change  # a crash or restart
         for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
             for offset, due in pattern:
                 now = base + offset
@@ -541,16 +558,14 @@ def _simulate(
                 if next_change <= now:
                     faults.apply(now, agenda)  # type: ignore[union-attr]
                     next_change = faults.next_change  # type: ignore[union-attr]
-                    next_arrival = scheduled[0][0] if scheduled else math.inf
+                    next_arrival = upcoming()
                 if next_arrival <= now:
                     # An arrival lands by this instant: it is delivered before the ticks.
-                    while scheduled and scheduled[0][0] <= now:
-                        step()
-                    next_arrival = scheduled[0][0] if scheduled else math.inf
+                    next_arrival = deliver(now)
                 if sinks is not None:
                     t = now / units
                     wall = start_epoch + t
-                batch: list[tuple[int, Message]] | None = None
+                batch: _Batch | None = None
                 for tick, sink in due:
                     if sink is None:
                         outgoing = tick()
@@ -559,17 +574,19 @@ def _simulate(
                         sink(record)
                     if outgoing is not None:
                         if batch is None:
-                            batch = []
-                        message = outgoing.message
-                        for recipient in outgoing.recipients:
-                            batch.append((recipient, message))
+                            batch = [outgoing]
+                        else:
+                            batch.append(outgoing)
                 if batch is not None:
                     if network is None:
                         post(now + latency, batch, arrive)
+                        if now + latency < next_arrival:
+                            next_arrival = now + latency
                     else:
-                        for recipient, message in batch:
-                            network.send(now, recipient, message)
-                    next_arrival = scheduled[0][0] if scheduled else math.inf  # all lost?
+                        for message, recipients in batch:
+                            for recipient in recipients:
+                                network.send(now, recipient, message)
+                        next_arrival = upcoming()  # all lost?
 
     # The run allocates one record per tick and no reference cycles; pausing the
     # cycle collector saves its repeated walks over the growing logs (~15%).
@@ -587,8 +604,9 @@ def _simulate(
             gc.enable()
     in_flight = [0] * n
     for batch in agenda.batches():
-        for recipient, _ in batch:
-            in_flight[recipient] += 1
+        for _, recipients in batch:
+            for recipient in recipients:
+                in_flight[recipient] += 1
     queued = [len(m.queue) + in_flight[i] for i, m in enumerate(machines)]
     metadata = {
         "backend": "des",
