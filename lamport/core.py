@@ -314,6 +314,7 @@ class Machine:
     __slots__ = (
         "_draw",
         "_labels",
+        "_peer",
         "_targets",
         "clock",
         "deliver",
@@ -325,6 +326,7 @@ class Machine:
         "p_send",
         "peers",
         "queue",
+        "received",
         "receives",
         "sent",
         "ticks",
@@ -357,6 +359,9 @@ class Machine:
         self.messages = 0
         self.max_queue = 0
         self.max_jump = 1  # every tick but a RECEIVE jumps by one
+        #: The message the last RECEIVE took; the peer label of the last SEND.
+        self.received: Message | None = None
+        self._peer = ""
         self.queue: deque[Message] = deque()
         #: ``deliver(message)`` puts an arrived message at the back of the queue.
         #: It is the queue's own append, bound once: the DES calls it per message.
@@ -365,65 +370,59 @@ class Machine:
     def tick(self, t: float, wall: float) -> tuple[Event, Outgoing | None]:
         """Run one tick at model time ``t`` (``wall`` is only recorded).
 
-        Return the event record and, for a SEND, the outgoing message.
+        Return the event record and, for a SEND, the outgoing message. The tick
+        itself is :meth:`tally_tick`'s; this builds its record.
         """
-        ticks = self.ticks = self.ticks + 1
         before = self.clock
-        queue = self.queue
-        if queue:
-            sender, _, message_clock, msg_id = queue.popleft()
-            clock = self.clock = receive_clock(before, message_clock)
-            fields = (
-                t,
-                wall,
-                self.machine_id,
-                ticks,
-                RECEIVE,
-                clock,
-                clock - before,
-                len(queue),
-                self._labels[sender],
-                message_clock,
-                msg_id,
-            )
-            return _new(Event, fields), None
-        clock = self.clock = advance_clock(before)
-        action = choose_action(self._draw(), self.p_send, len(self.peers))
-        if action is None:
-            internal = (t, wall, self.machine_id, ticks, INTERNAL, clock, 1, 0, "", None, "")
-            return _new(Event, internal), None
-        recipients, peer = self._targets[action]  # action -1 (all peers) is the last entry
+        receives = self.receives
+        outgoing = self.tally_tick()
+        clock = self.clock
         me = self.machine_id
-        sent = self.sent = self.sent + 1
-        msg_id = f"{me}:{sent}"
-        out = _new(Message, (me, sent, clock, msg_id))
-        fields = (t, wall, me, ticks, SEND, clock, 1, 0, peer, clock, msg_id)
-        return _new(Event, fields), _new(Outgoing, (out, recipients))
+        if outgoing is not None:
+            msg_id = outgoing[0][3]
+            send = (t, wall, me, self.ticks, SEND, clock, 1, 0, self._peer, clock, msg_id)
+            return _new(Event, send), outgoing
+        if self.receives != receives:
+            sender, _, message_clock, msg_id = self.received  # type: ignore[misc]
+            label = self._labels[sender]
+            jump = clock - before
+            queued = len(self.queue)
+            receive = (
+                t, wall, me, self.ticks, RECEIVE, clock, jump, queued, label, message_clock, msg_id
+            )  # fmt: skip
+            return _new(Event, receive), None
+        internal = (t, wall, me, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
+        return _new(Event, internal), None
 
     def tally_tick(self) -> Outgoing | None:
-        """Run one tick by :meth:`tick`'s rules, building no record: count it instead.
+        """Run one tick by the rules above, building no record: count it instead.
 
         Return the outgoing message of a SEND, else None. The counts (see the class)
         and ``ticks``, ``sent`` and ``clock`` are all a summary needs: a summaries-only
-        run (:func:`lamport.des.model.simulate_summary`) keeps no record at all. A
-        :class:`VectorMachine` keeps no vector clock here.
+        run (:func:`lamport.des.model.simulate_summary`) keeps no record at all, and
+        :meth:`tick` builds its record from what this leaves (``received``, the
+        SEND's peer label). A :class:`VectorMachine` keeps no vector clock here.
         """
         self.ticks += 1
-        before = self.clock
         queue = self.queue
         if queue:
-            clock = self.clock = receive_clock(before, queue.popleft()[2])
+            message = self.received = queue.popleft()
+            before = self.clock
+            clock = self.clock = receive_clock(before, message[2])
             self.receives += 1
             if clock - before > self.max_jump:
                 self.max_jump = clock - before
             if len(queue) > self.max_queue:
                 self.max_queue = len(queue)
             return None
-        clock = self.clock = advance_clock(before)
-        action = choose_action(self._draw(), self.p_send, len(self.peers))
-        if action is None:
+        # advance_clock and choose_action, inline on the path most ticks take (a call
+        # costs as much as the rest of the tick): u >= p_send is choose_action's None
+        clock = self.clock = self.clock + 1
+        u = self._draw()
+        if u >= self.p_send:
             return None
-        recipients = self._targets[action][0]  # action -1 (all peers) is the last entry
+        action: int = choose_action(u, self.p_send, len(self.peers))  # type: ignore[assignment]
+        recipients, self._peer = self._targets[action]  # -1 (all peers) is the last entry
         me = self.machine_id
         sent = self.sent = self.sent + 1
         self.messages += len(recipients)
