@@ -175,8 +175,8 @@ def _labelled(times: Iterator[int], machine: int) -> Iterator[tuple[int, int]]:
 
 #: Messages that arrive together: each with the recipients it arrives at, in order.
 _Batch = list[Outgoing]
-#: What an agenda hands a batch of arrivals to: ``arrive(batch)``.
-_Arrive = Callable[[_Batch], None]
+#: Where a machine's arrivals go: its queue's append, or a fault plan's check first.
+_Deliver = Callable[[Message], None]
 
 
 class _Arrival(SimEvent):
@@ -184,48 +184,52 @@ class _Arrival(SimEvent):
 
     Built the way SimPy's own Timeout is: an event already triggered with a
     value, handed to the environment's schedule with a delay (whole units).
-    ``arrive(batch)`` delivers the batch.
     """
 
-    def __init__(self, env: simpy.Environment, delay: int, batch: Any, arrive: _Arrive) -> None:
-        self.env = env
-        self.callbacks = [_land]
+    def __init__(self, agenda: _SimPyAgenda, delay: int, batch: _Batch) -> None:
+        self.env = agenda.env
+        self.callbacks = [agenda.land]
         self._value = batch
         self._ok = True
-        self.arrive = arrive
-        env.schedule(self, URGENT, delay)
-
-
-def _land(event: SimEvent) -> None:
-    event.arrive(event._value)  # type: ignore[attr-defined]
+        agenda.env.schedule(self, URGENT, delay)
 
 
 class _Agenda:
     """The arrivals to come, on a plain heap: the summaries-only path's event queue.
 
-    Entries are ``(time, insertion, batch, arrive)``. SimPy orders its queue by
+    Entries are ``(time, insertion, batch)``. SimPy orders its queue by
     ``(time, priority, insertion)`` and every arrival has the same priority, so
     this heap hands out arrivals in exactly SimPy's order, without building an
-    event object per batch. :class:`_SimPyAgenda` is the same contract on SimPy.
+    event object per batch. :class:`_SimPyAgenda` is the same contract on SimPy;
+    :class:`_Fifo` serves a constant latency. ``delivers[i]`` takes machine i's
+    arrivals.
     """
 
-    def __init__(self) -> None:
-        #: The heap; ``queue[0][0]`` is the time of the next arrival.
-        self.queue: list[Any] = []
+    def __init__(self, delivers: list[_Deliver]) -> None:
+        #: ``queue[0][0]`` is the time of the next arrival.
+        self.queue: Any = []
         self.now = 0
+        self.delivers = delivers
         self._insertions = itertools.count()
+        self._pop: Callable[[], tuple[int, int, _Batch]] = functools.partial(
+            heapq.heappop, self.queue
+        )
 
-    def post(self, when: int, batch: _Batch, arrive: _Arrive) -> None:
-        """Have ``arrive(batch)`` called at instant ``when`` (units, not before now)."""
-        heapq.heappush(self.queue, (when, next(self._insertions), batch, arrive))
+    def post(self, when: int, batch: _Batch) -> None:
+        """Deliver ``batch`` at instant ``when`` (units, not before now)."""
+        heapq.heappush(self.queue, (when, next(self._insertions), batch))
 
     def deliver(self, until: int) -> float:
         """Deliver every batch due at or before instant ``until``, in order; return the
         instant of the next one (inf if none is left)."""
         queue = self.queue
+        pop = self._pop
+        delivers = self.delivers
         while queue and queue[0][0] <= until:
-            self.now, _, batch, arrive = heapq.heappop(queue)
-            arrive(batch)
+            self.now, _, batch = pop()
+            for message, recipients in batch:
+                for recipient in recipients:
+                    delivers[recipient](message)
         return queue[0][0] if queue else math.inf
 
     def upcoming(self) -> float:
@@ -242,20 +246,40 @@ class _Agenda:
         return (entry[2] for entry in self.queue)
 
 
+class _Fifo(_Agenda):
+    """The agenda of a constant latency without a fault plan: batches arrive in the
+    order they were posted (one send instant, one batch), so a deque serves."""
+
+    def __init__(self, delivers: list[_Deliver]) -> None:
+        super().__init__(delivers)
+        self.queue = deque()
+        self._pop = self.queue.popleft
+
+    def post(self, when: int, batch: _Batch) -> None:
+        self.queue.append((when, 0, batch))
+
+
 class _SimPyAgenda:
     """:class:`_Agenda`'s contract on SimPy: every batch an :class:`_Arrival` event of
     a SimPy environment (the full-record path, whose logs the golden tests pin)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delivers: list[_Deliver]) -> None:
         self.env = simpy.Environment()
         self.queue: list[Any] = self.env._queue
+        self.delivers = delivers
 
     @property
     def now(self) -> int:
         return int(self.env.now)  # whole units: every delay is
 
-    def post(self, when: int, batch: _Batch, arrive: _Arrive) -> None:
-        _Arrival(self.env, when - self.now, batch, arrive)
+    def post(self, when: int, batch: _Batch) -> None:
+        _Arrival(self, when - self.now, batch)
+
+    def land(self, event: SimEvent) -> None:
+        """An :class:`_Arrival`'s callback: deliver its batch."""
+        for message, recipients in event._value:
+            for recipient in recipients:
+                self.delivers[recipient](message)
 
     def deliver(self, until: int) -> float:
         queue = self.queue
@@ -288,7 +312,6 @@ class _Network:
         self.agenda = agenda
         self.draws: dict[tuple[int, int], Callable[[], float]] = {}
         self.last: dict[tuple[int, int], int] = {}
-        self.delivers: list[Callable[[Message], None]] = []
         #: A constant latency in whole units (a plan sends every message through here).
         self.constant = None
         if options.latency_dist == "constant":
@@ -313,11 +336,7 @@ class _Network:
             delay = max(math.floor(self.sample(draw()) * self.units), 0)  # rounding: never < 0
         delay += extra
         arrive = self.last[link] = max(now + delay, self.last.get(link, 0))
-        self.agenda.post(arrive, [Outgoing(message, (recipient,))], self._arrive)
-
-    def _arrive(self, batch: _Batch) -> None:
-        for message, (recipient,) in batch:
-            self.delivers[recipient](message)
+        self.agenda.post(arrive, [Outgoing(message, (recipient,))])
 
 
 def _units(seconds: float, units: int) -> int:
@@ -512,25 +531,24 @@ def _simulate(
     units = time_base(config, options)
     latency = int(_seconds(options.latency) * units)
     start_epoch = options.start_epoch
-    # Arrivals wait on SimPy's event queue when records are kept, on a plain heap in
-    # the same order when only a summary is (see _Agenda).
-    agenda: _Agenda | _SimPyAgenda = _SimPyAgenda() if sinks is not None else _Agenda()
-    delivers = [m.deliver for m in machines]
-
-    def arrive(batch: _Batch) -> None:
-        for message, recipients in batch:
-            for recipient in recipients:
-                delivers[recipient](message)
-
-    network = None
+    delivers: list[_Deliver] = [m.deliver for m in machines]
     faults = None
     if config.faults:
         kept: list[Callable[[Event], None]] = [_discard] * n if sinks is None else sinks
         faults = _Faults(config, units, start_epoch, machines, kept)
         delivers = [faults.deliverer(i, lambda: agenda.now) for i in range(n)]
-    if options.latency_dist != "constant" or faults is not None:
+    # Every message goes through the network under a latency distribution or a plan.
+    one_by_one = options.latency_dist != "constant" or faults is not None
+    # Arrivals wait on SimPy's event queue when records are kept, on a plain heap in
+    # the same order when only a summary is (see _Agenda).
+    agenda: _Agenda | _SimPyAgenda
+    if sinks is not None:
+        agenda = _SimPyAgenda(delivers)
+    else:
+        agenda = _Agenda(delivers) if one_by_one else _Fifo(delivers)
+    network = None
+    if one_by_one:
         network = _Network(config, options, units, agenda)
-        network.delivers = delivers
         network.faults = faults
     post = agenda.post
     deliver = agenda.deliver
@@ -579,7 +597,7 @@ def _simulate(
                             batch.append(outgoing)
                 if batch is not None:
                     if network is None:
-                        post(now + latency, batch, arrive)
+                        post(now + latency, batch)
                         if now + latency < next_arrival:
                             next_arrival = now + latency
                     else:
