@@ -13,7 +13,7 @@ Time base
     need no fine grid: machine i's k-th tick lies at exactly ``k U / r_i``.
 
 Simultaneous ticks
-    One SimPy process, the metronome, walks the merged tick schedule. At each
+    One loop, the metronome, walks the merged tick schedule. At each
     instant it ticks every machine due then, in ascending machine id. Messages
     sent at an instant are handed to the network after all ticks of that
     instant, so no machine sees at instant t what another did at t: the order
@@ -52,6 +52,20 @@ Faults
     still kept. Every lost message is a :class:`lamport.faults.Drop` (the
     rows of ``network.csv``) and counts as ``dropped`` for its recipient.
     Under a plan every message goes through the per-link network below.
+
+Summaries only
+    :func:`simulate_summary` runs this very model with no record kept: the
+    machines tick by :meth:`lamport.core.Machine.tally_tick` (the one tick of
+    the core, which :meth:`~lamport.core.Machine.tick` wraps to build its
+    record) and count what a summary needs, and arrivals wait on a plain heap
+    (:class:`_Agenda`; a deque, :class:`_Fifo`, under a constant latency
+    without a plan) that hands them out in exactly the order SimPy's event
+    queue would: by instant, then by posting. Every feature (phases, drift,
+    jitter, latency distributions, fault plans) takes the same code, so the
+    rows are :func:`lamport.summary.summarize`'s of :func:`simulate`'s records;
+    the full-record path keeps SimPy. A vector-clock run is summarized on
+    Lamport machines: its Lamport columns are the same and no summary column
+    reads a vector.
 """
 
 from __future__ import annotations
@@ -210,6 +224,8 @@ class _Agenda:
         self.queue: Any = []
         self.now = 0
         self.delivers = delivers
+        #: What :meth:`deliver` and :meth:`upcoming` return when nothing is left.
+        self.never: float = math.inf
         self._insertions = itertools.count()
         self._pop: Callable[[], tuple[int, int, _Batch]] = functools.partial(
             heapq.heappop, self.queue
@@ -221,7 +237,7 @@ class _Agenda:
 
     def deliver(self, until: int) -> float:
         """Deliver every batch due at or before instant ``until``, in order; return the
-        instant of the next one (inf if none is left)."""
+        instant of the next one (:attr:`never` if none is left)."""
         queue = self.queue
         pop = self._pop
         delivers = self.delivers
@@ -230,11 +246,11 @@ class _Agenda:
             for message, recipients in batch:
                 for recipient in recipients:
                     delivers[recipient](message)
-        return queue[0][0] if queue else math.inf
+        return queue[0][0] if queue else self.never
 
     def upcoming(self) -> float:
-        """The instant of the next arrival (inf if none is left)."""
-        return self.queue[0][0] if self.queue else math.inf
+        """The instant of the next arrival (:attr:`never` if none is left)."""
+        return self.queue[0][0] if self.queue else self.never
 
     def run(self, until: int) -> None:
         """Deliver every batch due at or before ``until`` (as ``Environment.run`` does)."""
@@ -267,6 +283,7 @@ class _SimPyAgenda:
         self.env = simpy.Environment()
         self.queue: list[Any] = self.env._queue
         self.delivers = delivers
+        self.never: float = math.inf
 
     @property
     def now(self) -> int:
@@ -289,7 +306,7 @@ class _SimPyAgenda:
         return self.upcoming()
 
     def upcoming(self) -> float:
-        return self.queue[0][0] if self.queue else math.inf
+        return self.queue[0][0] if self.queue else self.never
 
     def run(self, until: int) -> None:
         self.env.run(until=until)
@@ -553,9 +570,10 @@ def _simulate(
     post = agenda.post
     deliver = agenda.deliver
     upcoming = agenda.upcoming
-    inf = math.inf
-
+    # "Nothing due" is an instant past the end: whole numbers compare fastest, and the
+    # metronome looks at nothing later
     end = config.end_units * (units // config.grid)
+    never = agenda.never = end + 1
 
     def metronome() -> None:
         # (tick, sink) per machine; a tally tick (sink None) takes no time and makes no record
@@ -566,8 +584,8 @@ def _simulate(
             calls = [(m.tick, sink) for m, sink in zip(machines, sinks, strict=True)]
         if faults is not None:
             calls = [faults.guard(i, *calls[i]) for i in range(n)]
-        next_arrival = inf  # the earliest arrival the agenda holds
-        next_change = inf if faults is None else faults.next_change  # a crash or restart
+        next_arrival: float = never  # the earliest arrival the agenda holds
+        next_change: float = never if faults is None else faults.next_change  # crash, restart
         for base, pattern in cycles(config, units, lambda ids: [calls[i] for i in ids]):
             for offset, due in pattern:
                 now = base + offset
