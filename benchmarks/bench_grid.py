@@ -5,7 +5,7 @@
 * ``throughput``: runs per CPU-second on one core of a 60-s, three-machine run
   (rates 1, 3, 6, p_send 0.3), full record (``simulate`` + ``summarize``, what
   a sweep with logs does) against the summaries-only path
-  (``simulate_summary``), best of ``--repeat``;
+  (``simulate_summary``), best of ``--repeat``, under random and aligned phases;
 * ``grid``: wall time and peak memory (the process and its workers, sampled
   every 20 ms from /proc) of ``python -m lamport.des grid`` on 100 cells x 100
   seeds (60 s, three machines), interpreter start included;
@@ -71,8 +71,8 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def throughput(repeat: int, runs: int) -> None:
-    config = RunConfig(rates=(1, 3, 6), p_send=0.3, duration=60)
+def throughput(repeat: int, runs: int, phase: str) -> None:
+    config = RunConfig(rates=(1, 3, 6), p_send=0.3, duration=60, phase=phase)
 
     def full(seed: int) -> None:
         result = simulate(config.with_(seed=seed))
@@ -92,8 +92,12 @@ def throughput(repeat: int, runs: int) -> None:
             times[name].append((time.process_time() - started) / runs)
     best = {name: min(values) for name, values in times.items()}
     for name, value in best.items():
-        print(f"  {name:15s} {value * 1e3:6.3f} ms/run  {1 / value:7.0f} runs/s/core (CPU time)")
-    print(f"  ratio: {best['full record'] / best['summaries only']:.2f}x  (load {load()})")
+        print(
+            f"  {phase:7s} {name:15s} {value * 1e3:6.3f} ms/run  {1 / value:7.0f} runs/s/core "
+            "(CPU time)"
+        )
+    ratio = best["full record"] / best["summaries only"]
+    print(f"  {phase:7s} ratio: {ratio:.2f}x  (load {load()})")
 
 
 def _tree_rss(pid: int) -> int:
@@ -173,7 +177,7 @@ def profile() -> None:
     parts = {
         "imports (once per process)": 0.0,
         "set-up (streams, machines, time base, metadata)": 0.0,
-        "simulation (SimPy loop, core ticks, arrivals)": 0.0,
+        "simulation (metronome, core ticks, arrivals)": 0.0,
         "summaries (tally, rows)": 0.0,
         "parquet (tables, writes)": 0.0,
         "grid (cells, chunks, files)": 0.0,
@@ -201,7 +205,7 @@ def profile() -> None:
             part = "set-up (streams, machines, time base, metadata)"
         elif filename == "~" or any(k in filename for k in ("simpy", "core.py", "model.py")):
             # builtins are the loop's heap pushes, generator sends, tuple and list work
-            part = "simulation (SimPy loop, core ticks, arrivals)"
+            part = "simulation (metronome, core ticks, arrivals)"
         else:
             part = "other"
         parts[part] += tottime
@@ -221,7 +225,8 @@ def main() -> int:
     print(f"cores: {os.cpu_count()}, jobs: {args.jobs}, load before: {load()}")
     if "throughput" not in args.skip:
         print("throughput (one core, 60 s, rates 1,3,6, p_send 0.3):")
-        throughput(args.repeat, args.runs)
+        for phase in ("random", "aligned"):
+            throughput(args.repeat, args.runs, phase)
     if "grid" not in args.skip:
         wall, peak, after, meta = timed_grid(grid_text(100, 100, 60), args.jobs)
         cpu = meta["cpu_seconds"]

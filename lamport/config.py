@@ -37,9 +37,9 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ def parse_rates(text: str) -> tuple[float, ...]:
     return tuple(rates)
 
 
+@lru_cache(maxsize=4096)
 def exact_rate(rate: float) -> Fraction:
     """The rate as an exact fraction, so tick times land on an integer grid."""
     return Fraction(rate).limit_denominator(1_000_000)
@@ -369,10 +370,9 @@ class RunConfig:
 
     def metadata(self) -> dict[str, Any]:
         """The model's part of ``run.json`` (:data:`MODEL_KEYS` and :data:`TIMING_KEYS`)."""
-        data = asdict(self)
-        data["rates"] = [_clean_number(r) for r in self.rates]
-        data["duration"] = _clean_number(self.duration)
-        out = {key: data[key] for key in MODEL_KEYS}
+        out = {key: getattr(self, key) for key in MODEL_KEYS}  # scalars: nothing to copy
+        out["rates"] = [_clean_number(r) for r in self.rates]
+        out["duration"] = _clean_number(self.duration)
         out["phase"] = self.phase_mode
         out["phases"] = list(self.phases)
         out["drift_ppm"] = _clean_number(self.drift_ppm)

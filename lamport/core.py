@@ -68,8 +68,9 @@ jitter stream and every link a latency stream (:func:`jitter_stream`,
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 INTERNAL = "INTERNAL"
@@ -187,30 +188,45 @@ def draws(generator: object, block: int = 1024) -> Uniform:
 
     Block size never changes the sequence: ``Generator.random(n)`` yields the
     same doubles as n single calls. The generator is duck-typed (anything with
-    ``random(n)`` returning an array) so the core never imports numpy. The
-    stream is a generator's ``__next__``: the cheapest callable Python has.
+    ``random(n)`` returning an array) so the core never imports numpy. It may
+    also be a callable that builds one, called at the first draw: a stream that
+    is never drawn from costs nothing. The stream is a C iterator's
+    ``__next__`` over the blocks' lists: the cheapest callable Python has.
     """
 
-    def stream() -> Iterator[float]:
+    def blocks() -> Iterator[list[float]]:
+        source = generator() if callable(generator) else generator
         while True:
-            yield from generator.random(block).tolist()  # type: ignore[attr-defined]
+            yield source.random(block).tolist()  # type: ignore[union-attr]
 
-    return stream().__next__
+    return itertools.chain.from_iterable(blocks()).__next__
 
 
-def machine_streams(seed: int, n_machines: int, block: int = 1024) -> tuple[Uniform, list[Uniform]]:
+def machine_streams(
+    seed: int, n_machines: int, block: int | Sequence[int] = 1024
+) -> tuple[Uniform, list[Uniform]]:
     """Return the run's setup stream and one draw stream per machine.
 
     All come from ``numpy.random.SeedSequence(seed).spawn(n_machines + 1)``:
     child 0 draws the configuration (experiment 1's random rates), child
     ``1 + i`` drives machine i. Every backend uses this function, so the same
-    seed gives each machine the same draws everywhere.
+    seed gives each machine the same draws everywhere. ``block`` is the draws
+    taken at a time (one size, or one per machine: a run that knows how many
+    draws a machine needs takes them at once); it never changes a draw.
     """
     import numpy as np  # numpy stays out of the core's import graph until needed
 
-    children = np.random.SeedSequence(seed).spawn(n_machines + 1)
-    generators = [np.random.Generator(np.random.PCG64(child)) for child in children]
-    return draws(generators[0], block), [draws(g, block) for g in generators[1:]]
+    blocks = [block] * n_machines if isinstance(block, int) else list(block)
+
+    def generator(child: int) -> Callable[[], object]:
+        # spawn(N + 1)'s child i is SeedSequence(seed, spawn_key=(i,)); built directly,
+        # and only at the stream's first draw, it costs a third of spawn's time
+        return lambda: np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(child,)))
+        )
+
+    setup = draws(generator(0), 1024 if isinstance(block, int) else max(blocks, default=1))
+    return setup, [draws(generator(1 + i), blocks[i]) for i in range(n_machines)]
 
 
 #: The setup stream's draws, in blocks of N (one per machine, by id): block 0 draws the
@@ -228,8 +244,8 @@ def setup_block(seed: int, n_machines: int, block: str) -> list[float]:
     """The N uniform draws of one block of the setup stream (:data:`SETUP_LAYOUT`)."""
     import numpy as np
 
-    # spawn(1)[0] is the same child 0 that machine_streams' spawn(N + 1) hands out
-    (child,) = np.random.SeedSequence(seed).spawn(1)
+    # the child 0 that machine_streams hands out (spawn's child 0, built directly)
+    child = np.random.SeedSequence(seed, spawn_key=(0,))
     generator = np.random.Generator(np.random.PCG64(child))
     values: list[float] = generator.random(n_machines * len(SETUP_LAYOUT)).tolist()
     start = SETUP_LAYOUT.index(block) * n_machines
@@ -286,7 +302,10 @@ class Machine:
 
     The backend calls :meth:`deliver` when a message arrives and :meth:`tick`
     once per tick; :meth:`tick` returns the event record and, for a SEND, the
-    message to hand to the network.
+    message to hand to the network. A driver that wants only a summary calls
+    :meth:`tally_tick` instead: the same rules, no record, and the machine
+    counts what a summary needs (:attr:`receives`, :attr:`messages`,
+    :attr:`max_queue`, :attr:`max_jump`).
 
     Raise ValueError if the id is out of range, there are fewer than two
     machines, or ``p_send`` lies outside [0, 1].
@@ -295,14 +314,20 @@ class Machine:
     __slots__ = (
         "_draw",
         "_labels",
+        "_peer",
         "_targets",
         "clock",
         "deliver",
         "machine_id",
+        "max_jump",
+        "max_queue",
+        "messages",
         "n_machines",
         "p_send",
         "peers",
         "queue",
+        "received",
+        "receives",
         "sent",
         "ticks",
     )
@@ -328,6 +353,15 @@ class Machine:
         self.clock = 0
         self.ticks = 0
         self.sent = 0
+        #: Counted by :meth:`tally_tick` only: RECEIVE ticks, messages sent (a SEND to k
+        #: peers counts k), the longest queue a RECEIVE left, the largest jump of any tick.
+        self.receives = 0
+        self.messages = 0
+        self.max_queue = 0
+        self.max_jump = 1  # every tick but a RECEIVE jumps by one
+        #: The message the last RECEIVE took; the peer label of the last SEND.
+        self.received: Message | None = None
+        self._peer = ""
         self.queue: deque[Message] = deque()
         #: ``deliver(message)`` puts an arrived message at the back of the queue.
         #: It is the queue's own append, bound once: the DES calls it per message.
@@ -336,40 +370,63 @@ class Machine:
     def tick(self, t: float, wall: float) -> tuple[Event, Outgoing | None]:
         """Run one tick at model time ``t`` (``wall`` is only recorded).
 
-        Return the event record and, for a SEND, the outgoing message.
+        Return the event record and, for a SEND, the outgoing message. The tick
+        itself is :meth:`tally_tick`'s; this builds its record.
         """
-        ticks = self.ticks = self.ticks + 1
         before = self.clock
+        receives = self.receives
+        outgoing = self.tally_tick()
+        clock = self.clock
+        me = self.machine_id
+        if outgoing is not None:
+            msg_id = outgoing[0][3]
+            send = (t, wall, me, self.ticks, SEND, clock, 1, 0, self._peer, clock, msg_id)
+            return _new(Event, send), outgoing
+        if self.receives != receives:
+            sender, _, message_clock, msg_id = self.received  # type: ignore[misc]
+            label = self._labels[sender]
+            jump = clock - before
+            queued = len(self.queue)
+            receive = (
+                t, wall, me, self.ticks, RECEIVE, clock, jump, queued, label, message_clock, msg_id
+            )  # fmt: skip
+            return _new(Event, receive), None
+        internal = (t, wall, me, self.ticks, INTERNAL, clock, 1, 0, "", None, "")
+        return _new(Event, internal), None
+
+    def tally_tick(self) -> Outgoing | None:
+        """Run one tick by the rules above, building no record: count it instead.
+
+        Return the outgoing message of a SEND, else None. The counts (see the class)
+        and ``ticks``, ``sent`` and ``clock`` are all a summary needs: a summaries-only
+        run (:func:`lamport.des.model.simulate_summary`) keeps no record at all, and
+        :meth:`tick` builds its record from what this leaves (``received``, the
+        SEND's peer label). A :class:`VectorMachine` keeps no vector clock here.
+        """
+        self.ticks += 1
         queue = self.queue
         if queue:
-            sender, _, message_clock, msg_id = queue.popleft()
-            clock = self.clock = receive_clock(before, message_clock)
-            fields = (
-                t,
-                wall,
-                self.machine_id,
-                ticks,
-                RECEIVE,
-                clock,
-                clock - before,
-                len(queue),
-                self._labels[sender],
-                message_clock,
-                msg_id,
-            )
-            return _new(Event, fields), None
-        clock = self.clock = advance_clock(before)
-        action = choose_action(self._draw(), self.p_send, len(self.peers))
-        if action is None:
-            internal = (t, wall, self.machine_id, ticks, INTERNAL, clock, 1, 0, "", None, "")
-            return _new(Event, internal), None
-        recipients, peer = self._targets[action]  # action -1 (all peers) is the last entry
+            message = self.received = queue.popleft()
+            before = self.clock
+            clock = self.clock = receive_clock(before, message[2])
+            self.receives += 1
+            if clock - before > self.max_jump:
+                self.max_jump = clock - before
+            if len(queue) > self.max_queue:
+                self.max_queue = len(queue)
+            return None
+        # advance_clock and choose_action, inline on the path most ticks take (a call
+        # costs as much as the rest of the tick): u >= p_send is choose_action's None
+        clock = self.clock = self.clock + 1
+        u = self._draw()
+        if u >= self.p_send:
+            return None
+        action: int = choose_action(u, self.p_send, len(self.peers))  # type: ignore[assignment]
+        recipients, self._peer = self._targets[action]  # -1 (all peers) is the last entry
         me = self.machine_id
         sent = self.sent = self.sent + 1
-        msg_id = f"{me}:{sent}"
-        out = _new(Message, (me, sent, clock, msg_id))
-        fields = (t, wall, me, ticks, SEND, clock, 1, 0, peer, clock, msg_id)
-        return _new(Event, fields), _new(Outgoing, (out, recipients))
+        self.messages += len(recipients)
+        return _new(Outgoing, (_new(Message, (me, sent, clock, f"{me}:{sent}")), recipients))
 
     def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
         """The machine stops at ``t``: return the CRASH record and the messages its queue

@@ -18,7 +18,7 @@ from typing import Any
 # re-exported at their old home: lamport/realtime/__main__.py and
 # lamport/analysis/stats.py still import them from here.
 from lamport.console import Column, FittedTable
-from lamport.core import INTERNAL, RECEIVE, SEND, Event
+from lamport.core import INTERNAL, RECEIVE, SEND, Event, Machine
 from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import SUMMARY_COLUMNS
 from lamport.stats import t_quantile_975
@@ -27,7 +27,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "Column",
     "FittedTable",
-    "MachineTally",
+    "machine_tally",
     "run_length",
     "summarize",
     "summarize_tallies",
@@ -156,55 +156,30 @@ def _rows(
     return rows
 
 
-class MachineTally:
-    """A summary of one machine accumulated as its events happen, keeping none of them.
-
-    The DES's summaries-only path hands each event record to :meth:`add` in
-    place of appending it to a log (:func:`lamport.des.model.simulate_summary`).
-    Only RECEIVE and SEND records change anything here: ticks, sends and the
-    final clock are read off the machine at the end (:meth:`tally`), since a
-    machine counts its own ticks and sends and its clock is its last event's.
-    The summary it gives is exactly :func:`summarize`'s of the same events.
+def machine_tally(machine: Machine) -> _Tally:
+    """The tally of a machine driven by :meth:`lamport.core.Machine.tally_tick`, which
+    counts what a summary needs as it ticks and keeps no record (the DES's summaries-only
+    path, :func:`lamport.des.model.simulate_summary`). The summary it gives is exactly
+    :func:`summarize`'s of the records :meth:`~lamport.core.Machine.tick` would have made:
+    only RECEIVE and SEND records add more than a tick, and fault rows change no count.
     """
-
-    __slots__ = ("max_jump", "max_queue", "messages", "receives")
-
-    def __init__(self) -> None:
-        self.receives = 0
-        self.max_queue = 0
-        self.max_jump = 1  # every event but a RECEIVE jumps by one
-        self.messages = 0
-
-    def add(self, event: Event) -> None:
-        """Count one event record (an :class:`lamport.core.Event`, read by position)."""
-        kind = event[4]
-        if kind is RECEIVE:
-            self.receives += 1
-            if event[7] > self.max_queue:
-                self.max_queue = event[7]
-            if event[6] > self.max_jump:
-                self.max_jump = event[6]
-        elif kind is SEND:
-            self.messages += event[8].count("+") + 1
-
-    def tally(self, ticks: int, sends: int, final_clock: int, queue: int) -> _Tally:
-        """The machine's tally, given its tick and send counts, clock and queue at the end."""
-        return _Tally(
-            ticks=ticks,
-            n_internal=ticks - sends - self.receives,
-            n_send=sends,
-            n_receive=self.receives,
-            final_clock=final_clock,
-            last_queue=queue,
-            max_queue=self.max_queue,
-            max_jump=self.max_jump if ticks else 0,
-            messages=self.messages,
-        )
+    ticks = machine.ticks
+    return _Tally(
+        ticks=ticks,
+        n_internal=ticks - machine.sent - machine.receives,
+        n_send=machine.sent,
+        n_receive=machine.receives,
+        final_clock=machine.clock,
+        last_queue=len(machine.queue),
+        max_queue=machine.max_queue,
+        max_jump=machine.max_jump if ticks else 0,
+        messages=machine.messages,
+    )
 
 
 def summarize_tallies(
     metadata: Mapping[str, Any], tallies: Sequence[_Tally], drops: Iterable[Drop] = ()
 ) -> list[dict[str, Any]]:
-    """One summary row per machine from accumulated tallies (see :class:`MachineTally`)
+    """One summary row per machine from accumulated tallies (see :func:`machine_tally`)
     and the run's lost messages (as :func:`summarize`)."""
     return _rows(metadata, tallies, drops)

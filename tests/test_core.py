@@ -10,7 +10,7 @@ import sys
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import note
+from hypothesis import given, note, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -179,6 +179,54 @@ def test_machine_streams_are_reproducible_and_distinct():
     assert setup_a() == setup_b()
     _, other = machine_streams(12, 3)
     assert [stream() for stream in other] != first
+
+
+def test_machine_streams_are_spawns_children_whatever_the_blocks():
+    children = np.random.SeedSequence(11).spawn(4)
+    want = [np.random.Generator(np.random.PCG64(c)).random(40).tolist() for c in children]
+    for block in (1024, [1, 7, 40]):
+        setup, streams = machine_streams(11, 3, block)
+        assert [setup() for _ in range(40)] == want[0]
+        assert [[s() for _ in range(40)] for s in streams] == want[1:]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p_send=st.sampled_from([0.0, 0.3, 0.8, 1.0]),
+    schedule=st.lists(st.tuples(st.integers(0, 2), st.booleans()), max_size=60),
+)
+def test_tally_tick_counts_what_tick_records(p_send, schedule):
+    """Two copies of a network, one ticked with records and one by tally_tick, send the
+    same messages, and the tallies are what the records add up to."""
+    nets, inboxes = [], []
+    for _ in range(2):
+        _, streams = machine_streams(5, 3)
+        nets.append([Machine(i, 3, p_send, streams[i]) for i in range(3)])
+        inboxes.append([[], [], []])
+    logs: list[list[Event]] = [[], [], []]
+    for machine, deliver_first in schedule:
+        for net, inbox, recording in zip(nets, inboxes, (True, False), strict=True):
+            if deliver_first:  # what was sent so far arrives before this tick
+                for other, waiting in zip(net, inbox, strict=True):
+                    other.queue.extend(waiting)
+                    waiting.clear()
+            if recording:
+                record, outgoing = net[machine].tick(0.0, 0.0)
+                logs[machine].append(record)
+            else:
+                outgoing = net[machine].tally_tick()
+            if outgoing is not None:
+                for recipient in outgoing.recipients:
+                    inbox[recipient].append(outgoing.message)
+    for log, tallied in zip(logs, nets[1], strict=True):
+        receives = [e for e in log if e.event == RECEIVE]
+        assert tallied.ticks == len(log)
+        assert tallied.receives == len(receives)
+        assert tallied.sent == sum(e.event == SEND for e in log)
+        assert tallied.messages == sum(e.peer.count("+") + 1 for e in log if e.event == SEND)
+        assert tallied.max_queue == max((e.queue for e in receives), default=0)
+        assert tallied.max_jump == max((e.jump for e in log), default=1)
+        assert tallied.clock == (log[-1].clock if log else 0)
 
 
 def test_core_is_pure():

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from lamport.config import RunConfig, experiment
 from lamport.core import RECEIVE, SEND
 from lamport.des import simulate, time_base
-from lamport.des.model import tick_pattern
+from lamport.des.model import _simulate, simulate_summary, tick_pattern
 from lamport.des.options import DesOptions
+from lamport.faults import Crash, Delay, Loss, Partition
 from lamport.invariants import violations
 from lamport.logs import read_run
 
@@ -219,3 +220,116 @@ def test_any_rational_config_keeps_every_invariant(rates, duration, p_send, late
     result = simulate(config, DesOptions(latency=latency))
     assert [len(log) for log in result.logs] == [config.ticks(i) for i in range(len(rates))]
     assert violations(result.metadata, result.logs) == []
+
+
+# -- the summaries-only path ---------------------------------------------------------------
+# simulate_summary ticks record-free on a plain heap (lamport.des.model._Agenda); it must
+# give exactly simulate + summarize's rows, and the same metadata (queues, drops).
+
+
+def _both_paths(config, options):
+    """The rows and metadata of the summaries-only path and of the full-record one."""
+    full = simulate(config, options)
+    _, _, metadata = _simulate(config, options, None)
+    return (simulate_summary(config, options), metadata), (full.summary(), full.metadata)
+
+
+@st.composite
+def _faults(draw, n, duration):
+    plan = []
+    window = st.tuples(
+        st.integers(0, 20).map(lambda k: duration * k / 20),
+        st.integers(1, 10).map(lambda k: duration * k / 20),
+    )
+    for machine in draw(st.lists(st.integers(0, n - 1), unique=True, max_size=2)):
+        at, length = draw(window)
+        plan.append(
+            Crash(machine, at, min(length, duration - at) or duration / 40, draw(st.booleans()))
+        )
+    if draw(st.booleans()):
+        at, length = draw(window)
+        cut = draw(st.integers(1, n - 1))
+        order = draw(st.permutations(range(n)))
+        groups = (tuple(sorted(order[:cut])), tuple(sorted(order[cut:])))
+        plan.append(Partition(groups, at, min(length, duration - at) or duration / 40))
+    if draw(st.booleans()):
+        plan.append(Loss(draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))))
+    if draw(st.booleans()):
+        at, length = draw(window)
+        sender, recipient = draw(st.permutations(range(n)))[:2]
+        extra = draw(st.sampled_from([0.0, 0.01, 0.3, 2.0]))
+        plan.append(
+            Delay(sender, recipient, extra, at, min(length, duration - at) or duration / 40)
+        )
+    return tuple(f for f in plan if not hasattr(f, "at") or f.at + f.duration <= duration)
+
+
+@st.composite
+def _runs(draw):
+    """A RunConfig and DesOptions over every feature the model has."""
+    n = draw(st.integers(2, 4))
+    rates = draw(
+        st.lists(
+            st.fractions(min_value=Fraction(1, 4), max_value=8, max_denominator=6),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    duration = float(draw(st.fractions(min_value=Fraction(1, 2), max_value=15, max_denominator=4)))
+    phase = draw(st.sampled_from(["random", "aligned", "list"]))
+    if phase == "list":
+        phase = tuple(
+            float(draw(st.fractions(min_value=Fraction(1, 100), max_value=Fraction(99, 100))) / r)
+            for r in rates
+        )
+    drift = draw(st.sampled_from([0.0, 0.0, 20.0, 3000.0]))
+    jitter = 0.0
+    if draw(st.booleans()):
+        jitter = draw(st.sampled_from([0.1, 0.5, 0.9])) / float(max(rates)) / (1 + drift / 1e6)
+    config = RunConfig(
+        rates=tuple(float(r) for r in rates),
+        p_send=draw(st.sampled_from([0.0, 0.3, 0.7, 1.0])),
+        duration=duration,
+        seed=draw(st.integers(0, 2**32)),
+        phase=phase,
+        drift_ppm=drift,
+        jitter=jitter,
+        clock=draw(st.sampled_from(["lamport", "vector"])),
+        faults=draw(_faults(n, duration)) if draw(st.booleans()) else (),
+    )
+    dist = draw(st.sampled_from(["constant", "constant", "uniform", "exponential", "lognormal"]))
+    latency = draw(st.sampled_from([0.0, 0.001, 0.05, 0.4] if dist == "constant" else [0.01, 0.3]))
+    return config, DesOptions(latency=latency, latency_dist=dist)
+
+
+@settings(max_examples=150, deadline=None)
+@given(run=_runs())
+def test_summaries_only_path_equals_the_full_record_path(run):
+    config, options = run
+    summary, full = _both_paths(config, options)
+    assert summary == full
+
+
+@pytest.mark.parametrize(
+    "changes, options",
+    [
+        ({}, DesOptions()),
+        ({"phase": "aligned"}, DesOptions()),
+        ({"phase": (0.5, 0.1, 1 / 6)}, DesOptions(latency=0.0)),
+        ({"drift_ppm": 100.0, "jitter": 0.05}, DesOptions(latency=0.2)),
+        ({"clock": "vector"}, DesOptions(latency_dist="lognormal", latency=0.1)),
+        # a message arriving at the very instant of a crash, a restart and a tick
+        ({"phase": "aligned", "faults": ("crash 1 at 1 for 1 reset",)}, DesOptions(latency=1 / 3)),
+        (
+            {"faults": ("partition 0|1,2 at 2 for 3", "loss 0.3", "delay 2->0 +1.5 at 1 for 4")},
+            DesOptions(latency_dist="exponential", latency=0.05),
+        ),
+        # the run ends while messages are in flight (they count as queued)
+        ({"phase": "aligned", "duration": 2.0}, DesOptions(latency=5.0)),
+    ],
+)
+def test_summaries_only_path_examples(changes, options):
+    config = RunConfig(rates=(1, 3, 6), p_send=0.5, duration=8, seed=7).with_(**changes)
+    summary, full = _both_paths(config, options)
+    assert summary == full
+    assert summary[0][0]["ticks"] > 0

@@ -131,7 +131,7 @@ def check_size(config: RunConfig, options: DesOptions | None = None, record: boo
     ``record``) or needs more memory than the machine has available (see
     :func:`estimate_memory`); the error gives the estimate. A run that could not need
     :data:`SMALL_RUN_BYTES` even if every message it sent stayed queued is not estimated."""
-    total = sum(config.ticks(i) for i in range(config.n_machines))
+    total = sum(config.ticks(i) for i in range(config.n_machines)) if record else 0
     if record and total > MAX_TICKS:
         raise ConfigError(
             f"run too large: {total:,} machine-ticks (limit {MAX_TICKS:,}, a few GB of "
