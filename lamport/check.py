@@ -35,9 +35,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamport.core import RECEIVE, TICK_KINDS, VECTOR, Event, VectorEvent
+from lamport.core import RECEIVE, SEND, TICK_KINDS, VECTOR, Event, VectorEvent
 from lamport.errors import LogError
-from lamport.schema import COLUMNS, LOG_PATTERN, RUN_FILE, VC_COLUMN, log_name, parse_vc
+from lamport.faults import Drop
+from lamport.schema import (
+    COLUMNS,
+    LOG_PATTERN,
+    NETWORK_FILE,
+    RUN_FILE,
+    VC_COLUMN,
+    log_name,
+    parse_vc,
+)
 
 __all__ = ["DEFAULT_LIMIT", "CheckReport", "check_logs", "check_run", "main", "read_logs"]
 
@@ -83,13 +92,20 @@ def _line(machine: int, index: int) -> str:
     return f"{log_name(machine)} line {index + 2}"
 
 
-def check_logs(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> CheckReport:
+def check_logs(
+    metadata: Mapping[str, Any],
+    logs: Sequence[Sequence[Event]],
+    drops: Sequence[Drop] | None = None,
+) -> CheckReport:
     """Check a run already in memory: its ``run.json`` content and its logs by machine
-    (events with a ``vc`` field, :class:`lamport.core.VectorEvent`, carry vector clocks)."""
+    (events with a ``vc`` field, :class:`lamport.core.VectorEvent`, carry vector clocks),
+    and, if given, its lost messages (the rows of ``network.csv``)."""
     from lamport import causality
     from lamport.invariants import violations
 
     problems: list[str] = [str(v) for v in violations(metadata, logs)]
+    if drops is not None:
+        problems += _drop_problems(metadata, logs, drops)
     all_logs = logs
     # Happened-before orders the ticks; a fault's CRASH and RESTART rows are not events
     # of the protocol, so the causal checks see the ticks alone and name their lines.
@@ -113,6 +129,43 @@ def check_logs(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> 
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
     events = sum(len(x) for x in all_logs)
     return CheckReport(len(logs), events, messages, problems, carried is not None)
+
+
+def _drop_problems(
+    metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]], drops: Sequence[Drop]
+) -> list[str]:
+    """Rows of ``network.csv`` that no log bears out: a message never sent to that
+    recipient, one its recipient received after all, one lost twice; and more rows for a
+    machine than ``run.json`` counts as dropped for it."""
+    sent = {
+        (e.msg_id, int(r))
+        for events in logs
+        for e in events
+        if e.event == SEND
+        for r in e.peer.split("+")
+    }
+    received = {(e.msg_id, e.machine) for events in logs for e in events if e.event == RECEIVE}
+    problems = []
+    seen: set[tuple[str, int]] = set()
+    for line, d in enumerate(drops, start=2):
+        key = (d.msg_id, d.recipient)
+        where = f"{NETWORK_FILE} line {line}"
+        if key not in sent:
+            problems.append(f"{where}: {d.msg_id} was never sent to machine {d.recipient}")
+        elif key in received:
+            problems.append(f"{where}: {d.msg_id} is lost, but machine {d.recipient} received it")
+        elif key in seen:
+            problems.append(f"{where}: {d.msg_id} to machine {d.recipient} is lost twice")
+        seen.add(key)
+    counted = metadata.get("dropped") or [0] * len(logs)
+    for machine, count in enumerate(counted):
+        rows = sum(1 for d in drops if d.recipient == machine)
+        if rows > count:
+            problems.append(
+                f"{NETWORK_FILE}: {rows} lost messages to machine {machine}, but {RUN_FILE} "
+                f"counts {count} dropped"
+            )
+    return problems
 
 
 def _ticks_only(
@@ -190,7 +243,7 @@ def check_run(run_dir: str | Path) -> CheckReport:
     is not a readable run: missing, no or malformed ``run.json``, a log missing
     or not parsing against the schema.
     """
-    from lamport.logs import read_metadata
+    from lamport.logs import read_drops, read_metadata
 
     run_dir = Path(run_dir)
     # The check allocates records and no reference cycles: the cycle collector's
@@ -200,7 +253,8 @@ def check_run(run_dir: str | Path) -> CheckReport:
     try:
         metadata = read_metadata(run_dir)
         logs = read_logs(run_dir, len(metadata["rates"]))
-        return check_logs(metadata, logs)
+        drops = read_drops(run_dir, len(logs))
+        return check_logs(metadata, logs, drops)
     finally:
         if paused:
             gc.enable()

@@ -449,14 +449,16 @@ def write_drops(path: Path, drops: Iterable[Sequence[Any]]) -> None:
         writer.writerows(drops)
 
 
-def read_drops(run_dir: Path) -> list[Drop]:
+def read_drops(run_dir: Path, machines: int | None = None) -> list[Drop]:
     """The rows of a run's ``network.csv`` (none if it has no such file).
-    Raise LogError naming the file and line if it is malformed."""
-    return read_drops_file(Path(run_dir) / NETWORK_FILE)
+    Raise LogError naming the file and line if it is malformed, or if a row's sender or
+    recipient is not one of the run's ``machines`` (when given)."""
+    return read_drops_file(Path(run_dir) / NETWORK_FILE, machines)
 
 
-def read_drops_file(path: Path) -> list[Drop]:
-    """The rows of a file in ``network.csv``'s format (none if there is no such file)."""
+def read_drops_file(path: Path, machines: int | None = None) -> list[Drop]:
+    """The rows of a file in ``network.csv``'s format (none if there is no such file);
+    with ``machines``, every sender and recipient must be a machine 0..machines-1."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -473,7 +475,11 @@ def read_drops_file(path: Path) -> list[Drop]:
             t, sender, recipient, msg_id, reason = row
             if reason not in DROP_REASONS:
                 raise ValueError(f"unknown reason {reason!r}")
-            drops.append(Drop(float(t), int(sender), int(recipient), msg_id, reason))
+            drop = Drop(float(t), int(sender), int(recipient), msg_id, reason)
+            for role, machine in (("sender", drop.sender), ("recipient", drop.recipient)):
+                if machines is not None and not 0 <= machine < machines:
+                    raise ValueError(f"{role} {machine} is not a machine 0..{machines - 1}")
+            drops.append(drop)
         except ValueError as exc:
             raise LogError(f"{path}: line {line}: malformed row ({exc})") from None
     return drops

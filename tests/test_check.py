@@ -288,3 +288,56 @@ def test_vector_run_without_or_with_partial_vc_column(tmp_path):
     assert check_run(fresh).problems == [
         "machine-0.csv line 4: vc '1 2 3' has 3 components, the run has 2 machines"
     ]
+
+
+@pytest.fixture
+def faulted_dir(tmp_path):
+    config = RunConfig(rates=(1, 2, 4), p_send=0.5, duration=20, seed=3, faults=("loss 0.2",))
+    return simulate(config).write(tmp_path / "faulted")
+
+
+def _network(run_dir: Path) -> list[str]:
+    return (run_dir / "network.csv").read_text().splitlines()
+
+
+def test_lost_messages_must_be_borne_out_by_the_logs(faulted_dir):
+    assert check_run(faulted_dir).ok
+    lines = _network(faulted_dir)
+    assert len(lines) > 3
+    _, logs = read_run(faulted_dir)
+    received = next(e for events in logs for e in events if e.event == RECEIVE)
+    forged = [
+        lines[0],
+        f"1.0,{received.peer},{received.machine},{received.msg_id},loss",  # received after all
+        "2.0,0,1,0:999999,loss",  # never sent
+        lines[1],
+        lines[1],  # lost twice
+    ]
+    (faulted_dir / "network.csv").write_text("\n".join(forged) + "\n")
+    problems = check_run(faulted_dir).problems
+    assert any(f"line 2: {received.msg_id} is lost, but machine" in p for p in problems)
+    assert any("line 3: 0:999999 was never sent to machine 1" in p for p in problems)
+    assert any("line 5:" in p and "is lost twice" in p for p in problems)
+
+
+def test_more_lost_messages_than_run_json_counts(faulted_dir):
+    metadata = json.loads((faulted_dir / "run.json").read_text())
+    metadata["dropped"] = [0] * len(metadata["dropped"])
+    (faulted_dir / "run.json").write_text(json.dumps(metadata))
+    problems = check_run(faulted_dir).problems
+    assert any("lost messages to machine" in p and "counts 0 dropped" in p for p in problems)
+
+
+@pytest.mark.parametrize("column", [1, 2])
+def test_a_drop_naming_no_machine_is_one_line(faulted_dir, column):
+    lines = _network(faulted_dir)
+    cells = lines[1].split(",")
+    cells[column] = "7"
+    (faulted_dir / "network.csv").write_text("\n".join([lines[0], ",".join(cells)]) + "\n")
+    role = "sender" if column == 1 else "recipient"
+    with pytest.raises(LogError, match=rf"network.csv: line 2: .*{role} 7 is not a machine 0..2"):
+        check_run(faulted_dir)
+    from lamport.analysis import load_run
+
+    with pytest.raises(LogError, match=f"{role} 7 is not a machine"):
+        load_run(faulted_dir)

@@ -180,7 +180,7 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
             check(metadata, logs)
         except LogError as exc:
             raise LogError(_locate(str(exc), run_dir)) from None
-    dropped = read_drops(run_dir)
+    dropped = read_drops(run_dir, len(logs))
     return RunResult(
         config, logs, [int(q) for q in queued], metadata, path=run_dir, dropped=dropped
     )
