@@ -353,8 +353,9 @@ class Machine:
         self.clock = 0
         self.ticks = 0
         self.sent = 0
-        #: Counted by :meth:`tally_tick` only: RECEIVE ticks, messages sent (a SEND to k
-        #: peers counts k), the longest queue a RECEIVE left, the largest jump of any tick.
+        #: Counted by :meth:`tally_tick` (and so by :meth:`tick`, which calls it): RECEIVE
+        #: ticks, messages sent (a SEND to k peers counts k), the longest queue a RECEIVE
+        #: left, the largest jump of any tick.
         self.receives = 0
         self.messages = 0
         self.max_queue = 0

@@ -105,6 +105,15 @@ _FORMS = (
 )
 
 
+def crash_changes(start: int, end: int, reset: bool) -> list[tuple[int, int, bool, bool]]:
+    """A crash window on a backend's time grid as its two changes, ``(instant, rank,
+    crash, reset)``, which sort into the order they apply: at one instant a restart
+    (rank 0) comes before a crash (rank 1), so one crash may end where the next of the
+    machine begins; but a window too short to hold an instant of the grid (``start ==
+    end``) restarts after its own crash (rank 2): the queue is lost, no tick is."""
+    return [(start, 1, True, False), (end, 0 if end > start else 2, False, reset)]
+
+
 def parse_fault(text: str) -> Fault:
     """One ``--fault`` string as a fault. Raise ConfigError naming it if malformed."""
     spec = " ".join(str(text).split())

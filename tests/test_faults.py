@@ -531,3 +531,27 @@ def test_a_restarted_node_goes_on_with_its_latency_streams() -> None:
     finally:
         for node in nodes:
             node.close()
+
+
+def test_a_crash_too_short_for_the_time_grid_loses_the_queue_and_no_tick() -> None:
+    """Rates 1 and 8, aligned, latency 2 s: 8 units a second. A crash at 9.99 s for 1 ms
+    holds no instant of that grid; it used to restart before its own crash and stay down
+    to the end (9 ticks instead of 11, and the summaries-only path disagreeing)."""
+    from lamport.des.options import DesOptions
+    from lamport.realtime.cluster import Cluster
+    from lamport.realtime.options import RealtimeOptions
+
+    config = RunConfig(
+        rates=(1, 8), p_send=0.5, duration=11.1, seed=5, phase="aligned",
+        faults=(Crash(0, 9.99, 0.001),),
+    )  # fmt: skip
+    options = DesOptions(latency=2.0)
+    result = simulate(config, options)
+    rows = [(e.t, e.event) for e in result.logs[0] if e.event in (CRASH, RESTART)]
+    assert rows == [(10.0, CRASH), (10.0, RESTART)]
+    assert len(_ticks(result.logs[0])) == 11
+    assert violations(result.metadata, result.logs) == []
+    assert simulate_summary(config, options) == result.summary()
+    threaded = Cluster(config, RealtimeOptions(speed=40, latency=2.0)).run()
+    kinds = [e.event for e in threaded.logs[0] if e.event in (CRASH, RESTART)]
+    assert kinds == [CRASH, RESTART] and len(_ticks(threaded.logs[0])) == 11

@@ -99,7 +99,7 @@ from lamport.core import (
 )
 from lamport.des.options import DesOptions
 from lamport.des.size import MAX_TICKS, check_size  # noqa: F401 (MAX_TICKS: its old home)
-from lamport.faults import Crash, Delay, Drop, Loss, Partition
+from lamport.faults import Crash, Delay, Drop, Loss, Partition, crash_changes
 from lamport.result import RunResult
 from lamport.summary import machine_tally, summarize_tallies
 
@@ -382,8 +382,8 @@ class _Faults:
         self.down = [False] * n
         self.dropped: list[Drop] = []
         self.counts = [0] * n
-        # (instant, restart first, machine, reset): RESTART before CRASH at one instant
-        changes: list[tuple[int, int, int, bool]] = []
+        # (instant, rank, crash, machine, reset): in the order they apply (crash_changes)
+        changes: list[tuple[int, int, bool, int, bool]] = []
         self.cuts: list[tuple[int, int, dict[int, int]]] = []
         self.delays: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         self.p_loss = 0.0
@@ -396,16 +396,17 @@ class _Faults:
             start = _units(fault.at, units)
             end = _units(fault.at + fault.duration, units)
             if isinstance(fault, Crash):
-                changes.append((start, 1, fault.machine, False))
-                changes.append((end, 0, fault.machine, fault.reset))
+                for when, rank, crash, reset in crash_changes(start, end, fault.reset):
+                    changes.append((when, rank, crash, fault.machine, reset))
             elif isinstance(fault, Partition):
                 side = {m: g for g, group in enumerate(fault.groups) for m in group}
                 self.cuts.append((start, end, side))
             elif isinstance(fault, Delay):
                 window = (start, end, _units(fault.extra, units))
                 self.delays.setdefault((fault.sender, fault.recipient), []).append(window)
-        changes.sort()
-        self.changes = deque(changes)
+        self.changes: deque[tuple[int, bool, int, bool]] = deque(
+            (when, crash, machine, reset) for when, _, crash, machine, reset in sorted(changes)
+        )
 
     @property
     def next_change(self) -> float:

@@ -73,7 +73,7 @@ from lamport.core import (
     machine_class,
     machine_streams,
 )
-from lamport.faults import Crash, Delay, Drop, Loss, Partition
+from lamport.faults import Crash, Delay, Drop, Loss, Partition, crash_changes
 from lamport.realtime.framing import encode_message
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import Transport
@@ -201,18 +201,19 @@ class NodeFaults:
         if not real:
             for crash in own:
                 start, end = self.units(crash.at), self.units(crash.at + crash.duration)
-                changes += [(start, 1, False), (end, 0, crash.reset)]
+                changes += crash_changes(start, end, crash.reset)
         else:
             first = 0
             if resume is not None:
                 crash = own[resume]
                 start, end = self.units(crash.at), self.units(crash.at + crash.duration)
-                changes += [(start, 1, False), (end, 0, crash.reset)]
+                changes += crash_changes(start, end, crash.reset)
                 self.resume_at = end
                 first = resume + 1
             if first < len(own):
                 self.halt_at = self.units(own[first].at)
-        self.changes = deque(sorted(changes))
+        # (instant, crash, reset), in the order they apply (crash_changes' ranks)
+        self.changes = deque((when, crash, reset) for when, _, crash, reset in sorted(changes))
         self.loss_draws = {
             r: Counted(loss_stream(config.seed, machine, r))
             for r in range(config.n_machines)
