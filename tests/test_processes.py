@@ -285,8 +285,9 @@ def node(
     )
 
 
-def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files):
-    config, secret = run_files
+def two_nodes_collected(tmp_path: Path, config: Path, secret: Path) -> list[tuple[str, str]]:
+    """Machines 0 and 1 of a run started by hand (``node``, each in tmp_path/host<i>),
+    then ``collect`` into tmp_path/run; both must succeed. Return the nodes' outputs."""
     socks = [listening(), listening()]
     nodes = [
         node(i, config, secret, socks[i], {1 - i: socks[1 - i]}, tmp_path / f"host{i}")
@@ -296,7 +297,6 @@ def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files)
     for sock in socks:
         sock.close()
     assert [p.returncode for p in nodes] == [0, 0], outputs
-    assert "start offset" in outputs[0][0]
     collected = subprocess.run(
         [sys.executable, "-m", "lamport.realtime", "collect", "host0", "host1", "--out", "run"],
         cwd=tmp_path,
@@ -306,6 +306,13 @@ def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files)
         timeout=30,
     )
     assert collected.returncode == 0, collected.stderr
+    return outputs
+
+
+def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files):
+    config, secret = run_files
+    outputs = two_nodes_collected(tmp_path, config, secret)
+    assert "start offset" in outputs[0][0]
     metadata, logs = read_run(tmp_path / "run")
     check(metadata, logs, tick_tolerance=1)
     assert [len(events) for events in logs] == [30, 50]
@@ -624,24 +631,7 @@ def test_nodes_started_by_hand_under_a_plan_collect_their_drops(tmp_path):
     options = {"speed": 10.0, "base_port": None, "connect_timeout": 2.0}
     path.write_text(json.dumps({"backend": "realtime", **config.metadata(), "options": options}))
     secret = auth.write_secret(tmp_path / "secret", auth.new_secret())
-    socks = [listening(), listening()]
-    nodes = [
-        node(i, path, secret, socks[i], {1 - i: socks[1 - i]}, tmp_path / f"host{i}")
-        for i in (0, 1)
-    ]
-    outputs = [p.communicate(timeout=20) for p in nodes]
-    for sock in socks:
-        sock.close()
-    assert [p.returncode for p in nodes] == [0, 0], outputs
-    collected = subprocess.run(
-        [sys.executable, "-m", "lamport.realtime", "collect", "host0", "host1", "--out", "run"],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert collected.returncode == 0, collected.stderr
+    two_nodes_collected(tmp_path, path, secret)
     run = load_run(tmp_path / "run")
     metadata, logs = read_run(tmp_path / "run")
     assert violations(metadata, logs) == []
