@@ -297,16 +297,21 @@ def two_nodes_collected(tmp_path: Path, config: Path, secret: Path) -> list[tupl
     for sock in socks:
         sock.close()
     assert [p.returncode for p in nodes] == [0, 0], outputs
-    collected = subprocess.run(
-        [sys.executable, "-m", "lamport.realtime", "collect", "host0", "host1", "--out", "run"],
-        cwd=tmp_path,
+    collected = realtime_cli(tmp_path, "collect", "host0", "host1", "--out", "run")
+    assert collected.returncode == 0, collected.stderr
+    return outputs
+
+
+def realtime_cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m lamport.realtime ARGV`` run in ``cwd``, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", *argv],
+        cwd=cwd,
         env=ENV,
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert collected.returncode == 0, collected.stderr
-    return outputs
 
 
 def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files):
@@ -327,14 +332,7 @@ def test_nodes_started_by_hand_run_and_collect_into_one_run(tmp_path, run_files)
         (["host0", "other", "--out", "run2"], "other/node-1.json: a different run from"),
         (["host0", "host0", "host1", "--out", "run2"], "machine 0 also in"),
     ]:
-        bad = subprocess.run(
-            [sys.executable, "-m", "lamport.realtime", "collect", *argv],
-            cwd=tmp_path,
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        bad = realtime_cli(tmp_path, "collect", *argv)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
         assert message in bad.stderr, bad.stderr
 
@@ -610,14 +608,7 @@ def lost_as_the_streams_say(logs: list, dropped: list, seed: int, p: float) -> b
 
 
 def test_real_crash_without_processes_is_one_line_exit_2(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "lamport.realtime", "exp", "5", "--real-crash", "--quiet"],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = realtime_cli(tmp_path, "exp", "5", "--real-crash", "--quiet")
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "--real-crash needs --processes" in done.stderr
     assert not list(tmp_path.iterdir())
