@@ -504,6 +504,20 @@ class Experiment:
         )
 
 
+def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
+    """A TOML file's text and data. Raise ConfigError naming the file and the problem
+    (``what`` names the kind of file: "experiment file", "grid file")."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML ({exc})") from None
+
+
 def load_experiment(path: Path | str) -> Experiment:
     """Read one experiment file. Raise ConfigError naming the file if it is malformed.
 
@@ -514,14 +528,7 @@ def load_experiment(path: Path | str) -> Experiment:
     other key is an error.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: experiment file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read experiment file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML ({exc})") from None
+    _, data = read_toml(path, "experiment file")
     try:
         return _parse_experiment(data, path)
     except ConfigError as exc:

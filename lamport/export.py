@@ -242,12 +242,11 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path, time: str = "m
         text = dot(logs)
     else:
         text = json.dumps(perfetto(logs, metadata, time), separators=(",", ":"))
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    from lamport.logs import replace_text
+
     try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, output)
+        replace_text(output, text)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise LogError(
             f"--output {output}: cannot write ({(exc.strerror or str(exc)).lower()})"
         ) from None

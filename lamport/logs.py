@@ -417,6 +417,18 @@ class RunWriter:
             self._staging.discard()
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: into a hidden file beside it, then one rename.
+    An OSError leaves no partial file behind and is raised for the caller to name."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2)

@@ -4,10 +4,14 @@ blocking socket (:mod:`lamport.realtime.auth`), and the frames it needs."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lamport.realtime import auth
@@ -116,3 +120,31 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+#: The repository: subprocess tests run the CLI from it, whatever the current directory.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_ticking(cwd: Path, argv: list[str], timeout: float = 20.0) -> subprocess.Popen[str]:
+    """Start ``python -m lamport.realtime ARGV --out cwd/run`` in ``cwd`` and return it
+    once machine 2 has logged a few ticks in the run's staging directory."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lamport.realtime", *argv, "--out", str(cwd / "run")],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def ticking() -> bool:
+        logs = list(cwd.glob(".run.partial-*/machine-2.csv"))
+        return bool(logs) and len(logs[0].read_text().splitlines()) > 5
+
+    try:
+        wait_for(ticking, timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    return process

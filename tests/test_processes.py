@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from bands import des_band
-from peer import Outsider, wait_for
+from peer import Outsider, cli_ticking, wait_for
 
 from lamport.analysis import load_run
 from lamport.check import check_logs
@@ -160,21 +160,8 @@ def test_a_frozen_node_is_never_waited_on_forever(tmp_path):
 
 def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan(tmp_path):
     out = tmp_path / "run"
-    argv = ["exp", "4", "--processes", "--speed", "5", "--out", str(out), "--quiet"]
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "lamport.realtime", *argv],
-        cwd=tmp_path,
-        env=ENV,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    launcher = cli_ticking(tmp_path, ["exp", "4", "--processes", "--speed", "5", "--quiet"])
     try:
-
-        def ticking() -> bool:
-            logs = list(tmp_path.glob(".run.partial-*/machine-2.csv"))
-            return bool(logs) and len(logs[0].read_text().splitlines()) > 5
-
-        wait_for(ticking, timeout=20)
         nodes = processes_naming(f"--out={tmp_path}")
         assert len(nodes) == 3
         launcher.send_signal(signal.SIGINT)

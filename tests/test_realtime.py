@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from bands import des_band
-from peer import handshake, hello, in_background, wait_for
+from peer import cli_ticking, handshake, hello, in_background, wait_for
 
 from lamport.config import RunConfig, experiment
 from lamport.core import INTERNAL, RECEIVE, SEND
@@ -422,22 +422,8 @@ def test_cli_runs_and_prints_the_summary(tmp_path, capsys):
 
 def test_cli_sigterm_stops_cleanly(tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = ["exp", "9", "--speed", "5", "--out", str(out), "--quiet"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lamport.realtime", *argv],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = cli_ticking(tmp_path, ["exp", "9", "--speed", "5", "--quiet"])
     try:
-        # Wait until machine 2 has logged a few ticks in the staging directory.
-        def ticking() -> bool:
-            logs = list(tmp_path.glob(".run.partial-*/machine-2.csv"))
-            return bool(logs) and len(logs[0].read_text().splitlines()) > 5
-
-        wait_for(ticking, timeout=15)
         process.send_signal(signal.SIGTERM)
         asked = time.monotonic()
         _, err = process.communicate(timeout=10)

@@ -50,14 +50,13 @@ import os
 import re
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lamport import __version__
-from lamport.config import RunConfig
+from lamport.config import RunConfig, read_toml
 from lamport.des.options import DesOptions
 from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError, LogError, NetworkError
@@ -160,15 +159,7 @@ class Grid:
 def load_grid(path: Path | str) -> Grid:
     """Read and check a grid file. Raise ConfigError naming the file and the problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: grid file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read grid file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML ({exc})") from None
+    text, data = read_toml(path, "grid file")
     try:
         return parse_grid(data, text)
     except ConfigError as exc:
@@ -591,14 +582,11 @@ def _write_chunk(
 
 def _write_text(path: Path, text: str) -> None:
     """Write a file beside the dataset in one rename; an OSError becomes LogError."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        from lamport.logs import cannot_write
+    from lamport.logs import cannot_write, replace_text
 
+    try:
+        replace_text(path, text)
+    except OSError as exc:
         raise cannot_write(path.parent, exc) from None
 
 

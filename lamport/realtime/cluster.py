@@ -45,7 +45,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,7 +297,7 @@ class Cluster:
         columns = log_columns(self.config.clock)
         writer = RunWriter(self.out, n, columns=columns) if self.out is not None else None
         with writer if writer is not None else contextlib.nullcontext():
-            with self._network_log(writer):
+            with network_log(writer.staging if writer is not None else None):
                 nodes = self._nodes(writer)
                 reports = self._run_nodes(nodes)
             if writer is not None:
@@ -315,22 +315,6 @@ class Cluster:
             timing.arrived += report.arrived
         out = self.out if writer is not None else None
         return Result(config, logs, metadata["queued_at_end"], metadata, out, timing, dropped=lost)
-
-    @contextlib.contextmanager
-    def _network_log(self, writer: RunWriter | None) -> Any:
-        """Copy the network's warnings to ``network.log`` in the run directory."""
-        if writer is None:
-            yield
-            return
-        handler = logging.FileHandler(writer.staging / "network.log", delay=True)
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-        try:
-            yield
-        finally:
-            log.removeHandler(handler)
-            handler.close()
 
     def _nodes(self, writer: RunWriter | None) -> list[Node]:
         """Build every node, binding its listener. Raise NetworkError if a port is in use."""
@@ -499,6 +483,24 @@ class Cluster:
                 for reason in ("crash", "partition", "loss")
             }
         return metadata
+
+
+@contextlib.contextmanager
+def network_log(folder: Path | None) -> Iterator[None]:
+    """Copy the network's warnings to ``network.log`` in ``folder`` (a run directory being
+    written) while the block runs; nothing without a folder."""
+    if folder is None:
+        yield
+        return
+    handler = logging.FileHandler(folder / "network.log", delay=True)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _sink(writer: RunWriter, machine: int) -> Callable[[Event], None]:

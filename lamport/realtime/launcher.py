@@ -78,7 +78,7 @@ from lamport.errors import ConfigError, NetworkError
 from lamport.faults import Drop, fault_text
 from lamport.logs import Staging, cannot_write, read_drops_file, read_log, write_drops, write_json
 from lamport.realtime.auth import write_secret
-from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing, room_for
+from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing, network_log, room_for
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.process import (
@@ -265,7 +265,7 @@ class Launcher(Cluster):
         try:
             folder = staging.create() if staging is not None else private / "nodes"
             folder.mkdir(exist_ok=True)
-            with self._staging_log(staging, folder):
+            with network_log(folder if staging is not None else None):
                 write_secret(private / "secret", self.secret)
                 write_json(private / "config.json", _node_config(config, options))
                 try:
@@ -300,21 +300,6 @@ class Launcher(Cluster):
             shutil.rmtree(private, ignore_errors=True)
         timing = Timing([report.lateness for report in reports])
         return Result(config, logs, metadata["queued_at_end"], metadata, out, timing, dropped=lost)
-
-    @contextlib.contextmanager
-    def _staging_log(self, staging: Staging | None, folder: Path) -> Any:
-        if staging is None:
-            yield
-            return
-        handler = logging.FileHandler(folder / "network.log", delay=True)
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-        try:
-            yield
-        finally:
-            log.removeHandler(handler)
-            handler.close()
 
     # -- processes ---------------------------------------------------------------------------
 
