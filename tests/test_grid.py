@@ -19,11 +19,15 @@ from lamport.des.grid import (
     GRID_JSON,
     GRID_TOML,
     MAX_CELLS,
+    _tasks,
+    chunk_seeds,
     expand,
     load_grid,
     parse_grid,
+    plan,
     read_dataset,
     run_grid,
+    task_seeds,
 )
 from lamport.des.model import simulate, simulate_summary
 from lamport.des.options import DesOptions
@@ -189,7 +193,11 @@ def test_jobs_do_not_change_rows(tmp_path):
     assert one.equals(two)
 
 
-def test_resume_writes_no_duplicate_and_loses_no_cell(tmp_path):
+def test_resume_writes_no_duplicate_and_loses_no_cell(tmp_path, monkeypatch):
+    import lamport.des.grid as grid_module
+
+    # Tasks of a few seeds, so the grid is many tasks and the stop falls between two.
+    monkeypatch.setattr(grid_module, "TASK_SECONDS", 0.001)
     grid = small_grid(seeds=40)
     reference = run_grid(grid, tmp_path / "ref", jobs=1).frame()
     out = tmp_path / "o"
@@ -243,6 +251,32 @@ def test_dask_local_cluster_gives_the_same_rows(tmp_path):
         ).frame()
     assert on_dask.equals(local)
     assert by_address.equals(local)
+
+
+def test_dask_cli_on_worker_processes_gives_the_same_rows(tmp_path):
+    # --dask: a LocalCluster whose workers fork from a preloaded forkserver.
+    pytest.importorskip("distributed")
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    done = _cli(
+        ["grid", str(path), "--out", str(tmp_path / "dask"), "--dask", "--jobs", "2"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    local = run_grid(small_grid(), tmp_path / "local", jobs=1).frame()
+    assert read_dataset(tmp_path / "dask").equals(local)
+
+
+def test_small_cells_share_a_task():
+    grid = small_grid(seeds=40)  # 5-s runs: a quarter second holds thousands of seeds
+    per_task = task_seeds(grid)
+    assert chunk_seeds(grid) == 40 < per_task
+    chunks = list(plan(grid, 40))
+    tasks = list(_tasks(iter(chunks), per_task))
+    assert len(chunks) == grid.n_cells and len(tasks) < len(chunks)
+    assert [c for task in tasks for c in task] == chunks
+    long_runs = small_grid(seeds=100_000, duration=3600)  # a task is a few seeds
+    assert chunk_seeds(long_runs) == task_seeds(long_runs) < 100
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path):

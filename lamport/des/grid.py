@@ -22,10 +22,11 @@ Compact values
       ``rates`` lists each set of machines once.
 
 Execution
-    Cells are cut into *chunks* of consecutive seeds (:func:`chunk_seeds`, about
-    a quarter of a second of work, fixed per grid and recorded in ``grid.json``),
-    chunks are grouped into tasks and run on a local process pool, a Dask
-    LocalCluster (``dask=True``) or an existing Dask scheduler. Seeds decide
+    Cells are cut into *chunks* of consecutive seeds (:func:`chunk_seeds`, at
+    most a quarter of a second of work, fixed per grid and recorded in
+    ``grid.json``), chunks are grouped into tasks of about a quarter of a second
+    (:func:`task_seeds`; several small cells make one task) and run on a local
+    process pool, a Dask LocalCluster (``dask=True``) or an existing Dask scheduler. Seeds decide
     everything, so every executor gives the same rows. At most a few tasks per
     worker are in flight, so a grid of any size runs in bounded memory.
 
@@ -77,10 +78,13 @@ GRID_TOML = "_grid.toml"
 GRID_JSON = "_grid.json"
 #: Where ``--report`` writes report.md, report.html and figures/.
 REPORT_DIR = "_report"
-#: Seconds of work per chunk of seeds: big enough that per-task overhead stays small.
-CHUNK_SECONDS = 0.25
-#: Estimated seconds per machine-tick on the summaries-only path (one core).
-TICK_SECONDS = 2.5e-6
+#: Seconds of work per task (and at most per chunk of seeds): big enough that the
+#: per-task cost of a pool or of Dask stays small, small enough that the last tasks
+#: leave no core idle for long.
+TASK_SECONDS = 0.25
+#: Estimated seconds per machine-tick on the summaries-only path, measured with every
+#: core busy (benchmarks/bench_grid.py: 7.7 million ticks in 8 to 10 CPU-seconds).
+TICK_SECONDS = 1.2e-6
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CHUNK_FILE = re.compile(r"seeds-(\d+)-(\d+)\.parquet")
 
@@ -279,15 +283,21 @@ def _tidy(x: float) -> int | float:
 # -- chunks and tasks ----------------------------------------------------------------------
 
 
-def chunk_seeds(grid: Grid) -> int:
-    """Seeds per chunk: about :data:`CHUNK_SECONDS` of work for the grid's costliest cell."""
+def task_seeds(grid: Grid) -> int:
+    """Seeds per task: about :data:`TASK_SECONDS` of work for the grid's costliest cell.
+    A task may hold several cells' chunks."""
     worst = 1
     # Estimating every cell of a large grid costs more than it saves: sample a few.
     step = max(1, grid.n_cells // 64)
     for index in range(0, grid.n_cells, step):
         config, _ = grid.config(grid.cell(index), grid.first_seed)
         worst = max(worst, sum(config.ticks(i) for i in range(config.n_machines)))
-    return max(1, min(grid.seeds, int(CHUNK_SECONDS / (worst * TICK_SECONDS))))
+    return max(1, int(TASK_SECONDS / (worst * TICK_SECONDS)))
+
+
+def chunk_seeds(grid: Grid) -> int:
+    """Seeds per chunk (one file): a task's worth, at most a cell's seeds."""
+    return min(grid.seeds, task_seeds(grid))
 
 
 #: One chunk: (cell index, first seed, last seed inclusive).
@@ -405,6 +415,70 @@ class _Local:
             self.pool.join()
 
 
+#: What every Dask worker imports: loaded once in the forkserver the workers fork from.
+WORKER_MODULES = ("distributed", "lamport.des.grid", "lamport.des.model")
+#: A LocalCluster's settings for short CPU-bound tasks and no dashboard: the worker's
+#: statistical profiler (which samples every thread's stack every 10 ms and feeds
+#: only the dashboard) is off, and the event-loop, memory and system monitors wake
+#: every second or two instead of every 20 to 500 ms. Workers fork from the forkserver
+#: (:func:`_start_forkserver`).
+CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.multiprocessing-method": "forkserver",
+}
+
+
+def _start_forkserver() -> None:
+    """Start multiprocessing's forkserver with :data:`WORKER_MODULES` imported.
+
+    A LocalCluster's workers then start by forking that single-threaded server (no
+    interpreter start, no import of distributed and the model per worker), and the
+    server's imports overlap this process's own import of distributed. A server
+    already running (an earlier grid in this process) is reused as it is.
+
+    The server, and every worker forked from it, ignores SIGINT: Ctrl-C in a terminal
+    reaches the whole process group, and the client stops the workers itself (a
+    worker's own KeyboardInterrupt only printed tracebacks). A process inherits an
+    ignored signal, so SIGINT is ignored here for the instant of starting the server
+    (from the main thread; elsewhere the workers take Ctrl-C as Dask's do)."""
+    import multiprocessing
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _local_cluster(jobs: int) -> Any:
+    """A LocalCluster of ``jobs`` one-thread worker processes, no dashboard, quiet."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # Workers and scheduler read the settings when they are made, here.
+    with dask.config.set(CLUSTER_CONFIG):
+        return LocalCluster(
+            n_workers=jobs,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+
+
 def dask_missing() -> ConfigError:
     return ConfigError("Dask is not installed: pip install 'lamport[dask]'")
 
@@ -415,8 +489,15 @@ class _Dask:
     def __init__(
         self, jobs: int, scheduler: str | None = None, client: Any = None, timeout: float = 5.0
     ) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise dask_missing()
+        if client is None and scheduler is None:
+            # Before this process imports distributed, so both imports run at once.
+            _start_forkserver()
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise dask_missing() from None
         self.cluster = None
@@ -432,16 +513,7 @@ class _Dask:
                     f"--scheduler {scheduler}: cannot reach the Dask scheduler ({reason[:120]})"
                 ) from None
         else:
-            import logging
-
-            logging.getLogger("distributed").setLevel(logging.ERROR)
-            self.cluster = LocalCluster(
-                n_workers=jobs,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            self.cluster = _local_cluster(jobs)
             self.client = Client(self.cluster)
         self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
 
@@ -641,7 +713,8 @@ def run_grid(
     executor_seconds = round(time.perf_counter() - started, 3)
     try:
         existing = _claim(out, grid, force)
-        per_chunk = int(existing["chunk_seeds"]) if existing else chunk_seeds(grid)
+        per_task = task_seeds(grid)
+        per_chunk = int(existing["chunk_seeds"]) if existing else min(grid.seeds, per_task)
         done = _written(out) if existing else set()
         metadata = {
             "backend": "des",
@@ -673,7 +746,7 @@ def run_grid(
         count = skipped
         if progress is not None:
             progress(count, total)
-        for results in executor.run(grid, _tasks(todo, max(per_chunk, 1))):
+        for results in executor.run(grid, _tasks(todo, max(per_task, per_chunk))):
             for chunk, columns in results:
                 _write_chunk(out, chunk, columns, types)
                 count += chunk[2] - chunk[1] + 1
