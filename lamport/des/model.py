@@ -79,7 +79,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import simpy
 from simpy.events import URGENT
@@ -208,6 +208,34 @@ class _Arrival(SimEvent):
         agenda.env.schedule(self, URGENT, delay)
 
 
+class _Arrivals(Protocol):
+    """The model's queue of arrivals to come; instants are whole units. Three serve:
+    :class:`_Agenda` (a heap), :class:`_Fifo` (a deque) and :class:`_SimPyAgenda`
+    (SimPy's own queue), all handing batches out in the same order."""
+
+    #: What :meth:`deliver` and :meth:`upcoming` return when nothing is left.
+    never: float
+
+    @property
+    def now(self) -> int:
+        """The instant of the last delivery (or of the end of :meth:`run`)."""
+
+    def post(self, when: int, batch: _Batch) -> None:
+        """Deliver ``batch`` at instant ``when`` (not before now)."""
+
+    def deliver(self, until: int) -> float:
+        """Deliver every batch due at or before ``until``; return the next one's instant."""
+
+    def upcoming(self) -> float:
+        """The instant of the next arrival (:attr:`never` if none is left)."""
+
+    def run(self, until: int) -> None:
+        """Deliver every batch due at or before ``until`` and stand at ``until``."""
+
+    def batches(self) -> Iterator[_Batch]:
+        """The batches still to arrive."""
+
+
 class _Agenda:
     """The arrivals to come, on a plain heap: the summaries-only path's event queue.
 
@@ -321,7 +349,7 @@ class _Network:
     losses and delays."""
 
     def __init__(
-        self, config: RunConfig, options: DesOptions, units: int, agenda: _Agenda | _SimPyAgenda
+        self, config: RunConfig, options: DesOptions, units: int, agenda: _Arrivals
     ) -> None:
         self.seed = config.seed
         self.sample = latency_sampler(options.latency_dist, options.latency, options.latency_spread)
@@ -413,7 +441,7 @@ class _Faults:
         """The instant of the next crash or restart (units), inf if none is left."""
         return self.changes[0][0] if self.changes else math.inf
 
-    def apply(self, now: int, agenda: _Agenda | _SimPyAgenda) -> None:
+    def apply(self, now: int, agenda: _Arrivals) -> None:
         """Crash and restart the machines due by ``now``, each after the arrivals that
         land before it."""
         changes = self.changes
@@ -560,7 +588,7 @@ def _simulate(
     one_by_one = options.latency_dist != "constant" or faults is not None
     # Arrivals wait on SimPy's event queue when records are kept, on a plain heap in
     # the same order when only a summary is (see _Agenda).
-    agenda: _Agenda | _SimPyAgenda
+    agenda: _Arrivals
     if sinks is not None:
         agenda = _SimPyAgenda(delivers)
     else:
