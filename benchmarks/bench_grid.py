@@ -164,15 +164,20 @@ def timed_grid(
 def _become_subreaper() -> None:
     """Adopt orphaned descendants (Linux): a process that outlives its parent, such as
     Dask's forkserver and the workers forked from it, is then reaped here and its CPU
-    time counts in RUSAGE_CHILDREN."""
+    time counts in RUSAGE_CHILDREN. Elsewhere, such CPU time goes uncounted."""
+    if not sys.platform.startswith("linux"):
+        return
     import ctypes
 
     PR_SET_CHILD_SUBREAPER = 36
-    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        print("note: not a subreaper; Dask's forkserver CPU time goes uncounted")
 
 
 def _reap_orphans() -> None:
-    """Wait for every adopted descendant to end."""
+    """Wait for every adopted descendant to end. Called right after a grid command
+    ends, when the benchmark has no other child: those left are the command's orphans
+    (they hold its stderr until they end, so ``communicate`` has waited for them)."""
     while True:
         try:
             os.waitpid(-1, 0)

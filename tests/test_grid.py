@@ -3,10 +3,12 @@ the memory guard and the grid report."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from lamport.des.grid import (
     GRID_JSON,
     GRID_TOML,
     MAX_CELLS,
+    TASKS_PER_WORKER,
     _tasks,
     chunk_seeds,
     expand,
@@ -258,9 +261,15 @@ def test_dask_cli_on_worker_processes_gives_the_same_rows(tmp_path):
     pytest.importorskip("distributed")
     path = tmp_path / "small.toml"
     path.write_text(SMALL)
-    done = _cli(
-        ["grid", str(path), "--out", str(tmp_path / "dask"), "--dask", "--jobs", "2"], tmp_path
-    )
+    # Another cluster's scheduler on Dask's default port must not make ours warn.
+    held = socket.socket()
+    with contextlib.suppress(OSError):  # taken already: just as good
+        held.bind(("127.0.0.1", 8787))
+        held.listen()
+    with held:
+        done = _cli(
+            ["grid", str(path), "--out", str(tmp_path / "dask"), "--dask", "--jobs", "2"], tmp_path
+        )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     local = run_grid(small_grid(), tmp_path / "local", jobs=1).frame()
@@ -268,7 +277,7 @@ def test_dask_cli_on_worker_processes_gives_the_same_rows(tmp_path):
 
 
 def test_small_cells_share_a_task():
-    grid = small_grid(seeds=40)  # 5-s runs: a quarter second holds thousands of seeds
+    grid = small_grid(seeds=40)  # 320 runs of 5 s: one worker's share, 80 seeds a task
     per_task = task_seeds(grid)
     assert chunk_seeds(grid) == 40 < per_task
     chunks = list(plan(grid, 40))
@@ -277,6 +286,30 @@ def test_small_cells_share_a_task():
     assert [c for task in tasks for c in task] == chunks
     long_runs = small_grid(seeds=100_000, duration=3600)  # a task is a few seeds
     assert chunk_seeds(long_runs) == task_seeds(long_runs) < 100
+    # A run's fixed cost counts: a task of 1-s runs is some hundreds, not 70,000.
+    assert 500 < task_seeds(small_grid(seeds=10**6, duration=1)) < 2000
+    # Every worker gets several tasks, however cheap the runs.
+    tiny = small_grid(seeds=10, duration=1)
+    tasks = list(_tasks(plan(tiny, chunk_seeds(tiny, 2)), task_seeds(tiny, 2)))
+    assert len(tasks) >= 2 * TASKS_PER_WORKER
+
+
+def test_forkserver_ignores_ctrl_c_and_the_caller_keeps_its_handler():
+    pytest.importorskip("distributed")
+    from multiprocessing import forkserver
+
+    from lamport.des.grid import _start_forkserver
+
+    before = signal.getsignal(signal.SIGINT)
+    _start_forkserver()
+    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()
+    pid = forkserver._forkserver._forkserver_pid
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(
+        next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16
+    )
+    assert ignored & (1 << (signal.SIGINT - 1))
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path):
@@ -422,11 +455,16 @@ def _interrupt_at_first_file(path, out, *extra):
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(out.glob("cell=*/*.parquet")):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(out.glob("cell=*/*.parquet")):
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # leave nothing running behind a failed test
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     return proc.returncode, err
 
 

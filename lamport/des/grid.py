@@ -23,9 +23,9 @@ Compact values
 
 Execution
     Cells are cut into *chunks* of consecutive seeds (:func:`chunk_seeds`, at
-    most a quarter of a second of work, fixed per grid and recorded in
-    ``grid.json``), chunks are grouped into tasks of about a quarter of a second
-    (:func:`task_seeds`; several small cells make one task) and run on a local
+    most about 0.3 s of work, fixed per grid and recorded in ``grid.json``),
+    chunks are grouped into tasks of about 0.3 s, several per worker
+    (:func:`task_seeds`; several small cells make one task), and run on a local
     process pool, a Dask LocalCluster (``dask=True``) or an existing Dask scheduler. Seeds decide
     everything, so every executor gives the same rows. At most a few tasks per
     worker are in flight, so a grid of any size runs in bounded memory.
@@ -81,10 +81,15 @@ REPORT_DIR = "_report"
 #: Seconds of work per task (and at most per chunk of seeds): big enough that the
 #: per-task cost of a pool or of Dask stays small, small enough that the last tasks
 #: leave no core idle for long.
-TASK_SECONDS = 0.25
-#: Estimated seconds per machine-tick on the summaries-only path, measured with every
-#: core busy (benchmarks/bench_grid.py: 7.7 million ticks in 8 to 10 CPU-seconds).
-TICK_SECONDS = 1.2e-6
+TASK_SECONDS = 0.3
+#: Every worker gets at least this many tasks (a small grid is spread over the workers).
+TASKS_PER_WORKER = 4
+#: Estimated cost of a run on the summaries-only path with every core busy: a fixed
+#: part (streams, machines, metadata, rows) and one per machine-tick. Measured on
+#: one idle core at 170 us and 0.76 us (benchmarks/bench_grid.py: the 10,000-run
+#: grid's 7.7 million ticks took 8 to 10 CPU-seconds on two busy cores).
+RUN_SECONDS = 2.5e-4
+TICK_SECONDS = 1.0e-6
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CHUNK_FILE = re.compile(r"seeds-(\d+)-(\d+)\.parquet")
 
@@ -283,21 +288,24 @@ def _tidy(x: float) -> int | float:
 # -- chunks and tasks ----------------------------------------------------------------------
 
 
-def task_seeds(grid: Grid) -> int:
-    """Seeds per task: about :data:`TASK_SECONDS` of work for the grid's costliest cell.
-    A task may hold several cells' chunks."""
+def task_seeds(grid: Grid, workers: int = 1) -> int:
+    """Seeds per task: about :data:`TASK_SECONDS` of runs of the grid's costliest cell,
+    and few enough that each of ``workers`` gets :data:`TASKS_PER_WORKER` tasks or
+    more. A task may hold several cells' chunks."""
     worst = 1
     # Estimating every cell of a large grid costs more than it saves: sample a few.
     step = max(1, grid.n_cells // 64)
     for index in range(0, grid.n_cells, step):
         config, _ = grid.config(grid.cell(index), grid.first_seed)
         worst = max(worst, sum(config.ticks(i) for i in range(config.n_machines)))
-    return max(1, int(TASK_SECONDS / (worst * TICK_SECONDS)))
+    by_time = int(TASK_SECONDS / (RUN_SECONDS + worst * TICK_SECONDS))
+    by_share = -(-grid.n_runs // (TASKS_PER_WORKER * max(1, workers)))
+    return max(1, min(by_time, by_share))
 
 
-def chunk_seeds(grid: Grid) -> int:
+def chunk_seeds(grid: Grid, workers: int = 1) -> int:
     """Seeds per chunk (one file): a task's worth, at most a cell's seeds."""
-    return min(grid.seeds, task_seeds(grid))
+    return min(grid.seeds, task_seeds(grid, workers))
 
 
 #: One chunk: (cell index, first seed, last seed inclusive).
@@ -321,7 +329,8 @@ def plan(grid: Grid, per_chunk: int) -> Iterator[Chunk]:
 
 
 def _tasks(chunks: Iterator[Chunk], per_task: int) -> Iterator[list[Chunk]]:
-    """Group chunks into tasks of about ``per_task`` seeds."""
+    """Group chunks, in order, into tasks of at least ``per_task`` seeds (one chunk more
+    at most; the last task holds what is left)."""
     task: list[Chunk] = []
     seeds = 0
     for chunk in chunks:
@@ -415,35 +424,41 @@ class _Local:
             self.pool.join()
 
 
-#: What every Dask worker imports: loaded once in the forkserver the workers fork from.
-WORKER_MODULES = ("distributed", "lamport.des.grid", "lamport.des.model")
-#: A LocalCluster's settings for short CPU-bound tasks and no dashboard: the worker's
-#: statistical profiler (which samples every thread's stack every 10 ms and feeds
-#: only the dashboard) is off, and the event-loop, memory and system monitors wake
-#: every second or two instead of every 20 to 500 ms. Workers fork from the forkserver
-#: (:func:`_start_forkserver`).
+#: What the forkserver imports once for every Dask worker forked from it. lamport's
+#: own modules are left to each worker (a few tens of ms): a worker imports them
+#: after the fork from the client's ``sys.path``, while the server would resolve them
+#: from its own (the working directory first), which may hold another lamport.
+WORKER_MODULES = ("distributed",)
+#: A LocalCluster's settings for short CPU-bound tasks and no dashboard, held while
+#: the cluster lives (a worker restarted mid-grid reads them again): workers fork
+#: from the forkserver (:func:`_start_forkserver`); the worker's statistical profiler
+#: (which samples every thread's stack every 10 ms and feeds only the dashboard) is
+#: off; the event-loop, memory and system monitors wake every second or two instead
+#: of every 20 to 500 ms.
 CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "forkserver",
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
-    "distributed.worker.multiprocessing-method": "forkserver",
 }
 
 
 def _start_forkserver() -> None:
     """Start multiprocessing's forkserver with :data:`WORKER_MODULES` imported.
 
-    A LocalCluster's workers then start by forking that single-threaded server (no
-    interpreter start, no import of distributed and the model per worker), and the
-    server's imports overlap this process's own import of distributed. A server
-    already running (an earlier grid in this process) is reused as it is.
+    A LocalCluster's workers then start by forking that server, which runs no event
+    loop or Dask thread (no interpreter start and no import of distributed per
+    worker), and the server's import overlaps this process's own import of
+    distributed. A server already running in this process is reused as it is; it
+    lives as long as the process (multiprocessing's own rule).
 
     The server, and every worker forked from it, ignores SIGINT: Ctrl-C in a terminal
     reaches the whole process group, and the client stops the workers itself (a
     worker's own KeyboardInterrupt only printed tracebacks). A process inherits an
-    ignored signal, so SIGINT is ignored here for the instant of starting the server
-    (from the main thread; elsewhere the workers take Ctrl-C as Dask's do)."""
+    ignored signal, so SIGINT is ignored here while the server starts, and blocked
+    meanwhile, so that a Ctrl-C in that instant waits and is not lost. Only the main
+    thread can do that; from another, the workers take Ctrl-C as Dask's usually do."""
     import multiprocessing
     import signal
     import threading
@@ -453,30 +468,44 @@ def _start_forkserver() -> None:
     if threading.current_thread() is not threading.main_thread():
         forkserver.ensure_running()
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        forkserver.ensure_running()
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            # None: a handler set outside Python, which Python cannot put back
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def _local_cluster(jobs: int) -> Any:
-    """A LocalCluster of ``jobs`` one-thread worker processes, no dashboard, quiet."""
+def _local_cluster(jobs: int, stack: contextlib.ExitStack) -> Any:
+    """A LocalCluster of ``jobs`` one-thread worker processes, no dashboard, under
+    :data:`CLUSTER_CONFIG` until ``stack`` closes."""
     import logging
 
     import dask
+    import distributed.utils
     from distributed import LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    # Workers and scheduler read the settings when they are made, here.
-    with dask.config.set(CLUSTER_CONFIG):
-        return LocalCluster(
-            n_workers=jobs,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+    stack.enter_context(dask.config.set(CLUSTER_CONFIG))
+    # The forkserver runs already: stop distributed from importing every optional
+    # package it knows (pandas, lz4, ...) here to preload them into a new one.
+    if hasattr(distributed.utils, "_forkserver_preload_set"):
+        distributed.utils._forkserver_preload_set = True
+    return LocalCluster(
+        n_workers=jobs,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        # No dashboard, but the scheduler's HTTP server (health, metrics) would take
+        # port 8787 and warn on stderr when another cluster holds it: any free port.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
 
 
 def dask_missing() -> ConfigError:
@@ -502,6 +531,7 @@ class _Dask:
             raise dask_missing() from None
         self.cluster = None
         self.own = client is None
+        self._config = contextlib.ExitStack()
         if client is not None:
             self.client = client
         elif scheduler is not None:
@@ -513,8 +543,14 @@ class _Dask:
                     f"--scheduler {scheduler}: cannot reach the Dask scheduler ({reason[:120]})"
                 ) from None
         else:
-            self.cluster = _local_cluster(jobs)
-            self.client = Client(self.cluster)
+            try:
+                self.cluster = _local_cluster(jobs, self._config)
+                self.client = Client(self.cluster)
+            except BaseException:
+                if self.cluster is not None:
+                    self.cluster.close()
+                self._config.close()
+                raise
         self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
 
     def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
@@ -537,6 +573,7 @@ class _Dask:
             if self.cluster is not None:
                 with contextlib.suppress(Exception):
                     self.cluster.close()
+        self._config.close()
 
 
 # -- the output directory ------------------------------------------------------------------
@@ -713,7 +750,7 @@ def run_grid(
     executor_seconds = round(time.perf_counter() - started, 3)
     try:
         existing = _claim(out, grid, force)
-        per_task = task_seeds(grid)
+        per_task = task_seeds(grid, executor.jobs)
         per_chunk = int(existing["chunk_seeds"]) if existing else min(grid.seeds, per_task)
         done = _written(out) if existing else set()
         metadata = {
@@ -746,7 +783,7 @@ def run_grid(
         count = skipped
         if progress is not None:
             progress(count, total)
-        for results in executor.run(grid, _tasks(todo, max(per_task, per_chunk))):
+        for results in executor.run(grid, _tasks(todo, per_task)):
             for chunk, columns in results:
                 _write_chunk(out, chunk, columns, types)
                 count += chunk[2] - chunk[1] + 1
