@@ -26,9 +26,10 @@ Execution
     most about 0.3 s of work, fixed per grid and recorded in ``grid.json``),
     chunks are grouped into tasks of about 0.3 s, several per worker
     (:func:`task_seeds`; several small cells make one task), and run on a local
-    process pool, a Dask LocalCluster (``dask=True``) or an existing Dask scheduler. Seeds decide
-    everything, so every executor gives the same rows. At most a few tasks per
-    worker are in flight, so a grid of any size runs in bounded memory.
+    process pool, a Dask LocalCluster (``dask=True``) or an existing Dask
+    scheduler. Seeds decide everything, so every executor gives the same rows. At
+    most a few tasks per worker are in flight, so a grid of any size runs in
+    bounded memory.
 
 Output
     A hive-partitioned Parquet dataset: ``OUT/cell=<i>/seeds-<first>-<last>.parquet``,
@@ -546,9 +547,10 @@ class _Dask:
             try:
                 self.cluster = _local_cluster(jobs, self._config)
                 self.client = Client(self.cluster)
-            except BaseException:
+            except BaseException:  # a failed start (or Ctrl-C) leaves nothing running
                 if self.cluster is not None:
-                    self.cluster.close()
+                    with contextlib.suppress(Exception):
+                        self.cluster.close()
                 self._config.close()
                 raise
         self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
