@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import NoReturn
 
@@ -73,6 +74,45 @@ def quiet_start() -> None:
     signal.signal(signal.SIGTERM, _exit_quietly)
 
 
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the body runs, then act on the first that came:
+    the handler in place before runs as if the signal came then. For a step that must
+    not stop half-way (starting a Dask LocalCluster: one left half-started prints
+    tracebacks at exit). Only the main thread handles signals: elsewhere nothing is
+    held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {signum: signal.getsignal(signum) for signum in stops}
+    for signum in stops:
+        signal.signal(signum, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            # None: a handler set outside Python, which Python cannot put back
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def raise_pending_stop() -> None:
+    """Raise the stop that :func:`run_cli`'s handler raised but that never arrived.
+
+    Python runs a signal handler between any two bytecodes, also inside code whose
+    exceptions are printed and dropped (a garbage-collector callback, such as the
+    one dask.distributed installs, or a ``__del__``): the KeyboardInterrupt is then
+    lost and the handler disarmed. A long loop calls this between its steps, so it
+    stops anyway. Outside :func:`run_cli`, nothing is ever pending."""
+    if _stop.fired == signal.SIGINT:
+        raise KeyboardInterrupt
+    if _stop.fired == signal.SIGTERM:
+        raise Terminated
+
+
 def fail(message: str) -> NoReturn:
     """Print a one-line error and exit with status 2."""
     print(f"error: {message}", file=sys.stderr)
@@ -114,6 +154,7 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         raise
     finally:
         _stop.armed = False
+        _stop.fired = None  # handled: nothing is pending for whatever runs next
         # A CLI process keeps the noting handler to the end (exiting from a
         # handler would lose buffered output); a caller in Python gets its own back.
         if main_thread and before is not _exit_quietly:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -127,6 +128,9 @@ def test_shipped_grids_load():
         ({"factors": {}}, "[factors] must be a table"),
         ({"factors": {"rates": [[1, 2]], "p_send": [0.1, 1.5]}}, "factor 'p_send': value 1.5"),
         ({"factors": {"rates": [[1]]}}, "factor 'rates': value [1]"),
+        # a bad first value is blamed on its own factor, not on the first one checked
+        ({"factors": {"rates": [[1, 2]], "p_send": [1.5, 0.1]}}, "factor 'p_send': value 1.5"),
+        ({"factors": {"rates": [[1, 2]], "p_send": [1.5]}}, "factor 'p_send': value 1.5"),
         ({"factors": {"seed": [1, 2]}}, "unknown factor 'seed'"),
         ({"factors": {"p_send": {"from": 0.1, "to": 0.2}}}, "a range is"),
         ({"factors": {"p_send": [0.1, 0.1]}}, "lists a value twice"),
@@ -200,7 +204,7 @@ def test_resume_writes_no_duplicate_and_loses_no_cell(tmp_path, monkeypatch):
     import lamport.des.grid as grid_module
 
     # Tasks of a few seeds, so the grid is many tasks and the stop falls between two.
-    monkeypatch.setattr(grid_module, "TASK_SECONDS", 0.001)
+    monkeypatch.setattr(grid_module, "TASK_SECONDS", 0.004)
     grid = small_grid(seeds=40)
     reference = run_grid(grid, tmp_path / "ref", jobs=1).frame()
     out = tmp_path / "o"
@@ -221,6 +225,10 @@ def test_resume_writes_no_duplicate_and_loses_no_cell(tmp_path, monkeypatch):
     assert read_dataset(out).equals(reference)
     again = run_grid(grid, out, jobs=2)  # complete: nothing to run
     assert again.runs == 0 and read_dataset(out).equals(reference)
+    # --force replaces a different grid only: this one (say, over the cell limit,
+    # which needs --force to run at all) still resumes
+    forced = run_grid(grid, out, jobs=2, force=True)
+    assert forced.runs == 0 and forced.skipped == grid.n_runs
 
 
 def test_out_holding_another_grid_is_refused(tmp_path):
@@ -324,6 +332,36 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
             run_grid(small_grid(), tmp_path / "o", scheduler=f"tcp://127.0.0.1:{port}")
         assert time.monotonic() - started < 15
         assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("greeting", [b"", b"SSH-2.0-OpenSSH_9.6\r\n" * 20])
+def test_a_service_that_is_not_dask_fails_in_one_line(tmp_path, greeting):
+    # Something listens but is no Dask scheduler: it says nothing (an HTTP server
+    # waiting for a request) or sends its own bytes first (an SSH banner).
+    pytest.importorskip("distributed")
+    from lamport.des.grid import _Dask
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        accepted = []
+
+        def serve():
+            with contextlib.suppress(OSError):
+                while True:
+                    connection, _ = server.accept()
+                    accepted.append(connection)
+                    connection.sendall(greeting)
+
+        threading.Thread(target=serve, daemon=True).start()
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(NetworkError, match="cannot reach the Dask scheduler") as info:
+            _Dask(2, scheduler=address, timeout=1.0)
+        assert time.monotonic() - started < 10
+        assert "\n" not in str(info.value) and accepted
+        for connection in accepted:
+            connection.close()
 
 
 def test_unreachable_scheduler_on_the_command_line(tmp_path):
@@ -511,6 +549,10 @@ def test_lamport_report_writes_a_grid_report(tmp_path):
     # rates differ in their fastest machine: no phase diagram, the per-cell table only
     assert "## Per cell" in text and "Phase diagrams" not in text
     assert text.count("| 1,3,6 |") == 4
+    from lamport.report.grid import cell_table
+
+    table = cell_table(str(tmp_path / "o"))  # a path as text, as the docs write it
+    assert len(table) == 8 and set(table["runs"]) == {6}
 
 
 def test_float_fixed_point_matches_the_theory():

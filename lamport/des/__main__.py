@@ -128,7 +128,8 @@ def build_parser() -> Parser:
         help="run a parameter grid file: every combination of factors x seeds, into Parquet",
         description="Run every cell of a grid file (experiments/grids/*.toml, see docs/grids.md) "
         "for every seed on the DES's summaries-only path and write a Parquet dataset "
-        "partitioned by cell. An interrupted grid resumes: cells already written are skipped.",
+        "partitioned by cell. An interrupted grid resumes: chunks of seeds already written "
+        "are skipped.",
     )
     grid.add_argument("file", metavar="FILE", type=Path, help="a grid file (.toml)")
     grid.add_argument(
@@ -156,8 +157,8 @@ def build_parser() -> Parser:
         kind="grid",
     )
     grid._option_string_actions["--force"].help = (
-        "replace the different grid the --out directory holds; also run a grid of more "
-        "cells than the limit (10,000)"
+        "replace the different grid the --out directory holds (the same grid is always "
+        "resumed); also run a grid of more cells than the limit (10,000)"
     )
     grid._option_string_actions[
         "--report"
@@ -282,7 +283,8 @@ def _grid(args: argparse.Namespace) -> int:
     if not args.quiet:
         resumed = f" ({result.skipped:,} already there)" if result.skipped else ""
         print(
-            f"grid {grid.name}: {grid.n_cells:,} cells x {grid.seeds:,} seeds, "
+            f"grid {grid.name}: {grid.n_cells:,} cell{'s' * (grid.n_cells != 1)} x "
+            f"{grid.seeds:,} seed{'s' * (grid.seeds != 1)}, "
             f"{result.runs:,} runs in {result.seconds:.2f} s{resumed}; dataset: {result.out}"
         )
     if args.report:

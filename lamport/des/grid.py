@@ -61,7 +61,7 @@ from lamport import __version__
 from lamport.config import RunConfig, read_toml
 from lamport.des.options import DesOptions
 from lamport.des.pool import fork_pool, windowed
-from lamport.errors import ConfigError, LogError, NetworkError
+from lamport.errors import ConfigError, LogError, NetworkError, raise_pending_stop
 from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES
 from lamport.validate import is_integer, is_number
 
@@ -223,15 +223,40 @@ def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
         ):
             raise ConfigError(f"no {required.name}: give it as a fixed key or a factor")
     grid = Grid(name, int(seeds), factors, fixed, description, text)
-    # Every value must make a valid run: check each factor's values against the first cell.
+    # Every value must make a valid run: check each factor's values against the first
+    # cell, once the first cell itself is known to be valid.
     first = grid.cell(0)
+    if (problem := _invalid(grid, first)) is not None:
+        raise ConfigError(_blame(grid, first, problem))
     for factor, values in factors.items():
         for value in values:
-            try:
-                grid.config({**first, factor: value}, 0)
-            except (ConfigError, TypeError) as exc:
-                raise ConfigError(f"factor {factor!r}: value {value!r}: {exc}") from None
+            if (problem := _invalid(grid, {**first, factor: value})) is not None:
+                raise ConfigError(f"factor {factor!r}: value {value!r}: {problem}")
     return grid
+
+
+def _invalid(grid: Grid, cell: Mapping[str, Any]) -> str | None:
+    """Why ``cell`` makes no valid run, or None."""
+    try:
+        grid.config(cell, 0)
+    except (ConfigError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def _blame(grid: Grid, first: Mapping[str, Any], problem: str) -> str:
+    """The message for an invalid first cell: the factor whose first value is at fault
+    (the one that another of its values repairs), else the whole cell."""
+    for factor, values in grid.factors.items():
+        if any(_invalid(grid, {**first, factor: value}) is None for value in values[1:]):
+            return f"factor {factor!r}: value {first[factor]!r}: {problem}"
+    named = list(grid.factors)
+    if len(named) > 1:  # the one factor, else the one the message names
+        named = [factor for factor in grid.factors if factor in problem]
+    if len(named) == 1:
+        return f"factor {named[0]!r}: value {first[named[0]]!r}: {problem}"
+    shown = ", ".join(f"{k} = {factor_text(v)}" for k, v in first.items())
+    return f"the first cell ({shown}): {problem}"
 
 
 def expand(spec: Any, what: str) -> list[Any]:
@@ -491,7 +516,9 @@ def _local_cluster(jobs: int, stack: contextlib.ExitStack) -> Any:
     import distributed.utils
     from distributed import LocalCluster
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # Quiet to the end: a grid's failures reach the user as the client's exceptions,
+    # while a worker stopped with the grid logs heartbeat errors that mean nothing.
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     stack.enter_context(dask.config.set(CLUSTER_CONFIG))
     # The forkserver runs already: stop distributed from importing every optional
     # package it knows (pandas, lz4, ...) here to preload them into a new one.
@@ -505,8 +532,42 @@ def _local_cluster(jobs: int, stack: contextlib.ExitStack) -> Any:
         # No dashboard, but the scheduler's HTTP server (health, metrics) would take
         # port 8787 and warn on stderr when another cluster holds it: any free port.
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,
     )
+
+
+def _connect(scheduler: str, timeout: float) -> Any:
+    """A client of the Dask scheduler at ``scheduler``, or NetworkError in one line
+    within about ``timeout`` seconds: nothing listening, a bad address, or something
+    there that is not a Dask scheduler (which may answer garbage, or nothing at all:
+    distributed's own timeout does not cover every step of its handshake, so the
+    connection runs in a thread and is given up on after the deadline)."""
+    import threading
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise dask_missing() from None
+    done: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            done["client"] = Client(scheduler, timeout=f"{timeout}s")
+        except BaseException as exc:  # reported below, whatever it is
+            done["error"] = exc
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if "client" in done:
+        return done["client"]
+    exc = done.get("error")
+    if exc is None:
+        reason = f"no Dask scheduler answered within {timeout + 2:g} s"
+    else:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    raise NetworkError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({reason[:120]})")
 
 
 def dask_missing() -> ConfigError:
@@ -521,44 +582,50 @@ class _Dask:
     ) -> None:
         import importlib.util
 
+        from lamport.errors import LamportError, stops_held
+
         if importlib.util.find_spec("distributed") is None:
             raise dask_missing()
-        if client is None and scheduler is None:
-            # Before this process imports distributed, so both imports run at once.
-            _start_forkserver()
-        try:
-            from distributed import Client
-        except ImportError:
-            raise dask_missing() from None
-        self.cluster = None
+        self.cluster: Any = None
+        self.client: Any = None
         self.own = client is None
         self._config = contextlib.ExitStack()
         if client is not None:
             self.client = client
         elif scheduler is not None:
-            try:
-                self.client = Client(scheduler, timeout=f"{timeout}s")
-            except (OSError, TimeoutError, ValueError) as exc:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise NetworkError(
-                    f"--scheduler {scheduler}: cannot reach the Dask scheduler ({reason[:120]})"
-                ) from None
+            self.client = _connect(scheduler, timeout)
         else:
             try:
-                self.cluster = _local_cluster(jobs, self._config)
-                self.client = Client(self.cluster)
-            except BaseException:  # a failed start (or Ctrl-C) leaves nothing running
-                if self.cluster is not None:
-                    with contextlib.suppress(Exception):
-                        self.cluster.close()
-                self._config.close()
+                # Ctrl-C waits until the cluster is whole: one interrupted half-way
+                # prints tracebacks at exit, one stopped whole closes quietly.
+                with stops_held():
+                    # Before this process imports distributed, so both imports run at once.
+                    _start_forkserver()
+                    from distributed import Client
+
+                    self.cluster = _local_cluster(jobs, self._config)
+                    self.client = Client(self.cluster)
+            except BaseException as exc:  # a failed or stopped start leaves nothing running
+                self.close()
+                if isinstance(exc, ImportError):
+                    raise dask_missing() from None
+                if isinstance(exc, RuntimeError) and "failed to start" in str(exc):
+                    reason = str(exc).splitlines()[0].rstrip(".")
+                    raise LamportError(
+                        f"the Dask workers did not start ({reason}); a "
+                        "script that runs a grid on Dask must do so under "
+                        "`if __name__ == '__main__':`"
+                    ) from None
                 raise
         self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
 
     def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
         from distributed import as_completed
 
-        grid_future = self.client.scatter(grid, broadcast=True)
+        from lamport.errors import stops_held
+
+        with stops_held():  # a scatter cut short logs the scheduler's traceback
+            grid_future = self.client.scatter(grid, broadcast=True)
         window = self.jobs * 3
         running = as_completed()
         for task in tasks:
@@ -570,8 +637,9 @@ class _Dask:
 
     def close(self) -> None:
         if self.own:
-            with contextlib.suppress(Exception):
-                self.client.close()
+            if self.client is not None:
+                with contextlib.suppress(Exception):
+                    self.client.close()
             if self.cluster is not None:
                 with contextlib.suppress(Exception):
                     self.cluster.close()
@@ -630,7 +698,7 @@ def _claim(out: Path, grid: Grid, force: bool) -> dict[str, Any] | None:
             except (OSError, ValueError):
                 existing = None
             same = isinstance(existing, dict) and existing.get("identity") == grid.identity()
-            if same and not force:
+            if same:  # resumed, with --force too: a grid over the cell limit needs it
                 return existing
             if not force:
                 held = existing.get("name", "?") if isinstance(existing, dict) else "?"
@@ -746,7 +814,7 @@ def run_grid(
     # The executor first: a missing Dask or an unreachable scheduler leaves out untouched.
     executor: _Local | _Dask
     if dask or scheduler is not None or client is not None:
-        executor = _Dask(jobs, scheduler, client)
+        executor = _Dask(max(1, min(jobs, grid.n_runs)), scheduler, client)
     else:
         executor = _Local(max(1, min(jobs, grid.n_runs)))
     executor_seconds = round(time.perf_counter() - started, 3)
@@ -786,6 +854,7 @@ def run_grid(
         if progress is not None:
             progress(count, total)
         for results in executor.run(grid, _tasks(todo, per_task)):
+            raise_pending_stop()
             for chunk, columns in results:
                 _write_chunk(out, chunk, columns, types)
                 count += chunk[2] - chunk[1] + 1

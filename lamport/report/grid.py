@@ -48,7 +48,7 @@ BOUNDARY_POINTS = 41
 UNSTABLE_SHARE = 0.5
 
 
-def cell_table(out: Path) -> Any:
+def cell_table(out: Path | str) -> Any:
     """One row per cell: its factors, ``runs``, ``growing_share``, ``slowest_drift``
     (mean drift rate of the slowest machine, clock ticks per second) and
     ``largest_jump`` (mean over seeds of the largest jump of any machine)."""
@@ -57,6 +57,7 @@ def cell_table(out: Path) -> Any:
     from lamport.analysis.stats import GROWING, queue_verdict
     from lamport.des.grid import GRID_JSON, read_dataset
 
+    out = Path(out)
     try:
         meta = json.loads((out / GRID_JSON).read_text(encoding="utf-8"))
         factors = [f for f in meta["factors"] if isinstance(f, str)]
