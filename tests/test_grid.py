@@ -236,6 +236,11 @@ def test_out_holding_another_grid_is_refused(tmp_path):
     run_grid(small_grid(seeds=2), out, jobs=1)
     with pytest.raises(LogError, match="holds a different grid"):
         run_grid(small_grid(seeds=3), out, jobs=1)
+    # refused before any executor starts: no cluster, no scheduler tried
+    started = time.monotonic()
+    with pytest.raises(LogError, match="holds a different grid"):
+        run_grid(small_grid(seeds=3), out, scheduler="tcp://127.0.0.1:1")
+    assert time.monotonic() - started < 2
     result = run_grid(small_grid(seeds=3), out, jobs=1, force=True)
     assert result.runs == 24 and len(result.frame()) == 72
     stranger = tmp_path / "mine"

@@ -680,13 +680,16 @@ def read_dataset(out: Path | str, columns: Sequence[str] | None = None) -> Any:
     return frame.sort_values(keys, ignore_index=True) if keys else frame
 
 
-def _claim(out: Path, grid: Grid, force: bool) -> dict[str, Any] | None:
-    """Check ``out`` may take the grid; return its grid.json if it holds this grid."""
+def _claim(out: Path, grid: Grid, force: bool, take: bool = True) -> dict[str, Any] | None:
+    """Check ``out`` may take the grid; return its grid.json if it holds this grid.
+    With ``take``, also hold ``out`` for this process and empty it of a different grid
+    (``force``); without, only look."""
     from lamport.logs import lock_out
 
     if out.exists() and not out.is_dir():
         raise LogError(f"--out {out}: exists and is not a directory")
-    lock_out(out)
+    if take:
+        lock_out(out)
     meta_path = out / GRID_JSON
     if out.is_dir() and any(out.iterdir()):
         if not meta_path.is_file():
@@ -705,7 +708,8 @@ def _claim(out: Path, grid: Grid, force: bool) -> dict[str, Any] | None:
                 raise LogError(
                     f"--out {out} holds a different grid ({held}); use --force to replace it"
                 )
-        shutil.rmtree(out)
+        if take:
+            shutil.rmtree(out)
     return None
 
 
@@ -811,7 +815,10 @@ def run_grid(
     started = time.perf_counter()
     if jobs is None:
         jobs = os.cpu_count() or 1
-    # The executor first: a missing Dask or an unreachable scheduler leaves out untouched.
+    # A refused out fails at once; it is taken (and a different grid with --force removed)
+    # only once the executor runs: a missing Dask or an unreachable scheduler leaves it as
+    # it was.
+    _claim(out, grid, force, take=False)
     executor: _Local | _Dask
     if dask or scheduler is not None or client is not None:
         executor = _Dask(max(1, min(jobs, grid.n_runs)), scheduler, client)
