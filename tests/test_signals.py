@@ -122,3 +122,38 @@ def test_sigterm_stops_a_realtime_run_at_any_stage_with_143(tmp_path, moment):
     if (tmp_path / "rt").exists():  # stopped after the start: a complete run
         assert json.loads((tmp_path / "rt" / RUN_FILE).read_text())["interrupted"] is True
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_stops_held_hold_a_signal_until_the_step_ends():
+    from lamport.errors import stops_held
+
+    seen: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda number, _frame: seen.append(number))
+    try:
+        with stops_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            assert seen == []  # held
+        assert seen == [signal.SIGINT]  # then delivered to the handler in place before
+        with stops_held():
+            pass
+        assert seen == [signal.SIGINT]  # nothing held, nothing delivered
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_stop_swallowed_on_its_way_is_raised_by_the_next_check():
+    # The CLI's handler raised KeyboardInterrupt somewhere that dropped it (a
+    # garbage-collector callback): the next check between steps raises it again.
+    from lamport import errors
+
+    errors.raise_pending_stop()  # nothing pending: nothing raised
+    errors._stop.fired = signal.SIGINT
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            errors.raise_pending_stop()
+        errors._stop.fired = signal.SIGTERM
+        with pytest.raises(errors.Terminated):
+            errors.raise_pending_stop()
+    finally:
+        errors._stop.fired = None
