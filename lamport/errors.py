@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_USAGE = 2
 #: Exit statuses of a run stopped by a signal, as a shell reports them (128 + signal).
@@ -99,6 +100,15 @@ def stops_held() -> Iterator[None]:
             signal.raise_signal(caught[0])
 
 
+def _keep_lost_stop(hook: Callable[[Any], None], unraisable: Any) -> None:
+    """``sys.unraisablehook`` while a CLI runs: a stop the handler raised where Python
+    drops exceptions (see :func:`raise_pending_stop`) is not printed as "Exception
+    ignored in ..."; it stays pending. Everything else goes to ``hook``."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt | Terminated):
+        return
+    hook(unraisable)
+
+
 def raise_pending_stop() -> None:
     """Raise the stop that :func:`run_cli`'s handler raised but that never arrived.
 
@@ -133,6 +143,8 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         before = signal.signal(signal.SIGINT, _stop)
         before_term = signal.signal(signal.SIGTERM, _stop)
         _stop.armed = True
+    before_hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_keep_lost_stop, before_hook)
     try:
         status = main(argv) or 0
         _stop.armed = False  # done: a signal from here on cannot undo the work
@@ -155,6 +167,7 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     finally:
         _stop.armed = False
         _stop.fired = None  # handled: nothing is pending for whatever runs next
+        sys.unraisablehook = before_hook
         # A CLI process keeps the noting handler to the end (exiting from a
         # handler would lose buffered output); a caller in Python gets its own back.
         if main_thread and before is not _exit_quietly:

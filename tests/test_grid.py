@@ -536,6 +536,35 @@ def test_ctrl_c_stops_a_dask_grid_with_one_line(tmp_path):
     assert (returncode, err.strip()) == (130, "interrupted")
 
 
+@pytest.mark.parametrize("moment", [0.3, 0.7, 1.1])
+def test_ctrl_c_while_a_dask_grid_starts_is_one_line(tmp_path, moment):
+    # Whenever it lands (importing, starting the cluster, scattering the grid,
+    # running), Ctrl-C to the group ends the command with "interrupted" alone.
+    pytest.importorskip("distributed")
+    path = tmp_path / "g.toml"
+    path.write_text(INTERRUPTIBLE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "lamport.des", "grid", str(path), "--out", "o", "--dask"]
+    proc = subprocess.Popen(
+        [*command, "--jobs", "2", "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(moment)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert (proc.returncode, err.strip()) in ((130, "interrupted"), (0, ""))
+
+
 def test_dask_missing_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     with pytest.raises(ConfigError) as info:

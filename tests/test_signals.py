@@ -157,3 +157,25 @@ def test_a_stop_swallowed_on_its_way_is_raised_by_the_next_check():
             errors.raise_pending_stop()
     finally:
         errors._stop.fired = None
+
+
+def test_a_stop_dropped_where_python_ignores_exceptions_prints_nothing(capsys, monkeypatch):
+    # distributed's garbage-collector callback, or any __del__: the stop raised there
+    # is dropped by Python, and must not print "Exception ignored in ..."
+    from lamport import errors
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # not pytest's
+
+    class Dropper:
+        def __del__(self):
+            errors._stop.fired = signal.SIGINT  # as the handler notes it
+            raise KeyboardInterrupt
+
+    def main(_argv):
+        Dropper()  # __del__ runs at once and its KeyboardInterrupt is dropped
+        errors.raise_pending_stop()  # what a long loop does between its steps
+        return 0
+
+    assert errors.run_cli(main, []) == errors.EXIT_SIGINT
+    err = capsys.readouterr().err
+    assert "Exception ignored" not in err and err.strip() == "interrupted"
