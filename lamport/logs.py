@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamport.core import Event, VectorEvent
-from lamport.errors import LamportError, LogError
+from lamport.errors import LamportError, LogError, stops_held
 from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import (
     COLUMNS,
@@ -165,6 +165,13 @@ def lock_out(out: Path) -> None:
     out = Path(out).absolute()
     if out in _HELD or _staged(out):
         return
+    # A stop between creating the lock file and noting it held would leave the file
+    # behind: the stop waits until it is noted (and removed at exit).
+    with stops_held():
+        _lock(out)
+
+
+def _lock(out: Path) -> None:
     lock = out.parent / f".{out.name}.lock"
     while True:
         try:
