@@ -484,9 +484,10 @@ def _cli(args, cwd):
 INTERRUPTIBLE = SMALL.replace("seeds = 6", "seeds = 1200").replace("duration = 5", "duration = 20")
 
 
-def _interrupt_at_first_file(path, out, *extra):
+def _interrupt(path, out, *extra, after=None):
     """Start the grid CLI in its own session, send SIGINT to the whole group (as a
-    terminal's Ctrl-C does) once a chunk file exists; return the exit status and stderr."""
+    terminal's Ctrl-C does) ``after`` seconds, or once a chunk file exists; return the
+    exit status and stderr."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "lamport.des", "grid", str(path), "--out", str(out)]
     proc = subprocess.Popen(
@@ -499,9 +500,12 @@ def _interrupt_at_first_file(path, out, *extra):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list(out.glob("cell=*/*.parquet")):
-            time.sleep(0.05)
+        if after is not None:
+            time.sleep(after)
+        else:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not list(out.glob("cell=*/*.parquet")):
+                time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -515,7 +519,7 @@ def test_interrupted_grid_cli_resumes(tmp_path):
     path = tmp_path / "g.toml"
     path.write_text(INTERRUPTIBLE)
     out = tmp_path / "o"
-    returncode, err = _interrupt_at_first_file(path, out)
+    returncode, err = _interrupt(path, out)
     assert returncode == 130 and err.strip() == "interrupted"
     partial = len(read_dataset(out, ["seed"]))
     assert 0 < partial < 8 * 1200 * 3
@@ -532,7 +536,7 @@ def test_ctrl_c_stops_a_dask_grid_with_one_line(tmp_path):
     pytest.importorskip("distributed")
     path = tmp_path / "g.toml"
     path.write_text(INTERRUPTIBLE)
-    returncode, err = _interrupt_at_first_file(path, tmp_path / "o", "--dask")
+    returncode, err = _interrupt(path, tmp_path / "o", "--dask")
     assert (returncode, err.strip()) == (130, "interrupted")
 
 
@@ -543,26 +547,8 @@ def test_ctrl_c_while_a_dask_grid_starts_is_one_line(tmp_path, moment):
     pytest.importorskip("distributed")
     path = tmp_path / "g.toml"
     path.write_text(INTERRUPTIBLE)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "lamport.des", "grid", str(path), "--out", "o", "--dask"]
-    proc = subprocess.Popen(
-        [*command, "--jobs", "2", "--quiet"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        time.sleep(moment)
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    assert (proc.returncode, err.strip()) in ((130, "interrupted"), (0, ""))
+    returncode, err = _interrupt(path, tmp_path / "o", "--dask", "--quiet", after=moment)
+    assert (returncode, err.strip()) in ((130, "interrupted"), (0, ""))
 
 
 def test_dask_missing_says_how_to_install(tmp_path, monkeypatch):
