@@ -38,11 +38,12 @@ COMMANDS = {
         "lamport.export",
         "a run for ShiViz, Perfetto or Graphviz: export DIR --format F --output FILE",
     ),
+    "compare": ("lamport.compare", "a run against the model's 1%-99% band: compare DIR [--json]"),
 }
 
 USAGE = "\n".join(
     [
-        "usage: lamport {des,realtime,report,check,export} ...",
+        "usage: lamport {des,realtime,report,check,export,compare} ...",
         "",
         "lamport: a laboratory for Lamport logical clocks",
         "",
