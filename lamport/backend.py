@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamport.errors import ConfigError, LogError
-from lamport.schema import RUN_FILE
+from lamport.schema import IMPORTED, RUN_FILE
 
 if TYPE_CHECKING:
     from lamport.config import RunConfig
@@ -59,6 +59,9 @@ class Backend:
     tick_tolerance: int
     options_path: str  # "module:OptionsClass"
     run_path: str  # "module:function", called as function(config, options, out=out)
+    #: Whether its runs are held to every SPEC section 4 invariant when read. An imported
+    #: run (another implementation's logs) is checked by the rules its fields allow instead.
+    strict: bool = True
 
     @property
     def options(self) -> type[Any]:
@@ -118,6 +121,14 @@ BACKENDS: dict[str, Backend] = {
             tick_tolerance=1,
             options_path="lamport.realtime.options:RealtimeOptions",
             run_path="lamport.realtime.cluster:run_backend",
+        ),
+        Backend(
+            name=IMPORTED,
+            summary="another implementation's logs, read by lamport import",
+            tick_tolerance=1,
+            options_path="lamport.imports.build:ImportOptions",
+            run_path="lamport.imports.build:cannot_run",
+            strict=False,
         ),
     )
 }

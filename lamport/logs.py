@@ -39,6 +39,7 @@ from lamport.errors import LamportError, LogError, stops_held
 from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import (
     COLUMNS,
+    IMPORTED,
     LOG_PATTERN,
     NETWORK_COLUMNS,
     NETWORK_FILE,
@@ -504,15 +505,17 @@ def read_drops_file(path: Path, machines: int | None = None) -> list[Drop]:
     return drops
 
 
-def read_log(path: Path) -> list[Event]:
-    """Read one machine log. Raise LogError naming the file and line if it is malformed."""
+def read_log(path: Path, imported: bool = False) -> list[Event]:
+    """Read one machine log. Raise LogError naming the file and line if it is malformed.
+
+    ``imported``: the log of an imported run, whose queue cells may be empty."""
     try:
         handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise LogError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
         try:
-            return _parse_log(path, csv.reader(handle))
+            return _parse_log(path, csv.reader(handle), imported)
         except UnicodeDecodeError:
             raise LogError(f"{path}: not UTF-8 text") from None
         except csv.Error as exc:
@@ -521,7 +524,7 @@ def read_log(path: Path) -> list[Event]:
             raise LogError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _parse_log(path: Path, reader: Iterator[list[str]]) -> list[Event]:
+def _parse_log(path: Path, reader: Iterator[list[str]], imported: bool = False) -> list[Event]:
     header = next(reader, None)
     if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
         raise LogError(f"{path}: header is not the log schema ({','.join(COLUMNS)})")
@@ -532,7 +535,7 @@ def _parse_log(path: Path, reader: Iterator[list[str]]) -> list[Event]:
         if len(row) != width:
             raise LogError(f"{path}: line {line}: {len(row)} cells, the header has {width}")
         try:
-            event = parse_row(row)
+            event = parse_row(row, imported)
             if vc is not None:  # carried vector clocks: the event keeps its vc cell
                 parse_vc(row[vc])
                 event = VectorEvent(*event, row[vc])  # type: ignore[assignment]
@@ -612,5 +615,6 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[list[Event]]]:
     )
     if extra:
         raise LogError(f"{run_dir}: {extra[0]} but run.json lists {n} machines")
-    logs = [read_log(Path(run_dir) / log_name(m)) for m in range(n)]
+    imported = metadata.get("backend") == IMPORTED
+    logs = [read_log(Path(run_dir) / log_name(m), imported) for m in range(n)]
     return metadata, logs

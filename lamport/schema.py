@@ -88,6 +88,12 @@ assert VectorEvent._fields == VECTOR_COLUMNS
 VECTOR_DTYPES: dict[str, str] = {**DTYPES, VC_COLUMN: "string"}
 
 
+#: The extra column of an imported run's logs: each event's line in its source file.
+LINE_COLUMN = "line"
+#: The backend name of an imported run (``lamport import``).
+IMPORTED = "import"
+
+
 def log_columns(clock: str | None) -> tuple[str, ...]:
     """The columns of a run's logs, by the run's clock kind (``run.json``'s ``clock``)."""
     return VECTOR_COLUMNS if clock == VECTOR else COLUMNS
@@ -114,9 +120,11 @@ def _finite(text: str) -> float:
     return value
 
 
-def parse_row(row: list[str]) -> Event:
+def parse_row(row: list[str], imported: bool = False) -> Event:
     """One log row (its first ``len(COLUMNS)`` cells) as an Event.
 
+    In an imported run (another implementation's logs) the queue may be empty:
+    its source did not log it, and the event's ``queue`` is None.
     Raise ValueError if a number does not parse, a time is not finite, or the
     row is short.
     """
@@ -131,7 +139,7 @@ def parse_row(row: list[str]) -> Event:
         event,
         int(clock),
         int(jump),
-        int(queue),
+        None if imported and queue == "" else int(queue),  # type: ignore[arg-type]
         peer,
         int(msg_clock) if msg_clock != "" else None,
         msg_id,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pandas as pd
 
+from lamport.backend import backend_of
 from lamport.config import RunConfig
 from lamport.errors import ConfigError, LogError
 from lamport.invariants import check
@@ -175,7 +176,7 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
     except ConfigError as exc:
         raise LogError(f"{run_dir / RUN_FILE}: malformed ({exc})") from None
     queued = metadata["queued_at_end"]  # read_run checked it: one count per machine
-    if validate:
+    if validate and backend_of(metadata).strict:
         try:
             check(metadata, logs)
         except LogError as exc:

@@ -1,0 +1,939 @@
+"""Reading a log whose format nobody described: what the lines have in common.
+
+Students' implementations of the exercise write every shape of log. This
+module recognises them from what any such log must hold, not from a list of
+known formats:
+
+Delimited rows
+    Lines that split on one separator (``,`` ``;`` tab ``|`` or runs of
+    spaces) into the same number of bare values. A first row of words is a
+    header, whose names say what each column is; a column without a name is
+    told by its values: date-times or Unix seconds are the time, a few
+    repeated words are the kind, an integer that rises from row to row (by
+    more than one at receives) is the clock, a small integer that does not is
+    the queue, names of machines empty on internal events are the peer.
+Labelled fields and sentences
+    Any other line is read as words and values: each value takes its meaning
+    from the words before it in the same clause (``clock=5``, ``Logical
+    clock: 5``, ``clock now 17``), or after it (``3 left in the queue``). A
+    word of the send, receive or internal families gives the kind, in any
+    case or inflection (``SEND``, ``sent``, ``recv``, ``Received``); ``to`` and
+    ``from`` name the peer; ``both``, ``all`` or ``broadcast`` mean every
+    other machine. Of two clocks on a receive, the one said to be the
+    message's (``msg``, ``message``, ``received``...) is the message clock.
+Metadata
+    A line with no kind that gives a rate (``tick rate: 4``, ``ticks per
+    second 4``) or a send probability (``p_send = 0.3``) is the run's metadata.
+
+When a log does not fit, :func:`parse_auto` says which part it could not find;
+a recipe (:mod:`lamport.imports.recipe`) says it for such logs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lamport.core import INTERNAL, RECEIVE, SEND
+from lamport.errors import LogError
+from lamport.imports.records import CLOCK_LIMIT, EVERYONE, Record, SourceLog
+
+__all__ = ["kind_of", "parse_auto", "parse_auto_files", "parse_time", "read_lines", "words"]
+
+# -- words -------------------------------------------------------------------------------
+
+_SPLIT = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def words(text: str) -> list[str]:
+    """Lowercase words of a label: ``logicalClock`` and ``logical_clock`` -> logical, clock."""
+    return [w.lower() for w in _SPLIT.findall(text)]
+
+
+_SEND = re.compile(r"^(send|sent|sending|sends|snd|sendto|broadcast\w*|bcast|multicast\w*)$")
+_RECEIVE = re.compile(
+    r"^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|popped|incoming)$"
+)
+_INTERNAL = re.compile(r"^(internal\w*|int|idle|comput\w*|noop|local_event|localevent)$")
+_EVERY = {
+    "both",
+    "all",
+    "everyone",
+    "everybody",
+    "others",
+    "broadcast",
+    "broadcasted",
+    "broadcasting",
+    "bcast",
+    "multicast",
+}
+
+CLOCK_WORDS = {"clock", "lc", "lamport", "logical", "lclock", "lt", "counter", "clk"}
+MSG_WORDS = {
+    "msg",
+    "message",
+    "messages",
+    "received",
+    "recv",
+    "remote",
+    "incoming",
+    "sender",
+    "senders",
+    "their",
+    "carried",
+    "carrying",
+    "payload",
+    "m",
+    "rcvd",
+    "other",
+}
+LOCAL_WORDS = {
+    "now",
+    "new",
+    "updated",
+    "update",
+    "local",
+    "own",
+    "after",
+    "my",
+    "set",
+    "becomes",
+    "current",
+    "is",
+    "to",
+    "self",
+}
+TIME_WORDS = {
+    "time",
+    "timestamp",
+    "ts",
+    "wall",
+    "system",
+    "systime",
+    "real",
+    "global",
+    "physical",
+    "epoch",
+    "date",
+    "datetime",
+    "t",
+    "elapsed",
+    "walltime",
+}
+HARD_TIME = {
+    "wall",
+    "system",
+    "systime",
+    "real",
+    "global",
+    "physical",
+    "epoch",
+    "date",
+    "datetime",
+    "elapsed",
+    "walltime",
+}
+QUEUE_WORDS = {
+    "queue",
+    "q",
+    "qlen",
+    "qsize",
+    "queued",
+    "pending",
+    "backlog",
+    "remaining",
+    "left",
+    "inbox",
+    "waiting",
+    "buffer",
+    "buffered",
+    "mailbox",
+    "queuelen",
+}
+TO_WORDS = {
+    "to",
+    "recipient",
+    "recipients",
+    "dest",
+    "destination",
+    "target",
+    "receiver",
+    "towards",
+    "dst",
+}
+FROM_WORDS = {"from", "sender", "src", "source", "origin"}
+PEER_WORDS = {"peer", "partner", "neighbor", "neighbour", "with"}
+MACHINE_WORDS = {
+    "machine",
+    "vm",
+    "node",
+    "process",
+    "proc",
+    "host",
+    "server",
+    "pid",
+    "id",
+    "name",
+    "self",
+    "me",
+    "worker",
+    "client",
+}
+ID_WORDS = {"id", "uid", "uuid", "seq", "num", "number", "mid"}
+RATE_WORDS = {"rate", "ticks", "tps", "hz", "frequency", "freq", "speed"}
+P_WORDS = {"probability", "prob", "psend", "p"}
+TICK_WORDS = {"tick", "step", "round", "iteration", "iter", "cycle", "line", "index", "n"}
+FILLER = {
+    "machine",
+    "vm",
+    "node",
+    "process",
+    "proc",
+    "host",
+    "peer",
+    "server",
+    "the",
+    "a",
+    "port",
+    "client",
+    "worker",
+    "m",
+    "p",
+}
+
+
+def kind_of(text: str) -> tuple[str | None, bool]:
+    """The event kind a text names, and whether it names a send to everyone."""
+    found = None
+    everyone = False
+    for w in (w.lower() for w in re.findall(r"[A-Za-z]+", text)):
+        if found is None:
+            if _SEND.match(w):
+                found = SEND
+            elif _RECEIVE.match(w):
+                found = RECEIVE
+            elif _INTERNAL.match(w):
+                found = INTERNAL
+        if w in _EVERY:
+            everyone = True
+            found = found or SEND
+    return found, everyone and found == SEND
+
+
+# -- time --------------------------------------------------------------------------------
+
+_DATETIME = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<clock>\d{2}:\d{2}:\d{2})(?:[.,](?P<frac>\d{1,9}))?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+_TIME_OF_DAY = re.compile(r"(?<![\d.:])(?P<clock>\d{1,2}:\d{2}:\d{2})(?:[.,](?P<frac>\d{1,9}))?")
+
+
+def parse_time(text: str) -> tuple[float, str] | None:
+    """A date-time or a clock time in ``text``: (seconds, ``unix`` or ``day``)."""
+    match = _DATETIME.search(text)
+    if match:
+        stamp = datetime.strptime(f"{match['date']} {match['clock']}", "%Y-%m-%d %H:%M:%S")
+        seconds = stamp.replace(tzinfo=UTC).timestamp()
+        zone = match["zone"]
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            digits = zone[1:].replace(":", "")
+            seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        return seconds + _fraction(match["frac"]), "unix"
+    match = _TIME_OF_DAY.search(text)
+    if match:
+        h, m, s = (int(x) for x in match["clock"].split(":"))
+        return h * 3600 + m * 60 + s + _fraction(match["frac"]), "day"
+    return None
+
+
+def _fraction(digits: str | None) -> float:
+    return int(digits) / 10 ** len(digits) if digits else 0.0
+
+
+def _epoch(value: float) -> float | None:
+    """Unix seconds (or milliseconds, microseconds) of this century, else None."""
+    for scale in (1.0, 1e3, 1e6, 1e9):
+        if 9e8 <= value / scale <= 4.2e9:
+            return value / scale
+    return None
+
+
+# -- tokens ------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"(?P<datetime>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
+    r"|(?P<tod>(?<![\d.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?)"
+    r"|(?P<number>(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w]))"
+    r"|(?P<name>[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*|\d+[A-Za-z_][\w-]*)"
+    r"|(?P<stop>[,;|.!?\n]|(?<!\d)\.(?!\d)|->|=>)"
+    r"|(?P<other>\S)"
+)
+
+
+@dataclass
+class _Token:
+    kind: str  # datetime, tod, number, name, stop, other
+    text: str
+    start: int
+
+
+def _tokens(line: str) -> list[_Token]:
+    return [_Token(m.lastgroup or "other", m.group(), m.start()) for m in _TOKEN.finditer(line)]
+
+
+def _is_int(text: str) -> bool:
+    return re.fullmatch(r"-?\d+", text) is not None
+
+
+def _label_role(label: list[str], value: str) -> str | None:
+    """What a value is, from the words that label it."""
+    ws = set(label)
+    if not ws:
+        return None
+    if ws & RATE_WORDS and not ws & QUEUE_WORDS:
+        return "rate"
+    if (ws & P_WORDS and not (ws & CLOCK_WORDS)) or ("send" in ws and "probability" in ws):
+        return "p_send"
+    if ws & ID_WORDS and ws & MSG_WORDS:
+        return "msg_id"
+    if ws & QUEUE_WORDS:
+        return "queue"
+    if (
+        ws & TO_WORDS - {"to"}
+        or (label and label[-1] == "to")
+        or ("to" in ws and not ws & CLOCK_WORDS)
+    ) and not ws & CLOCK_WORDS:
+        return "to"
+    if ws & FROM_WORDS and not ws & CLOCK_WORDS:
+        return "from"
+    if ws & CLOCK_WORDS:
+        return "msg_clock" if ws & MSG_WORDS and not ws & LOCAL_WORDS else "clock"
+    if ws & TIME_WORDS:
+        if _is_int(value) and not ws & HARD_TIME and abs(int(value)) < 10**8:
+            return "msg_clock" if ws & MSG_WORDS else "clock"
+        return "time"
+    if ws & PEER_WORDS:
+        return "peer"
+    if ws & TICK_WORDS:
+        return "tick"
+    if ws & MACHINE_WORDS:
+        return "machine"
+    return None
+
+
+# -- one line as words and values --------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    """What one line said."""
+
+    kind: str | None = None
+    everyone: bool = False
+    time: float | None = None
+    time_kind: str | None = None
+    clocks: list[tuple[int, str]] | None = None  # (value, role) in line order
+    queue: int | None = None
+    to: list[str] | None = None
+    sender: str | None = None
+    peer: str | None = None
+    machine: str | None = None
+    msg_id: str | None = None
+    rate: float | None = None
+    p_send: float | None = None
+    unlabelled: int = 0
+
+
+_MSG_ID = re.compile(
+    r"(?i)\b(?:msg|message)[ _-]?(?:id|uid|uuid|seq|num(?:ber)?)\b\s*[:=#]?\s*\"?([^\s,;|)\]\"]+)"
+)
+_PREFIX_NAME = re.compile(r"^\s*[\[<(](?P<name>[A-Za-z_]*\s?\d+|[A-Za-z]\w*)[\]>)]")
+
+
+def _read_line(line: str) -> _Line:
+    out = _Line(clocks=[])
+    kind, everyone = kind_of(line)
+    out.kind, out.everyone = kind, everyone
+    match = _MSG_ID.search(line)
+    if match:
+        out.msg_id = match[1]
+    match = _PREFIX_NAME.match(line)
+    if match:
+        out.machine = match["name"].replace(" ", "")
+    tokens = _tokens(line)
+    label: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.kind == "stop":
+            label = []
+        elif tok.kind in ("datetime", "tod"):
+            parsed = parse_time(tok.text)
+            if parsed and out.time is None:
+                out.time, out.time_kind = parsed
+            label = []
+        elif tok.kind == "name":
+            ws = words(tok.text)
+            role = _label_role(label + ws, "") if label else None
+            if tok.text.lower() in _EVERY and out.kind == SEND:
+                out.everyone = True
+            if set(ws) & (TO_WORDS | FROM_WORDS) and set(ws) <= (TO_WORDS | FROM_WORDS):
+                names, i = _names_after(tokens, i + 1)
+                direction = "to" if set(ws) & TO_WORDS else "from"
+                if names:
+                    if direction == "to" and out.to is None and (out.kind != RECEIVE):
+                        out.to = names
+                    elif direction == "from" and out.sender is None:
+                        out.sender = names[0]
+                    elif direction == "to" and out.kind == RECEIVE and out.to is None:
+                        out.to = names  # "to me": ignored for receives
+                    label = []
+                    continue
+            if role in ("machine", "peer") and not _known(ws) and _is_name(tok.text):
+                if role == "machine" and out.machine is None:
+                    out.machine = tok.text
+                elif role == "peer" and out.peer is None:
+                    out.peer = tok.text
+                label = []
+            else:
+                label = [*label, *ws]
+        elif tok.kind == "number":
+            role = _label_role(label, tok.text)
+            if role is None:
+                role = _label_role(_words_after(tokens, i + 1), tok.text)
+            _assign(out, role, tok.text)
+            label = []
+        i += 1
+    return out
+
+
+def _known(ws: list[str]) -> bool:
+    vocab = (
+        CLOCK_WORDS
+        | QUEUE_WORDS
+        | TIME_WORDS
+        | RATE_WORDS
+        | TO_WORDS
+        | FROM_WORDS
+        | MACHINE_WORDS
+        | TICK_WORDS
+        | ID_WORDS
+        | MSG_WORDS
+    )
+    return any(w in vocab for w in ws) or kind_of(" ".join(ws))[0] is not None
+
+
+def _is_name(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z]{1,2}|[A-Za-z_-]*\d+|\d+|[A-Za-z]+[_-]?\d+", text))
+
+
+def _names_after(tokens: Sequence[_Token], i: int) -> tuple[list[str], int]:
+    """The machine names after ``to`` or ``from``: ``machine 2``, ``m2``, ``B``, ``1 and 2``,
+    ``[1, 2]``, ``both``."""
+    names: list[str] = []
+    while i < len(tokens):
+        tok = tokens[i]
+        low = tok.text.lower()
+        if tok.kind == "name" and low in FILLER and not names and not tok.text.isupper():
+            i += 1
+            continue
+        if tok.kind == "name" and low in _EVERY:
+            names.append(EVERYONE)
+            i += 1
+            continue
+        if tok.kind in ("number", "name") and (tok.kind == "number" or _is_name(tok.text)):
+            if tok.kind == "name" and tok.text.isalpha() and _known(words(tok.text)):
+                break
+            if tok.kind == "number" and not _is_int(tok.text):
+                break
+            names.append(tok.text)
+            i += 1
+            continue
+        if names and (tok.text in {",", "+", "&", "/", "and"} or low == "and"):
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if (
+                nxt is not None
+                and (nxt.kind == "number" or _is_name(nxt.text))
+                and not (nxt.kind == "name" and _known(words(nxt.text)))
+            ):
+                i += 1
+                continue
+            break
+        if tok.text in {"[", "(", "{", "'", '"', ":", "="} and not names:
+            i += 1
+            continue
+        if tok.text in {"]", ")", "}", "'", '"'}:
+            i += 1
+            continue
+        break
+    return names, i
+
+
+def _words_after(tokens: Sequence[_Token], i: int) -> list[str]:
+    out: list[str] = []
+    while i < len(tokens) and tokens[i].kind == "name":
+        out += words(tokens[i].text)
+        i += 1
+    return out
+
+
+def _assign(out: _Line, role: str | None, text: str) -> None:
+    value = float(text)
+    if role is None:
+        epoch = _epoch(value)
+        if epoch is not None and out.time is None:
+            out.time, out.time_kind = epoch, "unix"
+        else:
+            out.unlabelled += 1
+        return
+    if role == "time":
+        if out.time is None:
+            epoch = _epoch(value)
+            out.time, out.time_kind = (epoch, "unix") if epoch is not None else (value, "relative")
+    elif role in ("clock", "msg_clock"):
+        if not _is_int(text):
+            raise _BadLine(f"clock {text!r} is not an integer")
+        assert out.clocks is not None
+        out.clocks.append((int(text), role))
+    elif role == "queue" and _is_int(text) and out.queue is None:
+        out.queue = int(text)
+    elif role in ("to", "from", "peer", "machine") and _is_int(text):
+        if role == "to":
+            out.to = (out.to or []) + [text]
+        elif role == "from":
+            out.sender = out.sender or text
+        elif role == "peer":
+            out.peer = out.peer or text
+        elif out.machine is None:
+            out.machine = text
+    elif role == "rate" and out.rate is None and value > 0:
+        out.rate = value
+    elif role == "p_send" and out.p_send is None and 0 <= value <= 1:
+        out.p_send = value
+    elif role == "msg_id" and out.msg_id is None:
+        out.msg_id = text
+
+
+class _BadLine(ValueError):
+    """A line that looks like an event but does not parse: the reason."""
+
+
+def _record(line_no: int, said: _Line) -> Record:
+    """The record of an event line, or _BadLine saying what it lacks."""
+    assert said.kind is not None and said.clocks is not None
+    clocks = said.clocks
+    if not clocks:
+        raise _BadLine(f"{said.kind} with no clock")
+    clock_values = [v for v, role in clocks if role == "clock"]
+    msg_values = [v for v, role in clocks if role == "msg_clock"]
+    if len(clocks) == 1:
+        clock, msg_clock = clocks[0][0], None
+        if clocks[0][1] == "msg_clock" and said.kind != RECEIVE:
+            msg_clock = clock
+    elif clock_values and msg_values:
+        clock, msg_clock = clock_values[-1], msg_values[0]
+    else:
+        # two clocks said alike: the message's comes first ("4 -> 5"), the clock after it
+        clock, msg_clock = clocks[-1][0], clocks[0][0]
+    for value in (clock, msg_clock):
+        if value is not None and not 0 <= value < CLOCK_LIMIT:
+            raise _BadLine(f"clock {value} is outside 0..2^63-1")
+    to = said.to
+    sender = said.sender
+    if said.peer is not None:
+        if said.kind == SEND and to is None:
+            to = [said.peer]
+        elif said.kind == RECEIVE and sender is None:
+            sender = said.peer
+    if said.kind == SEND and said.everyone:
+        to = [EVERYONE]
+    return Record(
+        line=line_no,
+        kind=said.kind,
+        clock=clock,
+        time=said.time,
+        queue=said.queue,
+        to=tuple(to) if said.kind == SEND and to else None,
+        sender=sender if said.kind == RECEIVE else None,
+        msg_clock=msg_clock,
+        msg_id=said.msg_id,
+        machine=said.machine,
+    )
+
+
+# -- delimited rows ----------------------------------------------------------------------
+
+_DELIMITERS = (",", "\t", ";", "|")
+_LABELLED_FIELD = re.compile(r"^\s*[A-Za-z_][\w ]*\s*[:=]")
+
+
+@dataclass
+class _Table:
+    delimiter: str | None  # None: runs of spaces
+    width: int
+    header: list[str] | None
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        line = _DATETIME.sub(lambda m: m.group().replace(" ", "T"), line)
+        return line.split()
+    return [cell.strip().strip('"') for cell in line.split(delimiter)]
+
+
+def _find_table(lines: Sequence[str]) -> _Table | None:
+    """The separator and width most lines share, if the log is rows of bare values."""
+    content = [line for line in lines if line.strip()]
+    if not content:
+        return None
+    best: _Table | None = None
+    best_share = 0.0
+    for delimiter in (*_DELIMITERS, None):
+        widths: dict[int, int] = {}
+        for line in content:
+            width = len(_split(line, delimiter))
+            widths[width] = widths.get(width, 0) + 1
+        width, count = max(widths.items(), key=lambda item: (item[1], item[0]))
+        share = count / len(content)
+        if width < 3 or share < 0.8:
+            continue
+        rows = [
+            _split(line, delimiter) for line in content if len(_split(line, delimiter)) == width
+        ]
+        cells = [cell for row in rows[1:] for cell in row]
+        labelled = sum(1 for cell in cells if _LABELLED_FIELD.match(cell))
+        prose = sum(1 for cell in cells if len(_DATETIME.sub("T", cell).split()) > 2)
+        if labelled > 0.3 * len(cells) or prose > 0.2 * len(cells):
+            continue
+        if delimiter is None:
+            alpha = [sum(1 for cell in row if re.search(r"[A-Za-z]{3,}", cell)) for row in rows[1:]]
+            if alpha and max(alpha) > 2:
+                continue
+        if share > best_share:
+            best, best_share = _Table(delimiter, width, None), share
+    if best is None:
+        return None
+    first = next(
+        cells
+        for cells in (_split(line, best.delimiter) for line in content)
+        if len(cells) == best.width
+    )
+    if all(
+        not re.fullmatch(r"-?[\d.:eE+-]+", cell) and parse_time(cell) is None for cell in first
+    ) and all(re.search(r"[A-Za-z]", cell) for cell in first):
+        best.header = first
+    return best
+
+
+def _column_roles(table: _Table, rows: list[list[str]]) -> dict[str, int]:
+    """Which column is which: by the header's names first, then by the values."""
+    roles: dict[str, int] = {}
+    if table.header:
+        for index, name in enumerate(table.header):
+            role = _label_role(words(name), "")
+            if role in ("to", "from", "peer") and words(name) == ["to"]:
+                role = "to"
+            if role is not None and role not in roles:
+                roles[role] = index
+    width = table.width
+    columns = [[row[c] for row in rows] for c in range(width)]
+    if "kind" not in roles:
+        best = max(
+            range(width),
+            key=lambda c: sum(1 for v in columns[c] if kind_of(" ".join(words(v)))[0]),
+        )
+        if sum(1 for v in columns[best] if kind_of(" ".join(words(v)))[0]) > 0.5 * len(rows):
+            roles["kind"] = best
+    if "kind" not in roles:
+        return roles
+    kind_col = columns[roles["kind"]]
+    row_kinds = [kind_of(" ".join(words(v)))[0] for v in kind_col]
+    taken = set(roles.values())
+    if "time" not in roles:
+        for c in range(width):
+            if c in taken:
+                continue
+            values = [v for v in columns[c] if v]
+            if values and all(_cell_time(v) is not None for v in values):
+                roles["time"] = c
+                taken.add(c)
+                break
+    integer_cols = [
+        c
+        for c in range(width)
+        if c not in taken and any(columns[c]) and all(_is_int(v) for v in columns[c] if v)
+    ]
+    full = [c for c in integer_cols if all(columns[c])]
+
+    def rising(c: int) -> float:
+        values = [int(v) for v in columns[c]]
+        steps = list(itertools.pairwise(values))
+        return sum(1 for a, b in steps if b > a) / max(1, len(steps))
+
+    def jumps(c: int) -> int:
+        values = [int(v) for v in columns[c]]
+        return sum(1 for a, b in itertools.pairwise(values) if b - a > 1)
+
+    if "clock" not in roles:
+        candidates = [c for c in full if rising(c) >= 0.9]
+        if candidates:
+            chosen = max(candidates, key=lambda c: (jumps(c) > 0, rising(c), c))
+            roles["clock"] = chosen
+            taken.add(chosen)
+    if "tick" not in roles:
+        for c in full:
+            if c not in taken and rising(c) >= 0.9:
+                roles["tick"] = c
+                taken.add(c)
+    has_internal = INTERNAL in row_kinds
+    on_messages = [
+        c
+        for c in range(width)
+        if c not in taken
+        and any(columns[c])
+        and all(not v for v, k in zip(columns[c], row_kinds, strict=True) if k == INTERNAL)
+        and (has_internal or not all(columns[c]))
+    ]
+    for c in on_messages:
+        distinct = {v for v in columns[c] if v}
+        if all(_is_int(v) for v in distinct) and len(distinct) > 12 and "msg_clock" not in roles:
+            roles["msg_clock"] = c
+            taken.add(c)
+        elif "peer" not in roles and "to" not in roles and "from" not in roles:
+            roles["peer"] = c
+            taken.add(c)
+    if "queue" not in roles:
+        for c in integer_cols:
+            if c not in taken and all(int(v) >= 0 for v in columns[c] if v):
+                roles["queue"] = c
+                taken.add(c)
+                break
+    if "machine" not in roles:
+        for c in range(width):
+            if c not in taken and not any(_is_int(v) and int(v) > 10**6 for v in columns[c]):
+                distinct = set(columns[c])
+                if (
+                    1 <= len(distinct) <= 64
+                    and all(distinct)
+                    and len(rows) > 2 * len(distinct)
+                    and all(_is_name(v) for v in distinct)
+                ):
+                    roles["machine"] = c
+                    taken.add(c)
+                    break
+    return roles
+
+
+def _cell_time(cell: str) -> tuple[float, str] | None:
+    parsed = parse_time(cell)
+    if parsed is not None:
+        return parsed
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    epoch = _epoch(value)
+    return (epoch, "unix") if epoch is not None else None
+
+
+def _row_record(
+    line_no: int, row: list[str], roles: dict[str, int], time_kind: list[str]
+) -> Record:
+    def cell(role: str) -> str:
+        return row[roles[role]].strip() if role in roles else ""
+
+    kind, everyone = kind_of(" ".join(words(cell("kind"))))
+    if kind is None:
+        raise _BadLine(f"no event kind in {cell('kind')!r}")
+    clock_text = cell("clock")
+    if not _is_int(clock_text):
+        raise _BadLine(f"clock {clock_text!r} is not an integer")
+    clock = int(clock_text)
+    said = _Line(kind=kind, everyone=everyone, clocks=[(clock, "clock")])
+    if cell("msg_clock"):
+        if not _is_int(cell("msg_clock")):
+            raise _BadLine(f"message clock {cell('msg_clock')!r} is not an integer")
+        said.clocks = [(int(cell("msg_clock")), "msg_clock"), (clock, "clock")]
+    text = cell("time")
+    if text:
+        parsed = _cell_time(text)
+        if parsed is None:
+            try:
+                parsed = (float(text), "relative")
+            except ValueError:
+                raise _BadLine(f"time {text!r} is neither a date-time nor a number") from None
+        said.time, said.time_kind = parsed
+        time_kind.append(parsed[1])
+    queue = cell("queue")
+    if queue:
+        if not _is_int(queue):
+            raise _BadLine(f"queue {queue!r} is not an integer")
+        said.queue = int(queue)
+    for role in ("to", "peer"):
+        if cell(role):
+            names = [n for n in re.split(r"[+&/ ]+|\band\b", cell(role)) if n]
+            if any(n.lower() in _EVERY for n in names):
+                said.everyone = said.kind == SEND
+            if role == "to":
+                said.to = names
+            else:
+                said.peer = names[0] if said.kind == RECEIVE else None
+                if said.kind == SEND:
+                    said.to = names
+    if cell("from"):
+        said.sender = cell("from")
+    if cell("machine"):
+        said.machine = cell("machine")
+    if cell("msg_id"):
+        said.msg_id = cell("msg_id")
+    return _record(line_no, said)
+
+
+# -- the file ----------------------------------------------------------------------------
+
+
+def read_lines(path: Path) -> list[str]:
+    """A log's lines. Raise LogError for a file that is not text."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LogError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data.strip():
+        raise LogError(f"{path}: empty file")
+    if b"\0" in data[:65536]:
+        raise LogError(f"{path}: a binary file, not a log")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # any bytes decode; a log in a legacy encoding reads
+    if sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n") > len(text) / 100:
+        raise LogError(f"{path}: a binary file, not a log")
+    return text.splitlines()
+
+
+def shape_of(lines: Sequence[str]) -> str:
+    """A few words for the log's shape (compared across the files of one import)."""
+    table = _find_table(lines)
+    if table is None:
+        return "words and values"
+    sep = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar", None: "space"}[table.delimiter]
+    head = "with a header" if table.header else "without a header"
+    return f"{sep}-separated rows of {table.width} fields {head}"
+
+
+def parse_auto(path: Path, lines: Sequence[str] | None = None) -> tuple[SourceLog, str]:
+    """Read one log of an unknown format: its records, and the kind of its times
+    (``unix``, ``day``, ``relative``, or ``none``)."""
+    return parse_auto_files([Path(path)], [read_lines(path) if lines is None else lines])[0]
+
+
+def parse_auto_files(
+    paths: Sequence[Path], texts: Sequence[Sequence[str]]
+) -> list[tuple[SourceLog, str]]:
+    """Read the logs of one run, all in one unknown format: each file's records and the
+    kind of its times. Delimited columns are told apart on the rows of every file."""
+    table = _find_table(texts[0])
+    sources = [SourceLog(path=Path(p), format="auto") for p in paths]
+    kinds: list[list[str]] = [[] for _ in paths]
+    if table is not None:
+        rows: list[list[tuple[int, list[str]]]] = []
+        for source, lines in zip(sources, texts, strict=True):
+            mine: list[tuple[int, list[str]]] = []
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    source.skipped += 1
+                    continue
+                cells = _split(line, table.delimiter)
+                if cells == table.header:
+                    source.skipped += 1
+                elif len(cells) == table.width:
+                    mine.append((number, cells))
+                else:
+                    _meta_or_skip(source, number, line)
+            rows.append(mine)
+        roles = _column_roles(table, [r for mine in rows for _, r in mine])
+        missing = [r for r in ("kind", "clock") if r not in roles]
+        if missing:
+            raise LogError(
+                f"{paths[0]}: rows of {table.width} fields, but no column is the event "
+                f"{' or the '.join(missing)}; describe the format in a recipe (docs/import.md)"
+            )
+        for source, mine, found in zip(sources, rows, kinds, strict=True):
+            for number, cells in mine:
+                try:
+                    source.records.append(_row_record(number, cells, roles, found))
+                except _BadLine as exc:
+                    source.bad.append((number, str(exc)))
+    else:
+        for source, lines, found in zip(sources, texts, kinds, strict=True):
+            _read_words(source, lines, found)
+    out = []
+    for source, found in zip(sources, kinds, strict=True):
+        _name_from_lines(source)
+        distinct = set(found)
+        time_kind = (
+            "none" if not distinct else ("unix" if distinct == {"unix"} else sorted(distinct)[0])
+        )
+        out.append((source, time_kind))
+    return out
+
+
+def _read_words(source: SourceLog, lines: Sequence[str], time_kinds: list[str]) -> None:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            source.skipped += 1
+            continue
+        try:
+            said = _read_line(line)
+        except _BadLine as exc:
+            source.bad.append((number, str(exc)))
+            continue
+        if said.kind is None:
+            if said.clocks and not (said.rate or said.p_send):
+                source.bad.append((number, "a clock but no event kind"))
+            else:
+                _take_meta(source, said)
+            continue
+        try:
+            record = _record(number, said)
+        except _BadLine as exc:
+            source.bad.append((number, str(exc)))
+            continue
+        if said.time_kind:
+            time_kinds.append(said.time_kind)
+        source.records.append(record)
+
+
+def _meta_or_skip(source: SourceLog, number: int, line: str) -> None:
+    try:
+        said = _read_line(line)
+    except _BadLine:
+        source.skipped += 1
+        return
+    _take_meta(source, said)
+
+
+def _take_meta(source: SourceLog, said: _Line) -> None:
+    if said.rate is not None or said.p_send is not None:
+        source.meta_lines += 1
+        source.rate = source.rate if source.rate is not None else said.rate
+        source.p_send = source.p_send if source.p_send is not None else said.p_send
+        if said.machine and source.name is None:
+            source.name = said.machine
+    else:
+        source.skipped += 1
+        if said.machine and source.name is None and not source.records:
+            source.name = said.machine
+
+
+def _name_from_lines(source: SourceLog) -> None:
+    """A file whose every event names the same machine is that machine."""
+    names = {r.machine.lower() for r in source.records if r.machine is not None}
+    if len(names) == 1 and all(r.machine is not None for r in source.records):
+        source.name = next(r.machine for r in source.records if r.machine is not None)
