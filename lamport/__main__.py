@@ -21,6 +21,10 @@ from lamport.errors import fail, run_cli
 
 #: Subcommand -> (module whose ``main(argv)`` it calls, one line of help).
 COMMANDS = {
+    "import": (
+        "lamport.imports",
+        "your own implementation's logs as a run: import FILE... --out DIR [--format F]",
+    ),
     "des": (
         "lamport.des.__main__",
         "the SimPy backend: exp N|FILE.toml | run --rates ... | rerun DIR | sweep | bench",
@@ -43,7 +47,7 @@ COMMANDS = {
 
 USAGE = "\n".join(
     [
-        "usage: lamport {des,realtime,report,check,export,compare} ...",
+        "usage: lamport {" + ",".join(COMMANDS) + "} ...",
         "",
         "lamport: a laboratory for Lamport logical clocks",
         "",
