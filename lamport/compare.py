@@ -53,6 +53,8 @@ __all__ = [
     "HIGH",
     "LOW",
     "MAX_SEEDS",
+    "TABLE_COLUMNS",
+    "TABLE_LEFT",
     "Comparison",
     "Figure",
     "ModelSample",
@@ -79,6 +81,10 @@ def _decimal(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _per_second(value: float) -> str:
+    return f"{value:.3f}/s"
+
+
 def _share(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -97,7 +103,7 @@ class Figure:
 #: The figures compared, in the order they are printed.
 FIGURES = (
     Figure("final_clock", "final clock", (), _count),
-    Figure("clock_rate", "clock rate (per second)", (), _decimal),
+    Figure("clock_rate", "clock rate", (), _per_second),
     Figure("mean_jump", "mean jump", (), _decimal),
     Figure("share_jumps_above_1", "share of jumps above 1", (), _share),
     Figure("max_jump", "max jump", (), _count),
@@ -293,22 +299,42 @@ class Verdict:
         """One sentence on a figure outside the band: which way and by how much."""
         if not self.outside or self.value is None or self.percentile is None:
             return ""
-        edge = self.high if self.direction == "above" else self.low
+        above = self.direction == "above"
+        edge = self.high if above else self.low
         gap = abs(self.value - edge)
-        how_much = self.text(gap) if self.figure != "share_jumps_above_1" else _points(gap)
-        if edge:
-            how_much += f", {gap / abs(edge):.0%} {'beyond' if edge > 0 else 'past'} that end"
-        if self.percentile == 100:
-            rank = "above every simulated run"
-        elif self.percentile == 0:
-            rank = "below every simulated run"
+        notes = []
+        if self.figure == "share_jumps_above_1":  # a share's distance is in points
+            by = f"{100 * gap:.1f} percentage points"
         else:
-            rank = f"percentile {self.percentile:.1f}"
+            by = self.text(gap)
+            if edge:
+                notes.append(f"{gap / abs(edge):.0%} beyond its {'top' if above else 'bottom'}")
+        if self.percentile in (0, 100):
+            notes.append(f"{self.direction} every simulated run")
+        else:
+            notes.append(f"percentile {self.percentile:.1f}")
         return (
-            f"Machine {self.machine}: {self.label} {self.text(self.value)} is {self.direction} "
-            f"the model's band {self.text(self.low)} to {self.text(self.high)} by {how_much} "
-            f"({rank})."
+            f"Machine {self.machine}: {self.label} {self.text(self.value)}, {by} "
+            f"{self.direction} the model's band {self.text(self.low)} to "
+            f"{self.text(self.high)} ({'; '.join(notes)})."
         )
+
+    def cells(self) -> list[str]:
+        """The row of a comparison's table (:data:`TABLE_COLUMNS`)."""
+        if self.possible:
+            verdict = "inside" if self.inside else f"OUTSIDE, {self.direction}"
+            rank = f"{self.percentile:.1f}"
+        else:
+            verdict, rank = "not possible", "—"
+        return [
+            str(self.machine),
+            self.label,
+            self.text(self.value),
+            self.text(self.low),
+            self.text(self.high),
+            rank,
+            verdict,
+        ]
 
     def to_json(self) -> dict[str, Any]:
         """The row as JSON: the keys ``machine, figure, value, low, high, percentile,
@@ -325,10 +351,6 @@ class Verdict:
         if not self.possible:
             out["reason"] = self.reason
         return out
-
-
-def _points(share: float) -> str:
-    return f"{100 * share:.1f} percentage points"
 
 
 def _plain(value: float | None) -> float | int | None:
@@ -380,14 +402,15 @@ class Comparison:
         return [v.sentence() for v in self.outside]
 
     def model_text(self) -> str:
-        """The model compared with: ``rates 1, 3, 6 tick/s, p_send 0.3, 60 s, ...``."""
+        """The model compared with: ``Lamport's rules at rates 1, 3, 6 tick/s, ...``."""
         model = self.model
         rates = ", ".join(f"{r:g}" for r in model.rates)
         seeds = model.seeds
         return (
             f"Lamport's rules at rates {rates} tick/s, p_send {model.p_send:g}, "
             f"{model.duration:g} s, random start phases; {len(seeds)} seeds "
-            f"({seeds.start}..{seeds.stop - 1})"
+            f"({seeds.start}..{seeds.stop - 1}); a run of the model is inside each band "
+            f"with probability {model.coverage:.1%} or more"
         )
 
     def verdict_text(self) -> str:
@@ -449,29 +472,26 @@ def compare_run(
     return Comparison(result.title, model, tuple(verdicts))
 
 
+#: The columns of a comparison's table, in the CLI and in a report (:meth:`Verdict.cells`).
+TABLE_COLUMNS = (
+    "m",
+    "figure",
+    "run",
+    f"model {LOW:g}%",
+    f"model {HIGH:g}%",
+    "percentile",
+    "verdict",
+)
+#: The table's columns aligned left.
+TABLE_LEFT = ("figure", "verdict")
+
+
 def _table(comparison: Comparison) -> Any:
     from lamport.console import Column, FittedTable
 
-    columns = [
-        Column("m"),
-        Column("figure", "left"),
-        Column("run"),
-        Column(f"model {LOW:g}%"),
-        Column(f"model {HIGH:g}%"),
-        Column("percentile"),
-        Column("verdict", "left"),
-    ]
-    rows, sections = [], []
-    for v in comparison.verdicts:
-        if v.possible:
-            verdict = "inside" if v.inside else f"OUTSIDE, {v.direction}"
-            rank = f"{v.percentile:.1f}"
-        else:
-            verdict, rank = "not possible", "—"
-        rows.append(
-            [str(v.machine), v.label, v.text(v.value), v.text(v.low), v.text(v.high), rank, verdict]
-        )
-        sections.append(v.figure == FIGURES[-1].key)
+    columns = [Column(c, "left" if c in TABLE_LEFT else "right") for c in TABLE_COLUMNS]
+    rows = [v.cells() for v in comparison.verdicts]
+    sections = [v.figure == FIGURES[-1].key for v in comparison.verdicts]
     sections[-1] = False
     return FittedTable(columns, rows, keys=2, sections=sections)
 
@@ -506,11 +526,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(comparison.to_json(), indent=2))
         return 0
-    out = console_out()
-    out.print(f"{comparison.title}", highlight=False, markup=False)
-    out.print(f"model: {comparison.model_text()}", highlight=False, markup=False)
-    out.print(_table(comparison))
-    out.print(f"{comparison.verdict_text()}.", highlight=False, markup=False)
+    print(comparison.title)
+    print(f"model: {comparison.model_text()}")
+    console_out().print(_table(comparison))
+    print(f"{comparison.verdict_text()}.")
     for line in comparison.sentences() + comparison.not_possible_lines():
-        out.print(f"- {line}", highlight=False, markup=False)
+        print(f"- {line}")
     return 0

@@ -18,6 +18,7 @@ from lamport.analysis.plots import (
 )
 from lamport.report import config_rows, num, signed
 from lamport.report.causality import run_blocks, spacetime_html
+from lamport.report.compare import compare_section
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
 from lamport.report.prediction import PredictionCase, no_prediction, prediction_table
 from lamport.result import RunResult
@@ -256,6 +257,7 @@ def run_document(
         doc.add(Heading("Faults"), *fault_blocks(run))
     doc.add(Heading("Per-machine statistics"), *_tables(stats))
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(run, stats))
+    doc.add(*compare_section(run))  # an imported run against the model
     doc.add(Heading("Causality: how much order do Lamport clocks invent?"), *run_blocks(run))
     seconds = SPACETIME_SECONDS if spacetime_seconds is None else spacetime_seconds
     paths = run_figures(run, figures_dir, drift, seconds)
