@@ -41,6 +41,7 @@ from typing import Any
 
 from lamport.core import RECEIVE, SEND, Event
 from lamport.errors import LogError
+from lamport.schema import IMPORTED
 
 __all__ = [
     "DOT_LIMIT",
@@ -235,7 +236,8 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path, time: str = "m
     output = Path(output)
     _check_output(output)
     metadata = read_metadata(Path(run_dir))
-    logs = read_logs(Path(run_dir), len(metadata["rates"]))
+    imported = metadata.get("backend") == IMPORTED
+    logs = read_logs(Path(run_dir), len(metadata["rates"]), imported)
     if fmt == "shiviz":
         text = shiviz(logs)
     elif fmt == "dot":

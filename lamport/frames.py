@@ -18,6 +18,8 @@ def events_frame(logs: Sequence[Sequence[Event]]) -> pd.DataFrame:
     vector = bool(records) and len(records[0]) == len(VECTOR_COLUMNS)
     columns, dtypes = (VECTOR_COLUMNS, VECTOR_DTYPES) if vector else (COLUMNS, DTYPES)
     frame = pd.DataFrame.from_records(records, columns=list(columns))
+    if frame["queue"].isna().any():  # an imported run whose source did not log every queue
+        dtypes = {**dtypes, "queue": "Int64"}
     frame = frame.astype(dtypes)
     return frame.sort_values(["t", "machine", "tick"], kind="stable").reset_index(drop=True)
 

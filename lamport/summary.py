@@ -66,7 +66,8 @@ def summarize(
         messages = 0
         for e in events:
             counts[e.event] = counts.get(e.event, 0) + 1
-            if e.queue > max_queue:
+            # an imported run's queue is None where its source did not log one
+            if e.queue is not None and e.queue > max_queue:
                 max_queue = e.queue
             if e.jump > max_jump:
                 max_jump = e.jump
@@ -79,7 +80,7 @@ def summarize(
                 n_send=counts[SEND],
                 n_receive=counts[RECEIVE],
                 final_clock=events[-1].clock if events else 0,
-                last_queue=events[-1].queue if events else 0,
+                last_queue=(events[-1].queue or 0) if events else 0,
                 max_queue=max_queue,
                 max_jump=max_jump,
                 messages=messages,

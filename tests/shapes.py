@@ -137,7 +137,7 @@ def bars_no_sender(run, machine: int, names: Sequence[str]) -> list[str]:
 SHAPES: dict[str, tuple[Callable, Callable[[int], list[str]], set[str]]] = {
     "csv_header": (csv_header, lambda n: [str(i) for i in range(n)], set()),
     "labelled": (labelled, lambda n: [chr(ord("A") + i) for i in range(n)], set()),
-    "sentences": (sentences, lambda n: [f"m{i}" for i in range(n)], {"time"}),
+    "sentences": (sentences, lambda n: [f"m{i}" for i in range(n)], {"time", "queue_send"}),
     "python_logging": (python_logging, lambda n: [str(i + 1) for i in range(n)], {"queue_send"}),
     "semicolons": (semicolons, lambda n: [str(i + 1) for i in range(n)], {"msg_clock"}),
     "bars_no_sender": (

@@ -70,7 +70,10 @@ def _machine_events(run: RunResult) -> list[dict[str, np.ndarray]]:
     machine = events["machine"].to_numpy(dtype=np.int64)
     order = np.argsort(machine, kind="stable")  # events are in time order already
     bounds = np.cumsum(np.bincount(machine, minlength=run.n_machines))[:-1]
-    split = {name: np.split(events[name].to_numpy(dtype=float)[order], bounds) for name in _SERIES}
+    split = {
+        name: np.split(events[name].to_numpy(dtype=float, na_value=np.nan)[order], bounds)
+        for name in _SERIES
+    }
     return [{name: split[name][m] for name in _SERIES} for m in range(run.n_machines)]
 
 
@@ -231,7 +234,8 @@ def queue_stats(run: RunLike) -> pd.DataFrame:
     run = as_run(run)
     rows = []
     for machine, sub in enumerate(_machine_events(run)):
-        queue = sub["queue"]
+        logged = ~np.isnan(sub["queue"])  # an imported run's source may not log every queue
+        queue = sub["queue"][logged]
         final = int(run.queued_at_end[machine])
         growth = final / run.duration if run.duration else math.nan
         rows.append(
@@ -241,7 +245,7 @@ def queue_stats(run: RunLike) -> pd.DataFrame:
                 "max_queue": max(int(queue.max()) if len(queue) else 0, final),
                 "final_queue": final,
                 "queue_growth": growth,
-                "queue_slope": slope(sub["t"], queue),
+                "queue_slope": slope(sub["t"][logged], queue),
                 "queue_verdict": queue_verdict(0.0 if math.isnan(growth) else growth, final),
             }
         )

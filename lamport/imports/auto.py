@@ -395,7 +395,11 @@ def _read_line(line: str) -> _Line:
                         out.to = names  # "to me": ignored for receives
                     label = []
                     continue
-            if role in ("machine", "peer") and not _known(ws) and _is_name(tok.text):
+            if (
+                role in ("machine", "peer")
+                and _is_name(tok.text)
+                and not (tok.text.isalpha() and _known(ws))
+            ):
                 if role == "machine" and out.machine is None:
                     out.machine = tok.text
                 elif role == "peer" and out.peer is None:
@@ -460,7 +464,7 @@ def _names_after(tokens: Sequence[_Token], i: int) -> tuple[list[str], int]:
             if (
                 nxt is not None
                 and (nxt.kind == "number" or _is_name(nxt.text))
-                and not (nxt.kind == "name" and _known(words(nxt.text)))
+                and not (nxt.kind == "name" and nxt.text.isalpha() and _known(words(nxt.text)))
             ):
                 i += 1
                 continue

@@ -144,10 +144,16 @@ def _names(sources: Sequence[SourceLog], ids: Sequence[str] | None) -> list[str]
     default = [str(i) for i in range(n)]
     if everyone <= {name_key(x) for x in default} or not everyone:
         return default
+    one_based = {str(i) for i in range(1, n + 1)}
+    if everyone <= one_based:
+        return sorted(one_based, key=int)
     if len(everyone) == n:
+        spelled = _spellings(sources)
+        ordered = sorted(everyone, key=_natural)
+        if all(name not in mine for name, mine in zip(ordered, peers, strict=True)):
+            return [spelled.get(name, name) for name in ordered]  # files in machine order
         missing = [everyone - p for p in peers]
         if all(len(m) == 1 for m in missing) and len({next(iter(m)) for m in missing}) == n:
-            spelled = _spellings(sources)
             return [spelled.get(next(iter(m)), next(iter(m))) for m in missing]
     resolve = _Names(default)
     for s in sources:
@@ -465,8 +471,12 @@ def build_run(
         absent["time"] = "the logs record no time: event k of a machine is placed at k / rate"
     if not some("queue"):
         absent["queue"] = "the logs record no queue length"
-    elif all_sends and not every(SEND, "queue"):
-        absent["queue_send"] = "sends carry no queue length"
+    else:
+        if all_sends and not every(SEND, "queue"):
+            absent["queue_send"] = "sends carry no queue length"
+        internals = any(r.kind == INTERNAL for records in machines for r in records)
+        if internals and not every(INTERNAL, "queue"):
+            absent["queue_internal"] = "internal events carry no queue length"
     if all_sends and not every(SEND, "to") and n > 2:
         absent["send_to"] = "sends do not name their recipient"
     if all_receives and not every(RECEIVE, "sender") and n > 2:

@@ -20,6 +20,7 @@ from lamport.report import config_rows, num, signed
 from lamport.report.causality import run_blocks, spacetime_html
 from lamport.report.compare import compare_section
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
+from lamport.report.imported import imported_blocks
 from lamport.report.prediction import PredictionCase, no_prediction, prediction_table
 from lamport.result import RunResult
 from lamport.stats import percentile
@@ -250,6 +251,7 @@ def run_document(
             "docs/analysis.md defines every statistic."
         ),
     )
+    doc.add(*imported_blocks(run))  # another implementation's logs: what they held, the rules
     doc.add(Heading("Answers"), Bullets(findings(run, stats)))
     if run.config.faults:
         from lamport.report.faults import fault_blocks
