@@ -208,27 +208,51 @@ def test_a_model_for_other_rates_is_refused(exp4):
 # -- imported runs: absent fields ------------------------------------------------------------
 
 
+QUEUE_LOST = "the logs record no queue length"
+UNMATCHED = "messages cannot be matched: receives do not name their sender"
+
+
 @pytest.fixture()
 def imported_dir(run_dir, tmp_path):
-    """A copy of the run marked as imported, its logs said to lack the queue."""
+    """A copy of the run marked as imported, its logs said to lack the queue and the
+    messages said to be unmatched."""
     copy = shutil.copytree(run_dir, tmp_path / "imported")
     metadata = json.loads((copy / "run.json").read_text())
     metadata["backend"] = "import"
-    metadata["absent"] = {"queue": "the source logs no queue length"}
+    metadata["absent"] = {"queue": QUEUE_LOST, "matching": UNMATCHED}
     (copy / "run.json").write_text(json.dumps(metadata))
     return copy
 
 
 def test_a_figure_needing_an_absent_field_is_not_possible_with_the_reason(imported_dir):
     comparison = compare_run(imported_dir, seeds=20)
-    assert comparison.not_possible == {
-        "max_queue": "no queue: the source logs no queue length",
-        "final_queue": "no queue: the source logs no queue length",
-    }
+    assert comparison.not_possible == {"max_queue": QUEUE_LOST, "final_queue": UNMATCHED}
     v = comparison.verdict(1, "max_queue")
     assert (v.value, v.percentile, v.inside, v.possible) == (None, None, None, False)
     assert v.low <= v.high  # the model's band is still given
     assert len(comparison.possible) == 3 * (len(FIGURES) - 2)
+    assert comparison.not_possible_lines() == [
+        f"max queue: not possible ({QUEUE_LOST})",
+        f"final queue: not possible ({UNMATCHED})",
+    ]
+
+
+def test_logs_imported_without_senders_compare_all_but_the_final_queue(exp4, tmp_path):
+    """Another implementation's logs through ``lamport import``: receives that name no
+    sender cannot be matched, so the final queue (unreceived messages) is not possible,
+    and every other figure is compared."""
+    from shapes import write_shape
+
+    from lamport.imports import import_logs
+
+    _, run = exp4
+    paths, _ = write_shape(run, "bars_no_sender", tmp_path)
+    imported = import_logs(paths, tmp_path / "run")
+    assert "matching" in imported.metadata["absent"]
+    comparison = compare_run(tmp_path / "run", seeds=20)
+    assert list(comparison.not_possible) == ["final_queue"]
+    assert len(comparison.possible) == 3 * (len(FIGURES) - 1)
+    assert all(v.inside is not None for v in comparison.possible)
 
 
 def test_an_imported_run_s_report_compares_it_with_the_model(imported_dir, run_dir):
