@@ -139,65 +139,8 @@ def rule_problems(
     seen_carried: set[str] = set()
     for m, events in enumerate(logs):
         for k, e in enumerate(events):
-            if e.event != RECEIVE:
-                continue
-            send = sends.get(e.msg_id) if e.msg_id else None
-            message = e.msg_clock
-            assumed = False
-            if send is not None:
-                s = logs[send[0]][send[1]]
-                if message is None:
-                    message = s.msg_clock if s.msg_clock is not None else s.clock
-                    assumed = s.msg_clock is None
-                if e.clock <= s.clock:
-                    problems.append(
-                        f"{where(m, k)}: receive at clock {e.clock} is not above its send's clock "
-                        f"{s.clock} ({where(*send)})"
-                    )
-                if (
-                    e.msg_clock is not None
-                    and s.msg_clock is None
-                    and e.msg_clock != s.clock
-                    and e.msg_id not in seen_carried
-                ):
-                    seen_carried.add(e.msg_id)
-                    before = (
-                        " (the clock from before the send's increment)"
-                        if e.msg_clock == s.clock - 1
-                        else ""
-                    )
-                    problems.append(
-                        f"{where(*send)}: the message received at {where(m, k)} carries clock "
-                        f"{e.msg_clock}{before}, not the send's clock {s.clock}"
-                    )
-            elif e.msg_id == "" and matched:
-                problems.append(
-                    f"{where(m, k)}: receive"
-                    + (f" from {where.who(int(e.peer))}" if e.peer else "")
-                    + " that no send can account for"
-                )
-            if message is None or k == 0:
-                if message is not None and e.clock <= message:
-                    problems.append(
-                        f"{where(m, k)}: receive at clock {e.clock} is not above the message's "
-                        f"clock {message}"
-                    )
-                continue
-            local = events[k - 1].clock
-            want = max(local, message) + 1
-            if e.clock != want:
-                what = f"{where(m, k)}: receive of clock {message} at local clock {local} gives "
-                if e.clock == max(local + 1, message) and message > local:
-                    problems.append(
-                        what + f"{e.clock}: it took max(local + 1, message) with no further +1; "
-                        f"Lamport's rule gives max(local, message) + 1 = {want}"
-                    )
-                else:
-                    problems.append(
-                        what
-                        + f"{e.clock}; Lamport's rule gives max(local, message) + 1 = {want}"
-                        + (" (the message's clock taken from its send)" if assumed else "")
-                    )
+            if e.event == RECEIVE:
+                problems += _receive_problems(logs, sends, where, matched, seen_carried, m, k)
 
     if matched:
         checked.append("a received message's send has a lower clock")
@@ -225,3 +168,76 @@ def rule_problems(
     if "msg_id" in absent and matched:
         checked.append("(messages matched in FIFO order per link, as TCP delivers them)")
     return problems, checked, not_checked
+
+
+def _receive_problems(
+    logs: Sequence[Sequence[Event]],
+    sends: Mapping[str, tuple[int, int]],
+    where: _Where,
+    matched: bool,
+    seen_carried: set[str],
+    m: int,
+    k: int,
+) -> list[str]:
+    """The breaks at one receive: what its message carried, then one line for its clock
+    (the receive rule where the clock before it is known, else that it is above its send
+    and the message's clock)."""
+    events = logs[m]
+    e = events[k]
+    found: list[str] = []
+    send = sends.get(e.msg_id) if e.msg_id else None
+    message = e.msg_clock
+    assumed = False
+    s = None
+    if send is not None:
+        s = logs[send[0]][send[1]]
+        if message is None:
+            message = s.msg_clock if s.msg_clock is not None else s.clock
+            assumed = s.msg_clock is None
+        if (
+            e.msg_clock is not None
+            and s.msg_clock is None
+            and e.msg_clock != s.clock
+            and e.msg_id not in seen_carried
+        ):
+            seen_carried.add(e.msg_id)
+            before = (
+                " (the clock from before the send's increment)"
+                if e.msg_clock == s.clock - 1
+                else ""
+            )
+            found.append(
+                f"{where(*send)}: the message received at {where(m, k)} carries clock "
+                f"{e.msg_clock}{before}, not the send's clock {s.clock}"
+            )
+    elif e.msg_id == "" and matched:
+        sender = f" from {where.who(int(e.peer))}" if e.peer else ""
+        found.append(f"{where(m, k)}: receive{sender} that no send can account for")
+    if message is not None and k > 0:
+        local = events[k - 1].clock
+        want = max(local, message) + 1
+        if e.clock != want:
+            what = (
+                f"{where(m, k)}: receive of clock {message} at local clock {local} gives {e.clock}"
+            )
+            if e.clock == max(local + 1, message) and message > local:
+                found.append(
+                    f"{what}: it took max(local + 1, message) with no further +1; "
+                    f"Lamport's rule gives max(local, message) + 1 = {want}"
+                )
+            else:
+                taken = " (the message's clock taken from its send)" if assumed else ""
+                found.append(
+                    f"{what}; Lamport's rule gives max(local, message) + 1 = {want}{taken}"
+                )
+            return found
+    if s is not None and e.clock <= s.clock:
+        found.append(
+            f"{where(m, k)}: receive at clock {e.clock} is not above its send's clock "
+            f"{s.clock} ({where(*send)})"  # type: ignore[misc]
+        )
+    elif message is not None and e.clock <= message:
+        found.append(
+            f"{where(m, k)}: receive at clock {e.clock} is not above the message's clock {message}"
+        )
+    return found
