@@ -8,9 +8,7 @@ from __future__ import annotations
 from lamport.compare import DEFAULT_SEEDS, TABLE_COLUMNS, TABLE_LEFT, compare_run
 from lamport.report.document import Block, Bullets, Heading, Paragraph, Table
 from lamport.result import RunResult
-
-#: The backend of an imported run (``lamport import``), whose report gets the section.
-IMPORTED = "import"
+from lamport.schema import IMPORTED
 
 HEADING = "Compared with the model"
 
