@@ -34,6 +34,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,6 +205,12 @@ FILLER = {
     "m",
     "p",
 }
+
+
+@lru_cache(maxsize=4096)  # a log has a handful of kind cells, each repeated on many rows
+def cell_kind(cell: str) -> tuple[str | None, bool]:
+    """The event kind a delimited cell names (``SEND_BOTH``, ``recv``)."""
+    return kind_of(" ".join(words(cell)))
 
 
 def kind_of(text: str) -> tuple[str | None, bool]:
@@ -573,6 +580,9 @@ def _record(line_no: int, said: _Line) -> Record:
 
 # -- delimited rows ----------------------------------------------------------------------
 
+#: Lines of each file that decide the shape and the columns' roles.
+SAMPLE = 2000
+
 _DELIMITERS = (",", "\t", ";", "|")
 _LABELLED_FIELD = re.compile(r"^\s*[A-Za-z_][\w ]*\s*[:=]")
 
@@ -593,7 +603,7 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 def _find_table(lines: Sequence[str]) -> _Table | None:
     """The separator and width most lines share, if the log is rows of bare values."""
-    content = [line for line in lines if line.strip()]
+    content = [line for line in lines[:SAMPLE] if line.strip()]
     if not content:
         return None
     best: _Table | None = None
@@ -650,14 +660,14 @@ def _column_roles(table: _Table, rows: list[list[str]]) -> dict[str, int]:
     if "kind" not in roles:
         best = max(
             range(width),
-            key=lambda c: sum(1 for v in columns[c] if kind_of(" ".join(words(v)))[0]),
+            key=lambda c: sum(1 for v in columns[c] if cell_kind(v)[0]),
         )
-        if sum(1 for v in columns[best] if kind_of(" ".join(words(v)))[0]) > 0.5 * len(rows):
+        if sum(1 for v in columns[best] if cell_kind(v)[0]) > 0.5 * len(rows):
             roles["kind"] = best
     if "kind" not in roles:
         return roles
     kind_col = columns[roles["kind"]]
-    row_kinds = [kind_of(" ".join(words(v)))[0] for v in kind_col]
+    row_kinds = [cell_kind(v)[0] for v in kind_col]
     taken = set(roles.values())
     if "time" not in roles:
         for c in range(width):
@@ -752,7 +762,7 @@ def _row_record(
     def cell(role: str) -> str:
         return row[roles[role]].strip() if role in roles else ""
 
-    kind, everyone = kind_of(" ".join(words(cell("kind"))))
+    kind, everyone = cell_kind(cell("kind"))
     if kind is None:
         raise _BadLine(f"no event kind in {cell('kind')!r}")
     clock_text = cell("clock")
@@ -861,7 +871,7 @@ def parse_auto_files(
                 else:
                     _meta_or_skip(source, number, line)
             rows.append(mine)
-        roles = _column_roles(table, [r for mine in rows for _, r in mine])
+        roles = _column_roles(table, [r for mine in rows for _, r in mine[:SAMPLE]])
         missing = [r for r in ("kind", "clock") if r not in roles]
         if missing:
             raise LogError(
