@@ -16,10 +16,14 @@ Figures
     :func:`lamport.summary.summarize`; the share of jumps above 1 is the share
     of the machine's ticks whose clock rose by more than one.
 Band
-    The 1st and 99th percentiles of the K simulated values
-    (:func:`lamport.stats.percentile`). The run's value is inside if
-    ``low <= value <= high``: a run of the model itself lands outside about
-    2% of the time, less for figures that take few values.
+    The model's 1st and 99th percentiles, estimated from the K simulated
+    values as the k-th smallest and the k-th largest, ``k = floor((K + 1) /
+    100)`` (at least 1): a new run of the model then lands inside with
+    probability ``(K + 1 - 2k) / (K + 1)`` (:attr:`ModelSample.coverage`), 98%
+    or more from K = 99 on, and more still for figures that take few values.
+    (Interpolating between ranks, as :func:`lamport.stats.percentile` does for
+    summaries, would give 200 seeds a band that a run of the model leaves 3% of
+    the time, not 2%.) The run's value is inside if ``low <= value <= high``.
 Percentile
     The share of simulated values below the run's, plus half the share equal
     to it, in percent (:func:`lamport.stats.percentile_rank`): 50 is the
@@ -63,6 +67,7 @@ __all__ = [
     "Figure",
     "ModelSample",
     "Verdict",
+    "absent_fields",
     "compare_run",
     "main",
     "model_sample",
@@ -73,7 +78,7 @@ __all__ = [
 DEFAULT_SEEDS = 200
 #: The most seeds the CLI accepts.
 MAX_SEEDS = 100_000
-#: The band: these percentiles of the simulated values.
+#: The band: the model's percentiles it estimates (see :attr:`ModelSample.rank`).
 LOW, HIGH = 1.0, 99.0
 
 
