@@ -178,7 +178,7 @@ def test_lamport_help_lists_the_commands(capsys):
     for argv in ([], ["--help"], ["-h"]):
         assert main(argv) == 0
         text = capsys.readouterr().out
-        assert text.startswith("usage: lamport {des,realtime,report,check,export}")
+        assert text.startswith("usage: lamport {import,des,realtime,report,check,export,compare}")
         for line in ("  des ", "  realtime ", "  report ", "  check ", "  export "):
             assert line in text
 

@@ -240,9 +240,9 @@ def build_run(
     the log schema, and each event's line in its source file.
 
     ``time_kind`` says what the parsed times are (``unix``, ``day`` for seconds of a day
-    from clock times, ``relative``). Raise LogError naming the problem if the logs cannot
-    make a run (no events, a name that is no machine, no time and no rate, lists of the
-    wrong length).
+    from clock times, ``relative``, ``model`` for seconds since the run's common start,
+    kept as they are). Raise LogError naming the problem if the logs cannot make a run
+    (no events, a name that is no machine, no time and no rate, lists of the wrong length).
     """
     if (
         len(sources) == 1
@@ -299,7 +299,13 @@ def build_run(
             rate_list.append(inferred)
             rate_from.append("inferred")
     if has_time:
-        origin = min(r.time for records in machines for r in records if r.time is not None)
+        # ``model``: the source's times are already seconds since the run's common start
+        # (a lamport run's own logs, its ShiViz export), so they are kept as they are.
+        origin = (
+            0.0
+            if time_kind == "model"
+            else min(r.time for records in machines for r in records if r.time is not None)
+        )
         times = [[(r.time or 0.0) - origin for r in records] for records in machines]
     else:
         origin = 0.0
@@ -535,8 +541,10 @@ def build_run(
     queued = [
         max(0, sent_to[j] - received_from_link[j]) if matching != "none" else 0 for j in range(n)
     ]
-    duration = max(max(row) for row in times if row)
-    duration = math.ceil(duration * 1000) / 1000 if duration > 0 else 1.0
+    # The logs span first to last event; the run began before its first tick and ended
+    # after its last one, each about half a period of the fastest machine away.
+    duration = max(max(row) for row in times if row) + 1 / max(rate_list)
+    duration = math.ceil(duration * 1000) / 1000
 
     metadata: dict[str, Any] = {
         "backend": IMPORTED,

@@ -45,7 +45,8 @@ def imported_blocks(run: RunResult) -> list[Any]:
         f"Format: {info.get('format')}; times: {info.get('time')}; "
         f"fields found: {', '.join(info.get('fields_present') or [])}.",
         f"p_send {run.metadata.get('p_send')} ({info.get('p_send_from')}); "
-        f"duration {run.metadata.get('duration')} s (first to last event).",
+        f"duration {run.metadata.get('duration')} s (first to last event, plus one period "
+        "of the fastest machine).",
         "Messages matched: "
         + {
             "msg_id": "by the message ids the logs carry.",
