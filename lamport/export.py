@@ -77,7 +77,7 @@ def _describe(e: Event) -> str:
         what = f"RECEIVE {e.msg_id} from {e.peer} (message clock {e.msg_clock})"
     else:
         what = e.event
-    return f"{what}; Lamport clock {e.clock} (jump {e.jump}), queue {e.queue}, t {e.t:g} s"
+    return f"{what}; Lamport clock {e.clock} (jump {e.jump}), queue {e.queue}, t {e.t!r} s"
 
 
 def shiviz(logs: Sequence[Sequence[Event]], causality: Any = None) -> str:

@@ -74,7 +74,10 @@ def read_sources(files: Sequence[str | Path], fmt: str = "auto") -> tuple[list[S
             raise LogError("--format shiviz reads one file (every host's events are in it)")
         sources, kind = parse_shiviz(paths[0], read_lines(paths[0]))
         kinds.append(kind)
-    elif fmt in ("auto", "lamport"):
+    elif fmt == "lamport":
+        sources = _parse_lamport(paths)
+        kinds = ["model"] * len(sources)
+    elif fmt == "auto":
         texts = [read_lines(path) for path in paths]
         shapes = []
         for path, lines in zip(paths, texts, strict=True):
@@ -102,6 +105,57 @@ def read_sources(files: Sequence[str | Path], fmt: str = "auto") -> tuple[list[S
     if len(time_kinds) > 1:
         raise LogError(f"the files' times differ in kind ({', '.join(sorted(time_kinds))})")
     return sources, next(iter(time_kinds), "none")
+
+
+def _parse_lamport(paths: Sequence[Path]) -> list[SourceLog]:
+    """A lamport run's own logs, read by the schema's reader: each event as it was, in
+    the order of the machine ids. Rates and ``p_send`` come from ``run.json`` beside them.
+    """
+    import json
+
+    from lamport.core import RECEIVE, SEND
+    from lamport.imports.records import Record
+    from lamport.logs import read_log
+    from lamport.schema import RUN_FILE
+
+    found: dict[int, SourceLog] = {}
+    for path in paths:
+        events = read_log(path, imported=True)
+        if not events:
+            raise LogError(f"{path}: no events (a header only)")
+        machine = events[0].machine
+        other = next((k for k, e in enumerate(events) if e.machine != machine), None)
+        if other is not None:
+            raise LogError(
+                f"{path}: line {other + 2}: machine {events[other].machine}, but line 2 is "
+                f"machine {machine} (a lamport log holds one machine)"
+            )
+        if machine in found:
+            raise LogError(f"{path}: machine {machine} again (also {found[machine].path})")
+        source = SourceLog(path=path, format="lamport", name=str(machine))
+        try:
+            meta = json.loads((path.parent / RUN_FILE).read_text(encoding="utf-8"))
+            source.rate = float(meta["rates"][machine])
+            source.p_send = float(meta["p_send"])
+        except (OSError, ValueError, TypeError, KeyError, IndexError):
+            pass  # no usable run.json beside the log: rates and p_send are inferred
+        for k, e in enumerate(events):
+            source.records.append(
+                Record(
+                    line=k + 2,
+                    kind=e.event,
+                    clock=e.clock,
+                    time=e.t,
+                    queue=e.queue,
+                    to=tuple(e.peer.split("+")) if e.event == SEND and e.peer else None,
+                    sender=e.peer or None if e.event == RECEIVE else None,
+                    msg_clock=e.msg_clock,
+                    msg_id=e.msg_id or None,
+                    machine=str(machine),
+                )
+            )
+        found[machine] = source
+    return [found[m] for m in sorted(found)]
 
 
 def _refuse_unparsable(source: SourceLog) -> None:
