@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -477,3 +478,21 @@ def test_format_lamport_refuses_what_is_not_a_lamport_log(tmp_path, capsys):
 def test_read_sources_names_the_formats():
     with pytest.raises(LogError, match="recipe file"):
         read_sources([__file__], "xml")
+
+
+@pytest.mark.parametrize("fmt", ["lamport", "shiviz"])
+def test_a_run_with_a_crash_imports_with_its_crash_and_restart(tmp_path, fmt):
+    from lamport.faults import Crash
+
+    config = RunConfig(rates=(2, 3, 5), p_send=0.6, duration=8.0, seed=1)
+    run = simulate(replace(config, faults=(Crash(1, 2.0, 1.5, True),)))
+    run_dir = run.write(tmp_path / "run")
+    if fmt == "shiviz":
+        files = [export_run(run_dir, "shiviz", tmp_path / "run.shiviz")]
+    else:
+        files = sorted(run_dir.glob("machine-*.csv"))
+    imported = import_logs(files, tmp_path / "out", fmt=fmt)
+    assert imported.metadata["import"]["format"] == fmt
+    # tick is the event's position in its log, as in every import (SPEC section 3)
+    _assert_same(imported, run, columns=tuple(c for c in SAME if c != "tick"))
+    assert {"CRASH", "RESTART"} <= {e.event for e in imported.logs[1]}

@@ -52,7 +52,7 @@ _JS_GROUP = re.compile(r"\(\?<([A-Za-z_]\w*)>")
 _NUM = r"(?:\d+|None)"
 #: What ``lamport.export._describe`` writes.
 _DESCRIPTION = re.compile(
-    r"^(?P<kind>SEND|RECEIVE|INTERNAL)"
+    r"^(?P<kind>[A-Z]+)"
     r"(?:\s+(?!to\b|from\b)(?P<msg_id>[^\s;]+))?"
     r"(?:\s+to\s+(?P<to>\d+(?:,\s*\d+)*))?"
     r"(?:\s+from\s+(?P<sender>\d+)\s+\(message clock (?P<msg_clock>" + _NUM + r")\))?"
