@@ -264,8 +264,10 @@ def _fraction(digits: str | None) -> float:
 
 
 def _epoch(value: float) -> float | None:
-    """Unix seconds (or milliseconds, microseconds) of this century, else None."""
-    for scale in (1.0, 1e3, 1e6, 1e9):
+    """Unix seconds (or milliseconds, microseconds, nanoseconds) of this century, else None."""
+    if 9e8 <= value <= 4.2e9:
+        return value
+    for scale in (1e3, 1e6, 1e9):
         if 9e8 <= value / scale <= 4.2e9:
             return value / scale
     return None
@@ -598,7 +600,12 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     if delimiter is None:
         line = _DATETIME.sub(lambda m: m.group().replace(" ", "T"), line)
         return line.split()
-    return [cell.strip().strip('"') for cell in line.split(delimiter)]
+    cells = line.split(delimiter)
+    if '"' in line:
+        return [cell.strip().strip('"') for cell in cells]
+    if " " in line or "\t" in line:
+        return [cell.strip() for cell in cells]
+    return cells
 
 
 def _find_table(lines: Sequence[str]) -> _Table | None:
@@ -756,60 +763,99 @@ def _cell_time(cell: str) -> tuple[float, str] | None:
     return (epoch, "unix") if epoch is not None else None
 
 
-def _row_record(
-    line_no: int, row: list[str], roles: dict[str, int], time_kind: list[str]
-) -> Record:
-    def cell(role: str) -> str:
-        return row[roles[role]].strip() if role in roles else ""
+def _int_cell(text: str, what: str) -> int:
+    """An integer cell of ASCII digits (a sign allowed); _BadLine otherwise."""
+    try:
+        if not text.isascii():
+            raise ValueError
+        return int(text)
+    except ValueError:
+        raise _BadLine(f"{what} {text!r} is not an integer") from None
 
-    kind, everyone = cell_kind(cell("kind"))
-    if kind is None:
-        raise _BadLine(f"no event kind in {cell('kind')!r}")
-    clock_text = cell("clock")
-    if not _is_int(clock_text):
-        raise _BadLine(f"clock {clock_text!r} is not an integer")
-    clock = int(clock_text)
-    said = _Line(kind=kind, everyone=everyone, clocks=[(clock, "clock")])
-    if cell("msg_clock"):
-        if not _is_int(cell("msg_clock")):
-            raise _BadLine(f"message clock {cell('msg_clock')!r} is not an integer")
-        said.clocks = [(int(cell("msg_clock")), "msg_clock"), (clock, "clock")]
-    text = cell("time")
-    if text:
-        parsed = _cell_time(text)
-        if parsed is None:
+
+@lru_cache(maxsize=4096)
+def _peer_cell(text: str) -> tuple[tuple[str, ...], bool]:
+    """The machine names in a peer cell (``1+2``, ``A and B``), and whether it means all."""
+    names = tuple(n for n in re.split(r"[+&/ ]+|\band\b", text) if n)
+    return names, any(n.lower() in _EVERY for n in names)
+
+
+class _RowReader:
+    """Reads the rows of a delimited log once its columns' roles are known."""
+
+    def __init__(self, roles: dict[str, int], time_kinds: list[str]) -> None:
+        self.roles = roles
+        self.time_kinds = time_kinds
+        self.kind = roles["kind"]
+        self.clock = roles["clock"]
+        self.optional = {
+            role: roles.get(role)
+            for role in ("msg_clock", "time", "queue", "to", "peer", "from", "machine", "msg_id")
+        }
+
+    def __call__(self, line_no: int, row: list[str]) -> Record:
+        kind, everyone = cell_kind(row[self.kind])
+        if kind is None:
+            raise _BadLine(f"no event kind in {row[self.kind]!r}")
+        clock = _int_cell(row[self.clock], "clock")
+        get = self.optional
+
+        def cell(role: str) -> str:
+            index = get[role]
+            return row[index] if index is not None else ""
+
+        text = cell("msg_clock")
+        msg_clock = _int_cell(text, "message clock") if text else None
+        for value in (clock, msg_clock):
+            if value is not None and not 0 <= value < CLOCK_LIMIT:
+                raise _BadLine(f"clock {value} is outside 0..2^63-1")
+        time = None
+        text = cell("time")
+        if text:
             try:
-                parsed = (float(text), "relative")
+                value = float(text)
             except ValueError:
-                raise _BadLine(f"time {text!r} is neither a date-time nor a number") from None
-        said.time, said.time_kind = parsed
-        time_kind.append(parsed[1])
-    queue = cell("queue")
-    if queue:
-        if not _is_int(queue):
-            raise _BadLine(f"queue {queue!r} is not an integer")
-        said.queue = int(queue)
-    for role in ("to", "peer"):
-        if cell(role):
-            names = [n for n in re.split(r"[+&/ ]+|\band\b", cell(role)) if n]
-            if any(n.lower() in _EVERY for n in names):
-                said.everyone = said.kind == SEND
-            if role == "to":
-                said.to = names
+                parsed = parse_time(text)
+                if parsed is None:
+                    raise _BadLine(f"time {text!r} is neither a date-time nor a number") from None
             else:
-                said.peer = names[0] if said.kind == RECEIVE else None
-                if said.kind == SEND:
-                    said.to = names
-    if cell("from"):
-        said.sender = cell("from")
-    if cell("machine"):
-        said.machine = cell("machine")
-    if cell("msg_id"):
-        said.msg_id = cell("msg_id")
-    return _record(line_no, said)
+                epoch = _epoch(value)
+                parsed = (epoch, "unix") if epoch is not None else (value, "relative")
+            time = parsed[0]
+            if not self.time_kinds or self.time_kinds[-1] != parsed[1]:
+                self.time_kinds.append(parsed[1])
+        text = cell("queue")
+        queue = _int_cell(text, "queue") if text else None
+        to: tuple[str, ...] | None = None
+        sender = None
+        text = cell("to") or (cell("peer") if kind == SEND else "")
+        if text and kind == SEND:
+            names, everyone_here = _peer_cell(text)
+            to = (EVERYONE,) if everyone or everyone_here else names
+        elif kind == SEND and everyone:
+            to = (EVERYONE,)
+        if kind == RECEIVE:
+            text = cell("from") or cell("peer")
+            if text:
+                sender = _peer_cell(text)[0][0] if _peer_cell(text)[0] else None
+        return Record(
+            line=line_no,
+            kind=kind,
+            clock=clock,
+            time=time,
+            queue=queue,
+            to=to,
+            sender=sender,
+            msg_clock=msg_clock,
+            msg_id=cell("msg_id") or None,
+            machine=cell("machine") or None,
+        )
 
 
 # -- the file ----------------------------------------------------------------------------
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def read_lines(path: Path) -> list[str]:
@@ -826,7 +872,8 @@ def read_lines(path: Path) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # any bytes decode; a log in a legacy encoding reads
-    if sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n") > len(text) / 100:
+    head = text[:65536]
+    if len(_CONTROL.findall(head)) > len(head) / 100:
         raise LogError(f"{path}: a binary file, not a log")
     return text.splitlines()
 
@@ -879,9 +926,11 @@ def parse_auto_files(
                 f"{' or the '.join(missing)}; describe the format in a recipe (docs/import.md)"
             )
         for source, mine, found in zip(sources, rows, kinds, strict=True):
+            read = _RowReader(roles, found)
+            records = source.records
             for number, cells in mine:
                 try:
-                    source.records.append(_row_record(number, cells, roles, found))
+                    records.append(read(number, cells))
                 except _BadLine as exc:
                     source.bad.append((number, str(exc)))
     else:
