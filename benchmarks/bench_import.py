@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from shapes import SHAPES, write_shape  # noqa: E402
+from shapes import write_shape
 
-from lamport.config import RunConfig  # noqa: E402
-from lamport.des import simulate  # noqa: E402
-from lamport.imports import import_logs  # noqa: E402
+from lamport.config import RunConfig
+from lamport.des import simulate
+from lamport.imports import import_logs
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Every student of the exercise writes their own implementation, and its own
 log format. :func:`import_logs` reads such logs (one file per machine, in
 machine order, or one file whose lines name their machine) and writes a run
-directory like any other (SPEC section 3): ``machine-<i>.csv`` in the log
+directory like any other (docs/spec.md, the log schema): ``machine-<i>.csv`` in the log
 schema, with the fields the source did not log left empty and an extra
 ``line`` column naming each event's line in its source file, and ``run.json``
 with ``backend: "import"``, the source files and their SHA-256, the format,

@@ -2,7 +2,7 @@
 
 :func:`build_run` takes the :class:`~lamport.imports.records.SourceLog` of each
 file and returns a :class:`lamport.result.RunResult` whose logs are in the log
-schema (SPEC section 3) and whose metadata is ``run.json`` for ``backend:
+schema (docs/spec.md, the log schema) and whose metadata is ``run.json`` for ``backend:
 "import"``. It decides, and records in ``run.json`` under ``import``:
 
 * which machine each file (or, for one file, each line) is, and each

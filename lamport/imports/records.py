@@ -20,7 +20,7 @@ KINDS = (INTERNAL, SEND, RECEIVE)
 #: A send's recipient list that means "every other machine" (broadcast, both, all).
 EVERYONE = "*"
 
-#: The largest clock a log may hold (SPEC: non-negative integers below 2^63).
+#: The largest clock a log may hold (docs/spec.md: non-negative integers below 2^63).
 CLOCK_LIMIT = 2**63
 
 #: The fields a record can carry; ``run.json``'s ``fields_present`` lists those found.

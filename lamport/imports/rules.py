@@ -1,6 +1,6 @@
 """Lamport's rules, checked on another implementation's logs as far as their fields allow.
 
-Lamport (1978) gives a process three rules, and SPEC section 1 writes them
+Lamport (1978) gives a process three rules, and docs/spec.md (the model) writes them
 for this exercise:
 
 * an internal event or a send raises the clock by exactly 1 (IR1), and a send
