@@ -7,7 +7,7 @@ the event count), writes it to a temporary directory, and times
 * ``python -m lamport check DIR`` end to end (a fresh process: imports, reading
   the logs, every check), ``--repeat`` times;
 * in-process, each phase of :func:`lamport.check.check_run` once: reading the
-  logs, SPEC section 4 (:func:`lamport.invariants.violations`), the derived
+  logs, docs/spec.md's invariants (:func:`lamport.invariants.violations`), the derived
   vector clocks, the clock condition, and the concurrency metrics (which the
   report computes, not the checker).
 
@@ -90,7 +90,7 @@ def main() -> int:
         metadata = read_metadata(run_dir)
         logs = _timed("read logs (fast reader)", lambda: read_logs(run_dir, len(RATES)))
         print(f"  events: {sum(len(x) for x in logs):,}")
-        _timed("SPEC section 4 invariants", lambda: invariants.violations(metadata, logs))
+        _timed("docs/spec.md invariants", lambda: invariants.violations(metadata, logs))
         solved = _timed("derived vector clocks", lambda: causality.analyze(logs))
         _timed("clock condition", lambda: causality.clock_condition(logs, solved))
         found = _timed("concurrency metrics", lambda: causality.concurrency(logs, solved))

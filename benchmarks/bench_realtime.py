@@ -9,7 +9,7 @@ small
     and p99; CPU seconds of the whole process per wall second (getrusage).
 scale
     100 machines at 3 ticks/s, p_send 0.3, speed 1, 10 model seconds: wall
-    time, whether every SPEC invariant holds (``lamport.invariants.violations``),
+    time, whether every invariant of docs/spec.md holds (``lamport.invariants.violations``),
     tick lateness, peak thread count (sampled every 50 ms: threads only start at set-up).
 stop
     80 machines through the CLI (``python -m lamport.realtime run ...`` in a

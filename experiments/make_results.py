@@ -6,7 +6,7 @@
    its report (``runs/results/des-sweep/report.html``).
 2. One 60-second real-time run per experiment (seed 0, speed 1), all eleven at
    once as separate processes, so the whole step takes about a minute of wall
-   time; each run's logs are loaded and checked against every SPEC invariant.
+   time; each run's logs are loaded and checked against every invariant of docs/spec.md.
 3. The queueing prediction of :mod:`lamport.theory` for every machine.
 4. Experiments 3, 7 and 8 on the DES again with aligned start phases (lock-step)
    beside random ones, the default: what lock-step hides (jumps, final clocks,
@@ -311,7 +311,7 @@ def main() -> int:
         "run per experiment, seed 0, "
         f"{args.duration:g} s on the wall clock at speed 1, threads and TCP sockets on "
         "127.0.0.1, all eleven runs (and the four nemesis runs) at once; every log passed every "
-        "SPEC section 4 invariant. "
+        "invariant of docs/spec.md. "
         "**Prediction**: `lamport.theory` (docs/theory.md), long-run rates from the tick rates "
         "and p_send alone.\n"
     )

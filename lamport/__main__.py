@@ -36,7 +36,8 @@ COMMANDS = {
     "report": ("lamport.report.__main__", "report.md / report.html for a run or sweep directory"),
     "check": (
         "lamport.check",
-        "validate a run directory: schema, SPEC invariants, clock condition (vector clocks)",
+        "validate a run directory: schema, invariants (docs/spec.md), "
+        "clock condition (vector clocks)",
     ),
     "export": (
         "lamport.export",

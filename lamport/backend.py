@@ -59,7 +59,7 @@ class Backend:
     tick_tolerance: int
     options_path: str  # "module:OptionsClass"
     run_path: str  # "module:function", called as function(config, options, out=out)
-    #: Whether its runs are held to every SPEC section 4 invariant when read. An imported
+    #: Whether its runs are held to every invariant of docs/spec.md when read. An imported
     #: run (another implementation's logs) is checked by the rules its fields allow instead.
     strict: bool = True
 

@@ -7,7 +7,7 @@
 * the schema: ``run.json`` describes a run and every log parses against the
   columns of :mod:`lamport.schema` (a directory that fails here is unreadable:
   :class:`lamport.errors.LogError`, one line, exit status 2 from the CLI);
-* every SPEC section 4 invariant (:func:`lamport.invariants.violations`);
+* every invariant of docs/spec.md (:func:`lamport.invariants.violations`);
 * the clock condition against vector clocks derived from the logs
   (:mod:`lamport.causality`): for every event b and every event a that
   happened before it, C(a) < C(b). One line per event a whose clock is not
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from lamport.backend import backend_of
-from lamport.core import RECEIVE, SEND, TICK_KINDS, VECTOR, Event, VectorEvent
+from lamport.core import RECEIVE, RESTART, SEND, TICK_KINDS, VECTOR, Event, VectorEvent
 from lamport.errors import LogError
 from lamport.faults import Drop
 from lamport.schema import (
@@ -91,7 +91,7 @@ class CheckReport:
         if self.ok:
             carried = "; carried vector clocks equal the derived ones" if self.carried else ""
             return (
-                f"ok: {what}; every SPEC section 4 invariant holds and the clock condition "
+                f"ok: {what}; every invariant of docs/spec.md holds and the clock condition "
                 f"holds on every happened-before pair (vector clocks){carried}"
             )
         return f"{len(self.problems):,} problems: {what}"
@@ -129,6 +129,12 @@ def check_logs(
     def _where(machine: int, index: int) -> str:
         return _line(machine, rows[machine][index] if rows is not None else index)
 
+    resets = _resets(all_logs, rows)
+    problems += [
+        f"{_line(machine, row)}: RESTART with the clock reset (a 'reset' crash): the clock "
+        "condition and any carried vector clocks break from here on, as the lines below show"
+        for (machine, _), row in resets.items()
+    ]
     found, solved = _causal_problems(logs, causality, _where)
     problems += found
     try:
@@ -138,7 +144,7 @@ def check_logs(
         carried = None
     else:
         if carried is not None:
-            problems += _carried_problems(carried, solved, _where)
+            problems += _carried_problems(carried, solved, _where, logs, resets)
         elif metadata.get("clock") == VECTOR and any(logs):
             problems.append(f"{RUN_FILE} says clock 'vector' but the logs have no vc column")
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
@@ -227,24 +233,103 @@ def _first(found: list[Any]) -> tuple[int, int]:
     return min((b.index, b.machine) for b in found)
 
 
-def _carried_problems(carried: Sequence[Any], solved: Any, _where: Any) -> list[str]:
-    """Lines for the events whose logged ``vc`` differs from the derived vector clock."""
+def _resets(
+    logs: Sequence[Sequence[Event]], rows: list[list[int]] | None
+) -> dict[tuple[int, int], int]:
+    """Each RESTART whose clock went back (a ``reset`` crash), keyed by (machine, index
+    among the machine's ticks of the first tick after it), valued by its row in the
+    machine's full log."""
+    if rows is None:
+        return {}
+    found = {}
+    for machine, (events, kept) in enumerate(zip(logs, rows, strict=True)):
+        after = 0  # index among the ticks of the next tick
+        for row, e in enumerate(events):
+            if e.event in TICK_KINDS:
+                after += 1
+            elif e.event == RESTART and e.jump < 0:
+                found[(machine, after)] = row
+    del kept
+    return found
+
+
+def _carried_problems(
+    carried: Sequence[Any],
+    solved: Any,
+    _where: Any,
+    logs: Sequence[Sequence[Event]] = (),
+    resets: Mapping[tuple[int, int], int] | None = None,
+) -> list[str]:
+    """Lines for the events whose logged ``vc`` differs from the derived vector clock.
+
+    A machine that carries a wrong vector clock passes it on: every event after it on
+    that machine and every receive of its messages differ too. So a mismatch whose
+    predecessors in happened-before (the previous event on its machine, the SEND it
+    receives) all match is a cause and gets its own line; the mismatches that follow
+    from it are counted on one line after it. A cause right after a reset restart
+    (``resets``, see :func:`_resets`) names that restart.
+    """
     import numpy as np
 
+    from lamport import causality
+
     problems = []
+    wrong: list[np.ndarray] = []
     for machine, (logged, derived) in enumerate(zip(carried, solved.clocks, strict=True)):
         if logged.shape != derived.shape:
             problems.append(
                 f"{log_name(machine)}: vc column has {logged.shape[1]} components, "
                 f"the run has {derived.shape[1]} machines"
             )
+            wrong.append(np.zeros(len(derived), dtype=bool))
             continue
-        for index in np.flatnonzero((logged != derived).any(axis=1)).tolist():
+        wrong.append((logged != derived).any(axis=1))
+    if not any(w.any() for w in wrong):
+        return problems
+    send_of = {r: s for s, r in causality.messages(logs)} if logs else {}
+    cause_of: dict[tuple[int, int], tuple[int, int]] = {}
+    followers: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for machine, index in causality.topological_order(solved):
+        if not wrong[machine][index]:
+            continue
+        before = [(machine, index - 1), send_of.get((machine, index))]
+        causes = [cause_of[p] for p in before if p is not None and p in cause_of]
+        if causes:
+            cause_of[(machine, index)] = min(causes)
+            followers[min(causes)].append((machine, index))
+        else:
+            cause_of[(machine, index)] = (machine, index)
+            followers[(machine, index)] = []
+    resets = resets or {}
+    for cause in sorted(followers, key=lambda c: (c[1], c[0])):
+        machine, index = cause
+        logged, derived = carried[machine][index], solved.clocks[machine][index]
+        difference = (
+            f"carried vector clock {_vc_text(logged)} but happened-before gives "
+            f"{_vc_text(derived)}"
+        )
+        if cause in resets:
+            difference += f" (the reset at {_line(machine, resets[cause])})"
+        problems.append(f"{_where(machine, index)}: {difference}")
+        later = followers[cause]
+        if later:
+            per_machine = ", ".join(
+                f"{log_name(m)} {n:,} from line {_where(m, first).rsplit(' ', 1)[1]}"
+                for m, n, first in _per_machine(later)
+            )
             problems.append(
-                f"{_where(machine, index)}: carried vector clock "
-                f"{_vc_text(logged[index])} but happened-before gives {_vc_text(derived[index])}"
+                f"{_where(machine, index)}: {len(later):,} more carried vector clocks differ "
+                f"from happened-before because they follow from this one ({per_machine})"
             )
     return problems
+
+
+def _per_machine(events: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """(machine, how many, first index) for each machine among ``events``."""
+    found: dict[int, list[int]] = {}
+    for machine, index in events:
+        found.setdefault(machine, []).append(index)
+    return [(m, len(found[m]), min(found[m])) for m in sorted(found)]
 
 
 def _vc_text(row: Any) -> str:
@@ -252,7 +337,7 @@ def _vc_text(row: Any) -> str:
 
 
 def check_run(run_dir: str | Path) -> CheckReport:
-    """Check a run directory: schema, SPEC section 4, the clock condition, carried clocks.
+    """Check a run directory: schema, invariants (docs/spec.md), clock condition, carried clocks.
 
     Raise LogError (one line naming the file and the problem) if the directory
     is not a readable run: missing, no or malformed ``run.json``, a log missing
@@ -422,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(
         prog="lamport check",
         description=(
-            "Check a run directory (either backend): the log schema, every SPEC section 4 "
+            "Check a run directory (either backend): the log schema, every docs/spec.md "
             "invariant, and the clock condition against vector clocks derived from the logs. "
             "Prints 'ok' and the counts (exit 0) or one line per problem (exit 1); an "
             "unreadable directory is one line on stderr, exit 2."

@@ -1,7 +1,7 @@
 """``lamport compare DIR``: the model's verdict on a run, imported or not.
 
 A run, from either backend or imported from another implementation's logs, is
-held against the model of SPEC section 1 at the same rates, ``p_send`` and
+held against the model of docs/spec.md at the same rates, ``p_send`` and
 duration: Lamport's rules, random start phases (the model's default), no
 drift, jitter or faults, the DES's default 1 ms latency. The DES plays that
 model for K seeds (0 .. K-1, default 200), and every machine's figures in the

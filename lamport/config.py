@@ -1,6 +1,6 @@
 """Run configurations and the experiment catalogue.
 
-The eleven catalogue experiments of SPEC section 2 are TOML files named
+The eleven catalogue experiments of docs/spec.md are TOML files named
 ``NN-name.toml`` in the repository's ``experiments/`` folder (one file each:
 number, name, rates, p_send, duration, question); a built package ships them
 as ``lamport/catalogue/``, and ``$LAMPORT_EXPERIMENTS`` points at another
@@ -177,7 +177,7 @@ def latency_sampler(
     return lambda u: math.exp(mu + s * inverse(u if u > 0.0 else 2.0**-53))
 
 
-#: The fields of a RunConfig that ``run.json`` records at its top level (SPEC section 3).
+#: The fields of a RunConfig that ``run.json`` records at its top level (docs/spec.md).
 MODEL_KEYS = ("experiment", "name", "question", "rates", "p_send", "duration", "seed", "clock")
 #: The timing model's keys of ``run.json``: the phase mode, each machine's first tick
 #: (model seconds), the drift bound and each machine's drift (ppm), the jitter bound.

@@ -115,7 +115,7 @@ def message(sender: int, seq: int, clock: int) -> Message:
 
 
 class Event(NamedTuple):
-    """One row of a machine's event log, in the column order of SPEC section 3.
+    """One row of a machine's event log, in the column order of docs/spec.md, the log schema.
 
     ``msg_clock`` is None and ``peer`` and ``msg_id`` are empty for INTERNAL.
     """

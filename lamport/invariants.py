@@ -1,4 +1,4 @@
-"""The invariants every log must satisfy (SPEC section 4), checked on a whole run.
+"""The invariants every log must satisfy (docs/spec.md, the invariants), checked on a whole run.
 
 :func:`violations` lists every broken invariant; :func:`check` raises a
 LogError naming the file and the first offending row. Both take the run's
@@ -121,7 +121,7 @@ def violations(
     logs: Sequence[Sequence[Event]],
     tick_tolerance: int | None = None,
 ) -> list[Violation]:
-    """Every SPEC section 4 violation in the run, first per check in log order.
+    """Every violation of docs/spec.md's invariants in the run, first per check in log order.
 
     ``tick_tolerance`` is how far a machine's tick count may stray from
     floor(rate x duration); by default the tolerance the run's backend declares

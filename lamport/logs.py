@@ -1,4 +1,4 @@
-"""The event-log writer and reader shared by every backend (SPEC section 3).
+"""The event-log writer and reader shared by every backend (docs/spec.md, the log schema).
 
 A run directory holds ``machine-<id>.csv`` per machine and ``run.json``. The
 writer stages everything in a hidden sibling directory

@@ -1,4 +1,4 @@
-"""The log schema and the layout of a run directory (SPEC section 3), in one place.
+"""The log schema and the layout of a run directory (docs/spec.md, the log schema), in one place.
 
 Every writer, reader, DataFrame builder and check imports its column names,
 dtypes and file names from here; none restates them.
@@ -8,12 +8,12 @@ Event logs
     with the columns :data:`COLUMNS` (the fields of :class:`lamport.core.Event`,
     in that order). Empty cells: ``peer`` and ``msg_id`` of an INTERNAL event,
     ``msg_clock`` of an INTERNAL event. Columns may be added after these
-    (SPEC section 3); a reader keeps the required ones and checks that every
+    (docs/spec.md, the log schema); a reader keeps the required ones and checks that every
     row has as many cells as the header.
 
 Summaries
     A sweep's ``summary.csv`` has one row per (experiment, seed, machine) with
-    :data:`SUMMARY_COLUMNS`; SPEC requires the first :data:`SUMMARY_REQUIRED`.
+    :data:`SUMMARY_COLUMNS`; docs/spec.md requires the first :data:`SUMMARY_REQUIRED`.
 
 This module is plain Python (no pandas): dtypes are pandas' names, as strings.
 """
@@ -151,7 +151,7 @@ def parse_row(row: list[str], imported: bool = False) -> Event:
 #: The summary's lost-message columns: in all, then by :data:`lamport.faults.DROP_REASONS`.
 DROP_COLUMNS: tuple[str, ...] = ("dropped", "dropped_crash", "dropped_partition", "dropped_loss")
 
-#: Columns of summary.csv: SPEC's first, then lamport's own.
+#: Columns of summary.csv: docs/spec.md's first, then lamport's own.
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "experiment",
     "seed",
@@ -186,7 +186,7 @@ SWEEP_METRICS: tuple[str, ...] = (
 )
 assert set(SWEEP_METRICS) <= set(SUMMARY_COLUMNS)
 
-#: How many of :data:`SUMMARY_COLUMNS` SPEC section 3 requires of every summary.csv.
+#: How many of :data:`SUMMARY_COLUMNS` docs/spec.md (the log schema) requires of every summary.csv.
 SUMMARY_REQUIRED = 14
 
 #: pandas dtypes of the summary columns.

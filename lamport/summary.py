@@ -1,7 +1,7 @@
 """Per-machine summaries of a run: the rows of a sweep's ``summary.csv``.
 
 :func:`summarize` turns a run's events into one row per machine with the
-columns :data:`lamport.schema.SUMMARY_COLUMNS` (SPEC section 3 and a few
+columns :data:`lamport.schema.SUMMARY_COLUMNS` (docs/spec.md's log schema and a few
 more). It is plain Python on purpose: a sweep summarizes hundreds of runs per
 second and must not pay for pandas. Means and confidence intervals over many
 runs are :mod:`lamport.stats`'s; the tables the CLIs print are

@@ -1,7 +1,7 @@
 """A queueing prediction of the scale model: arrival rates, queues and clock rates.
 
 This module predicts, from the tick rates and ``p_send`` alone, what a long run
-of the scale model (SPEC section 1) does to each machine. It is pure
+of the scale model (docs/spec.md, the model) does to each machine. It is pure
 arithmetic: no simulation, no numpy, no pandas. The derivation, in the
 fluid (law-of-large-numbers) limit:
 

@@ -3,7 +3,7 @@
 A valid run directory is corrupted in many ways (cells altered, rows deleted,
 duplicated, swapped or cut off, garbage bytes, run.json fields of the wrong
 type or missing, files missing, empty or replaced by directories); loading it
-must either raise one LamportError of one line, or succeed with every SPEC
+must either raise one LamportError of one line, or succeed with every
 invariant holding and the analysis able to summarise it.
 """
 

@@ -1,5 +1,5 @@
 """The SimPy backend: determinism, tick counts, ordering, latency, and every
-SPEC section 4 invariant on the logs of all eleven experiments."""
+invariant of docs/spec.md on the logs of all eleven experiments."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def test_summary_counts_add_up(exp4_run):
         assert row["mean_jump"] == pytest.approx(row["final_clock"] / row["ticks"], abs=1e-6)
     rows = result.summary()
     assert [r["ticks"] for r in rows] == [60, 180, 360]
-    assert rows[0]["final_queue"] > 10  # the slow machine falls behind (SPEC's exp 4)
+    assert rows[0]["final_queue"] > 10  # the slow machine falls behind (docs/spec.md, experiment 4)
 
 
 @settings(max_examples=40, deadline=None)

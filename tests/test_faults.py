@@ -350,7 +350,7 @@ def test_threaded_backend_plays_the_plan(tmp_path: Path) -> None:
     partitioned = [d for d in result.dropped if d.reason == "partition"]
     assert partitioned and all(30 <= d.t < 40 for d in partitioned)
     assert all(10 <= d.t <= 15 and d.recipient == 1 for d in result.dropped if d.reason == "crash")
-    loaded = load_run(tmp_path / "run")  # SPEC section 4, conservation with the drops
+    loaded = load_run(tmp_path / "run")  # docs/spec.md's invariants, conservation with the drops
     assert loaded.dropped == sorted(result.dropped, key=lambda d: (d.t, d.sender))
     assert sum(loaded.metadata["dropped"]) >= len(result.dropped)
 

@@ -493,6 +493,6 @@ def test_a_run_with_a_crash_imports_with_its_crash_and_restart(tmp_path, fmt):
         files = sorted(run_dir.glob("machine-*.csv"))
     imported = import_logs(files, tmp_path / "out", fmt=fmt)
     assert imported.metadata["import"]["format"] == fmt
-    # tick is the event's position in its log, as in every import (SPEC section 3)
+    # tick is the event's position in its log, as in every import (docs/spec.md, the log schema)
     _assert_same(imported, run, columns=tuple(c for c in SAME if c != "tick"))
     assert {"CRASH", "RESTART"} <= {e.event for e in imported.logs[1]}

@@ -45,7 +45,7 @@ def no_orphan_threads():
     assert lamport_threads() == []
 
 
-# -- a run satisfies the SPEC ------------------------------------------------------------
+# -- a run satisfies docs/spec.md ---------------------------------------------------------
 
 
 def test_short_run_satisfies_every_invariant(tmp_path):

@@ -31,7 +31,7 @@ def test_sweep_writes_summary_with_spec_columns(tmp_path):
     result = sweep(experiments=[2, 4], seeds=5, out=tmp_path / "sw", jobs=1)
     with open(tmp_path / "sw" / SUMMARY_FILE) as handle:
         rows = list(csv.DictReader(handle))
-    assert tuple(rows[0]) == SUMMARY_COLUMNS  # SPEC's first (tests/test_schema.py)
+    assert tuple(rows[0]) == SUMMARY_COLUMNS  # docs/spec.md's first (tests/test_schema.py)
     assert len(rows) == 2 * 5 * 3
     assert {(int(r["experiment"]), int(r["seed"])) for r in rows} == {
         (e, s) for e in (2, 4) for s in range(5)

@@ -1,14 +1,14 @@
 """Load a run directory or a sweep output directory into pandas.
 
-A run directory holds ``run.json`` and ``machine-<id>.csv`` per machine (SPEC
-section 3), from either backend. A sweep directory holds ``sweep.json`` and
+A run directory holds ``run.json`` and ``machine-<id>.csv`` per machine (docs/spec.md,
+the log schema), from either backend. A sweep directory holds ``sweep.json`` and
 ``summary.csv``, and optionally the runs' events (``runs/<label>/`` run
 directories or one ``events.parquet``).
 
 Every loader raises :class:`lamport.errors.LogError` with a one-line message
 that names the file and the problem: a directory that is neither a run nor a
-sweep, a missing or malformed file, or (for runs) the first row that breaks a
-SPEC section 4 invariant.
+sweep, a missing or malformed file, or (for runs) the first row that breaks an
+invariant of docs/spec.md.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.parquet"
 RUNS_DIR = "runs"
 
-#: The summary.csv columns SPEC section 3 requires of every sweep.
+#: The summary.csv columns docs/spec.md (the log schema) requires of every sweep.
 REQUIRED_SUMMARY_COLUMNS = SUMMARY_COLUMNS[:SUMMARY_REQUIRED]
 
 
@@ -166,8 +166,8 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
     ``run.json`` (the queue after each machine's last event if it has none).
 
     Raise LogError naming the file and the problem if the directory is not a
-    run, a log is missing or malformed, or (with ``validate``) a log breaks a
-    SPEC section 4 invariant; for those the message names the first offending row.
+    run, a log is missing or malformed, or (with ``validate``) a log breaks an
+    invariant of docs/spec.md; for those the message names the first offending row.
     """
     run_dir = Path(run_dir)
     metadata, logs = read_run(run_dir)

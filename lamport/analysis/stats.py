@@ -306,7 +306,7 @@ def sweep_rows(sweep: SweepLike) -> pd.DataFrame:
     sweep = as_sweep(sweep)
     frame = sweep.summary.copy()
     if "duration" not in frame:
-        # SPEC's minimal summary.csv has no duration: take the sweep's, else the catalogue's
+        # docs/spec.md's minimal summary.csv has no duration: take the sweep's, else the catalogue's
         frame["duration"] = float(sweep.metadata.get("duration") or 60.0)
     duration = frame["duration"].astype(float)
     frame["queue_growth"] = frame["final_queue"] / duration

@@ -34,7 +34,7 @@ Network
     ticks is already in its queue at that tick; the metronome only hands
     control to SimPy when an arrival is due by the next instant. Messages
     still in flight when the run ends count as queued: they have left the
-    sender and sit in the recipient's inbound buffer (SPEC's conservation law
+    sender and sit in the recipient's inbound buffer (docs/spec.md's conservation law
     then holds exactly).
 
 Faults
@@ -678,7 +678,7 @@ def _simulate(
         "backend": "des",
         **config.metadata(),
         "options": dict(vars(options)),  # asdict's result for its flat fields, faster
-        # SPEC section 3 names the latency settings and the epoch at the top level too
+        # docs/spec.md's log schema names the latency settings and the epoch at the top level too
         "latency": options.latency,
         "latency_dist": options.latency_dist,
         "latency_spread": options.latency_spread,

@@ -8,7 +8,7 @@ so the output does not depend on the number of jobs. Seeds and tasks are
 streamed: only a few tasks per worker are in flight, ``summary.csv`` is
 written as rows arrive, and the rows are kept in memory only for sweeps of at
 most :data:`KEEP_ROWS_RUNS` runs, so ``--seeds 1000000000`` runs in bounded
-memory. The sweep directory holds ``summary.csv`` (SPEC section 3),
+memory. The sweep directory holds ``summary.csv`` (docs/spec.md, the log schema),
 ``sweep.json`` (the sweep's config), and, on request, every run's events:
 ``runs/<label>/`` run directories (CSV) or one ``events.parquet``.
 """

@@ -14,7 +14,7 @@ Time
     no busy-waiting, and a wake-up within :data:`STOP_POLL` on a stop request.
     A late tick runs at once, so a machine ticks as often as the schedule
     says; its lateness (actual minus due time) is recorded. The log's ``t`` is
-    the measured model time ``(now - start) x speed`` (SPEC section 3), never
+    the measured model time ``(now - start) x speed`` (docs/spec.md, the log schema), never
     before the scheduled one; ``wall`` is ``time.time()``.
 
 Which messages a tick sees

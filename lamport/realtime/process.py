@@ -27,7 +27,7 @@ Start (``--control stdio``: under the launcher, :mod:`.launcher`)
 
 What it leaves
     ``<out>/machine-<id>.csv``, written as events happen and flushed every
-    tick (SPEC section 3), and ``<out>/node-<id>.json``: what it left queued,
+    tick (docs/spec.md, the log schema), and ``<out>/node-<id>.json``: what it left queued,
     what it could not send, its tick lateness, how far from the common start
     it actually woke (``start_offset``), and the model and options it ran.
     Under a fault plan, ``<out>/drops-<id>.csv`` too: every message the plan
@@ -235,7 +235,7 @@ class NodeSpec:
 
 
 class _AppendFile:
-    """A CSV file written row by row, each row flushed as it comes (SPEC section 3).
+    """A CSV file written row by row, each row flushed as it comes (docs/spec.md, the log schema).
 
     ``header(path)`` writes a fresh file's header, on disk at once: a node killed before
     its first row still leaves a valid file. ``append``: a process started again after a

@@ -33,7 +33,7 @@ def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Pa
     directory (:mod:`lamport.des.grid`) gets its report in ``_report/``. Raise
     LogError, with a one-line message naming the file and the problem, if the
     directory is neither a run nor a sweep, a file is missing or malformed, a
-    log breaks a SPEC section 4 invariant, or the report cannot be written.
+    log breaks an invariant of docs/spec.md, or the report cannot be written.
     """
     from lamport.report.document import to_html, to_markdown
 
