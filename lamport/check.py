@@ -242,14 +242,13 @@ def _resets(
     if rows is None:
         return {}
     found = {}
-    for machine, (events, kept) in enumerate(zip(logs, rows, strict=True)):
+    for machine, events in enumerate(logs):
         after = 0  # index among the ticks of the next tick
         for row, e in enumerate(events):
             if e.event in TICK_KINDS:
                 after += 1
             elif e.event == RESTART and e.jump < 0:
                 found[(machine, after)] = row
-    del kept
     return found
 
 
@@ -305,22 +304,21 @@ def _carried_problems(
         machine, index = cause
         logged, derived = carried[machine][index], solved.clocks[machine][index]
         difference = (
-            f"carried vector clock {_vc_text(logged)} but happened-before gives "
-            f"{_vc_text(derived)}"
+            f"carried vector clock {_vc_text(logged)} but happened-before gives {_vc_text(derived)}"
         )
         if cause in resets:
             difference += f" (the reset at {_line(machine, resets[cause])})"
-        problems.append(f"{_where(machine, index)}: {difference}")
         later = followers[cause]
         if later:
             per_machine = ", ".join(
                 f"{log_name(m)} {n:,} from line {_where(m, first).rsplit(' ', 1)[1]}"
                 for m, n, first in _per_machine(later)
             )
-            problems.append(
-                f"{_where(machine, index)}: {len(later):,} more carried vector clocks differ "
-                f"from happened-before because they follow from this one ({per_machine})"
+            difference += (
+                f"; {len(later):,} more carried vector clocks follow from this one and differ "
+                f"too ({per_machine})"
             )
+        problems.append(f"{_where(machine, index)}: {difference}")
     return problems
 
 

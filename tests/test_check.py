@@ -341,3 +341,44 @@ def test_a_drop_naming_no_machine_is_one_line(faulted_dir, column):
 
     with pytest.raises(LogError, match=f"{role} 7 is not a machine"):
         load_run(faulted_dir)
+
+
+def test_a_reset_crash_on_a_vector_run_reports_the_cause_then_its_consequences(tmp_path):
+    """A ``reset`` crash restarts the machine's vector clock too: every carried vector
+    clock that follows from it differs from happened-before. The check names the restart
+    first, then the clock condition, then one line for the carried clocks with a count."""
+    from lamport.faults import Crash
+
+    config = RunConfig(
+        rates=(1, 3, 6), p_send=0.3, duration=40.0, seed=0, clock="vector",
+        faults=(Crash(2, 20.0, 5.0, True),),
+    )  # fmt: skip
+    run_dir = simulate(config).write(tmp_path / "run")
+    restart = next(
+        line
+        for line, row in enumerate(_rows(run_dir / "machine-2.csv"), start=1)
+        if row[COL["event"]] == "RESTART"
+    )
+    problems = check_run(run_dir).problems
+    assert len(problems) == 3, problems
+    cause, condition, carried = problems
+    assert cause.startswith(f"machine-2.csv line {restart}: RESTART with the clock reset")
+    assert condition.startswith(f"machine-2.csv line {restart + 1}: clock condition broken")
+    assert carried.startswith(f"machine-2.csv line {restart + 1}: carried vector clock [0,0,1]")
+    assert f"(the reset at machine-2.csv line {restart})" in carried
+    count = int(carried.split("; ")[1].split(" more carried")[0].replace(",", ""))
+    assert count > 100
+    per_machine = [int(part.split()[1]) for part in carried.rsplit("(", 1)[1].split(", ")]
+    assert sum(per_machine) == count and len(per_machine) == 3
+    # Without the grouping every mismatch was a line of its own: count + 1 of them.
+    from lamport import causality
+
+    _, logs = read_run(run_dir)
+    ticks = [[e for e in x if e.event in ("INTERNAL", "SEND", "RECEIVE")] for x in logs]
+    derived = causality.vector_clocks(ticks)
+    logged = causality.carried_clocks(ticks)
+    assert logged is not None
+    assert (
+        sum(int((a != b).any(axis=1).sum()) for a, b in zip(logged, derived, strict=True))
+        == count + 1
+    )
