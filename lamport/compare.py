@@ -11,8 +11,8 @@ Figures
     :data:`FIGURES`, computed by one function, :func:`run_figures`, from the
     run's events and ``run.json`` alike for the observed run and each
     simulated one. Final clock, clock rate (final clock / duration), mean jump
-    (final clock / ticks), max jump, max queue, final queue and the gap to the
-    leader at the end (``drift_end``) are defined as in
+    (final clock / ticks), max jump, max queue, final queue and the drift at
+    end (``drift_end``, the highest final clock minus this machine's) are defined as in
     :func:`lamport.summary.summarize`; the share of jumps above 1 is the share
     of the machine's ticks whose clock rose by more than one.
 Band
@@ -119,7 +119,7 @@ FIGURES = (
     Figure("max_queue", "max queue", ("queue",), _count),
     # queued_at_end of an import: its messages sent to the machine and never received
     Figure("final_queue", "final queue", ("matching",), _count),
-    Figure("drift_end", "gap to the leader at the end", (), _count),
+    Figure("drift_end", "drift at end", (), _count),
 )
 _BY_KEY = {f.key: f for f in FIGURES}
 

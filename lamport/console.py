@@ -182,7 +182,7 @@ RUN_TABLE = (
     ("recv", "n_receive", "{}"),
     ("clock", "final_clock", "{}"),
     ("clock\n/s", "clock_rate", "{:.2f}"),
-    ("behind", "drift_end", "{}"),
+    ("drift", "drift_end", "{}"),
     ("max\nq", "max_queue", "{}"),
     ("end\nq", "final_queue", "{}"),
     ("jump\nmean", "mean_jump", "{:.2f}"),
@@ -194,7 +194,8 @@ LOST_COLUMN = ("lost", "dropped", "{}")
 
 RUN_CAPTION = (
     "m: machine; int/send/recv: events by kind; clock: final logical clock; "
-    "behind: gap to the highest final clock; q: messages queued; jump: clock increase per event"
+    "drift: the highest final clock minus this machine's; q: messages queued; "
+    "jump: clock increase per event"
 )
 LOST_CAPTION = "; lost: messages to the machine that were lost (network.csv)"
 

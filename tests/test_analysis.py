@@ -129,15 +129,15 @@ def test_tiny_drift_on_the_common_grid(tiny):
     assert list(gap0["t"]) == [0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
     assert list(gap0["clock"]) == [0, 0, 0, 0, 2, 2, 2, 2, 3]
     assert list(gap0["leader"]) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
-    assert list(gap0["gap"]) == [0, 1, 2, 3, 2, 3, 4, 5, 5]
+    assert list(gap0["drift"]) == [0, 1, 2, 3, 2, 3, 4, 5, 5]
     assert list(gap0["hold"]) == [0.25] * 8 + [0.0]
     stats = machine_stats(tiny).set_index("machine")
-    assert stats.loc[0, "gap_end"] == 5
-    assert stats.loc[0, "gap_max"] == 5
+    assert stats.loc[0, "drift_end"] == 5
+    assert stats.loc[0, "drift_max"] == 5
     # equal holds: plain least squares of gaps 0,1,2,3,2,3,4,5 on k = 0..7 is 26/42 per
     # step of 0.25 s, so 52/21 per second
-    assert stats.loc[0, "gap_slope"] == pytest.approx(52 / 21)
-    assert (stats.loc[1, ["gap_end", "gap_max", "gap_slope"]] == 0).all()
+    assert stats.loc[0, "drift_slope"] == pytest.approx(52 / 21)
+    assert (stats.loc[1, ["drift_end", "drift_max", "drift_slope"]] == 0).all()
 
 
 def test_tiny_queues(tiny):
@@ -208,12 +208,12 @@ def test_exp4_matches_summary_and_drift_story(exp4):
         assert stats.loc[m, "mean_jump"] == pytest.approx(row["mean_jump"])
         assert stats.loc[m, "final_queue"] == row["final_queue"]
         assert stats.loc[m, "max_queue"] == row["max_queue"]
-        assert stats.loc[m, "gap_end"] == row["drift_end"]
+        assert stats.loc[m, "drift_end"] == row["drift_end"]
     assert list(stats["ticks"]) == [60, 180, 360]
     # the 1 tick/s machine falls behind and its queue grows; the 6 tick/s machine leads
-    assert stats.loc[0, "gap_slope"] > 1.0
+    assert stats.loc[0, "drift_slope"] > 1.0
     assert list(stats["queue_verdict"]) == [GROWING, STABLE, STABLE]
-    assert stats.loc[2, "gap_max"] == 0
+    assert stats.loc[2, "drift_max"] == 0
     assert stats.loc[2, "clock_rate"] == pytest.approx(6.0)
     for row in summary:  # the same clock rate and queue growth as a sweep's summary
         assert stats.loc[row["machine"], "clock_rate"] == pytest.approx(row["clock_rate"])
@@ -228,7 +228,7 @@ def test_drift_leader_is_max_clock_at_every_instant(exp4):
     wide = drift.pivot(index="t", columns="machine", values="clock")
     leader = drift[drift["machine"] == 0].set_index("t")["leader"]
     assert (wide.max(axis=1) == leader).all()
-    assert (drift["gap"] >= 0).all()
+    assert (drift["drift"] >= 0).all()
     # a step function: each machine's clock on the grid never decreases
     assert (np.diff(wide.to_numpy(), axis=0) >= 0).all()
 

@@ -55,7 +55,7 @@ def test_run_figures(run, tmp_path):
         assert_figure(path)
 
 
-RUN_PLOTS = (plots.clock_plot, plots.gap_plot, plots.queue_plot, plots.jump_plot)
+RUN_PLOTS = (plots.clock_plot, plots.drift_plot, plots.queue_plot, plots.jump_plot)
 
 
 def test_each_run_plot_returns_a_figure_and_saves_on_request(run, tmp_path):
@@ -96,7 +96,7 @@ def test_many_machines_draw_quantile_bands(tmp_path):
 
     rates = tuple(float(1 + i % 3) for i in range(24))
     run = simulate(RunConfig(rates=rates, p_send=0.3, duration=5, seed=2))
-    for function in (plots.clock_plot, plots.gap_plot, plots.queue_plot):
+    for function in (plots.clock_plot, plots.drift_plot, plots.queue_plot):
         ax = function(run).axes[0]
         assert len(ax.lines) == 3  # one median per tick rate, not one line per machine
         assert len(ax.collections) == 6  # two bands per rate

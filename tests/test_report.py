@@ -63,7 +63,7 @@ def test_run_report_markdown(run_dir):
         assert heading in md
     assert "## Predicted versus observed" in md and "## Figures" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert links == [f"figures/{s}.png" for s in ("clock", "gap", "queue", "jumps", "spacetime")]
+    assert links == [f"figures/{s}.png" for s in ("clock", "drift", "queue", "jumps", "spacetime")]
     for link in links:
         assert (run_dir / link).is_file()
     # the answers name the slow machine's drift and growing queue

@@ -278,27 +278,29 @@ def queue_plot(run: RunLike, path: str | Path | None = None) -> Figure:
     return _finish(fig, path)
 
 
-def gap_plot(run: RunLike, path: str | Path | None = None, drift: Any = None) -> Figure:
-    """Gap to the leading clock (highest clock in the system minus this machine's) over time.
+def drift_plot(run: RunLike, path: str | Path | None = None, drift: Any = None) -> Figure:
+    """Drift: how far each machine's clock trails the leading clock (the highest clock in
+    the system minus this machine's) over time.
 
-    ``drift`` is accepted for compatibility and not needed: the gap comes from
+    ``drift`` is accepted for compatibility and not needed: the drift comes from
     the same grid :func:`lamport.analysis.drift_frame` uses.
     """
     run = as_run(run)
     grid, _, clocks = _clock_grid(run)
-    gaps = (clocks.max(axis=0)[None, :] - clocks).astype(float)
+    drifts = (clocks.max(axis=0)[None, :] - clocks).astype(float)
     t = np.append(grid, run.duration)
-    gaps = np.column_stack([gaps, gaps[:, -1]])
+    drifts = np.column_stack([drifts, drifts[:, -1]])
     with _style():
         fig = _figure(8, 4.5)
         ax = fig.subplots()
         if _is_banded(run):
-            _bands(ax, run, t, gaps)
+            _bands(ax, run, t, drifts)
         else:
             for machine, group in enumerate(_groups(run)):
-                ax.step(t, gaps[machine], where="post", color=group.color, label=group.label)
+                ax.step(t, drifts[machine], where="post", color=group.color, label=group.label)
             ax.legend(loc="upper left", frameon=True, fontsize="small")
-        _time_axes(ax, run, "leader's clock − machine's clock", "Gap to the leading clock")
+        ylabel = "drift: leader's clock − machine's clock"
+        _time_axes(ax, run, ylabel, "Drift behind the leading clock")
         ax.set_ylim(bottom=0)
     return _finish(fig, path)
 
@@ -409,7 +411,7 @@ def spacetime_plot(
 #: Run figures: file stem -> caption.
 RUN_FIGURES = {
     "clock": "Logical clock of each machine against real time.",
-    "gap": "Gap between the highest clock in the system and each machine's clock.",
+    "drift": "Drift: the highest clock in the system minus each machine's clock.",
     "queue": "Messages waiting in each machine's queue (logged at its events); "
     "the dot at the end is the final queue of the tables, messages in flight included.",
     "jumps": "How much each event raised the clock, per machine.",
@@ -428,13 +430,13 @@ def run_captions(run: RunLike) -> dict[str, str]:
                 " Shaded: a crash window, in its machine's colour; hatched: a partition "
                 "or a delay window."
             )
-            for stem in ("clock", "gap", "queue"):
+            for stem in ("clock", "drift", "queue"):
                 captions[stem] += shaded
         return captions
     bands = f"Bands across machines of each tick rate: {_band_caption()}."
     captions = {
         "clock": f"Logical clock against real time. {bands}",
-        "gap": f"Gap between the highest clock in the system and each machine's clock. {bands}",
+        "drift": f"Drift: the highest clock in the system minus each machine's clock. {bands}",
         "queue": f"Messages waiting in the queues (the last point is the final queue). {bands}",
         "jumps": "How much each event raised the clock, all machines of each tick rate pooled.",
         "spacetime": f"The first seconds of the run, machines 0 to "
@@ -450,7 +452,7 @@ def run_figures(
     drift: pd.DataFrame | None = None,
     spacetime_seconds: float = SPACETIME_SECONDS,
 ) -> dict[str, Path]:
-    """Draw every run figure into ``out_dir`` (``clock.png``, ``gap.png``, ...); return the paths.
+    """Draw every run figure into ``out_dir`` (``clock.png``, ``drift.png``, ...); return the paths.
 
     ``drift`` is accepted for compatibility and not needed.
     """
@@ -458,7 +460,7 @@ def run_figures(
     out_dir = Path(out_dir)
     drawers = {
         "clock": lambda p: clock_plot(run, p),
-        "gap": lambda p: gap_plot(run, p),
+        "drift": lambda p: drift_plot(run, p),
         "queue": lambda p: queue_plot(run, p),
         "jumps": lambda p: jump_plot(run, p),
         "spacetime": lambda p: spacetime_plot(run, p, spacetime_seconds),
@@ -586,7 +588,7 @@ def spread_plot(
 
 OVERVIEW_METRICS = (
     ("clock_rate", "clock rate (final clock / duration)", ".2f", "crest"),
-    ("drift_end", "gap to leader at end", ".0f", "rocket_r"),
+    ("drift_end", "drift at end", ".0f", "rocket_r"),
     ("final_queue", "final queue", ".0f", "rocket_r"),
     ("max_jump", "max jump", ".0f", "mako_r"),
 )
@@ -605,8 +607,8 @@ def _experiment_label(stats: pd.DataFrame, experiment: int) -> str:
 def overview_plot(
     sweep: SweepLike, path: str | Path | None = None, stats: pd.DataFrame | None = None
 ) -> Figure:
-    """All experiments at a glance: mean across seeds of clock rate, gap to the
-    leader at the end, final queue and max jump, per experiment (rows) and machine
+    """All experiments at a glance: mean across seeds of clock rate, drift at the
+    end, final queue and max jump, per experiment (rows) and machine
     (columns), as annotated heatmaps. An experiment that draws its rates per seed
     has no per-machine means (a machine id means nothing there): its row is blank."""
     sweep = as_sweep(sweep)

@@ -8,7 +8,7 @@ Time is the log's ``t`` column (model seconds) for both backends. One
 definition per quantity, the same for a run, a sweep and the theory: the
 clock rate is final clock / duration, the queue growth final queue /
 duration. Least-squares slopes appear under their own names (``clock_slope``,
-``queue_slope``, ``gap_slope``). Percentiles and confidence intervals come
+``queue_slope``, ``drift_slope``). Percentiles and confidence intervals come
 from :mod:`lamport.stats`. ``docs/analysis.md`` defines every column.
 """
 
@@ -157,13 +157,14 @@ def _clock_grid(run: RunResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def drift_frame(run: RunLike) -> pd.DataFrame:
-    """Each machine's clock and its gap to the leading clock over time, on a common grid.
+    """Each machine's clock and its drift (how far it trails the leading clock) over time,
+    on a common grid.
 
     A machine's clock is a step function of ``t``: 0 before its first event,
     then the clock after its latest event at or before ``t``. The grid is 0
     plus every instant at which some machine logs an event (the only instants
     where a step can change), so the steps are exact. ``leader`` is the
-    highest clock of all machines at ``t``; ``gap = leader - clock``. ``hold``
+    highest clock of all machines at ``t``; ``drift = leader - clock``. ``hold``
     is how long the values last (until the next grid instant, the last until
     the end of the run). One row per (instant, machine), ordered by machine, then t.
     """
@@ -177,7 +178,7 @@ def drift_frame(run: RunLike) -> pd.DataFrame:
             "machine": np.repeat(np.arange(n, dtype=np.int64), len(grid)),
             "clock": clocks.ravel(),
             "leader": np.tile(leader, n),
-            "gap": (leader[None, :] - clocks).ravel(),
+            "drift": (leader[None, :] - clocks).ravel(),
             "hold": np.tile(hold, n),
         }
     )
@@ -196,25 +197,28 @@ def _row_slopes(x: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.nd
 
 
 def drift_stats(run: RunLike, drift: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Gap to the leading clock per machine: at the end, its maximum, and its slope.
+    """Drift per machine (the leading clock minus its clock): at the end, its maximum, and
+    its slope.
 
-    ``gap_slope`` is the least-squares slope of the gap step function against
-    ``t``, each step weighted by how long it holds (the same line a fit to the
-    gap sampled uniformly in time gives), in clock ticks per second.
+    ``drift_end`` is the same quantity as summary.csv's ``drift_end``: the
+    highest final clock of the run minus this machine's. ``drift_slope`` is the
+    least-squares slope of the drift step function against ``t``, each step
+    weighted by how long it holds (the same line a fit to the drift sampled
+    uniformly in time gives), in clock ticks per second.
     """
     run = as_run(run)
     drift = drift_frame(run) if drift is None else drift
     n = run.n_machines
-    gaps = drift["gap"].to_numpy(dtype=np.int64).reshape(n, -1)
+    drifts = drift["drift"].to_numpy(dtype=np.int64).reshape(n, -1)
     first = drift[drift["machine"] == 0]
     t = first["t"].to_numpy(dtype=float)
     hold = first["hold"].to_numpy(dtype=float)
     return pd.DataFrame(
         {
             "machine": np.arange(n, dtype=np.int64),
-            "gap_end": gaps[:, -1],
-            "gap_max": gaps.max(axis=1),
-            "gap_slope": _row_slopes(t, gaps.astype(float), hold),
+            "drift_end": drifts[:, -1],
+            "drift_max": drifts.max(axis=1),
+            "drift_slope": _row_slopes(t, drifts.astype(float), hold),
         }
     )
 

@@ -25,7 +25,7 @@ from lamport.report.prediction import PredictionCase, no_prediction, prediction_
 from lamport.result import RunResult
 from lamport.stats import percentile
 
-#: A gap slope within this many clock ticks per second of zero is "level".
+#: A drift slope within this many clock ticks per second of zero is "level".
 LEVEL_SLOPE = 0.05
 
 
@@ -53,7 +53,7 @@ def _leader_sentence(run: RunResult, stats: pd.DataFrame) -> str:
 
 
 def _machine_sentence(row: Any) -> str:
-    slope = row["gap_slope"]
+    slope = row["drift_slope"]
     if math.isnan(slope) or abs(slope) <= LEVEL_SLOPE:
         trend = "stays level"
     elif slope > 0:
@@ -67,14 +67,15 @@ def _machine_sentence(row: Any) -> str:
         if row["queue_verdict"] == GROWING
         else f"its queue is stable (mean {row['mean_queue']:.1f}, max {int(row['max_queue'])})"
     )
-    if row["gap_max"] == 0:
+    top = int(row["drift_max"])
+    if top == 0:
         place = "never trails the leader"
-    elif row["gap_end"] == 0 and trend == "stays level":
-        place = f"keeps up with the leader (at most {int(row['gap_max'])} behind)"
-    elif row["gap_end"] == 0:
-        place = f"{trend}, ending level with the leader (at most {int(row['gap_max'])} behind)"
+    elif row["drift_end"] == 0 and trend == "stays level":
+        place = f"keeps up with the leader (drift at most {top})"
+    elif row["drift_end"] == 0:
+        place = f"{trend}, ending level with the leader (drift at most {top})"
     else:
-        place = f"{trend}, ending {int(row['gap_end'])} behind (at most {int(row['gap_max'])})"
+        place = f"{trend}, ending with a drift of {int(row['drift_end'])} (at most {top})"
     return (
         f"{_who(row).capitalize()}: its clock runs at {row['clock_rate']:.2f} per second "
         f"({speed:.1f}× its tick rate) and {place}; jumps average {row['mean_jump']:.2f} "
@@ -101,8 +102,8 @@ def _rate_sentence(rate: float, group: pd.DataFrame) -> str:
     )
     return (
         f"The {len(group)} machines at {rate:g} tick/s: clock rate "
-        f"{_spread(group['clock_rate'], 2)} per second, gap to the leader at the end "
-        f"{_spread(group['gap_end'], 0)}, max jump {_spread(group['max_jump'], 0)}; {queues}."
+        f"{_spread(group['clock_rate'], 2)} per second, drift at end "
+        f"{_spread(group['drift_end'], 0)}, max jump {_spread(group['max_jump'], 0)}; {queues}."
     )
 
 
@@ -138,9 +139,9 @@ JUMP_DRIFT_COLUMNS = [
     "p95 jump",
     "max jump",
     "jumps > 1",
-    "gap at end",
-    "max gap",
-    "gap slope (/s)",
+    "drift at end",
+    "max drift",
+    "drift slope (/s)",
 ]
 
 
@@ -176,14 +177,14 @@ def _tables(stats: pd.DataFrame) -> list[Table]:
                 num(r["p95_jump"], 1),
                 num(r["max_jump"]),
                 f"{r['share_jump_gt1']:.0%}",
-                num(r["gap_end"]),
-                num(r["gap_max"]),
-                signed(r["gap_slope"]),
+                num(r["drift_end"]),
+                num(r["drift_max"]),
+                signed(r["drift_slope"]),
             ]
             for _, r in stats.iterrows()
         ],
-        caption="Jumps, and the gap between the leading clock and each machine's clock "
-        "(gap slope: least-squares slope of the gap against time).",
+        caption="Jumps, and the drift: the leading clock minus each machine's clock "
+        "(drift slope: least-squares slope of the drift against time).",
     )
     queues = Table(
         ["machine", "mean queue", "max queue", "final queue", "growth (msgs/s)", "verdict"],

@@ -89,20 +89,20 @@ def findings(
             parts.append("the clocks end together")
         elif len(lag) == len(sub):
             parts.append(
-                "no measurable difference in who lags: every 95% CI of the gap at the end "
+                "no measurable difference in who lags: every 95% CI of the drift at end "
                 f"overlaps ({_listing(lag, 'drift_end', 1)})"
             )
         elif len(lag) > 1:
             parts.append(
                 f"{_listing(lag, 'drift_end', 1)} lag most, with no measurable difference "
-                "between them (overlapping 95% CIs of the gap to the leader at the end)"
+                "between them (overlapping 95% CIs of the drift at end)"
             )
         else:
             row = lag.iloc[0]
             lags = "lag" if bool(row["random_rates"]) else "lags"
             parts.append(
-                f"{group_name(row)} {lags} most, ending "
-                f"{pm(row['drift_end'], row['drift_end_ci'], 1)} behind the leader"
+                f"{group_name(row)} {lags} most, with a drift at end of "
+                f"{pm(row['drift_end'], row['drift_end_ci'], 1)}"
             )
         growing = sub[sub["growing_share"] > MOSTLY]
         if len(growing):
@@ -147,7 +147,7 @@ def findings(
 
 def _summary_table(stats: pd.DataFrame) -> Table:
     columns = ["exp", "name", "machine", "rate", "p_send", "n", "final clock", "clock rate"]
-    columns += ["gap at end", "final queue", "max queue", "max jump", "queue grows"]
+    columns += ["drift at end", "final queue", "max queue", "max jump", "queue grows"]
     rows = []
     previous = None
     for _, r in stats.iterrows():
@@ -177,8 +177,8 @@ def _summary_table(stats: pd.DataFrame) -> Table:
         caption=(
             "Mean ± 95% confidence half-width (Student's t, lamport.stats) over n runs: the "
             "seeds, or, for an experiment that draws its rates per seed (machine 'any'), every "
-            "machine of that rate in every seed. Clock rate = final clock / duration; gap at "
-            "end = highest final clock of the run minus this machine's; queue grows = share of "
+            "machine of that rate in every seed. Clock rate = final clock / duration; drift "
+            "at end = highest final clock of the run minus this machine's; queue grows = share of "
             "runs whose queue verdict is 'growing' (growth = final queue / duration)."
         ),
     )
