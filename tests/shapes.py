@@ -133,6 +133,46 @@ def bars_no_sender(run, machine: int, names: Sequence[str]) -> list[str]:
     return out
 
 
+def blocks(run, machine: int, names: Sequence[str]) -> list[str]:
+    """One event over several lines, blank lines between events — kind, then time, queue and
+    clock on lines of their own; the rate in a header; no peers."""
+    out = [f"Began process at {EPOCH:.2f}", f"Ticks: {run.rates[machine]:g}", ""]
+    for e in run.logs[machine]:
+        out.append(f"{e.event} message" if e.event != INTERNAL else "INTERNAL event")
+        out.append(f"Global time: {EPOCH + e.t:.4f}")
+        if e.event == RECEIVE:
+            out.append(f"Queue length: {e.queue}")
+        out.append(f"Logical clock time: {e.clock}")
+        out.append("")
+    return out
+
+
+def noisy(run, machine: int, names: Sequence[str]) -> list[str]:
+    """Date-time : VM<i> ..., with error lines that carry no clock between the events, and
+    the message clock as the number after the kind word (``Sent: 5``)."""
+    me = f"VM{machine}"
+    out = [
+        f"{_stamp(run.logs[machine][0], '%Y-%m-%d %H:%M:%S,%f')[:-3]} : {me} listening on port 4096"
+    ]
+    for k, e in enumerate(run.logs[machine]):
+        stamp = _stamp(e, "%Y-%m-%d %H:%M:%S,%f")[:-3]
+        if k % 7 == 3:
+            out.append(f"{stamp} : Failed to receive message!")
+        if e.event == SEND:
+            to = "+".join(f"VM{p}" for p in e.peer.split("+"))
+            out.append(
+                f"{stamp} : {me} Sent: {e.msg_clock} to {to} | Logical Clock Time: {e.clock}"
+            )
+        elif e.event == RECEIVE:
+            out.append(
+                f"{stamp} : {me} Received: {e.msg_clock} from VM{e.peer} | "
+                f"Logical Clock Time: {e.clock} | Message Queue Length: {e.queue}"
+            )
+        else:
+            out.append(f"{stamp} : {me} Internal event | Logical Clock Time: {e.clock}")
+    return out
+
+
 #: name -> (render, names of the machines, what the shape leaves out)
 SHAPES: dict[str, tuple[Callable, Callable[[int], list[str]], set[str]]] = {
     "csv_header": (csv_header, lambda n: [str(i) for i in range(n)], set()),
@@ -140,6 +180,12 @@ SHAPES: dict[str, tuple[Callable, Callable[[int], list[str]], set[str]]] = {
     "sentences": (sentences, lambda n: [f"m{i}" for i in range(n)], {"time", "queue_send"}),
     "python_logging": (python_logging, lambda n: [str(i + 1) for i in range(n)], {"queue_send"}),
     "semicolons": (semicolons, lambda n: [str(i + 1) for i in range(n)], {"msg_clock"}),
+    "blocks": (
+        blocks,
+        lambda n: [str(i) for i in range(n)],
+        {"send_to", "receive_from", "queue_send", "msg_clock"},
+    ),
+    "noisy": (noisy, lambda n: [f"VM{i}" for i in range(n)], {"queue_send"}),
     "bars_no_sender": (
         bars_no_sender,
         lambda n: [f"vm_{i}" for i in range(n)],

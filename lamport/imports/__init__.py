@@ -312,6 +312,8 @@ def _print_summary(result: Any) -> None:
         print(
             f"  {info['unparsed_lines']:,} lines did not parse: {'; '.join(info['first_unparsed'])}"
         )
+    for shape, count in info.get("lines_without_clock", {}).items():
+        print(f"  skipped {count:,} lines that never carry a clock: {shape[:70]!r}")
     for field, why in meta["absent"].items():
         print(f"  not in the logs: {field}: {why}")
     print(

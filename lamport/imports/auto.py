@@ -57,7 +57,7 @@ def words(text: str) -> list[str]:
 
 _SEND = re.compile(r"^(send|sent|sending|sends|snd|sendto|broadcast\w*|bcast|multicast\w*)$")
 _RECEIVE = re.compile(
-    r"^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|popped|incoming)$"
+    r"^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|popped)$"
 )
 _INTERNAL = re.compile(r"^(internal\w*|int|idle|comput\w*|noop|local_event|localevent)$")
 _EVERY = {
@@ -806,21 +806,22 @@ class _RowReader:
 
         text = cell("msg_clock")
         msg_clock = _int_cell(text, "message clock") if text else None
-        for value in (clock, msg_clock):
-            if value is not None and not 0 <= value < CLOCK_LIMIT:
-                raise _BadLine(f"clock {value} is outside 0..2^63-1")
+        for carried in (clock, msg_clock):
+            if carried is not None and not 0 <= carried < CLOCK_LIMIT:
+                raise _BadLine(f"clock {carried} is outside 0..2^63-1")
         time = None
         text = cell("time")
         if text:
+            parsed: tuple[float, str] | None
             try:
-                value = float(text)
+                seconds = float(text)
             except ValueError:
                 parsed = parse_time(text)
                 if parsed is None:
                     raise _BadLine(f"time {text!r} is neither a date-time nor a number") from None
             else:
-                epoch = _epoch(value)
-                parsed = (epoch, "unix") if epoch is not None else (value, "relative")
+                epoch = _epoch(seconds)
+                parsed = (epoch, "unix") if epoch is not None else (seconds, "relative")
             time = parsed[0]
             if not self.time_kinds or self.time_kinds[-1] != parsed[1]:
                 self.time_kinds.append(parsed[1])
@@ -948,29 +949,102 @@ def parse_auto_files(
 
 
 def _read_words(source: SourceLog, lines: Sequence[str], time_kinds: list[str]) -> None:
-    for number, line in enumerate(lines, start=1):
+    """Read a log of words and values: line by line, or, where an event spans several
+    lines (its kind on one, its clock on the next), block by block: a block starts at a
+    line that names a kind and takes the lines after it up to the next kind or blank line.
+    Whichever reads more events wins."""
+    numbered = list(enumerate(lines, start=1))
+    best = _read_units(numbered)
+    if best.bad and len(best.bad) >= len(best.records) / 2:
+        blocks = _read_units(_blocks(numbered))
+        if len(blocks.records) > len(best.records):
+            best = blocks
+    source.records = best.records
+    source.bad = best.bad
+    source.skipped += best.skipped
+    for said in best.meta:
+        _take_meta(source, said)
+    time_kinds += best.time_kinds
+    _skip_clockless_shapes(source, lines)
+
+
+@dataclass
+class _Units:
+    records: list[Record]
+    bad: list[tuple[int, str]]
+    skipped: int
+    meta: list[_Line]
+    time_kinds: list[str]
+
+
+def _read_units(units: Sequence[tuple[int, str]]) -> _Units:
+    out = _Units([], [], 0, [], [])
+    for number, line in units:
         if not line.strip():
-            source.skipped += 1
+            out.skipped += 1
             continue
         try:
             said = _read_line(line)
         except _BadLine as exc:
-            source.bad.append((number, str(exc)))
+            out.bad.append((number, str(exc)))
             continue
         if said.kind is None:
             if said.clocks and not (said.rate or said.p_send):
-                source.bad.append((number, "a clock but no event kind"))
+                out.bad.append((number, "a clock but no event kind"))
             else:
-                _take_meta(source, said)
+                out.meta.append(said)
             continue
         try:
             record = _record(number, said)
         except _BadLine as exc:
-            source.bad.append((number, str(exc)))
+            out.bad.append((number, str(exc)))
             continue
         if said.time_kind:
-            time_kinds.append(said.time_kind)
-        source.records.append(record)
+            out.time_kinds.append(said.time_kind)
+        out.records.append(record)
+    return out
+
+
+def _blocks(numbered: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Lines joined into events: a line naming a kind, and the lines after it up to the
+    next kind or blank line (numbered by the kind's line)."""
+    out: list[tuple[int, str]] = []
+    for number, line in numbered:
+        if line.strip() and kind_of(line)[0] is not None:
+            out.append((number, line))
+        elif line.strip() and out and out[-1][1].strip():
+            out[-1] = (out[-1][0], f"{out[-1][1]} | {line}")
+        else:
+            out.append((number, line))
+    return out
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _shape(line: str) -> str:
+    line = _DATETIME.sub("", line)
+    return _DIGITS.sub("N", line).strip()
+
+
+def _skip_clockless_shapes(source: SourceLog, lines: Sequence[str]) -> None:
+    """Lines of a shape that never carries a clock and has no word for one (``Failed to
+    receive message!``) are not events this log can tell about: skipped and counted (by
+    shape, in ``run.json``), not unparsed."""
+    if not source.records or not source.bad:
+        return
+    parsed = {_shape(lines[r.line - 1]) for r in source.records if r.line <= len(lines)}
+    shapes: dict[str, list[int]] = {}
+    for number, _ in source.bad:
+        shapes.setdefault(_shape(lines[number - 1]), []).append(number)
+    kept = []
+    for number, why in source.bad:
+        shape = _shape(lines[number - 1])
+        if shape not in parsed and "no clock" in why and not set(words(shape)) & CLOCK_WORDS:
+            source.clockless[shape] = source.clockless.get(shape, 0) + 1
+        else:
+            kept.append((number, why))
+    source.bad = kept
 
 
 def _meta_or_skip(source: SourceLog, number: int, line: str) -> None:

@@ -207,6 +207,15 @@ def _merge_broadcasts(records: list[Record]) -> tuple[list[Record], int]:
     return out, merged
 
 
+def _clockless(sources: Sequence[SourceLog]) -> dict[str, int]:
+    """Lines of shapes that never carry a clock, skipped: the five commonest shapes."""
+    counts: dict[str, int] = {}
+    for s in sources:
+        for shape, count in s.clockless.items():
+            counts[shape] = counts.get(shape, 0) + count
+    return dict(sorted(counts.items(), key=lambda item: -item[1])[:5])
+
+
 def _rate_of(times: Sequence[float]) -> float | None:
     """Events per second from the median interval between consecutive events."""
     gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
@@ -577,6 +586,7 @@ def build_run(
                 f"{s.path.name} line {line}: {why}" for s in sources for line, why in s.bad[:3]
             ][:5],
             "merged_sends": merged,
+            "lines_without_clock": _clockless(sources),
         },
     }
     return metadata, logs, lines

@@ -80,7 +80,15 @@ class SourceLog:
     name: str | None = None
     #: Two SEND lines of one event (one line per recipient) merged into one record.
     merged: int = 0
+    #: Lines of a shape that never carries a clock, by shape (digits as N): skipped.
+    clockless: dict[str, int] = field(default_factory=dict)
 
     @property
     def lines(self) -> int:
-        return len(self.records) + len(self.bad) + self.skipped + self.meta_lines
+        return (
+            len(self.records)
+            + len(self.bad)
+            + self.skipped
+            + self.meta_lines
+            + sum(self.clockless.values())
+        )

@@ -61,6 +61,8 @@ def imported_blocks(run: RunResult) -> list[Any]:
             f"{info['merged_sends']} send lines were one event logged once per recipient "
             "(same clock, same time) and were merged."
         )
+    for shape, count in (info.get("lines_without_clock") or {}).items():
+        held.append(f"{count} lines of a shape that never carries a clock were skipped: {shape}")
     if info.get("unparsed_lines"):
         held.append(
             f"{info['unparsed_lines']} lines did not parse and were left out: "
