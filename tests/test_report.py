@@ -80,7 +80,8 @@ def test_run_report_html(run_dir):
     # four figures; the space-time diagram is the interactive one (report.md keeps its PNG)
     assert page.count("data:image/png;base64,") == 4
     assert page.count('<figure class="lamport-st">') == 1
-    assert page.count("<table>") == 6  # config, three per-machine tables, prediction, causality
+    # config and its folded details, three per-machine tables, prediction, causality
+    assert page.count("<table>") == 7
     assert '<td class="num">208</td>' in page
     assert "exp 4 big-differences — des — seed 1" in page
 
@@ -229,3 +230,56 @@ def test_report_of_many_machines_speaks_per_rate(tmp_path):
         assert f"The 8 machines at {rate} tick/s: clock rate " in md
     assert "Machine 0 (1 tick/s):" not in md
     assert "median across machines" in md
+
+
+def test_configuration_shows_each_value_once_and_folds_ports_and_epochs():
+    from lamport.report.document import Details, Document, Table, to_html, to_markdown
+    from lamport.report.run import configuration_blocks
+
+    metadata = {
+        "backend": "realtime",
+        "rates": [1, 3, 6],
+        "options": {"speed": 2.0, "base_port": None, "connect_timeout": 5.0, "latency": 0.0},
+        "speed": 2.0,
+        "latency": 0.0,
+        "start_epoch": 1700000000.5,
+        "version": "0.1.0",
+        "interrupted": False,
+        "ports": [40001, 40002, 40003],
+        "kept_up": True,
+    }
+    table, details = configuration_blocks(metadata)
+    assert isinstance(table, Table) and isinstance(details, Details)
+    assert [row[0] for row in table.rows] == ["backend", "rates", "speed", "latency", "kept_up"]
+    assert dict(map(tuple, table.rows))["speed"] == "2.0"
+    (folded,) = details.blocks
+    assert isinstance(folded, Table)
+    assert dict(map(tuple, folded.rows)) == {
+        "start_epoch": "1700000000.5 (2023-11-14T22:13:20+00:00)",
+        "version": "0.1.0",
+        "interrupted": "False",
+        "ports": "40001, 40002, 40003",
+        "base_port": "none",
+        "connect_timeout": "5.0",
+    }
+    # an interrupted run says so in the main table; an option that disagrees shows as such
+    table, _ = configuration_blocks({**metadata, "interrupted": True, "speed": 1.0})
+    rows = dict(map(tuple, table.rows))
+    assert rows["interrupted"] == "True" and rows["options speed"] == "2.0"
+    doc = Document("t", [table, details])
+    page = to_html(doc)
+    assert page.count("<details><summary>Details: ports, epochs") == 1
+    assert page.index("<details>") < page.index("40001") < page.index("</details>")
+    md = to_markdown(doc, Path("."))
+    ports = md.index("| ports | 40001, 40002, 40003 |")
+    assert md.index("<details>") < ports < md.index("</details>")
+
+
+def test_run_report_configuration_has_no_options_row(run_dir):
+    md = (run_dir / REPORT_MD).read_text()
+    config = md[md.index("## Configuration") : md.index("## Answers")]
+    keys = re.findall(r"^\| (\w+) \|", config, flags=re.M)
+    assert "options" not in keys and "key" in keys
+    assert len(keys) == len(set(keys)) + 1  # "key" heads both tables; every other key once
+    assert {"latency", "rates", "p_send"} <= set(config.split("<details>")[0].split())
+    assert "| start_epoch |" in config.split("<details>")[1]

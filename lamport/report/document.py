@@ -48,6 +48,15 @@ class Figure:
 
 
 @dataclass
+class Details:
+    """A folded section: ``<details>`` with ``summary`` as its label; the blocks show when
+    the reader opens it (GitHub's Markdown renders the same element)."""
+
+    summary: str
+    blocks: list[Heading | Paragraph | Bullets | Table] = field(default_factory=list)
+
+
+@dataclass
 class Raw:
     """HTML written into ``report.html`` as it is (an interactive figure); Markdown shows
     ``fallback`` instead, or nothing."""
@@ -56,7 +65,7 @@ class Raw:
     fallback: Heading | Paragraph | Bullets | Table | Figure | None = None
 
 
-Block = Heading | Paragraph | Bullets | Table | Figure | Raw
+Block = Heading | Paragraph | Bullets | Table | Figure | Details | Raw
 
 
 @dataclass
@@ -74,8 +83,18 @@ def _md_cell(text: str) -> str:
 
 def to_markdown(document: Document, base: Path) -> str:
     """Render as GitHub-flavoured Markdown; figure links are relative to ``base``."""
-    lines = [f"# {document.title}", ""]
-    for block in document.blocks:
+    return "\n".join([f"# {document.title}", "", *_md_blocks(document.blocks, base)])
+
+
+def _md_blocks(blocks: Sequence[Block], base: Path) -> list[str]:
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Details):
+            # a blank line after <summary> lets GitHub render the Markdown inside
+            lines += ["<details>", f"<summary>{html.escape(block.summary)}</summary>", ""]
+            lines += _md_blocks(block.blocks, base)
+            lines += ["</details>", ""]
+            continue
         if isinstance(block, Raw):
             if block.fallback is None:
                 continue
@@ -98,7 +117,7 @@ def to_markdown(document: Document, base: Path) -> str:
         elif isinstance(block, Figure):
             link = block.path.relative_to(base).as_posix()
             lines += [f"![{block.caption}]({link})", "", f"*{block.caption}*", ""]
-    return "\n".join(lines)
+    return lines
 
 
 STYLE = """
@@ -114,6 +133,8 @@ caption { caption-side: top; text-align: left; font-style: italic; padding-botto
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-style: italic; color: #555; }
+details { margin: .4em 0 1.2em; }
+summary { cursor: pointer; color: #444; }
 """
 
 
@@ -131,9 +152,21 @@ def to_html(document: Document) -> str:
         f"<title>{esc(document.title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{esc(document.title)}</h1>",
+        *_html_blocks(document.blocks),
     ]
-    for block in document.blocks:
-        if isinstance(block, Heading):
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_blocks(blocks: Sequence[Block]) -> list[str]:
+    esc = html.escape
+    parts: list[str] = []
+    for block in blocks:
+        if isinstance(block, Details):
+            parts.append(f"<details><summary>{esc(block.summary)}</summary>")
+            parts += _html_blocks(block.blocks)
+            parts.append("</details>")
+        elif isinstance(block, Heading):
             parts.append(f"<h{block.level}>{esc(block.text)}</h{block.level}>")
         elif isinstance(block, Paragraph):
             parts.append(f"<p>{esc(block.text)}</p>")
@@ -165,5 +198,4 @@ def to_html(document: Document) -> str:
             )
         elif isinstance(block, Raw):
             parts.append(block.html)
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return parts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,7 +20,16 @@ from lamport.analysis.plots import (
 from lamport.report import config_rows, num, signed
 from lamport.report.causality import run_blocks, spacetime_html
 from lamport.report.compare import compare_section
-from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
+from lamport.report.document import (
+    Block,
+    Bullets,
+    Details,
+    Document,
+    Figure,
+    Heading,
+    Paragraph,
+    Table,
+)
 from lamport.report.imported import imported_blocks
 from lamport.report.prediction import PredictionCase, no_prediction, prediction_table
 from lamport.result import RunResult
@@ -27,6 +37,60 @@ from lamport.stats import percentile
 
 #: A drift slope within this many clock ticks per second of zero is "level".
 LEVEL_SLOPE = 0.05
+
+#: run.json and sweep.json keys a reader rarely needs, shown in a folded "Details" section:
+#: where the run happened (ports, epochs), which version wrote it, and per-machine timing
+#: draws; ``interrupted`` joins the main table only when the run was interrupted.
+DETAIL_KEYS = (
+    "phases",
+    "drifts_ppm",
+    "ports",
+    "base_port",
+    "connect_timeout",
+    "start_epoch",
+    "started",
+    "time_base",
+    "tick_lateness_ms",
+    "shortest_tick_interval_ms",
+    "drained",
+    "interrupted",
+    "stop_signal",
+    "stopped_at",
+    "version",
+)
+
+
+def configuration_blocks(metadata: Mapping[str, Any], skip: Sequence[str] = ()) -> list[Block]:
+    """The Configuration section's blocks: a table of the model and the backend's options,
+    each value once, then the :data:`DETAIL_KEYS` folded under "Details".
+
+    run.json keeps a backend's ``options`` apart from the model and also repeats them at
+    the top level; an option shows once, under its own name (``options <key>`` only
+    where the two disagree).
+    """
+    flat = {k: v for k, v in metadata.items() if k != "options" and k not in skip}
+    options = metadata.get("options")
+    if isinstance(options, Mapping):
+        for key, value in options.items():
+            if key not in flat:
+                flat[key] = value
+            elif flat[key] != value:
+                flat[f"options {key}"] = value
+
+    def folded(key: str) -> bool:
+        return key in DETAIL_KEYS and not (key == "interrupted" and flat[key])
+
+    main = {k: v for k, v in flat.items() if not folded(k)}
+    details = {k: v for k, v in flat.items() if folded(k)}
+    blocks: list[Block] = [Table(["key", "value"], config_rows(main), left=("key", "value"))]
+    if details:
+        blocks.append(
+            Details(
+                "Details: ports, epochs, timing draws, version",
+                [Table(["key", "value"], config_rows(details), left=("key", "value"))],
+            )
+        )
+    return blocks
 
 
 def _who(row: Any) -> str:
@@ -244,9 +308,7 @@ def run_document(
     where = f"Run directory: {run.path}. " if run.path is not None else ""
     doc.add(
         Heading("Configuration"),
-        Table(
-            ["key", "value"], config_rows(run.metadata, skip=("question",)), left=("key", "value")
-        ),
+        *configuration_blocks(run.metadata, skip=("question",)),
         Paragraph(
             f"{where}Time is the log's t column (model seconds); "
             "docs/analysis.md defines every statistic."

@@ -16,10 +16,11 @@ import pandas as pd
 
 from lamport.analysis import Sweep, SweepLike, as_sweep, rate_correlations, sweep_rows, sweep_stats
 from lamport.analysis.plots import SWEEP_FIGURES, overview_plot, spread_plot
-from lamport.report import config_rows, num, pm
+from lamport.report import num, pm
 from lamport.report.causality import sweep_blocks
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
 from lamport.report.prediction import PredictionCase, prediction_table
+from lamport.report.run import configuration_blocks
 from lamport.schema import DROP_COLUMNS
 
 #: Share of seeds above which an experiment's machine is reported as having a growing queue.
@@ -276,7 +277,7 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
     where = f"Sweep directory: {sweep.path}; " if sweep.path is not None else ""
     doc.add(
         Heading("Configuration"),
-        Table(["key", "value"], config_rows(sweep.metadata), left=("key", "value")),
+        *configuration_blocks(sweep.metadata),
         Paragraph(
             f"{where}{len(rows)} rows in summary.csv "
             f"({len(sweep.experiments)} experiments × {len(sweep.seeds)} seeds × machines)."
