@@ -25,7 +25,8 @@ from lamport.errors import ConfigError
 
 GOOD = "name = 'mine'\nrates = [1, 2]\np_send = 0.3\n"
 
-SPEC = {
+# The catalogue of docs/spec.md.
+CATALOGUE = {
     1: ("default", None, 0.3),
     2: ("specific", (6, 4, 4), 0.3),
     3: ("uniform", (3, 3, 3), 0.3),
@@ -42,7 +43,7 @@ SPEC = {
 
 def test_catalogue_matches_spec(catalogue):
     assert sorted(catalogue) == list(range(1, 12))
-    for number, (name, rates, p_send) in SPEC.items():
+    for number, (name, rates, p_send) in CATALOGUE.items():
         exp = catalogue[number]
         assert (exp.name, exp.rates, exp.p_send, exp.duration) == (name, rates, p_send, 60)
         assert exp.question

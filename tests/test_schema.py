@@ -21,7 +21,8 @@ from lamport.schema import (
     parse_row,
 )
 
-SPEC_COLUMNS = [
+# The columns and summary columns docs/spec.md (the log schema) names.
+SCHEMA_COLUMNS = [
     "t",
     "wall",
     "machine",
@@ -34,7 +35,7 @@ SPEC_COLUMNS = [
     "msg_clock",
     "msg_id",
 ]
-SPEC_SUMMARY = [
+SCHEMA_SUMMARY = [
     "experiment",
     "seed",
     "machine",
@@ -53,9 +54,9 @@ SPEC_SUMMARY = [
 
 
 def test_columns_are_specs_in_order():
-    assert list(COLUMNS) == SPEC_COLUMNS
-    assert list(DTYPES) == SPEC_COLUMNS
-    assert list(SUMMARY_COLUMNS[:SUMMARY_REQUIRED]) == SPEC_SUMMARY
+    assert list(COLUMNS) == SCHEMA_COLUMNS
+    assert list(DTYPES) == SCHEMA_COLUMNS
+    assert list(SUMMARY_COLUMNS[:SUMMARY_REQUIRED]) == SCHEMA_SUMMARY
     assert list(SUMMARY_DTYPES) == list(SUMMARY_COLUMNS)
     assert log_name(12) == "machine-12.csv"
 
