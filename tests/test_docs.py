@@ -83,6 +83,9 @@ def test_the_site_builds_strictly_with_spec_api_reference_tutorial_and_benchmark
     reference = page("reference")
     assert "lamport.des.model.simulate" in reference
     assert "lamport.analysis.stats.machine_stats" in reference
+    # the docstrings' Sphinx roles become code and links (mkdocs_hooks.py), never literal text
+    assert ":func:" not in reference and ":class:" not in reference
+    assert 'href="#lamport.core.machine_streams"' in reference
     # the notebook is rendered, its code cells included
     tutorial = page("tutorial")
     assert "machine_stats" in tutorial and "simulate" in tutorial
