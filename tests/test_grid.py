@@ -602,3 +602,65 @@ def test_integer_and_float_values_of_one_factor_share_a_column_type(tmp_path):
         1.5,
         2,
     ]
+
+
+def test_grid_report_summarizes_many_cells_and_writes_them_all(tmp_path):
+    import pandas as pd
+
+    from lamport.report.document import Paragraph, Table
+    from lamport.report.grid import CELL_ROWS, CELLS_CSV, interesting_cells, per_cell_blocks
+
+    shares = [0.0] * 10 + [1.0] * 12 + [0.25, 0.5, 0.75, 0.5] + [0.1] * 4 + [0.9] * 5
+    table = pd.DataFrame(
+        {
+            "cell": range(len(shares)),
+            "p_send": [0.3] * len(shares),
+            "runs": [4] * len(shares),
+            "growing_share": shares,
+            "slowest_drift": [0.01 * i for i in range(len(shares))],
+            "largest_jump": [2.0] * len(shares),
+        }
+    )
+    paragraph, shown = per_cell_blocks(table, tmp_path / "_report")
+    assert isinstance(paragraph, Paragraph) and isinstance(shown, Table)
+    assert paragraph.text.startswith("35 cells: in 10 no queue grows in any seed, in 12 some")
+    assert "and 13 are mixed" in paragraph.text
+    assert len(shown.rows) == CELL_ROWS == 20
+    # share 0.5 first (cell 25 drifts faster than cell 23), then 0.25 and 0.75 ...
+    assert [row[0] for row in shown.rows[:4]] == ["0.3"] * 4
+    assert list(interesting_cells(table)["cell"][:4]) == [25, 23, 24, 22]
+    assert len(pd.read_csv(tmp_path / "_report" / CELLS_CSV)) == 35
+    # a small grid shows every cell
+    (every,) = per_cell_blocks(table.head(5), tmp_path / "small")
+    assert len(every.rows) == 5 and CELLS_CSV in every.caption
+
+
+def test_phase_diagram_explains_the_empty_triangle(tmp_path):
+    import pandas as pd
+
+    from lamport.report.grid import NO_CELLS, phase_caption, phase_diagram
+
+    frame = pd.DataFrame(
+        {
+            "cell": [0, 1, 2],
+            "rates": ["2,6,10", "6,6,10", "2,2,10"],
+            "p_send": [0.3] * 3,
+            "runs": [4] * 3,
+            "growing_share": [1.0, 0.0, 1.0],
+            "slowest_drift": [1.0, 0.0, 2.0],
+            "largest_jump": [3.0, 2.0, 4.0],
+            "x": [0.2, 0.6, 0.2],
+            "y": [0.6, 0.6, 0.2],
+        }
+    )
+    figure = phase_diagram(frame, "growing_share", tmp_path / "phase.png")
+    labels = [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+    assert labels == ["predicted stability boundary", NO_CELLS]
+    (ax,) = [a for a in figure.axes if a.get_label() != "<colorbar>"]
+    triangle = [p for p in ax.patches if p.get_hatch() == "//"]
+    assert len(triangle) == 1 and triangle[0].get_xy()[:3].tolist() == [
+        [0, 0],
+        [1.02, 0],
+        [1.02, 1.02],
+    ]
+    assert "no cells, since the middle machine's rate is never below" in phase_caption("share")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lamport.analysis import load_run, load_sweep, plots
+from lamport.analysis import load_run, load_sweep, plots, sweep_stats
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -147,3 +147,27 @@ def test_plots_leave_no_open_figures(run, tmp_path):
     plots.run_figures(run, tmp_path)
     plots.clock_plot(run)
     assert plt.get_fignums() == []
+
+
+def test_overview_leaves_out_random_rate_experiments_and_says_so():
+    from lamport.des import sweep
+
+    both = sweep([1, 4], seeds=2, jobs=1, duration=10)
+    figure = plots.overview_plot(both)
+    rows = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert rows == ["4 big-differences (1,3,6; p 0.3)"]  # no blank row for experiment 1
+    notes = [t.get_text() for t in figure.texts]
+    assert plots.overview_note("1 default") in notes
+    # the drift panel annotates machine 0's mean drift at end, as the sweep's stats give it
+    stats = sweep_stats(both)
+    drift0 = stats[(stats["experiment"] == 4) & (stats["machine"] == 0)]["drift_end"].iloc[0]
+    cells = [t.get_text() for t in figure.axes[1].texts]
+    assert cells[0] == f"{drift0:.0f}"
+
+    only_random = plots.overview_plot(sweep([1], seeds=2, jobs=1, duration=10))
+    assert [t.get_text() for t in only_random.axes[0].get_yticklabels()] == [
+        "1 default (random rates: by rate in the table; p 0.3)"
+    ]
+    columns = [t.get_text() for t in only_random.axes[0].get_xticklabels()]
+    assert columns and all(c.endswith("/s") for c in columns)
+    assert not any(t.get_text().startswith("Not shown") for t in only_random.texts)

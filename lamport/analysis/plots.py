@@ -594,6 +594,14 @@ OVERVIEW_METRICS = (
 )
 
 
+def overview_note(names: str) -> str:
+    """The overview's note on the experiments it leaves out (they draw their rates per seed)."""
+    return (
+        f"Not shown: experiment {names}, whose rates are drawn per seed, so a machine id "
+        "means nothing there; the table and the spread figure show it by tick rate."
+    )
+
+
 def _experiment_label(stats: pd.DataFrame, experiment: int) -> str:
     sub = stats[stats["experiment"] == experiment]
     name = sub["name"].iloc[0]
@@ -609,22 +617,31 @@ def overview_plot(
 ) -> Figure:
     """All experiments at a glance: mean across seeds of clock rate, drift at the
     end, final queue and max jump, per experiment (rows) and machine
-    (columns), as annotated heatmaps. An experiment that draws its rates per seed
-    has no per-machine means (a machine id means nothing there): its row is blank."""
+    (columns), as annotated heatmaps.
+
+    An experiment that draws its rates per seed (experiment 1) has no per-machine
+    means (a machine id means nothing there): it is left out, and a note under the
+    panels says so and where to find it. A sweep of such experiments only is drawn
+    per tick rate (columns) instead."""
     sweep = as_sweep(sweep)
     stats = sweep_stats(sweep) if stats is None else stats
-    experiments = sorted(stats["experiment"].unique())
+    random = stats["random_rates"].astype(bool)
+    by_rate = bool(random.all())
+    shown = stats if by_rate else stats[~random]
+    experiments = sorted(shown["experiment"].unique())
+    left_out = sorted(stats.loc[random, "experiment"].unique()) if not by_rate else []
     labels = [_experiment_label(stats, e) for e in experiments]
-    fixed = stats[~stats["random_rates"]].assign(machine=lambda f: f["machine"].astype("int64"))
-    height = 1.6 + 0.42 * len(experiments)
+    column = "rate" if by_rate else "machine"
+    shown = shown.assign(**{column: shown[column].astype("float" if by_rate else "int64")})
+    height = 2.0 + 0.42 * len(experiments) + (0.4 if left_out else 0)
     with _style():
         fig = _figure(14, height)
         axes = fig.subplots(1, len(OVERVIEW_METRICS), sharey=True, squeeze=False)[0]
         for ax, (metric, title, fmt, cmap) in zip(axes, OVERVIEW_METRICS, strict=True):
-            table = fixed.pivot(index="experiment", columns="machine", values=metric)
+            table = shown.pivot(index="experiment", columns=column, values=metric)
             table = table.reindex(experiments)
-            if table.shape[1] == 0:  # every experiment draws its rates
-                table = table.reindex(columns=[0])
+            if by_rate:
+                table.columns = [f"{r:g}/s" for r in table.columns]
             values = table.to_numpy(dtype=float)
             # a shared log-like colour scale keeps one runaway queue from washing out the rest
             colour = np.log1p(np.clip(values, 0, None)) if metric != "clock_rate" else values
@@ -642,18 +659,24 @@ def overview_plot(
                 )
             ax.grid(False)
             ax.set_title(title, fontsize="small")
-            ax.set_xlabel("machine")
+            ax.set_xlabel("tick rate" if by_rate else "machine")
             ax.set_ylabel("")
             ax.tick_params(axis="y", labelsize=8)
         fig.suptitle(f"Mean across seeds, all experiments — {sweep.title}")
-        fig.tight_layout()
+        if left_out:
+            names = ", ".join(
+                f"{e} {stats.loc[stats['experiment'] == e, 'name'].iloc[0]}" for e in left_out
+            )
+            fig.text(0.01, 0.01, overview_note(names), fontsize=8, ha="left", va="bottom")
+        fig.tight_layout(rect=(0, 0.06 if left_out else 0, 1, 1))
     return _finish(fig, path)
 
 
 #: Sweep figures: file stem -> caption.
 SWEEP_FIGURES = {
     "overview": "Every experiment at a glance: means across seeds per machine "
-    "(clock rate = final clock / duration).",
+    "(clock rate = final clock / duration; drift at end = highest final clock minus the "
+    "machine's). An experiment that draws its rates per seed is left out, as the figure notes.",
     "spread": "Spread across seeds of final queue, clock rate and max jump: each seed a dot, "
     "the mean and its 95% confidence interval a black bar.",
 }

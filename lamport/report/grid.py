@@ -46,6 +46,10 @@ COLUMNS = (
 BOUNDARY_POINTS = 41
 #: Share of seeds above which a cell counts as unstable in the answer's numbers.
 UNSTABLE_SHARE = 0.5
+#: Most rows of the report's per-cell table; every cell goes to :data:`CELLS_CSV`.
+CELL_ROWS = 20
+#: The file beside the grid report that holds the per-cell table in full.
+CELLS_CSV = "cells.csv"
 
 
 def cell_table(out: Path | str) -> Any:
@@ -138,12 +142,30 @@ PANELS = {
 }
 
 
-def phase_diagram(frame: Any, metric: str, path: Path) -> None:
+#: What the hatched lower-right triangle of a phase diagram is: no cell can lie there.
+NO_CELLS = "hatched: no cells (the middle rate cannot be below the slowest)"
+
+
+def phase_caption(title: str) -> str:
+    """The caption of a phase diagram of the panel titled ``title``."""
+    return (
+        f"{title[0].upper()}{title[1:]}, per cell; dashed line: the theory's predicted "
+        "stability boundary (some machine saturates below and left of it); hatched grey "
+        "triangle, lower right: no cells, since the middle machine's rate is never below the "
+        "slowest's (y >= x by construction); blank squares above the diagonal: rate ratios "
+        "the grid did not run."
+    )
+
+
+def phase_diagram(frame: Any, metric: str, path: Path) -> Any:
     """Heatmaps of ``metric`` over (slowest/fastest, middle/fastest), one panel per
-    ``p_send`` (and other factor values), with the predicted boundary drawn over."""
+    ``p_send`` (and other factor values), with the predicted boundary drawn over and the
+    impossible triangle (middle below slowest) hatched; save to ``path``, return the figure."""
     import numpy as np
     import seaborn as sns
     from matplotlib.figure import Figure as MplFigure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Polygon
 
     others = [c for c in _factor_columns(frame) if c != "rates"]
     groups = list(frame.groupby(others, sort=True)) if others else [((), frame)]
@@ -178,6 +200,17 @@ def phase_diagram(frame: Any, metric: str, path: Path) -> None:
                 ax.contour(
                     bx, by, margin, levels=[0.0], colors="black", linewidths=1.0, linestyles="--"
                 )
+        ax.add_patch(
+            Polygon(
+                [(0, 0), (1.02, 0), (1.02, 1.02)],
+                closed=True,
+                facecolor="0.93",
+                edgecolor="0.6",
+                hatch="//",
+                lw=0,
+                zorder=0.5,
+            )
+        )
         ax.set_title(label or "all cells", fontsize=9)
         ax.set_xlabel("slowest / fastest rate")
         ax.set_xlim(0, 1.02)
@@ -186,8 +219,19 @@ def phase_diagram(frame: Any, metric: str, path: Path) -> None:
     axes[0].set_ylabel("middle / fastest rate")
     if mesh is not None:
         fig.colorbar(mesh, ax=list(axes), shrink=0.85, label=title)
+    fig.legend(
+        handles=[
+            Line2D([], [], color="black", linestyle="--", label="predicted stability boundary"),
+            Patch(facecolor="0.93", edgecolor="0.6", hatch="//", label=NO_CELLS),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=8,
+        frameon=False,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    return fig
 
 
 def _edges(values: list[float]) -> Any:
@@ -288,17 +332,42 @@ def grid_document(out: Path) -> Document:
         for metric, (title, _, _) in PANELS.items():
             path = figures / f"phase-{metric.replace('_', '-')}.png"
             phase_diagram(frame, metric, path)
-            doc.add(
-                Figure(
-                    path,
-                    f"{title[0].upper()}{title[1:]}, per cell; dashed line: the theory's "
-                    "predicted stability boundary (some machine saturates below and left of it).",
-                )
+            doc.add(Figure(path, phase_caption(title)))
+    doc.add(Heading("Per cell"), *per_cell_blocks(table, out / REPORT_DIR))
+    return doc
+
+
+def per_cell_blocks(table: Any, folder: Path) -> list[Any]:
+    """Write every cell to ``folder/cells.csv``; return the per-cell section: every cell
+    when there are at most :data:`CELL_ROWS`, else a count of the outcomes and the
+    :data:`CELL_ROWS` most interesting cells (:func:`interesting_cells`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        table.to_csv(folder / CELLS_CSV, index=False)
+    except OSError as exc:
+        message = f"{exc.filename or folder}: cannot write {CELLS_CSV} ({exc.strerror})"
+        raise LogError(message) from None
+    factors = _factor_columns(table)
+    blocks: list[Any] = []
+    if len(table) <= CELL_ROWS:
+        shown, caption = table, f"Every cell (also in {CELLS_CSV} beside this report)."
+    else:
+        share = table["growing_share"]
+        never, always = int((share == 0).sum()), int((share == 1).sum())
+        blocks.append(
+            Paragraph(
+                f"{len(table)} cells: in {never} no queue grows in any seed, in {always} some "
+                f"queue grows in every seed, and {len(table) - never - always} are mixed. The "
+                f"table shows the {CELL_ROWS} most interesting; {CELLS_CSV} beside this report "
+                "holds every cell."
             )
-    doc.add(Heading("Per cell"))
-    factors = [c for c in _factor_columns(table)]
-    shown = table.head(500)
-    doc.add(
+        )
+        shown = interesting_cells(table)
+        caption = (
+            f"The {CELL_ROWS} cells nearest the stability boundary: growing share closest to "
+            "one half first, then the fastest-drifting slowest machine."
+        )
+    blocks.append(
         Table(
             [*factors, "runs", "growing share", "slowest drift /s", "largest jump"],
             [
@@ -312,10 +381,21 @@ def grid_document(out: Path) -> Document:
                 for _, row in shown.iterrows()
             ],
             left=tuple(factors),
-            caption="" if len(table) <= 500 else f"The first 500 of {len(table)} cells.",
+            caption=caption,
         )
     )
-    return doc
+    return blocks
+
+
+def interesting_cells(table: Any, rows: int | None = None) -> Any:
+    """The ``rows`` (default :data:`CELL_ROWS`) cells whose growing share is closest to one
+    half (where seeds disagree: the stability boundary), ties broken by the slowest
+    machine's drift rate, highest first."""
+    rows = CELL_ROWS if rows is None else rows
+    order = table.assign(
+        _distance=(table["growing_share"] - 0.5).abs(), _drift=-table["slowest_drift"]
+    ).sort_values(["_distance", "_drift", "cell"], kind="stable")
+    return order.head(rows).drop(columns=["_distance", "_drift"])
 
 
 def _ratio(x: float) -> str:
