@@ -283,3 +283,31 @@ def test_run_report_configuration_has_no_options_row(run_dir):
     assert len(keys) == len(set(keys)) + 1  # "key" heads both tables; every other key once
     assert {"latency", "rates", "p_send"} <= set(config.split("<details>")[0].split())
     assert "| start_epoch |" in config.split("<details>")[1]
+
+
+def test_sweep_report_draws_the_contrasts_in_words(sweep_dir):
+    from lamport.analysis import load_sweep, sweep_stats
+    from lamport.report import pm
+    from lamport.report.sweep import contrasts
+
+    stats = sweep_stats(load_sweep(sweep_dir))
+    sentences = contrasts(stats)
+    assert [s.split(" (exp ")[1][:10] for s in sentences] == [
+        "4 → exp 5:",
+        "5 → exp 6:",
+        "3 → exp 7:",
+    ]
+    exp4 = stats[stats["experiment"] == 4].set_index("machine")
+    slow = exp4.loc[0]  # the 1 tick/s machine drifts most in experiment 4
+    assert sentences[0].startswith("What changes when the rates vary less (exp 4 → exp 5: rates ")
+    assert (
+        f"from {pm(slow['drift_end'], slow['drift_end_ci'], 1)} on machine 0 (1 tick/s)"
+        in (sentences[0])
+    )
+    assert "queues growing: machine 0 (1 tick/s) → none" in sentences[0]
+    assert "p_send 0.3 → 0.6" in sentences[1] and "p_send 0.3 → 0.9" in sentences[2]
+    md = (sweep_dir / REPORT_MD).read_text()
+    section = md[md.index("## Contrasts between experiments") :]
+    assert all(f"- {s}" in section for s in sentences)
+    # without both experiments of a pair there is nothing to contrast
+    assert contrasts(stats[stats["experiment"] != 5]) == [sentences[2]]

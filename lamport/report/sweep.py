@@ -146,6 +146,64 @@ def findings(
     return out
 
 
+#: Pairs of catalogue experiments that differ in one thing, and the lab question each
+#: pair answers: (before, after, what changes).
+CONTRASTS = (
+    (4, 5, "What changes when the rates vary less"),
+    (5, 6, "What changes when internal events are less likely"),
+    (3, 7, "What changes when internal events are less likely, at equal rates"),
+)
+
+
+def _worst(sub: pd.DataFrame, metric: str) -> Any:
+    """The row with the highest mean of ``metric``."""
+    return sub.iloc[int(sub[metric].to_numpy().argmax())]
+
+
+def _change(a: Any, b: Any, metric: str) -> str:
+    """``from x ± h on G to y ± k on H (the 95% CIs do [not] overlap)``."""
+    low_a, high_a = _interval(a, metric)
+    low_b, high_b = _interval(b, metric)
+    overlap = low_a <= high_b and low_b <= high_a
+    verdict = "within the noise: the 95% CIs overlap" if overlap else "the 95% CIs do not overlap"
+    return (
+        f"from {pm(a[metric], a[f'{metric}_ci'], 1)} on {group_name(a)} to "
+        f"{pm(b[metric], b[f'{metric}_ci'], 1)} on {group_name(b)} ({verdict})"
+    )
+
+
+def _growing(sub: pd.DataFrame) -> str:
+    growing = sub[sub["growing_share"] > MOSTLY]
+    if growing.empty:
+        return "none"
+    return ", ".join(group_name(r) for _, r in growing.iterrows())
+
+
+def contrasts(stats: pd.DataFrame) -> list[str]:
+    """A sentence for each pair of :data:`CONTRASTS` the sweep ran: the experiments' rates
+    and p_send, and how the largest drift at end, the growing queues, the largest jumps
+    and the clock rates move from one to the other (means and 95% CIs over seeds)."""
+    out = []
+    for before, after, question in CONTRASTS:
+        a, b = (stats[stats["experiment"] == e] for e in (before, after))
+        if a.empty or b.empty or bool(a["random_rates"].any() or b["random_rates"].any()):
+            continue
+        drift = _change(_worst(a, "drift_end"), _worst(b, "drift_end"), "drift_end")
+        jump = _change(_worst(a, "max_jump"), _worst(b, "max_jump"), "max_jump")
+        out.append(
+            f"{question} (exp {before} → exp {after}: rates {_rates(a)} → {_rates(b)}, "
+            f"p_send {a['p_send'].iloc[0]:g} → {b['p_send'].iloc[0]:g}): the largest drift "
+            f"at end goes {drift}; queues growing: {_growing(a)} → {_growing(b)}; the "
+            f"largest max jump goes {jump}; clock rates per second {_clock_rates(a)} → "
+            f"{_clock_rates(b)}."
+        )
+    return out
+
+
+def _clock_rates(sub: pd.DataFrame) -> str:
+    return ", ".join(f"{r:.2f}" for r in sub["clock_rate"])
+
+
 def _summary_table(stats: pd.DataFrame) -> Table:
     columns = ["exp", "name", "machine", "rate", "p_send", "n", "final clock", "clock rate"]
     columns += ["drift at end", "final queue", "max queue", "max jump", "queue grows"]
@@ -290,6 +348,9 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
         ),
     )
     doc.add(Heading("Answers"), Bullets(findings(stats, correlations, rows)))
+    paired = contrasts(stats)
+    if paired:
+        doc.add(Heading("Contrasts between experiments"), Bullets(paired))
     doc.add(Heading("Per experiment and machine"), _summary_table(stats))
     if rows["dropped"].sum() > 0:
         doc.add(Heading("Lost messages"), _drops_table(stats))
@@ -308,4 +369,13 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
     return doc
 
 
-__all__ = ["Sweep", "findings", "group_name", "prediction_blocks", "sweep_document", "top_groups"]
+__all__ = [
+    "CONTRASTS",
+    "Sweep",
+    "contrasts",
+    "findings",
+    "group_name",
+    "prediction_blocks",
+    "sweep_document",
+    "top_groups",
+]
