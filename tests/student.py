@@ -10,7 +10,10 @@ student's program would log them) and ``rates``. Bugs:
 ``old_clock_in_message``
     a send carries the clock from before its increment;
 ``send_twice``
-    a send raises the clock by 2 (incremented once per recipient, or twice).
+    a send raises the clock by 2 (incremented once per recipient, or twice);
+``log_before``
+    every line logs the clock from before the event's update (the rules hold, the log
+    misleads).
 
 The first buggy event after a machine's first one (whose clock before it no log
 shows) is recorded in ``first_bug`` as (machine, index).
@@ -98,20 +101,10 @@ def simulate(
         # a log's first line has no clock before it to compare with: not a visible break
         if bugged and first_bug is None and logs[m]:
             first_bug = (m, len(logs[m]))
+        logged = clock[m] if bug == "log_before" else new
+        jump = logged - (logs[m][-1].clock if logs[m] else 0)
         logs[m].append(
-            Event(
-                t,
-                t,
-                m,
-                ticks[m],
-                event,
-                new,
-                new - clock[m],
-                len(queue[m]),
-                peer,
-                msg_clock,
-                msg_id,
-            )
+            Event(t, t, m, ticks[m], event, logged, jump, len(queue[m]), peer, msg_clock, msg_id)
         )
         clock[m] = new
     return StudentRun(list(rates), logs, first_bug)

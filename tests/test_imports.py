@@ -142,6 +142,44 @@ def test_a_correct_student_run_passes(tmp_path):
     assert any("max(local, message) + 1" in rule for rule in report.checked or [])
 
 
+def test_a_log_of_clocks_before_each_update_is_diagnosed(tmp_path):
+    run = student_run([2, 3, 5], 0.6, 30.0, seed=4, bug="log_before")
+    imported, _ = _import(run, "labelled", tmp_path, rates=run.rates)
+    problems = check_run(imported.path).problems
+    notes = [p for p in problems if "reads as each event's clock before its update" in p]
+    assert [p.split(":")[0] for p in notes] == [
+        "labelled-0.log",
+        "labelled-1.log",
+        "labelled-2.log",
+    ]
+    assert problems[:3] == notes  # the cause comes before the breaks it explains
+
+
+def test_unlogged_internal_events_accuse_no_send(tmp_path):
+    """A log that never records internal events shows jumps on sends that are no break."""
+    run = _des(p_send=0.3)
+    paths, _ = write_shape(run, "csv_header", tmp_path)
+    for path in paths:
+        kept = [line for line in path.read_text().splitlines() if ",INTERNAL," not in line]
+        path.write_text("\n".join(kept) + "\n")
+    imported = import_logs(paths, tmp_path / "out")
+    assert "internal" in imported.metadata["absent"]
+    report = check_run(imported.path)
+    assert report.ok, report.problems[:3]
+    assert any("exactly 1" in rule for rule in report.not_checked)
+
+
+def test_lines_that_never_carry_a_clock_are_skipped_and_counted(tmp_path):
+    run = _des()
+    imported, _ = _import(run, "noisy", tmp_path)
+    info = imported.metadata["import"]
+    assert info["unparsed_lines"] == 0
+    assert sum(info["lines_without_clock"].values()) == sum(
+        1 for log in run.logs for k in range(len(log)) if k % 7 == 3
+    )
+    assert _column(imported, "msg_clock") == _column(run, "msg_clock")
+
+
 def test_rules_the_fields_do_not_allow_are_named(tmp_path):
     run = _des()
     imported, _ = _import(run, "bars_no_sender", tmp_path)

@@ -305,6 +305,10 @@ def _label_role(label: list[str], value: str) -> str | None:
     ws = set(label)
     if not ws:
         return None
+    if any(kind_of(w)[0] for w in label) and all(
+        kind_of(w)[0] or w in {"message", "msg", "a"} for w in label
+    ):
+        return "msg_clock"  # "Sent: 5", "Received message 4": the clock the message carried
     if ws & RATE_WORDS and not ws & QUEUE_WORDS:
         return "rate"
     if (ws & P_WORDS and not (ws & CLOCK_WORDS)) or ("send" in ws and "probability" in ws):
@@ -414,12 +418,21 @@ def _read_line(line: str) -> _Line:
                 elif role == "peer" and out.peer is None:
                     out.peer = tok.text
                 label = []
+            elif any(ch.isdigit() for ch in tok.text) and _is_name(tok.text):
+                # a name with digits (VM0, m2, node_1) is a value, never a label's word: the
+                # machine that logs when it comes before the event's kind
+                if out.machine is None and kind_of(line[: tok.start])[0] is None:
+                    out.machine = tok.text
+                label = []
             else:
                 label = [*label, *ws]
         elif tok.kind == "number":
             role = _label_role(label, tok.text)
             if role is None:
-                role = _label_role(_words_after(tokens, i + 1), tok.text)
+                # "2 left in the queue", "3 messages pending": the words after say it
+                after = _words_after(tokens, i + 1)
+                if after and after[0] in QUEUE_WORDS | {"messages", "message", "msgs"}:
+                    role = _label_role(after, tok.text)
             _assign(out, role, tok.text)
             label = []
         i += 1
@@ -443,7 +456,12 @@ def _known(ws: list[str]) -> bool:
 
 
 def _is_name(text: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z]{1,2}|[A-Za-z_-]*\d+|\d+|[A-Za-z]+[_-]?\d+", text))
+    """A machine's name: a number, a letter or two (``A``), or a word with digits
+    (``m2``, ``vm_3``, ``VM1_cr6``)."""
+    return bool(
+        re.fullmatch(r"[A-Za-z]{1,2}|\d+", text)
+        or (re.fullmatch(r"[A-Za-z_][\w-]*", text) and any(ch.isdigit() for ch in text))
+    )
 
 
 def _names_after(tokens: Sequence[_Token], i: int) -> tuple[list[str], int]:
@@ -1042,6 +1060,7 @@ def _skip_clockless_shapes(source: SourceLog, lines: Sequence[str]) -> None:
         shape = _shape(lines[number - 1])
         if shape not in parsed and "no clock" in why and not set(words(shape)) & CLOCK_WORDS:
             source.clockless[shape] = source.clockless.get(shape, 0) + 1
+            source.skipped_lines.append(number)
         else:
             kept.append((number, why))
     source.bad = kept

@@ -498,6 +498,8 @@ def build_run(
         absent["receive_from"] = "receives do not name their sender"
     if all_receives and not every(RECEIVE, "msg_clock"):
         absent["msg_clock"] = "receives do not log the clock the message carried"
+    if not any(r.kind == INTERNAL for records in machines for r in records):
+        absent["internal"] = "the logs record no internal events (unlogged events may lie between)"
     if not some("msg_id"):
         absent["msg_id"] = "the logs carry no message ids"
     if matching == "none":
@@ -587,6 +589,7 @@ def build_run(
             ][:5],
             "merged_sends": merged,
             "lines_without_clock": _clockless(sources),
+            "skipped_lines": [s.skipped_lines for s in sources],
         },
     }
     return metadata, logs, lines

@@ -82,6 +82,8 @@ class SourceLog:
     merged: int = 0
     #: Lines of a shape that never carries a clock, by shape (digits as N): skipped.
     clockless: dict[str, int] = field(default_factory=dict)
+    #: Their line numbers: an event may hide there, so no increment across them is checked.
+    skipped_lines: list[int] = field(default_factory=list)
 
     @property
     def lines(self) -> int:

@@ -25,11 +25,12 @@ Derived
     checking them is moot; ``run.json``'s format says they were derived.
 
 One :class:`~lamport.imports.records.SourceLog` per host, hosts in natural
-order of their names (``machine-2`` before ``machine-10``).
+order of their names (``m2`` before ``m10``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import deque
@@ -93,19 +94,32 @@ def parse_shiviz(path: Path, lines: list[str]) -> tuple[list[SourceLog], str]:
     missing = [g for g in ("host", "clock") if g not in pattern.groupindex]
     if missing:
         raise LogError(f"{path}: line 1: the regular expression has no group {missing[0]!r}")
-    body = "\n".join(lines[2:])
+    events_lines = lines[2:]
     if lines[1].strip():
+        # As ShiViz reads it: the whole line, JavaScript groups, a ``trace`` group naming
+        # the executions (lamport's own: ``=== (?<trace>.*) ===``).
         try:
-            parts = [p for p in re.split(lines[1], body) if p.strip()]
+            delimiter = re.compile("^" + _JS_GROUP.sub(r"(?P<\1>", lines[1].strip()) + "$")
         except re.error as exc:
             raise LogError(f"{path}: line 2: not a regular expression ({exc})") from None
-        if len(parts) > 1:
+        cut = [k for k, line in enumerate(events_lines) if delimiter.match(line)]
+        bounds = [-1, *cut, len(events_lines)]
+        parts = sum(
+            any(x.strip() for x in events_lines[a + 1 : b]) for a, b in itertools.pairwise(bounds)
+        )
+        if parts > 1:
+            names = ""
+            if "trace" in delimiter.groupindex:
+                labels = [delimiter.match(events_lines[k])["trace"] for k in cut]  # type: ignore[index]
+                names = ": " + ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
             raise LogError(
-                f"{path}: holds {len(parts)} executions (delimiter {lines[1]!r}); "
-                "a run is one: cut the file to one execution"
+                f"{path}: holds {parts} executions{names}; a run is one: cut the file "
+                "to one execution"
             )
+        events_lines = ["" if k in cut else line for k, line in enumerate(events_lines)]
+    body = "\n".join(events_lines)
     starts = [0]
-    for line in lines[2:]:
+    for line in events_lines:
         starts.append(starts[-1] + len(line) + 1)
 
     def line_of(offset: int) -> int:
