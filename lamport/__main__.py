@@ -1,8 +1,10 @@
-"""The ``lamport`` command, also ``python -m lamport``: one entry point for the three CLIs.
+"""The ``lamport`` command, also ``python -m lamport``: one entry point for every CLI.
 
-``lamport des ...``, ``lamport realtime ...`` and ``lamport report ...`` call
-the same ``main(argv)`` as ``python -m lamport.des ...`` and the others, which
-stay. The subcommand's module is imported only when it is chosen.
+``lamport des ...``, ``lamport realtime ...``, ``lamport report ...`` and the
+others call the same ``main(argv)`` as ``python -m lamport.des ...`` and the
+others, which stay; their usage lines and errors name the command as it was
+typed (``lamport des``). The subcommand's module is imported only when it is
+chosen.
 """
 
 from __future__ import annotations
@@ -15,23 +17,31 @@ quiet_start()  # a signal during start-up: exit 130/143, no traceback
 
 import importlib
 import sys
+from pathlib import Path
 
 from lamport import __version__
-from lamport.errors import fail, run_cli
+from lamport.errors import fail, invoked_as, run_cli
 
-#: Subcommand -> (module whose ``main(argv)`` it calls, one line of help).
+#: Subcommand -> (``module`` whose ``main(argv)`` it calls, or ``module:function``; one
+#: line of help).
 COMMANDS = {
+    "list": (
+        "lamport.cli:list_main",
+        "the catalogue of experiments: number, name, rates, p_send, question",
+    ),
     "import": (
         "lamport.imports",
         "your own implementation's logs as a run: import FILE... --out DIR [--format F]",
     ),
     "des": (
         "lamport.des.__main__",
-        "the SimPy backend: exp N|FILE.toml | run --rates ... | rerun DIR | sweep | bench",
+        "the SimPy backend: exp N|FILE.toml | run --rates ... | rerun DIR | sweep | "
+        "grid FILE | bench | list",
     ),
     "realtime": (
         "lamport.realtime.__main__",
-        "threads and TCP sockets on the wall clock: exp N|FILE.toml | run --rates ...",
+        "threads or processes and TCP on the wall clock: exp N|FILE.toml | run --rates ... | "
+        "node | collect",
     ),
     "report": ("lamport.report.__main__", "report.md / report.html for a run or sweep directory"),
     "check": (
@@ -52,11 +62,17 @@ USAGE = "\n".join(
         "",
         "lamport: a laboratory for Lamport logical clocks",
         "",
+        "commands:",
         *(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()),
         "",
+        "options:",
+        "  -h, --help  show this message and exit",
+        "  --version   print lamport's version and exit",
+        "",
         "`lamport COMMAND --help` explains each; `python -m lamport.des` (and the others)",
-        "is the same command. The catalogue of experiments: experiments/*.toml in the",
-        "repository, shipped with the package; $LAMPORT_EXPERIMENTS points at another folder.",
+        "is the same command. The catalogue of experiments (`lamport list`): experiments/*.toml",
+        "in the repository, shipped with the package; $LAMPORT_EXPERIMENTS points at another",
+        "folder.",
     ]
 )
 
@@ -76,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] not in COMMANDS:
         choices = ", ".join(COMMANDS)
         fail(f"lamport: unknown command {args[0]!r} (choose from {choices}; see lamport --help)")
-    module = importlib.import_module(COMMANDS[args[0]][0])
-    return run_cli(module.main, args[1:])
+    module_name, _, function = COMMANDS[args[0]][0].partition(":")
+    command = getattr(importlib.import_module(module_name), function or "main")
+    # `python -m lamport des` or `lamport des`: the subcommand's messages say which
+    typed = "python -m lamport" if Path(sys.argv[0]).name == "__main__.py" else "lamport"
+    with invoked_as(f"{typed} {args[0]}"):
+        return run_cli(command, args[1:])
 
 
 if __name__ == "__main__":

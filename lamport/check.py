@@ -44,6 +44,8 @@ from lamport.schema import (
     LOG_PATTERN,
     NETWORK_FILE,
     RUN_FILE,
+    RUNS_DIR,
+    SWEEP_FILE,
     VC_COLUMN,
     log_name,
     parse_vc,
@@ -82,7 +84,7 @@ class CheckReport:
             verdict = (
                 f"ok: {what}; every rule of Lamport's that the logs allow holds"
                 if self.ok
-                else f"{len(self.problems):,} breaks of Lamport's rules: {what}"
+                else f"{_count(len(self.problems), 'break')} of Lamport's rules: {what}"
             )
             return "\n".join(
                 [verdict, *(f"  checked: {rule}" for rule in self.checked)]
@@ -94,13 +96,18 @@ class CheckReport:
                 f"ok: {what}; every invariant of docs/spec.md holds and the clock condition "
                 f"holds on every happened-before pair (vector clocks){carried}"
             )
-        return f"{len(self.problems):,} problems: {what}"
+        return f"{_count(len(self.problems), 'problem')}: {what}"
 
     def lines(self, limit: int | None = DEFAULT_LIMIT) -> list[str]:
         """The problems, at most ``limit`` of them, then how many were left out."""
         if limit is None or len(self.problems) <= limit:
             return list(self.problems)
         return [*self.problems[:limit], f"... and {len(self.problems) - limit:,} more"]
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 problem``, ``2 problems``, ``1,049 problems``."""
+    return f"{n:,} {noun}{'s' * (n != 1)}"
 
 
 def _line(machine: int, index: int) -> str:
@@ -349,6 +356,12 @@ def check_run(run_dir: str | Path) -> CheckReport:
     paused = gc.isenabled()
     gc.disable()
     try:
+        if (run_dir / SWEEP_FILE).is_file() and not (run_dir / RUN_FILE).is_file():
+            raise LogError(
+                f"{run_dir}: a sweep directory ({SWEEP_FILE}), not a run: check checks one run "
+                f"(a sweep run with --keep-logs csv keeps each in {run_dir / RUNS_DIR}/<label>); "
+                f"lamport report {run_dir} reports the sweep"
+            )
         metadata = read_metadata(run_dir)
         if not backend_of(metadata).strict:
             return _check_imported(run_dir, metadata)

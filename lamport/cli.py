@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,6 +21,7 @@ from lamport.backend import Backend
 from lamport.config import (
     DEFAULT_DURATION,
     DEFAULT_PHASE,
+    EXPERIMENTS_ENV,
     LATENCY_DISTS,
     PHASE_MODES,
     RunConfig,
@@ -33,7 +36,7 @@ from lamport.console import (  # re-exported: lamport/realtime/__main__.py impor
     print_run_summary,
 )
 from lamport.core import CLOCK_KINDS, LAMPORT
-from lamport.errors import fail
+from lamport.errors import INVOKED_AS, fail
 from lamport.faults import plan_label
 from lamport.logs import number_text
 from lamport.validate import parse_float, parse_int
@@ -48,6 +51,8 @@ __all__ = [
     "console_out",
     "console_width",
     "default_out",
+    "invoked_prog",
+    "list_main",
     "non_negative_float",
     "phase_arg",
     "port",
@@ -63,8 +68,38 @@ __all__ = [
 ]
 
 
+#: A command's own program name (``python -m lamport.des``, ``lamport check``); a
+#: subcommand's parser (``... exp``) takes its name from its parent's.
+_COMMAND_PROG = re.compile(r"(?:python -m lamport\.|lamport )[a-z]+")
+
+
+def invoked_prog(default: str) -> str:
+    """The command's name as the user typed it: ``lamport des`` when the ``lamport`` command
+    dispatched to it, ``python -m lamport.des`` when Python ran the module, else ``default``."""
+    invoked = INVOKED_AS.get()
+    if invoked is not None:
+        return invoked
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    package = Path(__file__).resolve().parent
+    if script is None or script.suffix != ".py" or not script.is_relative_to(package):
+        return default
+    parts = ["lamport", *script.relative_to(package).with_suffix("").parts]
+    if parts[-1] == "__main__":
+        parts.pop()
+    return "python -m " + ".".join(parts)
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit status 2.
+
+    A command's parser (``prog`` ``python -m lamport.X`` or ``lamport X``) names itself as
+    the user invoked it (:func:`invoked_prog`), in its usage and its errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        prog = kwargs.get("prog")
+        if isinstance(prog, str) and _COMMAND_PROG.fullmatch(prog):
+            kwargs["prog"] = invoked_prog(prog)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         fail(f"{self.prog}: {message}")
@@ -357,6 +392,8 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
         if value != defaults[name][1]:
             text = value if isinstance(value, str) else number_text(value)
             parts.append(f"{suffix}{text}")
+    if getattr(options, "processes", False):  # real time: the mode, so runs land apart
+        parts.append("proc")
     parts += _flags_on(options).values()
     return Path("runs") / backend.name / "-".join(parts)
 
@@ -371,20 +408,50 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
     # A Lamport run's run.json may predate the clock key: name the kind only when it is not.
     clock = {"clock": config.clock} if config.clock != LAMPORT else {}
     faults = {"faults": metadata["faults"]} if config.faults else {}
+    mode: dict[str, Any] = {}
+    if hasattr(options, "processes"):  # real time: run.json has "mode": "processes" or none
+        mode["mode"] = "processes" if options.processes else None
     return {
         "backend": backend.name,
         **{key: metadata[key] for key in keys},
         **labelled,
         **clock,
         **faults,
+        **mode,
         **dict.fromkeys(_flags_on(options), True),
     }
 
 
 def print_report(path: Path, quiet: bool = False) -> None:
-    """Write report.md / report.html into a run or sweep directory and say where."""
-    from lamport.report import write_report
+    """Write report.md / report.html into a run or sweep directory and say where, as
+    ``lamport report`` does: ``report: DIR/report.md  DIR/report.html``."""
+    from lamport.report import REPORT_HTML, write_report
 
     written = write_report(path)
     if not quiet:
-        print(f"report: {written}")
+        print(f"report: {written}  {written.parent / REPORT_HTML}")
+
+
+def list_main(argv: list[str] | None = None) -> int:
+    """``lamport list``: the catalogue's experiments, their rates, p_send and question."""
+    from lamport.config import catalogue, experiments_dir
+    from lamport.console import catalogue_table
+
+    parser = Parser(
+        prog="lamport list",
+        description="List the catalogue's experiments: number, name, tick rates, p_send, "
+        "duration and the question each asks (lamport.config.catalogue() in Python). "
+        f"The catalogue is the folder ${EXPERIMENTS_ENV} names, else the one lamport ships.",
+    )
+    parser.parse_args(argv)
+    experiments = catalogue()
+    console = console_out()
+    console.print(catalogue_table(list(experiments.values())))
+    console.print(
+        f"{len(experiments)} experiment{'s' * (len(experiments) != 1)} in "
+        f"{experiments_dir()}; run one: lamport des exp N "
+        "(or lamport realtime exp N); all over 100 seeds: lamport des sweep",
+        markup=False,
+        highlight=False,
+    )
+    return 0

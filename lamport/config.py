@@ -464,6 +464,15 @@ class Experiment:
     jitter: float = 0.0
     faults: tuple[Fault, ...] = ()
 
+    @property
+    def rates_text(self) -> str:
+        """The tick rates as ``lamport list`` shows them: ``1, 3, 6``, or, for rates drawn
+        from the seed (experiment 1), ``3 drawn from 1..6``."""
+        if self.rates is None:
+            low, high = self.rate_range
+            return f"{self.machines} drawn from {low}..{high}"
+        return ", ".join(f"{rate:g}" for rate in self.rates)
+
     def draw_rates(self, seed: int) -> tuple[float, ...]:
         """The rates for a seed: the fixed ones, or experiment 1's draw."""
         if self.rates is not None:

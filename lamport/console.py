@@ -252,9 +252,10 @@ SWEEP_METRICS = tuple((SWEEP_HEADERS[key], key) for key in SWEEP_KEYS)
 
 SWEEP_CAPTION = (
     "mean ± half-width of its 95% CI over n machine-runs; an experiment that draws its "
-    "rates per seed (m = *) is grouped by rate, not by machine; lost (under a fault plan): "
-    "messages to the machine that were lost"
+    "rates per seed (m = *) is grouped by rate, not by machine"
 )
+#: The end of the sweep table's caption when it has the lost column (a fault plan lost some).
+SWEEP_LOST_CAPTION = "; lost: messages to the machine that were lost (network.csv)"
 
 
 def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> FittedTable:
@@ -281,7 +282,9 @@ def sweep_table(aggregated: Sequence[Mapping[str, Any]], title: str) -> FittedTa
         rows.append(cells)
         following = aggregated[index + 1] if index + 1 < len(aggregated) else None
         sections.append(following is None or following["experiment"] != row["experiment"])
-    return FittedTable(columns, rows, keys=2, title=title, caption=SWEEP_CAPTION, sections=sections)
+    lost = any(key == "dropped" for _, key in metrics)
+    caption = SWEEP_CAPTION + (SWEEP_LOST_CAPTION if lost else "")
+    return FittedTable(columns, rows, keys=2, title=title, caption=caption, sections=sections)
 
 
 def sweep_cell(key: str, mean: float, half: float) -> str:
@@ -290,6 +293,51 @@ def sweep_cell(key: str, mean: float, half: float) -> str:
     if math.isnan(half):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f}±{half:.{digits}f}"
+
+
+# -- the catalogue -------------------------------------------------------------------------
+
+
+class Listed(Protocol):
+    """What the catalogue table shows of an experiment (:class:`lamport.config.Experiment`)."""
+
+    @property
+    def number(self) -> int | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def rates_text(self) -> str: ...
+    @property
+    def p_send(self) -> float: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def question(self) -> str: ...
+
+
+def catalogue_table(experiments: Sequence[Listed]) -> FittedTable:
+    """One row per experiment: number, name, tick rates, p_send, duration and question."""
+    columns = [Column("exp"), Column("name", "left"), Column("rates (tick/s)", "left")]
+    columns += [Column("p_send"), Column("s"), Column("question", "left")]
+    rows = [
+        [
+            "" if e.number is None else str(e.number),
+            e.name,
+            e.rates_text,
+            f"{e.p_send:g}",
+            f"{e.duration:g}",
+            e.question,
+        ]
+        for e in experiments
+    ]
+    return FittedTable(
+        columns,
+        rows,
+        keys=2,
+        title="the catalogue of experiments",
+        caption="rates: ticks per second, one per machine; p_send: probability that a machine "
+        "with an empty queue sends; s: model seconds of a run",
+    )
 
 
 # -- progress ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -16,6 +17,22 @@ EXIT_USAGE = 2
 #: Exit statuses of a run stopped by a signal, as a shell reports them (128 + signal).
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+#: How the user invoked the running command, when the ``lamport`` command dispatched to
+#: it: ``lamport des`` (or ``python -m lamport des``). Parsers name themselves so
+#: (:class:`lamport.cli.Parser`), and so do their usage lines and errors.
+INVOKED_AS: ContextVar[str | None] = ContextVar("INVOKED_AS", default=None)
+
+
+@contextlib.contextmanager
+def invoked_as(prog: str) -> Iterator[None]:
+    """While the body runs, the command's parsers call themselves ``prog``."""
+    token = INVOKED_AS.set(prog)
+    try:
+        yield
+    finally:
+        INVOKED_AS.reset(token)
 
 
 class LamportError(Exception):

@@ -29,6 +29,7 @@ Graphviz (``dot``)
     with its kind, Lamport clock and vector clock. Render with
     ``dot -Tsvg run.dot -o run.svg``. A run of more than :data:`DOT_LIMIT` events
     is refused: the drawing would be unreadable; ShiViz and Perfetto scale.
+    ``--until SECONDS`` exports the run's first seconds (:func:`window`), in any format.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "main",
     "perfetto",
     "shiviz",
+    "window",
 ]
 
 #: The formats ``lamport export`` writes.
@@ -193,7 +195,7 @@ def dot(logs: Sequence[Sequence[Event]], causality: Any = None, limit: int = DOT
     if total > limit:
         raise LogError(
             f"dot export: {total:,} events are too many to draw readably (limit {limit:,}); "
-            "use --format shiviz or perfetto, or a shorter run"
+            "export the first seconds with --until SECONDS, or use --format shiviz or perfetto"
         )
     solved = hb.analyze(logs) if causality is None else causality
     out = [
@@ -219,12 +221,41 @@ def dot(logs: Sequence[Sequence[Event]], causality: Any = None, limit: int = DOT
     return "\n".join(out) + "\n"
 
 
-def export_run(run_dir: str | Path, fmt: str, output: str | Path, time: str = "model") -> Path:
+def window(logs: Sequence[Sequence[Event]], until: float) -> list[list[Event]]:
+    """The run up to model time ``until``: each machine's events from its first to the
+    last one at ``t <= until``, and, where a message received there was sent later than
+    ``until`` (a real-time run's late tick), its sender's events up to that SEND too.
+
+    The result is a consistent cut: a prefix of every log in which every received message
+    was sent, so the exports' happened-before graph is that of the whole run, cut short.
+    """
+    from lamport import causality as hb
+
+    keep = [next((i for i, e in enumerate(events) if e.t > until), len(events)) for events in logs]
+    pairs = hb.messages(logs)
+    grown = True
+    while grown:
+        grown = False
+        for (sender, send), (recipient, receive) in pairs:
+            if receive < keep[recipient] and send >= keep[sender]:
+                keep[sender] = send + 1
+                grown = True
+    return [list(events[:k]) for events, k in zip(logs, keep, strict=True)]
+
+
+def export_run(
+    run_dir: str | Path,
+    fmt: str,
+    output: str | Path,
+    time: str = "model",
+    until: float | None = None,
+) -> Path:
     """Read a run directory and write it to ``output`` in format ``fmt``; return ``output``.
+    With ``until``, only the run's first ``until`` model seconds (:func:`window`).
 
     Raise LogError (one line) if the directory is not a readable run, the format
-    or time base is unknown, the run is too large for ``dot``, or ``output``
-    cannot be written.
+    or time base is unknown, the run (or its window) is too large for ``dot`` or the
+    window holds no event, or ``output`` cannot be written.
     """
     from lamport.check import read_logs
     from lamport.logs import read_metadata
@@ -238,6 +269,10 @@ def export_run(run_dir: str | Path, fmt: str, output: str | Path, time: str = "m
     metadata = read_metadata(Path(run_dir))
     imported = metadata.get("backend") == IMPORTED
     logs = read_logs(Path(run_dir), len(metadata["rates"]), imported)
+    if until is not None:
+        logs = window(logs, until)
+        if not any(logs):
+            raise LogError(f"--until {until:g}: no event of {run_dir} at or before t = {until:g} s")
     if fmt == "shiviz":
         text = shiviz(logs)
     elif fmt == "dot":
@@ -268,7 +303,7 @@ def _check_output(output: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``lamport export DIR --format F --output FILE [--time model|logical]``."""
-    from lamport.cli import Parser
+    from lamport.cli import Parser, non_negative_float
 
     parser = Parser(
         prog="lamport export",
@@ -288,11 +323,19 @@ def main(argv: list[str] | None = None) -> int:
         default="model",
         help="perfetto: timestamps in model seconds (default) or Lamport clock units",
     )
+    parser.add_argument(
+        "--until",
+        type=non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="only the run's first SECONDS of model time (and the sends of the messages "
+        "received in them): e.g. a dot drawing of a 60 s run's first 10 s",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     args = parser.parse_args(argv)
     if args.time != "model" and args.format != "perfetto":
         parser.error("--time applies to --format perfetto only")
-    path = export_run(args.dir, args.format, args.output, args.time)
+    path = export_run(args.dir, args.format, args.output, args.time, args.until)
     if not args.quiet:
         print(f"{args.format}: {path}")
     return 0

@@ -280,8 +280,8 @@ def check_plan(faults: Iterable[object], n_machines: int, duration: float) -> tu
 
 
 def plan_label(faults: Sequence[Fault]) -> str:
-    """A short, stable suffix naming a plan in a run directory: ``faults<8 hex digits>``."""
+    """A short, stable suffix naming a plan in a run directory: ``faults-<8 hex digits>``."""
     import hashlib
 
     text = ";".join(fault_text(f) for f in faults)
-    return "faults" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return "faults-" + hashlib.sha256(text.encode()).hexdigest()[:8]

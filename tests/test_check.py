@@ -382,3 +382,31 @@ def test_a_reset_crash_on_a_vector_run_reports_the_cause_then_its_consequences(t
         sum(int((a != b).any(axis=1).sum()) for a, b in zip(logged, derived, strict=True))
         == count + 1
     )
+
+
+def test_one_problem_is_one_problem(run_dir, capsys):
+    def edit(rows):
+        rows[1][COL["jump"]] = "7"  # the first event's jump only
+
+    _edit(run_dir, 0, edit)
+    report = check_run(run_dir)
+    assert len(report.problems) == 1
+    assert report.summary().startswith("1 problem: 3 machines")
+    assert run_cli(main, [str(run_dir)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("1 problem: ")
+
+
+def test_check_on_a_sweep_directory_says_it_is_a_sweep(tmp_path, capsys):
+    from lamport.des.sweep import sweep
+
+    out = sweep(experiments=[4], seeds=2, duration=5, jobs=1, out=tmp_path / "s").out
+    with pytest.raises(LogError) as info:
+        check_run(out)
+    message = str(info.value)
+    assert message.startswith(f"{out}: a sweep directory (sweep.json), not a run")
+    assert f"lamport report {out}" in message and "--keep-logs csv" in message
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, [str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "a sweep directory" in err and err.count("\n") == 1

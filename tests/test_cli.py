@@ -4,6 +4,7 @@ where its directory goes."""
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,45 @@ def test_run_identity_keeps_the_model_and_the_options_that_change_the_logs():
         "latency_dist": "constant",
         "latency_spread": None,
     }
+
+
+def test_a_processes_run_lands_apart_from_the_threads_run():
+    from lamport.realtime.options import RealtimeOptions
+
+    realtime = get_backend("realtime")
+    config = experiment(4).config(seed=1)
+    threads = default_out(realtime, config, RealtimeOptions())
+    processes = default_out(realtime, config, RealtimeOptions(processes=True))
+    assert threads == Path("runs/realtime/exp04-big-differences-seed1")
+    assert processes == Path("runs/realtime/exp04-big-differences-seed1-proc")
+    # and run.json's "mode" tells them apart when --out names the same folder
+    assert run_identity(realtime, config, RealtimeOptions(processes=True))["mode"] == "processes"
+    assert run_identity(realtime, config, RealtimeOptions())["mode"] is None
+    assert "mode" not in run_identity(get_backend("des"), config, DesOptions())
+
+
+def test_a_fault_plan_is_named_after_a_separator():
+    from lamport.config import as_fault
+
+    config = experiment(4).config(seed=1, faults=(as_fault("loss 0.1"),))
+    name = default_out(get_backend("des"), config, DesOptions()).name
+    assert re.fullmatch(r"exp04-big-differences-seed1-faults-[0-9a-f]{8}", name), name
+
+
+def test_a_parser_names_the_command_as_it_was_invoked(capsys):
+    from lamport.cli import Parser, invoked_prog
+    from lamport.errors import invoked_as
+
+    assert invoked_prog("python -m lamport.des") == "python -m lamport.des"  # under pytest
+    with invoked_as("lamport des"):
+        parser = Parser(prog="python -m lamport.des")
+        sub = parser.add_subparsers(dest="command", parser_class=Parser)
+        exp = sub.add_parser("exp")
+        exp.add_argument("n", type=int)
+        assert parser.prog == "lamport des" and exp.prog == "lamport des exp"
+        with pytest.raises(SystemExit):
+            parser.parse_args(["exp", "x"])
+    assert capsys.readouterr().err == (
+        "error: lamport des exp: argument n: invalid int value: 'x'\n"
+    )
+    assert Parser(prog="python -m lamport.des").prog == "python -m lamport.des"

@@ -288,3 +288,29 @@ def test_cli_table_width_follows_columns(columns, tmp_path, exp4_run):
     result, _ = exp4_run
     tables = check_rows(out.stdout, run_cells(result.summary()), keys=1, width=width)
     assert len(tables) == (1 if columns is None else 2)
+
+
+def test_sweep_caption_explains_lost_only_when_the_column_is_there(small_sweep):
+    from lamport.console import SWEEP_LOST_CAPTION, sweep_table
+
+    plain = sweep_table(small_sweep.aggregated, "t")
+    assert "lost" not in [c.header for c in plain.columns]
+    assert plain.caption is not None and "lost" not in plain.caption
+    lossy = [{**row, "dropped": 2.0, "dropped_ci": 0.5} for row in small_sweep.aggregated]
+    table = sweep_table(lossy, "t")
+    assert "lost" in [c.header for c in table.columns]
+    assert table.caption is not None and table.caption.endswith(SWEEP_LOST_CAPTION)
+
+
+def test_catalogue_table_lists_rates_p_send_and_question():
+    from lamport.config import catalogue
+    from lamport.console import catalogue_table
+
+    table = catalogue_table(list(catalogue().values()))
+    assert [c.header for c in table.columns][:3] == ["exp", "name", "rates (tick/s)"]
+    by_number = {row[0]: row for row in table.rows}
+    assert by_number["1"][1:5] == ["default", "3 drawn from 1..6", "0.3", "60"]
+    assert by_number["9"][1:5] == ["high-comm-extreme", "1, 1, 6", "0.9", "60"]
+    assert by_number["9"][5] == "heavy traffic, two slow machines"
+    text = render(table, 60)
+    assert "heavy traffic, two slow machines" in " ".join(text.split())

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,29 @@ def test_sweep_prints_the_table(tmp_path):
     assert "big-differences" in out.stdout and "high-comm-extreme" in out.stdout
     assert "±" in out.stdout and "18 runs" not in out.stdout and "6 runs" in out.stdout
     assert (tmp_path / "s" / "summary.csv").is_file()
+    # After the table, the answers: the sweep report's own sentences, one per experiment
+    from lamport.analysis import load_sweep, rate_correlations, sweep_rows, sweep_stats
+    from lamport.report.sweep import findings
+
+    sweep = load_sweep(tmp_path / "s")
+    rows = sweep_rows(sweep)
+    expected = findings(sweep_stats(sweep, rows), rate_correlations(rows), rows)
+    assert len(expected) == 3 and expected[0].startswith("Exp 4 big-differences")
+    text = " ".join(out.stdout.split())  # the console wraps long sentences
+    assert "Answers (as the sweep report gives them):" in text
+    for sentence in expected:
+        assert f"- {' '.join(sentence.split())}" in text
+    tail = out.stdout.splitlines()[-2:]
+    assert (
+        tail[0]
+        == f"the full report (tables, predictions, figures): lamport report {tmp_path / 's'}"
+    )
+    assert tail[1].startswith("the lab's questions answered at length: ")
+    assert tail[1].endswith("experiments/RESULTS.md") and "experiments/RESULTS.md" in tail[1]
+    results = tail[1].split(": ", 1)[1]
+    assert (tmp_path / results).is_file() or Path(results).is_file()
+    quiet = cli("sweep", "--seeds", "3", "--exp", "4", "--out", str(tmp_path / "q"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == ""
 
 
 BAD = [
@@ -425,3 +449,19 @@ def test_rerun_errors_are_one_line_and_exit_2(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
         assert str(directory.name) in lines[0] and "Traceback" not in out.stderr
         assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_report_prints_both_files_as_lamport_report_does(tmp_path):
+    out = cli("exp", "4", "--duration", "5", "--out", str(tmp_path / "r"), "--report")
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / "r"
+    assert out.stdout.splitlines()[-1] == f"report: {run / 'report.md'}  {run / 'report.html'}"
+    assert (run / "report.md").is_file() and (run / "report.html").is_file()
+
+
+def test_list_shows_the_catalogue():
+    out = cli("list")
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if "big-differences" in ln)
+    assert line.split()[:6] == ["4", "big-differences", "1,", "3,", "6", "0.3"]
+    assert line.rstrip().endswith("an order of magnitude apart: who drifts, and how fast?")

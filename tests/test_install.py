@@ -178,9 +178,16 @@ def test_lamport_help_lists_the_commands(capsys):
     for argv in ([], ["--help"], ["-h"]):
         assert main(argv) == 0
         text = capsys.readouterr().out
-        assert text.startswith("usage: lamport {import,des,realtime,report,check,export,compare}")
-        for line in ("  des ", "  realtime ", "  report ", "  check ", "  export "):
+        assert text.startswith(
+            "usage: lamport {list,import,des,realtime,report,check,export,compare}"
+        )
+        for line in ("  list ", "  import ", "  des ", "  realtime ", "  report ", "  check "):
             assert line in text
+        for line in ("  export ", "  compare ", "  -h, --help ", "  --version "):
+            assert line in text
+        # every subcommand of des and realtime is named
+        for word in ("rerun DIR", "sweep", "grid FILE", "bench", "node", "collect"):
+            assert word in text
 
 
 def test_lamport_refuses_an_unknown_command_in_one_line(capsys):
@@ -222,7 +229,9 @@ def test_lamport_des_is_python_m_lamport_des(tmp_path, capsys):
     ("argv", "message"),
     [
         (["des", "exp", "99"], "error: unknown experiment 99 (known: 1, 2, 3"),
-        (["des"], "error: python -m lamport.des: the following arguments are required"),
+        (["des"], "error: lamport des: the following arguments are required"),
+        (["des", "exp"], "error: lamport des exp: the following arguments are required"),
+        (["check", "--limit", "0"], "error: lamport check: argument --limit"),
         (["realtime", "exp", "abc"], "error: 'abc' is neither an experiment number"),
         (["report", "no/such/run"], "error: "),
     ],
@@ -324,3 +333,93 @@ def test_exp_names_a_missing_file(tmp_path):
     assert run.returncode == 2
     assert run.stderr == "error: nope.toml: experiment file not found\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_errors_name_the_command_as_it_was_typed(tmp_path):
+    """`lamport des`, `python -m lamport des` and `python -m lamport.des` each see their own
+    name in usage lines and errors."""
+    script = Path(sys.executable).parent / "lamport"
+    typed = [
+        ([sys.executable, "-m", "lamport", "des", "exp"], "python -m lamport des exp"),
+        ([sys.executable, "-m", "lamport.des", "exp"], "python -m lamport.des exp"),
+        ([sys.executable, "-m", "lamport.report"], "python -m lamport.report"),
+        ([sys.executable, "-m", "lamport", "check"], "python -m lamport check"),
+    ]
+    if script.is_file():
+        typed.append(([script, "des", "exp"], "lamport des exp"))
+    for argv, prog in typed:
+        run = _run(argv, cwd=tmp_path)
+        assert run.returncode == 2
+        assert run.stderr.startswith(f"error: {prog}: the following arguments are required"), (
+            run.stderr
+        )
+    usage = _run([sys.executable, "-m", "lamport", "realtime", "run", "--help"], cwd=tmp_path)
+    assert usage.stdout.startswith("usage: python -m lamport realtime run ")
+
+
+# lamport list: the catalogue
+
+
+def test_lamport_list_shows_every_experiment_with_rates_p_send_and_question(capsys):
+    from lamport.config import catalogue
+
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    experiments = catalogue()
+    assert len(experiments) == 11
+    lines = text.splitlines()
+    for number, exp in experiments.items():
+        [line] = [ln for ln in lines if ln.split()[:2] == [str(number), exp.name]]
+        assert exp.rates_text in line and f" {exp.p_send:g} " in line
+        assert line.rstrip().endswith(exp.question)
+    assert experiments[4].rates_text == "1, 3, 6"
+    assert experiments[1].rates_text == "3 drawn from 1..6"
+    assert "11 experiments in " in text
+    # lamport des list is the same table
+    assert main(["des", "list"]) == 0
+    assert capsys.readouterr().out == text
+
+
+def test_lamport_list_follows_the_catalogue_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "01-mine.toml").write_text("number = 1\n" + MINE.replace("'mine'", "'only-one'"))
+    monkeypatch.setenv(EXPERIMENTS_ENV, str(tmp_path))
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "only-one" in text and "2, 5" in text and "mine?" in text
+    assert "big-differences" not in text and f"1 experiment in {tmp_path};" in text
+
+
+# make run / make test: what each installs
+
+
+def _make_commands(target: str, tmp_path: Path) -> str:
+    """The commands `make TARGET` runs from a fresh clone (make -n on a copy without .venv)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    shutil.copy2(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    dry = _run(["make", "-n", target], cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    return dry.stdout
+
+
+def test_make_run_installs_what_running_needs_and_shows_progress(tmp_path):
+    commands = _make_commands("run", tmp_path)
+    installs = [line for line in commands.splitlines() if "pip install" in line]
+    assert any("uv pip install" in line for line in installs)
+    assert any("-m pip install -e ." in line for line in installs)  # pip when uv is not there
+    assert not any("[dev]" in line for line in installs)
+    assert "--quiet" not in commands and " -q " not in commands
+    assert "installing lamport and what running needs" in commands  # a line, then progress
+    assert commands.rstrip().endswith("-m lamport.des sweep --seeds 100")
+
+
+def test_make_test_adds_the_development_extras(tmp_path):
+    commands = _make_commands("test", tmp_path)
+    installs = [line for line in commands.splitlines() if "pip install" in line]
+    assert any("-e ." in line and "[dev]" not in line for line in installs)
+    assert any("-e '.[dev]'" in line for line in installs)
+    assert "--quiet" not in commands
+    assert commands.rstrip().endswith("-m pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci

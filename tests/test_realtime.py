@@ -415,6 +415,10 @@ def test_cli_runs_and_prints_the_summary(tmp_path, capsys):
     code, out, err = cli([*argv, "--seed", "3", "--out", str(tmp_path / "r")], capsys)
     assert code == 0, err
     assert "realtime" in out and "final clock" in out
+    # the same seed draws the same events as the DES: said plainly, with the command
+    said = " ".join(out.split())
+    assert "same seed, same draws: this table matches the DES's for this model" in said
+    assert f"(lamport des rerun {tmp_path / 'r'})" in said
     metadata, logs = read_run(tmp_path / "r")
     check(metadata, logs)
     assert [len(events) for events in logs] == [20, 50]
@@ -485,6 +489,9 @@ def test_absurd_speed_is_recorded_and_warned_about(tmp_path, capsys):
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1
     assert "could not keep up at speed 2000" in warnings[0] and "--speed" in warnings[0]
+    # and whether the run is valid: yes, but its timing is not the model's
+    assert "The run is still valid (complete logs that keep Lamport's rules" in warnings[0]
+    assert "its timing is not that of the model" in warnings[0]
 
 
 def test_keeping_up_means_p99_lateness_within_a_tenth_of_the_shortest_interval():

@@ -374,6 +374,7 @@ def spacetime_plot(
                 arrowprops={"arrowstyle": "->", "color": "#0072B2", "lw": 0.8, "alpha": 0.6},
                 zorder=2,
             )
+        _spacetime_faults(ax, run, n, seconds, sends)
         for kind, style in KIND_STYLE.items():
             sub = window[window["event"] == kind]
             ax.scatter(
@@ -404,8 +405,96 @@ def spacetime_plot(
         ax.set_xlabel("real time t (model seconds); numbers are clock values after each event")
         shown = f", machines 0–{n - 1} of {run.n_machines}" if n < run.n_machines else ""
         ax.set_title(f"Space-time diagram, first {seconds:g} s{shown}\n{run.title}")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, frameon=False)
     return _finish(fig, path)
+
+
+#: How the space-time diagrams draw a machine's down time and a lost message.
+DOWN_COLOR = "#CC79A7"
+LOST_COLOR = "#CC0000"
+
+
+def _spacetime_faults(ax: Any, run: RunResult, n: int, seconds: float, sends: Any) -> None:
+    """Shade each machine's down windows (CRASH to RESTART, PAUSE to RESUME) on its lane
+    and mark CRASH and RESTART; draw each lost message (``network.csv``) as a dashed line
+    from its SEND to a cross where it was lost, on its recipient's lane."""
+    from matplotlib.patches import Rectangle
+
+    labelled: set[str] = set()
+
+    def label(text: str) -> str:
+        if text in labelled:
+            return "_nolegend_"
+        labelled.add(text)
+        return text
+
+    for machine in range(n):
+        down = None
+        for e in run.logs[machine]:
+            if e.event in ("CRASH", "PAUSE"):
+                down = e.t
+            elif e.event in ("RESTART", "RESUME") and down is not None:
+                if down <= seconds:
+                    ax.add_patch(
+                        Rectangle(
+                            (down, machine - 0.3),
+                            min(e.t, seconds) - down,
+                            0.6,
+                            color=DOWN_COLOR,
+                            alpha=0.2,
+                            lw=0,
+                            zorder=0,
+                            label=label("down (crash or pause)"),
+                        )
+                    )
+                down = None
+        if down is not None and down <= seconds:
+            ax.add_patch(
+                Rectangle(
+                    (down, machine - 0.3),
+                    seconds - down,
+                    0.6,
+                    color=DOWN_COLOR,
+                    alpha=0.2,
+                    lw=0,
+                    zorder=0,
+                    label=label("down (crash or pause)"),
+                )
+            )
+        marks = [(e.t, e.event) for e in run.logs[machine] if e.event in ("CRASH", "RESTART")]
+        for t, kind in marks:
+            if t <= seconds:
+                ax.scatter(
+                    [t],
+                    [machine],
+                    s=60,
+                    zorder=3,
+                    color=DOWN_COLOR,
+                    marker="X" if kind == "CRASH" else "^",
+                    label=label("crash" if kind == "CRASH" else "restart"),
+                )
+    for drop in run.dropped:
+        if drop.t > seconds or drop.recipient >= n or drop.msg_id not in sends.index:
+            continue
+        origin = sends.loc[[drop.msg_id]].iloc[0]
+        ax.plot(
+            [origin["t"], drop.t],
+            [origin["machine"], drop.recipient],
+            ls="--",
+            color=LOST_COLOR,
+            lw=0.8,
+            alpha=0.8,
+            zorder=2,
+        )
+        ax.scatter(
+            [drop.t],
+            [drop.recipient],
+            marker="x",
+            color=LOST_COLOR,
+            s=40,
+            zorder=3,
+            label=label("lost message"),
+        )
 
 
 #: Run figures: file stem -> caption.
@@ -416,7 +505,8 @@ RUN_FIGURES = {
     "the dot at the end is the final queue of the tables, messages in flight included.",
     "jumps": "How much each event raised the clock, per machine.",
     "spacetime": "The first seconds of the run: events per machine, "
-    "arrows from each send to its receive.",
+    "arrows from each send to its receive; shaded: a machine down (crash or pause), "
+    "crosses: crashes and lost messages.",
 }
 
 

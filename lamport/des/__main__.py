@@ -19,6 +19,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lamport.backend import get_backend
 from lamport.cli import (
@@ -40,6 +41,9 @@ from lamport.console import console_out, print_run_summary, progress_bar
 from lamport.des.options import DesOptions
 from lamport.errors import ConfigError, run_cli
 from lamport.schema import RUN_FILE, SUMMARY_FILE
+
+if TYPE_CHECKING:
+    from lamport.des.sweep import SweepResult
 
 
 def _latency_option(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +189,11 @@ def build_parser() -> Parser:
         description="Benchmark: machine-ticks per second with full event records, per core, "
         "and the wall time of `sweep --seeds 100` over all eleven experiments.",
     )
+    sub.add_parser(
+        "list",
+        help="list the catalogue's experiments: rates, p_send, question",
+        description="List the catalogue's experiments (the same as `lamport list`).",
+    )
     _seeds_option(bench, "seeds for the sweep")
     bench.add_argument(
         "--repeat", type=positive_int, default=3, help="repetitions, best kept (default 3)"
@@ -260,9 +269,53 @@ def _sweep(args: argparse.Namespace) -> int:
             f"{n_runs} runs, {result.n_events:,} machine-ticks in {elapsed:.2f} s; "
             f"summary: {result.out}/{SUMMARY_FILE}"
         )
+        _print_answers(console, result)
     if args.report and result.out is not None:
         print_report(result.out, quiet=args.quiet)
+    elif not args.quiet and result.out is not None:
+        print(f"the full report (tables, predictions, figures): lamport report {result.out}")
+    if not args.quiet:
+        print(f"the lab's questions answered at length: {results_md()}")
     return 0
+
+
+def sweep_answers(result: SweepResult) -> list[str]:
+    """The sentences that answer the lab's questions for this sweep: the sweep report's own
+    (:func:`lamport.report.sweep.findings`), one per experiment and one on the tick rate.
+
+    Imports pandas (about a second): only the sweep command's output calls it."""
+    from lamport.analysis import as_sweep, rate_correlations, sweep_rows, sweep_stats
+    from lamport.report.sweep import findings
+
+    sweep = as_sweep(result)
+    rows = sweep_rows(sweep)
+    return findings(sweep_stats(sweep, rows), rate_correlations(rows), rows)
+
+
+def _print_answers(console: Any, result: SweepResult) -> None:
+    """The answers after the table, as the sweep report words them."""
+    from rich.text import Text
+
+    if not result.rows:  # a sweep too large to keep its rows: the report reads summary.csv
+        return
+    console.print()
+    console.print("Answers (as the sweep report gives them):")
+    for sentence in sweep_answers(result):
+        line = Text(f"- {sentence}")
+        console.print(line)
+    console.print()
+
+
+def results_md() -> str:
+    """Where ``experiments/RESULTS.md`` is: its path in this checkout (relative to the current
+    folder when below it), or, for an installed package, in the lamport repository."""
+    path = Path(__file__).resolve().parents[2] / "experiments" / "RESULTS.md"
+    if not path.is_file():
+        return "experiments/RESULTS.md in the lamport repository"
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -314,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(args)
     if args.command == "grid":
         return _grid(args)
+    if args.command == "list":
+        from lamport.cli import list_main
+
+        return list_main([])
     raise ConfigError(f"unknown command {args.command}")
 
 

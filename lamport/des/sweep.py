@@ -90,7 +90,7 @@ def default_sweep_out(
 
     ``runs/des/sweep-all-s100``, ``runs/des/sweep-exp4-9-s50-d30``; the
     latency and kept logs are appended when they differ from the defaults, and
-    ``-faults<hash>`` for a fault plan.
+    ``-faults-<hash>`` for a fault plan.
     """
     numbers = list(experiments) if experiments is not None else catalogue_numbers()
     chosen = "all" if numbers == catalogue_numbers() else "exp" + "-".join(map(str, numbers))

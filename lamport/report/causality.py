@@ -219,8 +219,9 @@ def spacetime_html(
 
     Embeds the earliest events (at most :data:`EMBED_EVENTS`, and
     :data:`EMBED_NUMBERS` vector-clock components) of the first ``machines``
-    machines; the window starts at the first ``seconds`` model seconds.
-    ``figure`` (the static diagram) stands in for it in Markdown.
+    machines, each machine's down windows (CRASH to RESTART, PAUSE to RESUME) and the
+    messages ``network.csv`` lists as lost; the window starts at the first ``seconds``
+    model seconds. ``figure`` (the static diagram) stands in for it in Markdown.
     """
     from lamport import causality
 
@@ -232,10 +233,13 @@ def spacetime_html(
         ((e.t, m, k) for m in range(n) for k, e in enumerate(run.logs[m])),
     )[:cap]
     index_of: dict[tuple[int, int], int] = {}
+    send_of: dict[str, int] = {}
     events = []
     for i, (_, m, k) in enumerate(order):
         e = run.logs[m][k]
         index_of[(m, k)] = i
+        if e.event == SEND:
+            send_of.setdefault(e.msg_id, i)
         events.append(
             [
                 m,
@@ -247,6 +251,7 @@ def spacetime_html(
                 e.peer,
                 e.msg_id,
                 solved.clocks[m][k].tolist(),
+                e.tick,
             ]
         )
     arrows = [
@@ -255,11 +260,18 @@ def spacetime_html(
         if s in index_of and r in index_of
     ]
     end = max((e[2] for e in events), default=0.0)
+    lost = [
+        [send_of[d.msg_id], d.recipient, round(d.t, 6), d.msg_id, d.reason]
+        for d in run.dropped
+        if d.msg_id in send_of and d.recipient < n and d.t <= end
+    ]
     data = {
         "n": n,
         "rates": [float(r) for r in run.rates[:n]],
         "events": events,
         "arrows": arrows,
+        "down": _down_windows(run, n, end),
+        "lost": lost,
         "window": min(seconds, end) if end else seconds,
         "end": end,
     }
@@ -270,29 +282,61 @@ def spacetime_html(
         else ""
     )
     shown = f" Machines 0–{n - 1} of {n_all}." if n < n_all else ""
+    faults = (
+        " Shaded: a machine down (from its CRASH ✕ to its RESTART ▲, or paused); a dashed red "
+        "line ending in ✕: a message lost (network.csv)."
+        if data["down"] or lost
+        else ""
+    )
     caption = (
         "Space-time diagram: a line per machine, time to the right, an arrow from each SEND to "
-        "its RECEIVE; numbers are Lamport clocks (windows of 20 s or less). Hover an event for "
-        "its clocks and message; click it to light up its causal "
-        "past (blue: could have influenced it) and future (orange: it could influence); grey "
-        "events are concurrent with it. The slider moves the window, the box sets its width "
-        f"in seconds.{shown}{note}"
+        "its RECEIVE; numbers are Lamport clocks (windows of 20 s or less). Hover or focus "
+        "(Tab) an event for its clocks and message; click it (or press Enter) to light up its "
+        "causal past (blue: could have influenced it) and future (orange: it could influence); "
+        "grey events are concurrent with it. The slider moves the window (arrow keys: a tenth "
+        f"of its width), the box sets its width in seconds.{faults}{shown}{note}"
     )
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     markup = _TEMPLATE.replace("@DATA@", payload).replace("@CAPTION@", html.escape(caption))
     return Raw(markup, figure)
 
 
+def _down_windows(run: RunResult, n: int, end: float) -> list[list[Any]]:
+    """[machine, from, to, "crash" or "pause"] for each window a machine is down, up to
+    ``end`` (a window still open at the end of the logs closes there)."""
+    found = []
+    for m in range(n):
+        down: tuple[float, str] | None = None
+        for e in run.logs[m]:
+            if e.event in ("CRASH", "PAUSE") and e.t <= end:
+                down = (e.t, e.event.lower())
+            elif e.event in ("RESTART", "RESUME") and down is not None:
+                found.append([m, round(down[0], 6), round(min(e.t, end), 6), down[1]])
+                down = None
+        if down is not None:
+            found.append([m, round(down[0], 6), round(max(end, down[0]), 6), down[1]])
+    return found
+
+
 _KIND_COLOR = {INTERNAL: "#8c8c8c", SEND: "#0072B2", RECEIVE: "#D55E00"}
 
-_TEMPLATE = """<figure class="lamport-st">
-<div class="st-controls">window start <input type="range" class="st-start" min="0" max="1000"
- value="0" step="1" style="width:50%"> width (s) <input type="number" class="st-width" min="0.1"
- step="0.5" style="width:5em"> <span class="st-range"></span>
- <button type="button" class="st-clear">clear selection</button></div>
-<svg class="st-svg" xmlns="http://www.w3.org/2000/svg" width="100%" role="img"></svg>
-<div class="st-tip" style="position:fixed;display:none;background:#fffff0;border:1px solid #999;
- padding:4px 6px;font:12px monospace;pointer-events:none;white-space:pre;z-index:10"></div>
+# The script is plain ES5 and keeps to a few DOM calls, so tests/test_causality.py can
+# also run it in node with a small stand-in for the DOM; tests/test_browser.py drives it
+# in Chromium.
+_TEMPLATE = r"""<figure class="lamport-st">
+<div class="st-controls" style="display:flex;flex-wrap:wrap;gap:.3em 1em;align-items:center">
+<label>window start (s) <input type="range" class="st-start" min="0" max="1" value="0"
+ step="any" style="width:14em;max-width:60vw"></label>
+<label>width (s) <input type="number" class="st-width" min="0.1" step="any"
+ style="width:6em"></label> <span class="st-range" aria-live="polite"></span>
+<button type="button" class="st-clear">clear selection</button></div>
+<svg class="st-svg" xmlns="http://www.w3.org/2000/svg" width="100%" role="group"
+ aria-label="space-time diagram: Tab to an event for its details, Enter to select it"></svg>
+<div class="st-tip" role="tooltip" style="position:fixed;display:none;background:#fffff0;
+ border:1px solid #999;padding:4px 6px;font:12px monospace;pointer-events:none;
+ white-space:pre-wrap;overflow-wrap:anywhere;max-width:calc(100vw - 16px);
+ box-sizing:border-box;z-index:10"></div>
+<p class="st-live" aria-live="polite" style="margin:.2em 0;min-height:1.2em"></p>
 <figcaption>@CAPTION@</figcaption>
 <script type="application/json" class="st-data">@DATA@</script>
 <script>
@@ -301,12 +345,29 @@ _TEMPLATE = """<figure class="lamport-st">
   var D = JSON.parse(root.querySelector(".st-data").textContent);
   var svg = root.querySelector(".st-svg"), tip = root.querySelector(".st-tip");
   var startIn = root.querySelector(".st-start"), widthIn = root.querySelector(".st-width");
-  var label = root.querySelector(".st-range"), NS = "http://www.w3.org/2000/svg";
-  var COLOR = @COLORS@;
-  var W = 1000, LEFT = 120, RIGHT = 20, TOP = 20, LANE = 60, selected = -1;
-  var H = TOP + LANE * D.n + 36;
+  var label = root.querySelector(".st-range"), live = root.querySelector(".st-live");
+  var NS = "http://www.w3.org/2000/svg", COLOR = @COLORS@, DOWN = "#CC79A7", LOST = "#CC0000";
+  var W = 1000, LEFT = 120, RIGHT = 20, TOP = 20, LANE = 60, selected = -1, focused = null;
+  var H = TOP + LANE * D.n + 36, EPS = 1e-6;
+  /* The width box takes 0.1 s up to the whole run; anything else is brought back into
+     that range and the box shows what is drawn. */
+  var MIN_WIDTH = 0.1, MAX_WIDTH = Math.max(D.end, MIN_WIDTH);
+  var width = clampWidth(D.window), t0 = 0;
   svg.setAttribute("viewBox", "0 0 " + W + " " + H);
-  widthIn.value = D.window;
+  widthIn.setAttribute("min", MIN_WIDTH);
+  widthIn.setAttribute("max", round6(MAX_WIDTH));
+  startIn.setAttribute("aria-valuetext", "");
+  function round6(x) { return Math.round(x * 1e6) / 1e6; }
+  function clampWidth(w) {
+    w = parseFloat(w);
+    if (!isFinite(w)) w = width || D.window || MIN_WIDTH;
+    return round6(Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, w)));
+  }
+  function span() { return Math.max(0, round6(D.end - width)); }
+  function setStart(t) {
+    t0 = round6(Math.min(span(), Math.max(0, t)));
+    startIn.value = t0;
+  }
   function el(name, attrs, parent) {
     var node = document.createElementNS(NS, name);
     for (var key in attrs) node.setAttribute(key, attrs[key]);
@@ -321,18 +382,81 @@ _TEMPLATE = """<figure class="lamport-st">
     return 0;
   }
   function describe(e) {
-    var text = "machine " + e[0] + ", tick " + (e[1] + 1) + ", t = " + e[2] + " s\\n" +
-      e[3] + ", Lamport clock " + e[4] + ", queue " + e[5] + "\\n" +
+    var text = "machine " + e[0] + ", tick " + e[9] + ", t = " + e[2] + " s\n" +
+      e[3] + ", Lamport clock " + e[4] + ", queue " + e[5] + "\n" +
       "vector clock [" + e[8].join(", ") + "]";
-    if (e[3] === "SEND") text += "\\nmessage " + e[7] + " to " + e[6].split("+").join(", ");
-    if (e[3] === "RECEIVE") text += "\\nmessage " + e[7] + " from " + e[6];
+    if (e[3] === "SEND") text += "\nmessage " + e[7] + " to " + e[6].split("+").join(", ");
+    if (e[3] === "RECEIVE") text += "\nmessage " + e[7] + " from " + e[6];
+    if (e[3] === "CRASH") text += "\nthe machine is down until its RESTART";
     return text;
   }
+  function describeLost(l) {
+    return "message " + l[3] + " to machine " + l[1] + " lost at t = " + l[2] + " s (" +
+      l[4] + ")\nsent by machine " + D.events[l[0]][0] + " at t = " + D.events[l[0]][2] + " s";
+  }
+  function viewport() {
+    var doc = document.documentElement;
+    return {w: (doc && doc.clientWidth) || 1e9, h: (doc && doc.clientHeight) || 1e9};
+  }
+  /* Open the tooltip beside (x, y), on the left or above where the right or bottom edge
+     would cut it. */
+  function showTip(text, x, y) {
+    tip.textContent = text;
+    tip.style.display = "block";
+    tip.style.left = "0px";
+    tip.style.top = "0px";
+    var w = tip.offsetWidth || 0, h = tip.offsetHeight || 0, view = viewport();
+    var left = x + 12, top = y + 12;
+    if (left + w > view.w - 4) left = Math.max(4, x - 12 - w);
+    if (top + h > view.h - 4) top = Math.max(4, y - 12 - h);
+    tip.style.left = left + "px";
+    tip.style.top = top + "px";
+  }
+  function hideTip() { tip.style.display = "none"; }
+  function anchorOf(node) {
+    if (!node.getBoundingClientRect) return {x: 0, y: 0};
+    var box = node.getBoundingClientRect();
+    return {x: box.left + box.width / 2, y: box.top + box.height / 2};
+  }
+  function interactive(node, key, text, activate) {
+    node.setAttribute("tabindex", "0");
+    node.setAttribute("data-key", key);
+    node.setAttribute("aria-label", text.split("\n").join("; "));
+    node.setAttribute("style", "cursor:pointer;outline-offset:2px");
+    node.addEventListener("mousemove", function (ev) { showTip(text, ev.clientX, ev.clientY); });
+    node.addEventListener("mouseleave", hideTip);
+    node.addEventListener("focus", function () {
+      focused = key;
+      var at = anchorOf(node);
+      showTip(text, at.x, at.y);
+    });
+    node.addEventListener("blur", function () { hideTip(); });
+    if (!activate) return;
+    node.setAttribute("role", "button");
+    node.addEventListener("click", activate);
+    node.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); activate(); }
+    });
+  }
+  function select(i) {
+    selected = selected === i ? -1 : i;
+    draw();
+    if (!live) return;
+    if (selected < 0) { live.textContent = ""; return; }
+    var past = 0, future = 0;
+    for (var k = 0; k < D.events.length; k++) {
+      var rel = relation(selected, k);
+      if (rel === -1) past++; else if (rel === 1) future++;
+    }
+    var e = D.events[selected];
+    live.textContent = "selected: machine " + e[0] + ", tick " + e[9] + " (" + e[3] +
+      "): " + past + " events in its causal past, " + future + " in its future";
+  }
   function draw() {
-    var width = Math.max(0.1, parseFloat(widthIn.value) || D.window);
-    var span = Math.max(0, D.end - width);
-    var t0 = span * startIn.value / 1000, t1 = t0 + width;
+    var t1 = t0 + width;
     label.textContent = t0.toFixed(2) + " s to " + t1.toFixed(2) + " s";
+    startIn.setAttribute("max", span());
+    startIn.setAttribute("aria-valuetext", label.textContent);
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var x = function (t) { return LEFT + (t - t0) / width * (W - LEFT - RIGHT); };
     var y = function (m) { return TOP + LANE * m + LANE / 2; };
@@ -342,7 +466,7 @@ _TEMPLATE = """<figure class="lamport-st">
       '" y="0" width="' + (W - LEFT - RIGHT + 16) + '" height="' + H + '"/></clipPath>';
     var step = Math.pow(10, Math.floor(Math.log10(width / 4)));
     if (width / step > 20) step *= 5; else if (width / step > 10) step *= 2;
-    for (var tick = Math.ceil(t0 / step) * step; tick <= t1 + 1e-9; tick += step) {
+    for (var tick = Math.ceil(t0 / step - EPS) * step; tick <= t1 + EPS; tick += step) {
       el("line", {x1: x(tick), x2: x(tick), y1: TOP, y2: H - 24, stroke: "#eee"});
       el("text", {x: x(tick), y: H - 12, "font-size": 10, "text-anchor": "middle",
         fill: "#555"}).textContent = +tick.toFixed(6);
@@ -353,49 +477,102 @@ _TEMPLATE = """<figure class="lamport-st">
         "machine " + m + " (" + D.rates[m] + "/s)";
     }
     var plot = el("g", {"clip-path": "url(#st-clip)"});
-    var visible = function (e) { return e[2] >= t0 && e[2] <= t1; };
+    var visible = function (t) { return t >= t0 - EPS && t <= t1 + EPS; };
+    (D.down || []).forEach(function (d) {
+      if (d[2] < t0 - EPS || d[1] > t1 + EPS) return;
+      var a = Math.max(d[1], t0), b = Math.min(d[2], t1);
+      var box = el("rect", {x: x(a), y: y(d[0]) - LANE * 0.3, width: Math.max(1, x(b) - x(a)),
+        height: LANE * 0.6, fill: DOWN, "fill-opacity": 0.2, "class": "st-down",
+        "data-machine": d[0]}, plot);
+      el("title", {}, box).textContent = "machine " + d[0] + " down (" + d[3] + ") from t = " +
+        d[1] + " s to t = " + d[2] + " s";
+    });
     D.arrows.forEach(function (pair) {
       var s = D.events[pair[0]], r = D.events[pair[1]];
-      if (!visible(s) && !visible(r)) return;
+      if (!visible(s[2]) && !visible(r[2])) return;
       var lit = selected >= 0 && (relation(selected, pair[1]) === -1 ||
         relation(selected, pair[0]) === 1 || pair[0] === selected || pair[1] === selected);
       el("line", {x1: x(s[2]), y1: y(s[0]), x2: x(r[2]), y2: y(r[0]),
         stroke: "#0072B2", "stroke-width": lit ? 1.6 : 0.8,
         "stroke-opacity": selected < 0 || lit ? 0.7 : 0.15, "marker-end": "url(#st-head)"}, plot);
     });
+    (D.lost || []).forEach(function (l, k) {
+      var s = D.events[l[0]];
+      if (!visible(s[2]) && !visible(l[2])) return;
+      var faded = selected >= 0 && selected !== l[0] && relation(selected, l[0]) !== -1;
+      var g = el("g", {"class": "st-lost", "opacity": faded ? 0.25 : 1}, plot);
+      el("line", {x1: x(s[2]), y1: y(s[0]), x2: x(l[2]), y2: y(l[1]), stroke: LOST,
+        "stroke-width": 1, "stroke-dasharray": "4 3"}, g);
+      var cx = x(l[2]), cy = y(l[1]);
+      var mark = el("path", {d: "M" + (cx - 5) + "," + (cy - 5) + "L" + (cx + 5) + "," +
+        (cy + 5) + "M" + (cx - 5) + "," + (cy + 5) + "L" + (cx + 5) + "," + (cy - 5),
+        stroke: LOST, "stroke-width": 2.5, fill: "none"}, g);
+      interactive(mark, "lost" + k, describeLost(l), null);
+    });
     D.events.forEach(function (e, i) {
-      if (!visible(e)) return;
-      var fill = COLOR[e[3]] || "#444", opacity = 1, r = 4.5;
+      if (!visible(e[2])) return;
+      var fill = COLOR[e[3]] || "#444", opacity = 1, r = 4.5, dot;
       if (selected >= 0) {
         var rel = relation(selected, i);
         fill = rel === 2 ? "#000" : rel === -1 ? "#1f78ff" : rel === 1 ? "#ff8c00" : "#bbb";
         opacity = rel === 0 ? 0.5 : 1;
         r = rel === 2 ? 7 : 5;
       }
-      var dot = el("circle", {cx: x(e[2]), cy: y(e[0]), r: r, fill: fill,
-        "fill-opacity": opacity, stroke: "#fff", "stroke-width": 1, style: "cursor:pointer"},
-        plot);
-      dot.addEventListener("mousemove", function (ev) {
-        tip.style.display = "block";
-        tip.style.left = (ev.clientX + 12) + "px";
-        tip.style.top = (ev.clientY + 12) + "px";
-        tip.textContent = describe(e);
-      });
-      dot.addEventListener("mouseleave", function () { tip.style.display = "none"; });
-      dot.addEventListener("click", function () { selected = selected === i ? -1 : i; draw(); });
+      var cx = x(e[2]), cy = y(e[0]);
+      if (e[3] === "CRASH" || e[3] === "RESTART") {
+        var shape = e[3] === "CRASH" ?
+          "M" + (cx - 6) + "," + (cy - 6) + "L" + (cx + 6) + "," + (cy + 6) + "M" + (cx - 6) +
+          "," + (cy + 6) + "L" + (cx + 6) + "," + (cy - 6) :
+          "M" + cx + "," + (cy - 7) + "L" + (cx + 6) + "," + (cy + 5) + "L" + (cx - 6) + "," +
+          (cy + 5) + "z";
+        dot = el("path", {d: shape, stroke: selected >= 0 ? fill : DOWN, "stroke-width": 3,
+          fill: selected >= 0 ? fill : DOWN, "fill-opacity": opacity, "data-i": i,
+          "class": "st-event"}, plot);
+      } else {
+        dot = el("circle", {cx: cx, cy: cy, r: r, fill: fill, "fill-opacity": opacity,
+          stroke: "#fff", "stroke-width": 1, "data-i": i, "class": "st-event"}, plot);
+      }
+      interactive(dot, "e" + i, describe(e), function () { focused = "e" + i; select(i); });
+      dot.setAttribute("aria-pressed", selected === i ? "true" : "false");
       if (width <= 20) {
-        el("text", {x: x(e[2]), y: y(e[0]) - 8, "font-size": 9, "text-anchor": "middle",
-          fill: "#444"}, plot).textContent = e[4];
+        el("text", {x: cx, y: cy - 8, "font-size": 9, "text-anchor": "middle",
+          fill: "#444", "aria-hidden": "true"}, plot).textContent = e[4];
       }
     });
     el("text", {x: 8, y: H - 12, "font-size": 10, fill: "#555"}).textContent =
       "model seconds";
+    if (focused !== null && svg.querySelector) {  /* keep the keyboard where it was */
+      var again = svg.querySelector('[data-key="' + focused + '"]');
+      if (again && again.focus) again.focus();
+    }
   }
-  startIn.addEventListener("input", draw);
-  widthIn.addEventListener("change", draw);
-  root.querySelector(".st-clear").addEventListener("click", function () {
-    selected = -1; draw();
+  startIn.addEventListener("input", function () { setStart(parseFloat(startIn.value) || 0);
+    draw(); });
+  /* Arrow keys move the window by a tenth of its width, Page Up/Down by its width. */
+  startIn.addEventListener("keydown", function (ev) {
+    var move = {ArrowLeft: -0.1, ArrowDown: -0.1, ArrowRight: 0.1, ArrowUp: 0.1,
+      PageDown: -1, PageUp: 1}[ev.key];
+    if (ev.key === "Home") setStart(0);
+    else if (ev.key === "End") setStart(span());
+    else if (move === undefined) return;
+    else setStart(t0 + move * width);
+    ev.preventDefault();
+    focused = null;
+    draw();
   });
+  widthIn.addEventListener("change", function () {
+    width = clampWidth(widthIn.value);
+    widthIn.value = width;
+    setStart(t0);
+    focused = null;
+    draw();
+  });
+  root.querySelector(".st-clear").addEventListener("click", function () {
+    focused = null;
+    if (selected >= 0) select(selected); else draw();
+  });
+  widthIn.value = width;
+  setStart(0);
   draw();
 })();
 </script>
