@@ -2,26 +2,39 @@
 
 ShiViz (``shiviz``)
     The log file ShiViz (https://distributedclocks.github.io/shiviz/) accepts on
-    upload: line 1 the regular expression that parses it, with the named groups
-    ``host``, ``clock`` and ``event`` (:data:`SHIVIZ_REGEX`); line 2 the
-    delimiter between executions, empty for one run; then two lines per event,
-    ``<host> <vector clock as JSON>`` and a description of the event. The
-    clock lists the host itself and every other machine with a non-zero
-    component (ShiViz reads a missing one as 0). Events come in an order
-    consistent with happened-before, as ShiViz requires. Open ShiViz, choose
-    "Try out ShiViz" and then "upload a log" (or paste the file into the text
-    box): ShiViz takes the regular expression and delimiter from the file.
+    upload: line 1 the regular expression that parses it (:data:`SHIVIZ_REGEX`:
+    ShiViz's groups ``host``, ``clock`` and ``event``, and ``kind`` and
+    ``msg_id``, which ShiViz offers as search fields, ``kind=RECEIVE``); line 2
+    the delimiter between executions, empty for one run; then two lines per
+    event, ``<host> <vector clock as JSON>`` and a description of the event.
+    Hosts are short (``m0``: ShiViz cuts longer names to ``..0``). The clock
+    lists the host itself and every other machine with a non-zero component
+    (ShiViz reads a missing one as 0). ShiViz orders events by their vector
+    clocks, not by the file; the export lists them in an order consistent with
+    happened-before all the same. ShiViz draws a message arrow only where the
+    receiver's clock grows: a message overtaken by a later one from the same
+    sender adds nothing new and gets no arrow. Several runs (several run
+    directories, or a sweep's kept runs) go into one file as several
+    executions, delimited by ``=== <run name> ===`` lines
+    (:data:`SHIVIZ_DELIMITER`), which ShiViz shows side by side. Open ShiViz,
+    choose "Try out ShiViz" and then "upload a log": ShiViz takes the regular
+    expression and delimiter from the file.
 
 Perfetto (``perfetto``)
     Chrome trace-event JSON, which https://ui.perfetto.dev ("Open trace file")
     and ``chrome://tracing`` load: one process for the run, one named track
-    (thread) per machine, one complete slice per event (name = the event kind;
-    args = Lamport clock, vector clock, jump, queue, peer, msg_id, msg_clock,
-    tick) and one flow arrow per delivered message, from its SEND's slice to
-    its RECEIVE's. ``ts`` is in microseconds of model time (``--time model``,
-    the default; a slice lasts half its machine's tick period), or of Lamport
-    time (``--time logical``: clock value c starts at c milliseconds and lasts
-    half a millisecond, so the timeline reads in clock units per millisecond).
+    (thread, tid = machine + 1: Perfetto reads tid 0 as the process id) per
+    machine, one complete slice per event (name = the event kind; args =
+    Lamport clock, vector clock, jump, queue, peer, msg_id, msg_clock, tick) and
+    one flow arrow per delivered message, from its SEND's slice to its
+    RECEIVE's. ``ts`` is in microseconds of model time (``--time model``, the
+    default), or of Lamport time (``--time logical``: clock value c starts at c
+    milliseconds, so the timeline reads in clock units per millisecond). A slice
+    lasts half its machine's tick period (half a millisecond in logical time),
+    or half the gap to the machine's next event when that is shorter, so a
+    machine's slices never overlap (Perfetto moves a slice that partly overlaps
+    another off its track, and its arrows with it). In logical time a clock
+    that goes back (a ``reset`` crash) continues on a track of its own.
 
 Graphviz (``dot``)
     The happened-before graph of a small run: one row per machine (a cluster),
@@ -35,6 +48,7 @@ Graphviz (``dot``)
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,11 +63,13 @@ __all__ = [
     "FORMATS",
     "SHIVIZ_REGEX",
     "dot",
+    "export_executions",
     "export_run",
     "host",
     "main",
     "perfetto",
     "shiviz",
+    "shiviz_executions",
     "window",
 ]
 
@@ -63,13 +79,23 @@ FORMATS = ("shiviz", "perfetto", "dot")
 TIMES = ("model", "logical")
 #: The largest run the dot export draws, in events.
 DOT_LIMIT = 400
-#: ShiViz's parsing expression (JavaScript syntax: ``(?<name>...)`` groups).
-SHIVIZ_REGEX = r"(?<host>\S+) (?<clock>\{.*\})\n(?<event>.*)"
+#: ShiViz's parsing expression (JavaScript syntax: ``(?<name>...)`` groups). ``host``,
+#: ``clock`` and ``event`` are ShiViz's own; ``kind`` (the event kind) and ``msg_id``
+#: (the message id, empty for other events) become search fields (``kind=SEND``). ShiViz
+#: turns every unnamed group into a non-capturing one and so would break an escaped
+#: parenthesis: the expression has none.
+SHIVIZ_REGEX = (
+    r"(?<host>\S+) (?<clock>\{.*\})\n"
+    r"(?<event>(?<kind>[A-Z]*) ?(?<msg_id>(?:\d+:\d+)?).*)"
+)
+#: ShiViz's delimiter between executions (line 2 of a file of several runs): a line
+#: ``=== <label> ===``; its ``trace`` group names the execution.
+SHIVIZ_DELIMITER = r"=== (?<trace>.*) ==="
 
 
 def host(machine: int) -> str:
-    """A machine's name in the exports: ``machine-0``."""
-    return f"machine-{machine}"
+    """A machine's name in the exports: ``m0`` (ShiViz cuts longer names short)."""
+    return f"m{machine}"
 
 
 def _describe(e: Event) -> str:
@@ -82,18 +108,40 @@ def _describe(e: Event) -> str:
     return f"{what}; Lamport clock {e.clock} (jump {e.jump}), queue {e.queue}, t {e.t!r} s"
 
 
-def shiviz(logs: Sequence[Sequence[Event]], causality: Any = None) -> str:
-    """The run as a ShiViz log file (see the module docstring)."""
+def _shiviz_events(logs: Sequence[Sequence[Event]], causality: Any = None) -> list[str]:
+    """Two lines per event, in an order consistent with happened-before."""
     from lamport import causality as hb
 
     solved = hb.analyze(logs) if causality is None else causality
     names = [host(m) for m in range(len(logs))]
-    lines = [SHIVIZ_REGEX, ""]
+    lines = []
     for machine, index in hb.topological_order(solved):
         vc = solved.clocks[machine][index].tolist()
         clock = {names[j]: c for j, c in enumerate(vc) if c or j == machine}
         lines.append(f"{names[machine]} {json.dumps(clock, separators=(',', ':'))}")
         lines.append(_describe(logs[machine][index]))
+    return lines
+
+
+def shiviz(logs: Sequence[Sequence[Event]], causality: Any = None) -> str:
+    """The run as a ShiViz log file (see the module docstring)."""
+    return "\n".join([SHIVIZ_REGEX, "", *_shiviz_events(logs, causality)]) + "\n"
+
+
+def shiviz_executions(runs: Sequence[tuple[str, Sequence[Sequence[Event]]]]) -> str:
+    """Several runs as the executions of one ShiViz file, each under its label
+    (``=== label ===``, :data:`SHIVIZ_DELIMITER`), for ShiViz to compare side by side.
+
+    Raise ValueError if two labels are the same (ShiViz refuses the file) or a label
+    spans lines.
+    """
+    labels = [label for label, _ in runs]
+    if len(set(labels)) < len(labels) or any("\n" in label for label in labels):
+        raise ValueError(f"execution labels must be distinct single lines, got {labels!r}")
+    lines = [SHIVIZ_REGEX, SHIVIZ_DELIMITER]
+    for label, logs in runs:
+        lines.append(f"=== {label} ===")
+        lines += _shiviz_events(logs)
     return "\n".join(lines) + "\n"
 
 
@@ -126,29 +174,38 @@ def perfetto(
     def start(e: Event) -> float:
         return e.clock * 1000.0 if time == "logical" else e.t * 1e6
 
+    # Perfetto's JSON importer reads tid 0 as "the process id" (pid 1 here, machine 1's
+    # track), and moves a slice that partly overlaps another on its track to a track of
+    # its own, where flow arrows no longer find it. So tids start at 1 (tid = machine +
+    # 1) and a machine's slices never overlap: each starts after the one before and
+    # lasts at most half the gap to the next (a crash mid-tick, a late tick). A clock
+    # that goes back (logical time after a reset crash) starts a new track.
+    at: dict[tuple[int, int], tuple[int, float]] = {}  # (machine, index) -> tid, ts
+    next_tid = len(logs) + 1
     for machine, events in enumerate(logs):
         rate = float(rates[machine]) if machine < len(rates) else 1.0
-        trace.append(
-            {
-                "name": "thread_name",
-                "ph": "M",
-                "pid": 1,
-                "tid": machine,
-                "args": {"name": f"{host(machine)} ({rate:g} tick/s)"},
-            }
-        )
-        trace.append(
-            {
-                "name": "thread_sort_index",
-                "ph": "M",
-                "pid": 1,
-                "tid": machine,
-                "args": {"sort_index": machine},
-            }
-        )
-        dur = 500.0 if time == "logical" else 0.5e6 / rate
+        nominal = 500.0 if time == "logical" else 0.5e6 / rate
+        tid = machine + 1
+        starts: list[tuple[int, float]] = []
+        previous = -math.inf
+        for e in events:
+            ts = start(e)
+            if ts < previous and time == "logical":
+                tid, next_tid = next_tid, next_tid + 1
+                _track(
+                    trace, tid, f"machine {machine} after its clock went back", machine, len(starts)
+                )
+            elif ts <= previous:
+                ts = previous + _NUDGE  # same instant: one microsecond later
+            starts.append((tid, ts))
+            previous = ts
+        _track(trace, machine + 1, f"machine {machine} ({rate:g} tick/s)", machine, 0)
         vcs = solved.clocks[machine].tolist()
         for index, e in enumerate(events):
+            tid, ts = starts[index]
+            nxt = starts[index + 1] if index + 1 < len(starts) else None
+            dur = nominal if nxt is None or nxt[0] != tid else min(nominal, (nxt[1] - ts) / 2)
+            at[(machine, index)] = (tid, ts)
             args: dict[str, Any] = {
                 "clock": e.clock,
                 "vector clock": vcs[index],
@@ -164,24 +221,43 @@ def perfetto(
                     "name": e.event,
                     "cat": "event",
                     "ph": "X",
-                    "ts": start(e),
+                    "ts": ts,
                     "dur": dur,
                     "pid": 1,
-                    "tid": machine,
+                    "tid": tid,
                     "args": args,
                 }
             )
-    for flow, ((sm, sk), (rm, rk)) in enumerate(hb.messages(logs), start=1):
-        send, receive = logs[sm][sk], logs[rm][rk]
+    for flow, (sent, received) in enumerate(hb.messages(logs), start=1):
+        send = logs[sent[0]][sent[1]]
         common = {"name": f"message {send.msg_id}", "cat": "message", "id": flow, "pid": 1}
-        trace.append({**common, "ph": "s", "ts": start(send), "tid": sm})
-        trace.append({**common, "ph": "f", "bp": "e", "ts": start(receive), "tid": rm})
+        (stid, sts), (rtid, rts) = at[sent], at[received]
+        trace.append({**common, "ph": "s", "ts": sts, "tid": stid})
+        trace.append({**common, "ph": "f", "bp": "e", "ts": rts, "tid": rtid})
     unit = "logical: 1 ms = 1 clock unit" if time == "logical" else "model seconds"
     return {
         "traceEvents": trace,
         "displayTimeUnit": "ms",
         "otherData": {"exported by": "lamport export", "time": unit},
     }
+
+
+#: How far a slice is moved when it starts at the same instant as the one before, in µs.
+_NUDGE = 1.0
+
+
+def _track(trace: list[dict[str, Any]], tid: int, name: str, machine: int, first: int) -> None:
+    """Name a track and sort it by machine (then by the index of its first event)."""
+    trace.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": name}})
+    trace.append(
+        {
+            "name": "thread_sort_index",
+            "ph": "M",
+            "pid": 1,
+            "tid": tid,
+            "args": {"sort_index": machine * 1_000_000 + first},
+        }
+    )
 
 
 def dot(logs: Sequence[Sequence[Event]], causality: Any = None, limit: int = DOT_LIMIT) -> str:
@@ -290,6 +366,57 @@ def export_run(
     return output
 
 
+def _is_sweep(path: Path) -> bool:
+    from lamport.schema import SWEEP_FILE
+
+    return (path / SWEEP_FILE).is_file()
+
+
+def export_executions(dirs: Sequence[str | Path], output: str | Path) -> Path:
+    """Write several runs to ``output`` as the executions of one ShiViz file, labelled by
+    their directory names; a sweep directory stands for its kept runs (``runs/``).
+    Return ``output``.
+
+    Raise LogError (one line) if a directory is not a readable run, a sweep kept no
+    runs, or ``output`` cannot be written. Runs of the same name are labelled by path.
+    """
+    from lamport.check import read_logs
+    from lamport.logs import read_metadata, replace_text
+    from lamport.schema import RUN_FILE, RUNS_DIR
+
+    output = Path(output)
+    _check_output(output)
+    run_dirs: list[Path] = []
+    for folder in map(Path, dirs):
+        if _is_sweep(folder):
+            kept = sorted(p for p in (folder / RUNS_DIR).glob("*") if (p / RUN_FILE).is_file())
+            if not kept:
+                raise LogError(
+                    f"{folder}: a sweep that kept no runs (run the sweep with --keep-logs csv)"
+                )
+            run_dirs += kept
+        else:
+            run_dirs.append(folder)
+    names = [folder.name for folder in run_dirs]
+    runs = []
+    for folder, name in zip(run_dirs, names, strict=True):
+        metadata = read_metadata(folder)
+        imported = metadata.get("backend") == IMPORTED
+        label = name if names.count(name) == 1 else str(folder)  # ShiViz wants distinct labels
+        runs.append((label, read_logs(folder, len(metadata["rates"]), imported)))
+    try:
+        text = shiviz_executions(runs)
+    except ValueError as exc:
+        raise LogError(f"cannot label the runs for ShiViz: {exc}") from None
+    try:
+        replace_text(output, text)
+    except OSError as exc:
+        raise LogError(
+            f"--output {output}: cannot write ({(exc.strerror or str(exc)).lower()})"
+        ) from None
+    return output
+
+
 def _check_output(output: Path) -> None:
     """Raise LogError unless ``output`` names a file that can be created or replaced."""
     if output.is_dir():
@@ -314,7 +441,13 @@ def main(argv: list[str] | None = None) -> int:
             "docs/causality.md explains each."
         ),
     )
-    parser.add_argument("dir", type=Path, help="a run directory")
+    parser.add_argument(
+        "dir",
+        type=Path,
+        nargs="+",
+        help="a run directory; for shiviz also several, or a sweep directory with kept runs "
+        "(each run one execution of the file)",
+    )
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--output", "-o", required=True, type=Path, help="the file to write")
     parser.add_argument(
@@ -335,7 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.time != "model" and args.format != "perfetto":
         parser.error("--time applies to --format perfetto only")
-    path = export_run(args.dir, args.format, args.output, args.time, args.until)
+    if len(args.dir) > 1 or _is_sweep(args.dir[0]):
+        if args.format != "shiviz":
+            parser.error("several runs (or a sweep) export to --format shiviz only")
+        if args.until is not None:
+            parser.error("--until applies to one run")
+        path = export_executions(args.dir, args.output)
+    else:
+        path = export_run(args.dir[0], args.format, args.output, args.time, args.until)
     if not args.quiet:
         print(f"{args.format}: {path}")
     return 0

@@ -420,6 +420,24 @@ def test_shiviz_lines_that_do_not_parse_are_named(tmp_path):
     assert "does not match" in bad[23]
 
 
+def test_shiviz_executions_of_lamports_export(tmp_path, capsys):
+    """lamport's file of several runs is refused, naming them; one execution under its
+    delimiter line imports as the run it is."""
+    from lamport.export import export_executions
+
+    config = RunConfig(rates=(3, 2, 1), p_send=0.6, duration=3.0, seed=4)
+    run = simulate(config)
+    first = run.write(tmp_path / "first")
+    second = simulate(RunConfig(rates=(1, 1), p_send=0.5, duration=2.0)).write(tmp_path / "two")
+    both = export_executions([first, second], tmp_path / "both.shiviz")
+    _refused(capsys, tmp_path / "out", "holds 2 executions: first, two", both, "--format", "shiviz")
+    one = export_executions([first], tmp_path / "one.shiviz")
+    assert one.read_text().splitlines()[2] == "=== first ==="
+    imported = import_logs([one], tmp_path / "back", fmt="shiviz", rates=config.rates)
+    assert imported.metadata["import"]["format"] == EXACT
+    _assert_same(imported, run)
+
+
 def test_bad_shiviz_logs_are_one_line_and_exit_2(tmp_path, capsys):
     out = tmp_path / "out"
     two = tmp_path / "two.log"
