@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     module_name, _, function = COMMANDS[args[0]][0].partition(":")
     command = getattr(importlib.import_module(module_name), function or "main")
     # `python -m lamport des` or `lamport des`: the subcommand's messages say which
-    typed = "python -m lamport" if Path(sys.argv[0]).name == "__main__.py" else "lamport"
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    typed = "python -m lamport" if script == Path(__file__).resolve() else "lamport"
     with invoked_as(f"{typed} {args[0]}"):
         return run_cli(command, args[1:])
 

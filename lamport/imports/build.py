@@ -18,22 +18,29 @@ schema (docs/spec.md, the log schema) and whose metadata is ``run.json`` for ``b
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import re
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lamport import __version__
-from lamport.core import INTERNAL, RECEIVE, SEND, Event
+from lamport.core import Event
 from lamport.errors import LogError
-from lamport.imports.records import EVERYONE, Record, SourceLog
+from lamport.imports.columns import (
+    INTERNAL_CODE,
+    KIND_NAME,
+    RECEIVE_CODE,
+    SEND_CODE,
+    Columns,
+)
+from lamport.imports.records import EVERYONE, SourceLog
 from lamport.schema import IMPORTED, LINE_COLUMN
 
-__all__ = ["LINE_COLUMN", "ImportOptions", "build_run", "name_key", "sha256"]
+__all__ = ["LINE_COLUMN", "ImportOptions", "Imported", "build_run", "name_key", "sha256"]
 
 
 @dataclass(frozen=True)
@@ -84,32 +91,32 @@ class _Names:
         return None
 
 
-def _peer_names(records: Sequence[Record]) -> set[str]:
+def _peer_names(table: Columns) -> set[str]:
     found: set[str] = set()
-    for r in records:
-        if r.to:
-            found.update(name_key(n) for n in r.to if n != EVERYONE)
-        if r.sender is not None:
-            found.add(name_key(r.sender))
+    for to in set(table.to[table.to != None]):  # noqa: E711 - elementwise on an object array
+        found.update(name_key(n) for n in to if n != EVERYONE)
+    for sender in set(table.sender[table.sender != None]):  # noqa: E711
+        found.add(name_key(sender))
     return found
 
 
 def _split_single(
-    source: SourceLog, ids: Sequence[str] | None
-) -> tuple[list[list[Record]], list[str]]:
-    """One file whose lines name their machine: the records of each machine, and the names."""
+    source: SourceLog, table: Columns, ids: Sequence[str] | None
+) -> tuple[list[Columns], list[str]]:
+    """One file whose lines name their machine: the events of each machine, and the names."""
+    missing = np.flatnonzero(table.machine == None)  # noqa: E711
+    if len(missing):
+        raise LogError(
+            f"{source.path}: line {table.line[missing[0]]}: names no machine, and only one file "
+            "was given (give one file per machine, or a log whose every line names its machine)"
+        )
     names: list[str] = []
     seen: dict[str, int] = {}
-    for r in source.records:
-        if r.machine is None:
-            raise LogError(
-                f"{source.path}: line {r.line}: names no machine, and only one file was given "
-                "(give one file per machine, or a log whose every line names its machine)"
-            )
-        key = name_key(r.machine)
+    for name in table.machine:
+        key = name_key(name)
         if key not in seen:
             seen[key] = len(names)
-            names.append(r.machine)
+            names.append(name)
     if ids is not None:
         order = _Names(ids)
         unknown = [n for n in names if order.find(n) is None]
@@ -119,27 +126,28 @@ def _split_single(
     else:
         names.sort(key=_natural)
     resolve = _Names(names)
-    split: list[list[Record]] = [[] for _ in names]
-    for r in source.records:
-        split[resolve.find(r.machine or "") or 0].append(r)
-    return split, names
+    index = {name: resolve.find(name) or 0 for name in set(table.machine)}
+    owner = np.array([index[name] for name in table.machine], dtype=np.int64)
+    return [table.take(owner == m) for m in range(len(names))], names
 
 
 def _natural(name: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name))
 
 
-def _names(sources: Sequence[SourceLog], ids: Sequence[str] | None) -> list[str]:
+def _names(
+    sources: Sequence[SourceLog], tables: Sequence[Columns], ids: Sequence[str] | None
+) -> list[str]:
     """The source's name of each machine (one file each), by the rules of the module doc."""
     n = len(sources)
     if ids is not None:
         if len(ids) != n:
             raise LogError(f"--ids lists {len(ids)} names for {n} files")
         return list(ids)
-    own = [s.name or _line_name(s) for s in sources]
+    own = [s.name or _line_name(t) for s, t in zip(sources, tables, strict=True)]
     if all(own) and len({name_key(x) for x in own if x}) == n:
         return [x for x in own if x]
-    peers = [_peer_names(s.records) for s in sources]
+    peers = [_peer_names(t) for t in tables]
     everyone = set().union(*peers)
     default = [str(i) for i in range(n)]
     if everyone <= {name_key(x) for x in default} or not everyone:
@@ -148,7 +156,7 @@ def _names(sources: Sequence[SourceLog], ids: Sequence[str] | None) -> list[str]
     if everyone <= one_based:
         return sorted(one_based, key=int)
     if len(everyone) == n:
-        spelled = _spellings(sources)
+        spelled = _spellings(tables)
         ordered = sorted(everyone, key=_natural)
         if all(name not in mine for name, mine in zip(ordered, peers, strict=True)):
             return [spelled.get(name, name) for name in ordered]  # files in machine order
@@ -156,55 +164,82 @@ def _names(sources: Sequence[SourceLog], ids: Sequence[str] | None) -> list[str]
         if all(len(m) == 1 for m in missing) and len({next(iter(m)) for m in missing}) == n:
             return [spelled.get(next(iter(m)), next(iter(m))) for m in missing]
     resolve = _Names(default)
-    for s in sources:
-        for r in s.records:
-            for name in (*(r.to or ()), *((r.sender,) if r.sender else ())):
+    for s, t in zip(sources, tables, strict=True):
+        for k in range(len(t)):
+            for name in (*(t.to[k] or ()), *((t.sender[k],) if t.sender[k] else ())):
                 if name != EVERYONE and resolve.find(name) is None:
                     raise LogError(
-                        f"{s.path}: line {r.line}: {name!r} names no machine of ids "
+                        f"{s.path}: line {t.line[k]}: {name!r} names no machine of ids "
                         f"{','.join(default)}; give the names with --ids (in file order)"
                     )
     return default
 
 
-def _line_name(source: SourceLog) -> str | None:
-    names = {name_key(r.machine) for r in source.records if r.machine is not None}
-    if len(names) == 1 and all(r.machine is not None for r in source.records):
-        return next(r.machine for r in source.records if r.machine is not None)
-    return None
+def _line_name(table: Columns) -> str | None:
+    if not len(table) or (table.machine == None).any():  # noqa: E711
+        return None
+    names = {name_key(name) for name in set(table.machine)}
+    return str(table.machine[0]) if len(names) == 1 else None
 
 
-def _spellings(sources: Sequence[SourceLog]) -> dict[str, str]:
+def _spellings(tables: Sequence[Columns]) -> dict[str, str]:
     """Each name key as the logs first spell it."""
     spelled: dict[str, str] = {}
-    for s in sources:
-        for r in s.records:
-            for name in (*(r.to or ()), *((r.sender,) if r.sender else ())):
+    for t in tables:
+        for k in range(len(t)):
+            for name in (*(t.to[k] or ()), *((t.sender[k],) if t.sender[k] else ())):
                 spelled.setdefault(name_key(name), name)
     return spelled
 
 
-def _merge_broadcasts(records: list[Record]) -> tuple[list[Record], int]:
+def _merge_broadcasts(table: Columns) -> tuple[Columns, int]:
     """One SEND event logged as a line per recipient (same clock, same time) is one event."""
-    out: list[Record] = []
+    send = table.kind == SEND_CODE
+    same = np.zeros(len(table), dtype=bool)
+    if len(table) > 1:
+        same[1:] = (
+            send[1:]
+            & send[:-1]
+            & (table.clock[1:] == table.clock[:-1])
+            & (
+                (table.time[1:] == table.time[:-1])
+                | (np.isnan(table.time[1:]) & np.isnan(table.time[:-1]))
+            )
+        )
+    candidates = np.flatnonzero(same)
+    if not len(candidates):
+        return table, 0
+    keep = np.ones(len(table), dtype=bool)
+    to = table.to.copy()
     merged = 0
-    for r in records:
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and r.kind == SEND == last.kind
-            and r.clock == last.clock
-            and r.time == last.time
-            and r.to
-            and last.to
-            and EVERYONE not in r.to + last.to
-            and not set(r.to) & set(last.to)
-        ):
-            last.to = last.to + r.to
+    for k in candidates:
+        first = k - 1
+        while not keep[first]:
+            first -= 1
+        a, b = to[first], to[k]
+        if a and b and EVERYONE not in a + b and not set(a) & set(b):
+            to[first] = a + b
+            keep[k] = False
             merged += 1
-            continue
-        out.append(r)
-    return out, merged
+    table.to = to
+    return table.take(keep), merged
+
+
+def _rate_of(times: np.ndarray) -> float | None:
+    """Events per second from the median interval between consecutive events."""
+    gaps = np.diff(times)
+    gaps = gaps[gaps > 0]
+    if len(gaps) < 2:
+        return None
+    rate = 1.0 / float(np.median(gaps))
+    whole = round(rate)
+    return float(whole) if whole and abs(rate - whole) <= 0.05 * whole else round(rate, 2)
+
+
+def _unwrap_day(times: np.ndarray) -> np.ndarray:
+    """Times of day that pass midnight keep increasing."""
+    wraps = np.concatenate([[0], np.cumsum(np.diff(times) < -43_200)])
+    return times + 86_400 * wraps
 
 
 def _clockless(sources: Sequence[SourceLog]) -> dict[str, int]:
@@ -216,25 +251,43 @@ def _clockless(sources: Sequence[SourceLog]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: -item[1])[:5])
 
 
-def _rate_of(times: Sequence[float]) -> float | None:
-    """Events per second from the median interval between consecutive events."""
-    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
-    if len(gaps) < 2:
-        return None
-    rate = 1.0 / statistics.median(gaps)
-    whole = round(rate)
-    return float(whole) if whole and abs(rate - whole) <= 0.05 * whole else round(rate, 2)
+@dataclass
+class Imported:
+    """What :func:`build_run` makes of the source logs: ``run.json``'s content and each
+    machine's events as columns of the log schema, plus each event's source ``line``."""
 
+    metadata: dict[str, Any]
+    columns: list[dict[str, np.ndarray]]
 
-def _unwrap_day(times: list[float]) -> list[float]:
-    """Times of day that pass midnight keep increasing."""
-    out, offset, previous = [], 0.0, None
-    for x in times:
-        if previous is not None and x + offset < previous - 43_200:
-            offset += 86_400
-        previous = x + offset
-        out.append(previous)
-    return out
+    def events(self) -> list[list[Event]]:
+        """Each machine's events as :class:`lamport.core.Event` records."""
+        logs = []
+        new = tuple.__new__
+        for c in self.columns:
+            queue = c["queue"].astype(object)
+            queue[~c["has_queue"]] = None  # the source did not log it
+            msg_clock = c["msg_clock"].astype(object)
+            msg_clock[~c["has_msg_clock"]] = None
+            rows = zip(
+                c["t"].tolist(),
+                c["wall"].tolist(),
+                c["machine"].tolist(),
+                c["tick"].tolist(),
+                c["event"].tolist(),
+                c["clock"].tolist(),
+                c["jump"].tolist(),
+                queue.tolist(),
+                c["peer"].tolist(),
+                msg_clock.tolist(),
+                c["msg_id"].tolist(),
+                strict=True,
+            )
+            logs.append([new(Event, row) for row in rows])
+        return logs
+
+    @property
+    def lines(self) -> list[list[int]]:
+        return [c[LINE_COLUMN].tolist() for c in self.columns]
 
 
 def build_run(
@@ -244,50 +297,53 @@ def build_run(
     rates: Sequence[float] | None = None,
     p_send: float | None = None,
     time_kind: str = "unix",
-) -> tuple[dict[str, Any], list[list[Event]], list[list[int]]]:
-    """The run the source logs describe: ``run.json``'s content, each machine's events in
-    the log schema, and each event's line in its source file.
+) -> Imported:
+    """The run the source logs describe: ``run.json``'s content and each machine's events
+    in the log schema, with each event's line in its source file.
 
     ``time_kind`` says what the parsed times are (``unix``, ``day`` for seconds of a day
     from clock times, ``relative``, ``model`` for seconds since the run's common start,
     kept as they are). Raise LogError naming the problem if the logs cannot make a run
     (no events, a name that is no machine, no time and no rate, lists of the wrong length).
     """
+    tables = [s.table() for s in sources]
+    first = tables[0]
     if (
         len(sources) == 1
-        and sources[0].records
-        and all(r.machine is not None for r in sources[0].records)
-        and len({name_key(r.machine or "") for r in sources[0].records}) > 1
+        and len(first)
+        and not (first.machine == None).any()  # noqa: E711
+        and len({name_key(x) for x in set(first.machine)}) > 1
     ):
-        machines, names = _split_single(sources[0], ids)
+        machines, names = _split_single(sources[0], first, ids)
         files = [0] * len(names)
     else:
-        names = _names(sources, ids)
-        machines = [list(s.records) for s in sources]
+        names = _names(sources, tables, ids)
+        machines = list(tables)
         files = list(range(len(sources)))
     n = len(machines)
     if n < 2:
         raise LogError("one machine's log: a run needs at least two machines")
-    for i, records in enumerate(machines):
-        if not records:
+    for i, table in enumerate(machines):
+        if not len(table):
             raise LogError(f"{sources[files[i]].path}: no events for machine {names[i]}")
     merged = 0
-    for i, records in enumerate(machines):
-        machines[i], count = _merge_broadcasts(records)
+    for i, table in enumerate(machines):
+        machines[i], count = _merge_broadcasts(table)
         merged += count
     resolve = _Names(names)
+    everything = Columns.concat(machines)
+    kinds = everything.kind
 
     # -- time ------------------------------------------------------------------------------
-    has_time = all(r.time is not None for records in machines for r in records)
+    has_time = not np.isnan(everything.time).any()
     if has_time and time_kind == "day":
-        for records in machines:
-            for r, x in zip(records, _unwrap_day([r.time or 0.0 for r in records]), strict=True):
-                r.time = x
+        for table in machines:
+            table.time = _unwrap_day(table.time)
     if rates is not None and len(rates) != n:
         raise LogError(f"--rates lists {len(rates)} rates for {n} machines")
     rate_list: list[float] = []
     rate_from: list[str] = []
-    for i, records in enumerate(machines):
+    for i, table in enumerate(machines):
         logged = sources[files[i]].rate if len(sources) > 1 else None
         if rates is not None:
             rate_list.append(float(rates[i]))
@@ -296,9 +352,7 @@ def build_run(
             rate_list.append(logged)
             rate_from.append("log")
         else:
-            inferred = (
-                _rate_of([r.time for r in records if r.time is not None]) if has_time else None
-            )
+            inferred = _rate_of(table.time) if has_time else None
             if inferred is None:
                 why = "the logs have no times" if not has_time else "too few events"
                 raise LogError(
@@ -310,222 +364,199 @@ def build_run(
     if has_time:
         # ``model``: the source's times are already seconds since the run's common start
         # (a lamport run's own logs, its ShiViz export), so they are kept as they are.
-        origin = (
-            0.0
-            if time_kind == "model"
-            else min(r.time for records in machines for r in records if r.time is not None)
-        )
-        times = [[(r.time or 0.0) - origin for r in records] for records in machines]
+        origin = 0.0 if time_kind == "model" else float(np.min(everything.time))
+        times = [table.time - origin for table in machines]
     else:
         origin = 0.0
-        times = [
-            [k / rate_list[i] for k in range(1, len(records) + 1)]
-            for i, records in enumerate(machines)
-        ]
+        times = [np.arange(1, len(table) + 1) / rate_list[i] for i, table in enumerate(machines)]
 
     # -- messages --------------------------------------------------------------------------
-    recipients: list[list[tuple[int, ...] | None]] = []
-    for i, records in enumerate(machines):
-        row: list[tuple[int, ...] | None] = []
-        for r in records:
-            if r.kind != SEND:
-                row.append(None)
-            elif r.to is None:
-                row.append(tuple(j for j in range(n) if j != i) if n == 2 else None)
-            elif EVERYONE in r.to:
-                row.append(tuple(j for j in range(n) if j != i))
-            else:
-                found = []
-                for name in r.to:
-                    j = resolve.find(name)
-                    if j is None or j == i:
-                        raise LogError(
-                            f"{sources[files[i]].path}: line {r.line}: send to {name!r}, which "
-                            f"is no other machine of {','.join(names)}"
-                        )
-                    found.append(j)
-                row.append(tuple(sorted(set(found))))
-        recipients.append(row)
-    senders: list[list[int | None]] = []
-    for i, records in enumerate(machines):
-        row2: list[int | None] = []
-        for r in records:
-            if r.kind != RECEIVE:
-                row2.append(None)
-            elif r.sender is None:
-                row2.append(1 - i if n == 2 else None)
-            else:
-                j = resolve.find(r.sender)
-                if j is None or j == i:
-                    raise LogError(
-                        f"{sources[files[i]].path}: line {r.line}: receive from {r.sender!r}, "
-                        f"which is no other machine of {','.join(names)}"
-                    )
-                row2.append(j)
-        senders.append(row2)
+    def recipients_of(i: int, to: tuple[str, ...] | None, line: int) -> tuple[int, ...] | None:
+        if to is None:
+            return tuple(j for j in range(n) if j != i) if n == 2 else None
+        if EVERYONE in to:
+            return tuple(j for j in range(n) if j != i)
+        found = []
+        for name in to:
+            j = resolve.find(name)
+            if j is None or j == i:
+                raise LogError(
+                    f"{sources[files[i]].path}: line {line}: send to {name!r}, which "
+                    f"is no other machine of {','.join(names)}"
+                )
+            found.append(j)
+        return tuple(sorted(set(found)))
+
+    def sender_of(i: int, name: str | None, line: int) -> int:
+        if name is None:
+            return 1 - i if n == 2 else -1
+        j = resolve.find(name)
+        if j is None or j == i:
+            raise LogError(
+                f"{sources[files[i]].path}: line {line}: receive from {name!r}, "
+                f"which is no other machine of {','.join(names)}"
+            )
+        return j
+
+    recipients: list[dict[int, tuple[int, ...] | None]] = []  # by machine: index -> ids
+    senders: list[np.ndarray] = []  # by machine: the sender of each receive, -1 unknown
+    for i, table in enumerate(machines):
+        cache: dict[Any, tuple[int, ...] | None] = {}
+        mine: dict[int, tuple[int, ...] | None] = {}
+        for k in np.flatnonzero(table.kind == SEND_CODE).tolist():
+            to = table.to[k]
+            if to not in cache:
+                cache[to] = recipients_of(i, to, int(table.line[k]))
+            mine[k] = cache[to]
+        recipients.append(mine)
+        who = np.full(len(table), -1, dtype=np.int64)
+        found: dict[Any, int] = {}
+        for k in np.flatnonzero(table.kind == RECEIVE_CODE).tolist():
+            name = table.sender[k]
+            if name not in found:
+                found[name] = sender_of(i, name, int(table.line[k]))
+            who[k] = found[name]
+        senders.append(who)
 
     # Each machine's sends numbered 1, 2, ...: the message id <sender>:<n>.
-    send_ids: list[list[str]] = []
-    for i, records in enumerate(machines):
-        count = 0
-        row3 = []
-        for r in records:
-            if r.kind == SEND:
-                count += 1
-                row3.append(f"{i}:{count}")
-            else:
-                row3.append("")
-        send_ids.append(row3)
-
-    all_sends = [r for records in machines for r in records if r.kind == SEND]
-    all_receives = [r for records in machines for r in records if r.kind == RECEIVE]
-    matched: dict[tuple[int, int], tuple[int, int]] = {}  # receive (m, k) -> send (m, k)
-    if all_receives and all(r.msg_id for r in all_sends + all_receives):
+    send_number = [np.cumsum(table.kind == SEND_CODE) for table in machines]
+    n_sends = int(np.sum(kinds == SEND_CODE))
+    n_receives = int(np.sum(kinds == RECEIVE_CODE))
+    matched: list[dict[int, tuple[int, int]]] = [{} for _ in range(n)]  # receive k -> send
+    send_ids = everything.msg_id[kinds == SEND_CODE]
+    receive_ids = everything.msg_id[kinds == RECEIVE_CODE]
+    if n_receives and not (send_ids == None).any() and not (receive_ids == None).any():  # noqa: E711
         matching = "msg_id"
-        unique = len({r.msg_id for r in all_sends}) == len(all_sends)
+        unique = len(set(send_ids)) == n_sends
         by_id: dict[Any, tuple[int, int]] = {}
-        for i, records in enumerate(machines):
-            for k, r in enumerate(records):
-                if r.kind == SEND:
-                    by_id[r.msg_id if unique else (i, r.msg_id)] = (i, k)
-        for i, records in enumerate(machines):
-            for k, r in enumerate(records):
-                if r.kind == RECEIVE:
-                    key = r.msg_id if unique else (senders[i][k], r.msg_id)
-                    if key in by_id:
-                        matched[(i, k)] = by_id[key]
+        for i, table in enumerate(machines):
+            for k in np.flatnonzero(table.kind == SEND_CODE).tolist():
+                by_id[table.msg_id[k] if unique else (i, table.msg_id[k])] = (i, k)
+        for i, table in enumerate(machines):
+            for k in np.flatnonzero(table.kind == RECEIVE_CODE).tolist():
+                key = table.msg_id[k] if unique else (int(senders[i][k]), table.msg_id[k])
+                if key in by_id:
+                    matched[i][k] = by_id[key]
     elif (
-        all_receives
-        and all_sends
+        n_receives
+        and n_sends
+        and all(to is not None for mine in recipients for to in mine.values())
         and all(
-            recipients[i][k] is not None
-            for i, records in enumerate(machines)
-            for k, r in enumerate(records)
-            if r.kind == SEND
-        )
-        and all(
-            senders[i][k] is not None
-            for i, records in enumerate(machines)
-            for k, r in enumerate(records)
-            if r.kind == RECEIVE
+            (who[table.kind == RECEIVE_CODE] >= 0).all()
+            for who, table in zip(senders, machines, strict=True)
         )
     ):
         matching = "fifo"
         links: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for i in range(n):
-            for k, to in enumerate(recipients[i]):
+            for k, to in recipients[i].items():
                 for j in to or ():
                     links.setdefault((i, j), []).append((i, k))
-        taken: dict[tuple[int, int], int] = {}
-        for j in range(n):
-            for k, s in enumerate(senders[j]):
-                if s is None:
-                    continue
-                position = taken.get((s, j), 0)
+        for j, table in enumerate(machines):
+            taken: dict[int, int] = {}
+            for k in np.flatnonzero(table.kind == RECEIVE_CODE).tolist():
+                s = int(senders[j][k])
+                position = taken.get(s, 0)
                 sent = links.get((s, j), [])
                 if position < len(sent):
-                    matched[(j, k)] = sent[position]
-                taken[(s, j)] = position + 1
+                    matched[j][k] = sent[position]
+                taken[s] = position + 1
     else:
         matching = "none"
 
     # -- events ----------------------------------------------------------------------------
-    logs: list[list[Event]] = []
-    lines: list[list[int]] = []
-    for i, records in enumerate(machines):
-        previous = 0
-        events = []
-        for k, r in enumerate(records):
-            t = round(times[i][k], 9)
-            wall = round(origin + times[i][k], 6) if has_time and time_kind == "unix" else t
-            msg_clock = r.msg_clock
-            msg_id = ""
-            if r.kind == SEND:
-                to = recipients[i][k]
-                peer = "+".join(str(j) for j in to) if to else ""
-                msg_id = send_ids[i][k]
-            elif r.kind == RECEIVE:
-                s = senders[i][k]
-                peer = "" if s is None else str(s)
-                if (i, k) in matched:
-                    si, sk = matched[(i, k)]
-                    msg_id = send_ids[si][sk]
-                    if s is None:
-                        peer = str(si)
-            else:
-                peer = ""
-            events.append(
-                Event(
-                    t,
-                    wall,
-                    i,
-                    k + 1,
-                    r.kind,
-                    r.clock,
-                    r.clock - previous,
-                    r.queue,  # type: ignore[arg-type]  # None: the source did not log it
-                    peer,
-                    msg_clock,
-                    msg_id,
-                )
-            )
-            previous = r.clock
-        logs.append(events)
-        lines.append([r.line for r in records])
+    columns: list[dict[str, np.ndarray]] = []
+    for i, table in enumerate(machines):
+        size = len(table)
+        t = np.round(times[i], 9)
+        wall = np.round(origin + times[i], 6) if has_time and time_kind == "unix" else t
+        peer = np.full(size, "", dtype=object)
+        msg_id = np.full(size, "", dtype=object)
+        for k, to in recipients[i].items():
+            peer[k] = "+".join(map(str, to)) if to else ""
+            msg_id[k] = f"{i}:{send_number[i][k]}"
+        for k in np.flatnonzero(table.kind == RECEIVE_CODE).tolist():
+            s = int(senders[i][k])
+            if s >= 0:
+                peer[k] = str(s)
+            if k in matched[i]:
+                si, sk = matched[i][k]
+                msg_id[k] = f"{si}:{send_number[si][sk]}"
+                if s < 0:
+                    peer[k] = str(si)
+        columns.append(
+            {
+                "t": t,
+                "wall": wall,
+                "machine": np.full(size, i, dtype=np.int64),
+                "tick": np.arange(1, size + 1, dtype=np.int64),
+                "event": np.array(KIND_NAME, dtype=object)[table.kind],
+                "clock": table.clock,
+                "jump": np.diff(table.clock, prepend=0),
+                "queue": table.queue,
+                "has_queue": table.has_queue,
+                "peer": peer,
+                "msg_clock": table.msg_clock,
+                "has_msg_clock": table.has_msg_clock,
+                "msg_id": msg_id,
+                LINE_COLUMN: table.line,
+            }
+        )
 
     # -- what the logs held ----------------------------------------------------------------
-    def every(kind: str, attr: str) -> bool:
-        chosen = [r for records in machines for r in records if r.kind == kind]
-        return bool(chosen) and all(getattr(r, attr) is not None for r in chosen)
+    def every(code: int, present: np.ndarray) -> bool:
+        chosen = kinds == code
+        return bool(chosen.any()) and bool(present[chosen].all())
 
-    def some(attr: str) -> bool:
-        return any(getattr(r, attr) is not None for records in machines for r in records)
-
+    has_to = everything.to != None  # noqa: E711
+    has_sender = everything.sender != None  # noqa: E711
+    has_id = everything.msg_id != None  # noqa: E711
+    has_machine = everything.machine != None  # noqa: E711
+    internals = bool((kinds == INTERNAL_CODE).any())
     absent: dict[str, str] = {}
     if not has_time:
         absent["time"] = "the logs record no time: event k of a machine is placed at k / rate"
-    if not some("queue"):
+    if not everything.has_queue.any():
         absent["queue"] = "the logs record no queue length"
     else:
-        if all_sends and not every(SEND, "queue"):
+        if n_sends and not every(SEND_CODE, everything.has_queue):
             absent["queue_send"] = "sends carry no queue length"
-        internals = any(r.kind == INTERNAL for records in machines for r in records)
-        if internals and not every(INTERNAL, "queue"):
+        if internals and not every(INTERNAL_CODE, everything.has_queue):
             absent["queue_internal"] = "internal events carry no queue length"
-    if all_sends and not every(SEND, "to") and n > 2:
+    if n_sends and not every(SEND_CODE, has_to) and n > 2:
         absent["send_to"] = "sends do not name their recipient"
-    if all_receives and not every(RECEIVE, "sender") and n > 2:
+    if n_receives and not every(RECEIVE_CODE, has_sender) and n > 2:
         absent["receive_from"] = "receives do not name their sender"
-    if all_receives and not every(RECEIVE, "msg_clock"):
+    if n_receives and not every(RECEIVE_CODE, everything.has_msg_clock):
         absent["msg_clock"] = "receives do not log the clock the message carried"
-    if not any(r.kind == INTERNAL for records in machines for r in records):
+    if not internals:
         absent["internal"] = "the logs record no internal events (unlogged events may lie between)"
-    if not some("msg_id"):
+    if not has_id.any():
         absent["msg_id"] = "the logs carry no message ids"
     if matching == "none":
         absent["matching"] = "messages cannot be matched: " + (
             "no sends or no receives"
-            if not (all_sends and all_receives)
+            if not (n_sends and n_receives)
             else "sends must name recipients and receives senders (or both carry ids)"
         )
     present = ["clock", "kind"]
     present += [
-        f
-        for f, attr in (
-            ("time", "time"),
-            ("queue", "queue"),
-            ("msg_id", "msg_id"),
-            ("machine", "machine"),
+        name
+        for name, found_any in (
+            ("time", has_time),
+            ("queue", everything.has_queue.any()),
+            ("msg_id", has_id.any()),
+            ("machine", has_machine.any()),
         )
-        if some(attr)
+        if found_any
     ]
-    if all_sends and every(SEND, "to"):
+    if n_sends and every(SEND_CODE, has_to):
         present.append("send_to")
-    if all_receives and every(RECEIVE, "sender"):
+    if n_receives and every(RECEIVE_CODE, has_sender):
         present.append("receive_from")
-    if any(r.msg_clock is not None for r in all_sends):
+    if everything.has_msg_clock[kinds == SEND_CODE].any():
         present.append("msg_clock_send")
-    if any(r.msg_clock is not None for r in all_receives):
+    if everything.has_msg_clock[kinds == RECEIVE_CODE].any():
         present.append("msg_clock_receive")
 
     if p_send is not None:
@@ -535,26 +566,24 @@ def build_run(
     ) or (sources[0].p_send is not None and len(sources) == 1):
         p, p_from = float(sources[0].p_send), "log"
     else:
-        draws = sum(1 for r in all_sends) + sum(
-            1 for records in machines for r in records if r.kind == INTERNAL
-        )
-        p = round(len(all_sends) / draws, 3) if draws else 0.0
+        draws = n_sends + int(np.sum(kinds == INTERNAL_CODE))
+        p = round(n_sends / draws, 3) if draws else 0.0
         p_from = "inferred"
 
-    received_from_link = [0] * n
-    for j in range(n):
-        received_from_link[j] = sum(1 for r in machines[j] if r.kind == RECEIVE)
     sent_to = [0] * n
     for i in range(n):
-        for to in recipients[i]:
+        for to in recipients[i].values():
             for j in to or ():
                 sent_to[j] += 1
     queued = [
-        max(0, sent_to[j] - received_from_link[j]) if matching != "none" else 0 for j in range(n)
+        max(0, sent_to[j] - int(np.sum(machines[j].kind == RECEIVE_CODE)))
+        if matching != "none"
+        else 0
+        for j in range(n)
     ]
     # The logs span first to last event; the run began before its first tick and ended
     # after its last one, each about half a period of the fastest machine away.
-    duration = max(max(row) for row in times if row) + 1 / max(rate_list)
+    duration = max(float(np.max(x)) for x in times if len(x)) + 1 / max(rate_list)
     duration = math.ceil(duration * 1000) / 1000
 
     metadata: dict[str, Any] = {
@@ -582,7 +611,7 @@ def build_run(
             "fields_present": present,
             "time": time_kind if has_time else "none",
             "matching": matching,
-            "events": sum(len(records) for records in machines),
+            "events": len(everything),
             "unparsed_lines": sum(len(s.bad) for s in sources),
             "first_unparsed": [
                 f"{s.path.name} line {line}: {why}" for s in sources for line, why in s.bad[:3]
@@ -592,4 +621,4 @@ def build_run(
             "skipped_lines": [s.skipped_lines for s in sources],
         },
     }
-    return metadata, logs, lines
+    return Imported(metadata, columns)

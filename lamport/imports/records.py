@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamport.core import INTERNAL, RECEIVE, SEND
+
+if TYPE_CHECKING:
+    from lamport.imports.columns import Columns
 
 #: The kinds a record may have: the three of the protocol.
 KINDS = (INTERNAL, SEND, RECEIVE)
@@ -84,11 +88,24 @@ class SourceLog:
     clockless: dict[str, int] = field(default_factory=dict)
     #: Their line numbers: an event may hide there, so no increment across them is checked.
     skipped_lines: list[int] = field(default_factory=list)
+    #: The events as columns (:mod:`lamport.imports.columns`), when a parser made them
+    #: so (the delimited reader); else they are :attr:`records`.
+    columns: Columns | None = None
+
+    @property
+    def events(self) -> int:
+        return len(self.columns) if self.columns is not None else len(self.records)
+
+    def table(self) -> Columns:
+        """The events as columns, whichever way the parser kept them."""
+        from lamport.imports.columns import Columns
+
+        return self.columns if self.columns is not None else Columns.from_records(self.records)
 
     @property
     def lines(self) -> int:
         return (
-            len(self.records)
+            self.events
             + len(self.bad)
             + self.skipped
             + self.meta_lines
