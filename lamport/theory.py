@@ -90,12 +90,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property, lru_cache
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
-from lamport.config import exact_rate
+from lamport.config import DEFAULT_LATENCY, PHASE_MODES, exact_rate
 from lamport.errors import ConfigError
 from lamport.validate import is_number, number
 
@@ -117,6 +118,10 @@ class MachinePrediction:
     so ``queue_growth`` is zero exactly when ``stable`` is true. ``verdict`` is
     ``"stable"``, ``"growing"``, or ``"critical"`` for a machine whose drift is
     lost in the random walk of its queue over the run (see the module essay).
+    ``clock_rate`` is the logical clock's rate under the prediction's start
+    phases (random by default; computed on first use, see :func:`clock_rates`);
+    ``lockstep_clock_rate`` the rate when machines tick in lock-step, which is
+    ``clock_rate`` under aligned phases.
     """
 
     machine: int
@@ -126,8 +131,49 @@ class MachinePrediction:
     send_rate: float
     stable: bool
     queue_growth: float
-    clock_rate: float
+    lockstep_clock_rate: float
     verdict: str
+    clocks: _PhasedClocks = field(repr=False, compare=False)
+
+    @property
+    def clock_rate(self) -> float:
+        """The predicted logical-clock rate (clock units per second) under the phases."""
+        return self.clocks.rates[self.machine]
+
+
+class _PhasedClocks:
+    """The clock rates of one prediction, computed when first asked for: the deficit
+    chain takes up to a few tenths of a second, and most callers of :func:`predict`
+    (memory estimates, stability boundaries) never read a clock."""
+
+    def __init__(
+        self,
+        rates: Sequence[Fraction],
+        arrivals: Sequence[Fraction],
+        draws: Sequence[Fraction],
+        q: Fraction,
+        p: Fraction,
+        latency: float,
+        phase: str | tuple[float, ...],
+    ) -> None:
+        self.args = (tuple(rates), tuple(arrivals), tuple(draws), q, p, latency, phase)
+
+    @cached_property
+    def rates(self) -> list[float]:
+        rates, arrivals, draws, q, p, latency, phase = self.args
+        lockstep = _clock_rates(rates, arrivals, draws, q)
+        if phase == "aligned" or p == 0:
+            return [float(c) for c in lockstep]
+        stable = [i for i, d in enumerate(draws) if d > 0]
+        phases = None if phase == "random" else tuple(float(phase[i]) for i in stable)
+        group = _group_clock_rate(
+            tuple(rates[i] for i in stable), len(rates), p, float(latency), phases
+        )
+        floor = [
+            max(float(c), group) if d > 0 else float(c)
+            for c, d in zip(lockstep, draws, strict=True)
+        ]
+        return [float(c) for c in _clock_rates(rates, arrivals, draws, q, floor)]
 
 
 def routing_probability(p_send: float | Fraction, n_machines: int) -> float:
@@ -139,27 +185,37 @@ def predict(
     rates: Sequence[float | Fraction],
     p_send: float | Fraction,
     duration: float | None = None,
+    *,
+    latency: float = DEFAULT_LATENCY,
+    phase: str | Sequence[float] = "random",
 ) -> list[MachinePrediction]:
     """Predict every machine's long-run behaviour from the tick rates and ``p_send``.
 
     Without ``duration`` only a machine exactly on the stability boundary is
     ``"critical"``; with it, every machine whose queue drift over the run is
-    smaller than the queue's random-walk spread is.
+    smaller than the queue's random-walk spread is. ``latency`` (a constant, in
+    seconds; the mean of a distribution is a fair stand-in) and ``phase``
+    (``"random"``, ``"aligned"`` or each machine's phase, as in
+    :class:`lamport.config.RunConfig`) shape the clock rates only.
 
     Raise ConfigError (a ValueError) if there are fewer than two machines, a
-    rate is not a positive finite number, ``p_send`` lies outside [0, 1], or
-    ``duration`` is not positive.
+    rate is not a positive finite number, ``p_send`` lies outside [0, 1],
+    ``duration`` is not positive, ``latency`` is negative, or ``phase`` is none
+    of the three.
     """
     exact = [_rate(r) for r in rates]
     n = _machine_count(len(exact))
     p = _probability(p_send)
     if duration is not None:
         number(duration, "duration", above=0.0)
+    number(latency, "latency", low=0.0)
+    phases = _phase(phase, exact)
     q = _routing(p, n)
     draws = _drawing_rates(exact, q)
     total = sum(draws, Fraction(0))
     arrivals = [q * (total - d) for d in draws]
     clocks = _clock_rates(exact, arrivals, draws, q)
+    phased = _PhasedClocks(exact, arrivals, draws, q, p, float(latency), phases)
     fanout = p * (n + 1) / 3
     predictions = []
     rows = zip(exact, arrivals, draws, clocks, strict=True)
@@ -182,16 +238,42 @@ def predict(
                 send_rate=float(draw * fanout),
                 stable=growth == 0,
                 queue_growth=float(growth),
-                clock_rate=float(clock),
+                lockstep_clock_rate=float(clock),
                 verdict=verdict,
+                clocks=phased,
             )
         )
     return predictions
 
 
-def predict_config(config: RunConfig) -> list[MachinePrediction]:
-    """Predict a run configuration: its rates (experiment 1's drawn ones), p_send, duration."""
-    return predict(config.rates, config.p_send, duration=config.duration)
+def predict_config(config: RunConfig, latency: float = DEFAULT_LATENCY) -> list[MachinePrediction]:
+    """Predict a run configuration: its rates (experiment 1's drawn ones), p_send,
+    duration and start phases, with the DES's ``latency`` (default 1 ms)."""
+    return predict(
+        config.rates, config.p_send, duration=config.duration, latency=latency, phase=config.phase
+    )
+
+
+def clock_rates(
+    rates: Sequence[float | Fraction],
+    p_send: float | Fraction,
+    latency: float = DEFAULT_LATENCY,
+    phase: str | Sequence[float] = "random",
+) -> list[float]:
+    """Each machine's predicted long-run logical-clock rate, in clock units per second.
+
+    With ``phase="random"`` (the default, as in the model) this is the deficit
+    chain's rate averaged over random start phases; with ``"aligned"`` the
+    lock-step rate; with a list of phases, the chain's rate for those phases.
+    ``latency`` is the network's constant one-way latency in seconds. Raise
+    ConfigError as :func:`predict` does.
+    """
+    return [m.clock_rate for m in predict(rates, p_send, latency=latency, phase=phase)]
+
+
+def config_clock_rates(config: RunConfig, latency: float = DEFAULT_LATENCY) -> list[float]:
+    """:func:`clock_rates` of a run configuration (its rates, p_send and phases)."""
+    return [m.clock_rate for m in predict_config(config, latency)]
 
 
 def compare(
@@ -268,6 +350,20 @@ def _probability(value: object) -> Fraction:
     return p
 
 
+def _phase(phase: object, rates: Sequence[Fraction]) -> str | tuple[float, ...]:
+    """``"random"``, ``"aligned"``, or one phase per machine in (0, 1/r]."""
+    if isinstance(phase, str):
+        if phase not in PHASE_MODES:
+            raise ConfigError(
+                f"phase must be one of {', '.join(PHASE_MODES)} or a list, got {phase!r}"
+            )
+        return phase
+    if not isinstance(phase, Sequence) or len(phase) != len(rates):
+        raise ConfigError(f"phase needs one value per machine ({len(rates)}), got {phase!r}")
+    phases = tuple(number(x, "phase", low=0.0) for x in phase)
+    return phases
+
+
 def _machine_count(n: int) -> int:
     if n < 2:
         raise ConfigError(f"a run needs at least two machines, got {n}")
@@ -300,24 +396,363 @@ def _drawing_rates(rates: Sequence[Fraction], q: Fraction) -> list[Fraction]:
 
 
 def _clock_rates(
-    rates: Sequence[Fraction], arrivals: Sequence[Fraction], draws: Sequence[Fraction], q: Fraction
-) -> list[Fraction]:
-    """The clock-rate fixed point ``c_i = max(r_i, f_i max_j c_j)``, iterated up from ``c = r``."""
+    rates: Sequence[Fraction],
+    arrivals: Sequence[Fraction],
+    draws: Sequence[Fraction],
+    q: Fraction,
+    floor: Sequence[float] | None = None,
+) -> list[Any]:
+    """The clock-rate fixed point ``c_i = max(b_i, f_i max_j c_j)``, iterated up from ``c = b``:
+    ``b = r`` in lock-step (exact fractions), the stable machines' chain rate with phases."""
     n = len(rates)
+    base: Sequence[Any] = rates if floor is None else floor
     freshness = [
         min(Fraction(1), r / a) if a > 0 else Fraction(1)
         for r, a in zip(rates, arrivals, strict=True)
     ]
     senders = [[j for j in range(n) if j != i and q * draws[j] > 0] for i in range(n)]
-    clocks = list(rates)
+    clocks = list(base)
     # Each round can only raise a clock to a value carried along one more link, so
     # n rounds reach the fixed point (every path of the longest-path problem is shorter).
     for _ in range(n + 1):
         updated = [
-            max(rates[i], freshness[i] * max((clocks[j] for j in senders[i]), default=Fraction(0)))
+            max(base[i], freshness[i] * max((clocks[j] for j in senders[i]), default=Fraction(0)))
             for i in range(n)
         ]
         if updated == clocks:
             break
         clocks = updated
     return clocks
+
+
+# --- Clock rates under start phases: the deficit chain -----------------------------------
+
+#: Deficits (the highest clock minus a clock or a message's clock) of this much or more are
+#: "far": such a clock or message can no longer lift anything, so the chain lumps them.
+FAR = 2
+#: Messages the chain counts behind a queue's first one (each a far message by the time it
+#: is read); a machine loaded so much that more wait loses the excess from the chain.
+QUEUE_CAP = 6
+#: The chain is solved for at most this many machines that draw (stable machines); with
+#: more, the state space outgrows a fraction of a second and ``clock_rate`` keeps the
+#: lock-step figure (see the module essay).
+MAX_CHAIN_MACHINES = 3
+#: Ticks per repeating schedule beyond which the rates are rounded for the chain (ratios to
+#: the fastest on a common denominator of ``MAX_SCHEDULE_TICKS // machines``).
+MAX_SCHEDULE_TICKS = 120
+#: Phase configurations averaged for random phases (fewer on long schedules, which
+#: already pass through many relative phases in one period).
+PHASE_SAMPLES = 16
+#: Schedule ticks walked per phase configuration and period, summed over samples: the
+#: sample count is ``min(PHASE_SAMPLES, max(4, SAMPLE_TICKS // ticks per period))``.
+SAMPLE_TICKS = 480
+#: Relative change of the gain per period at which the walk has converged.
+TOLERANCE = 1e-9
+MAX_PERIODS = 5000
+
+#: A chain state: the deficit of each machine's clock; each queue's first message's deficit
+#: (-1: empty) and how many far messages follow it; per sender, the messages in flight as
+#: (recipient bitmask, deficit) groups in the order they will arrive.
+_State = tuple[
+    tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[tuple[tuple[int, int], ...], ...]
+]
+#: One event's moves from a state: (probability, next state, probability x gain).
+_Moves = list[tuple[float, _State, float]]
+
+TICK, ARRIVE, TICK_ARRIVE = range(3)
+
+
+class _DeficitChain:
+    """The Markov chain of the stable machines' clock deficits, one event at a time.
+
+    Events are a machine's tick (``TICK``), the arrival of what it sent at its last
+    tick (``ARRIVE``), or both at once when nothing happens in between
+    (``TICK_ARRIVE``; 1 ms of latency almost always). The states and the transitions
+    are discovered along the schedules walked, and kept as sparse arrays per event
+    kind: the walk is a few numpy operations per event.
+    """
+
+    def __init__(self, outcomes: list[list[tuple[float, int]]], in_flight: list[int]) -> None:
+        self.n = len(outcomes)
+        self.outcomes = outcomes
+        # in_flight[i] > 1: latency of a period or more, every tick queues a (maybe empty)
+        # group so that arrivals stay matched to their ticks.
+        self.in_flight = in_flight
+        self.states: list[_State] = []
+        self.index: dict[_State, int] = {}
+        self.moves: list[dict[int, list[tuple[int, float, float]]]] = [
+            {} for _ in range(3 * self.n)
+        ]
+        self.arrays: list[tuple[Any, Any, Any, Any]] | None = None
+
+    # -- the rules (docs/spec.md, the model) on deficits --------------------------------
+
+    def start(self, pending: Sequence[int]) -> int:
+        groups = tuple(((0, 0),) * k for k in pending)
+        n = self.n
+        return self.state_id(((0,) * n, (-1,) * n, (0,) * n, groups))
+
+    def _lift(self, state: _State, top: int) -> _State:
+        """The highest clock went up by one, at machine ``top``: every other deficit grows."""
+        d, heads, counts, pending = state
+
+        def bump(e: int) -> int:
+            return e + 1 if e < FAR else FAR
+
+        return (
+            tuple(0 if j == top else bump(x) for j, x in enumerate(d)),
+            tuple(h if h < 0 else bump(h) for h in heads),
+            counts,
+            tuple(tuple((m, bump(e) if m else 0) for m, e in groups) for groups in pending),
+        )
+
+    def _tick(self, state: _State, i: int) -> _Moves | None:
+        d, heads, counts, pending = state
+        limit = max(self.in_flight[i], 1)
+        if len(pending[i]) >= limit:
+            return None  # not on the schedule: the arrival comes before the next tick
+        fifo = self.in_flight[i] > 1
+        if heads[i] >= 0 or counts[i] > 0:  # RECEIVE: max(local, message) + 1
+            if heads[i] >= 0:
+                e = heads[i]
+                heads = (*heads[:i], -1, *heads[i + 1 :])
+            else:
+                e = FAR
+                counts = (*counts[:i], counts[i] - 1, *counts[i + 1 :])
+            if fifo:
+                pending = (*pending[:i], (*pending[i], (0, 0)), *pending[i + 1 :])
+            base = min(d[i], e)
+            if base == 0:
+                return [(1.0, self._lift((d, heads, counts, pending), i), 1.0)]
+            if base < FAR:
+                d = (*d[:i], base - 1, *d[i + 1 :])
+            return [(1.0, (d, heads, counts, pending), 0.0)]
+        gain = 0.0  # a draw: INTERNAL or SEND, the clock + 1
+        if d[i] == 0:
+            gain = 1.0
+            d, heads, counts, pending = self._lift(state, i)
+        elif d[i] < FAR:
+            d = (*d[:i], d[i] - 1, *d[i + 1 :])
+        moves: _Moves = []
+        for prob, mask in self.outcomes[i]:
+            sent = pending
+            if mask or fifo:
+                group = (mask, d[i] if mask else 0)
+                sent = (*pending[:i], (*pending[i], group), *pending[i + 1 :])
+            moves.append((prob, (d, heads, counts, sent), prob * gain))
+        return moves
+
+    def _arrive(self, state: _State, i: int) -> _Moves:
+        d, heads, counts, pending = state
+        if not pending[i]:
+            return [(1.0, state, 0.0)]
+        (mask, e), rest = pending[i][0], pending[i][1:]
+        first, behind = list(heads), list(counts)
+        for j in range(self.n):
+            if mask >> j & 1:
+                if first[j] < 0 and behind[j] == 0:
+                    first[j] = e
+                else:
+                    behind[j] = min(behind[j] + 1, QUEUE_CAP)
+        return [
+            (1.0, (d, tuple(first), tuple(behind), (*pending[:i], rest, *pending[i + 1 :])), 0.0)
+        ]
+
+    def _event(self, state: _State, kind: int, i: int) -> _Moves | None:
+        if kind == ARRIVE:
+            return self._arrive(state, i)
+        moves = self._tick(state, i)
+        if kind == TICK or moves is None:
+            return moves
+        return [(p, self._arrive(s, i)[0][1], g) for p, s, g in moves]
+
+    # -- discovery and the walk ---------------------------------------------------------
+
+    def state_id(self, state: _State) -> int:
+        sid = self.index.get(state)
+        if sid is None:
+            sid = self.index[state] = len(self.states)
+            self.states.append(state)
+        return sid
+
+    def _moves(self, event: int, sid: int) -> list[tuple[int, float, float]]:
+        known = self.moves[event].get(sid)
+        if known is None:
+            kind, i = divmod(event, self.n)
+            found = self._event(self.states[sid], kind, i) or []
+            known = [(self.state_id(s), p, g) for p, s, g in found]
+            self.moves[event][sid] = known
+            self.arrays = None
+        return known
+
+    def explore(self, events: Sequence[int], first: set[int]) -> set[int]:
+        """Every state reachable along the periodic event sequence from ``first``."""
+        current = set(first)
+        while True:
+            at_start = set(current)
+            for event in events:
+                current = {dst for sid in current for dst, _, _ in self._moves(event, sid)}
+            if current <= at_start:
+                return at_start
+            current |= at_start
+
+    def _sparse(self) -> list[tuple[Any, Any, Any, Any]]:
+        import numpy as np
+
+        if self.arrays is None:
+            n = len(self.states)
+            arrays = []
+            for table in self.moves:
+                src = np.array([s for s, moves in table.items() for _ in moves], dtype=np.intp)
+                flat = [move for moves in table.values() for move in moves]
+                dst = np.array([m[0] for m in flat], dtype=np.intp)
+                prob = np.array([m[1] for m in flat], dtype=float)
+                gain = np.bincount(src, weights=np.array([m[2] for m in flat]), minlength=n)
+                arrays.append((src, dst, prob, gain))
+            self.arrays = arrays
+        return self.arrays
+
+    def gain_per_period(self, events: Sequence[int], dist: Any) -> tuple[float, Any]:
+        """Walk the periodic sequence until the expected gain per period settles."""
+        import numpy as np
+
+        arrays = self._sparse()
+        n = len(self.states)
+        if len(dist) < n:
+            dist = np.concatenate([dist, np.zeros(n - len(dist))])
+        last = math.nan
+        gain = 0.0
+        for _ in range(MAX_PERIODS):
+            gain = 0.0
+            for event in events:
+                src, dst, prob, gains = arrays[event]
+                gain += float(dist @ gains)
+                dist = np.bincount(dst, weights=dist[src] * prob, minlength=n)
+            if abs(gain - last) <= TOLERANCE * max(gain, 1.0):
+                break
+            last = gain
+        return gain, dist
+
+
+def _rate_gcd(rates: Sequence[Fraction]) -> Fraction:
+    """The largest rate of which every rate is a whole multiple: 1 / (the schedule's period)."""
+    num = 0
+    den = 1
+    for rate in rates:
+        den = math.lcm(den, rate.denominator)
+    for rate in rates:
+        num = math.gcd(num, rate.numerator * (den // rate.denominator))
+    return Fraction(num, den)
+
+
+def _chain_rates(rates: Sequence[Fraction]) -> tuple[Fraction, ...]:
+    """The rates the chain plays: as given when their schedule repeats within
+    ``MAX_SCHEDULE_TICKS`` ticks, else the ratios to the fastest on a common denominator."""
+    if sum(rates, Fraction(0)) / _rate_gcd(rates) <= MAX_SCHEDULE_TICKS:
+        return tuple(rates)
+    top = max(rates)
+    steps = MAX_SCHEDULE_TICKS // len(rates)
+    return tuple(top * max(1, round(rate / top * steps)) / steps for rate in rates)
+
+
+def _schedule(
+    rates: Sequence[Fraction], phases: Sequence[float], latency: float, in_flight: Sequence[int]
+) -> tuple[float, list[int], list[int]]:
+    """One period of the merged tick schedule as chain events, and the groups each sender
+    has in flight when the period starts (for senders whose latency spans a period)."""
+    n = len(rates)
+    period = float(1 / _rate_gcd(rates))
+    rows = []
+    pending = [0] * n
+    for i, rate in enumerate(rates):
+        for k in range(int(rate / _rate_gcd(rates))):
+            t = (phases[i] + k / float(rate)) % period
+            rows.append((t, 1, i, TICK))
+            arrival = t + latency
+            if in_flight[i] > 1:
+                pending[i] += int(arrival // period)
+            # An arrival at a tick's instant is in the queue at that tick (SPEC: the DES's
+            # URGENT arrivals); with no latency it follows every tick of its own instant.
+            rows.append((arrival % period, 0 if latency > 0 else 2, i, ARRIVE))
+    rows.sort()
+    events = []
+    k = 0
+    while k < len(rows):
+        _, _, i, kind = rows[k]
+        after = rows[k + 1] if k + 1 < len(rows) else None
+        if kind == TICK and in_flight[i] <= 1 and after is not None and after[2:] == (i, ARRIVE):
+            events.append(TICK_ARRIVE * n + i)
+            k += 2
+            continue
+        events.append(kind * n + i)
+        k += 1
+    return period, events, pending
+
+
+def _phase_samples(rates: Sequence[Fraction], count: int) -> list[tuple[float, ...]]:
+    """``count`` phase configurations spread evenly (a Kronecker sequence): the first
+    machine's phase 0, each other's a fraction of its period."""
+    d = len(rates) - 1
+    # The generalised golden ratio: the root of x^(d+1) = x + 1 (Roberts' R_d sequence).
+    g = 2.0
+    for _ in range(60):
+        g = (1 + g) ** (1 / (d + 1))
+    alphas = [(1 / g) ** (j + 1) for j in range(d)]
+    return [
+        (0.0, *(((0.5 + s * a) % 1.0) / float(rates[j + 1]) for j, a in enumerate(alphas)))
+        for s in range(1, count + 1)
+    ]
+
+
+@lru_cache(maxsize=512)
+def _group_clock_rate(
+    rates: tuple[Fraction, ...],
+    n_machines: int,
+    p: Fraction,
+    latency: float,
+    phases: tuple[float, ...] | None,
+) -> float:
+    """The long-run rate of the highest clock of the machines that draw (``rates``; the
+    others of the ``n_machines`` never send), averaged over random phases or at ``phases``."""
+    import numpy as np
+
+    n = len(rates)
+    if n == 1 or p == 0 or n > MAX_CHAIN_MACHINES:
+        return float(max(rates))
+    played = _chain_rates(rates)
+    if played != tuple(rates):
+        phases = None
+    # A draw: INTERNAL, a broadcast, or a single send to each other machine; recipients
+    # outside the chain (saturated machines) drop out of the bitmask.
+    single = float(2 * p / 3 / (n_machines - 1))
+    outcomes = []
+    for i in range(n):
+        everyone = sum(1 << j for j in range(n) if j != i)
+        shares = {0: float(1 - p) + single * (n_machines - n)}
+        shares[everyone] = shares.get(everyone, 0.0) + float(p / 3)
+        for j in range(n):
+            if j != i:
+                shares[1 << j] = shares.get(1 << j, 0.0) + single
+        outcomes.append([(w, mask) for mask, w in sorted(shares.items()) if w > 0])
+    in_flight = [math.floor(latency * float(r)) + 1 for r in played]
+    chain = _DeficitChain(outcomes, in_flight)
+    period_ticks = int(sum(played, Fraction(0)) / _rate_gcd(played))
+    samples = (
+        [phases]
+        if phases is not None
+        else _phase_samples(played, min(PHASE_SAMPLES, max(4, SAMPLE_TICKS // period_ticks)))
+    )
+    warm = all(k == 1 for k in in_flight)  # a state of one schedule fits the next one
+    dist: Any = None
+    total = 0.0
+    for sample in samples:
+        period, events, pending = _schedule(played, sample, latency, in_flight)
+        if dist is None or not warm:
+            start = chain.start(pending)
+            dist = np.zeros(len(chain.states))
+            dist[start] = 1.0
+        support = {int(s) for s in np.flatnonzero(dist)}
+        chain.explore(events, support)
+        gain, dist = chain.gain_per_period(events, dist)
+        total += gain / period
+    return total / len(samples)

@@ -118,30 +118,29 @@ def test_critical_machine_queue_is_a_random_walk(des_comparisons):
 
 
 @pytest.mark.parametrize("number", range(1, 12))
-def test_clock_rates_match_des(des_comparisons, aligned_comparisons, number):
-    # Long-run rates against 60 s means: the order-1/T terms the model drops
-    # (the age of the last fast message, the start) cost up to 1.4%, sampling
-    # noise of a 50-seed mean up to ~1.3% for a saturated machine: 4%. A
-    # critical machine reads messages about E Q(T) / lambda seconds old
-    # (order 1/sqrt(T)): 3.5% measured, 6% allowed. Equal rates are the
-    # exception: the prediction holds in lock-step (aligned phases) and is only
-    # a lower bound with random phases, where a message read after its sender's
-    # tick lifts the reader above every tick count (docs/theory.md).
-    if number in EQUAL_RATES:
-        for m in machines(aligned_comparisons[number]):
-            means = machine_means(aligned_comparisons[number], m)
-            predicted, observed = means["clock_rate_pred"], means["clock_rate_obs"]
-            assert abs(observed - predicted) <= 0.04 * predicted, (m, predicted, observed)
-        for m in machines(des_comparisons[number]):
-            means = machine_means(des_comparisons[number], m)
-            assert means["clock_rate_obs"] > 1.04 * means["clock_rate_pred"]
-        return
+def test_clock_rates_match_des(des_comparisons, number):
+    # Long-run rates (the deficit chain under random phases) against 60 s means:
+    # the order-1/T terms the model drops (the age of the last fast message, the
+    # start) cost up to 1.5%, sampling noise of a 50-seed mean up to ~1.3% for a
+    # saturated machine: 3%, the issue's bound. A critical machine reads messages
+    # about E Q(T) / lambda seconds old (order 1/sqrt(T)): 3.3% measured over
+    # these 50 seeds (2.9% over 100), 6% allowed.
     runs = des_comparisons[number]
     for m in machines(runs):
         means = machine_means(runs, m)
-        tolerance = 0.06 if CRITICAL in means["verdicts"] else 0.04
+        tolerance = 0.06 if CRITICAL in means["verdicts"] else 0.03
         predicted, observed = means["clock_rate_pred"], means["clock_rate_obs"]
         assert abs(observed - predicted) <= tolerance * predicted, (m, predicted, observed)
+
+
+@pytest.mark.parametrize("number", EQUAL_RATES)
+def test_equal_rates_in_lock_step_tick_together(aligned_comparisons, number):
+    # Aligned phases: every jump is 1 and the clock is the tick count, as the
+    # lock-step prediction says (and predict_config passes the config's phase).
+    for m in machines(aligned_comparisons[number]):
+        means = machine_means(aligned_comparisons[number], m)
+        assert means["clock_rate_pred"] == 3.0
+        assert means["clock_rate_obs"] == pytest.approx(3.0, abs=1 / 60)
 
 
 @pytest.mark.parametrize("number", range(1, 12))
@@ -174,7 +173,8 @@ def test_experiment_4_by_hand():
     slow, mid, fast = predict([1, 3, 6], 0.3)
     assert slow.arrival_rate == pytest.approx(1.5)
     assert slow.queue_growth == pytest.approx(0.5)
-    assert slow.clock_rate == pytest.approx(6 * 1 / 1.5)
+    assert slow.lockstep_clock_rate == pytest.approx(6 * 1 / 1.5)
+    assert slow.clock_rate == pytest.approx(6 * 1 / 1.5, rel=1e-9)
     assert (slow.verdict, mid.verdict, fast.verdict) == (GROWING, STABLE, STABLE)
     assert mid.arrival_rate == pytest.approx(1.125)
     assert fast.arrival_rate == pytest.approx(0.375)
@@ -274,7 +274,7 @@ def test_prediction_is_consistent(rates, p_send):
         assert (p.queue_growth == 0) == p.stable
         assert p.verdict in (STABLE, GROWING, CRITICAL)
         assert (p.verdict == GROWING) == (not p.stable)
-        assert p.rate <= p.clock_rate <= top * (1 + 1e-12)
+        assert p.rate <= p.lockstep_clock_rate <= top * (1 + 1e-12)
         # The fixed point: arrivals are q times the others' drawing ticks.
         others = sum(draws) - draws[p.machine]
         assert p.arrival_rate == pytest.approx(q * others, rel=1e-9, abs=1e-12)
@@ -325,7 +325,7 @@ def test_prediction_scales_with_the_rates(run, factor):
     for a, b in zip(base, scaled, strict=True):
         assert b.verdict == a.verdict
         assert b.arrival_rate == pytest.approx(a.arrival_rate * factor, rel=1e-12, abs=1e-12)
-        assert b.clock_rate == pytest.approx(a.clock_rate * factor, rel=1e-12)
+        assert b.lockstep_clock_rate == pytest.approx(a.lockstep_clock_rate * factor, rel=1e-12)
         assert b.receive_share == pytest.approx(a.receive_share, rel=1e-12, abs=1e-12)
 
 

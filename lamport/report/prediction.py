@@ -2,6 +2,9 @@
 
 A run report predicts its own configuration; a sweep report predicts each
 experiment whose rates are fixed and compares with the mean over its seeds.
+Clock rates are :mod:`lamport.theory`'s deficit chain under the case's start
+phases (random by default: every clock then runs a little faster than the
+fastest machine ticks) and latency.
 Both hand :func:`prediction_table` one :class:`PredictionCase` per
 configuration and get the same columns, computed by
 :func:`lamport.theory.compare` with the same definitions.
@@ -30,7 +33,10 @@ class PredictionCase:
     ``summary_rows`` are summary rows (``summary.csv``'s columns) of one or more
     runs of it; ``observed`` gives the text of the "observed" column per machine
     (a run's queue verdict, a sweep's share of growing seeds); ``experiment``
-    labels the case's rows in a table of several.
+    labels the case's rows in a table of several. ``phase`` and ``latency`` are
+    the runs' start phases (``"random"``, ``"aligned"`` or one per machine) and
+    network latency in seconds (None: the DES default, 1 ms); they shape the
+    predicted clock rates.
     """
 
     rates: Sequence[float]
@@ -39,6 +45,8 @@ class PredictionCase:
     summary_rows: Sequence[Mapping[str, Any]]
     observed: Mapping[int, str] = field(default_factory=dict)
     experiment: int | None = None
+    phase: str | Sequence[float] = "random"
+    latency: float | None = None
 
 
 @dataclass
@@ -58,6 +66,7 @@ def prediction_table(
     A case the theory refuses (a ValueError, e.g. rates that differ between the
     summary rows) is left out and named in ``skipped``.
     """
+    from lamport.config import DEFAULT_LATENCY
     from lamport.theory import compare, predict
 
     by_experiment = len(cases) > 1 or any(c.experiment is not None for c in cases)
@@ -66,10 +75,15 @@ def prediction_table(
     skipped = []
     for case in cases:
         try:
-            compared = compare(
-                predict(list(case.rates), case.p_send, duration=case.duration),
-                list(case.summary_rows),
+            latency = DEFAULT_LATENCY if case.latency is None else case.latency
+            predictions = predict(
+                list(case.rates),
+                case.p_send,
+                duration=case.duration,
+                latency=latency,
+                phase=case.phase,
             )
+            compared = compare(predictions, list(case.summary_rows))
         except ValueError as exc:
             skipped.append(f"{case.experiment} ({exc})" if by_experiment else str(exc))
             continue
@@ -102,7 +116,8 @@ def prediction_table(
         rows,
         left=("predicted", observed_header),
         caption=(
-            "Queueing theory (lamport.theory, long-run fluid limit) against "
+            "Queueing theory (lamport.theory: long-run fluid limit; clock rates from the "
+            "deficit chain under the runs' start phases, docs/theory.md) against "
             f"{caption or 'the run'}. Observed: {OBSERVED}."
         ),
     )

@@ -275,8 +275,15 @@ def prediction_blocks(run: RunLike, stats: pd.DataFrame) -> list[Any]:
     """The predicted-versus-observed table of the run, and how often the verdicts agree."""
     run = as_run(run)
     observed = {int(r["machine"]): str(r["queue_verdict"]) for _, r in stats.iterrows()}
+    latency = run.metadata.get("latency")
     case = PredictionCase(
-        run.rates, float(run.config.p_send), run.duration, run.summary(), observed
+        run.rates,
+        float(run.config.p_send),
+        run.duration,
+        run.summary(),
+        observed,
+        phase=run.config.phase,
+        latency=float(latency) if isinstance(latency, int | float) else None,
     )
     prediction = prediction_table([case])
     if prediction.skipped:
