@@ -781,14 +781,32 @@ def _cell_time(cell: str) -> tuple[float, str] | None:
     return (epoch, "unix") if epoch is not None else None
 
 
-def _int_cell(text: str, what: str) -> int:
-    """An integer cell of ASCII digits (a sign allowed); _BadLine otherwise."""
-    try:
-        if not text.isascii():
-            raise ValueError
-        return int(text)
-    except ValueError:
-        raise _BadLine(f"{what} {text!r} is not an integer") from None
+def _table_rows(
+    source: SourceLog, lines: Sequence[str], table: _Table
+) -> tuple[list[int], list[str]]:
+    """The line numbers and lines of a delimited log's rows; blank lines, the header and
+    lines of another width (metadata, start-up messages) are counted aside."""
+    numbers: list[int] = []
+    rows: list[str] = []
+    delimiter = table.delimiter
+    separators = table.width - 1
+    head = table.header[0] if table.header else None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            source.skipped += 1
+            continue
+        if delimiter is not None and line.count(delimiter) == separators and '"' not in line:
+            fits = True
+        else:
+            fits = len(_split(line, delimiter)) == table.width
+        if fits and head is not None and head in line and _split(line, delimiter) == table.header:
+            source.skipped += 1
+        elif fits:
+            numbers.append(number)
+            rows.append(line)
+        else:
+            _meta_or_skip(source, number, line)
+    return numbers, rows
 
 
 @lru_cache(maxsize=4096)
@@ -796,79 +814,6 @@ def _peer_cell(text: str) -> tuple[tuple[str, ...], bool]:
     """The machine names in a peer cell (``1+2``, ``A and B``), and whether it means all."""
     names = tuple(n for n in re.split(r"[+&/ ]+|\band\b", text) if n)
     return names, any(n.lower() in _EVERY for n in names)
-
-
-class _RowReader:
-    """Reads the rows of a delimited log once its columns' roles are known."""
-
-    def __init__(self, roles: dict[str, int], time_kinds: list[str]) -> None:
-        self.roles = roles
-        self.time_kinds = time_kinds
-        self.kind = roles["kind"]
-        self.clock = roles["clock"]
-        self.optional = {
-            role: roles.get(role)
-            for role in ("msg_clock", "time", "queue", "to", "peer", "from", "machine", "msg_id")
-        }
-
-    def __call__(self, line_no: int, row: list[str]) -> Record:
-        kind, everyone = cell_kind(row[self.kind])
-        if kind is None:
-            raise _BadLine(f"no event kind in {row[self.kind]!r}")
-        clock = _int_cell(row[self.clock], "clock")
-        get = self.optional
-
-        def cell(role: str) -> str:
-            index = get[role]
-            return row[index] if index is not None else ""
-
-        text = cell("msg_clock")
-        msg_clock = _int_cell(text, "message clock") if text else None
-        for carried in (clock, msg_clock):
-            if carried is not None and not 0 <= carried < CLOCK_LIMIT:
-                raise _BadLine(f"clock {carried} is outside 0..2^63-1")
-        time = None
-        text = cell("time")
-        if text:
-            parsed: tuple[float, str] | None
-            try:
-                seconds = float(text)
-            except ValueError:
-                parsed = parse_time(text)
-                if parsed is None:
-                    raise _BadLine(f"time {text!r} is neither a date-time nor a number") from None
-            else:
-                epoch = _epoch(seconds)
-                parsed = (epoch, "unix") if epoch is not None else (seconds, "relative")
-            time = parsed[0]
-            if not self.time_kinds or self.time_kinds[-1] != parsed[1]:
-                self.time_kinds.append(parsed[1])
-        text = cell("queue")
-        queue = _int_cell(text, "queue") if text else None
-        to: tuple[str, ...] | None = None
-        sender = None
-        text = cell("to") or (cell("peer") if kind == SEND else "")
-        if text and kind == SEND:
-            names, everyone_here = _peer_cell(text)
-            to = (EVERYONE,) if everyone or everyone_here else names
-        elif kind == SEND and everyone:
-            to = (EVERYONE,)
-        if kind == RECEIVE:
-            text = cell("from") or cell("peer")
-            if text:
-                sender = _peer_cell(text)[0][0] if _peer_cell(text)[0] else None
-        return Record(
-            line=line_no,
-            kind=kind,
-            clock=clock,
-            time=time,
-            queue=queue,
-            to=to,
-            sender=sender,
-            msg_clock=msg_clock,
-            msg_id=cell("msg_id") or None,
-            machine=cell("machine") or None,
-        )
 
 
 # -- the file ----------------------------------------------------------------------------
@@ -922,36 +867,32 @@ def parse_auto_files(
     sources = [SourceLog(path=Path(p), format="auto") for p in paths]
     kinds: list[list[str]] = [[] for _ in paths]
     if table is not None:
-        rows: list[list[tuple[int, list[str]]]] = []
-        for source, lines in zip(sources, texts, strict=True):
-            mine: list[tuple[int, list[str]]] = []
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    source.skipped += 1
-                    continue
-                cells = _split(line, table.delimiter)
-                if cells == table.header:
-                    source.skipped += 1
-                elif len(cells) == table.width:
-                    mine.append((number, cells))
-                else:
-                    _meta_or_skip(source, number, line)
-            rows.append(mine)
-        roles = _column_roles(table, [r for mine in rows for _, r in mine[:SAMPLE]])
+        from lamport.imports.table import read_rows
+
+        rows = [
+            _table_rows(source, lines, table) for source, lines in zip(sources, texts, strict=True)
+        ]
+        sample = [_split(line, table.delimiter) for mine in rows for line in mine[1][:SAMPLE]]
+        roles = _column_roles(table, sample)
         missing = [r for r in ("kind", "clock") if r not in roles]
         if missing:
             raise LogError(
                 f"{paths[0]}: rows of {table.width} fields, but no column is the event "
                 f"{' or the '.join(missing)}; describe the format in a recipe (docs/import.md)"
             )
-        for source, mine, found in zip(sources, rows, kinds, strict=True):
-            read = _RowReader(roles, found)
-            records = source.records
-            for number, cells in mine:
-                try:
-                    records.append(read(number, cells))
-                except _BadLine as exc:
-                    source.bad.append((number, str(exc)))
+        for source, (numbers, mine), found in zip(sources, rows, kinds, strict=True):
+            source.columns, source.bad, time_kinds = read_rows(
+                mine,
+                numbers,
+                table.delimiter,
+                table.width,
+                roles,
+                cell_kind,
+                _peer_cell,
+                parse_time,
+                _epoch,
+            )
+            found += sorted(time_kinds)
     else:
         for source, lines, found in zip(sources, texts, kinds, strict=True):
             _read_words(source, lines, found)
@@ -1090,6 +1031,7 @@ def _take_meta(source: SourceLog, said: _Line) -> None:
 
 def _name_from_lines(source: SourceLog) -> None:
     """A file whose every event names the same machine is that machine."""
-    names = {r.machine.lower() for r in source.records if r.machine is not None}
-    if len(names) == 1 and all(r.machine is not None for r in source.records):
-        source.name = next(r.machine for r in source.records if r.machine is not None)
+    machine = source.table().machine
+    every = len(machine) and not (machine == None).any()  # noqa: E711 - elementwise
+    if every and len({str(name).lower() for name in set(machine)}) == 1:
+        source.name = str(machine[0])
