@@ -628,6 +628,14 @@ class _DeficitChain:
                 src, dst, prob, gains = arrays[event]
                 gain += float(dist @ gains)
                 dist = np.bincount(dst, weights=dist[src] * prob, minlength=n)
+            # A state carried over from another phase sample may hold a message in flight
+            # where this schedule ticks first: that state has no move and its mass drops
+            # out. After one period only this schedule's states remain; rescale and go on.
+            mass = float(dist.sum())
+            if abs(mass - 1.0) > 1e-12:
+                dist = dist / mass
+                last = math.nan
+                continue
             if abs(gain - last) <= TOLERANCE * max(gain, 1.0):
                 break
             last = gain
@@ -747,10 +755,15 @@ def _group_clock_rate(
     total = 0.0
     for sample in samples:
         period, events, pending = _schedule(played, sample, latency, in_flight)
+        start = chain.start(pending)
+        fresh = np.zeros(len(chain.states))
+        fresh[start] = 1.0
         if dist is None or not warm:
-            start = chain.start(pending)
-            dist = np.zeros(len(chain.states))
-            dist[start] = 1.0
+            dist = fresh
+        else:
+            # Warm: the last sample's distribution, half of it; the other half starts
+            # afresh, so some mass always fits this schedule (see gain_per_period).
+            dist = 0.5 * fresh + 0.5 * np.concatenate([dist, np.zeros(len(fresh) - len(dist))])
         support = {int(s) for s in np.flatnonzero(dist)}
         chain.explore(events, support)
         gain, dist = chain.gain_per_period(events, dist)
