@@ -138,8 +138,8 @@ def check_logs(
 
     resets = _resets(all_logs, rows)
     problems += [
-        f"{_line(machine, row)}: RESTART with the clock reset (a 'reset' crash): the clock "
-        "condition and any carried vector clocks break from here on, as the lines below show"
+        f"{_line(machine, row)}: RESTART with the clock reset (a 'reset' crash): each clock "
+        "condition broken and each carried vector clock that differs below follows from it"
         for (machine, _), row in resets.items()
     ]
     found, solved = _causal_problems(logs, causality, _where)
