@@ -1,9 +1,11 @@
 """A queueing prediction of the scale model: arrival rates, queues and clock rates.
 
 This module predicts, from the tick rates and ``p_send`` alone, what a long run
-of the scale model (docs/spec.md, the model) does to each machine. It is pure
-arithmetic: no simulation, no numpy, no pandas. The derivation, in the
-fluid (law-of-large-numbers) limit:
+of the scale model (docs/spec.md, the model) does to each machine; the clock
+rates also take the start phases and the latency. Queues are pure arithmetic in
+the fluid (law-of-large-numbers) limit; clock rates under random phases come
+from a small Markov chain solved numerically (numpy, imported on first use).
+No simulation, no pandas. The derivation:
 
 Drawing ticks
     A machine draws an action only on a tick that finds its queue empty. Call
@@ -58,7 +60,7 @@ Queues
     ``"critical"`` instead of ``"stable"`` or ``"growing"``: neither a bounded
     queue nor a growth rate describes them.
 
-Clock rates
+Clock rates in lock-step
     Every tick raises a clock by one, so a clock moves at least at the
     machine's tick rate; a RECEIVE lifts it above the message clock, so it
     moves at least as fast as the clocks it reads. A stable machine reads
@@ -71,19 +73,64 @@ Clock rates
     its own, and interleaved messages from slower senders only lower the
     messages' clocks below the running maximum. Hence the fixed point
 
-        c_i = max(r_i, f_i * max over senders j of c_j),   f_i = min(1, r_i / lambda_i),
+        c_i = max(b_i, f_i * max over senders j of c_j),   f_i = min(1, r_i / lambda_i),
 
-    over the senders with ``q d_j > 0`` (saturated machines never send). It is
-    reached by iterating up from ``c = r``. With ``p > 0`` every stable machine
-    ends up at the fastest tick rate and a saturated one at
-    ``r_max r_i / lambda_i``; with ``p = 0`` every clock runs at its own rate.
+    over the senders with ``q d_j > 0`` (saturated machines never send), with
+    ``b_i = r_i``. It is reached by iterating up from ``c = b``. With ``p > 0``
+    every stable machine ends up at the fastest tick rate and a saturated one
+    at ``r_max r_i / lambda_i``; with ``p = 0`` every clock runs at its own
+    rate. This is exact when machines tick in lock-step (aligned phases): a
+    message is then read at the reader's next tick, which falls with its
+    sender's next tick, and it never carries a clock above the reader's own
+    count. It is ``lockstep_clock_rate``.
+
+Clock rates under start phases: the handover lift
+    With phases a message can be read *before* its sender ticks again. If the
+    sender held the highest clock M, the reader sets its clock to M + 1 and
+    now holds the highest clock itself; the old leader's next tick only brings
+    it to M + 1 as well. The highest clock rose at a tick that was not the
+    leader's own: each such handover adds one to every stable machine's clock
+    in the long run (they all follow the highest). The rate of the stable
+    machines' common clock ``b`` is the rate of the highest clock, which no
+    fluid argument gives: it depends on the order in which the machines tick
+    and read. It is computed from a Markov chain on the stable machines
+    (saturated and critical ones never draw in the long run, so they only
+    absorb messages):
+
+    * state: each machine's *deficit* ``M - C_i``; the deficit of the first
+      message in each queue and how many messages wait behind it; the
+      messages in flight (recipients and deficit);
+    * events: the merged tick schedule of one period ``1 / gcd(rates)``
+      (rates are exact fractions), each tick a RECEIVE of the first message
+      or a draw with the model's probabilities (messages to machines outside the
+      chain drop out), each arrival ``latency`` after its tick;
+    * a tick at which the new clock exceeds M (a leader's own tick, or a
+      message carrying M) raises M: the expected raises per period, divided
+      by the period, is ``b`` once the walk of the distribution has settled.
+
+    Deficits of ``FAR`` (2) or more are lumped: such a clock or message is too
+    far below to raise M before it is lifted itself (FAR = 3 moves the figures
+    by at most 0.1%). A message behind another in a queue waits at least one
+    more tick of its reader, by which time M has moved past it: only the first
+    is tracked, the others are counted up to ``QUEUE_CAP`` (6; 10 moves a
+    loaded machine's figure by 0.1%). Random phases average the chain over
+    ``PHASE_SAMPLES`` (16) phase configurations of a Kronecker sequence
+    (fewer on long schedules, which pass many relative phases in one period);
+    64 samples move the figures by at most 0.3%. A schedule longer than
+    ``MAX_SCHEDULE_TICKS`` is played with the rates' ratios rounded to a
+    common denominator. States are discovered along the schedule and walked as
+    sparse numpy arrays: a few hundredths to a few tenths of a second per
+    configuration, computed on first use of ``clock_rate`` and cached. More
+    than ``MAX_CHAIN_MACHINES`` (3) stable machines keep the lock-step figure
+    (a lower bound). Aligned phases keep it too, as do runs without sends.
 
 What this leaves out
     Everything of order ``1/T``: the empty queues at the start, the age of the
     last fast message a machine read before the run ended (a stable machine
-    that hears the fastest clock rarely lags it by about ``(r_max - r_i)`` times
-    that age), and the 1 ms latency. ``docs/theory.md`` measures these against
-    the DES for the whole catalogue.
+    that hears the fastest clock rarely lags it by about ``(b - r_i)`` times
+    that age), and drift and jitter of the tick schedule. ``docs/theory.md``
+    measures these against the DES for the whole catalogue and the stability
+    grid.
 """
 
 from __future__ import annotations
