@@ -10,13 +10,6 @@ from typing import Any, cast
 import pandas as pd
 
 from lamport.analysis import GROWING, RunLike, as_run, drift_frame, machine_stats, rate_correlation
-from lamport.analysis.plots import (
-    MANY_MACHINES,
-    SPACETIME_MACHINES,
-    SPACETIME_SECONDS,
-    run_captions,
-    run_figures,
-)
 from lamport.report import config_rows, num, signed
 from lamport.report.causality import run_blocks, spacetime_html
 from lamport.report.compare import compare_section
@@ -174,6 +167,8 @@ def _rate_sentence(rate: float, group: pd.DataFrame) -> str:
 def findings(run: RunLike, stats: pd.DataFrame) -> list[str]:
     """Sentences that answer the lab's questions for this run: per machine, or per tick
     rate for a run of :data:`lamport.analysis.plots.MANY_MACHINES` machines or more."""
+    from lamport.analysis.plots import MANY_MACHINES  # plotting loads only with the figures
+
     run = as_run(run)
     out = [_leader_sentence(run, stats)]
     if run.n_machines < MANY_MACHINES:
@@ -331,6 +326,13 @@ def run_document(
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(run, stats))
     doc.add(*compare_section(run))  # an imported run against the model
     doc.add(Heading("Causality: how much order do Lamport clocks invent?"), *run_blocks(run))
+    from lamport.analysis.plots import (
+        SPACETIME_MACHINES,
+        SPACETIME_SECONDS,
+        run_captions,
+        run_figures,
+    )
+
     seconds = SPACETIME_SECONDS if spacetime_seconds is None else spacetime_seconds
     paths = run_figures(run, figures_dir, drift, seconds)
     doc.add(Heading("Figures"))

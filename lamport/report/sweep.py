@@ -15,7 +15,6 @@ from typing import Any, cast
 import pandas as pd
 
 from lamport.analysis import Sweep, SweepLike, as_sweep, rate_correlations, sweep_rows, sweep_stats
-from lamport.analysis.plots import SWEEP_FIGURES, overview_plot, spread_plot
 from lamport.report import num, pm
 from lamport.report.causality import sweep_blocks
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
@@ -360,6 +359,8 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
         Heading("Causality: how much order do Lamport clocks invent?"),
         *sweep_blocks(sweep, rows),
     )
+    from lamport.analysis.plots import SWEEP_FIGURES, overview_plot, spread_plot
+
     paths = {"overview": figures_dir / "overview.png", "spread": figures_dir / "spread.png"}
     overview_plot(sweep, paths["overview"], stats)
     spread_plot(sweep, paths["spread"], rows, stats)
