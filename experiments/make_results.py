@@ -317,7 +317,8 @@ def main() -> int:
         "127.0.0.1, all eleven runs (and the four nemesis runs) at once; every log passed every "
         "invariant of docs/spec.md. "
         "**Prediction**: `lamport.theory` (docs/theory.md), long-run rates from the tick rates "
-        "and p_send alone.\n"
+        "and p_send; clock rates also from the random start phases and the 1 ms latency (its "
+        "deficit chain: with phases, every clock runs faster than the machines tick).\n"
     )
     add(
         "Each cell gives the DES mean ± 95% CI, then the real-time run (rt), then the "
