@@ -12,10 +12,11 @@ UV        := $(VENV)/bin/uv
 VENV_MADE := $(VENV)/.created
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+NOTEBOOK_STAMP := $(VENV)/.installed-notebook
 # uv keeps a cache of its own: PIP_NO_CACHE_DIR=1 turns that one off too.
 NO_CACHE  := $(if $(PIP_NO_CACHE_DIR),UV_NO_CACHE=1)
 
-.PHONY: run test install lint bench results clean
+.PHONY: run test install lint bench results notebook docs clean
 
 # $(call install,WHAT,PACKAGES,SECONDS): uv when the venv has it, else pip; never quiet.
 define install
@@ -65,6 +66,18 @@ lint: $(DEV_STAMP)
 bench: $(RUN_STAMP)
 	$(PY) benchmarks/bench_des.py
 	$(PY) benchmarks/bench_realtime.py
+
+## notebook: open the tutorial (docs/tutorial.ipynb) in Jupyter, installing it on first use
+notebook: $(NOTEBOOK_STAMP)
+	$(VENV)/bin/jupyter notebook docs/tutorial.ipynb
+
+$(NOTEBOOK_STAMP): pyproject.toml $(DEV_STAMP)
+	$(call install,Jupyter Notebook,-e '.[notebook]',10,40)
+	@touch $@
+
+## docs: build the documentation site into site/ (mkdocs build --strict)
+docs: $(DEV_STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 ## results: experiments/RESULTS.md from a 100-seed DES sweep and eleven 60 s real-time runs
 results: $(RUN_STAMP)
