@@ -377,6 +377,9 @@ class Comparison:
     title: str
     model: ModelSample
     verdicts: tuple[Verdict, ...]
+    #: Each machine's clock rate as :func:`lamport.theory.clock_rates` predicts it from
+    #: the rates, ``p_send`` and random phases alone (empty where it cannot).
+    predicted: tuple[float, ...] = ()
 
     @property
     def possible(self) -> list[Verdict]:
@@ -439,9 +442,28 @@ class Comparison:
             for key, reason in self.not_possible.items()
         ]
 
+    def theory_text(self) -> str | None:
+        """``theory (docs/theory.md): clock rates 3.38, 3.37, 3.38/s; the run's ...``."""
+        if not self.predicted:
+            return None
+        observed = [
+            v.value for v in self.verdicts if v.figure == "clock_rate" and v.value is not None
+        ]
+        predicted = ", ".join(f"{x:.3f}" for x in self.predicted)
+        line = f"theory (docs/theory.md) predicts clock rates {predicted}/s"
+        if len(observed) == len(self.predicted):
+            line += "; the run's: " + ", ".join(f"{x:.3f}" for x in observed) + "/s"
+        return line
+
     def to_json(self) -> list[dict[str, Any]]:
-        """Every verdict as a JSON object (:meth:`Verdict.to_json`)."""
-        return [v.to_json() for v in self.verdicts]
+        """Every verdict as a JSON object (:meth:`Verdict.to_json`); a clock rate's object
+        also holds ``predicted``, the theory's figure."""
+        out = [v.to_json() for v in self.verdicts]
+        if self.predicted:
+            for item in out:
+                if item["figure"] == "clock_rate":
+                    item["predicted"] = self.predicted[item["machine"]]
+        return out
 
 
 def compare_run(
@@ -479,7 +501,18 @@ def compare_run(
             rank = percentile_rank(model.values[(machine, figure.key)], value)
             inside = low <= value <= high
             verdicts.append(Verdict(machine, figure.key, value, low, high, rank, inside))
-    return Comparison(result.title, model, tuple(verdicts))
+    return Comparison(result.title, model, tuple(verdicts), _predicted(rates, p_send))
+
+
+def _predicted(rates: tuple[float, ...], p_send: float) -> tuple[float, ...]:
+    """The theory's clock rates for the model compared with, or none outside its domain."""
+    from lamport.errors import ConfigError
+    from lamport.theory import clock_rates
+
+    try:
+        return tuple(clock_rates(rates, p_send))
+    except (ConfigError, ValueError, ArithmeticError):
+        return ()
 
 
 #: The columns of a comparison's table, in the CLI and in a report (:meth:`Verdict.cells`).
@@ -540,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {comparison.model_text()}")
     console_out().print(_table(comparison))
     print(f"{comparison.verdict_text()}.")
+    theory = comparison.theory_text()
+    if theory:
+        print(f"{theory}.")
     for line in comparison.sentences() + comparison.not_possible_lines():
         print(f"- {line}")
     return 0

@@ -308,7 +308,8 @@ def test_cli_json_is_a_list_of_verdicts(imported_dir, capsys):
         if row["figure"] in QUEUE_FIGURES:
             assert row.keys() == keys | {"reason"} and row["value"] is None
         else:
-            assert row.keys() == keys and isinstance(row["inside"], bool)
+            extra = {"predicted"} if row["figure"] == "clock_rate" else set()
+            assert row.keys() == keys | extra and isinstance(row["inside"], bool)
             assert 0 <= row["percentile"] <= 100
     first = rows[0]
     assert (first["machine"], first["figure"]) == (0, "final_clock")
@@ -349,3 +350,20 @@ def test_percentiles_run_from_below_every_run_to_above_every_run(exp4):
     comparison = compare_run(replay(run, send_step=2), model=model)
     assert comparison.verdict(0, "final_clock").percentile == 100.0
     assert not math.isnan(comparison.inside_share)
+
+
+def test_compare_shows_the_theorys_clock_rates():
+    """Experiment 3's clocks run faster than its machines tick (docs/theory.md): the
+    comparison shows the theory's figure beside the run's."""
+    from lamport.config import experiment
+    from lamport.des import simulate
+    from lamport.theory import clock_rates
+
+    run = simulate(experiment(3).config(seed=2, duration=20.0))
+    comparison = compare_run(run, 30)
+    predicted = clock_rates((3, 3, 3), 0.3)
+    assert comparison.predicted == tuple(predicted)
+    assert all(3.2 < x < 3.6 for x in predicted)
+    rates = [o for o in comparison.to_json() if o["figure"] == "clock_rate"]
+    assert [o["predicted"] for o in rates] == predicted
+    assert comparison.theory_text().startswith("theory (docs/theory.md) predicts clock rates 3.")

@@ -34,6 +34,9 @@ def compare_blocks(run: RunResult, seeds: int = DEFAULT_SEEDS) -> list[Block]:
     ]
     if comparison.outside:
         blocks.append(Bullets(comparison.sentences()))
+    theory = comparison.theory_text()
+    if theory:
+        blocks.append(Paragraph(f"The {theory}."))
     not_possible = comparison.not_possible_lines()
     if not_possible:
         blocks += [Paragraph("Not possible from these logs:"), Bullets(not_possible)]
