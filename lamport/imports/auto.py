@@ -108,23 +108,7 @@ LOCAL_WORDS = {
     "to",
     "self",
 }
-TIME_WORDS = {
-    "time",
-    "timestamp",
-    "ts",
-    "wall",
-    "system",
-    "systime",
-    "real",
-    "global",
-    "physical",
-    "epoch",
-    "date",
-    "datetime",
-    "t",
-    "elapsed",
-    "walltime",
-}
+#: Words that say a value is a real time; with these, even a small integer is a time.
 HARD_TIME = {
     "wall",
     "system",
@@ -138,6 +122,7 @@ HARD_TIME = {
     "elapsed",
     "walltime",
 }
+TIME_WORDS = HARD_TIME | {"time", "timestamp", "ts", "t"}
 QUEUE_WORDS = {
     "queue",
     "q",
