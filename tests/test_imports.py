@@ -352,3 +352,22 @@ def test_report_compare_and_export_take_an_imported_run(tmp_path):
     assert out.returncode == 0, out.stderr
     trace = json.loads((tmp_path / "trace.json").read_text())
     assert trace
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_lines_read_by_their_shapes_plan_read_as_alone(shape, tmp_path):
+    """Lines of one shape are read by the plan of the first (lamport.imports.auto._Reader):
+    every line reads exactly as the full reading of that line alone."""
+    from lamport.imports.auto import _read_line, _Reader
+
+    run = student_run([2, 3, 5], 0.6, 10.0, seed=7)
+    paths, _ = write_shape(run, shape, tmp_path)
+    read = _Reader()
+    lines = [line for path in paths for line in path.read_text().splitlines() if line.strip()]
+    for line in lines:
+        try:
+            alone = _read_line(line)
+        except ValueError:
+            continue
+        assert read(line) == alone, line
+    assert len(read.plans) < len(lines) / 3  # lines share their plans

@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -229,8 +229,8 @@ def parse_time(text: str) -> tuple[float, str] | None:
     """A date-time or a clock time in ``text``: (seconds, ``unix`` or ``day``)."""
     match = _DATETIME.search(text)
     if match:
-        stamp = datetime.strptime(f"{match['date']} {match['clock']}", "%Y-%m-%d %H:%M:%S")
-        seconds = stamp.replace(tzinfo=UTC).timestamp()
+        h, m, sec = (int(x) for x in match["clock"].split(":"))
+        seconds = _midnight(match["date"]) + h * 3600 + m * 60 + sec
         zone = match["zone"]
         if zone and zone != "Z":
             sign = 1 if zone[0] == "+" else -1
@@ -239,9 +239,15 @@ def parse_time(text: str) -> tuple[float, str] | None:
         return seconds + _fraction(match["frac"]), "unix"
     match = _TIME_OF_DAY.search(text)
     if match:
-        h, m, s = (int(x) for x in match["clock"].split(":"))
-        return h * 3600 + m * 60 + s + _fraction(match["frac"]), "day"
+        h, m, sec = (int(x) for x in match["clock"].split(":"))
+        return h * 3600 + m * 60 + sec + _fraction(match["frac"]), "day"
     return None
+
+
+@lru_cache(maxsize=4096)  # a log spans a few days: each date is worked out once
+def _midnight(date: str) -> float:
+    """Unix seconds of a date's midnight, UTC: ``2024-06-01``."""
+    return datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
 
 
 def _fraction(digits: str | None) -> float:
@@ -268,6 +274,118 @@ _TOKEN = re.compile(
     r"|(?P<stop>[,;|.!?\n]|(?<!\d)\.(?!\d)|->|=>)"
     r"|(?P<other>\S)"
 )
+
+
+#: The token kinds that are a line's values; the rest of a line is its shape.
+_VALUE_KINDS = ("datetime", "tod", "number")
+#: The values of a line alone, as :data:`_TOKEN` finds them.
+_VALUE = re.compile(
+    r"(?P<datetime>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
+    r"|(?P<tod>(?<![\d.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?)"
+    r"|(?P<number>(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w]))"
+)
+_VALUE_ONLY = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _value_class(match: re.Match[str]) -> str:
+    """What a value is, as far as the reading of a line can depend on it."""
+    kind = match.lastgroup
+    if kind != "number":
+        return "\x00D" if kind == "datetime" else "\x00T"
+    text = match.group()
+    value = float(text)
+    if _epoch(value) is not None:
+        return "\x00E"
+    if _is_int(text):
+        return "\x00I" if abs(int(text)) < 10**8 else "\x00J"
+    return "\x00P" if 0 <= value <= 1 else "\x00F"
+
+
+def _shape_key(line: str) -> tuple[str, list[str]]:
+    """A line's shape (its text with each value replaced by the value's class) and its
+    values: lines of one shape are read alike."""
+    values: list[str] = []
+
+    def note(match: re.Match[str]) -> str:
+        values.append(match.group())
+        return _value_class(match)
+
+    return _VALUE.sub(note, line), values
+
+
+def _from_plan(plan: _Line, line: str, values: Sequence[str]) -> _Line:
+    """Read a line by the reading of another line of its shape."""
+    out = _Line(
+        kind=plan.kind,
+        everyone=plan.everyone,
+        clocks=list(plan.clocks or []),
+        to=list(plan.to) if plan.to is not None else None,
+        sender=plan.sender,
+        peer=plan.peer,
+        machine=plan.machine,
+        unlabelled=plan.unlabelled,
+        slots=plan.slots,
+        prefixed=plan.prefixed,
+    )
+    for name, j in plan.slots:
+        text = values[j]
+        if name == "time":
+            number = _VALUE_ONLY.fullmatch(text)
+            if number:
+                value = float(text)
+                epoch = _epoch(value)
+                out.time, out.time_kind = (
+                    (epoch, "unix") if epoch is not None else (value, "relative")
+                )
+            else:
+                out.time, out.time_kind = parse_time(text) or (None, None)
+        elif name.startswith("clock"):
+            assert out.clocks is not None
+            n = int(name[5:])
+            out.clocks[n] = (int(text), out.clocks[n][1])
+        elif name.startswith("to"):
+            assert out.to is not None
+            out.to[int(name[2:])] = text
+        elif name == "from":
+            out.sender = text
+        elif name == "peer":
+            out.peer = text
+        elif name == "machine":
+            out.machine = text
+        elif name == "queue":
+            out.queue = int(text)
+        elif name == "rate":
+            out.rate = float(text)
+        elif name == "p_send":
+            out.p_send = float(text)
+        elif name == "msg_id":
+            out.msg_id = text
+    match = _MSG_ID.search(line)
+    out.msg_id = match[1] if match else out.msg_id
+    if plan.prefixed:
+        match = _PREFIX_NAME.match(line)
+        out.machine = match["name"].replace(" ", "") if match else None
+    return out
+
+
+class _Reader:
+    """Reads lines of words and values, each shape once: a line whose shape was read
+    before is read by that plan (and a plan is kept only if it reads its own line as
+    the full reading does)."""
+
+    def __init__(self) -> None:
+        self.plans: dict[str, _Line | None] = {}
+
+    def __call__(self, line: str) -> _Line:
+        key, values = _shape_key(line)
+        if key not in self.plans:
+            said = _read_line(line)
+            kept = said if _from_plan(said, line, values) == said else None
+            if len(self.plans) < 10_000:
+                self.plans[key] = kept
+            return said
+        plan = self.plans[key]
+        return _read_line(line) if plan is None else _from_plan(plan, line, values)
 
 
 @dataclass
@@ -346,6 +464,11 @@ class _Line:
     rate: float | None = None
     p_send: float | None = None
     unlabelled: int = 0
+    #: Which field each value of the line went to: (field, value index), in line order;
+    #: a line of the same shape (:func:`_shape_key`) fills the same fields the same way.
+    slots: list[tuple[str, int]] = field(default_factory=list)
+    #: The machine came from a bracketed prefix (``[m2]``): read again on every line.
+    prefixed: bool = False
 
 
 _MSG_ID = re.compile(
@@ -364,7 +487,9 @@ def _read_line(line: str) -> _Line:
     match = _PREFIX_NAME.match(line)
     if match:
         out.machine = match["name"].replace(" ", "")
+        out.prefixed = True
     tokens = _tokens(line)
+    slot_of = _slots(tokens)
     label: list[str] = []
     i = 0
     while i < len(tokens):
@@ -375,6 +500,7 @@ def _read_line(line: str) -> _Line:
             parsed = parse_time(tok.text)
             if parsed and out.time is None:
                 out.time, out.time_kind = parsed
+                out.slots.append(("time", slot_of[i]))
             label = []
         elif tok.kind == "name":
             ws = words(tok.text)
@@ -382,15 +508,17 @@ def _read_line(line: str) -> _Line:
             if tok.text.lower() in _EVERY and out.kind == SEND:
                 out.everyone = True
             if set(ws) & (TO_WORDS | FROM_WORDS) and set(ws) <= (TO_WORDS | FROM_WORDS):
-                names, i = _names_after(tokens, i + 1)
+                start = i + 1
+                names, i = _names_after(tokens, start)
                 direction = "to" if set(ws) & TO_WORDS else "from"
                 if names:
-                    if direction == "to" and out.to is None and (out.kind != RECEIVE):
-                        out.to = names
+                    taken = [slot_of[k] for k in range(start, i) if k in slot_of]
+                    if direction == "to" and out.to is None:
+                        out.to = names  # for a receive, "to me": not used
+                        out.slots += [(f"to{n}", j) for n, j in _numbered(names, taken)]
                     elif direction == "from" and out.sender is None:
                         out.sender = names[0]
-                    elif direction == "to" and out.kind == RECEIVE and out.to is None:
-                        out.to = names  # "to me": ignored for receives
+                        out.slots += [("from", j) for n, j in _numbered(names, taken) if n == 0]
                     label = []
                     continue
             if (
@@ -418,10 +546,25 @@ def _read_line(line: str) -> _Line:
                 after = _words_after(tokens, i + 1)
                 if after and after[0] in QUEUE_WORDS | {"messages", "message", "msgs"}:
                     role = _label_role(after, tok.text)
-            _assign(out, role, tok.text)
+            _assign(out, role, tok.text, slot_of[i])
             label = []
         i += 1
     return out
+
+
+def _slots(tokens: Sequence[_Token]) -> dict[int, int]:
+    """Each value token's index among the line's values (datetimes, times, numbers)."""
+    slots: dict[int, int] = {}
+    for k, tok in enumerate(tokens):
+        if tok.kind in _VALUE_KINDS:
+            slots[k] = len(slots)
+    return slots
+
+
+def _numbered(names: Sequence[str], slots: Sequence[int]) -> list[tuple[int, int]]:
+    """(position among ``names``, value index) for the names that are numbers, in order."""
+    numeric = [n for n, name in enumerate(names) if _VALUE_ONLY.fullmatch(name)]
+    return list(zip(numeric, slots, strict=False))
 
 
 def _known(ws: list[str]) -> bool:
@@ -499,12 +642,14 @@ def _words_after(tokens: Sequence[_Token], i: int) -> list[str]:
     return out
 
 
-def _assign(out: _Line, role: str | None, text: str) -> None:
+def _assign(out: _Line, role: str | None, text: str, slot: int) -> None:
+    """Put a number where its role says, noting which value of the line it was."""
     value = float(text)
     if role is None:
         epoch = _epoch(value)
         if epoch is not None and out.time is None:
             out.time, out.time_kind = epoch, "unix"
+            out.slots.append(("time", slot))
         else:
             out.unlabelled += 1
         return
@@ -512,28 +657,38 @@ def _assign(out: _Line, role: str | None, text: str) -> None:
         if out.time is None:
             epoch = _epoch(value)
             out.time, out.time_kind = (epoch, "unix") if epoch is not None else (value, "relative")
+            out.slots.append(("time", slot))
     elif role in ("clock", "msg_clock"):
         if not _is_int(text):
             raise _BadLine(f"clock {text!r} is not an integer")
         assert out.clocks is not None
+        out.slots.append((f"clock{len(out.clocks)}", slot))
         out.clocks.append((int(text), role))
     elif role == "queue" and _is_int(text) and out.queue is None:
         out.queue = int(text)
+        out.slots.append(("queue", slot))
     elif role in ("to", "from", "peer", "machine") and _is_int(text):
         if role == "to":
+            out.slots.append((f"to{len(out.to or [])}", slot))
             out.to = (out.to or []) + [text]
-        elif role == "from":
-            out.sender = out.sender or text
-        elif role == "peer":
-            out.peer = out.peer or text
-        elif out.machine is None:
+        elif role == "from" and out.sender is None:
+            out.sender = text
+            out.slots.append(("from", slot))
+        elif role == "peer" and out.peer is None:
+            out.peer = text
+            out.slots.append(("peer", slot))
+        elif role == "machine" and out.machine is None:
             out.machine = text
+            out.slots.append(("machine", slot))
     elif role == "rate" and out.rate is None and value > 0:
         out.rate = value
+        out.slots.append(("rate", slot))
     elif role == "p_send" and out.p_send is None and 0 <= value <= 1:
         out.p_send = value
+        out.slots.append(("p_send", slot))
     elif role == "msg_id" and out.msg_id is None:
         out.msg_id = text
+        out.slots.append(("msg_id", slot))
 
 
 class _BadLine(ValueError):
@@ -923,12 +1078,13 @@ class _Units:
 
 def _read_units(units: Sequence[tuple[int, str]]) -> _Units:
     out = _Units([], [], 0, [], [])
+    read = _Reader()
     for number, line in units:
         if not line.strip():
             out.skipped += 1
             continue
         try:
-            said = _read_line(line)
+            said = read(line)
         except _BadLine as exc:
             out.bad.append((number, str(exc)))
             continue
