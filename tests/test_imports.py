@@ -303,6 +303,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     _refused(_cli(junk, junk.with_name("junk2.log"), "--out", out), out, "no column is the event")
 
 
+def test_two_files_claiming_one_machine_are_refused(tmp_path):
+    run = _des()
+    paths, _ = write_shape(run, "labelled", tmp_path)  # "Starting machine A with rate=1"
+    text = paths[1].read_text().replace("Starting machine B", "Starting machine A", 1)
+    paths[1].write_text(text)
+    out = tmp_path / "out"
+    _refused(_cli(*paths, "--out", out), out, "both say they are machine 'A'")
+
+
 def test_unparsable_lines_are_counted_named_and_refused_when_most(tmp_path):
     run = _des()
     paths, _ = write_shape(run, "labelled", tmp_path)

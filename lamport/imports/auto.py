@@ -584,10 +584,10 @@ def _known(ws: list[str]) -> bool:
 
 
 def _is_name(text: str) -> bool:
-    """A machine's name: a number, a letter or two (``A``), or a word with digits
+    """A machine's name: a number, one or two capitals (``A``), or a word with digits
     (``m2``, ``vm_3``, ``VM1_cr6``)."""
     return bool(
-        re.fullmatch(r"[A-Za-z]{1,2}|\d+", text)
+        re.fullmatch(r"[A-Z]{1,2}|\d+", text)
         or (re.fullmatch(r"[A-Za-z_][\w-]*", text) and any(ch.isdigit() for ch in text))
     )
 

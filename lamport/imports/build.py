@@ -145,7 +145,17 @@ def _names(
             raise LogError(f"--ids lists {len(ids)} names for {n} files")
         return list(ids)
     own = [s.name or _line_name(t) for s, t in zip(sources, tables, strict=True)]
-    if all(own) and len({name_key(x) for x in own if x}) == n:
+    claimed: dict[str, Path] = {}
+    for source, name in zip(sources, own, strict=True):
+        if name is None:
+            continue
+        if name_key(name) in claimed:
+            raise LogError(
+                f"{claimed[name_key(name)]} and {source.path} both say they are machine "
+                f"{name!r}: give one log per machine"
+            )
+        claimed[name_key(name)] = source.path
+    if all(own) and len(claimed) == n:
         return [x for x in own if x]
     peers = [_peer_names(t) for t in tables]
     everyone = set().union(*peers)
