@@ -209,7 +209,7 @@ def phase_section(seeds: int, duration: float) -> list[str]:
         "its tick, what another did at that same instant. Below, experiments 3, 7 and 8 on the "
         f"DES over seeds 0..{seeds - 1}, {duration:g} s each, under both: means ± 95% CI per "
         "machine; *jumps > 1* is the share of RECEIVE events whose clock jumped by more than "
-        "1; *behind* is the highest final clock minus this machine's.\n",
+        "1; *drift* is the highest final clock minus this machine's.\n",
     ]
     for number in PHASE_EXPERIMENTS:
         exp = experiment(number)
@@ -218,7 +218,7 @@ def phase_section(seeds: int, duration: float) -> list[str]:
             f"**Experiment {number}** ({exp.name}: rates {rates}, p_send {exp.p_send:g})\n"
         )
         lines.append(
-            "| m | rate | final clock: aligned / random | behind: aligned / random | "
+            "| m | rate | final clock: aligned / random | drift: aligned / random | "
             "max jump: aligned / random | jumps > 1: aligned / random |"
         )
         lines.append("|---|---|---|---|---|---|")
@@ -323,7 +323,7 @@ def main() -> int:
     add(
         "Each cell gives the DES mean ± 95% CI, then the real-time run (rt), then the "
         "prediction in bold where there is one. *clock/s* is the final logical clock over "
-        "the duration; *behind* is the highest final clock in the run minus this machine's "
+        "the duration; *drift* is the highest final clock in the run minus this machine's "
         "(drift at the end); *queue at end* is the messages left queued; *queue growth* is "
         "that over the duration; *max jump* is the largest single clock jump. "
         f"*rt pct* is the percentile of the real-time value within the {args.seeds} DES "
@@ -347,7 +347,7 @@ def main() -> int:
         )
         add(f"{rate_note}, p_send {exp.p_send:g}.\n")
         add(
-            "| m | rate | clock/s: DES / rt / predicted | behind: DES / rt | "
+            "| m | rate | clock/s: DES / rt / predicted | drift: DES / rt | "
             "queue at end: DES / rt | queue growth /s: DES / predicted | "
             "max jump: DES / rt | rt pct (clock / queue) |"
         )
@@ -614,7 +614,7 @@ def nemesis_section(seeds: int, duration: float, rt_dirs: dict[Any, Path]) -> li
         lines.append(f"### {name}: {exp.question}\n")
         lines.append(f"Rates {rates}, p_send {exp.p_send:g}; the plan: {plan_text}.\n")
         lines.append(
-            "| m | rate | final clock: plan / none / rt | behind: plan / none / rt | "
+            "| m | rate | final clock: plan / none / rt | drift: plan / none / rt | "
             "queue at end: plan / none / rt | max queue: plan / none | "
             "max jump: plan / none / rt | lost (crash / partition / loss): DES / rt |"
         )
