@@ -398,7 +398,9 @@ def _make_commands(target: str, tmp_path: Path) -> str:
         pytest.skip("no make on this machine")
     shutil.copy2(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    dry = _run(["make", "-n", target], cwd=tmp_path)
+    # --no-print-directory: under `make test` (CI) this make is a nested one, which would
+    # otherwise announce the directory it enters and leaves
+    dry = _run(["make", "--no-print-directory", "-n", target], cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
     return dry.stdout
 
