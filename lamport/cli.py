@@ -29,12 +29,6 @@ from lamport.config import (
     parse_rates,
     resolve_experiment,
 )
-from lamport.console import (  # re-exported: lamport/realtime/__main__.py imports them from here
-    FILE_WIDTH,
-    console_out,
-    console_width,
-    print_run_summary,
-)
 from lamport.core import CLOCK_KINDS, LAMPORT
 from lamport.errors import INVOKED_AS, fail
 from lamport.faults import plan_label
@@ -42,14 +36,11 @@ from lamport.logs import number_text
 from lamport.validate import parse_float, parse_int
 
 __all__ = [
-    "FILE_WIDTH",
     "OPTION_SUFFIXES",
     "Parser",
     "add_output_options",
     "add_run_commands",
     "bounded_int",
-    "console_out",
-    "console_width",
     "default_out",
     "invoked_prog",
     "list_main",
@@ -59,7 +50,6 @@ __all__ = [
     "positive_float",
     "positive_int",
     "print_report",
-    "print_run_summary",
     "probability",
     "run_config",
     "run_identity",
@@ -435,7 +425,7 @@ def print_report(path: Path, quiet: bool = False) -> None:
 def list_main(argv: list[str] | None = None) -> int:
     """``lamport list``: the catalogue's experiments, their rates, p_send and question."""
     from lamport.config import catalogue, experiments_dir
-    from lamport.console import catalogue_table
+    from lamport.console import catalogue_table, console_out
 
     parser = Parser(
         prog="lamport list",

@@ -14,24 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Column, FittedTable (lamport.console) and t_quantile_975 (lamport.stats) are
-# re-exported at their old home: lamport/realtime/__main__.py and
-# lamport/analysis/stats.py still import them from here.
-from lamport.console import Column, FittedTable
 from lamport.core import INTERNAL, RECEIVE, SEND, Event, Machine
 from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import SUMMARY_COLUMNS
-from lamport.stats import t_quantile_975
 
 __all__ = [
     "SUMMARY_COLUMNS",
-    "Column",
-    "FittedTable",
     "machine_tally",
     "run_length",
     "summarize",
     "summarize_tallies",
-    "t_quantile_975",
 ]
 
 

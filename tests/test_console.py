@@ -246,17 +246,6 @@ def test_live_table_of_machine_states(width):
         assert all(cell in tokens for cell in cells), cells
 
 
-def test_old_homes_still_export_the_console_names():
-    """lamport/realtime imports these from lamport.cli and lamport.summary."""
-    import lamport.cli
-    import lamport.console
-    import lamport.summary
-
-    assert lamport.summary.FittedTable is FittedTable and lamport.summary.Column is Column
-    for name in ("print_run_summary", "console_out", "console_width", "FILE_WIDTH"):
-        assert getattr(lamport.cli, name) is getattr(lamport.console, name)
-
-
 def des(*args, columns=None):
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     if columns is not None:

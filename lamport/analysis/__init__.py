@@ -16,7 +16,6 @@ Plots live in :mod:`lamport.analysis.plots`; reports in :mod:`lamport.report`.
 """
 
 from lamport.analysis.load import (
-    Run,
     RunLike,
     Sweep,
     SweepLike,
@@ -53,7 +52,6 @@ __all__ = [
     "GROWING_MIN_FINAL",
     "GROWING_SLOPE",
     "STABLE",
-    "Run",
     "RunLike",
     "RunResult",
     "Sweep",

@@ -26,24 +26,25 @@ from lamport.backend import backend_of
 from lamport.config import RunConfig
 from lamport.errors import ConfigError, LogError
 from lamport.invariants import check
-from lamport.logs import RUN_FILE, read_directory_json, read_drops, read_run, require_directory
+from lamport.logs import read_directory_json, read_drops, read_run, require_directory
 from lamport.result import RunResult
-from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES, SUMMARY_REQUIRED
+from lamport.schema import (
+    EVENTS_FILE,
+    RUN_FILE,
+    RUNS_DIR,
+    SUMMARY_COLUMNS,
+    SUMMARY_DTYPES,
+    SUMMARY_FILE,
+    SUMMARY_REQUIRED,
+    SWEEP_FILE,
+)
 
 if TYPE_CHECKING:
     from lamport.des.sweep import SweepResult
 
-SWEEP_FILE = "sweep.json"
-SUMMARY_FILE = "summary.csv"
-EVENTS_FILE = "events.parquet"
-RUNS_DIR = "runs"
-
 #: The summary.csv columns docs/spec.md (the log schema) requires of every sweep.
 REQUIRED_SUMMARY_COLUMNS = SUMMARY_COLUMNS[:SUMMARY_REQUIRED]
 
-
-#: The name analysis code used for a run before every backend returned a RunResult.
-Run = RunResult
 
 #: Anything that names a run: the run itself, or its directory.
 RunLike = RunResult | str | Path
@@ -244,7 +245,7 @@ def is_sweep(path: str | Path) -> bool:
     return (Path(path) / SWEEP_FILE).is_file()
 
 
-def load(path: str | Path) -> Run | Sweep:
+def load(path: str | Path) -> RunResult | Sweep:
     """Load a run or a sweep, whichever the directory holds.
 
     Raise LogError if it is neither (no ``run.json`` and no ``sweep.json``).

@@ -98,7 +98,7 @@ from lamport.core import (
     machine_streams,
 )
 from lamport.des.options import DesOptions
-from lamport.des.size import MAX_TICKS, check_size  # noqa: F401 (MAX_TICKS: its old home)
+from lamport.des.size import check_size
 from lamport.faults import Crash, Delay, Drop, Loss, Partition, crash_changes
 from lamport.result import RunResult
 from lamport.summary import machine_tally, summarize_tallies
@@ -530,7 +530,7 @@ def simulate(config: RunConfig, options: DesOptions | None = None) -> RunResult:
     """Run one configuration on the SimPy model and return its events.
 
     ``options`` sets the latency and start epoch (default :class:`DesOptions`).
-    Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks
+    Raise ConfigError if the run would exceed :data:`lamport.des.size.MAX_TICKS` machine-ticks
     or cannot fit in the memory available (:func:`check_size`).
     """
     options = DesOptions() if options is None else options

@@ -36,13 +36,12 @@ from lamport.cli import (
     port,
     positive_float,
     print_report,
-    print_run_summary,
     run_config,
     run_identity,
     run_options,
     seed_int,
 )
-from lamport.console import live_display
+from lamport.console import live_display, print_run_summary
 from lamport.errors import ConfigError, Terminated, run_cli
 from lamport.logs import claim_out
 from lamport.realtime.cluster import Result, Shutdown, run_backend

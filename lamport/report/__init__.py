@@ -54,12 +54,13 @@ def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Pa
 
 def build_report(path: str | Path, spacetime_seconds: float | None = None) -> Any:
     """Load the directory, draw its figures and return the report as a Document."""
-    from lamport.analysis import Run, load
+    from lamport.analysis import load
+    from lamport.result import RunResult
 
     path = Path(path)
     loaded = load(path)
     try:
-        if isinstance(loaded, Run):
+        if isinstance(loaded, RunResult):
             from lamport.report.run import run_document
 
             return run_document(loaded, path / FIGURES_DIR, spacetime_seconds)
