@@ -513,7 +513,7 @@ def _read_fast(path: Path) -> list[Event] | None:
 
 def main(argv: list[str] | None = None) -> int:
     """``lamport check DIR [--limit N] [--quiet]``: exit 0 ok, 1 problems, 2 unreadable."""
-    from lamport.cli import Parser, bounded_int
+    from lamport.args import Parser, bounded_int
 
     parser = Parser(
         prog="lamport check",

@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import re
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from lamport.args import (
+    Parser,
+    non_negative_float,
+    positive_float,
+    probability,
+    seed_int,
+)
 from lamport.backend import Backend
 from lamport.config import (
     DEFAULT_DURATION,
@@ -30,104 +34,22 @@ from lamport.config import (
     resolve_experiment,
 )
 from lamport.core import CLOCK_KINDS, LAMPORT
-from lamport.errors import INVOKED_AS, fail
 from lamport.faults import plan_label
 from lamport.logs import number_text
-from lamport.validate import parse_float, parse_int
+from lamport.validate import parse_float
 
 __all__ = [
     "OPTION_SUFFIXES",
-    "Parser",
     "add_output_options",
     "add_run_commands",
-    "bounded_int",
     "default_out",
-    "invoked_prog",
     "list_main",
-    "non_negative_float",
     "phase_arg",
-    "port",
-    "positive_float",
-    "positive_int",
     "print_report",
-    "probability",
     "run_config",
     "run_identity",
     "run_options",
-    "seed_int",
 ]
-
-
-#: A command's own program name (``python -m lamport.des``, ``lamport check``); a
-#: subcommand's parser (``... exp``) takes its name from its parent's.
-_COMMAND_PROG = re.compile(r"(?:python -m lamport\.|lamport )[a-z]+")
-
-
-def invoked_prog(default: str) -> str:
-    """The command's name as the user typed it: ``lamport des`` when the ``lamport`` command
-    dispatched to it, ``python -m lamport.des`` when Python ran the module, else ``default``."""
-    invoked = INVOKED_AS.get()
-    if invoked is not None:
-        return invoked
-    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
-    package = Path(__file__).resolve().parent
-    if script is None or script.suffix != ".py" or not script.is_relative_to(package):
-        return default
-    parts = ["lamport", *script.relative_to(package).with_suffix("").parts]
-    if parts[-1] == "__main__":
-        parts.pop()
-    return "python -m " + ".".join(parts)
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit status 2.
-
-    A command's parser (``prog`` ``python -m lamport.X`` or ``lamport X``) names itself as
-    the user invoked it (:func:`invoked_prog`), in its usage and its errors."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        prog = kwargs.get("prog")
-        if isinstance(prog, str) and _COMMAND_PROG.fullmatch(prog):
-            kwargs["prog"] = invoked_prog(prog)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        fail(f"{self.prog}: {message}")
-
-
-def _number(
-    convert: Callable[[str], float], accept: Callable[[float], bool], what: str
-) -> Callable[[str], Any]:
-    """An argparse type: convert, then check; the error names the value and the rule."""
-    noun = "an integer" if convert is parse_int else "a number"
-
-    def parse(text: str) -> Any:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
-        if not accept(value) or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"{text!r} {what}")
-        return value
-
-    parse.__name__ = what  # argparse names the type in its messages
-    return parse
-
-
-positive_float = _number(parse_float, lambda v: v > 0, "must be a positive number")
-non_negative_float = _number(parse_float, lambda v: v >= 0, "must be a number >= 0")
-probability = _number(parse_float, lambda v: 0.0 <= v <= 1.0, "is outside [0, 1]")
-seed_int = _number(parse_int, lambda v: v >= 0, "must be >= 0")
-positive_int = _number(parse_int, lambda v: v >= 1, "must be >= 1")
-
-
-def bounded_int(low: int, high: int, what: str | None = None) -> Callable[[str], Any]:
-    """An argparse type for an integer in [low, high]; ``what`` ends the error message."""
-    return _number(parse_int, lambda v: low <= v <= high, what or f"is outside {low}..{high}")
-
-
-#: A TCP port number, 1..65535.
-port = bounded_int(1, 65535, "is not a port (1..65535)")
 
 
 def phase_arg(text: str) -> str | tuple[float, ...]:

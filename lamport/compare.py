@@ -541,7 +541,7 @@ def _table(comparison: Comparison) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """``lamport compare DIR [--seeds K] [--json]``: exit 0, or 2 for bad input."""
-    from lamport.cli import Parser, bounded_int
+    from lamport.args import Parser, bounded_int
     from lamport.console import console_out
 
     parser = Parser(

@@ -21,7 +21,7 @@ EXIT_SIGTERM = 128 + signal.SIGTERM
 
 #: How the user invoked the running command, when the ``lamport`` command dispatched to
 #: it: ``lamport des`` (or ``python -m lamport des``). Parsers name themselves so
-#: (:class:`lamport.cli.Parser`), and so do their usage lines and errors.
+#: (:class:`lamport.args.Parser`), and so do their usage lines and errors.
 INVOKED_AS: ContextVar[str | None] = ContextVar("INVOKED_AS", default=None)
 
 

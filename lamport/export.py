@@ -430,7 +430,7 @@ def _check_output(output: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``lamport export DIR --format F --output FILE [--time model|logical]``."""
-    from lamport.cli import Parser, non_negative_float
+    from lamport.args import Parser, non_negative_float
 
     parser = Parser(
         prog="lamport export",

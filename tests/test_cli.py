@@ -9,18 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from lamport.args import Parser, bounded_int, port, positive_float, probability, seed_int
 from lamport.backend import get_backend
-from lamport.cli import (
-    Parser,
-    add_output_options,
-    bounded_int,
-    default_out,
-    port,
-    positive_float,
-    probability,
-    run_identity,
-    seed_int,
-)
+from lamport.cli import add_output_options, default_out, run_identity
 from lamport.config import RunConfig, experiment
 from lamport.des.options import DesOptions
 
@@ -143,7 +134,7 @@ def test_a_fault_plan_is_named_after_a_separator():
 
 
 def test_a_parser_names_the_command_as_it_was_invoked(capsys):
-    from lamport.cli import Parser, invoked_prog
+    from lamport.args import Parser, invoked_prog
     from lamport.errors import invoked_as
 
     assert invoked_prog("python -m lamport.des") == "python -m lamport.des"  # under pytest

@@ -21,16 +21,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamport.args import Parser, non_negative_float, positive_float, positive_int
 from lamport.backend import get_backend
 from lamport.cli import (
-    Parser,
     add_fault_option,
     add_output_options,
     add_run_commands,
     default_out,
-    non_negative_float,
-    positive_float,
-    positive_int,
     print_report,
     run_config,
     run_identity,

@@ -276,7 +276,7 @@ def write_import(out: Path, imported: Imported) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """``lamport import FILE... --out DIR [--format F] [--ids ...] [--rates ...] [--p-send P]``."""
-    from lamport.cli import Parser, probability
+    from lamport.args import Parser, probability
     from lamport.config import parse_rates
 
     parser = Parser(

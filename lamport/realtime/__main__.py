@@ -27,19 +27,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lamport.args import Parser, port, positive_float, seed_int
 from lamport.backend import get_backend
 from lamport.cli import (
-    Parser,
     add_fault_option,
     add_run_commands,
     default_out,
-    port,
-    positive_float,
     print_report,
     run_config,
     run_identity,
     run_options,
-    seed_int,
 )
 from lamport.console import live_display, print_run_summary
 from lamport.errors import ConfigError, Terminated, run_cli

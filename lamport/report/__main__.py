@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from lamport.cli import Parser, positive_float
+from lamport.args import Parser, positive_float
 from lamport.errors import run_cli
 
 
