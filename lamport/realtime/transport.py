@@ -1,47 +1,45 @@
-"""One machine's network: its listener, its links to the other machines, send and receive.
+"""One machine's network: its listener, its sockets to the other machines, and one I/O thread.
+
+The transport moves bytes; what they mean is :mod:`.link`'s. Each connection
+pairs a socket with a :class:`~.link.Link` (handshake, framing, control
+frames, the drain's bookkeeping) and the machine's :class:`~.link.Peers`
+decides rejoins and when the drain is over. The transport reads a socket and
+feeds the bytes to its link, acts on the events that come back, and writes
+out what the link has to say.
 
 Links
     Machines i and j share ONE TCP connection, used both ways: the machine
-    with the higher id opens it to the lower one's listener, and the two run
-    the challenge-response handshake of :mod:`.auth` on it (HMAC-SHA256 of
-    the run's secret over fresh nonces, both directions) before it carries a
-    message; the lower one learns who called from that handshake, the caller
-    knows whom it called. An accepted connection is nobody until its
-    handshake checks out, so it never takes a peer's place. A machine of N thus
-    holds N - 1 link sockets, its listener, its selector and a wake-up socket
-    pair: N + 3 file descriptors (:func:`fds_per_machine`), so a full mesh of
-    N machines in one process needs about N (N + 3), half of what one
-    connection per direction would.
+    with the higher id opens it to the lower one's listener and the two run
+    the handshake of :mod:`.auth` on it before it carries a message. A
+    machine of N thus holds N - 1 link sockets, its listener, its selector
+    and a wake-up socket pair: N + 3 file descriptors
+    (:func:`fds_per_machine`), so a full mesh of N machines in one process
+    needs about N (N + 3).
 
 One I/O thread
     A :class:`Transport` runs one thread whatever N, blocked in a
     :mod:`selectors` loop: it accepts, completes connects (retrying a refused
-    one with backoff until the absolute set-up deadline), reads and decodes
-    frames, and writes out what a send could not write at once. The tick
-    thread sends on the non-blocking socket itself, so a message leaves
-    without waiting for the I/O thread; the rare remainder waits in the
-    link's buffer and the I/O thread is woken, through the socket pair, to
-    flush it. A socket is only ever closed under its link's lock, the lock a
-    send holds, so a send never writes to a descriptor reused by another socket.
+    one with backoff until the absolute set-up deadline), reads, and writes
+    out what a send could not write at once. The tick thread sends on the
+    non-blocking socket itself, so a message leaves without waiting for the
+    I/O thread; the rare remainder waits in the link's buffer and the I/O
+    thread is woken, through the socket pair, to flush it. A socket is only
+    ever closed under its connection's lock, the lock a send holds, so a send
+    never writes to a descriptor reused by another socket.
 
 Arrivals
-    Each decoded message goes on :attr:`Transport.inbox` with its arrival time
-    on the monotonic clock; the tick thread takes it from there (a deque:
-    append and popleft are atomic).
+    Each message goes on :attr:`Transport.inbox` with its arrival time on the
+    monotonic clock; the tick thread takes it from there (a deque: append and
+    popleft are atomic). Control frames (``ready``, ``start``, ``abort``) go on
+    :attr:`Transport.control` with the peer's id.
 
 Hostile input
-    A connection that breaks the wire format or fails the handshake is
-    logged (one warning on the ``lamport.realtime`` logger) and closed, and
-    the machine keeps running: a frame length of 0 or over the maximum, a
-    payload that does not parse, a clock or sequence number over 2**63 - 1, a
-    hello from an unknown id, from the machine itself or from one this machine
-    calls itself, a wrong MAC (wrong secret, replay), a message whose sender
-    is not the link's, no completed handshake by the connection's absolute
-    deadline (so a trickle of bytes earns no time), and a stream that ends
-    inside a frame. A second machine that authenticates under an id already
-    connected is told ``refuse`` (it then fails in one line). Messages that a
-    lost link never carried (sent after it broke, or still in its buffer) are
-    counted in :attr:`Transport.dropped`.
+    A connection whose link fails (see :mod:`.link`) is logged (one warning on
+    the ``lamport.realtime`` logger) and closed, and the machine keeps
+    running; so is one with no completed handshake by its absolute deadline
+    (a trickle of bytes earns no time). A second machine that authenticates
+    under an id already connected is told ``refuse``. Messages that a lost
+    link never carried are counted in :attr:`Transport.dropped`.
 
 Out of descriptors
     When ``accept`` fails for want of file descriptors (EMFILE, ENFILE), the
@@ -49,27 +47,16 @@ Out of descriptors
     logged, and accepting resumes by itself once descriptors are free.
 
 Rejoin
-    A machine of a ``--real-crash`` run is killed and started again as a new
-    process (:mod:`.launcher`) on the same listening socket, which the launcher
-    holds meanwhile. :meth:`Transport.rejoin` prepares a peer for it: the old
-    link is closed (what its buffer held counts as dropped); if this machine
-    calls that peer it calls again, with backoff, until the new process
-    answers the handshake; if the peer calls, its next authenticated
-    connection takes the old link's place instead of being refused. Until the
-    new link is up, messages to the peer are counted in :attr:`Transport.dropped`.
-
-Control frames
-    Besides messages, an authenticated link carries a few words the run's
-    start needs when no launcher coordinates it (:mod:`.process`): ``ready
-    <digest>``, ``start <epoch ns>`` and ``abort <reason>``. They are put on
-    :attr:`Transport.control` with the peer's id.
+    :meth:`Transport.rejoin` prepares for a peer started again as a new
+    process (``--real-crash``): the old link is closed (what its buffer held
+    counts as dropped); if this machine calls that peer it calls again, with
+    backoff, until the new process answers the handshake; if the peer calls,
+    its next authenticated connection takes the old link's place.
 
 End
     :meth:`Transport.finish_sending` shuts down the sending side of every link
-    once its buffer is written; the peer reads on to that end of stream, so
-    every message sent is either received or still queued. :meth:`wait_drained`
-    waits for every peer's end of stream, :meth:`close` stops the thread and
-    closes every socket.
+    once its buffer is written; :meth:`wait_drained` waits for every peer's end
+    of stream, :meth:`close` stops the thread and closes every socket.
 """
 
 from __future__ import annotations
@@ -78,7 +65,6 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import selectors
 import socket
 import threading
@@ -88,16 +74,19 @@ from collections.abc import Sequence
 
 from lamport.core import Message
 from lamport.errors import NetworkError
-from lamport.realtime import auth
-from lamport.realtime.framing import (
-    FrameDecoder,
-    FrameError,
-    encode_frame,
-    frame_limit,
-    parse_message,
+from lamport.realtime.link import (
+    REJOIN_TIMEOUT,
+    Arrived,
+    Authenticated,
+    Control,
+    Ended,
+    Failed,
+    Link,
+    Peers,
+    Refused,
 )
 
-__all__ = ["HOST", "Transport", "bind_listener", "fds_per_machine"]
+__all__ = ["HOST", "REJOIN_TIMEOUT", "Transport", "bind_listener", "fds_per_machine"]
 
 log = logging.getLogger("lamport.realtime")
 
@@ -111,11 +100,8 @@ FIRST_RETRY, LAST_RETRY = 0.01, 0.5
 _IN_USE = (errno.EADDRINUSE, 48, 10048)  # Linux, macOS, Windows
 #: accept() errors that mean "no descriptor or memory right now", not "this connection".
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-#: Seconds a rejoining peer gets to answer the handshake (its process starts meanwhile).
-REJOIN_TIMEOUT = 10.0
 #: How long the listener rests after running out of descriptors, in seconds.
 ACCEPT_PAUSE = 0.1
-_CONTROL = re.compile(rb"ready [0-9a-f]{16}|start \d{1,20}|(abort|refuse) [ -~]{1,120}")
 
 
 def fds_per_machine(n_machines: int) -> int:
@@ -123,57 +109,41 @@ def fds_per_machine(n_machines: int) -> int:
     return (n_machines - 1) + 4
 
 
-class _Link:
-    """One connection: to a known peer, or accepted and waiting for its hello."""
+class _Conn:
+    """A socket and its link: to a known peer, or accepted and waiting for its handshake."""
 
     __slots__ = (
-        "authed",
-        "claimed",
-        "decoder",
         "delay",
-        "eof",
         "hello_by",
         "label",
+        "link",
         "lock",
-        "nonce",
-        "out",
-        "peer",
-        "pending",
         "pending_connect",
         "retry_at",
-        "sent_total",
-        "shut",
         "sock",
-        "their_nonce",
     )
 
-    def __init__(self, sock: socket.socket | None, peer: int | None, label: str) -> None:
+    def __init__(self, sock: socket.socket | None, link: Link, label: str) -> None:
         self.sock = sock
-        self.peer = peer
+        self.link = link
         self.label = label
-        self.decoder = FrameDecoder()
-        self.out = bytearray()
         self.lock = threading.Lock()
-        self.eof = False  # the peer has ended its sending side
-        self.shut = False  # we have ended ours
         self.pending_connect = False
         self.retry_at = 0.0
         self.delay = FIRST_RETRY
         self.hello_by = 0.0
-        self.authed = False  # the handshake checked out; messages may flow
-        self.claimed: int | None = None  # the id an accepted caller's hello names
-        self.nonce = b""  # ours, fresh for this connection
-        self.their_nonce = b""
-        self.sent_total = 0  # bytes handed to the kernel on this connection
-        self.pending: deque[int] = deque()  # stream offsets where buffered messages end
 
     @property
     def closed(self) -> bool:
         return self.sock is None
 
     @property
+    def peer(self) -> int | None:
+        return self.link.peer
+
+    @property
     def who(self) -> str:
-        return f"machine {self.peer}" if self.peer is not None else self.label
+        return f"machine {self.link.peer}" if self.link.peer is not None else self.label
 
 
 class Transport:
@@ -223,19 +193,19 @@ class Transport:
         self.error: str | None = None
         #: Set once every peer has ended its sending side (or its link was lost).
         self.drained = threading.Event()
-        self._links: dict[int, _Link] = {}
+        self._conns: dict[int, _Conn] = {}
         self._callers = set(range(machine + 1, n_machines))  # peers that call us
-        self._accepted: list[_Link] = []  # waiting for their hello
+        self._accepted: list[_Conn] = []  # waiting for their handshake
+        self._peers = Peers(machine, n_machines)  # guarded by _lock
         self._selector: selectors.BaseSelector | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._lock = threading.Lock()  # guards _flush_requests, _rejoin_requests, _awaited
+        self._lock = threading.Lock()  # guards _flush_requests, _rejoin_requests, _peers
         self._flush_requests: set[int] = set()
         self._finishing = False
         self._shut_all = False  # finish_sending asked, not yet acted on
-        self._retrying: set[_Link] = set()
-        self._ended: set[int] = set()  # peers whose stream ended or whose link was lost
+        self._retrying: set[_Conn] = set()
         self._quit = False
         self._thread: threading.Thread | None = None
         self._deadline = 0.0
@@ -244,9 +214,6 @@ class Transport:
         self._accept_failing = False
         self._call_failure: dict[int, str] = {}  # why the last call to a peer failed
         self._rejoin_requests: set[int] = set()  # guarded by _lock
-        self._rejoining: set[int] = set()  # callers whose next connection replaces the old
-        self._awaited: dict[int, float] = {}  # peers expected back: until when the drain waits
-        self._early: set[int] = set()  # callers back before their "rejoin": it is served
 
     # -- the owner's side (the node's tick thread) -----------------------------------------
 
@@ -262,9 +229,9 @@ class Transport:
         selector.register(self.listener, selectors.EVENT_READ, "listener")
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         for peer in range(self.machine):
-            link = _Link(None, peer, f"{addresses[peer][0]}:{addresses[peer][1]}")
-            self._links[peer] = link
-            self._call(link, addresses[peer])
+            conn = _Conn(None, self._link(peer), f"{addresses[peer][0]}:{addresses[peer][1]}")
+            self._conns[peer] = conn
+            self._call(conn, addresses[peer])
         self._check_connected()
         self._thread = threading.Thread(
             target=self._loop, name=f"lamport-io-{self.machine}", daemon=False
@@ -275,21 +242,20 @@ class Transport:
         """Send one frame to each recipient; count it in :attr:`dropped` where it cannot go."""
         wake = False
         for recipient in recipients:
-            link = self._links.get(recipient)
-            if link is None:
+            conn = self._conns.get(recipient)
+            if conn is None:
                 self.dropped[recipient] += 1
                 continue
-            with link.lock:
-                sock = link.sock
+            with conn.lock:
+                sock, link = conn.sock, conn.link
                 if sock is None or link.shut or not link.authed:
                     self.dropped[recipient] += 1
                     continue
                 if link.out:
                     if len(link.out) >= MAX_BUFFERED:
                         self._drop_full(recipient)
-                        continue
-                    link.out += frame
-                    link.pending.append(link.sent_total + len(link.out))
+                    else:
+                        link.send_message(frame)
                     continue
                 try:
                     sent = sock.send(frame)
@@ -305,25 +271,25 @@ class Transport:
                     self.dropped[recipient] += 1
                     link.shut = True
                     continue
-                link.sent_total += sent
                 if sent < len(frame):
-                    link.out += frame[sent:]
-                    link.pending.append(link.sent_total + len(link.out))
+                    link.send_message(frame)
+                    link.written(sent)
                     with self._lock:
                         self._flush_requests.add(recipient)
                     wake = True
+                else:
+                    link.sent_total += sent
         if wake:
             self._wake()
 
     def send_control(self, peer: int, payload: bytes) -> bool:
         """Send a control frame (``ready``, ``start <ns>``) to one peer; False if it cannot go."""
-        link = self._links.get(peer)
-        if link is None:
+        conn = self._conns.get(peer)
+        if conn is None:
             return False
-        with link.lock:
-            if link.sock is None or link.shut or not link.authed:
+        with conn.lock:
+            if conn.sock is None or not conn.link.send_control(payload):
                 return False
-            link.out += encode_frame(payload)
         with self._lock:
             self._flush_requests.add(peer)
         self._wake()
@@ -331,18 +297,17 @@ class Transport:
 
     def rejoin(self, peer: int) -> None:
         """Expect ``peer`` back as a new process (see "Rejoin" above). Thread-safe."""
-        if not 0 <= peer < self.n_machines or peer == self.machine:
-            return
         with self._lock:
-            self._rejoin_requests.add(peer)
             # At once, not when the I/O thread gets to it: a drain never ends in between.
-            self._awaited[peer] = time.monotonic() + REJOIN_TIMEOUT
+            if not self._peers.expect(peer, time.monotonic()):
+                return
+            self._rejoin_requests.add(peer)
             self.drained.clear()
         self._wake()
 
     def lost(self, peer: int) -> bool:
         """True once the link to ``peer`` has ended (its stream closed, or the link broke)."""
-        return peer in self._ended
+        return peer in self._peers.ended
 
     def finish_sending(self) -> None:
         """End the sending side of every link once its buffer is written (by the I/O thread)."""
@@ -360,9 +325,7 @@ class Transport:
         """
 
         def drained() -> bool:
-            return self.drained.is_set() or (
-                not rejoins and len(self._ended) == self.n_machines - 1
-            )
+            return self.drained.is_set() or (not rejoins and self._peers.all_ended)
 
         while not drained():
             left = deadline - time.monotonic()
@@ -378,8 +341,8 @@ class Transport:
             self._wake()
             self._thread.join()
             self._thread = None
-        for link in [*self._links.values(), *self._accepted]:
-            self._close_link(link)
+        for conn in [*self._conns.values(), *self._accepted]:
+            self._close(conn)
         self._accepted.clear()
         if self._selector is not None:
             self._selector.close()
@@ -389,6 +352,9 @@ class Transport:
         self._wake_w.close()
 
     # -- the I/O thread ----------------------------------------------------------------------
+
+    def _link(self, peer: int | None = None) -> Link:
+        return Link(self.machine, self.n_machines, self.secret, peer)
 
     def _wake(self) -> None:
         # A full pair means a wake-up is already pending; a closed one, that we are closing.
@@ -411,10 +377,10 @@ class Transport:
 
     def _timeout(self) -> float | None:
         """Seconds until the next connect retry or hello deadline; None if nothing waits."""
-        times = [link.hello_by for link in self._accepted]
-        times += [link.retry_at for link in self._retrying]
+        times = [conn.hello_by for conn in self._accepted]
+        times += [conn.retry_at for conn in self._retrying]
         with self._lock:
-            times += self._awaited.values()
+            times += self._peers.awaited.values()
         if self._accept_resume is not None:
             times.append(self._accept_resume)
         if not self.connected.is_set() and self.error is None:
@@ -433,24 +399,22 @@ class Transport:
             if self._accept_resume is None and self._accept_failing:
                 self._accept_failing = False
                 log.warning("machine %d: accepting connections again", self.machine)
-        for link in list(self._accepted):
-            if now >= link.hello_by:
-                self._reject(link, f"no handshake within {self.connect_timeout:g} s")
-        for link in [link for link in self._retrying if now >= link.retry_at]:
-            self._retrying.discard(link)
-            self._call(link, _address(link.label))
+        for conn in list(self._accepted):
+            if now >= conn.hello_by:
+                self._reject(conn, f"no handshake within {self.connect_timeout:g} s")
+        for conn in [conn for conn in self._retrying if now >= conn.retry_at]:
+            self._retrying.discard(conn)
+            self._call(conn, _address(conn.label))
         if not self.connected.is_set() and self.error is None and now >= self._deadline:
             self._fail_deadline()
         with self._lock:
-            gone = [p for p, by in self._awaited.items() if now >= by]
-            for peer in gone:
-                del self._awaited[peer]  # never came back: the drain waits no more
+            gone = self._peers.expire(now)  # never came back: the drain waits no more
         if gone:
             self._check_drained()
         if self._shut_all:
             self._shut_all = False
-            for link in list(self._links.values()):
-                self._maybe_shut(link)
+            for conn in list(self._conns.values()):
+                self._maybe_shut(conn)
             self._check_drained()
 
     def _on_wake(self) -> None:
@@ -465,98 +429,80 @@ class Transport:
         for peer in sorted(rejoins):
             self._reopen(peer)
         for peer in requests:
-            link = self._links.get(peer)
-            if link is not None:
-                self._update(link)
+            conn = self._conns.get(peer)
+            if conn is not None:
+                self._update(conn)
 
     def _reopen(self, peer: int) -> None:
         """Drop the link to a peer that is started again; call it again if we are its caller."""
-        if not 0 <= peer < self.n_machines or peer == self.machine:
-            return
-        if peer in self._early:  # its new process is in already
-            self._early.discard(peer)
-            with self._lock:
-                self._awaited.pop(peer, None)
+        with self._lock:
+            drop_old = self._peers.reopen(peer)
+        if not drop_old:  # its new process is in already
             self._check_drained()
             return
-        old = self._links.get(peer)
+        old = self._conns.get(peer)
         if old is not None:
-            self._close_link(old)
-            if old in self._retrying:
-                self._retrying.discard(old)
-        self._ended.add(peer)
-        if peer > self.machine:
-            self._rejoining.add(peer)
+            self._close(old)
+            self._retrying.discard(old)
+        if peer > self.machine or old is None:  # it calls us; or the set-up calls it
             return
-        if old is None:  # never called: the set-up calls it
-            return
-        link = _Link(None, peer, old.label)
-        self._links[peer] = link
+        conn = _Conn(None, self._link(peer), old.label)
+        self._conns[peer] = conn
         self._deadline = max(self._deadline, time.monotonic() + REJOIN_TIMEOUT)
-        self._call(link, _address(old.label))
+        self._call(conn, _address(old.label))
 
-    def _joined(self, peer: int) -> None:
-        """A link to ``peer`` is up (again): its stream is open."""
-        with self._lock:
-            self._awaited.pop(peer, None)
-        if peer in self._ended:
-            self._ended.discard(peer)
-            self.drained.clear()
-
-    def _call(self, link: _Link, address: tuple[str, int]) -> None:
+    def _call(self, conn: _Conn, address: tuple[str, int]) -> None:
         """Start a non-blocking connect to a peer's listener."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         code = sock.connect_ex(address)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             sock.close()
-            self._retry(link, OSError(code, os.strerror(code)))
+            self._retry(conn, OSError(code, os.strerror(code)))
             return
-        with link.lock:
-            link.sock = sock
-            link.pending_connect = True
+        with conn.lock:
+            conn.sock = sock
+            conn.pending_connect = True
         assert self._selector is not None
-        self._selector.register(sock, selectors.EVENT_WRITE, link)
+        self._selector.register(sock, selectors.EVENT_WRITE, conn)
 
-    def _retry(self, link: _Link, exc: OSError) -> None:
+    def _retry(self, conn: _Conn, exc: OSError) -> None:
         now = time.monotonic()
-        if now + link.delay > self._deadline or self._quit:
+        peer = conn.link.peer
+        if now + conn.delay > self._deadline or self._quit:
             if self.connected.is_set():  # a rejoining peer that never came back
                 log.warning(
                     "machine %d: cannot reach machine %s again on %s (%s)",
                     self.machine,
-                    link.peer,
-                    link.label,
+                    peer,
+                    conn.label,
                     exc.strerror or exc,
                 )
             elif self.error is None:
                 self.error = (
-                    f"machine {self.machine}: cannot reach machine {link.peer} on "
-                    f"{link.label} within {self.connect_timeout:g} s ({exc.strerror or exc})"
+                    f"machine {self.machine}: cannot reach machine {peer} on "
+                    f"{conn.label} within {self.connect_timeout:g} s ({exc.strerror or exc})"
                 )
             return
-        assert link.peer is not None
-        self._call_failure[link.peer] = str(exc.strerror or exc)
-        link.retry_at = now + link.delay
-        self._retrying.add(link)
-        link.delay = min(link.delay * 2, LAST_RETRY)
+        assert peer is not None
+        self._call_failure[peer] = str(exc.strerror or exc)
+        conn.retry_at = now + conn.delay
+        self._retrying.add(conn)
+        conn.delay = min(conn.delay * 2, LAST_RETRY)
 
-    def _connected(self, link: _Link) -> None:
-        assert link.sock is not None
-        code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    def _connected(self, conn: _Conn) -> None:
+        assert conn.sock is not None
+        code = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self._close_link(link)
-            self._retry(link, OSError(code, os.strerror(code)))
+            self._close(conn)
+            self._retry(conn, OSError(code, os.strerror(code)))
             return
         # Nagle's algorithm would hold small frames back for the peer's delayed ACK.
-        link.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        link.decoder = FrameDecoder()
-        link.nonce = auth.new_nonce()
-        link.authed = False
-        with link.lock:
-            link.pending_connect = False
-            link.out += encode_frame(auth.hello_payload(self.machine, link.nonce))
-        self._flush(link)
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn.lock:
+            conn.link = self._link(conn.link.peer)  # a fresh handshake: its hello waits
+            conn.pending_connect = False
+        self._flush(conn)
 
     def _accept(self) -> None:
         while True:
@@ -572,171 +518,128 @@ class Transport:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            link = _Link(sock, None, f"{address[0]}:{address[1]}")
-            link.decoder.max_size = frame_limit(self.n_machines)  # vector clocks grow with N
-            link.nonce = auth.new_nonce()
+            conn = _Conn(sock, self._link(), f"{address[0]}:{address[1]}")
             # Absolute: a caller that dribbles bytes never earns more time.
-            link.hello_by = time.monotonic() + self.connect_timeout
-            self._accepted.append(link)
+            conn.hello_by = time.monotonic() + self.connect_timeout
+            self._accepted.append(conn)
             assert self._selector is not None
-            self._selector.register(sock, selectors.EVENT_READ, link)
+            self._selector.register(sock, selectors.EVENT_READ, conn)
 
-    def _on_ready(self, link: _Link, mask: int) -> None:
-        if link.pending_connect:
-            self._connected(link)
+    def _on_ready(self, conn: _Conn, mask: int) -> None:
+        if conn.pending_connect:
+            self._connected(conn)
             return
         if mask & selectors.EVENT_WRITE:
-            self._flush(link)
-        if mask & selectors.EVENT_READ and not link.closed:
-            self._read(link)
+            self._flush(conn)
+        if mask & selectors.EVENT_READ and not conn.closed:
+            self._read(conn)
 
-    def _read(self, link: _Link) -> None:
-        assert link.sock is not None
+    def _read(self, conn: _Conn) -> None:
+        assert conn.sock is not None
+        link = conn.link
         try:
-            data = link.sock.recv(RECV_SIZE)
+            data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            if self._calling(link):
-                self._call_again(link, f"connection failed during the handshake ({exc})")
+            if link.calling and link.handshaking:
+                self._call_again(conn, f"connection failed during the handshake ({exc})")
             elif link.authed:
                 log.warning(
                     "machine %d: link to %s lost (%s); later messages to it are dropped",
                     self.machine,
-                    link.who,
+                    conn.who,
                     exc,
                 )
-                self._lose(link)
+                self._lose(conn)
             else:
                 log.warning(
-                    "machine %d: connection from %s failed: %s", self.machine, link.who, exc
+                    "machine %d: connection from %s failed: %s", self.machine, conn.who, exc
                 )
-                self._lose(link)
+                self._lose(conn)
             return
-        try:
-            if not data and self._calling(link):
-                self._call_again(link, "the listener hung up during the handshake")
-                return
-            if not data:
-                if link.decoder.pending:
-                    raise FrameError(f"stream ended inside a frame ({link.decoder.pending} bytes)")
-                self._end_of_stream(link)
-                return
-            now = time.monotonic()
-            for payload in link.decoder.feed(data):
-                if not link.authed:
-                    self._handshake(link, payload)
-                    continue
-                if not payload[:1].isdigit():
-                    self._on_control(link, payload)
-                    if link.closed:
-                        return
-                    continue
-                msg = parse_message(payload, self.n_machines)
-                if msg.sender != link.peer:
-                    raise FrameError(f"message from {msg.sender} on machine {link.peer}'s link")
+        if not data and link.calling and link.handshaking:
+            self._call_again(conn, "the listener hung up during the handshake")
+            return
+        now = time.monotonic()
+        for event in link.receive_data(data):
+            if isinstance(event, Arrived):
+                msg = event.message
                 self.inbox.append((now, msg))
                 self.arrived.append((msg.msg_id, now))
-        except (FrameError, auth.AuthError) as exc:
-            if self._calling(link):
-                self._call_again(link, str(exc))
-                return
-            self._reject(link, str(exc))
+            elif isinstance(event, Control):
+                assert link.peer is not None
+                self.control.append((link.peer, event.payload))
+                self.control_arrived.set()
+            elif isinstance(event, Authenticated):
+                if not self._authenticated(conn, event.peer):
+                    return
+            elif isinstance(event, Ended):
+                self._end_of_stream(conn)
+            elif isinstance(event, Refused):
+                self.refused = f"machine {link.peer} refused machine {self.machine}: {event.reason}"
+                self.error = self.refused
+                log.warning("%s", self.refused)
+                self._lose(conn)
+            elif isinstance(event, Failed):
+                if link.calling and event.handshake:
+                    self._call_again(conn, event.reason)
+                else:
+                    self._reject(conn, event.reason)
+        if conn.link.out and not conn.closed:  # a challenge to answer a hello
+            self._flush(conn)
 
-    def _calling(self, link: _Link) -> bool:
-        """True for a link this machine opened whose handshake is not done."""
-        return link.peer is not None and link.peer < self.machine and not link.authed
-
-    def _call_again(self, link: _Link, reason: str) -> None:
+    def _call_again(self, conn: _Conn, reason: str) -> None:
         """A listener that fails our handshake (maybe an impostor holds its port): call again."""
-        log.warning("machine %d: dropped connection to %s: %s", self.machine, link.label, reason)
-        self._close_link(link)
-        self._retry(link, OSError(0, reason))
+        log.warning("machine %d: dropped connection to %s: %s", self.machine, conn.label, reason)
+        self._close(conn)
+        self._retry(conn, OSError(0, reason))
 
-    def _handshake(self, link: _Link, payload: bytes) -> None:
-        """One step of the handshake (:mod:`.auth`). Raise AuthError or FrameError if it fails."""
-        if link.peer is not None:  # we called: this is the listener's challenge
-            if payload.startswith(b"refuse "):
-                self._on_control(link, payload)
-                return
-            link.their_nonce = auth.check_challenge(
-                self.secret, self.machine, link.peer, link.nonce, payload
-            )
-            reply = auth.auth_payload(
-                self.secret, self.machine, link.peer, link.nonce, link.their_nonce
-            )
-            with link.lock:
-                link.out += encode_frame(reply)
-                link.authed = True
-            self._call_failure.pop(link.peer, None)
-            self._joined(link.peer)
-            self._flush(link)
+    def _authenticated(self, conn: _Conn, peer: int) -> bool:
+        """A handshake checked out; False if the connection was refused and closed."""
+        if conn.link.calling:
+            self._call_failure.pop(peer, None)
+            self._joined(peer)
+            self._flush(conn)  # our auth
             self._check_connected()
-            return
-        if link.claimed is None:  # they called: their hello
-            sender, link.their_nonce = auth.parse_hello(payload)
-            self._check_caller(sender)
-            link.claimed = sender
-            challenge = auth.challenge_payload(
-                self.secret, sender, self.machine, link.their_nonce, link.nonce
-            )
-            with link.lock:
-                link.out += encode_frame(challenge)
-            self._flush(link)
-            return
-        auth.check_auth(
-            self.secret, link.claimed, self.machine, link.their_nonce, link.nonce, payload
-        )
-        self._identify(link, link.claimed)
-
-    def _check_caller(self, sender: int) -> None:
-        if sender == self.machine or sender >= self.n_machines:
-            raise FrameError(f"unknown sender {sender}")
-        if sender not in self._callers:
-            raise FrameError(f"machine {sender} does not call machine {self.machine}")
-
-    def _on_control(self, link: _Link, payload: bytes) -> None:
-        if _CONTROL.fullmatch(payload) is None:
-            raise FrameError(f"expected '<sender> <seq> <clock>', got {payload[:40]!r}")
-        assert link.peer is not None
-        if payload.startswith(b"refuse "):
-            reason = payload[7:].decode("ascii")
-            self.refused = f"machine {link.peer} refused machine {self.machine}: {reason}"
-            self.error = self.refused
-            log.warning("%s", self.refused)
-            self._lose(link)
-            return
-        self.control.append((link.peer, payload))
-        self.control_arrived.set()
-
-    def _identify(self, link: _Link, sender: int) -> None:
-        """Make an authenticated caller machine ``sender``'s link, unless that id is taken."""
-        old = self._links.get(sender)
-        # Its new process, after a kill: announced ("rejoin"), or the old link already ended
-        # (the new process may call before the announcement comes).
-        if old is not None and (sender in self._rejoining or sender in self._ended):
-            if sender in self._rejoining:
-                self._rejoining.discard(sender)
-            else:
-                self._early.add(sender)
-            self._close_link(old)
-        elif old is not None:
+            return True
+        old = self._conns.get(peer)
+        with self._lock:
+            verdict = self._peers.admit(peer, old is not None)
+        if verdict == "refuse":
             # Only a holder of the secret gets here: a second process with the same id.
-            reason = f"machine {sender} is already connected (two machines with id {sender}?)"
-            with link.lock:
-                link.out += encode_frame(b"refuse " + reason.encode("ascii"))
-            self._flush(link)
-            raise FrameError(reason)
-        link.peer = sender
-        link.authed = True
-        self._accepted.remove(link)
-        self._links[sender] = link
-        self._joined(sender)
+            reason = f"machine {peer} is already connected (two machines with id {peer}?)"
+            with conn.lock:
+                conn.link.refuse(reason)
+            self._flush(conn)
+            log.warning(
+                "machine %d: dropped connection from %s: %s", self.machine, conn.label, reason
+            )
+            self._accepted.remove(conn)
+            self._close(conn)
+            return False
+        if old is not None:  # "replace": its new process, after a kill
+            self._close(old)
+        self._accepted.remove(conn)
+        self._conns[peer] = conn
+        self._joined(peer)
+        self._flush(conn)  # a challenge's reply may still wait
         self._check_connected()
+        return True
 
-    def _end_of_stream(self, link: _Link) -> None:
+    def _joined(self, peer: int) -> None:
+        """A link to ``peer`` is up (again): its stream is open."""
+        with self._lock:
+            reopened = self._peers.joined(peer)
+        if reopened:
+            self.drained.clear()
+
+    def _end_of_stream(self, conn: _Conn) -> None:
+        link = conn.link
         if link.peer is None:  # a caller that left before its handshake was done
-            if link.claimed in self._rejoining or link.claimed in self._awaited:
+            with self._lock:
+                expected = link.claimed is not None and self._peers.expecting(link.claimed)
+            if expected:
                 log.debug(  # a peer expected back, killed again during its handshake
                     "machine %d: machine %d hung up during its rejoin",
                     self.machine,
@@ -747,101 +650,100 @@ class Transport:
                     "machine %d: %s, calling as machine %d, hung up during the handshake "
                     "(a caller with another secret?)",
                     self.machine,
-                    link.label,
+                    conn.label,
                     link.claimed,
                 )
-            self._accepted.remove(link)
-            self._close_link(link)
+            self._accepted.remove(conn)
+            self._close(conn)
             return
-        link.eof = True
-        self._ended.add(link.peer)
+        with self._lock:
+            self._peers.end(link.peer)
         if link.shut and not link.out:
-            self._close_link(link)
+            self._close(conn)
         else:
-            self._update(link)
+            self._update(conn)
         self._check_drained()
 
-    def _reject(self, link: _Link, reason: str) -> None:
-        log.warning("machine %d: dropped connection from %s: %s", self.machine, link.who, reason)
-        self._lose(link)
+    def _reject(self, conn: _Conn, reason: str) -> None:
+        log.warning("machine %d: dropped connection from %s: %s", self.machine, conn.who, reason)
+        self._lose(conn)
 
-    def _lose(self, link: _Link) -> None:
-        if link.peer is None:
-            if link in self._accepted:
-                self._accepted.remove(link)
+    def _lose(self, conn: _Conn) -> None:
+        link = conn.link
+        if link.peer is None or conn in self._accepted:
+            if conn in self._accepted:
+                self._accepted.remove(conn)
         else:
             link.eof = True
-            self._ended.add(link.peer)
-        self._close_link(link)
+            with self._lock:
+                self._peers.end(link.peer)
+        self._close(conn)
         self._check_drained()
 
-    def _flush(self, link: _Link) -> None:
-        with link.lock:
-            sock = link.sock
+    def _flush(self, conn: _Conn) -> None:
+        with conn.lock:
+            sock, link = conn.sock, conn.link
             if sock is not None and link.out:
                 try:
                     sent = sock.send(link.out)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 except OSError as exc:
-                    log.warning("machine %d: link to %s lost (%s)", self.machine, link.who, exc)
-                    self._discard_out(link)
+                    log.warning("machine %d: link to %s lost (%s)", self.machine, conn.who, exc)
+                    self._discard_out(conn)
                     link.shut = True
                     sent = 0
-                del link.out[:sent]
-                link.sent_total += sent
-                while link.pending and link.pending[0] <= link.sent_total:
-                    link.pending.popleft()
-        self._maybe_shut(link)
-        self._update(link)
+                link.written(sent)
+        self._maybe_shut(conn)
+        self._update(conn)
 
-    def _maybe_shut(self, link: _Link) -> None:
+    def _maybe_shut(self, conn: _Conn) -> None:
         """After the last send, end our sending side of the link."""
-        if not self._finishing or link.shut or link.closed or link.out or link.pending_connect:
+        link = conn.link
+        if not self._finishing or link.shut or conn.closed or link.out or conn.pending_connect:
             return
-        with link.lock:
+        with conn.lock:
             link.shut = True
             try:
-                assert link.sock is not None
-                link.sock.shutdown(socket.SHUT_WR)
+                assert conn.sock is not None
+                conn.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
         if link.eof:
-            self._close_link(link)
+            self._close(conn)
         else:
-            self._update(link)
+            self._update(conn)
 
-    def _update(self, link: _Link) -> None:
-        """Register the link for what it waits for: its peer's bytes, room for its buffer."""
-        sock = link.sock
+    def _update(self, conn: _Conn) -> None:
+        """Register the socket for what it waits for: its peer's bytes, room for its buffer."""
+        sock = conn.sock
         if sock is None or self._selector is None:
             return
         events = 0
-        if not link.eof:
+        if not conn.link.eof:
             events |= selectors.EVENT_READ
-        if link.out or link.pending_connect:
+        if conn.link.out or conn.pending_connect:
             events |= selectors.EVENT_WRITE
         key = self._selector.get_map().get(sock)
         if events == 0:
             if key is not None:
                 self._selector.unregister(sock)
         elif key is None:
-            self._selector.register(sock, events, link)
+            self._selector.register(sock, events, conn)
         elif key.events != events:
-            self._selector.modify(sock, events, link)
+            self._selector.modify(sock, events, conn)
 
-    def _discard_out(self, link: _Link) -> None:
-        """Count the messages still in a lost link's buffer as dropped (hold ``link.lock``)."""
-        if link.peer is not None and link.pending:
-            self.dropped[link.peer] += len(link.pending)
-        link.pending.clear()
-        link.out.clear()
+    def _discard_out(self, conn: _Conn) -> None:
+        """Count the messages still in a lost link's buffer as dropped (hold ``conn.lock``)."""
+        lost = conn.link.discard()
+        if conn.link.peer is not None and lost:
+            self.dropped[conn.link.peer] += lost
 
-    def _close_link(self, link: _Link) -> None:
-        with link.lock:
-            sock, link.sock = link.sock, None
-            link.pending_connect = False
-            self._discard_out(link)
+    def _close(self, conn: _Conn) -> None:
+        with conn.lock:
+            sock, conn.sock = conn.sock, None
+            conn.pending_connect = False
+            self._discard_out(conn)
             if sock is None:
                 return
             if self._selector is not None and sock in self._selector.get_map():
@@ -851,16 +753,16 @@ class Transport:
     def _check_connected(self) -> None:
         if self.connected.is_set():
             return
-        callers_in = self._callers <= set(self._links)
+        callers_in = self._callers <= set(self._conns)
         called = all(
-            self._links[p].authed and not self._links[p].closed for p in range(self.machine)
+            self._conns[p].link.authed and not self._conns[p].closed for p in range(self.machine)
         )
         if callers_in and called:
             self.connected.set()
 
     def _fail_deadline(self) -> None:
-        missing = sorted(self._callers - set(self._links))
-        unreached = [p for p in range(self.machine) if not self._links[p].authed]
+        missing = sorted(self._callers - set(self._conns))
+        unreached = [p for p in range(self.machine) if not self._conns[p].link.authed]
         if missing:
             listed = ", ".join(map(str, missing))
             self.error = (
@@ -877,7 +779,7 @@ class Transport:
 
     def _check_drained(self) -> None:
         with self._lock:
-            if len(self._ended) == self.n_machines - 1 and not self._awaited:
+            if self._peers.drained:
                 self.drained.set()
 
     def _rest_listener(self, exc: OSError) -> None:
@@ -912,6 +814,7 @@ def _address(label: str) -> tuple[str, int]:
 
 
 def bind_listener(host: str, port: int, machine: int, backlog: int) -> socket.socket:
+    """A listening socket on ``host:port``. Raise NetworkError if the port is in use."""
     try:
         return socket.create_server((host, port), backlog=backlog)
     except OSError as exc:

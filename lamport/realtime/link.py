@@ -1,0 +1,383 @@
+"""The link between two machines as a state machine: bytes in, events and bytes out, no socket.
+
+As h11 keeps HTTP apart from I/O, this module keeps the link's protocol apart
+from the transport (:mod:`.transport`), which only moves bytes between sockets
+and these objects. Nothing here reads a clock, opens a socket or starts a
+thread; a test drives it byte by byte (``tests/test_link.py``).
+
+One connection: :class:`Link`
+    A link is one TCP connection between two machines, used both ways. Its
+    states::
+
+        caller (the higher id)         listener (the lower id)
+        CHALLENGE  -- hello sent -->   HELLO
+                                       AUTH      -- challenge sent
+        OPEN       <-- challenge --    (auth checks out)
+                   --   auth    -->    OPEN
+        CLOSED: refused, ended in error, or given up by its owner
+
+    The handshake is :mod:`.auth`'s challenge-response (fresh nonces both
+    ways, HMAC-SHA256 of the run's secret); the frames are :mod:`.framing`'s.
+    :meth:`Link.receive_data` takes the bytes of one read (``b""``: the peer
+    ended its stream) and returns what they meant, in order:
+    :class:`Authenticated`, :class:`Arrived` (a message), :class:`Control`
+    (``ready``, ``start``, ``abort``), :class:`Refused` (``refuse``: another
+    machine holds our id), :class:`Ended` (end of stream) or, last,
+    :class:`Failed` (the connection broke the protocol: a bad length, a
+    payload that does not parse, a value over 2**63 - 1, a hello from an
+    unknown id, a wrong or replayed MAC, a message whose sender is not the
+    link's, a stream ending inside a frame). After :class:`Failed` or
+    :class:`Refused` the link is CLOSED and ignores further bytes: malformed
+    input never raises. What the link has to say (hello, challenge, auth,
+    control frames, messages) waits in :attr:`Link.out` until the owner
+    reports it written (:meth:`Link.written`).
+
+The drain
+    :attr:`Link.pending` remembers where each buffered message ends in the
+    stream, so a link lost with a full buffer tells how many messages it never
+    carried (:meth:`Link.discard`). :attr:`Link.shut` (our sending side ended)
+    and :attr:`Link.eof` (theirs) say how far the drain got.
+
+All the links of a machine: :class:`Peers`
+    Which peers have ended their stream, which are expected back as a new
+    process (a rejoin, ``--real-crash``) and until when, whether an
+    authenticated caller takes a link's place, is refused (its id is taken:
+    two machines with one id) or is new, and whether the drain is over. Times
+    are given by the owner (``now``), never read here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from lamport.core import Message
+from lamport.realtime import auth
+from lamport.realtime.framing import FrameDecoder, FrameError, encode_frame, frame_limit
+from lamport.realtime.framing import parse_message as _parse_message
+
+__all__ = [
+    "REJOIN_TIMEOUT",
+    "Arrived",
+    "Authenticated",
+    "Control",
+    "Ended",
+    "Failed",
+    "Link",
+    "LinkEvent",
+    "Peers",
+    "Refused",
+    "State",
+]
+
+#: Seconds a rejoining peer gets to answer the handshake (its process starts meanwhile).
+REJOIN_TIMEOUT = 10.0
+_CONTROL = re.compile(rb"ready [0-9a-f]{16}|start \d{1,20}|(abort|refuse) [ -~]{1,120}")
+
+
+class State(Enum):
+    HELLO = "waiting for the caller's hello"
+    CHALLENGE = "waiting for the listener's challenge"
+    AUTH = "waiting for the caller's auth"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """The handshake checked out: the link is machine ``peer``'s."""
+
+    peer: int
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A message from the link's peer."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control frame from the link's peer: ``ready <digest>``, ``start <ns>``, ``abort ...``."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The peer refused this machine: ``reason`` (another machine holds its id)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The peer ended its sending side at a frame boundary."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The connection broke the protocol; the link is closed. ``handshake``: before it was open."""
+
+    reason: str
+    handshake: bool
+
+
+LinkEvent = Authenticated | Arrived | Control | Refused | Ended | Failed
+
+
+class Link:
+    """One connection of machine ``machine`` (of ``n_machines``), keyed by the run's ``secret``.
+
+    With ``peer`` given this machine calls that peer (its hello waits in
+    :attr:`out` at once); without, it accepted a connection from a caller not
+    yet known. ``nonce`` is this end's fresh nonce (drawn when not given).
+    """
+
+    def __init__(
+        self,
+        machine: int,
+        n_machines: int,
+        secret: bytes,
+        peer: int | None = None,
+        nonce: bytes | None = None,
+    ) -> None:
+        self.machine = machine
+        self.n_machines = n_machines
+        self.secret = secret
+        #: The peer: whom we call, or the caller once its hello and auth checked out.
+        self.peer = peer
+        #: The id an accepted caller's hello names (not yet proven).
+        self.claimed: int | None = None
+        self.nonce = nonce if nonce is not None else auth.new_nonce()
+        self.their_nonce = b""
+        self.state = State.CHALLENGE if peer is not None else State.HELLO
+        self.calling = peer is not None
+        #: Bytes to send, in order; the owner reports what it wrote with :meth:`written`.
+        self.out = bytearray()
+        #: Stream offsets where each buffered message ends (the drain counts them).
+        self.pending: deque[int] = deque()
+        #: Bytes written on this connection so far.
+        self.sent_total = 0
+        self.eof = False  # the peer ended its sending side
+        self.shut = False  # we ended ours
+        # Vector clocks grow with N; a Lamport message and every handshake frame fit anyway.
+        self._decoder = FrameDecoder(frame_limit(n_machines))
+        if self.calling:
+            self.out += encode_frame(auth.hello_payload(machine, self.nonce))
+
+    @property
+    def authed(self) -> bool:
+        """True once the handshake checked out (and until the link is closed)."""
+        return self.state is State.OPEN
+
+    @property
+    def handshaking(self) -> bool:
+        return self.state in (State.HELLO, State.CHALLENGE, State.AUTH)
+
+    # -- bytes in ----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[LinkEvent]:
+        """What the bytes of one read mean, in order; ``b""`` is the peer's end of stream.
+
+        Never raise: a protocol error is a :class:`Failed`, last, and closes the link.
+        """
+        if self.state is State.CLOSED:
+            return []
+        if not data:
+            if self._decoder.pending:
+                return [self._fail(f"stream ended inside a frame ({self._decoder.pending} bytes)")]
+            self.eof = True
+            return [Ended()]
+        events: list[LinkEvent] = []
+        try:
+            payloads = self._decoder.feed(data)
+        except FrameError as exc:
+            return [self._fail(str(exc))]
+        for payload in payloads:
+            try:
+                event = self._on_payload(payload)
+            except (FrameError, auth.AuthError) as exc:
+                events.append(self._fail(str(exc)))
+                break
+            if event is not None:
+                events.append(event)
+            if self.state is State.CLOSED:
+                break
+        return events
+
+    def _on_payload(self, payload: bytes) -> LinkEvent | None:
+        state = self.state
+        if state is State.OPEN:
+            if payload[:1].isdigit():
+                msg = _parse_message(payload, self.n_machines)
+                if msg.sender != self.peer:
+                    raise FrameError(f"message from {msg.sender} on machine {self.peer}'s link")
+                return Arrived(msg)
+            return self._control(payload)
+        if state is State.CHALLENGE:
+            assert self.peer is not None
+            if payload.startswith(b"refuse "):
+                return self._control(payload)
+            self.their_nonce = auth.check_challenge(
+                self.secret, self.machine, self.peer, self.nonce, payload
+            )
+            self.out += encode_frame(
+                auth.auth_payload(
+                    self.secret, self.machine, self.peer, self.nonce, self.their_nonce
+                )
+            )
+            self.state = State.OPEN
+            return Authenticated(self.peer)
+        if state is State.HELLO:
+            sender, self.their_nonce = auth.parse_hello(payload)
+            if sender == self.machine or sender >= self.n_machines:
+                raise FrameError(f"unknown sender {sender}")
+            if sender < self.machine:
+                raise FrameError(f"machine {sender} does not call machine {self.machine}")
+            self.claimed = sender
+            self.out += encode_frame(
+                auth.challenge_payload(
+                    self.secret, sender, self.machine, self.their_nonce, self.nonce
+                )
+            )
+            self.state = State.AUTH
+            return None
+        assert state is State.AUTH and self.claimed is not None
+        auth.check_auth(
+            self.secret, self.claimed, self.machine, self.their_nonce, self.nonce, payload
+        )
+        self.peer = self.claimed
+        self.state = State.OPEN
+        return Authenticated(self.claimed)
+
+    def _control(self, payload: bytes) -> LinkEvent:
+        if _CONTROL.fullmatch(payload) is None:
+            raise FrameError(f"expected '<sender> <seq> <clock>', got {payload[:40]!r}")
+        if payload.startswith(b"refuse "):
+            self.state = State.CLOSED
+            return Refused(payload[7:].decode("ascii"))
+        return Control(payload)
+
+    def _fail(self, reason: str) -> Failed:
+        handshake = self.handshaking
+        self.state = State.CLOSED
+        return Failed(reason, handshake)
+
+    # -- bytes out ---------------------------------------------------------------------------
+
+    def send_message(self, frame: bytes) -> None:
+        """Queue an encoded message frame (the drain counts it until it is written)."""
+        self.out += frame
+        self.pending.append(self.sent_total + len(self.out))
+
+    def send_control(self, payload: bytes) -> bool:
+        """Queue a control frame; False if the link is not open or our side has ended."""
+        if self.state is not State.OPEN or self.shut:
+            return False
+        self.out += encode_frame(payload)
+        return True
+
+    def refuse(self, reason: str) -> None:
+        """Tell an authenticated caller its id is taken, and close the link."""
+        self.out += encode_frame(b"refuse " + reason.encode("ascii"))
+        self.state = State.CLOSED
+
+    def written(self, count: int) -> None:
+        """``count`` bytes of :attr:`out` reached the kernel."""
+        del self.out[:count]
+        self.sent_total += count
+        pending = self.pending
+        while pending and pending[0] <= self.sent_total:
+            pending.popleft()
+
+    def discard(self) -> int:
+        """Forget what was not written (the link is lost); return how many messages that was."""
+        lost = len(self.pending)
+        self.pending.clear()
+        self.out.clear()
+        return lost
+
+    def close(self) -> None:
+        self.state = State.CLOSED
+
+
+class Peers:
+    """The links of machine ``machine`` (of ``n_machines``) as a whole: rejoins and the drain."""
+
+    def __init__(self, machine: int, n_machines: int) -> None:
+        self.machine = machine
+        self.n_machines = n_machines
+        #: Peers whose stream ended or whose link was lost.
+        self.ended: set[int] = set()
+        #: Peers expected back as a new process: until when the drain waits for them.
+        self.awaited: dict[int, float] = {}
+        self._rejoining: set[int] = set()  # callers whose next connection replaces the old
+        self._early: set[int] = set()  # callers back before their "rejoin": it is served
+
+    @property
+    def drained(self) -> bool:
+        """Every peer's stream has ended, and no peer is expected back."""
+        return self.all_ended and not self.awaited
+
+    @property
+    def all_ended(self) -> bool:
+        return len(self.ended) == self.n_machines - 1
+
+    def admit(self, caller: int, has_link: bool) -> str:
+        """What an authenticated caller becomes: ``"join"`` (a new link), ``"replace"``
+        (its new process takes the old link's place: announced, or the old link
+        already ended) or ``"refuse"`` (its id is taken)."""
+        if not has_link:
+            return "join"
+        if caller in self._rejoining:
+            self._rejoining.discard(caller)
+            return "replace"
+        if caller in self.ended:  # the new process may call before the announcement
+            self._early.add(caller)
+            return "replace"
+        return "refuse"
+
+    def expect(self, peer: int, now: float) -> bool:
+        """``peer`` is started again as a new process; False if it is no peer of ours."""
+        if not 0 <= peer < self.n_machines or peer == self.machine:
+            return False
+        self.awaited[peer] = now + REJOIN_TIMEOUT
+        return True
+
+    def reopen(self, peer: int) -> bool:
+        """Act on an expected rejoin: True if the old link must go (and be called again when
+        we are the caller), False if the peer's new process is in already."""
+        if peer in self._early:
+            self._early.discard(peer)
+            self.awaited.pop(peer, None)
+            return False
+        self.ended.add(peer)
+        if peer > self.machine:
+            self._rejoining.add(peer)
+        return True
+
+    def expecting(self, peer: int) -> bool:
+        """True while ``peer``'s new process is awaited (its hang-ups are no impostor's)."""
+        return peer in self._rejoining or peer in self.awaited
+
+    def joined(self, peer: int) -> bool:
+        """A link to ``peer`` is up (again); True if its stream had ended (the drain reopens)."""
+        self.awaited.pop(peer, None)
+        if peer in self.ended:
+            self.ended.discard(peer)
+            return True
+        return False
+
+    def end(self, peer: int) -> None:
+        self.ended.add(peer)
+
+    def expire(self, now: float) -> list[int]:
+        """Forget the peers not back by their time: the drain waits no more for them."""
+        gone = [p for p, by in self.awaited.items() if now >= by]
+        for peer in gone:
+            del self.awaited[peer]
+        return gone

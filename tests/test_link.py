@@ -1,0 +1,273 @@
+"""The link's protocol without a socket: two Link objects wired back to back, bytes in hand.
+
+As h11's tests drive a Connection with bytes, these drive :mod:`lamport.realtime.link`:
+the handshake good and bad, partial reads byte by byte, replayed or forged MACs, frames
+out of range, control frames, rejoins and the drain. No socket is opened.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from lamport.core import message
+from lamport.realtime import auth
+from lamport.realtime import link as link_module
+from lamport.realtime.framing import HEADER, encode_frame, encode_message
+from lamport.realtime.link import (
+    REJOIN_TIMEOUT,
+    Arrived,
+    Authenticated,
+    Control,
+    Ended,
+    Failed,
+    Link,
+    Peers,
+    Refused,
+    State,
+)
+
+SECRET = bytes(range(32))
+N = 3
+
+
+def take(link: Link) -> bytes:
+    """What the link has to send, as written whole."""
+    data = bytes(link.out)
+    link.written(len(data))
+    return data
+
+
+def pair(
+    caller_secret: bytes = SECRET, listener_secret: bytes = SECRET
+) -> tuple[Link, Link, list[object], list[object]]:
+    """Machine 2 calls machine 0; run the handshake; return both links and their events."""
+    caller = Link(2, N, caller_secret, peer=0)
+    listener = Link(0, N, listener_secret)
+    heard_by_listener = listener.receive_data(take(caller))  # hello
+    heard_by_caller = caller.receive_data(take(listener))  # challenge
+    if caller.state is State.OPEN:
+        heard_by_listener += listener.receive_data(take(caller))  # auth
+    return caller, listener, heard_by_caller, heard_by_listener
+
+
+def test_the_handshake_opens_both_ends_with_the_secret():
+    caller, listener, by_caller, by_listener = pair()
+    assert by_caller == [Authenticated(0)] and by_listener == [Authenticated(2)]
+    assert caller.authed and listener.authed and listener.peer == 2
+
+
+def test_a_wrong_secret_fails_on_either_side():
+    caller, listener, by_caller, _ = pair(caller_secret=bytes(32))
+    assert isinstance(by_caller[-1], Failed) and by_caller[-1].handshake
+    assert "the listener failed the handshake" in by_caller[-1].reason
+    assert caller.state is State.CLOSED and not listener.authed
+    # a caller with another secret that answers anyway: the listener's check fails
+    listener = Link(0, N, SECRET)
+    nc = auth.new_nonce()
+    listener.receive_data(encode_frame(auth.hello_payload(2, nc)))
+    nl = auth.check_challenge(SECRET, 2, 0, nc, take(listener)[HEADER.size :])
+    forged = encode_frame(auth.auth_payload(bytes(32), 2, 0, nc, nl))
+    (event,) = listener.receive_data(forged)
+    assert event == Failed("failed the handshake as machine 2 (wrong secret or replay)", True)
+    assert listener.peer is None and listener.state is State.CLOSED
+
+
+def test_a_replayed_auth_or_challenge_fails():
+    caller, listener, _, _ = pair()
+    recorded_hello = encode_frame(auth.hello_payload(2, caller.nonce))
+    recorded_auth = encode_frame(auth.auth_payload(SECRET, 2, 0, caller.nonce, listener.nonce))
+    fresh = Link(0, N, SECRET)  # a new connection: a new listener nonce
+    events = fresh.receive_data(recorded_hello + recorded_auth)
+    assert isinstance(events[-1], Failed) and "replay" in events[-1].reason
+    recorded_challenge = encode_frame(
+        auth.challenge_payload(SECRET, 2, 0, caller.nonce, listener.nonce)
+    )
+    again = Link(2, N, SECRET, peer=0)  # a new call: a new caller nonce
+    (event,) = again.receive_data(recorded_challenge)
+    assert isinstance(event, Failed) and "failed the handshake" in event.reason
+
+
+def test_the_listeners_mac_never_passes_for_the_callers():
+    listener = Link(0, N, SECRET)
+    nc = auth.new_nonce()
+    listener.receive_data(encode_frame(auth.hello_payload(2, nc)))
+    challenge = take(listener)[HEADER.size :]
+    (event,) = listener.receive_data(encode_frame(b"auth " + challenge.split()[2]))
+    assert isinstance(event, Failed)
+
+
+@pytest.mark.parametrize(
+    ("machine", "hello", "reason"),
+    [
+        (0, b"hello 0 " + b"ab" * 16, "unknown sender 0"),  # itself
+        (0, b"hello 7 " + b"ab" * 16, "unknown sender 7"),
+        (1, b"hello 0 " + b"ab" * 16, "machine 0 does not call machine 1"),
+        (0, b"hello two", "expected 'hello <id> <nonce>'"),
+        (0, b"1 2 3", "expected 'hello <id> <nonce>'"),  # a message before the handshake
+    ],
+)
+def test_a_bad_hello_fails_the_connection(machine, hello, reason):
+    listener = Link(machine, N, SECRET)
+    (event,) = listener.receive_data(encode_frame(hello))
+    assert isinstance(event, Failed) and event.handshake and reason in event.reason
+    assert listener.receive_data(encode_frame(hello)) == []  # closed: input is ignored
+
+
+def test_the_handshake_and_messages_survive_any_split_byte_by_byte():
+    caller = Link(2, N, SECRET, peer=0)
+    listener = Link(0, N, SECRET)
+
+    def trickle(data: bytes, to: Link) -> list[object]:
+        events: list[object] = []
+        for i in range(len(data)):
+            events += to.receive_data(data[i : i + 1])
+        return events
+
+    assert trickle(take(caller), listener) == []
+    assert trickle(take(listener), caller) == [Authenticated(0)]
+    assert trickle(take(caller), listener) == [Authenticated(2)]
+    frames = [encode_message(message(2, seq, 10 + seq)) for seq in (1, 2, 3)]
+    for frame in frames:
+        caller.send_message(frame)
+    arrived = trickle(take(caller), listener)
+    assert [e.message.clock for e in arrived if isinstance(e, Arrived)] == [11, 12, 13]
+    # and all at once, with a control frame between
+    caller.send_message(frames[0])
+    assert caller.send_control(b"ready " + b"0" * 16)
+    caller.send_message(frames[1])
+    events = listener.receive_data(take(caller))
+    assert [type(e) for e in events] == [Arrived, Control, Arrived]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (encode_frame(b"2 1 9223372036854775808"), "out of range"),
+        (encode_frame(b"2 9223372036854775808 1"), "out of range"),
+        (encode_frame(b"1 1 1"), "message from 1 on machine 2's link"),
+        (encode_frame(b"2 1 1 5 5"), "vector clock of 2 components, expected 3"),
+        (encode_frame(b"hello 2 " + b"ab" * 16), "expected '<sender> <seq> <clock>'"),
+        (encode_frame(b"start soon"), "expected '<sender> <seq> <clock>'"),
+    ],
+)
+def test_a_frame_out_of_range_or_malformed_fails_an_open_link(data, reason):
+    _, listener, _, _ = pair()
+    ok = encode_message(message(2, 1, 5))
+    events = listener.receive_data(ok + data + ok)
+    assert isinstance(events[0], Arrived)  # what came before is kept
+    assert isinstance(events[-1], Failed) and reason in events[-1].reason
+    assert not events[-1].handshake and len(events) == 2  # nothing after the bad frame
+
+
+@pytest.mark.parametrize("size", [0, 10_000])
+def test_a_bad_length_fails_from_the_header_alone(size):
+    _, listener, _, _ = pair()
+    (event,) = listener.receive_data(HEADER.pack(size))
+    assert isinstance(event, Failed) and f"frame announces {size} bytes" in event.reason
+
+
+def test_a_stream_ending_inside_a_frame_fails_and_at_a_boundary_ends():
+    _, listener, _, _ = pair()
+    frame = encode_message(message(2, 1, 5))
+    listener.receive_data(frame[:5])
+    (event,) = listener.receive_data(b"")
+    assert isinstance(event, Failed) and "stream ended inside a frame (5 bytes)" in event.reason
+    _, listener, _, _ = pair()
+    assert listener.receive_data(frame + b"")[0] == Arrived(message(2, 1, 5))
+    assert listener.receive_data(b"") == [Ended()] and listener.eof
+
+
+def test_control_frames_and_a_refusal():
+    caller, listener, _, _ = pair()
+    for payload in (b"ready 0123456789abcdef", b"start 1700000000000000000", b"abort bad run"):
+        assert listener.send_control(payload)
+        assert caller.receive_data(take(listener)) == [Control(payload)]
+    # a second process under a taken id is refused: the caller hears why, and closes
+    fresh_caller, fresh_listener, _, _ = pair()
+    fresh_listener.refuse("machine 2 is already connected (two machines with id 2?)")
+    assert fresh_listener.state is State.CLOSED and not fresh_listener.send_control(b"start 1")
+    (event,) = fresh_caller.receive_data(take(fresh_listener))
+    assert event == Refused("machine 2 is already connected (two machines with id 2?)")
+    assert fresh_caller.state is State.CLOSED
+
+
+def test_a_refusal_before_the_challenge_reaches_the_caller():
+    caller = Link(2, N, SECRET, peer=0)
+    (event,) = caller.receive_data(encode_frame(b"refuse machine 2 is already connected"))
+    assert event == Refused("machine 2 is already connected")
+
+
+def test_control_frames_wait_for_an_open_link_and_stop_once_our_side_ends():
+    caller = Link(2, N, SECRET, peer=0)
+    assert not caller.send_control(b"start 1")
+    caller, _, _, _ = pair()
+    caller.shut = True
+    assert not caller.send_control(b"start 1")
+
+
+def test_the_drain_counts_the_messages_a_lost_link_never_carried():
+    caller, _, _, _ = pair()
+    frames = [encode_message(message(2, seq, seq)) for seq in (1, 2, 3)]
+    for frame in frames:
+        caller.send_message(frame)
+    caller.written(len(frames[0]) + 2)  # the first whole, two bytes of the second
+    assert len(caller.pending) == 2
+    assert caller.discard() == 2 and not caller.out and not caller.pending
+    caller.send_message(frames[0])
+    caller.written(len(frames[0]))
+    assert caller.discard() == 0
+
+
+def test_peers_admit_a_new_caller_and_refuse_a_taken_id():
+    peers = Peers(0, N)
+    assert peers.admit(2, has_link=False) == "join"
+    assert peers.admit(2, has_link=True) == "refuse"
+
+
+def test_peers_let_a_rejoining_caller_take_its_old_place():
+    peers = Peers(0, N)
+    assert peers.expect(2, now=100.0) and not peers.drained
+    assert peers.reopen(2)  # the old link goes
+    assert peers.expecting(2)
+    assert peers.admit(2, has_link=True) == "replace"
+    assert peers.joined(2) and 2 not in peers.ended and 2 not in peers.awaited
+    assert peers.admit(2, has_link=True) == "refuse"  # only once
+
+
+def test_peers_take_a_caller_back_before_its_rejoin_notice():
+    peers = Peers(0, N)
+    peers.end(2)  # the killed process's stream ended
+    assert peers.admit(2, has_link=True) == "replace"  # the new one calls first
+    peers.joined(2)
+    peers.expect(2, now=0.0)
+    assert not peers.reopen(2)  # the notice comes late: the link stays
+    assert 2 not in peers.awaited and 2 not in peers.ended
+
+
+def test_peers_drain_waits_for_a_peer_expected_back_until_its_time():
+    peers = Peers(1, N)
+    peers.end(0)
+    peers.end(2)
+    assert peers.drained
+    assert not peers.expect(1, now=0.0) and not peers.expect(5, now=0.0)  # no peers of ours
+    assert peers.expect(0, now=50.0) and peers.reopen(0)
+    assert peers.all_ended and not peers.drained
+    assert peers.expire(50.0 + REJOIN_TIMEOUT - 1) == []
+    assert peers.expire(50.0 + REJOIN_TIMEOUT) == [0] and peers.drained
+
+
+def test_the_link_does_no_io():
+    """Its module imports no socket, thread, selector or clock."""
+    tree = ast.parse(Path(link_module.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (
+            node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")]
+        )
+    }
+    assert not imported & {"socket", "selectors", "threading", "time", "asyncio"}
