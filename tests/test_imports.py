@@ -4,6 +4,7 @@ bad input refused in one line."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -380,3 +381,25 @@ def test_lines_read_by_their_shapes_plan_read_as_alone(shape, tmp_path):
             continue
         assert read(line) == alone, line
     assert len(read.plans) < len(lines) / 3  # lines share their plans
+
+
+def test_numbers_are_ascii_digits(tmp_path):
+    """A clock in another script's digits (١٧) is no number: the line does not parse."""
+    run = _des()
+    paths, _ = write_shape(run, "labelled", tmp_path)
+    lines = paths[0].read_text().splitlines()
+    lines[3] = re.sub(r"clock=\d+", "clock=١٧", lines[3])
+    paths[0].write_text("\n".join(lines) + "\n")
+    imported = import_logs(paths, tmp_path / "out")
+    assert imported.metadata["import"]["unparsed_lines"] == 1
+    assert imported.metadata["import"]["first_unparsed"][0].startswith("labelled-0.log line 4:")
+    csv_paths, _ = write_shape(run, "csv_header", tmp_path)
+    rows = csv_paths[1].read_text().splitlines()
+    cells = rows[5].split(",")
+    cells[2] = "١٧"
+    rows[5] = ",".join(cells)
+    csv_paths[1].write_text("\n".join(rows) + "\n")
+    imported = import_logs(csv_paths, tmp_path / "out2")
+    assert imported.metadata["import"]["first_unparsed"] == [
+        "csv_header-1.log line 6: clock '١٧' is not an integer"
+    ]

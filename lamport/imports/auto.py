@@ -47,7 +47,7 @@ __all__ = ["kind_of", "parse_auto", "parse_auto_files", "parse_time", "read_line
 
 # -- words -------------------------------------------------------------------------------
 
-_SPLIT = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_SPLIT = re.compile(r"(?a)[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def words(text: str) -> list[str]:
@@ -55,11 +55,11 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _SPLIT.findall(text)]
 
 
-_SEND = re.compile(r"^(send|sent|sending|sends|snd|sendto|broadcast\w*|bcast|multicast\w*)$")
+_SEND = re.compile(r"(?a)^(send|sent|sending|sends|snd|sendto|broadcast\w*|bcast|multicast\w*)$")
 _RECEIVE = re.compile(
-    r"^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|popped)$"
+    r"(?a)^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|popped)$"
 )
-_INTERNAL = re.compile(r"^(internal\w*|int|idle|comput\w*|noop|local_event|localevent)$")
+_INTERNAL = re.compile(r"(?a)^(internal\w*|int|idle|comput\w*|noop|local_event|localevent)$")
 _EVERY = {
     "both",
     "all",
@@ -219,10 +219,12 @@ def kind_of(text: str) -> tuple[str | None, bool]:
 # -- time --------------------------------------------------------------------------------
 
 _DATETIME = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<clock>\d{2}:\d{2}:\d{2})(?:[.,](?P<frac>\d{1,9}))?"
+    r"(?a)(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<clock>\d{2}:\d{2}:\d{2})(?:[.,](?P<frac>\d{1,9}))?"
     r"(?P<zone>Z|[+-]\d{2}:?\d{2})?"
 )
-_TIME_OF_DAY = re.compile(r"(?<![\d.:])(?P<clock>\d{1,2}:\d{2}:\d{2})(?:[.,](?P<frac>\d{1,9}))?")
+_TIME_OF_DAY = re.compile(
+    r"(?a)(?<![\d.:])(?P<clock>\d{1,2}:\d{2}:\d{2})(?:[.,](?P<frac>\d{1,9}))?"
+)
 
 
 def parse_time(text: str) -> tuple[float, str] | None:
@@ -266,25 +268,25 @@ def _epoch(value: float) -> float | None:
 
 # -- tokens ------------------------------------------------------------------------------
 
-_TOKEN = re.compile(
+#: A line's values (ASCII digits only): date-times, times of day, numbers not inside a name.
+_VALUE_PATTERN = (
     r"(?P<datetime>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
     r"|(?P<tod>(?<![\d.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?)"
     r"|(?P<number>(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w]))"
-    r"|(?P<name>[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*|\d+[A-Za-z_][\w-]*)"
+)
+_TOKEN = re.compile(
+    _VALUE_PATTERN + r"|(?P<name>[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*|\d+[A-Za-z_][\w-]*)"
     r"|(?P<stop>[,;|.!?\n]|(?<!\d)\.(?!\d)|->|=>)"
-    r"|(?P<other>\S)"
+    r"|(?P<other>\S)",
+    re.ASCII,
 )
 
 
 #: The token kinds that are a line's values; the rest of a line is its shape.
 _VALUE_KINDS = ("datetime", "tod", "number")
 #: The values of a line alone, as :data:`_TOKEN` finds them.
-_VALUE = re.compile(
-    r"(?P<datetime>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
-    r"|(?P<tod>(?<![\d.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?)"
-    r"|(?P<number>(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w]))"
-)
-_VALUE_ONLY = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_VALUE = re.compile(_VALUE_PATTERN, re.ASCII)
+_VALUE_ONLY = re.compile(r"(?a)-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def _value_class(match: re.Match[str]) -> str:
@@ -400,7 +402,7 @@ def _tokens(line: str) -> list[_Token]:
 
 
 def _is_int(text: str) -> bool:
-    return re.fullmatch(r"-?\d+", text) is not None
+    return re.fullmatch(r"(?a)-?\d+", text) is not None
 
 
 def _label_role(label: list[str], value: str) -> str | None:
@@ -472,9 +474,9 @@ class _Line:
 
 
 _MSG_ID = re.compile(
-    r"(?i)\b(?:msg|message)[ _-]?(?:id|uid|uuid|seq|num(?:ber)?)\b\s*[:=#]?\s*\"?([^\s,;|)\]\"]+)"
+    r"(?ai)\b(?:msg|message)[ _-]?(?:id|uid|uuid|seq|num(?:ber)?)\b\s*[:=#]?\s*\"?([^\s,;|)\]\"]+)"
 )
-_PREFIX_NAME = re.compile(r"^\s*[\[<(](?P<name>[A-Za-z_]*\s?\d+|[A-Za-z]\w*)[\]>)]")
+_PREFIX_NAME = re.compile(r"(?a)^\s*[\[<(](?P<name>[A-Za-z_]*\s?\d+|[A-Za-z]\w*)[\]>)]")
 
 
 def _read_line(line: str) -> _Line:
@@ -587,8 +589,8 @@ def _is_name(text: str) -> bool:
     """A machine's name: a number, one or two capitals (``A``), or a word with digits
     (``m2``, ``vm_3``, ``VM1_cr6``)."""
     return bool(
-        re.fullmatch(r"[A-Z]{1,2}|\d+", text)
-        or (re.fullmatch(r"[A-Za-z_][\w-]*", text) and any(ch.isdigit() for ch in text))
+        re.fullmatch(r"(?a)[A-Z]{1,2}|\d+", text)
+        or (re.fullmatch(r"(?a)[A-Za-z_][\w-]*", text) and any(ch.isdigit() for ch in text))
     )
 
 
@@ -744,7 +746,7 @@ def _record(line_no: int, said: _Line) -> Record:
 SAMPLE = 2000
 
 _DELIMITERS = (",", "\t", ";", "|")
-_LABELLED_FIELD = re.compile(r"^\s*[A-Za-z_][\w ]*\s*[:=]")
+_LABELLED_FIELD = re.compile(r"(?a)^\s*[A-Za-z_][\w ]*\s*[:=]")
 
 
 @dataclass
@@ -804,7 +806,7 @@ def _find_table(lines: Sequence[str]) -> _Table | None:
         if len(cells) == best.width
     )
     if all(
-        not re.fullmatch(r"-?[\d.:eE+-]+", cell) and parse_time(cell) is None for cell in first
+        not re.fullmatch(r"(?a)-?[\d.:eE+-]+", cell) and parse_time(cell) is None for cell in first
     ) and all(re.search(r"[A-Za-z]", cell) for cell in first):
         best.header = first
     return best
@@ -959,7 +961,7 @@ def _peer_cell(text: str) -> tuple[tuple[str, ...], bool]:
 # -- the file ----------------------------------------------------------------------------
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL = re.compile(r"(?a)[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def read_lines(path: Path) -> list[str]:
@@ -1119,7 +1121,7 @@ def _blocks(numbered: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"(?a)\d+")
 
 
 def _shape(line: str) -> str:

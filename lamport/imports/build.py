@@ -60,7 +60,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_TRAILING = re.compile(r"(\d+)$")
+_TRAILING = re.compile(r"(?a)(\d+)$")
 
 
 def name_key(name: str) -> str:
@@ -132,7 +132,7 @@ def _split_single(
 
 
 def _natural(name: str) -> tuple[Any, ...]:
-    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name))
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(?a)(\d+)", name))
 
 
 def _names(
