@@ -337,7 +337,8 @@ def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str,
 def print_report(path: Path, quiet: bool = False) -> None:
     """Write report.md / report.html into a run or sweep directory and say where, as
     ``lamport report`` does: ``report: DIR/report.md  DIR/report.html``."""
-    from lamport.report import REPORT_HTML, write_report
+    from lamport.report import write_report
+    from lamport.schema import REPORT_HTML
 
     written = write_report(path)
     if not quiet:

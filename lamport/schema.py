@@ -49,6 +49,10 @@ NETWORK_COLUMNS = ("t", "sender", "recipient", "msg_id", "reason")
 NETWORK_EVENTS_FILE = "network.parquet"
 #: Shell pattern of the machine logs in a run directory.
 LOG_PATTERN = "machine-*.csv"
+#: The report of a run or sweep (:mod:`lamport.report`), its HTML twin and its figures' folder.
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+FIGURES_DIR = "figures"
 
 
 def log_name(machine: int) -> str:

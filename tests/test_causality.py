@@ -415,12 +415,13 @@ def test_sweep_report_causality_from_kept_or_replayed_runs(tmp_path, keep):
     Parquet) or replayed on the DES."""
     from lamport.analysis import load_sweep, sweep_rows
     from lamport.des.sweep import sweep
+    from lamport.report import replay_causality
     from lamport.report.causality import sweep_blocks
 
     out = tmp_path / "sweep"
     sweep([4, 9], seeds=2, duration=10, jobs=1, out=out, keep_logs=keep)
     loaded = load_sweep(out)
-    (table,) = sweep_blocks(loaded, sweep_rows(loaded))
+    (table,) = sweep_blocks(loaded, sweep_rows(loaded), replay_causality(loaded))
     expected = {
         "csv": "the 4 kept run directories",
         "parquet": "the 4 runs kept in events.parquet",

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lamport.errors import LogError
-from lamport.report import REPORT_HTML, REPORT_MD, write_report
+from lamport.report import write_report
+from lamport.schema import REPORT_HTML, REPORT_MD
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -287,7 +288,7 @@ def test_run_report_configuration_has_no_options_row(run_dir):
 
 def test_sweep_report_draws_the_contrasts_in_words(sweep_dir):
     from lamport.analysis import load_sweep, sweep_stats
-    from lamport.report import pm
+    from lamport.report.cells import pm
     from lamport.report.sweep import contrasts
 
     stats = sweep_stats(load_sweep(sweep_dir))

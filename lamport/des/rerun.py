@@ -9,8 +9,10 @@ options (speed, ports) mean nothing to a simulation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lamport.backend import Backend, backend_of, get_backend
 from lamport.config import RunConfig
@@ -68,3 +70,30 @@ def rerun(
     """
     plan = replay(path, options)
     return get_backend("des").run(plan.config, plan.options, out=out)
+
+
+def replay_sweep(
+    metadata: Mapping[str, Any], final_clocks: Mapping[tuple[int, int], Mapping[int, int]]
+) -> Iterator[tuple[tuple[int, int], RunResult | None]]:
+    """Run a DES sweep's catalogued runs again, one ``(experiment, seed)`` at a time.
+
+    ``metadata`` is the sweep's ``sweep.json`` (its ``duration`` and ``latency``);
+    ``final_clocks`` maps each run to replay to its machines' final clocks in the
+    sweep's summary. Yield each run with its result, or with None if it cannot be
+    simulated or ends on other clocks (another model or version made the sweep).
+    """
+    from lamport.config import experiment as catalogued
+    from lamport.des.model import simulate
+    from lamport.errors import LamportError
+
+    duration = metadata.get("duration")
+    options = DesOptions(latency=float(metadata.get("latency", DesOptions().latency)))
+    for (experiment, seed), want in final_clocks.items():
+        try:
+            result = simulate(catalogued(experiment).config(seed, duration=duration), options)
+        except LamportError:
+            yield (experiment, seed), None
+            continue
+        got = {m: (log[-1].clock if log else 0) for m, log in enumerate(result.logs)}
+        matches = all(int(want.get(m, -1)) == c for m, c in got.items())
+        yield (experiment, seed), result if matches else None

@@ -5,25 +5,26 @@ directory, draws its figures into ``<dir>/figures/`` and writes both reports
 beside them: the configuration, the summary tables, the figures, the
 queueing theory's predictions next to what was observed, and a few sentences
 that answer the lab's questions. ``python -m lamport.report DIR`` is the CLI.
+
+The report modules only lay out what they are given: the simulations a report
+quotes (an imported run against the model, a sweep's runs replayed for causality)
+are run here, by :func:`build_report`, through :mod:`lamport.compare` and
+:mod:`lamport.des.rerun`, and handed to the builders.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamport.errors import LogError
-from lamport.validate import is_integer
+from lamport.schema import FIGURES_DIR, REPORT_HTML, REPORT_MD
 
-__all__ = ["FIGURES_DIR", "REPORT_HTML", "REPORT_MD", "build_report", "write_report"]
+if TYPE_CHECKING:
+    from lamport.analysis import Sweep
+    from lamport.report.causality import Replayed
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
-FIGURES_DIR = "figures"
+__all__ = ["build_report", "replay_causality", "write_report"]
 
 
 def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Path:
@@ -35,10 +36,11 @@ def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Pa
     directory is neither a run nor a sweep, a file is missing or malformed, a
     log breaks an invariant of docs/spec.md, or the report cannot be written.
     """
+    from lamport.des.grid import GRID_JSON
     from lamport.report.document import to_html, to_markdown
 
     path = Path(path)
-    if (path / "_grid.json").is_file():  # lamport.des.grid.GRID_JSON: a parameter grid
+    if (path / GRID_JSON).is_file():  # a parameter grid
         from lamport.report.grid import write_grid_report
 
         return write_grid_report(path)
@@ -53,80 +55,53 @@ def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Pa
 
 
 def build_report(path: str | Path, spacetime_seconds: float | None = None) -> Any:
-    """Load the directory, draw its figures and return the report as a Document."""
+    """Load the directory, run the simulations its report quotes, draw its figures and
+    return the report as a Document.
+
+    An imported run is compared with the model (:func:`lamport.compare.compare_run`); a
+    sweep that kept no events has runs replayed (:func:`replay_causality`).
+    """
     from lamport.analysis import load
     from lamport.result import RunResult
+    from lamport.schema import IMPORTED
 
     path = Path(path)
     loaded = load(path)
+    if isinstance(loaded, RunResult):
+        from lamport.compare import compare_run
+        from lamport.report.run import run_document
+
+        comparison = compare_run(loaded) if loaded.metadata.get("backend") == IMPORTED else None
+        try:
+            return run_document(loaded, path / FIGURES_DIR, spacetime_seconds, comparison)
+        except OSError as exc:
+            raise LogError(
+                f"{exc.filename or path}: cannot write figures ({exc.strerror})"
+            ) from None
+    from lamport.report.sweep import sweep_document
+
+    replayed = replay_causality(loaded)
     try:
-        if isinstance(loaded, RunResult):
-            from lamport.report.run import run_document
-
-            return run_document(loaded, path / FIGURES_DIR, spacetime_seconds)
-        from lamport.report.sweep import sweep_document
-
-        return sweep_document(loaded, path / FIGURES_DIR)
+        return sweep_document(loaded, path / FIGURES_DIR, replayed)
     except OSError as exc:
         raise LogError(f"{exc.filename or path}: cannot write figures ({exc.strerror})") from None
 
 
-# Formatting shared by the run and sweep reports.
+def replay_causality(sweep: Sweep) -> Replayed | None:
+    """Replay on the DES the runs a sweep's causality table needs
+    (:func:`lamport.report.causality.runs_to_replay`) and measure each; None if it needs
+    none (the sweep kept its events, or is not a DES sweep)."""
+    from lamport import causality
+    from lamport.des.rerun import replay_sweep
+    from lamport.report.causality import Replayed, runs_to_replay
 
-
-def num(value: Any, digits: int = 2) -> str:
-    """A cell: integers as they are, floats to ``digits`` places, NaN as ``n/a``."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    value = float(value)
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def pm(mean: float, half: float, digits: int = 2) -> str:
-    """``mean ± half`` (the 95% CI half-width), or the mean alone when the CI is undefined."""
-    if math.isnan(half):
-        return num(mean, digits)
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
-
-
-def signed(value: float, digits: int = 2) -> str:
-    """A signed number, with no sign on a value that rounds to zero."""
-    if math.isnan(value):
-        return "n/a"
-    text = f"{value:+.{digits}f}"
-    return text[1:] if float(text) == 0 else text
-
-
-def config_rows(metadata: Mapping[str, Any], skip: Sequence[str] = ()) -> list[list[str]]:
-    """run.json or sweep.json as (key, value) rows, lists joined, the start epoch as a date."""
-    rows = []
-    for key, value in metadata.items():
-        if key in skip:
-            continue
-        if isinstance(value, list):
-            text = _list_text(value)
-        elif isinstance(value, dict):
-            text = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif value is None:
-            text = "each experiment's own" if key == "duration" else "none"
-        elif key in ("start_epoch", "started") and isinstance(value, int | float) and value > 0:
-            when = datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="seconds")
-            text = f"{value} ({when})"
+    wanted = runs_to_replay(sweep)
+    if not wanted:
+        return None
+    found, mismatched = {}, 0
+    for key, result in replay_sweep(sweep.metadata, wanted):
+        if result is None:
+            mismatched += 1
         else:
-            text = str(value)
-        rows.append([key, text])
-    return rows
-
-
-def _list_text(values: list[Any]) -> str:
-    """A list for the config table; a long run of consecutive integers as ``lo..hi (n)``."""
-    ints = all(is_integer(v) for v in values)
-    if ints and len(values) > 5 and values == list(range(values[0], values[0] + len(values))):
-        return f"{values[0]}..{values[-1]} ({len(values)})"
-    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+            found[key] = causality.concurrency(result.logs)
+    return Replayed(found, mismatched)

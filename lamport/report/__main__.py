@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     args = parser.parse_args(argv)
 
-    from lamport.report import REPORT_HTML, write_report
+    from lamport.report import write_report
+    from lamport.schema import REPORT_HTML
 
     started = time.perf_counter()
     md = write_report(args.dir, args.spacetime_seconds)

@@ -15,7 +15,10 @@ Sweep report
     from the sweep's kept events (``runs/`` or ``events.parquet``) or, if it
     kept none, from replaying at most :data:`REPLAY_SEEDS` seeds of each
     experiment on the DES, each replay checked against the sweep's own
-    summary (final clocks); the report says which.
+    summary (final clocks); the report says which. A report runs no simulation:
+    :func:`runs_to_replay` says which runs, whoever writes the report replays them
+    (:func:`lamport.report.write_report`, through :func:`lamport.des.rerun.replay_sweep`)
+    and hands their :class:`Replayed` concurrency to :func:`sweep_blocks`.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from __future__ import annotations
 import html
 import json
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from lamport.core import INTERNAL, RECEIVE, SEND, Event
-from lamport.report import num, pm
+from lamport.report.cells import num, pm
 from lamport.report.document import Figure, Paragraph, Raw, Table
 
 if TYPE_CHECKING:
@@ -83,11 +87,43 @@ def run_blocks(run: RunResult) -> list[Any]:
     return [table, Paragraph(sentence)]
 
 
-def sweep_blocks(sweep: Sweep, rows: pd.DataFrame) -> list[Any]:
-    """The sweep report's causality table: both shares per experiment, mean ± 95% CI."""
+@dataclass(frozen=True)
+class Replayed:
+    """A sweep's runs replayed on the DES: each matching replay's
+    :class:`lamport.causality.Concurrency` by (experiment, seed), and how many replays
+    did not match the sweep's summary."""
+
+    found: dict[tuple[int, int], Any]
+    mismatched: int = 0
+
+
+def runs_to_replay(sweep: Sweep) -> dict[tuple[int, int], dict[int, int]]:
+    """The runs the sweep's causality table needs replayed, with each machine's final
+    clock in ``summary.csv``: the first :data:`REPLAY_SEEDS` seeds of each experiment of
+    a DES sweep that kept no events; none for any other sweep."""
+    if sweep.run_dirs or sweep.has_events or sweep.backend != "des":
+        return {}
+    from lamport.analysis import sweep_rows
+
+    rows = sweep_rows(sweep)
+    wanted = {}
+    for experiment in sweep.experiments:
+        seeds = sorted(int(s) for s in rows.loc[rows["experiment"] == experiment, "seed"].unique())
+        for seed in seeds[:REPLAY_SEEDS]:
+            want = rows[(rows["experiment"] == experiment) & (rows["seed"] == seed)]
+            wanted[(experiment, seed)] = {
+                int(m): int(c) for m, c in zip(want["machine"], want["final_clock"], strict=True)
+            }
+    return wanted
+
+
+def sweep_blocks(sweep: Sweep, rows: pd.DataFrame, replayed: Replayed | None = None) -> list[Any]:
+    """The sweep report's causality table: both shares per experiment, mean ± 95% CI.
+
+    A sweep that kept no events needs ``replayed``: its :func:`runs_to_replay` replayed."""
     from lamport.stats import mean_ci
 
-    per_run, source = _sweep_runs(sweep, rows)
+    per_run, source = _sweep_runs(sweep, rows, replayed)
     if not per_run:
         return [Paragraph(f"Causality: not computed ({source}).")]
     by_experiment: dict[int, list[tuple[float, float]]] = {}
@@ -128,7 +164,9 @@ def _pct(mean: float, half: float) -> str:
     return pm(100 * mean, 100 * half, 1) + " %"
 
 
-def _sweep_runs(sweep: Sweep, rows: pd.DataFrame) -> tuple[dict[tuple[int, int], Any], str]:
+def _sweep_runs(
+    sweep: Sweep, rows: pd.DataFrame, replayed: Replayed | None
+) -> tuple[dict[tuple[int, int], Any], str]:
     """Each run's :class:`lamport.causality.Concurrency` by (experiment, seed), and where
     the events came from."""
     from lamport import causality
@@ -149,7 +187,7 @@ def _sweep_runs(sweep: Sweep, rows: pd.DataFrame) -> tuple[dict[tuple[int, int],
             experiment, seed = cast(Any, pair)
             found[(int(experiment), int(seed))] = causality.concurrency(_logs_of(group))
         return found, f"the {len(found)} runs kept in events.parquet"
-    return _replayed(sweep, rows)
+    return _replayed(sweep, rows, replayed)
 
 
 def _logs_of(frame: pd.DataFrame) -> list[list[Event]]:
@@ -167,42 +205,21 @@ def _logs_of(frame: pd.DataFrame) -> list[list[Event]]:
     return logs
 
 
-def _replayed(sweep: Sweep, rows: pd.DataFrame) -> tuple[dict[tuple[int, int], Any], str]:
-    from lamport import causality
-    from lamport.config import experiment as catalogued
-    from lamport.des import simulate
-    from lamport.des.options import DesOptions
-    from lamport.errors import LamportError
-
+def _replayed(
+    sweep: Sweep, rows: pd.DataFrame, replayed: Replayed | None
+) -> tuple[dict[tuple[int, int], Any], str]:
     if sweep.backend != "des":
         return {}, "the sweep kept no events and only DES sweeps can be replayed"
-    duration = sweep.metadata.get("duration")
-    options = DesOptions(latency=float(sweep.metadata.get("latency", DesOptions().latency)))
-    found = {}
-    mismatched = 0
-    for experiment in sweep.experiments:
-        seeds = sorted(int(s) for s in rows.loc[rows["experiment"] == experiment, "seed"].unique())
-        for seed in seeds[:REPLAY_SEEDS]:
-            try:
-                result = simulate(catalogued(experiment).config(seed, duration=duration), options)
-            except LamportError:
-                mismatched += 1
-                continue
-            want = rows[(rows["experiment"] == experiment) & (rows["seed"] == seed)]
-            clocks = dict(zip(want["machine"], want["final_clock"], strict=True))
-            got = {m: (log[-1].clock if log else 0) for m, log in enumerate(result.logs)}
-            if any(int(clocks.get(m, -1)) != c for m, c in got.items()):
-                mismatched += 1  # not the run the sweep made (another model or version)
-                continue
-            found[(experiment, seed)] = causality.concurrency(result.logs)
+    if replayed is None:
+        return {}, "the sweep kept no events and none were replayed"
     most = max((seed_count for seed_count in _seed_counts(rows)), default=0)
     source = (
         f"the sweep kept no events, so the first {min(most, REPLAY_SEEDS)} seeds of each "
         "experiment were replayed on the DES and checked against summary.csv"
     )
-    if mismatched:
-        source += f" ({mismatched} replays did not match and were left out)"
-    return found, source
+    if replayed.mismatched:
+        source += f" ({replayed.mismatched} replays did not match and were left out)"
+    return replayed.found, source
 
 
 def _seed_counts(rows: pd.DataFrame) -> list[int]:

@@ -1,22 +1,26 @@
 """The report's "Compared with the model" section: an imported run held against the
 model's band, machine by machine and figure by figure (:mod:`lamport.compare`,
-docs/compare.md). The same verdicts as ``lamport compare DIR``.
+docs/compare.md). The same verdicts as ``lamport compare DIR``. The comparison is made
+by whoever writes the report (:func:`lamport.report.write_report` calls
+:func:`lamport.compare.compare_run`); this module only lays it out.
 """
 
 from __future__ import annotations
 
-from lamport.compare import DEFAULT_SEEDS, TABLE_COLUMNS, TABLE_LEFT, compare_run
+from typing import TYPE_CHECKING
+
+from lamport.compare import TABLE_COLUMNS, TABLE_LEFT
 from lamport.report.document import Block, Bullets, Heading, Paragraph, Table
-from lamport.result import RunResult
-from lamport.schema import IMPORTED
+
+if TYPE_CHECKING:
+    from lamport.compare import Comparison
 
 HEADING = "Compared with the model"
 
 
-def compare_blocks(run: RunResult, seeds: int = DEFAULT_SEEDS) -> list[Block]:
-    """The section's blocks for any run: what was compared, the verdicts' table, one
-    sentence per figure outside the band and one line per figure not possible."""
-    comparison = compare_run(run, seeds)
+def compare_blocks(comparison: Comparison) -> list[Block]:
+    """The section's blocks for a run's comparison: what was compared, the verdicts' table,
+    one sentence per figure outside the band and one line per figure not possible."""
     blocks: list[Block] = [
         Paragraph(
             f"The run's figures against the model: {comparison.model_text()}. "
@@ -43,8 +47,9 @@ def compare_blocks(run: RunResult, seeds: int = DEFAULT_SEEDS) -> list[Block]:
     return blocks
 
 
-def compare_section(run: RunResult, seeds: int = DEFAULT_SEEDS) -> list[Block]:
-    """The section, heading first, for an imported run; nothing for any other run."""
-    if run.metadata.get("backend") != IMPORTED:
+def compare_section(comparison: Comparison | None) -> list[Block]:
+    """The section, heading first; nothing when the run was not compared (only an imported
+    run is)."""
+    if comparison is None:
         return []
-    return [Heading(HEADING), *compare_blocks(run, seeds)]
+    return [Heading(HEADING), *compare_blocks(comparison)]

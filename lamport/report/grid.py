@@ -417,8 +417,8 @@ def write_grid_report(out: Path | str) -> Path:
     into a grid directory (the leading "_" keeps them out of the dataset); return the path
     of ``report.md``. Raise LogError if it is not a grid."""
     from lamport.des.grid import REPORT_DIR
-    from lamport.report import REPORT_HTML, REPORT_MD
     from lamport.report.document import to_html, to_markdown
+    from lamport.schema import REPORT_HTML, REPORT_MD
 
     out = Path(out)
     document = grid_document(out)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamport.report import num
+from lamport.report.cells import num
 from lamport.report.document import Paragraph, Table
 
 #: What "observed" means in the table's caption; the definitions of lamport.theory.compare.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from lamport.analysis import GROWING, RunLike, as_run, drift_frame, machine_stats, rate_correlation
-from lamport.report import config_rows, num, signed
 from lamport.report.causality import run_blocks, spacetime_html
+from lamport.report.cells import config_rows, num, signed
 from lamport.report.compare import compare_section
 from lamport.report.document import (
     Block,
@@ -27,6 +27,9 @@ from lamport.report.imported import imported_blocks
 from lamport.report.prediction import PredictionCase, no_prediction, prediction_table
 from lamport.result import RunResult
 from lamport.stats import percentile
+
+if TYPE_CHECKING:
+    from lamport.compare import Comparison
 
 #: A drift slope within this many clock ticks per second of zero is "level".
 LEVEL_SLOPE = 0.05
@@ -297,9 +300,14 @@ def prediction_blocks(run: RunLike, stats: pd.DataFrame) -> list[Any]:
 
 
 def run_document(
-    run: RunLike, figures_dir: Path, spacetime_seconds: float | None = None
+    run: RunLike,
+    figures_dir: Path,
+    spacetime_seconds: float | None = None,
+    comparison: Comparison | None = None,
 ) -> Document:
-    """The report of one run: config, findings, tables, prediction and figures."""
+    """The report of one run: config, findings, tables, prediction and figures, and
+    ``comparison`` (:func:`lamport.compare.compare_run`'s, for an imported run) as the
+    section "Compared with the model"."""
     run = as_run(run)
     drift = drift_frame(run)
     stats = machine_stats(run, drift)
@@ -324,7 +332,7 @@ def run_document(
         doc.add(Heading("Faults"), *fault_blocks(run))
     doc.add(Heading("Per-machine statistics"), *_tables(stats))
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(run, stats))
-    doc.add(*compare_section(run))  # an imported run against the model
+    doc.add(*compare_section(comparison))  # an imported run against the model
     doc.add(Heading("Causality: how much order do Lamport clocks invent?"), *run_blocks(run))
     from lamport.analysis.plots import (
         SPACETIME_MACHINES,

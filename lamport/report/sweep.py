@@ -15,8 +15,8 @@ from typing import Any, cast
 import pandas as pd
 
 from lamport.analysis import Sweep, SweepLike, as_sweep, rate_correlations, sweep_rows, sweep_stats
-from lamport.report import num, pm
-from lamport.report.causality import sweep_blocks
+from lamport.report.causality import Replayed, sweep_blocks
+from lamport.report.cells import num, pm
 from lamport.report.document import Bullets, Document, Figure, Heading, Paragraph, Table
 from lamport.report.prediction import PredictionCase, prediction_table
 from lamport.report.run import configuration_blocks
@@ -324,8 +324,12 @@ def prediction_blocks(rows: pd.DataFrame, stats: pd.DataFrame) -> list[Any]:
     return blocks
 
 
-def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
-    """The report of a sweep: config, findings, tables, prediction and the two figures."""
+def sweep_document(
+    sweep: SweepLike, figures_dir: Path, replayed: Replayed | None = None
+) -> Document:
+    """The report of a sweep: config, findings, tables, prediction and the two figures;
+    ``replayed`` is the causality of the runs :func:`lamport.report.causality.runs_to_replay`
+    names, for a sweep that kept no events."""
     sweep = as_sweep(sweep)
     rows = sweep_rows(sweep)
     stats = sweep_stats(sweep, rows)
@@ -357,7 +361,7 @@ def sweep_document(sweep: SweepLike, figures_dir: Path) -> Document:
     doc.add(Heading("Predicted versus observed"), *prediction_blocks(rows, stats))
     doc.add(
         Heading("Causality: how much order do Lamport clocks invent?"),
-        *sweep_blocks(sweep, rows),
+        *sweep_blocks(sweep, rows, replayed),
     )
     from lamport.analysis.plots import SWEEP_FIGURES, overview_plot, spread_plot
 
