@@ -41,12 +41,14 @@ from lamport.errors import LogError
 from lamport.faults import Drop
 from lamport.schema import (
     COLUMNS,
+    DTYPES,
     LOG_PATTERN,
     NETWORK_FILE,
     RUN_FILE,
     RUNS_DIR,
     SWEEP_FILE,
     VC_COLUMN,
+    VECTOR_DTYPES,
     log_name,
     parse_vc,
 )
@@ -410,21 +412,15 @@ def read_logs(run_dir: str | Path, n_machines: int, imported: bool = False) -> l
     return logs
 
 
-#: pandas dtypes the fast reader asks for: numbers as numbers, text as Python str.
-_READ_DTYPES = {
-    "t": "float64",
-    "wall": "float64",
-    "machine": "int64",
-    "tick": "int64",
-    "event": "object",
-    "clock": "int64",
-    "jump": "int64",
-    "queue": "int64",
-    "peer": "object",
-    "msg_clock": "object",
-    "msg_id": "object",
-    "vc": "object",
-}
+#: The schema's plain numeric dtypes, which the fast reader asks pandas for as they are.
+_NUMBERS = ("float64", "int64")
+#: pandas dtypes the fast reader asks for, from the schema's: numbers as numbers, text and
+#: the nullable integers (``msg_clock``, parsed below: empty is None) as Python str.
+_READ_DTYPES = {c: d if d in _NUMBERS else "object" for c, d in VECTOR_DTYPES.items()}
+#: The log columns read as floats, as integers, and as nullable integers.
+_FLOATS = tuple(c for c in COLUMNS if DTYPES[c] == "float64")
+_INTEGERS = tuple(c for c in COLUMNS if DTYPES[c] == "int64")
+_NULLABLE = tuple(c for c in COLUMNS if DTYPES[c] == "Int64")
 
 
 def _read_fast(path: Path) -> list[Event] | None:
@@ -470,35 +466,19 @@ def _read_fast(path: Path) -> list[Event] | None:
     # commas as full rows have, no row is short.
     if data.count(b",") != (len(header) - 1) * lines:
         return None
-    for name in ("machine", "tick", "clock", "jump", "queue"):
-        if frame[name].dtype != np.int64:
-            return None
-    times = frame[["t", "wall"]].to_numpy()
-    if frame["t"].dtype != np.float64 or not np.isfinite(times).all():
+    if any(frame[name].dtype != np.int64 for name in _INTEGERS):
         return None
-    text = [frame[c].tolist() for c in ("event", "peer", "msg_clock", "msg_id")]
+    times = frame[list(_FLOATS)].to_numpy()
+    if any(frame[name].dtype != np.float64 for name in _FLOATS) or not np.isfinite(times).all():
+        return None
+    values = {c: frame[c].tolist() for c in COLUMNS}
     try:
-        msg_clock = [int(x) if x != "" else None for x in text[2]]
+        for name in _NULLABLE:
+            values[name] = [int(x) if x != "" else None for x in values[name]]
     except ValueError:
         return None
     new = tuple.__new__
-    events = [
-        new(Event, row)
-        for row in zip(
-            frame["t"].tolist(),
-            frame["wall"].tolist(),
-            frame["machine"].tolist(),
-            frame["tick"].tolist(),
-            text[0],
-            frame["clock"].tolist(),
-            frame["jump"].tolist(),
-            frame["queue"].tolist(),
-            text[1],
-            msg_clock,
-            text[3],
-            strict=True,
-        )
-    ]
+    events = [new(Event, row) for row in zip(*(values[c] for c in COLUMNS), strict=True)]
     if VC_COLUMN in frame.columns:
         cells = frame[VC_COLUMN].tolist()
         try:
