@@ -116,6 +116,195 @@ def _fault_row(
     return found
 
 
+#: A SEND by message id: (its machine, its row, the row).
+_Sends = dict[str, tuple[int, int, Event]]
+
+
+def _own_machine(machine: int, index: int, e: Event) -> list[Violation]:
+    """Each row of a machine's log names that machine."""
+    if e.machine != machine:
+        return [
+            Violation(
+                f"{_where(machine, index)}: machine column {e.machine} in machine {machine}'s log"
+            )
+        ]
+    return []
+
+
+def _tick_number(machine: int, index: int, e: Event, ticks: int) -> list[Violation]:
+    """A tick's row numbers it: the first tick is 1, then one more each tick."""
+    if e.tick != ticks:
+        return [Violation(f"{_where(machine, index)}: tick {e.tick}, expected {ticks}")]
+    return []
+
+
+def _known_kind(machine: int, index: int, e: Event) -> list[Violation]:
+    """A tick is one of the event kinds docs/spec.md names."""
+    if e.event not in EVENT_KINDS:
+        return [Violation(f"{_where(machine, index)}: unknown event kind {e.event!r}")]
+    return []
+
+
+def _clock_grows(machine: int, index: int, e: Event, previous: int) -> list[Violation]:
+    """Clocks grow (invariant 1): above the previous row's clock, ``jump`` the difference."""
+    found = []
+    if e.clock <= previous:
+        found.append(
+            Violation(
+                f"{_where(machine, index)}: clock {e.clock} does not exceed previous {previous}"
+            )
+        )
+    if e.jump != e.clock - previous:
+        found.append(
+            Violation(
+                f"{_where(machine, index)}: jump {e.jump} but clock went {previous} -> {e.clock}"
+            )
+        )
+    return found
+
+
+def _queue_counts(machine: int, index: int, e: Event) -> list[Violation]:
+    """A queue length is never negative."""
+    if e.queue < 0:
+        return [Violation(f"{_where(machine, index)}: negative queue {e.queue}")]
+    return []
+
+
+def _send_row(machine: int, index: int, e: Event, n: int, sends: _Sends) -> list[Violation]:
+    """A SEND names other machines, carries its own clock and a message id never sent
+    before; it is recorded in ``sends`` for the receives to match."""
+    found = []
+    if _recipients(e.peer, machine, n) is None:
+        found.append(
+            Violation(
+                f"{_where(machine, index)}: SEND to {e.peer!r}, which names no other machines"
+            )
+        )
+    if e.msg_clock != e.clock:
+        found.append(
+            Violation(
+                f"{_where(machine, index)}: SEND carries {e.msg_clock}, not its clock {e.clock}"
+            )
+        )
+    if e.msg_id in sends:
+        found.append(Violation(f"{_where(machine, index)}: message id {e.msg_id} sent twice"))
+    sends[e.msg_id] = (machine, index, e)
+    return found
+
+
+def _tick_row(machine: int, index: int, e: Event, previous: int, ticks: int) -> list[Violation]:
+    """The invariants of one tick's row: the tick's number, its kind, the clock, the queue."""
+    return [
+        *_tick_number(machine, index, e, ticks),
+        *_known_kind(machine, index, e),
+        *_clock_grows(machine, index, e, previous),
+        *_queue_counts(machine, index, e),
+    ]
+
+
+def _machine_log(
+    metadata: Mapping[str, Any], machine: int, events: Sequence[Event], n: int, sends: _Sends
+) -> tuple[list[Violation], int]:
+    """One machine's log row by row, in order: its problems and how many ticks it has."""
+    found: list[Violation] = []
+    previous = 0
+    ticks = 0
+    for index, e in enumerate(events):
+        found += _own_machine(machine, index, e)
+        if e.event in (CRASH, RESTART):
+            found += _fault_row(metadata, machine, index, e, previous, ticks)
+        else:
+            ticks += 1
+            found += _tick_row(machine, index, e, previous, ticks)
+            if e.event == SEND:
+                found += _send_row(machine, index, e, n, sends)
+        previous = e.clock
+    return found, ticks
+
+
+def _tick_count(
+    metadata: Mapping[str, Any], machine: int, ticks: int, tick_tolerance: int
+) -> list[Violation]:
+    """Tick count (invariant 5): floor(rate x duration) less the ticks spent down, within
+    the tolerance; a run stopped early (Ctrl-C, SIGTERM) ticked until it stopped."""
+    duration = metadata.get("duration")
+    if metadata.get("interrupted") and metadata.get("stopped_at") is not None:
+        duration = metadata["stopped_at"]
+        tick_tolerance = max(tick_tolerance, 1)
+    if duration is None:
+        return []
+    rate = metadata["rates"][machine]
+    want = expected_ticks(rate, duration)
+    allowed = tick_tolerance + timing_slack(metadata, rate, duration)
+    stopped = metadata.get("stopped_at") if metadata.get("interrupted") else None
+    down = downtime_ticks(metadata, machine, stopped)
+    if abs(ticks - (want - down)) > allowed:
+        return [
+            Violation(
+                f"{log_name(machine)}: {ticks} ticks, expected {want - down}"
+                + (f" +- {allowed}" if allowed else "")
+                + (f" ({want} less {down} while down)" if down else "")
+            )
+        ]
+    return []
+
+
+def _receive_row(
+    machine: int, index: int, e: Event, sends: _Sends, received: set[tuple[str, int]]
+) -> list[Violation]:
+    """Receives move forward and messages match (invariants 2 and 3): above the message's
+    clock, received once, and sent to this machine by the machine it names with the
+    clock it carries. The receive is recorded in ``received``."""
+    where = _where(machine, index)
+    found = []
+    if e.msg_clock is None or e.clock <= e.msg_clock:
+        found.append(
+            Violation(f"{where}: RECEIVE clock {e.clock} not above message clock {e.msg_clock}")
+        )
+    if (e.msg_id, machine) in received:
+        found.append(Violation(f"{where}: message {e.msg_id} received twice"))
+    received.add((e.msg_id, machine))
+    send = sends.get(e.msg_id)
+    if send is None:
+        found.append(Violation(f"{where}: RECEIVE of {e.msg_id}, which no machine sent"))
+        return found
+    sender, _, s = send
+    if str(machine) not in s.peer.split("+"):
+        found.append(Violation(f"{where}: {e.msg_id} was sent to {s.peer}, not to {machine}"))
+    if e.peer != str(sender):
+        found.append(Violation(f"{where}: peer {e.peer!r} but {e.msg_id} came from {sender}"))
+    if e.msg_clock != s.msg_clock:
+        found.append(
+            Violation(f"{where}: message clock {e.msg_clock} but {e.msg_id} carried {s.msg_clock}")
+        )
+    return found
+
+
+def _conservation(
+    metadata: Mapping[str, Any], sends: _Sends, received_by: Sequence[int], n: int
+) -> list[Violation]:
+    """Conservation (invariant 4): messages sent to a machine = received + still queued at
+    the end + lost (``run.json``'s ``dropped``). Unchecked without ``queued_at_end``."""
+    queued = metadata.get("queued_at_end")
+    if queued is None:
+        return []
+    dropped = metadata.get("dropped") or [0] * n
+    sent_to = [0] * n
+    for sender, _, s in sends.values():
+        for peer in _recipients(s.peer, sender, n) or ():
+            sent_to[peer] += 1
+    return [
+        Violation(
+            f"{log_name(machine)}: conservation broken: {sent_to[machine]} "
+            f"sent to it, {received_by[machine]} received, "
+            f"{queued[machine]} queued at the end"
+            + (f", {dropped[machine]} dropped" if dropped[machine] else "")
+        )
+        for machine in range(n)
+        if sent_to[machine] != received_by[machine] + queued[machine] + dropped[machine]
+    ]
+
+
 def violations(
     metadata: Mapping[str, Any],
     logs: Sequence[Sequence[Event]],
@@ -131,160 +320,25 @@ def violations(
     held to ``stopped_at`` instead of its duration, within one tick.
     Raise LogError if the metadata names no known backend.
     """
-    found: list[Violation] = []
-    rates = metadata["rates"]
-    n = len(rates)
+    n = len(metadata["rates"])
     if len(logs) != n:
         return [Violation(f"{RUN_FILE} lists {n} machines but there are {len(logs)} logs")]
     if tick_tolerance is None:
         tick_tolerance = backend_of(metadata).tick_tolerance
-
-    sends: dict[str, tuple[int, int, Event]] = {}  # msg_id -> (machine, index, event)
+    found: list[Violation] = []
+    sends: _Sends = {}
     for machine, events in enumerate(logs):
-        previous = 0
-        ticks = 0
-        for index, e in enumerate(events):
-            if e.machine != machine:
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"machine column {e.machine} in machine {machine}'s log"
-                    )
-                )
-            if e.event in (CRASH, RESTART):
-                found += _fault_row(metadata, machine, index, e, previous, ticks)
-                previous = e.clock
-                continue
-            ticks += 1
-            if e.tick != ticks:
-                found.append(
-                    Violation(f"{_where(machine, index)}: tick {e.tick}, expected {ticks}")
-                )
-            if e.event not in EVENT_KINDS:
-                found.append(Violation(f"{_where(machine, index)}: unknown event kind {e.event!r}"))
-            if e.clock <= previous:
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"clock {e.clock} does not exceed previous {previous}"
-                    )
-                )
-            if e.jump != e.clock - previous:
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"jump {e.jump} but clock went {previous} -> {e.clock}"
-                    )
-                )
-            if e.queue < 0:
-                found.append(Violation(f"{_where(machine, index)}: negative queue {e.queue}"))
-            if e.event == SEND:
-                if _recipients(e.peer, machine, n) is None:
-                    found.append(
-                        Violation(
-                            f"{_where(machine, index)}: "
-                            f"SEND to {e.peer!r}, which names no other machines"
-                        )
-                    )
-                if e.msg_clock != e.clock:
-                    found.append(
-                        Violation(
-                            f"{_where(machine, index)}: "
-                            f"SEND carries {e.msg_clock}, not its clock {e.clock}"
-                        )
-                    )
-                if e.msg_id in sends:
-                    found.append(
-                        Violation(f"{_where(machine, index)}: message id {e.msg_id} sent twice")
-                    )
-                sends[e.msg_id] = (machine, index, e)
-            previous = e.clock
-        duration = metadata.get("duration")
-        if metadata.get("interrupted") and metadata.get("stopped_at") is not None:
-            # A run stopped early (Ctrl-C, SIGTERM) ticked until it stopped.
-            duration = metadata["stopped_at"]
-            tick_tolerance = max(tick_tolerance, 1)
-        if duration is not None:
-            want = expected_ticks(rates[machine], duration)
-            allowed = tick_tolerance + timing_slack(metadata, rates[machine], duration)
-            stopped = metadata.get("stopped_at") if metadata.get("interrupted") else None
-            down = downtime_ticks(metadata, machine, stopped)
-            if abs(ticks - (want - down)) > allowed:
-                found.append(
-                    Violation(
-                        f"{log_name(machine)}: {ticks} ticks, expected {want - down}"
-                        + (f" +- {allowed}" if allowed else "")
-                        + (f" ({want} less {down} while down)" if down else "")
-                    )
-                )
-
+        problems, ticks = _machine_log(metadata, machine, events, n, sends)
+        found += problems
+        found += _tick_count(metadata, machine, ticks, tick_tolerance)
     received: set[tuple[str, int]] = set()  # (msg_id, recipient): a broadcast is one message
     received_by = [0] * n
     for machine, events in enumerate(logs):
         for index, e in enumerate(events):
-            if e.event != RECEIVE:
-                continue
-            received_by[machine] += 1
-            if e.msg_clock is None or e.clock <= e.msg_clock:
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"RECEIVE clock {e.clock} not above message clock {e.msg_clock}"
-                    )
-                )
-            if (e.msg_id, machine) in received:
-                found.append(
-                    Violation(f"{_where(machine, index)}: message {e.msg_id} received twice")
-                )
-            received.add((e.msg_id, machine))
-            send = sends.get(e.msg_id)
-            if send is None:
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: RECEIVE of {e.msg_id}, which no machine sent"
-                    )
-                )
-                continue
-            sender, _, s = send
-            if str(machine) not in s.peer.split("+"):
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"{e.msg_id} was sent to {s.peer}, not to {machine}"
-                    )
-                )
-            if e.peer != str(sender):
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"peer {e.peer!r} but {e.msg_id} came from {sender}"
-                    )
-                )
-            if e.msg_clock != s.msg_clock:
-                found.append(
-                    Violation(
-                        f"{_where(machine, index)}: "
-                        f"message clock {e.msg_clock} but {e.msg_id} carried {s.msg_clock}"
-                    )
-                )
-
-    queued = metadata.get("queued_at_end")
-    dropped = metadata.get("dropped") or [0] * n
-    if queued is not None:
-        sent_to = [0] * n
-        for sender, _, s in sends.values():
-            for peer in _recipients(s.peer, sender, n) or ():
-                sent_to[peer] += 1
-        for machine in range(n):
-            if sent_to[machine] != received_by[machine] + queued[machine] + dropped[machine]:
-                found.append(
-                    Violation(
-                        f"{log_name(machine)}: conservation broken: {sent_to[machine]} "
-                        f"sent to it, {received_by[machine]} received, "
-                        f"{queued[machine]} queued at the end"
-                        + (f", {dropped[machine]} dropped" if dropped[machine] else "")
-                    )
-                )
+            if e.event == RECEIVE:
+                received_by[machine] += 1
+                found += _receive_row(machine, index, e, sends, received)
+    found += _conservation(metadata, sends, received_by, n)
     return found
 
 
