@@ -173,6 +173,22 @@ def noisy(run, machine: int, names: Sequence[str]) -> list[str]:
     return out
 
 
+def kind_cells(run, machine: int, names: Sequence[str]) -> list[str]:
+    """received,global time,len of queue,logical clock time — a CSV whose kind cell names
+    the recipient (``SEND TO B``), receives as ``POP FROM QUEUE``, an odd header word."""
+    out = ["received,global time,len of queue,logical clock time"]
+    for e in run.logs[machine]:
+        if e.event == SEND:
+            to = _peers(e, names)
+            kind = "SEND TO BOTH" if len(to) > 1 else f"SEND TO {to[0]}"
+        elif e.event == RECEIVE:
+            kind = "POP FROM QUEUE"
+        else:
+            kind = "INTERNAL EVENT"
+        out.append(f"{kind},{EPOCH + e.t:.6f},{e.queue},{e.clock}")
+    return out
+
+
 #: name -> (render, names of the machines, what the shape leaves out)
 SHAPES: dict[str, tuple[Callable, Callable[[int], list[str]], set[str]]] = {
     "csv_header": (csv_header, lambda n: [str(i) for i in range(n)], set()),
@@ -184,6 +200,11 @@ SHAPES: dict[str, tuple[Callable, Callable[[int], list[str]], set[str]]] = {
         blocks,
         lambda n: [str(i) for i in range(n)],
         {"send_to", "receive_from", "queue_send", "msg_clock"},
+    ),
+    "kind_cells": (
+        kind_cells,
+        lambda n: [chr(ord("A") + i) for i in range(n)],
+        {"receive_from", "msg_clock"},
     ),
     "noisy": (noisy, lambda n: [f"VM{i}" for i in range(n)], {"queue_send"}),
     "bars_no_sender": (

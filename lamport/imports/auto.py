@@ -57,7 +57,7 @@ def words(text: str) -> list[str]:
 
 _SEND = re.compile(r"(?a)^(send|sent|sending|sends|snd|sendto|broadcast\w*|bcast|multicast\w*)$")
 _RECEIVE = re.compile(
-    r"(?a)^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|popped)$"
+    r"(?a)^(receive\w*|received|recv\w*|rcv\w*|rec|got|deliver\w*|dequeue\w*|pop|popped)$"
 )
 _INTERNAL = re.compile(r"(?a)^(internal\w*|int|idle|comput\w*|noop|local_event|localevent)$")
 _EVERY = {
@@ -789,7 +789,7 @@ def _find_table(lines: Sequence[str]) -> _Table | None:
         ]
         cells = [cell for row in rows[1:] for cell in row]
         labelled = sum(1 for cell in cells if _LABELLED_FIELD.match(cell))
-        prose = sum(1 for cell in cells if len(_DATETIME.sub("T", cell).split()) > 2)
+        prose = sum(1 for cell in cells if len(_DATETIME.sub("T", cell).split()) > 3)
         if labelled > 0.3 * len(cells) or prose > 0.2 * len(cells):
             continue
         if delimiter is None:
@@ -820,6 +820,8 @@ def _column_roles(table: _Table, rows: list[list[str]]) -> dict[str, int]:
             role = _label_role(words(name), "")
             if role in ("to", "from", "peer") and words(name) == ["to"]:
                 role = "to"
+            if role == "msg_clock" and all(kind_of(w)[0] for w in words(name)):
+                role = None  # a column headed "received" or "event": its values say what it is
             if role is not None and role not in roles:
                 roles[role] = index
     width = table.width
@@ -921,6 +923,16 @@ def _cell_time(cell: str) -> tuple[float, str] | None:
         return None
     epoch = _epoch(value)
     return (epoch, "unix") if epoch is not None else None
+
+
+def _peers_in(cell: str) -> tuple[list[str] | None, str | None]:
+    """The recipients and the sender a cell names in words (``SEND TO B``)."""
+    try:
+        said = _read_line(cell)
+    except _BadLine:
+        return None, None
+    to = [EVERYONE] if said.everyone else said.to
+    return to, said.sender
 
 
 def _table_rows(
@@ -1033,6 +1045,7 @@ def parse_auto_files(
                 _peer_cell,
                 parse_time,
                 _epoch,
+                _peers_in,
             )
             found += sorted(time_kinds)
     else:

@@ -35,9 +35,13 @@ def read_rows(
     peer_cell: Callable[[str], tuple[tuple[str, ...], bool]],
     parse_time: Callable[[str], tuple[float, str] | None],
     epoch: Callable[[float], float | None],
+    peers_in: Callable[[str], tuple[list[str] | None, str | None]],
 ) -> tuple[Columns, list[tuple[int, str]], set[str]]:
     """The rows ``lines`` (their line numbers ``numbers``) as columns: the events, the
-    rows that did not convert (line, why), and the kinds of time found."""
+    rows that did not convert (line, why), and the kinds of time found.
+
+    ``peers_in`` reads the peers a kind cell names itself (``SEND TO B``), for logs
+    with no column of their own for them."""
     import pandas as pd
 
     if not lines:
@@ -188,6 +192,16 @@ def read_rows(
     for k in np.flatnonzero(send & everyone).tolist():
         to[k] = (EVERYONE,)
     source = from_cells if from_cells is not None else peer_cells
+    if target is None or source is None:  # the kind cell may name the peer: "SEND TO B"
+        named = {cell: peers_in(cell) for cell in distinct}
+        for k in np.flatnonzero(send & (to == None)).tolist():  # noqa: E711
+            in_cell = named[kind_cells.iloc[k]][0]
+            if in_cell:
+                to[k] = (EVERYONE,) if EVERYONE in in_cell else tuple(in_cell)
+        if source is None:
+            receive = kind == KIND_CODE["RECEIVE"]
+            for k in np.flatnonzero(receive).tolist():
+                sender[k] = named[kind_cells.iloc[k]][1]
     if source is not None:
         receive = kind == KIND_CODE["RECEIVE"]
         cells = source.to_numpy(dtype=object)
