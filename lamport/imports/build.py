@@ -162,11 +162,12 @@ def _names(
     default = [str(i) for i in range(n)]
     if everyone <= {name_key(x) for x in default} or not everyone:
         return default
-    one_based = {str(i) for i in range(1, n + 1)}
-    if everyone <= one_based:
-        return sorted(one_based, key=int)
+    spelled = _spellings(tables)
+    for candidate in _sequences({spelled.get(x, x) for x in everyone}, n):  # A, B, C; m0, m1
+        keys = [name_key(c) for c in candidate]
+        if everyone <= set(keys) and all(k not in p for k, p in zip(keys, peers, strict=True)):
+            return candidate
     if len(everyone) == n:
-        spelled = _spellings(tables)
         ordered = sorted(everyone, key=_natural)
         if all(name not in mine for name, mine in zip(ordered, peers, strict=True)):
             return [spelled.get(name, name) for name in ordered]  # files in machine order
@@ -183,6 +184,20 @@ def _names(
                         f"{','.join(default)}; give the names with --ids (in file order)"
                     )
     return default
+
+
+def _sequences(names: set[str], n: int) -> list[list[str]]:
+    """Name sequences of n machines the given names may be part of: ``A, B, C``,
+    ``1, 2, 3``, ``m0, m1, m2`` or ``vm_1, vm_2, vm_3`` (a common prefix, 0- or 1-based)."""
+    found: list[list[str]] = []
+    if names and all(len(x) == 1 and x.isalpha() for x in names):
+        first = "A" if all(x.isupper() for x in names) else "a"
+        found.append([chr(ord(first) + i) for i in range(n)])
+    prefixes = {_TRAILING.split(x)[0] for x in names if _TRAILING.search(x)}
+    if names and len(prefixes) == 1 and all(_TRAILING.search(x) for x in names):
+        prefix = next(iter(prefixes))
+        found += [[f"{prefix}{i + base}" for i in range(n)] for base in (0, 1)]
+    return found
 
 
 def _line_name(table: Columns) -> str | None:
