@@ -40,7 +40,6 @@ from lamport.schema import IMPORTED, RUN_FILE
 
 if TYPE_CHECKING:
     from lamport.config import RunConfig
-    from lamport.result import RunResult
 
 __all__ = ["BACKENDS", "Backend", "backend_of", "get_backend"]
 
@@ -93,8 +92,12 @@ class Backend:
         known = {f.name for f in dataclasses.fields(self.options)}
         return self.options(**{k: v for k, v in stored.items() if k in known})
 
-    def run(self, config: RunConfig, options: Any = None, out: Path | None = None) -> RunResult:
-        """Run the configuration with these options (defaults if None); write ``out`` if given."""
+    def run(self, config: RunConfig, options: Any = None, out: Path | None = None) -> Any:
+        """Run the configuration with these options (defaults if None); write ``out`` if given.
+
+        Return the backend's :class:`lamport.result.RunResult`. (The contract sits below the
+        records it reads and writes, so it names that type without importing it: the
+        records' reader asks the contract which backends exist.)"""
         if options is None:
             options = self.options()
         elif not isinstance(options, self.options):

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from lamport.core import INTERNAL, RECEIVE, SEND
 from lamport.errors import LogError
+from lamport.imports.columns import table_of
 from lamport.imports.records import CLOCK_LIMIT, EVERYONE, Record, SourceLog
 
 __all__ = ["kind_of", "parse_auto", "parse_auto_files", "parse_time", "read_lines", "words"]
@@ -1046,6 +1047,7 @@ def parse_auto_files(
                 parse_time,
                 _epoch,
                 _peers_in,
+                lambda line: _split(line, None),
             )
             found += sorted(time_kinds)
     else:
@@ -1187,7 +1189,7 @@ def _take_meta(source: SourceLog, said: _Line) -> None:
 
 def _name_from_lines(source: SourceLog) -> None:
     """A file whose every event names the same machine is that machine."""
-    machine = source.table().machine
+    machine = table_of(source).machine
     every = len(machine) and not (machine == None).any()  # noqa: E711 - elementwise
     if every and len({str(name).lower() for name in set(machine)}) == 1:
         source.name = str(machine[0])

@@ -36,6 +36,7 @@ from lamport.imports.columns import (
     RECEIVE_CODE,
     SEND_CODE,
     Columns,
+    table_of,
 )
 from lamport.imports.records import EVERYONE, SourceLog
 from lamport.schema import IMPORTED, LINE_COLUMN
@@ -331,7 +332,7 @@ def build_run(
     kept as they are). Raise LogError naming the problem if the logs cannot make a run
     (no events, a name that is no machine, no time and no rate, lists of the wrong length).
     """
-    tables = [s.table() for s in sources]
+    tables = [table_of(s) for s in sources]
     first = tables[0]
     if (
         len(sources) == 1

@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from lamport.core import EVENT_KINDS, INTERNAL, RECEIVE, SEND
-from lamport.imports.records import Record
+from lamport.imports.records import Record, SourceLog
 
-__all__ = ["KIND_CODE", "KIND_NAME", "Columns"]
+__all__ = ["KIND_CODE", "KIND_NAME", "Columns", "table_of"]
 
 #: Event kinds as small integers in :attr:`Columns.kind`, and back: the three of the
 #: protocol first, then the fault rows a lamport run's own logs may hold (CRASH, ...).
@@ -95,3 +95,8 @@ class Columns:
         return cls(
             **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
         )
+
+
+def table_of(source: SourceLog) -> Columns:
+    """A parsed log's events as columns, whichever way its parser kept them."""
+    return source.columns if source.columns is not None else Columns.from_records(source.records)

@@ -96,12 +96,6 @@ class SourceLog:
     def events(self) -> int:
         return len(self.columns) if self.columns is not None else len(self.records)
 
-    def table(self) -> Columns:
-        """The events as columns, whichever way the parser kept them."""
-        from lamport.imports.columns import Columns
-
-        return self.columns if self.columns is not None else Columns.from_records(self.records)
-
     @property
     def lines(self) -> int:
         return (

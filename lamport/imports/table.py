@@ -36,20 +36,20 @@ def read_rows(
     parse_time: Callable[[str], tuple[float, str] | None],
     epoch: Callable[[float], float | None],
     peers_in: Callable[[str], tuple[list[str] | None, str | None]],
+    split_words: Callable[[str], list[str]],
 ) -> tuple[Columns, list[tuple[int, str]], set[str]]:
     """The rows ``lines`` (their line numbers ``numbers``) as columns: the events, the
     rows that did not convert (line, why), and the kinds of time found.
 
     ``peers_in`` reads the peers a kind cell names itself (``SEND TO B``), for logs
-    with no column of their own for them."""
+    with no column of their own for them; ``split_words`` splits a row when there is no
+    ``delimiter`` (words separated by spaces)."""
     import pandas as pd
 
     if not lines:
         return Columns.empty(), [], set()
     if delimiter is None:
-        from lamport.imports.auto import _split
-
-        frame = pd.DataFrame([_split(line, None) for line in lines], dtype=object)
+        frame = pd.DataFrame([split_words(line) for line in lines], dtype=object)
     else:
         frame = pd.read_csv(
             io.StringIO("\n".join(lines)),
