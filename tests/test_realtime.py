@@ -329,7 +329,7 @@ def test_a_run_too_big_for_the_fd_limit_fails_at_once_with_one_line(tmp_path):
 
 
 def test_capacity_counts_sockets_logs_and_threads():
-    from lamport.realtime.cluster import fds_needed
+    from lamport.realtime.capacity import fds_needed
 
     # N - 1 links, listener, selector, wake pair per machine; a log per machine; network.log.
     assert fds_needed(100) == 100 * (99 + 4) + 100 + 1
@@ -495,7 +495,7 @@ def test_absurd_speed_is_recorded_and_warned_about(tmp_path, capsys):
 
 
 def test_keeping_up_means_p99_lateness_within_a_tenth_of_the_shortest_interval():
-    from lamport.realtime.cluster import _lateness_summary
+    from lamport.realtime.record import _lateness_summary
 
     config = RunConfig(rates=(2, 5), p_send=0.3, duration=10)  # shortest interval 200 ms at speed 1
     on_time = _lateness_summary([0.001] * 100, config, speed=1)

@@ -3,13 +3,17 @@
 ``run(config, speed=...)`` (or the backend contract's ``run_backend(config,
 options)``) runs one configuration and returns a :class:`Result` with the
 same log records as the DES; ``python -m lamport.realtime --help`` is the CLI.
-One module per role: :mod:`.transport` (one machine's sockets and framing),
-:mod:`.node` (one machine, its transport and its tick loop), :mod:`.cluster`
-(start, watch, stop and publish a run on threads); :mod:`.framing` is the
-wire format and :mod:`.auth` the per-run secret and the handshake every link
-runs. With ``RealtimeOptions(processes=True)`` :mod:`.launcher` runs each
-machine as an OS process of its own (:mod:`.process`, the ``node`` command),
-on this host; nodes started by hand span hosts.
+One module per role: :mod:`.link` (the link's protocol as a state machine,
+no socket: handshake, framing, control frames, rejoins, the drain),
+:mod:`.transport` (one machine's sockets, moving bytes to and from its
+links), :mod:`.node` (one machine, its transport and its tick loop),
+:mod:`.cluster` (start, watch, stop and publish a run on threads),
+:mod:`.record` (the Result and ``run.json`` of any run), :mod:`.capacity`
+and :mod:`.shutdown`; :mod:`.framing` is the wire format and :mod:`.auth`
+the per-run secret and the handshake. With
+``RealtimeOptions(processes=True)`` :mod:`.launcher` runs each machine as an
+OS process of its own (:mod:`.process`, the ``node`` command), on this host;
+nodes started by hand span hosts and :func:`collect` assembles their files.
 """
 
 from lamport.realtime.cluster import (
@@ -21,11 +25,13 @@ from lamport.realtime.cluster import (
     run,
     run_backend,
 )
+from lamport.realtime.launcher import Launcher, collect
 from lamport.realtime.node import Node, Progress
 from lamport.realtime.options import RealtimeOptions
 
 __all__ = [
     "Cluster",
+    "Launcher",
     "Node",
     "Progress",
     "RealtimeOptions",
@@ -33,6 +39,7 @@ __all__ = [
     "Shutdown",
     "Timing",
     "check_capacity",
+    "collect",
     "run",
     "run_backend",
 ]

@@ -23,7 +23,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,8 @@ from lamport.cli import (
 from lamport.console import live_display, print_run_summary
 from lamport.errors import ConfigError, Terminated, run_cli
 from lamport.logs import claim_out
-from lamport.realtime.cluster import Result, Shutdown, run_backend
+from lamport.realtime.cluster import Result, run_backend
+from lamport.realtime.shutdown import Shutdown, on_signals
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -146,26 +146,6 @@ def build_parser() -> Parser:
     )
     _node_command(commands)
     return parser
-
-
-def on_signals(shutdown: Shutdown) -> Callable[[], None]:
-    """Route SIGINT and SIGTERM to ``shutdown.request``; return a function that restores them.
-
-    Only the main thread may install signal handlers.
-    """
-
-    def handle(signum: int, _frame: object) -> None:
-        # Links closing as the machines stop are expected: no warning for each.
-        logging.getLogger("lamport.realtime").setLevel(logging.ERROR)
-        shutdown.request(signum)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
 
 
 def keep_up_warning(result: Result) -> str | None:

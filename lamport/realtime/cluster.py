@@ -27,6 +27,13 @@ Watch and stop
     Nodes stop within one tick's wait, drain their links and hand back their
     reports.
 
+Parts
+    A cluster *has* what it needs, and so does the launcher of processes
+    (:mod:`.launcher`), which is no cluster: a :class:`~.record.RunRecord`
+    (the ports, the start instant, when a stop was passed on, and the
+    ``run.json`` made of them), the capacity check (:mod:`.capacity`) and its
+    nodes.
+
 Publish
     Each event is written as it happens by the shared :class:`lamport.logs.RunWriter`
     (one file per machine, flushed every tick); ``run.json`` gets the model, the
@@ -38,30 +45,23 @@ Publish
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import queue
-import signal
 import threading
 import time
-import warnings
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
 
-from lamport import __version__
 from lamport.config import RunConfig
 from lamport.core import Event, machine_streams
-from lamport.errors import ConfigError, NetworkError
+from lamport.errors import NetworkError
 from lamport.logs import RunWriter
 from lamport.realtime.auth import new_secret
+from lamport.realtime.capacity import check_capacity, fds_needed, room_for
 from lamport.realtime.node import Node, NodeReport, Progress
 from lamport.realtime.options import RealtimeOptions
-from lamport.realtime.transport import fds_per_machine
-from lamport.result import RunResult
+from lamport.realtime.record import LIVE_PERIOD, Result, RunRecord, Timing, network_log
+from lamport.realtime.shutdown import Shutdown
 from lamport.schema import log_columns
-from lamport.stats import percentiles
 
 __all__ = [
     "Cluster",
@@ -70,166 +70,12 @@ __all__ = [
     "Shutdown",
     "Timing",
     "check_capacity",
+    "fds_needed",
+    "network_log",
+    "room_for",
     "run",
     "run_backend",
 ]
-
-log = logging.getLogger("lamport.realtime")
-
-#: How often the live callback is called, in seconds.
-LIVE_PERIOD = 0.25
-#: Tick lateness (p99) beyond this share of the shortest tick interval means "could not keep up".
-KEEP_UP_SHARE = 0.1
-#: File descriptors kept free for the rest of the process (stdio, imports, stray callers).
-FD_SPARE = 64
-#: Threads a run uses beside its nodes' (the caller's, the display's).
-THREAD_SPARE = 10
-
-
-class Shutdown(threading.Event):
-    """A stop event that remembers the signal that set it; a second request hurries the drain.
-
-    Pass it as ``stop``: :meth:`request` (from a signal handler, a timer, a
-    test) sets it; a second request sets :attr:`hurry`, which cuts the final
-    drain short.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hurry = threading.Event()
-        self.signal: int | None = None
-
-    @property
-    def stop(self) -> threading.Event:
-        """The event itself (earlier versions kept it as an attribute)."""
-        return self
-
-    def request(self, signum: int | None = None) -> None:
-        if self.is_set():
-            self.hurry.set()
-            return
-        self.signal = signum
-        self.set()
-
-    def install(self) -> Callable[[], None]:
-        """Deprecated: the CLI handles signals (``lamport.realtime.__main__.on_signals``)."""
-        warnings.warn(
-            "Shutdown.install() is deprecated: the CLI handles signals "
-            "(lamport.realtime.__main__.on_signals)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from lamport.realtime.__main__ import on_signals
-
-        return on_signals(self)
-
-
-@dataclass
-class Timing:
-    """What the benchmark measures: tick lateness and network latency, in wall seconds."""
-
-    #: Per machine, actual minus scheduled time of each tick.
-    lateness: list[list[float]]
-    #: Monotonic time at which each message id was handed to the sockets.
-    sent_at: dict[str, float] = field(default_factory=dict)
-    #: (message id, monotonic time) at which a transport decoded a message.
-    arrived: list[tuple[str, float]] = field(default_factory=list)
-
-    def latencies(self) -> list[float]:
-        """Socket-to-inbox latency of every message received, in wall seconds."""
-        sent = self.sent_at
-        return [when - sent[msg_id] for msg_id, when in self.arrived if msg_id in sent]
-
-
-@dataclass
-class Result(RunResult):
-    """A finished real-time run: a RunResult, where it was written, and its timing."""
-
-    out: Path | None = None
-    timing: Timing | None = None
-
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.metadata.get("interrupted"))
-
-    @property
-    def kept_up(self) -> bool:
-        return bool(self.metadata.get("kept_up", True))
-
-
-def fds_needed(n_machines: int) -> int:
-    """File descriptors a run of N machines in one process holds: sockets, logs, network.log."""
-    return n_machines * fds_per_machine(n_machines) + n_machines + 1
-
-
-def _open_fds() -> int:
-    with contextlib.suppress(OSError):
-        return len(os.listdir("/proc/self/fd"))
-    return 16
-
-
-def room_for(kind: int, need: int) -> int | None:
-    """None if resource ``kind`` (``resource.RLIMIT_*``) allows ``need``, raising the soft
-    limit to the hard one if that suffices; else the limit that stands in the way."""
-    import resource
-
-    soft, hard = resource.getrlimit(kind)
-    if soft == resource.RLIM_INFINITY or need <= soft:
-        return None
-    if hard == resource.RLIM_INFINITY or need <= hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(kind, (hard, hard))
-            return None
-    return soft if hard == resource.RLIM_INFINITY else hard
-
-
-def check_capacity(n_machines: int) -> None:
-    """Fail at once if N machines cannot fit in this process's limits.
-
-    Raise the file-descriptor soft limit to the hard one if that suffices.
-    Raise NetworkError naming the need and the limit otherwise.
-    """
-    try:
-        import resource
-    except ImportError:  # not on this platform (Windows): nothing to check
-        return
-    need = fds_needed(n_machines) + _open_fds() + FD_SPARE
-    limit = room_for(resource.RLIMIT_NOFILE, need)
-    if limit is not None:
-        raise NetworkError(
-            f"{n_machines} machines need about {need} file descriptors "
-            f"(N x (N + 3) sockets, logs and the process's own), the limit is {limit} "
-            "(ulimit -n)"
-        )
-    threads = 2 * n_machines + threading.active_count() + THREAD_SPARE
-    if hasattr(resource, "RLIMIT_NPROC"):
-        limit = room_for(resource.RLIMIT_NPROC, threads)
-        if limit is not None:
-            raise NetworkError(
-                f"{n_machines} machines need {threads} threads (two per machine), "
-                f"the limit is {limit} (ulimit -u)"
-            )
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/sys/kernel/threads-max", encoding="ascii") as handle:
-            most = int(handle.read())
-        if threads > most:
-            raise NetworkError(
-                f"{n_machines} machines need {threads} threads (two per machine), "
-                f"the system allows {most}"
-            )
-
-
-def _lateness_summary(lateness: list[float], config: RunConfig, speed: float) -> dict[str, Any]:
-    """``tick_lateness_ms`` (p50, p99, max) and ``kept_up`` for run.json."""
-    if not lateness:
-        return {"tick_lateness_ms": {}, "kept_up": True}
-    figures = {k: round(v * 1000, 3) for k, v in percentiles(lateness).items()}
-    shortest = 1 / (max(float(r) for r in config.rates) * speed)  # wall seconds
-    return {
-        "tick_lateness_ms": figures,
-        "shortest_tick_interval_ms": round(shortest * 1000, 3),
-        "kept_up": figures["p99"] / 1000 <= KEEP_UP_SHARE * shortest,
-    }
 
 
 class Cluster:
@@ -256,11 +102,6 @@ class Cluster:
         hold: Collection[int] = (),
     ) -> None:
         options = options if options is not None else RealtimeOptions()
-        n = config.n_machines
-        if options.base_port is not None and not 1 <= options.base_port <= 65536 - n:
-            raise ConfigError(
-                f"base port must lie in 1..{65536 - n} for {n} machines, got {options.base_port}"
-            )
         self.config = config
         self.options = options
         self.out = Path(out) if out is not None else None
@@ -269,16 +110,19 @@ class Cluster:
         self.hurry = self.stop.hurry if isinstance(self.stop, Shutdown) else None
         self.drain_timeout = drain_timeout
         self.hold = frozenset(hold)
+        #: The ports, the start, the stop, and the run.json made of them.
+        self.record = RunRecord(config, options, self.stop, self.hold)
         #: The run's secret (:mod:`.auth`), drawn afresh: only the cluster's nodes hold it.
         self.secret = new_secret()
         #: Set once every machine is connected and the common start instant is taken.
         self.started = threading.Event()
-        self.ports: list[int] = []
-        self._start = 0.0
-        self._start_epoch = 0.0
         self._relays: list[threading.Event] = []
-        self._stopped: float | None = None  # when the stop request was passed on
         self._ran = False
+
+    @property
+    def ports(self) -> list[int]:
+        """Each machine's listening port, once bound."""
+        return self.record.ports
 
     def run(self) -> Result:
         """Connect the machines, run them for the configured duration, and return the run.
@@ -302,7 +146,7 @@ class Cluster:
                 reports = self._run_nodes(nodes)
             if writer is not None:
                 writer.keep_partial = True  # from the first tick on, a crash keeps the logs
-            metadata = self._metadata(reports)
+            metadata = self.record.metadata(reports)
             lost = sorted((d for r in reports for d in r.lost), key=lambda d: (d.t, d.sender))
             if writer is not None:
                 if config.faults:
@@ -330,7 +174,7 @@ class Cluster:
             for node in nodes:
                 node.close()
             raise
-        self.ports = [node.port for node in nodes]
+        self.record.ports = [node.port for node in nodes]
         return nodes
 
     def _run_nodes(self, nodes: list[Node]) -> list[NodeReport]:
@@ -400,15 +244,16 @@ class Cluster:
                     raise KeyboardInterrupt
                 raise NetworkError(error)
             waiting.discard(machine)
-        self._start = time.monotonic()
-        self._start_epoch = time.time()
+        record = self.record
+        record.start = time.monotonic()
+        record.start_epoch = time.time()
         self.started.set()
         for node in nodes:
-            node.begin(self._start)
+            node.begin(record.start)
 
     def _relay_stop(self) -> None:
-        if self._stopped is None:
-            self._stopped = time.monotonic()
+        if self.record.stopped is None:
+            self.record.stopped = time.monotonic()
         for event in self._relays:
             event.set()
 
@@ -425,82 +270,6 @@ class Cluster:
                 self.live([node.progress() for node in nodes])
         if self.live is not None:
             self.live([node.progress() for node in nodes])
-
-    def _stopped_at(self, stops: list[float]) -> float:
-        """Model time of the stop request: when the cluster passed it on to the nodes.
-
-        Not when the last node saw it: that one may have waited its turn behind the
-        others' drains, and the machines' tick counts answer to the request's time. A
-        stop before the start instant (during its lead) is at 0: no machine ticked.
-        """
-        if self._stopped is None:
-            return max(0.0, *stops)
-        return max(0.0, (self._stopped - self._start) * self.options.speed)
-
-    def _metadata(self, reports: list[NodeReport]) -> dict[str, Any]:
-        n = self.config.n_machines
-        options = self.options
-        dropped = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
-        lost = [d for r in reports for d in r.lost]
-        for d in lost:  # the fault plan's losses count for their recipients too
-            dropped[d.recipient] += 1
-        stops = [r.stopped_at for r in reports if r.stopped_at is not None]
-        interrupted = self.stop.is_set() and bool(stops)
-        signum = self.stop.signal if isinstance(self.stop, Shutdown) else None
-        lateness = [x for r in reports for x in r.lateness]
-        metadata: dict[str, Any] = {"backend": "realtime", **self.config.metadata()}
-        metadata.update(
-            {
-                "options": {
-                    "speed": options.speed,
-                    "base_port": options.base_port,
-                    "connect_timeout": options.connect_timeout,
-                    "latency": options.latency,
-                    "latency_dist": options.latency_dist,
-                    "latency_spread": options.latency_spread,
-                },
-                "speed": options.speed,
-                # the extra latency per message, as the DES records its latency
-                "latency": options.latency,
-                "latency_dist": options.latency_dist,
-                "latency_spread": options.latency_spread,
-                "start_epoch": self._start_epoch,
-                "version": __version__,
-                "queued_at_end": [r.queued for r in reports],
-                "interrupted": interrupted,
-                "stop_signal": signal.Signals(signum).name if interrupted and signum else None,
-                "stopped_at": round(self._stopped_at(stops), 6) if interrupted else None,
-                "drained": all(r.drained for i, r in enumerate(reports) if i not in self.hold),
-                "ports": self.ports,
-                **_lateness_summary(lateness, self.config, options.speed),
-            }
-        )
-        if any(dropped) or self.config.faults:
-            metadata["dropped"] = dropped
-        if self.config.faults:
-            metadata["dropped_by_reason"] = {
-                reason: sum(1 for d in lost if d.reason == reason)
-                for reason in ("crash", "partition", "loss")
-            }
-        return metadata
-
-
-@contextlib.contextmanager
-def network_log(folder: Path | None) -> Iterator[None]:
-    """Copy the network's warnings to ``network.log`` in ``folder`` (a run directory being
-    written) while the block runs; nothing without a folder."""
-    if folder is None:
-        yield
-        return
-    handler = logging.FileHandler(folder / "network.log", delay=True)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def _sink(writer: RunWriter, machine: int) -> Callable[[Event], None]:

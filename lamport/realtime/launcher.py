@@ -2,7 +2,7 @@
 
 ``run(config, RealtimeOptions(processes=True))`` (the CLI's ``--processes``)
 runs every machine as ``python -m lamport.realtime node`` (:mod:`.process`),
-a process of its own, and gives back the same :class:`~.cluster.Result`, the
+a process of its own, and gives back the same :class:`~.record.Result`, the
 same logs and the same ``run.json`` as the threaded mode, plus what only
 processes have: ``mode: "processes"``, the measured start skew, and the
 nodes that died.
@@ -77,8 +77,8 @@ from lamport.core import RECEIVE, SEND
 from lamport.errors import ConfigError, NetworkError
 from lamport.faults import Drop, fault_text
 from lamport.logs import Staging, cannot_write, read_drops_file, read_log, write_drops, write_json
-from lamport.realtime.auth import write_secret
-from lamport.realtime.cluster import LIVE_PERIOD, Cluster, Result, Timing, network_log, room_for
+from lamport.realtime.auth import new_secret, write_secret
+from lamport.realtime.capacity import room_for
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.process import (
@@ -90,6 +90,8 @@ from lamport.realtime.process import (
     run_digest,
     state_file,
 )
+from lamport.realtime.record import LIVE_PERIOD, Result, RunRecord, Timing, network_log
+from lamport.realtime.shutdown import Shutdown
 from lamport.schema import NETWORK_FILE, RUN_FILE, log_columns, log_name
 
 __all__ = ["Launcher", "collect", "run_processes"]
@@ -223,19 +225,45 @@ class _Watch:
     errors: dict[int, str] = field(default_factory=dict)  # their "error:" line
 
 
-class Launcher(Cluster):
+class Launcher:
     """A real-time run with one OS process per machine on this host (see the module's doc).
 
-    Built like :class:`Cluster`; :meth:`run` returns the same Result. ``pids``
-    lists the node processes once they are started (tests use it).
+    Built like :class:`~.cluster.Cluster` (which it is not: it *has* the same
+    :class:`~.record.RunRecord`); :meth:`run` returns the same Result. ``pids``
+    lists the node processes once they are started (tests use it); ``ports``
+    and ``started`` are visible while it runs. Raise ConfigError if the base
+    port does not leave room for every machine.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        config: RunConfig,
+        options: RealtimeOptions | None = None,
+        *,
+        out: Path | None = None,
+        live: Callable[[list[Progress]], None] | None = None,
+        stop: threading.Event | None = None,
+        drain_timeout: float = 2.0,
+    ) -> None:
+        options = options if options is not None else RealtimeOptions(processes=True)
+        self.config = config
+        self.options = options
+        self.out = Path(out) if out is not None else None
+        self.live = live
+        self.stop = stop if stop is not None else threading.Event()
+        self.hurry = self.stop.hurry if isinstance(self.stop, Shutdown) else None
+        self.drain_timeout = drain_timeout
+        #: The ports, the start, the stop, and the run.json made of them.
+        self.record = RunRecord(config, options, self.stop)
+        #: The run's secret (:mod:`.auth`), drawn afresh, handed to the nodes in a 0600 file.
+        self.secret = new_secret()
+        #: Set once every node is up and the common start instant is given.
+        self.started = threading.Event()
         self.pids: list[int] = []
         self.dead: list[dict[str, Any]] = []
         #: The real crashes played (``--real-crash``): machine, plan, pids, kill instant.
         self.kills: list[dict[str, Any]] = []
+        self._ran = False
         self._offsets: dict[int, float] = {}
         self._procs: list[subprocess.Popen[bytes]] = []  # each machine's current process
         self._generation: list[int] = []  # how many times each machine was started again
@@ -251,9 +279,14 @@ class Launcher(Cluster):
         self._argv: Callable[[int], list[str]] = lambda i: []
         self._env: dict[str, str] = {}
 
+    @property
+    def ports(self) -> list[int]:
+        """Each machine's listening port, once bound."""
+        return self.record.ports
+
     def run(self) -> Result:
         if self._ran:
-            raise RuntimeError("a Cluster runs once")
+            raise RuntimeError("a Launcher runs once")
         self._ran = True
         config, options = self.config, self.options
         n = config.n_machines
@@ -277,7 +310,7 @@ class Launcher(Cluster):
                 reports = self._reports(folder)
             if self.kills:
                 account_for_kills(reports, _kill_windows(config, self.kills))
-            metadata = self._process_metadata(reports, self._offsets, self.dead)
+            metadata = self.record.processes_metadata(reports, self._offsets, self.dead, self.kills)
             lost = _all_drops(reports)
             logs = [report.events for report in reports]
             for i in range(n):
@@ -327,7 +360,7 @@ class Launcher(Cluster):
                         ) from None
                     raise NetworkError(f"cannot listen for machine {i}: {exc.strerror}") from None
                 listeners.append(sock)
-            self.ports = [sock.getsockname()[1] for sock in listeners]
+            self.record.ports = [sock.getsockname()[1] for sock in listeners]
             env = dict(os.environ)
             root = str(Path(lamport.__file__).resolve().parent.parent)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -400,7 +433,7 @@ class Launcher(Cluster):
             return []
         speed = self.options.speed
         return sorted(
-            (self._start + crash.at / speed, i, k)
+            (self.record.start + crash.at / speed, i, k)
             for i in range(self.config.n_machines)
             for k, crash in enumerate(crashes_of(self.config, i))
         )
@@ -424,7 +457,7 @@ class Launcher(Cluster):
             self._planned.add((i, generation))
         killed_wall = time.time()
         proc.kill()
-        at = (time.monotonic() - self._start) * self.options.speed
+        at = (time.monotonic() - self.record.start) * self.options.speed
         for j in range(self.config.n_machines):
             if j != i:
                 self._tell(j, f"rejoin {i}")
@@ -494,20 +527,20 @@ class Launcher(Cluster):
                             )
                             crasher.start()
                     continue
-                if self.stop.is_set() and self._stopped is None:
-                    self._stopped = now
+                if self.stop.is_set() and self.record.stopped is None:
+                    self.record.stopped = now
                     self._tell_all("stop")
                     kill_at = now + STOP_LIMIT
                 if self.hurry is not None and self.hurry.is_set() and not hurried:
                     hurried = True
                     self._tell_all("hurry")
                 if kill_at is None:
-                    end = self._start + config.duration / options.speed
+                    end = self.record.start + config.duration / options.speed
                     kill_at = end + self.drain_timeout + GRACE
                 if now > kill_at:
                     why = (
                         f"not done {STOP_LIMIT:g} s after the stop request"
-                        if self._stopped is not None
+                        if self.record.stopped is not None
                         else f"not done {self.drain_timeout + GRACE:g} s after the run's end"
                     )
                     for i in set(range(n)) - ended:
@@ -590,7 +623,7 @@ class Launcher(Cluster):
     def _record_death(self, i: int, how: str, error: str | None) -> None:
         if any(d["machine"] == i for d in self.dead):
             return
-        at = (time.monotonic() - self._start) * self.options.speed
+        at = (time.monotonic() - self.record.start) * self.options.speed
         entry: dict[str, Any] = {"machine": i, "at": round(max(at, 0.0), 3), "exit": how}
         if error:
             entry["error"] = error
@@ -624,8 +657,8 @@ class Launcher(Cluster):
     def _give_start(self) -> None:
         ns = round((time.time() + START_LEAD) * 1e9)
         epoch = ns / 1e9  # exactly what the nodes read from the line
-        self._start = time.monotonic() + (epoch - time.time())
-        self._start_epoch = epoch
+        self.record.start = time.monotonic() + (epoch - time.time())
+        self.record.start_epoch = epoch
         line = self._start_line = f"start {ns}"
         for i in range(len(self._procs)):
             self._tell(i, line)
@@ -662,23 +695,6 @@ class Launcher(Cluster):
                     continue
                 reports.append(_node_report(data, folder))
         return reports
-
-    def _process_metadata(
-        self, reports: list[NodeReport], offsets: dict[int, float], dead: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        metadata = self._metadata(reports)
-        metadata["options"]["processes"] = True
-        metadata["mode"] = "processes"
-        if offsets:
-            values = [offsets[i] * 1000 for i in sorted(offsets)]
-            metadata["start_skew_ms"] = round(max(values) - min(values), 3)
-            metadata["start_offsets_ms"] = [round(v, 3) for v in values]
-        metadata["degraded"] = bool(dead)
-        metadata["dead"] = sorted(dead, key=lambda d: d["machine"])
-        if self.options.real_crash:
-            metadata["real_crash"] = metadata["options"]["real_crash"] = True
-            metadata["real_crashes"] = self.kills
-        return metadata
 
 
 def _node_report(data: dict[str, Any], folder: Path) -> NodeReport:
@@ -854,14 +870,14 @@ def collect(directories: Sequence[Path], out: Path) -> Path:
     if missing:
         raise ConfigError(f"no node-{missing[0]}.json in the directories given")
     stop = threading.Event()
-    launcher = Launcher(config, options, stop=stop)
-    launcher._start_epoch = float(first["start_epoch"])
-    launcher.ports = [int(found[i][1]["listen"].rpartition(":")[2]) for i in range(len(found))]
+    record = RunRecord(config, options, stop)
+    record.start_epoch = float(first["start_epoch"])
+    record.ports = [int(found[i][1]["listen"].rpartition(":")[2]) for i in range(len(found))]
     reports = [_node_report(found[i][1], found[i][0].parent) for i in range(len(found))]
     if any(r.stopped_at is not None for r in reports):
         stop.set()
     offsets = {i: float(found[i][1]["start_offset"] or 0.0) for i in range(len(found))}
-    metadata = launcher._process_metadata(reports, offsets, [])
+    metadata = record.processes_metadata(reports, offsets, [])
     staging = Staging(Path(out))
     folder = staging.create()
     try:

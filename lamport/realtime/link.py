@@ -54,7 +54,16 @@ from dataclasses import dataclass
 from enum import Enum
 
 from lamport.core import Message
-from lamport.realtime import auth
+from lamport.realtime.auth import (
+    AuthError,
+    auth_payload,
+    challenge_payload,
+    check_auth,
+    check_challenge,
+    hello_payload,
+    new_nonce,
+    parse_hello,
+)
 from lamport.realtime.framing import FrameDecoder, FrameError, encode_frame, frame_limit
 from lamport.realtime.framing import parse_message as _parse_message
 
@@ -152,7 +161,7 @@ class Link:
         self.peer = peer
         #: The id an accepted caller's hello names (not yet proven).
         self.claimed: int | None = None
-        self.nonce = nonce if nonce is not None else auth.new_nonce()
+        self.nonce = nonce if nonce is not None else new_nonce()
         self.their_nonce = b""
         self.state = State.CHALLENGE if peer is not None else State.HELLO
         self.calling = peer is not None
@@ -167,7 +176,7 @@ class Link:
         # Vector clocks grow with N; a Lamport message and every handshake frame fit anyway.
         self._decoder = FrameDecoder(frame_limit(n_machines))
         if self.calling:
-            self.out += encode_frame(auth.hello_payload(machine, self.nonce))
+            self.out += encode_frame(hello_payload(machine, self.nonce))
 
     @property
     def authed(self) -> bool:
@@ -200,7 +209,7 @@ class Link:
         for payload in payloads:
             try:
                 event = self._on_payload(payload)
-            except (FrameError, auth.AuthError) as exc:
+            except (FrameError, AuthError) as exc:
                 events.append(self._fail(str(exc)))
                 break
             if event is not None:
@@ -222,34 +231,28 @@ class Link:
             assert self.peer is not None
             if payload.startswith(b"refuse "):
                 return self._control(payload)
-            self.their_nonce = auth.check_challenge(
+            self.their_nonce = check_challenge(
                 self.secret, self.machine, self.peer, self.nonce, payload
             )
             self.out += encode_frame(
-                auth.auth_payload(
-                    self.secret, self.machine, self.peer, self.nonce, self.their_nonce
-                )
+                auth_payload(self.secret, self.machine, self.peer, self.nonce, self.their_nonce)
             )
             self.state = State.OPEN
             return Authenticated(self.peer)
         if state is State.HELLO:
-            sender, self.their_nonce = auth.parse_hello(payload)
+            sender, self.their_nonce = parse_hello(payload)
             if sender == self.machine or sender >= self.n_machines:
                 raise FrameError(f"unknown sender {sender}")
             if sender < self.machine:
                 raise FrameError(f"machine {sender} does not call machine {self.machine}")
             self.claimed = sender
             self.out += encode_frame(
-                auth.challenge_payload(
-                    self.secret, sender, self.machine, self.their_nonce, self.nonce
-                )
+                challenge_payload(self.secret, sender, self.machine, self.their_nonce, self.nonce)
             )
             self.state = State.AUTH
             return None
         assert state is State.AUTH and self.claimed is not None
-        auth.check_auth(
-            self.secret, self.claimed, self.machine, self.their_nonce, self.nonce, payload
-        )
+        check_auth(self.secret, self.claimed, self.machine, self.their_nonce, self.nonce, payload)
         self.peer = self.claimed
         self.state = State.OPEN
         return Authenticated(self.claimed)
