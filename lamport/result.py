@@ -25,7 +25,13 @@ __all__ = ["RunResult", "describe"]
 
 
 def describe(metadata: dict[str, Any]) -> str:
-    """A figure or report title: ``exp 4 big-differences — des — seed 1``."""
+    """A figure or report title: ``exp 4 big-differences — des — seed 1``; for another
+    implementation's logs, ``imported logs: a.log, b.log, c.log``."""
+    source = metadata.get("import")
+    if isinstance(source, dict):
+        names = [Path(str(f.get("path", "?"))).name for f in source.get("files") or []]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return f"imported logs: {shown}"
     exp = metadata.get("experiment")
     name = metadata.get("name") or "custom"
     head = f"exp {exp} {name}" if exp else name

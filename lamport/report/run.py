@@ -64,7 +64,9 @@ def configuration_blocks(metadata: Mapping[str, Any], skip: Sequence[str] = ()) 
     the top level; an option shows once, under its own name (``options <key>`` only
     where the two disagree).
     """
-    flat = {k: v for k, v in metadata.items() if k != "options" and k not in skip}
+    # an imported run's source and missing fields have a section of their own
+    own_section = ("options", "import", "absent")
+    flat = {k: v for k, v in metadata.items() if k not in own_section and k not in skip}
     options = metadata.get("options")
     if isinstance(options, Mapping):
         for key, value in options.items():
