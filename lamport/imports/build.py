@@ -601,12 +601,15 @@ def build_run(
         for to in recipients[i].values():
             for j in to or ():
                 sent_to[j] += 1
-    queued = [
-        max(0, sent_to[j] - int(np.sum(machines[j].kind == RECEIVE_CODE)))
-        if matching != "none"
-        else 0
-        for j in range(n)
-    ]
+    def left_at_end(j: int) -> int:
+        """Messages still queued for machine j at the end: sent to it and never received;
+        without matched messages, the last queue length its log gives (else 0)."""
+        if matching != "none":
+            return max(0, sent_to[j] - int(np.sum(machines[j].kind == RECEIVE_CODE)))
+        logged = np.flatnonzero(machines[j].has_queue)
+        return int(machines[j].queue[logged[-1]]) if len(logged) else 0
+
+    queued = [left_at_end(j) for j in range(n)]
     # The logs span first to last event; the run began before its first tick and ended
     # after its last one, each about half a period of the fastest machine away.
     duration = max(float(np.max(x)) for x in times if len(x)) + 1 / max(rate_list)
