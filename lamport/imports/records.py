@@ -13,33 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lamport.core import INTERNAL, RECEIVE, SEND
-
 if TYPE_CHECKING:
     from lamport.imports.columns import Columns
-
-#: The kinds a record may have: the three of the protocol.
-KINDS = (INTERNAL, SEND, RECEIVE)
 
 #: A send's recipient list that means "every other machine" (broadcast, both, all).
 EVERYONE = "*"
 
 #: The largest clock a log may hold (docs/spec.md: non-negative integers below 2^63).
 CLOCK_LIMIT = 2**63
-
-#: The fields a record can carry; ``run.json``'s ``fields_present`` lists those found.
-FIELDS = (
-    "time",
-    "clock",
-    "queue",
-    "queue_send",
-    "send_to",
-    "receive_from",
-    "msg_clock_send",
-    "msg_clock_receive",
-    "msg_id",
-    "machine",
-)
 
 
 @dataclass(slots=True)
