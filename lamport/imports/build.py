@@ -601,6 +601,7 @@ def build_run(
         for to in recipients[i].values():
             for j in to or ():
                 sent_to[j] += 1
+
     def left_at_end(j: int) -> int:
         """Messages still queued for machine j at the end: sent to it and never received;
         without matched messages, the last queue length its log gives (else 0)."""
