@@ -726,8 +726,9 @@ def _schedule(
             arrival = t + latency
             if in_flight[i] > 1:
                 pending[i] += int(arrival // period)
-            # An arrival at a tick's instant is in the queue at that tick (as the DES's
-            # URGENT arrivals); with no latency it follows every tick of its own instant.
+            # An arrival at a tick's instant is in the queue at that tick (the DES delivers
+            # arrivals before the ticks of their instant); with no latency it follows
+            # every tick of its own instant.
             rows.append((arrival % period, 0 if latency > 0 else 2, i, ARRIVE))
     rows.sort()
     events = []

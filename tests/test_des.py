@@ -124,7 +124,8 @@ def test_messages_arrive_after_the_latency(latency):
 
 def test_message_arriving_at_a_tick_instant_is_received_then():
     """Latency 1/3 s with rates 3 and 3: a message sent at tick k arrives exactly at
-    tick k+1 of the recipient, and the URGENT arrival puts it in the queue first."""
+    tick k+1 of the recipient, and the arrival, delivered before the ticks of its instant,
+    puts it in the queue first."""
     config = RunConfig(rates=(3, 3), p_send=1.0, duration=2, seed=4, phase="aligned")
     result = simulate(config, DesOptions(latency=1 / 3))
     first_send = next(e for e in result.logs[0] if e.event == SEND)
