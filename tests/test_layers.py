@@ -3,9 +3,8 @@
 
 Every module under lamport/ is parsed with ``ast``; its imports at the top and inside
 functions make the graph. Imports under ``if TYPE_CHECKING:`` are left out: they never
-run, and they are how a module names a type from above it (STYLE.md 5). Importing
-``a.b.c`` counts as an edge to ``a.b.c`` only, not to the packages Python initialises on
-the way.
+run, and they are how a module names a type from above it. Importing ``a.b.c`` counts
+as an edge to ``a.b.c`` only, not to the packages Python initialises on the way.
 """
 
 from __future__ import annotations
