@@ -11,6 +11,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lamport.core import message
 from lamport.realtime import auth
@@ -140,6 +142,33 @@ def test_the_handshake_and_messages_survive_any_split_byte_by_byte():
     caller.send_message(frames[1])
     events = listener.receive_data(take(caller))
     assert [type(e) for e in events] == [Arrived, Control, Arrived]
+
+
+@given(st.data())
+def test_any_chunking_of_a_whole_conversation_gives_the_same_events(data):
+    """The caller's bytes, handshake and messages and a control frame, cut anywhere."""
+    caller = Link(2, N, SECRET, peer=0)
+    listener = Link(0, N, SECRET)
+    hello = take(caller)
+    listener.receive_data(hello)
+    caller.receive_data(take(listener))
+    for seq in (1, 2, 3):
+        caller.send_message(encode_message(message(2, seq, 100 + seq)))
+    caller.send_control(b"abort done")
+    stream = hello + take(caller)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    fresh = Link(0, N, SECRET, nonce=listener.nonce)  # same nonce: the same conversation
+    events: list[object] = []
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        if start < end:  # an empty read is the end of the stream
+            events += fresh.receive_data(stream[start:end])
+    events += fresh.receive_data(b"")
+    assert events == [
+        Authenticated(2),
+        *(Arrived(message(2, seq, 100 + seq)) for seq in (1, 2, 3)),
+        Control(b"abort done"),
+        Ended(),
+    ]
 
 
 @pytest.mark.parametrize(
