@@ -296,6 +296,8 @@ def _value_class(match: re.Match[str]) -> str:
     if kind != "number":
         return "\x00D" if kind == "datetime" else "\x00T"
     text = match.group()
+    if len(text) <= 8 and text.isdigit():
+        return "\x00I"  # below 10^8, so no Unix time at any scale: the common case, quickly
     value = float(text)
     if _epoch(value) is not None:
         return "\x00E"
