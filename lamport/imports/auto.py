@@ -174,20 +174,12 @@ ID_WORDS = {"id", "uid", "uuid", "seq", "num", "number", "mid"}
 RATE_WORDS = {"rate", "ticks", "tps", "hz", "frequency", "freq", "speed"}
 P_WORDS = {"probability", "prob", "psend", "p"}
 TICK_WORDS = {"tick", "step", "round", "iteration", "iter", "cycle", "line", "index", "n"}
-FILLER = {
-    "machine",
-    "vm",
-    "node",
-    "process",
-    "proc",
-    "host",
+#: Words between "to"/"from" and a machine's name: "to machine 2", "from the peer B".
+FILLER = (MACHINE_WORDS - {"pid", "id", "name", "self", "me"}) | {
     "peer",
-    "server",
     "the",
     "a",
     "port",
-    "client",
-    "worker",
     "m",
     "p",
 }
