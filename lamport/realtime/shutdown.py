@@ -45,7 +45,7 @@ class Shutdown(threading.Event):
         """Deprecated: the CLI handles signals (:func:`on_signals`)."""
         warnings.warn(
             "Shutdown.install() is deprecated: the CLI handles signals "
-            "(lamport.realtime.__main__.on_signals)",
+            "(lamport.realtime.shutdown.on_signals)",
             DeprecationWarning,
             stacklevel=2,
         )
