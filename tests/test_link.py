@@ -22,6 +22,7 @@ from lamport.realtime.link import (
     REJOIN_TIMEOUT,
     Arrived,
     Authenticated,
+    Backoff,
     Control,
     Ended,
     Failed,
@@ -300,3 +301,24 @@ def test_the_link_does_no_io():
         )
     }
     assert not imported & {"socket", "selectors", "threading", "time", "asyncio"}
+
+
+def test_peers_say_when_the_set_up_is_done_and_why_not():
+    peers = Peers(1, 4)  # calls machine 0; machines 2 and 3 call it
+    assert list(peers.callers) == [2, 3]
+    assert not peers.set_up(joined={0, 2}, up={0})
+    assert peers.set_up(joined={0, 2, 3}, up={0})
+    assert not peers.set_up(joined={0, 2, 3}, up=())
+    assert peers.set_up_failure({0, 2}, {0}, {}, 5.0) == (
+        "machine 1: no connection from machine 3 within 5 s"
+    )
+    assert peers.set_up_failure({0, 2, 3}, (), {0: "Connection refused"}, 5.0) == (
+        "machine 1: cannot reach machine 0 within 5 s (Connection refused)"
+    )
+
+
+def test_backoff_doubles_to_its_ceiling_and_never_passes_the_deadline():
+    backoff = Backoff(0.01, 0.04)
+    tries = [backoff.next_try(0.0, 1.0) for _ in range(4)]
+    assert tries == [0.01, 0.02, 0.04, 0.04]
+    assert backoff.next_try(0.97, 1.0) is None

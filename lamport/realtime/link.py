@@ -39,17 +39,21 @@ The drain
     and :attr:`Link.eof` (theirs) say how far the drain got.
 
 All the links of a machine: :class:`Peers`
-    Which peers have ended their stream, which are expected back as a new
+    Whether the set-up is done (every caller in, every peer we call
+    answered) and, if it never is, why in one line; which peers have ended
+    their stream, which are expected back as a new
     process (a rejoin, ``--real-crash``) and until when, whether an
     authenticated caller takes a link's place, is refused (its id is taken:
     two machines with one id) or is new, and whether the drain is over. Times
-    are given by the owner (``now``), never read here.
+    are given by the owner (``now``), never read here. :class:`Backoff` says
+    when to call a peer that did not answer again.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -71,6 +75,7 @@ __all__ = [
     "REJOIN_TIMEOUT",
     "Arrived",
     "Authenticated",
+    "Backoff",
     "Control",
     "Ended",
     "Failed",
@@ -322,6 +327,36 @@ class Peers:
         self._early: set[int] = set()  # callers back before their "rejoin": it is served
 
     @property
+    def callers(self) -> range:
+        """The peers that call this machine (the higher ids)."""
+        return range(self.machine + 1, self.n_machines)
+
+    def set_up(self, joined: Collection[int], up: Collection[int]) -> bool:
+        """True once every caller has ``joined`` and every peer this machine calls is ``up``."""
+        return all(p in joined for p in self.callers) and all(p in up for p in range(self.machine))
+
+    def set_up_failure(
+        self,
+        joined: Collection[int],
+        authenticated: Collection[int],
+        why: Mapping[int, str],
+        timeout: float,
+    ) -> str:
+        """Why the set-up was not done within ``timeout`` seconds, in one line: the callers
+        that never joined, or else the peers never reached (``why``: the last failure)."""
+        machine = self.machine
+        missing = [p for p in self.callers if p not in joined]
+        if missing:
+            listed = ", ".join(map(str, missing))
+            return f"machine {machine}: no connection from machine {listed} within {timeout:g} s"
+        unreached = [p for p in range(machine) if p not in authenticated]
+        listed = ", ".join(map(str, unreached)) or "?"
+        reasons = [why[p] for p in unreached if p in why]
+        return f"machine {machine}: cannot reach machine {listed} within {timeout:g} s" + (
+            f" ({reasons[-1]})" if reasons else ""
+        )
+
+    @property
     def drained(self) -> bool:
         """Every peer's stream has ended, and no peer is expected back."""
         return self.all_ended and not self.awaited
@@ -384,3 +419,20 @@ class Peers:
         for peer in gone:
             del self.awaited[peer]
         return gone
+
+
+class Backoff:
+    """When to call a peer again: ``first`` seconds after a failure, doubling up to ``last``,
+    never past the set-up's deadline."""
+
+    def __init__(self, first: float = 0.01, last: float = 0.5) -> None:
+        self.delay = first
+        self.last = last
+
+    def next_try(self, now: float, deadline: float) -> float | None:
+        """When to try again after a failure at ``now``; None if that would pass ``deadline``."""
+        if now + self.delay > deadline:
+            return None
+        at = now + self.delay
+        self.delay = min(self.delay * 2, self.last)
+        return at

@@ -78,6 +78,7 @@ from lamport.realtime.link import (
     REJOIN_TIMEOUT,
     Arrived,
     Authenticated,
+    Backoff,
     Control,
     Ended,
     Failed,
@@ -113,7 +114,7 @@ class _Conn:
     """A socket and its link: to a known peer, or accepted and waiting for its handshake."""
 
     __slots__ = (
-        "delay",
+        "backoff",
         "hello_by",
         "label",
         "link",
@@ -130,7 +131,7 @@ class _Conn:
         self.lock = threading.Lock()
         self.pending_connect = False
         self.retry_at = 0.0
-        self.delay = FIRST_RETRY
+        self.backoff = Backoff(FIRST_RETRY, LAST_RETRY)
         self.hello_by = 0.0
 
     @property
@@ -194,7 +195,6 @@ class Transport:
         #: Set once every peer has ended its sending side (or its link was lost).
         self.drained = threading.Event()
         self._conns: dict[int, _Conn] = {}
-        self._callers = set(range(machine + 1, n_machines))  # peers that call us
         self._accepted: list[_Conn] = []  # waiting for their handshake
         self._peers = Peers(machine, n_machines)  # guarded by _lock
         self._selector: selectors.BaseSelector | None = None
@@ -469,7 +469,8 @@ class Transport:
     def _retry(self, conn: _Conn, exc: OSError) -> None:
         now = time.monotonic()
         peer = conn.link.peer
-        if now + conn.delay > self._deadline or self._quit:
+        at = None if self._quit else conn.backoff.next_try(now, self._deadline)
+        if at is None:
             if self.connected.is_set():  # a rejoining peer that never came back
                 log.warning(
                     "machine %d: cannot reach machine %s again on %s (%s)",
@@ -486,9 +487,8 @@ class Transport:
             return
         assert peer is not None
         self._call_failure[peer] = str(exc.strerror or exc)
-        conn.retry_at = now + conn.delay
+        conn.retry_at = at
         self._retrying.add(conn)
-        conn.delay = min(conn.delay * 2, LAST_RETRY)
 
     def _connected(self, conn: _Conn) -> None:
         assert conn.sock is not None
@@ -753,29 +753,15 @@ class Transport:
     def _check_connected(self) -> None:
         if self.connected.is_set():
             return
-        callers_in = self._callers <= set(self._conns)
-        called = all(
-            self._conns[p].link.authed and not self._conns[p].closed for p in range(self.machine)
-        )
-        if callers_in and called:
+        up = [p for p, conn in self._conns.items() if conn.link.authed and not conn.closed]
+        if self._peers.set_up(self._conns, up):
             self.connected.set()
 
     def _fail_deadline(self) -> None:
-        missing = sorted(self._callers - set(self._conns))
-        unreached = [p for p in range(self.machine) if not self._conns[p].link.authed]
-        if missing:
-            listed = ", ".join(map(str, missing))
-            self.error = (
-                f"machine {self.machine}: no connection from machine {listed} "
-                f"within {self.connect_timeout:g} s"
-            )
-        else:
-            listed = ", ".join(map(str, unreached)) or "?"
-            why = [self._call_failure[p] for p in unreached if p in self._call_failure]
-            self.error = (
-                f"machine {self.machine}: cannot reach machine {listed} "
-                f"within {self.connect_timeout:g} s" + (f" ({why[-1]})" if why else "")
-            )
+        authenticated = [p for p, conn in self._conns.items() if conn.link.authed]
+        self.error = self._peers.set_up_failure(
+            self._conns, authenticated, self._call_failure, self.connect_timeout
+        )
 
     def _check_drained(self) -> None:
         with self._lock:
