@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from lamport.backend import backend_of
-from lamport.core import RECEIVE, RESTART, SEND, TICK_KINDS, VECTOR, Event, VectorEvent
+from lamport.core import RECEIVE, RESTART, SEND, TICK_KINDS, VECTOR, Event
 from lamport.errors import LogError
 from lamport.faults import Drop
 from lamport.schema import (
@@ -47,10 +47,8 @@ from lamport.schema import (
     RUN_FILE,
     RUNS_DIR,
     SWEEP_FILE,
-    VC_COLUMN,
-    VECTOR_DTYPES,
+    header_kind,
     log_name,
-    parse_vc,
 )
 
 __all__ = ["DEFAULT_LIMIT", "CheckReport", "check_logs", "check_run", "main", "read_logs"]
@@ -416,7 +414,7 @@ def read_logs(run_dir: str | Path, n_machines: int, imported: bool = False) -> l
 _NUMBERS = ("float64", "int64")
 #: pandas dtypes the fast reader asks for, from the schema's: numbers as numbers, text and
 #: the nullable integers (``msg_clock``, parsed below: empty is None) as Python str.
-_READ_DTYPES = {c: d if d in _NUMBERS else "object" for c, d in VECTOR_DTYPES.items()}
+_READ_DTYPES = {c: d if d in _NUMBERS else "object" for c, d in DTYPES.items()}
 #: The log columns read as floats, as integers, and as nullable integers.
 _FLOATS = tuple(c for c in COLUMNS if DTYPES[c] == "float64")
 _INTEGERS = tuple(c for c in COLUMNS if DTYPES[c] == "int64")
@@ -479,15 +477,14 @@ def _read_fast(path: Path) -> list[Event] | None:
         return None
     new = tuple.__new__
     events = [new(Event, row) for row in zip(*(values[c] for c in COLUMNS), strict=True)]
-    if VC_COLUMN in frame.columns:
-        cells = frame[VC_COLUMN].tolist()
+    kind = header_kind(header)
+    if kind.columns:  # a clock kind's columns: its record reads as an Event, with more fields
+        parse, record = kind.parse, kind.record
+        cells = zip(*(frame[c].tolist() for c in kind.columns), strict=True)
         try:
-            for cell in cells:
-                parse_vc(cell)
+            events = [new(record, (*e, *parse(c))) for e, c in zip(events, cells, strict=True)]  # type: ignore[misc]
         except ValueError:
             return None  # the exact reader names the line
-        # a VectorEvent reads as an Event, with one field more
-        events = [new(VectorEvent, (*e, c)) for e, c in zip(events, cells, strict=True)]  # type: ignore[misc]
     return events
 
 

@@ -33,7 +33,8 @@ from lamport.config import (
     parse_rates,
     resolve_experiment,
 )
-from lamport.core import CLOCK_KINDS, LAMPORT
+from lamport.core import CLOCK_KINDS, KINDS, LAMPORT
+from lamport.errors import ConfigError
 from lamport.faults import plan_label
 from lamport.logs import number_text
 from lamport.validate import parse_float
@@ -182,8 +183,7 @@ def add_run_commands(
             "--clock",
             choices=CLOCK_KINDS,
             default=LAMPORT,
-            help="'vector' also keeps a vector clock, carries it on every message and logs it "
-            "in a vc column (default lamport)",
+            help="; ".join(kind.help for kind in KINDS.values()),
         )
         add_output_options(
             parser,
@@ -247,7 +247,13 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 def run_options(args: argparse.Namespace, backend: Backend) -> Any:
     """The backend's options from the arguments: every field of its options dataclass that
-    has an argument of the same name (``--start-epoch`` is ``start_epoch``) and a value."""
+    has an argument of the same name (``--start-epoch`` is ``start_epoch``) and a value.
+
+    Raise ConfigError if the backend does not run the chosen clock kind."""
+    kind = KINDS.get(getattr(args, "clock", LAMPORT))
+    if kind is not None and backend.name not in kind.backends:
+        where = " and ".join(name.upper() for name in kind.backends)
+        raise ConfigError(f"{kind.name} runs on the {where} for now")
     given = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(backend.options)

@@ -48,6 +48,14 @@ Vector clocks (``clock = "vector"``)
     columns are those of the same run without vectors. The event record gains
     a ``vc`` field (:class:`VectorEvent`), the log a ``vc`` column.
 
+Clock kinds
+    A run keeps the Lamport clock, and a clock kind may keep another clock beside
+    it (:class:`ClockKind`, :data:`KINDS`): what that clock does on a tick, a send
+    and a receive (a :class:`Clock`), what a message carries of it, and the log
+    columns it adds. A :class:`ClockedMachine` applies the Lamport rules and then
+    its kind's; the Lamport kind keeps nothing beside and its machine is the plain
+    :class:`Machine`, whose tick stays inline.
+
 Simultaneous ticks
     The core has no notion of time beyond the ``t`` it is handed. The order of
     ticks that fall on the same instant is the backend's business; the DES
@@ -71,7 +79,8 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 INTERNAL = "INTERNAL"
 SEND = "SEND"
@@ -85,10 +94,9 @@ RESTART = "RESTART"
 TICK_KINDS = (INTERNAL, SEND, RECEIVE)
 EVENT_KINDS = (*TICK_KINDS, CRASH, RESTART)
 
-#: The clock kinds a run may keep: Lamport's alone, or a vector clock beside it.
+#: The names of the clock kinds (:data:`KINDS`): Lamport's alone, or a vector clock beside it.
 LAMPORT = "lamport"
 VECTOR = "vector"
-CLOCK_KINDS = (LAMPORT, VECTOR)
 
 
 # NamedTuple's generated __new__ takes keywords and costs a third of a tick; the
@@ -447,45 +455,238 @@ class Machine:
         return _new(Event, (*fields, len(self.queue), "", None, ""))
 
 
-class VectorMachine(Machine):
-    """A :class:`Machine` that also keeps a vector clock (the rules above).
+class Clock(Protocol):
+    """What a clock kind keeps beside a machine's Lamport clock, one per machine.
 
-    Its events are :class:`VectorEvent` records and its messages
-    :class:`VectorMessage` ones; the Lamport clock, the queue and the draws are
-    the base class's, untouched. Messages delivered to it must carry a vector.
+    A :class:`ClockedMachine` applies the Lamport rules first, then tells its clock
+    what the tick was: :meth:`local` for a SEND or an INTERNAL event, :meth:`receive`
+    for a RECEIVE (with what the message carried). ``physical`` is the machine's own
+    physical time at the tick, in whole microseconds (0 for a kind that reads none,
+    :attr:`ClockKind.physical`).
     """
 
-    __slots__ = ("vc",)
+    def local(self, physical: int) -> None:
+        """A SEND or an INTERNAL event."""
+
+    def receive(self, carried: Any, physical: int) -> None:
+        """A RECEIVE of a message that carried ``carried`` (:meth:`wire` of its sender)."""
+
+    def wire(self) -> Any:
+        """What a message sent after the last event carries."""
+
+    def cells(self) -> tuple[Any, ...]:
+        """The log cells after the Lamport columns (:attr:`ClockKind.columns`)."""
+
+    def reset(self) -> None:
+        """A restart that forgets the clock (a ``reset`` crash)."""
+
+
+@dataclass(frozen=True)
+class ClockKind:
+    """A clock kind: the clock a machine keeps beside its Lamport clock, what a message
+    carries of it and what the log gains. The one place a new kind is written (with its
+    :class:`Clock`); backends, the log writer and the readers ask it, never its name.
+
+    Lamport's kind keeps nothing beside (``clock`` None): its machine is the plain
+    :class:`Machine`, whose tick path stays inline.
+    """
+
+    name: str
+    #: One line for ``--clock``'s help.
+    help: str
+    #: ``clock(machine_id, n_machines)``: a machine's new :class:`Clock`; None for none.
+    clock: Callable[[int, int], Clock] | None = None
+    #: The log columns after :data:`Event`'s, and their pandas dtypes.
+    columns: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    #: The event record: an :class:`Event` with the :attr:`columns` as more fields.
+    record: type[Any] = Event
+    #: ``carry(message, wire)``: the message carrying a clock's :meth:`Clock.wire`;
+    #: ``carried(message)`` reads it back.
+    carry: Callable[[Any, Any], Any] | None = None
+    carried: Callable[[Any], Any] | None = None
+    #: ``parse(cells)``: a log row's :attr:`columns` cells as the record's fields.
+    #: Raise ValueError if a cell is malformed.
+    parse: Callable[[Sequence[str]], tuple[Any, ...]] | None = None
+    #: Whether the clock reads each machine's physical time.
+    physical: bool = False
+    #: The backends that run it (:mod:`lamport.backend`'s names).
+    backends: tuple[str, ...] = ("des", "realtime")
+
+    @property
+    def machine(self) -> type[Machine]:
+        """The machine that keeps this kind: :class:`Machine`, or a :class:`ClockedMachine`."""
+        if self.clock is None:
+            return Machine
+        return _clocked(self)
+
+
+def micros(t: float) -> int:
+    """Model seconds as whole microseconds, rounded down: a physical time without drift."""
+    return int(t * 1_000_000)
+
+
+def physical_clock(units: int, drift: int) -> Callable[[float], int]:
+    """A machine's own physical clock on a model whose instants are whole units of
+    ``1/units`` second: at model time ``t`` it reads ``t (1 + drift 1e-12)`` seconds
+    (``drift`` as :attr:`lamport.config.RunConfig.drift_units`), in whole microseconds,
+    rounded down. Exact integer arithmetic: every reader of a run gets the same reading."""
+    scale = 10**6 * (10**12 + drift)
+    denominator = units * 10**12
+
+    def read(t: float) -> int:
+        return round(t * units) * scale // denominator
+
+    return read
+
+
+class ClockedMachine(Machine):
+    """A :class:`Machine` that keeps a :class:`Clock` of its :attr:`kind` beside its
+    Lamport clock. The Lamport rules, the queue and the draws are the base class's,
+    untouched: a clocked run's Lamport columns are those of a Lamport run."""
+
+    __slots__ = ("beside", "physical")
+    kind: ClassVar[ClockKind]
 
     def __init__(self, machine_id: int, n_machines: int, p_send: float, draw: Uniform) -> None:
         super().__init__(machine_id, n_machines, p_send, draw)
-        #: The vector clock after the machine's last event.
-        self.vc = [0] * n_machines
+        #: The clock beside the Lamport clock, after the machine's last event.
+        self.beside: Clock = self.kind.clock(machine_id, n_machines)  # type: ignore[misc]
+        #: The machine's physical time (whole microseconds) at model time t; a backend
+        #: with a clock model of its own (the DES's drift) sets it.
+        self.physical: Callable[[float], int] = micros
 
     def tick(self, t: float, wall: float) -> tuple[Event, Outgoing | None]:
+        kind = self.kind
         head = self.queue[0] if self.queue else None
         record, outgoing = Machine.tick(self, t, wall)
-        vc = self.vc
+        beside = self.beside
+        physical = self.physical(t) if kind.physical else 0
         if head is not None:  # the RECEIVE took the head of the queue
-            vc[:] = map(max, vc, head.vc)  # type: ignore[attr-defined]
-        vc[self.machine_id] += 1
-        stamp = tuple(vc)
-        event = _new(VectorEvent, (*record, vc_cell(stamp)))
+            beside.receive(kind.carried(head), physical)  # type: ignore[misc]
+        else:
+            beside.local(physical)
+        event = _new(kind.record, (*record, *beside.cells()))
         if outgoing is not None:
-            outgoing = _new(
-                Outgoing, (vector_message(outgoing.message, stamp), outgoing.recipients)
-            )
-        return event, outgoing  # type: ignore[return-value]  # a VectorEvent reads as an Event
+            carrying = kind.carry(outgoing.message, beside.wire())  # type: ignore[misc]
+            outgoing = _new(Outgoing, (carrying, outgoing.recipients))
+        return event, outgoing
 
     def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
         record, lost = Machine.crash(self, t, wall)
-        return _new(VectorEvent, (*record, vc_cell(self.vc))), lost  # type: ignore[return-value]
+        return _new(self.kind.record, (*record, *self.beside.cells())), lost
 
     def restart(self, t: float, wall: float, reset: bool = False) -> Event:
         record = Machine.restart(self, t, wall, reset)
         if reset:  # the machine forgets everything it knew
-            self.vc = [0] * self.n_machines
-        return _new(VectorEvent, (*record, vc_cell(self.vc)))  # type: ignore[return-value]
+            self.beside.reset()
+        return _new(self.kind.record, (*record, *self.beside.cells()))
+
+
+_CLOCKED: dict[str, type[ClockedMachine]] = {}
+
+
+def _clocked(kind: ClockKind) -> type[ClockedMachine]:
+    """The :class:`ClockedMachine` of ``kind``, made once."""
+    made = _CLOCKED.get(kind.name)
+    if made is None:
+        name = f"{kind.name.capitalize()}Machine"
+        made = _CLOCKED[kind.name] = type(name, (ClockedMachine,), {"__slots__": (), "kind": kind})
+    return made
+
+
+# -- vector clocks (Fidge 1988, Mattern 1989: the rules in the module docstring) ----------
+
+
+class VectorClock:
+    """A vector clock: one counter per machine; its own counts its events."""
+
+    __slots__ = ("me", "vc")
+
+    def __init__(self, machine_id: int, n_machines: int) -> None:
+        self.me = machine_id
+        self.vc = [0] * n_machines
+
+    def local(self, physical: int) -> None:
+        self.vc[self.me] += 1
+
+    def receive(self, carried: tuple[int, ...], physical: int) -> None:
+        vc = self.vc
+        vc[:] = map(max, vc, carried)
+        vc[self.me] += 1
+
+    def wire(self) -> tuple[int, ...]:
+        return tuple(self.vc)
+
+    def cells(self) -> tuple[str]:
+        return (vc_cell(self.vc),)
+
+    def reset(self) -> None:
+        self.vc = [0] * len(self.vc)
+
+
+def vc_components(cell: str) -> list[int]:
+    """A ``vc`` cell as its components. Raise ValueError unless it is integers >= 0
+    separated by single spaces."""
+    parts = cell.split(" ")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(f"{cell!r} is not integers >= 0 separated by spaces")
+    return [int(part) for part in parts]
+
+
+def _vector_cells(cells: Sequence[str]) -> tuple[str]:
+    vc_components(cells[0])
+    return (cells[0],)
+
+
+VECTOR_KIND = ClockKind(
+    VECTOR,
+    "'vector' also keeps a vector clock, carries it on every message and logs it in a vc column",
+    clock=VectorClock,
+    columns=("vc",),
+    dtypes=("string",),
+    record=VectorEvent,
+    carry=vector_message,
+    carried=lambda message: message.vc,
+    parse=_vector_cells,
+)
+LAMPORT_KIND = ClockKind(LAMPORT, "'lamport' keeps Lamport's clock alone (the default)")
+
+#: The clock kinds by name.
+KINDS: dict[str, ClockKind] = {kind.name: kind for kind in (LAMPORT_KIND, VECTOR_KIND)}
+#: Their names, for ``--clock`` and the configuration's check.
+CLOCK_KINDS = tuple(KINDS)
+
+
+class VectorMachine(ClockedMachine):
+    """A :class:`Machine` that also keeps a vector clock (the rules above).
+
+    Its events are :class:`VectorEvent` records and its messages
+    :class:`VectorMessage` ones. Messages delivered to it must carry a vector.
+    """
+
+    __slots__ = ()
+    kind = VECTOR_KIND
+
+    @property
+    def vc(self) -> list[int]:
+        """The vector clock after the machine's last event."""
+        return self.beside.vc  # type: ignore[attr-defined]
+
+    @vc.setter
+    def vc(self, value: list[int]) -> None:
+        self.beside.vc = value  # type: ignore[attr-defined]
+
+
+_CLOCKED[VECTOR] = VectorMachine
+
+
+def clock_kind(clock: str) -> ClockKind:
+    """The clock kind named ``clock`` (:data:`KINDS`). Raise ValueError for an unknown one."""
+    try:
+        return KINDS[clock]
+    except KeyError:
+        raise ValueError(f"clock must be one of {', '.join(CLOCK_KINDS)}, got {clock!r}") from None
 
 
 def machine_class(clock: str) -> type[Machine]:
@@ -493,8 +694,4 @@ def machine_class(clock: str) -> type[Machine]:
 
     Raise ValueError for an unknown kind.
     """
-    if clock == LAMPORT:
-        return Machine
-    if clock == VECTOR:
-        return VectorMachine
-    raise ValueError(f"clock must be one of {', '.join(CLOCK_KINDS)}, got {clock!r}")
+    return clock_kind(clock).machine

@@ -8,15 +8,17 @@ from itertools import chain
 import pandas as pd
 
 from lamport.core import Event
-from lamport.schema import COLUMNS, DTYPES, VECTOR_COLUMNS, VECTOR_DTYPES
+from lamport.schema import COLUMNS, DTYPES, header_kind, log_dtypes
 
 
 def events_frame(logs: Sequence[Sequence[Event]]) -> pd.DataFrame:
     """All machines' events in one frame, ordered by model time, then machine; with
-    a ``vc`` column when the events carry vector clocks."""
+    a clock kind's columns (``vc``, ...) when the events carry them."""
     records = list(chain.from_iterable(logs))
-    vector = bool(records) and len(records[0]) == len(VECTOR_COLUMNS)
-    columns, dtypes = (VECTOR_COLUMNS, VECTOR_DTYPES) if vector else (COLUMNS, DTYPES)
+    # a clock kind's records have its columns as more fields (Event's own: none more)
+    fields = getattr(type(records[0]), "_fields", COLUMNS) if records else COLUMNS
+    dtypes = log_dtypes(header_kind(fields)) if len(fields) > len(COLUMNS) else DTYPES
+    columns = tuple(dtypes)
     frame = pd.DataFrame.from_records(records, columns=list(columns))
     if frame["queue"].isna().any():  # an imported run whose source did not log every queue
         dtypes = {**dtypes, "queue": "Int64"}

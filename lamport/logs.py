@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from lamport.core import Event, VectorEvent
+from lamport.core import Event
 from lamport.errors import LamportError, LogError, stops_held
 from lamport.faults import DROP_REASONS, Drop
 from lamport.schema import (
@@ -44,11 +44,10 @@ from lamport.schema import (
     NETWORK_COLUMNS,
     NETWORK_FILE,
     RUN_FILE,
-    VC_COLUMN,
+    header_kind,
     log_columns,
     log_name,
     parse_row,
-    parse_vc,
 )
 from lamport.validate import is_integer, is_number
 
@@ -529,16 +528,18 @@ def _parse_log(path: Path, reader: Iterator[list[str]], imported: bool = False) 
     if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
         raise LogError(f"{path}: header is not the log schema ({','.join(COLUMNS)})")
     width = len(header)
-    vc = header.index(VC_COLUMN) if VC_COLUMN in header else None
+    # a clock kind's columns (carried vector clocks, ...): the event keeps their cells
+    kind = header_kind(header)
+    extra = [header.index(column) for column in kind.columns]
+    record, parse = kind.record, kind.parse
     events: list[Event] = []
     for line, row in enumerate(reader, start=2):
         if len(row) != width:
             raise LogError(f"{path}: line {line}: {len(row)} cells, the header has {width}")
         try:
             event = parse_row(row, imported)
-            if vc is not None:  # carried vector clocks: the event keeps its vc cell
-                parse_vc(row[vc])
-                event = VectorEvent(*event, row[vc])  # type: ignore[assignment]
+            if extra:
+                event = tuple.__new__(record, (*event, *parse([row[i] for i in extra])))  # type: ignore[misc]
         except ValueError as exc:
             raise LogError(f"{path}: line {line}: malformed row ({exc})") from None
         events.append(event)

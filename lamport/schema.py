@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lamport.core import VECTOR, Event, VectorEvent, vc_cell
+from lamport.core import KINDS, LAMPORT_KIND, ClockKind, Event, VectorEvent, vc_cell, vc_components
 
 # -- the files of a run or sweep directory -------------------------------------------------
 
@@ -99,8 +99,23 @@ IMPORTED = "import"
 
 
 def log_columns(clock: str | None) -> tuple[str, ...]:
-    """The columns of a run's logs, by the run's clock kind (``run.json``'s ``clock``)."""
-    return VECTOR_COLUMNS if clock == VECTOR else COLUMNS
+    """The columns of a run's logs, by the run's clock kind (``run.json``'s ``clock``):
+    :data:`COLUMNS`, then the kind's (:attr:`lamport.core.ClockKind.columns`)."""
+    kind = KINDS.get(clock or "", LAMPORT_KIND)
+    return (*COLUMNS, *kind.columns)
+
+
+def log_dtypes(kind: ClockKind) -> dict[str, str]:
+    """pandas dtypes of the columns of a log kept by clocks of ``kind``."""
+    return {**DTYPES, **dict(zip(kind.columns, kind.dtypes, strict=True))}
+
+
+def header_kind(header: Sequence[str]) -> ClockKind:
+    """The clock kind whose columns a log's header holds (Lamport's if none does)."""
+    for kind in KINDS.values():
+        if kind.columns and all(column in header for column in kind.columns):
+            return kind
+    return LAMPORT_KIND
 
 
 def format_vc(vc: Sequence[int]) -> str:
@@ -111,10 +126,7 @@ def format_vc(vc: Sequence[int]) -> str:
 def parse_vc(cell: str) -> list[int]:
     """A ``vc`` cell as its components. Raise ValueError unless it is integers >= 0
     separated by single spaces."""
-    parts = cell.split(" ")
-    if not all(part.isascii() and part.isdigit() for part in parts):
-        raise ValueError(f"{cell!r} is not integers >= 0 separated by spaces")
-    return [int(part) for part in parts]
+    return vc_components(cell)
 
 
 def _finite(text: str) -> float:

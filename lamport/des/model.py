@@ -88,14 +88,16 @@ from simpy.events import Timeout
 from lamport import __version__
 from lamport.config import FINE_GRID, RunConfig, latency_sampler
 from lamport.core import (
+    LAMPORT_KIND,
     Event,
     Machine,
     Message,
     Outgoing,
+    clock_kind,
     link_stream,
     loss_stream,
-    machine_class,
     machine_streams,
+    physical_clock,
 )
 from lamport.des.options import DesOptions
 from lamport.des.size import check_size
@@ -567,9 +569,12 @@ def _simulate(
     slack = 1 + config.drift_ppm / 1e6
     blocks = [min(1024, math.ceil(r * config.duration * slack) + 2) for r in config.rates]
     _, draws = machine_streams(config.seed, n, blocks)
-    kind = machine_class(config.clock) if sinks is not None else Machine
-    machines = [kind(i, n, config.p_send, draws[i]) for i in range(n)]
+    kind = clock_kind(config.clock) if sinks is not None else LAMPORT_KIND
+    machines = [kind.machine(i, n, config.p_send, draws[i]) for i in range(n)]
     units = time_base(config, options)
+    if kind.physical:  # each machine's physical clock: model time with its drift
+        for machine, drift in zip(machines, config.drift_units, strict=True):
+            machine.physical = physical_clock(units, drift)  # type: ignore[attr-defined]
     latency = int(_seconds(options.latency) * units)
     start_epoch = options.start_epoch
     delivers: list[_Deliver] = [m.deliver for m in machines]
