@@ -219,7 +219,8 @@ def test_a_restarted_machine_rejoins_through_the_handshake_in_either_role():
         t1 = Transport(1, 2, secret=SECRET)
         live.append(t1)
         t1.start(addresses, time.monotonic() + 3)
-        wait_for(t1.connected.is_set)
+        # both ends: the caller is up once it sent its auth, the listener once it checked it
+        wait_for(lambda: t1.connected.is_set() and not t0.lost(1))
         t0.send(encode_message(message(0, 1, 7)), [1])
         wait_for(lambda: [m.msg_id for _, m in t1.inbox] == ["0:1"])
         # the listener dies; its port stays held, the caller calls again into its backlog
