@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import csv
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lamport.backend import backend_of
-from lamport.core import RECEIVE, RESTART, SEND, TICK_KINDS, VECTOR, Event
+from lamport.core import HLC, RECEIVE, RESTART, SEND, TICK_KINDS, VECTOR, Event, physical_clock
 from lamport.errors import LogError
 from lamport.faults import Drop
 from lamport.schema import (
@@ -154,9 +154,82 @@ def check_logs(
             problems += _carried_problems(carried, solved, _where, logs, resets)
         elif metadata.get("clock") == VECTOR and any(logs):
             problems.append(f"{RUN_FILE} says clock 'vector' but the logs have no vc column")
+    problems += _hlc_problems(metadata, all_logs)
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
     events = sum(len(x) for x in all_logs)
     return CheckReport(len(logs), events, messages, problems, carried is not None)
+
+
+def physical_clocks(metadata: Mapping[str, Any]) -> list[Callable[[float], int]]:
+    """Each machine's physical clock in a run, as the DES keeps it: model time with the
+    machine's drift (``run.json``'s ``time_base`` and ``drifts_ppm``), read in whole
+    microseconds at an event's ``t`` (:func:`lamport.core.physical_clock`)."""
+    n = len(metadata["rates"])
+    units = int(metadata.get("time_base") or 10**6)
+    drifts = metadata.get("drifts_ppm") or [0.0] * n
+    # drifts_ppm is the drift in units of 1e-12 over 10**6: round() gives it back exactly
+    return [physical_clock(units, round(ppm * 10**6)) for ppm in drifts]
+
+
+def _hlc_problems(metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]]) -> list[str]:
+    """Hybrid logical clocks' own guarantees (docs/spec.md), if the logs carry them: per
+    tick, hlc_l is not below the machine's physical time and runs ahead of it by no more
+    than the largest offset between the machines' physical clocks then; per machine,
+    hlc_l never decreases and (hlc_l, hlc_c) increases; each RECEIVE's pair is above its
+    SEND's (so the pair increases along every chain of happened-before)."""
+    if not any(hasattr(events[0], "hlc_l") for events in logs if events):
+        if metadata.get("clock") == HLC and any(logs):
+            return [f"{RUN_FILE} says clock 'hlc' but the logs have no hlc_l, hlc_c columns"]
+        return []
+    clocks = physical_clocks(metadata)
+    problems: list[str] = []
+    sent: dict[str, tuple[int, int]] = {}
+    receives: list[tuple[int, int, Any]] = []
+    for machine, events in enumerate(logs):
+        own = clocks[machine]
+        previous: tuple[int, int] | None = None
+        for index, e in enumerate(events):
+            pair = (e.hlc_l, e.hlc_c)  # type: ignore[attr-defined]
+            if e.event not in TICK_KINDS:
+                if e.event == RESTART and pair == (0, 0):
+                    previous = None  # a reset restart forgets the clock on purpose
+                continue
+            where = _line(machine, index)
+            physical = own(e.t)
+            ahead = pair[0] - physical
+            if ahead < 0:
+                problems.append(
+                    f"{where}: hlc_l {pair[0]} is below the machine's physical time {physical} us"
+                )
+            else:
+                readings = [clock(e.t) for clock in clocks]
+                offset = max(readings) - min(readings)
+                if ahead > offset:
+                    problems.append(
+                        f"{where}: hlc_l runs {ahead} us ahead of the machine's physical time, "
+                        f"more than the largest offset between the machines' clocks ({offset} us)"
+                    )
+            if previous is not None and pair <= previous:
+                what = (
+                    "hlc_l decreases"
+                    if pair[0] < previous[0]
+                    else "(hlc_l, hlc_c) does not increase"
+                )
+                problems.append(f"{where}: {what}: {pair} after {previous}")
+            previous = pair
+            if e.event == SEND:
+                sent[e.msg_id] = pair
+            elif e.event == RECEIVE:
+                receives.append((machine, index, e))
+    for machine, index, e in receives:
+        pair = (e.hlc_l, e.hlc_c)
+        before = sent.get(e.msg_id)
+        if before is not None and pair <= before:
+            problems.append(
+                f"{_line(machine, index)}: (hlc_l, hlc_c) {pair} of this RECEIVE is not above "
+                f"its SEND's {before} ({e.msg_id})"
+            )
+    return problems
 
 
 def _drop_problems(
