@@ -301,8 +301,9 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
         parts.append(f"drift{number_text(config.drift_ppm)}")
     if config.jitter:
         parts.append(f"jit{number_text(config.jitter)}")
-    if config.clock != LAMPORT:
-        parts.append("vc")
+    label = KINDS[config.clock].label
+    if label:
+        parts.append(label)
     if config.faults:
         parts.append(plan_label(config.faults))
     defaults = _labelled(type(options)())

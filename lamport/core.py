@@ -512,6 +512,8 @@ class ClockKind:
     physical: bool = False
     #: The backends that run it (:mod:`lamport.backend`'s names).
     backends: tuple[str, ...] = ("des", "realtime")
+    #: What a default run directory's name gets for it (``-vc``); empty for none.
+    label: str = ""
 
     @property
     def machine(self) -> type[Machine]:
@@ -649,6 +651,7 @@ VECTOR_KIND = ClockKind(
     carry=vector_message,
     carried=lambda message: message.vc,
     parse=_vector_cells,
+    label="vc",
 )
 LAMPORT_KIND = ClockKind(LAMPORT, "'lamport' keeps Lamport's clock alone (the default)")
 
@@ -756,6 +759,7 @@ HLC_KIND = ClockKind(
     parse=_hlc_cells,
     physical=True,
     backends=("des",),
+    label="hlc",
 )
 
 #: The clock kinds by name.

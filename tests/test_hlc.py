@@ -177,3 +177,17 @@ def test_report_says_how_far_l_runs_ahead():
     assert "largest offset between the machines' physical clocks" in sentence
     assert [row[0] for row in blocks[2].rows] == ["0", "1", "2"]
     assert hlc_blocks(simulate(config)) == []  # a Lamport run has no such section
+
+
+def test_default_run_directory_names_the_kind():
+    from lamport.backend import get_backend
+    from lamport.cli import default_out
+
+    backend = get_backend("des")
+    config = RunConfig(rates=(1, 2), p_send=0.3, duration=5.0)
+    names = {
+        clock: default_out(backend, config.with_(clock=clock), backend.make_options()).name
+        for clock in ("lamport", "vector", "hlc")
+    }
+    assert names["vector"] == names["lamport"] + "-vc"
+    assert names["hlc"] == names["lamport"] + "-hlc"
