@@ -79,7 +79,6 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 INTERNAL = "INTERNAL"
@@ -481,8 +480,7 @@ class Clock(Protocol):
         """A restart that forgets the clock (a ``reset`` crash)."""
 
 
-@dataclass(frozen=True)
-class ClockKind:
+class ClockKind(NamedTuple):
     """A clock kind: the clock a machine keeps beside its Lamport clock, what a message
     carries of it and what the log gains. The one place a new kind is written (with its
     :class:`Clock`); backends, the log writer and the readers ask it, never its name.
