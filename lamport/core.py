@@ -79,6 +79,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from operator import attrgetter
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 INTERNAL = "INTERNAL"
@@ -459,16 +460,18 @@ class Clock(Protocol):
 
     A :class:`ClockedMachine` applies the Lamport rules first, then tells its clock
     what the tick was: :meth:`local` for a SEND or an INTERNAL event, :meth:`receive`
-    for a RECEIVE (with what the message carried). ``physical`` is the machine's own
+    for a RECEIVE (with what the message carried); each returns the event's log cells
+    (one call per tick: the vector and hybrid runs' hot path). ``physical`` is the machine's own
     physical time at the tick, in whole microseconds (0 for a kind that reads none,
     :attr:`ClockKind.physical`).
     """
 
-    def local(self, physical: int) -> None:
-        """A SEND or an INTERNAL event."""
+    def local(self, physical: int) -> tuple[Any, ...]:
+        """A SEND or an INTERNAL event; return the cells it logs (:meth:`cells`)."""
 
-    def receive(self, carried: Any, physical: int) -> None:
-        """A RECEIVE of a message that carried ``carried`` (:meth:`wire` of its sender)."""
+    def receive(self, carried: Any, physical: int) -> tuple[Any, ...]:
+        """A RECEIVE of a message that carried ``carried`` (:meth:`wire` of its sender);
+        return the cells it logs (:meth:`cells`)."""
 
     def wire(self) -> Any:
         """What a message sent after the last event carries."""
@@ -558,18 +561,20 @@ class ClockedMachine(Machine):
 
     def tick(self, t: float, wall: float) -> tuple[Event, Outgoing | None]:
         kind = self.kind
-        head = self.queue[0] if self.queue else None
+        queue = self.queue
+        head = queue[0] if queue else None
         record, outgoing = Machine.tick(self, t, wall)
         beside = self.beside
         physical = self.physical(t) if kind.physical else 0
         if head is not None:  # the RECEIVE took the head of the queue
-            beside.receive(kind.carried(head), physical)  # type: ignore[misc]
+            cells = beside.receive(kind.carried(head), physical)  # type: ignore[misc]
         else:
-            beside.local(physical)
-        event = _new(kind.record, (*record, *beside.cells()))
+            cells = beside.local(physical)
+        event = _new(kind.record, (*record, *cells))
         if outgoing is not None:
-            carrying = kind.carry(outgoing.message, beside.wire())  # type: ignore[misc]
-            outgoing = _new(Outgoing, (carrying, outgoing.recipients))
+            message, recipients = outgoing
+            carrying = kind.carry(message, beside.wire())  # type: ignore[misc]
+            outgoing = _new(Outgoing, (carrying, recipients))
         return event, outgoing
 
     def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
@@ -607,13 +612,16 @@ class VectorClock:
         self.me = machine_id
         self.vc = [0] * n_machines
 
-    def local(self, physical: int) -> None:
-        self.vc[self.me] += 1
+    def local(self, physical: int) -> tuple[str]:
+        vc = self.vc
+        vc[self.me] += 1
+        return (" ".join(map(str, vc)),)  # vc_cell, inline
 
-    def receive(self, carried: tuple[int, ...], physical: int) -> None:
+    def receive(self, carried: tuple[int, ...], physical: int) -> tuple[str]:
         vc = self.vc
         vc[:] = map(max, vc, carried)
         vc[self.me] += 1
+        return (" ".join(map(str, vc)),)
 
     def wire(self) -> tuple[int, ...]:
         return tuple(self.vc)
@@ -647,7 +655,7 @@ VECTOR_KIND = ClockKind(
     dtypes=("string",),
     record=VectorEvent,
     carry=vector_message,
-    carried=lambda message: message.vc,
+    carried=attrgetter("vc"),
     parse=_vector_cells,
     label="vc",
 )
@@ -707,13 +715,14 @@ class HybridClock:
         self.l = 0
         self.c = 0
 
-    def local(self, physical: int) -> None:
+    def local(self, physical: int) -> tuple[int, int]:
         if physical > self.l:
             self.l, self.c = physical, 0
         else:
             self.c += 1
+        return (self.l, self.c)
 
-    def receive(self, carried: tuple[int, int], physical: int) -> None:
+    def receive(self, carried: tuple[int, int], physical: int) -> tuple[int, int]:
         l_m, c_m = carried
         local, c = self.l, self.c
         top = max(local, l_m, physical)
@@ -726,6 +735,7 @@ class HybridClock:
         else:
             c = 0
         self.l, self.c = top, c
+        return (top, c)
 
     def wire(self) -> tuple[int, int]:
         return (self.l, self.c)
@@ -753,7 +763,7 @@ HLC_KIND = ClockKind(
     dtypes=("int64", "int64"),
     record=HlcEvent,
     carry=hlc_message,
-    carried=lambda message: message.hlc,
+    carried=attrgetter("hlc"),
     parse=_hlc_cells,
     physical=True,
     backends=("des",),
