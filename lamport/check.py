@@ -66,6 +66,8 @@ class CheckReport:
     messages: int
     problems: list[str] = field(default_factory=list)
     carried: bool = False
+    #: The logs carry hybrid logical clocks, whose guarantees were checked too.
+    hlc: bool = False
     #: An imported run (another implementation's logs): the rules its fields allowed to
     #: check, and those they did not, with the reason.
     checked: list[str] | None = None
@@ -92,9 +94,15 @@ class CheckReport:
             )
         if self.ok:
             carried = "; carried vector clocks equal the derived ones" if self.carried else ""
+            hlc = (
+                "; hybrid logical clocks keep their guarantees (l never below physical time, "
+                "never decreasing, ordered with happened-before, within the clock offset)"
+                if self.hlc
+                else ""
+            )
             return (
                 f"ok: {what}; every invariant of docs/spec.md holds and the clock condition "
-                f"holds on every happened-before pair (vector clocks){carried}"
+                f"holds on every happened-before pair (vector clocks){carried}{hlc}"
             )
         return f"{_count(len(self.problems), 'problem')}: {what}"
 
@@ -157,7 +165,8 @@ def check_logs(
     problems += _hlc_problems(metadata, all_logs)
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
     events = sum(len(x) for x in all_logs)
-    return CheckReport(len(logs), events, messages, problems, carried is not None)
+    hlc = any(hasattr(events[0], "hlc_l") for events in all_logs if events)
+    return CheckReport(len(logs), events, messages, problems, carried is not None, hlc)
 
 
 def physical_clocks(metadata: Mapping[str, Any]) -> list[Callable[[float], int]]:

@@ -123,7 +123,9 @@ def _rewrite_cell(path, line: int, column: str, value: str) -> None:
 def test_check_catches_a_corrupted_hlc_l(tmp_path):
     config = RunConfig(rates=(2, 3, 5), p_send=0.5, duration=10.0, seed=1, clock="hlc")
     simulate(config.with_(drift_ppm=500)).write(tmp_path / "run")
-    assert check_run(tmp_path / "run").ok
+    report = check_run(tmp_path / "run")
+    assert report.ok and report.hlc
+    assert "hybrid logical clocks keep their guarantees" in report.summary()
     log = tmp_path / "run" / "machine-1.csv"
     _rewrite_cell(log, 4, "hlc_l", "0")  # third event: hlc_l back to 0
     problems = check_run(tmp_path / "run").problems
