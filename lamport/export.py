@@ -355,6 +355,11 @@ def export_run(
         text = dot(logs)
     else:
         text = json.dumps(perfetto(logs, metadata, time), separators=(",", ":"))
+    return _write(output, text)
+
+
+def _write(output: Path, text: str) -> Path:
+    """Write an export whole or not at all. Raise LogError (one line) if it cannot be."""
     from lamport.logs import replace_text
 
     try:
@@ -381,7 +386,7 @@ def export_executions(dirs: Sequence[str | Path], output: str | Path) -> Path:
     runs, or ``output`` cannot be written. Runs of the same name are labelled by path.
     """
     from lamport.check import read_logs
-    from lamport.logs import read_metadata, replace_text
+    from lamport.logs import read_metadata
     from lamport.schema import RUN_FILE, RUNS_DIR
 
     output = Path(output)
@@ -408,13 +413,7 @@ def export_executions(dirs: Sequence[str | Path], output: str | Path) -> Path:
         text = shiviz_executions(runs)
     except ValueError as exc:
         raise LogError(f"cannot label the runs for ShiViz: {exc}") from None
-    try:
-        replace_text(output, text)
-    except OSError as exc:
-        raise LogError(
-            f"--output {output}: cannot write ({(exc.strerror or str(exc)).lower()})"
-        ) from None
-    return output
+    return _write(output, text)
 
 
 def _check_output(output: Path) -> None:

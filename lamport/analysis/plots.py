@@ -428,31 +428,13 @@ def _spacetime_faults(ax: Any, run: RunResult, n: int, seconds: float, sends: An
         labelled.add(text)
         return text
 
-    for machine in range(n):
-        down = None
-        for e in run.logs[machine]:
-            if e.event in ("CRASH", "PAUSE"):
-                down = e.t
-            elif e.event in ("RESTART", "RESUME") and down is not None:
-                if down <= seconds:
-                    ax.add_patch(
-                        Rectangle(
-                            (down, machine - 0.3),
-                            min(e.t, seconds) - down,
-                            0.6,
-                            color=DOWN_COLOR,
-                            alpha=0.2,
-                            lw=0,
-                            zorder=0,
-                            label=label("down (crash or pause)"),
-                        )
-                    )
-                down = None
-        if down is not None and down <= seconds:
+    def shade(machine: int, start: float, end: float) -> None:
+        """The machine's lane greyed from ``start`` to ``end`` (clipped to the window)."""
+        if start <= seconds:
             ax.add_patch(
                 Rectangle(
-                    (down, machine - 0.3),
-                    seconds - down,
+                    (start, machine - 0.3),
+                    min(end, seconds) - start,
                     0.6,
                     color=DOWN_COLOR,
                     alpha=0.2,
@@ -461,6 +443,17 @@ def _spacetime_faults(ax: Any, run: RunResult, n: int, seconds: float, sends: An
                     label=label("down (crash or pause)"),
                 )
             )
+
+    for machine in range(n):
+        down = None
+        for e in run.logs[machine]:
+            if e.event in ("CRASH", "PAUSE"):
+                down = e.t
+            elif e.event in ("RESTART", "RESUME") and down is not None:
+                shade(machine, down, e.t)
+                down = None
+        if down is not None:
+            shade(machine, down, seconds)
         marks = [(e.t, e.event) for e in run.logs[machine] if e.event in ("CRASH", "RESTART")]
         for t, kind in marks:
             if t <= seconds:
