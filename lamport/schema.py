@@ -53,6 +53,13 @@ LOG_PATTERN = "machine-*.csv"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
+#: A parameter grid's files beside its Parquet dataset (:mod:`lamport.des.grid`): the
+#: grid file as given and its metadata (cells, chunking, progress); the leading "_"
+#: makes pyarrow and pandas skip them when they read the directory as a dataset.
+GRID_TOML = "_grid.toml"
+GRID_JSON = "_grid.json"
+#: Where a grid's report goes (report.md, report.html and figures/), out of the dataset.
+GRID_REPORT_DIR = "_report"
 
 
 def log_name(machine: int) -> str:

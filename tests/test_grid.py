@@ -19,8 +19,6 @@ import pytest
 
 from lamport.config import RunConfig, catalogue
 from lamport.des.grid import (
-    GRID_JSON,
-    GRID_TOML,
     MAX_CELLS,
     TASKS_PER_WORKER,
     _tasks,
@@ -37,7 +35,7 @@ from lamport.des.model import simulate, simulate_summary
 from lamport.des.options import DesOptions
 from lamport.des.size import check_size, estimate_memory
 from lamport.errors import ConfigError, LogError, NetworkError
-from lamport.schema import SUMMARY_COLUMNS
+from lamport.schema import GRID_JSON, GRID_TOML, SUMMARY_COLUMNS
 from lamport.summary import summarize
 
 ROOT = Path(__file__).resolve().parent.parent

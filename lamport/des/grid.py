@@ -62,7 +62,7 @@ from lamport.config import RunConfig, read_toml
 from lamport.des.options import DesOptions
 from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError, LogError, NetworkError, raise_pending_stop
-from lamport.schema import SUMMARY_COLUMNS, SUMMARY_DTYPES
+from lamport.schema import GRID_JSON, GRID_TOML, SUMMARY_COLUMNS, SUMMARY_DTYPES
 from lamport.validate import is_integer, is_number
 
 #: A grid of more cells than this is refused without ``force``.
@@ -73,12 +73,6 @@ MAX_SEEDS = 10**12
 GRID_KEYS = ("name", "description", "seeds", "factors")
 #: Model fields a grid sets itself, never a factor.
 RESERVED = ("seed", "experiment", "name", "question")
-#: The files beside the dataset; the leading "_" makes pyarrow and pandas skip them
-#: when they read the directory as a dataset.
-GRID_TOML = "_grid.toml"
-GRID_JSON = "_grid.json"
-#: Where ``--report`` writes report.md, report.html and figures/.
-REPORT_DIR = "_report"
 #: Seconds of work per task (and at most per chunk of seeds): big enough that the
 #: per-task cost of a pool or of Dask stays small, small enough that the last tasks
 #: leave no core idle for long.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamport.errors import LogError
-from lamport.schema import FIGURES_DIR, REPORT_HTML, REPORT_MD
+from lamport.schema import FIGURES_DIR, GRID_JSON, REPORT_HTML, REPORT_MD
 
 if TYPE_CHECKING:
     from lamport.analysis import Sweep
@@ -36,7 +36,6 @@ def write_report(path: str | Path, spacetime_seconds: float | None = None) -> Pa
     directory is neither a run nor a sweep, a file is missing or malformed, a
     log breaks an invariant of docs/spec.md, or the report cannot be written.
     """
-    from lamport.des.grid import GRID_JSON
     from lamport.report.document import to_html, to_markdown
 
     path = Path(path)

@@ -59,7 +59,8 @@ def cell_table(out: Path | str) -> Any:
     import pandas as pd
 
     from lamport.analysis.stats import GROWING, queue_verdict
-    from lamport.des.grid import GRID_JSON, read_dataset
+    from lamport.des.grid import read_dataset
+    from lamport.schema import GRID_JSON
 
     out = Path(out)
     try:
@@ -282,7 +283,7 @@ def closeness(frame: Any) -> list[dict[str, Any]]:
 
 def grid_document(out: Path) -> Document:
     """The report of a grid directory: configuration, per-cell table, phase diagram."""
-    from lamport.des.grid import GRID_JSON, REPORT_DIR
+    from lamport.schema import GRID_JSON, GRID_REPORT_DIR
 
     out = Path(out)
     meta = json.loads((out / GRID_JSON).read_text(encoding="utf-8"))
@@ -298,7 +299,7 @@ def grid_document(out: Path) -> Document:
         ),
     )
     frame = phase_axes(table)
-    figures = out / REPORT_DIR / "figures"
+    figures = out / GRID_REPORT_DIR / "figures"
     if frame is not None:
         answers = closeness(frame)
         if answers:
@@ -333,7 +334,7 @@ def grid_document(out: Path) -> Document:
             path = figures / f"phase-{metric.replace('_', '-')}.png"
             phase_diagram(frame, metric, path)
             doc.add(Figure(path, phase_caption(title)))
-    doc.add(Heading("Per cell"), *per_cell_blocks(table, out / REPORT_DIR))
+    doc.add(Heading("Per cell"), *per_cell_blocks(table, out / GRID_REPORT_DIR))
     return doc
 
 
@@ -416,13 +417,12 @@ def write_grid_report(out: Path | str) -> Path:
     """Write ``_report/report.md``, ``_report/report.html`` and ``_report/figures/phase-*.png``
     into a grid directory (the leading "_" keeps them out of the dataset); return the path
     of ``report.md``. Raise LogError if it is not a grid."""
-    from lamport.des.grid import REPORT_DIR
     from lamport.report.document import to_html, to_markdown
-    from lamport.schema import REPORT_HTML, REPORT_MD
+    from lamport.schema import GRID_REPORT_DIR, REPORT_HTML, REPORT_MD
 
     out = Path(out)
     document = grid_document(out)
-    folder = out / REPORT_DIR
+    folder = out / GRID_REPORT_DIR
     try:
         folder.mkdir(exist_ok=True)
         (folder / REPORT_MD).write_text(to_markdown(document, folder), encoding="utf-8")
