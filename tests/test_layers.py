@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "lamport",
             "lamport.errors",
+            "lamport.files",
             "lamport.validate",
             "lamport.core",
             "lamport.schema",
