@@ -111,11 +111,11 @@ def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
     ``limit`` bytes, and as :func:`open_fd` does."""
     with open_regular(path, binary=True) as handle:
         if limit is None:
-            return handle.read()  # type: ignore[no-any-return]
+            return handle.read()
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 def read_text(path: str | Path, limit: int | None = None) -> str:
