@@ -133,7 +133,7 @@ def check_logs(
     from lamport import causality
     from lamport.invariants import violations
 
-    problems: list[str] = [str(v) for v in violations(metadata, logs)]
+    problems: list[str] = [str(v) for v in violations(metadata, logs, drops=drops)]
     if drops is not None:
         problems += _drop_problems(metadata, logs, drops)
     all_logs = logs

@@ -14,15 +14,18 @@ along every chain of edges, which is the clock condition itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamport.backend import backend_of
-from lamport.core import CRASH, EVENT_KINDS, RECEIVE, RESTART, SEND, Event
+from lamport.core import CRASH, EVENT_KINDS, INTERNAL, RECEIVE, RESTART, SEND, Event
 from lamport.errors import LogError
 from lamport.schema import RUN_FILE, log_name
+
+if TYPE_CHECKING:
+    from lamport.faults import Drop
 
 
 class Violation(str):
@@ -202,12 +205,43 @@ def _tick_row(machine: int, index: int, e: Event, previous: int, ticks: int) -> 
     ]
 
 
+def _takes_when_queued(machine: int, index: int, e: Event, left: int) -> list[Violation]:
+    """A machine takes a message on every tick at which its queue is not empty: a draw
+    (INTERNAL or SEND) happens only on a tick with an empty queue, and leaves it empty.
+
+    ``left`` is the queue the row before left (0 before the first). Between two rows the
+    queue only grows (messages arrive; a crash empties it and its row logs 0), so a tick
+    after a row that left messages queued found them there, however the arrivals fell
+    around it: as far as the logs show it, such a tick is a RECEIVE.
+    """
+    if e.event not in (INTERNAL, SEND):
+        return []
+    where = _where(machine, index)
+    found = []
+    if left > 0:
+        found.append(
+            Violation(
+                f"{where}: {e.event} with {left} message{'s' * (left != 1)} queued (line "
+                f"{index + 1} left {left}): a machine with a non-empty queue takes a message"
+            )
+        )
+    if e.queue != 0:
+        found.append(
+            Violation(
+                f"{where}: {e.event} leaves queue {e.queue}: a draw happens only on a tick "
+                "with an empty queue, and takes nothing from it"
+            )
+        )
+    return found
+
+
 def _machine_log(
     metadata: Mapping[str, Any], machine: int, events: Sequence[Event], n: int, sends: _Sends
 ) -> tuple[list[Violation], int]:
     """One machine's log row by row, in order: its problems and how many ticks it has."""
     found: list[Violation] = []
     previous = 0
+    left = 0
     ticks = 0
     for index, e in enumerate(events):
         found += _own_machine(machine, index, e)
@@ -216,9 +250,11 @@ def _machine_log(
         else:
             ticks += 1
             found += _tick_row(machine, index, e, previous, ticks)
+            found += _takes_when_queued(machine, index, e, left)
             if e.event == SEND:
                 found += _send_row(machine, index, e, n, sends)
         previous = e.clock
+        left = e.queue
     return found, ticks
 
 
@@ -280,6 +316,77 @@ def _receive_row(
     return found
 
 
+def _fifo_per_link(
+    logs: Sequence[Sequence[Event]],
+    sends: _Sends,
+    n: int,
+    dropped: Sequence[int],
+    lost: Collection[tuple[str, int]] | None,
+) -> list[Violation]:
+    """FIFO per link: the messages one machine receives from one sender are received in
+    the order they were sent, and none is overtaken.
+
+    A RECEIVE of a message sent before one already received on its link broke the order.
+    A message never received (nor lost) while a later one on its link was received was
+    overtaken: it cannot still be queued or in flight at the end. ``lost`` holds the
+    (message id, recipient) pairs lost on the way (``network.csv``); without it, a
+    recipient that lost any (``dropped``, from ``run.json``) is checked for order only.
+    Receives that match no SEND to their machine are :func:`_receive_row`'s.
+    """
+    found: list[Violation] = []
+    latest: dict[tuple[int, int], tuple[int, int, str]] = {}  # link: sender row, line, id
+    taken: dict[tuple[str, int], int] = {}  # (message id, recipient): its RECEIVE's row
+    for machine, events in enumerate(logs):
+        for index, e in enumerate(events):
+            if e.event != RECEIVE:
+                continue
+            send = sends.get(e.msg_id)
+            if send is None or machine not in (_recipients(send[2].peer, send[0], n) or ()):
+                continue
+            sender, row, _ = send
+            taken.setdefault((e.msg_id, machine), index)
+            last = latest.get((sender, machine))
+            if last is not None and row < last[0]:
+                found.append(
+                    Violation(
+                        f"{_where(machine, index)}: RECEIVE of {e.msg_id} after {last[2]} "
+                        f"({_where(machine, last[1])}), which machine {sender} sent after it: "
+                        "FIFO per link broken"
+                    )
+                )
+            else:
+                latest[(sender, machine)] = (row, index, e.msg_id)
+    on_link: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for sender, row, s in sends.values():
+        for recipient in _recipients(s.peer, sender, n) or ():
+            if lost is not None or not dropped[recipient]:
+                on_link.setdefault((sender, recipient), []).append((row, s.msg_id))
+    skipped: list[tuple[int, int, Violation]] = []
+    for (sender, recipient), sent in on_link.items():
+        missing: list[tuple[int, str]] = []
+        for row, msg_id in sorted(sent):
+            at = taken.get((msg_id, recipient))
+            if at is None:
+                if lost is None or (msg_id, recipient) not in lost:
+                    missing.append((row, msg_id))
+                continue
+            for earlier, hidden in missing:
+                skipped.append(
+                    (
+                        recipient,
+                        at,
+                        Violation(
+                            f"{_where(recipient, at)}: RECEIVE of {msg_id}, but {hidden} "
+                            f"({_where(sender, earlier)}), sent before it on the link from "
+                            f"machine {sender}, was never received nor lost: FIFO per link "
+                            "broken"
+                        ),
+                    )
+                )
+            missing = []
+    return found + [v for *_, v in sorted(skipped, key=lambda x: (x[0], x[1]))]
+
+
 def _conservation(
     metadata: Mapping[str, Any], sends: _Sends, received_by: Sequence[int], n: int
 ) -> list[Violation]:
@@ -309,6 +416,7 @@ def violations(
     metadata: Mapping[str, Any],
     logs: Sequence[Sequence[Event]],
     tick_tolerance: int | None = None,
+    drops: Iterable[Drop] | None = None,
 ) -> list[Violation]:
     """Every violation of docs/spec.md's invariants in the run, first per check in log order.
 
@@ -318,6 +426,8 @@ def violations(
     run's timing model allows (:func:`timing_slack`: within one under random
     phases when rate x duration is not whole). A run that was interrupted is
     held to ``stopped_at`` instead of its duration, within one tick.
+    ``drops`` (the rows of ``network.csv``) says which messages were lost, for
+    FIFO per link; without it a machine that lost any is checked for order only.
     Raise LogError if the metadata names no known backend.
     """
     n = len(metadata["rates"])
@@ -338,6 +448,9 @@ def violations(
             if e.event == RECEIVE:
                 received_by[machine] += 1
                 found += _receive_row(machine, index, e, sends, received)
+    dropped = metadata.get("dropped") or [0] * n
+    lost = None if drops is None else {(d.msg_id, d.recipient) for d in drops}
+    found += _fifo_per_link(logs, sends, n, dropped, lost)
     found += _conservation(metadata, sends, received_by, n)
     return found
 
