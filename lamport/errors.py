@@ -78,18 +78,22 @@ _stop = _Stop()
 
 
 def _exit_quietly(signum: int, _frame: FrameType | None) -> None:
-    os._exit(128 + signum)  # nothing to clean up yet: no traceback, no output
+    # nothing to clean up yet: one word, no traceback, no buffered output to lose
+    os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
+    os._exit(128 + signum)
 
 
 def quiet_start() -> None:
-    """Make SIGINT and SIGTERM exit at once with 130 / 143 and no traceback.
+    """Make SIGINT and SIGTERM exit at once with 130 / 143, one word and no traceback.
 
-    A CLI's ``__main__`` calls this before its imports, so a signal during
-    start-up ends the process quietly; :func:`run_cli` then arms the handlers
-    that let a run clean up.
+    Run as a command, ``lamport/__init__.py`` calls this at its first line (holding
+    both signals until then), and so does each CLI's ``__main__`` before its imports;
+    a signal during start-up ends the process quietly. :func:`run_cli` then arms the
+    handlers that let a run clean up. Signals held until now are delivered here.
     """
     signal.signal(signal.SIGINT, _exit_quietly)
     signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
 
 
 @contextlib.contextmanager

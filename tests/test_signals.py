@@ -1,12 +1,13 @@
-"""SIGINT and SIGTERM at any moment of a DES command: exit 130 / 143, no traceback, no partial.
+"""SIGINT and SIGTERM at any moment of a command: exit 130 / 143, no traceback, no partial.
 
 Each signal is sent at moments spread over the whole command, from the
-instant lamport's own code runs (its handlers show in ``/proc/PID/status``);
-whatever the moment, the command either finished (exit 0, a complete run) or
-stopped with at most one word on stderr and left nothing behind. (A signal
-inside CPython's own start-up, before any lamport code runs, gets CPython's
-behaviour: the window is the interpreter's ~20-40 ms of site and runpy.)
-The real-time backend's own signal tests live in its test modules.
+instant lamport's own code runs (``lamport/__init__.py`` holds both signals
+at its first line until its quiet handler is in place, which shows in
+``/proc/PID/status``); whatever the moment, the command either finished
+(exit 0, a complete run) or stopped with one word on stderr and left nothing
+behind. A signal inside CPython's own start-up, before any lamport code runs,
+gets CPython's behaviour (the interpreter's ~10-40 ms of site and runpy); a
+test sweeps that window too and checks no traceback goes through lamport.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
 
 
 def _wait_for_handlers(pid: int) -> None:
-    """Return once the process catches SIGTERM: lamport's quiet_start() has run."""
+    """Return once lamport's first line ran: it holds SIGTERM (``SigBlk``) until its
+    quiet handler is in place, then catches it (``SigCgt``)."""
     mask = 1 << (signal.SIGTERM - 1)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -49,11 +51,83 @@ def _wait_for_handlers(pid: int) -> None:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             return  # already gone
-        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
-        if int(caught.split()[1], 16) & mask:
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if (int(fields["SigBlk"], 16) | int(fields["SigCgt"], 16)) & mask:
             return
-        time.sleep(0.001)
+        time.sleep(0.0005)
     raise AssertionError("the command never installed its signal handlers")
+
+
+#: A command of each kind: the ``lamport`` dispatcher, a backend's package, real time.
+COMMANDS = {
+    "lamport": ["-m", "lamport", "des", "exp", "1", "--quiet", "--out", "r"],
+    "des": ["-m", "lamport.des", "exp", "1", "--quiet", "--out", "r"],
+    "realtime": ["-m", "lamport.realtime", "exp", "1", "--speed", "20", "--quiet", "--out", "r"],
+}
+#: Moments after lamport's first line ran, in seconds: its own imports, the command's
+#: imports and parsing, the run.
+EARLY = [0.0, 0.001, 0.003, 0.006, 0.01, 0.02, 0.03, 0.045, 0.06, 0.08, 0.12, 0.2, 0.3]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize(
+    ("signum", "status", "word"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+)
+def test_a_signal_from_lamports_first_line_on_is_one_word_and_130_or_143(
+    tmp_path, command, signum, status, word
+):
+    """The class of issue 22's start-up tracebacks: whenever the signal comes once
+    lamport's package runs (its own imports, the command's, the run), the exit status
+    is 130 / 143 (or 0: already done), stderr has no traceback, nothing is left."""
+    for moment in EARLY:
+        folder = tmp_path / f"{command}-{signum}-{moment}"
+        folder.mkdir()
+        process = subprocess.Popen(
+            [sys.executable, *COMMANDS[command]],
+            cwd=folder,
+            env={**os.environ, "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for_handlers(process.pid)
+        time.sleep(moment)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        assert "Traceback" not in err, (moment, err)
+        assert process.returncode in (0, status, -signum), (moment, process.returncode, err)
+        if not (folder / "r").exists():
+            assert err.strip() == word, (moment, err)
+        assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [], moment
+
+
+def test_a_signal_during_start_up_never_shows_a_traceback_through_lamports_code(tmp_path):
+    """Sent at a sweep of delays from the process's start, without waiting: before
+    lamport's first line CPython's start-up answers (its own traceback, in site or the
+    import system, never naming a lamport file); from then on, 130 and one word."""
+    package = str(Path(__file__).resolve().parent.parent / "lamport") + os.sep
+    seen = set()
+    for delay in [i / 1000 for i in range(0, 200, 8)]:
+        folder = tmp_path / f"d{delay}"
+        folder.mkdir()
+        process = subprocess.Popen(
+            [sys.executable, *COMMANDS["des"]],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        if "Traceback" in err:
+            assert package not in err, (delay, err)
+            seen.add("cpython")
+        else:
+            assert process.returncode in (0, 130, -signal.SIGINT), (delay, err)
+            seen.add(process.returncode)
+    assert 130 in seen  # the sweep does reach lamport's code
 
 
 @pytest.mark.parametrize(

@@ -14,20 +14,44 @@ the per-run secret and the handshake. With
 ``RealtimeOptions(processes=True)`` :mod:`.launcher` runs each machine as an
 OS process of its own (:mod:`.process`, the ``node`` command), on this host;
 nodes started by hand span hosts and :func:`collect` assembles their files.
+Each name is imported from its module on first use.
 """
 
-from lamport.realtime.cluster import (
-    Cluster,
-    Result,
-    Shutdown,
-    Timing,
-    check_capacity,
-    run,
-    run_backend,
-)
-from lamport.realtime.launcher import Launcher, collect
-from lamport.realtime.node import Node, Progress
-from lamport.realtime.options import RealtimeOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lamport.realtime.cluster import (
+        Cluster,
+        Result,
+        Shutdown,
+        Timing,
+        check_capacity,
+        run,
+        run_backend,
+    )
+    from lamport.realtime.launcher import Launcher, collect
+    from lamport.realtime.node import Node, Progress
+    from lamport.realtime.options import RealtimeOptions
+
+#: Each public name and the module it comes from, imported on first use: a node
+#: process (``python -m lamport.realtime node``) loads what a node needs and no more.
+_HOMES = {
+    "Cluster": "cluster",
+    "Result": "cluster",
+    "Shutdown": "cluster",
+    "Timing": "cluster",
+    "check_capacity": "cluster",
+    "run": "cluster",
+    "run_backend": "cluster",
+    "Launcher": "launcher",
+    "collect": "launcher",
+    "Node": "node",
+    "Progress": "node",
+    "RealtimeOptions": "options",
+}
 
 __all__ = [
     "Cluster",
@@ -43,3 +67,11 @@ __all__ = [
     "run",
     "run_backend",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'lamport.realtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lamport.realtime.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
