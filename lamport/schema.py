@@ -21,6 +21,7 @@ This module is plain Python (no pandas): dtypes are pandas' names, as strings.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from lamport.core import KINDS, LAMPORT_KIND, ClockKind, Event, VectorEvent, vc_cell, vc_components
@@ -136,10 +137,34 @@ def parse_vc(cell: str) -> list[int]:
     return vc_components(cell)
 
 
-def _finite(text: str) -> float:
-    value = float(text)
+#: How an integer cell and a number cell read: ASCII digits only (docs/spec.md), no
+#: spaces, no ``_``. Both log readers (the exact one and the fast one in
+#: :mod:`lamport.logs`) hold every cell to these.
+INTEGER_TEXT = r"-?[0-9]+"
+NUMBER_TEXT = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER_TEXT, re.ASCII)
+#: Every integer cell fits 64 bits: -2^63 <= n < 2^63; a clock is 0 <= n < 2^63 (docs/spec.md).
+INT64_LIMIT = 2**63
+#: The columns that hold clocks, which are never negative.
+CLOCK_COLUMNS = ("clock", "msg_clock")
+
+
+def _finite(text: str, column: str) -> float:
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
     if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
+        raise ValueError(f"{column} {text!r} is not a finite number")
+    return value
+
+
+def _integer(text: str, column: str) -> int:
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"{column} {text!r} is not an integer")
+    value = int(text)
+    low = 0 if column in CLOCK_COLUMNS else -INT64_LIMIT
+    if not low <= value < INT64_LIMIT:
+        bounds = "0 .. 2^63-1" if low == 0 else "-2^63 .. 2^63-1"
+        raise ValueError(f"{column} {text} is outside {bounds}")
     return value
 
 
@@ -148,23 +173,24 @@ def parse_row(row: list[str], imported: bool = False) -> Event:
 
     In an imported run (another implementation's logs) the queue may be empty:
     its source did not log it, and the event's ``queue`` is None.
-    Raise ValueError if a number does not parse, a time is not finite, or the
-    row is short.
+    Raise ValueError if a number is not ASCII digits (:data:`INTEGER_TEXT`,
+    :data:`NUMBER_TEXT`), a time is not finite, an integer does not fit 64 bits, a
+    clock is negative, or the row is short.
     """
     if len(row) < len(COLUMNS):
         raise ValueError(f"{len(row)} cells, expected {len(COLUMNS)}")
     t, wall, machine, tick, event, clock, jump, queue, peer, msg_clock, msg_id = row[:11]
     return Event(
-        _finite(t),
-        _finite(wall),
-        int(machine),
-        int(tick),
+        _finite(t, "t"),
+        _finite(wall, "wall"),
+        _integer(machine, "machine"),
+        _integer(tick, "tick"),
         event,
-        int(clock),
-        int(jump),
-        None if imported and queue == "" else int(queue),  # type: ignore[arg-type]
+        _integer(clock, "clock"),
+        _integer(jump, "jump"),
+        None if imported and queue == "" else _integer(queue, "queue"),  # type: ignore[arg-type]
         peer,
-        int(msg_clock) if msg_clock != "" else None,
+        _integer(msg_clock, "msg_clock") if msg_clock != "" else None,
         msg_id,
     )
 

@@ -87,7 +87,14 @@ def test_a_row_written_by_csv_parses_back_to_the_same_event(event):
     ("row", "problem"),
     [
         (["nan", "1", "0", "1", "INTERNAL", "1", "1", "0", "", "", ""], "finite"),
-        (["1", "1", "0", "x", "INTERNAL", "1", "1", "0", "", "", ""], "invalid literal"),
+        (["1", "1", "0", "x", "INTERNAL", "1", "1", "0", "", "", ""], "tick 'x' is not an integer"),
+        (["1", "1", "0", "٣", "INTERNAL", "1", "1", "0", "", "", ""], "tick '٣' is not an integer"),
+        (["1", "1", "0", "5.0", "INTERNAL", "1", "1", "0", "", "", ""], "tick '5.0' is not"),
+        (["1_0", "1", "0", "1", "INTERNAL", "1", "1", "0", "", "", ""], "t '1_0' is not a finite"),
+        (["1", "1", "0", "1", "INTERNAL", str(2**63), "1", "0", "", "", ""], "outside 0 .. 2"),
+        (["1", "1", "0", "1", "INTERNAL", "-1", "1", "0", "", "", ""], "clock -1 is outside"),
+        (["1", "1", "0", "1", "INTERNAL", "1", "1", "0", "", str(2**64), ""], "msg_clock"),
+        (["1", "1", "0", "1", "INTERNAL", "1", str(-(2**63) - 1), "0", "", "", ""], "jump"),
         (["1", "1", "0"], "3 cells"),
     ],
 )
