@@ -27,6 +27,7 @@ from lamport.realtime.link import (
     Ended,
     Failed,
     Link,
+    Malformed,
     Peers,
     Refused,
     State,
@@ -138,9 +139,9 @@ def test_the_handshake_and_messages_survive_any_split_byte_by_byte():
     arrived = trickle(take(caller), listener)
     assert [e.message.clock for e in arrived if isinstance(e, Arrived)] == [11, 12, 13]
     # and all at once, with a control frame between
-    caller.send_message(frames[0])
+    caller.send_message(encode_message(message(2, 4, 14)))
     assert caller.send_control(b"ready " + b"0" * 16)
-    caller.send_message(frames[1])
+    caller.send_message(encode_message(message(2, 5, 15)))
     events = listener.receive_data(take(caller))
     assert [type(e) for e in events] == [Arrived, Control, Arrived]
 
@@ -175,21 +176,69 @@ def test_any_chunking_of_a_whole_conversation_gives_the_same_events(data):
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (encode_frame(b"2 1 9223372036854775808"), "out of range"),
+        (encode_frame(b"2 2 9223372036854775808"), "out of range"),
         (encode_frame(b"2 9223372036854775808 1"), "out of range"),
-        (encode_frame(b"1 1 1"), "message from 1 on machine 2's link"),
-        (encode_frame(b"2 1 1 5 5"), "vector clock of 2 components, expected 3"),
+        (encode_frame(b"1 2 1"), "message from 1 on machine 2's link"),
+        (encode_frame(b"2 2 1 5 5"), "vector clock of 2 components, expected 3"),
+        (encode_frame(b"2 2 x"), "expected '<sender> <seq> <clock>'"),
         (encode_frame(b"hello 2 " + b"ab" * 16), "expected '<sender> <seq> <clock>'"),
         (encode_frame(b"start soon"), "expected '<sender> <seq> <clock>'"),
+        (encode_frame(b"2 1 7"), "message 2:1 is a replay or out of order"),
+        (encode_frame(b"2 0 7"), "message 2:0 is a replay or out of order"),
     ],
 )
-def test_a_frame_out_of_range_or_malformed_fails_an_open_link(data, reason):
+def test_a_malformed_frame_of_an_open_link_is_dropped_and_the_link_stays_open(data, reason):
     _, listener, _, _ = pair()
-    ok = encode_message(message(2, 1, 5))
-    events = listener.receive_data(ok + data + ok)
-    assert isinstance(events[0], Arrived)  # what came before is kept
-    assert isinstance(events[-1], Failed) and reason in events[-1].reason
-    assert not events[-1].handshake and len(events) == 2  # nothing after the bad frame
+    first, later = encode_message(message(2, 1, 5)), encode_message(message(2, 2, 6))
+    events = listener.receive_data(first + data + later)
+    assert events[0] == Arrived(message(2, 1, 5))  # what came before is kept
+    assert isinstance(events[1], Malformed) and reason in events[1].reason
+    assert events[2:] == [Arrived(message(2, 2, 6))]  # and what comes after
+    assert listener.state is State.OPEN
+
+
+@given(st.lists(st.integers(0, 12), min_size=1, max_size=30))
+def test_a_message_id_is_taken_at_most_once_and_only_in_order_on_a_link(seqs):
+    """Any sequence of sequence numbers from a peer holding the secret (replays, duplicates,
+    frames out of order): exactly those above every one taken before arrive, the others are
+    dropped as malformed naming their id, and the link stays open for later good frames."""
+    _, listener, _, _ = pair()
+    stream = b"".join(encode_message(message(2, seq, 100 + seq)) for seq in seqs)
+    expected, last = [], 0
+    for seq in seqs:  # the model: above every one taken before, or dropped
+        expected.append(("taken" if seq > last else "dropped", f"2:{seq}"))
+        last = max(last, seq)
+    events = listener.receive_data(stream)
+    assert [
+        ("taken", e.message.msg_id) if isinstance(e, Arrived) else ("dropped", e.reason.split()[1])
+        for e in events
+        if isinstance(e, Arrived | Malformed)
+    ] == expected
+    assert len(events) == len(seqs) and listener.state is State.OPEN
+    assert listener.receive_data(encode_message(message(2, last + 1, 1))) == [
+        Arrived(message(2, last + 1, 1))
+    ]
+
+
+def test_the_last_sequence_number_outlives_the_link_so_a_rejoin_goes_on_and_a_replay_fails():
+    peers = Peers(0, N)
+    old = Link(0, N, SECRET, last_seq=peers.last_seq)
+    caller = Link(2, N, SECRET, peer=0)
+    old.receive_data(take(caller))
+    caller.receive_data(take(old))
+    old.receive_data(take(caller))
+    recorded = [encode_message(message(2, seq, seq)) for seq in (1, 2, 3)]
+    assert [type(e) for e in old.receive_data(b"".join(recorded))] == [Arrived] * 3
+    assert peers.last_seq == {2: 3}
+    # the caller's new process (a rejoin) goes on from its logged sends; a replay does not
+    new = Link(0, N, SECRET, last_seq=peers.last_seq)
+    caller = Link(2, N, SECRET, peer=0)
+    new.receive_data(take(caller))
+    caller.receive_data(take(new))
+    assert new.receive_data(take(caller)) == [Authenticated(2)]
+    events = new.receive_data(recorded[2] + encode_message(message(2, 4, 9)))
+    assert isinstance(events[0], Malformed) and "2:3 is a replay" in events[0].reason
+    assert events[1:] == [Arrived(message(2, 4, 9))] and peers.last_seq == {2: 4}
 
 
 @pytest.mark.parametrize("size", [0, 10_000])

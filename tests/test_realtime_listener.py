@@ -1,4 +1,5 @@
-"""The real-time listener under attack: out of file descriptors, and a trickling caller."""
+"""The real-time listener under attack: out of file descriptors, a trickling caller, and a
+peer holding the secret that replays, duplicates or reorders its messages."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from peer import handshake, hello
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from peer import handshake, hello, wait_for
 
-from lamport.realtime.transport import Transport
+from lamport.core import message
+from lamport.realtime.framing import encode_message
+from lamport.realtime.transport import WARN_MALFORMED, Transport
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = bytes(range(32))
@@ -116,3 +121,85 @@ def test_a_trickling_caller_is_dropped_at_the_absolute_deadline(caplog):
         transport.close()
     lines = [r.getMessage() for r in caplog.records]
     assert any("dropped connection from" in x and "no handshake within 1 s" in x for x in lines)
+
+
+# -- a peer holding the secret: each message id at most once, in order ---------------------
+
+
+def _listening(machine: int = 0) -> Transport:
+    """Machine ``machine`` of two (the listener), started; its caller is the test."""
+    transport = Transport(machine, 2, connect_timeout=3.0, secret=SECRET)
+    transport.start([("127.0.0.1", transport.port), ("127.0.0.1", 9)], time.monotonic() + 3)
+    return transport
+
+
+def _messages(seqs: list[int]) -> bytes:
+    return b"".join(encode_message(message(1, seq, 100 + seq)) for seq in seqs)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=16))
+def test_replayed_or_reordered_message_ids_never_reach_the_inbox_and_the_link_goes_on(seqs):
+    """Any sequence numbers a peer holding the secret sends on its link: only those above
+    every one taken before reach the inbox, the others are counted as malformed, the link
+    stays open and a later good message arrives."""
+    transport = _listening()
+    try:
+        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
+            handshake(sock, SECRET, 1, 0)
+            last = max(seqs)
+            sock.sendall(_messages([*seqs, last + 1]))
+            wait_for(lambda: any(m.seq == last + 1 for _, m in transport.inbox), timeout=10)
+            assert not transport.lost(1)
+        taken, top = [], 0
+        for seq in seqs:
+            if seq > top:
+                taken.append(seq)
+                top = seq
+        assert [m.seq for _, m in transport.inbox] == [*taken, last + 1]
+        assert transport.malformed == [0, len(seqs) - len(taken)]
+    finally:
+        transport.close()
+
+
+def test_a_duplicated_message_is_logged_a_few_times_per_peer_then_only_counted(caplog):
+    caplog.set_level(logging.WARNING, logger="lamport.realtime")
+    transport = _listening()
+    try:
+        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
+            handshake(sock, SECRET, 1, 0)
+            sock.sendall(_messages([1, 2, *[2] * (WARN_MALFORMED + 20), 3]))
+            wait_for(lambda: len(transport.inbox) == 3, timeout=10)
+    finally:
+        transport.close()
+    assert [m.msg_id for _, m in transport.inbox] == ["1:1", "1:2", "1:3"]
+    assert transport.malformed == [0, WARN_MALFORMED + 20]
+    lines = [r.getMessage() for r in caplog.records if "dropped a frame" in r.getMessage()]
+    assert len(lines) == WARN_MALFORMED
+    assert lines[0] == (
+        "machine 0: dropped a frame from machine 1: message 1:2 is a replay or out of order "
+        "(the last taken from machine 1 is 1:2)"
+    )
+    assert lines[-1].endswith("; later ones are only counted")
+
+
+def test_a_rejoined_peer_goes_on_from_its_last_send_and_its_old_ids_are_refused():
+    """A restarted process (``--real-crash``) keeps its sequence numbers: its new link is
+    taken, its next message arrives, and an id of its old link replayed on the new one not."""
+    transport = _listening()
+    try:
+        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
+            handshake(sock, SECRET, 1, 0)
+            sock.sendall(_messages([1, 2, 3]))
+            wait_for(lambda: len(transport.inbox) == 3, timeout=10)
+        wait_for(lambda: transport.lost(1), timeout=10)
+        transport.rejoin(1)
+        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
+            handshake(sock, SECRET, 1, 0)
+            sock.sendall(_messages([3, 4]))
+            wait_for(lambda: len(transport.inbox) == 4, timeout=10)
+            assert not transport.lost(1)
+    finally:
+        transport.close()
+    assert [m.msg_id for _, m in transport.inbox] == ["1:1", "1:2", "1:3", "1:4"]
+    assert transport.malformed == [0, 1]

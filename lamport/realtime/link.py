@@ -22,13 +22,27 @@ One connection: :class:`Link`
     ended its stream) and returns what they meant, in order:
     :class:`Authenticated`, :class:`Arrived` (a message), :class:`Control`
     (``ready``, ``start``, ``abort``), :class:`Refused` (``refuse``: another
-    machine holds our id), :class:`Ended` (end of stream) or, last,
-    :class:`Failed` (the connection broke the protocol: a bad length, a
-    payload that does not parse, a value over 2**63 - 1, a hello from an
-    unknown id, a wrong or replayed MAC, a message whose sender is not the
-    link's, a stream ending inside a frame). After :class:`Failed` or
-    :class:`Refused` the link is CLOSED and ignores further bytes: malformed
-    input never raises. What the link has to say (hello, challenge, auth,
+    machine holds our id), :class:`Malformed` (a frame of an open link that
+    breaks the protocol but not the stream: dropped, the link stays open),
+    :class:`Ended` (end of stream) or, last, :class:`Failed` (the connection
+    broke the protocol: a bad length, a hello from an unknown id, a wrong or
+    replayed MAC, a stream ending inside a frame, anything but the handshake
+    before it is done). After :class:`Failed` or :class:`Refused` the link
+    is CLOSED and ignores further bytes: malformed input never raises.
+
+Malformed frames
+    Once the link is open its frames keep their boundaries, so a frame that
+    does not make sense is dropped alone: a payload that is neither a
+    message nor a control frame, a value outside 0..2**63 - 1, a vector
+    clock of the wrong size, a message whose sender is not the link's, and a
+    message whose sequence number is not above the last one taken from its
+    sender. Links are FIFO and ``<sender>:<n>`` is the sender's n-th send,
+    so that last rule catches a replayed frame, a duplicate and a frame out
+    of order: a message id is received at most once. The last sequence
+    number taken from each peer outlives the link (:attr:`Peers.last_seq`,
+    handed to every link): a process started again after a crash goes on
+    from the sends it logged, so its rejoin passes, and a replay on a new
+    connection does not. What the link has to say (hello, challenge, auth,
     control frames, messages) waits in :attr:`Link.out` until the owner
     reports it written (:meth:`Link.written`).
 
@@ -81,6 +95,7 @@ __all__ = [
     "Failed",
     "Link",
     "LinkEvent",
+    "Malformed",
     "Peers",
     "Refused",
     "State",
@@ -128,6 +143,13 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Malformed:
+    """A frame of the open link that breaks the protocol (``reason``); it was dropped."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Ended:
     """The peer ended its sending side at a frame boundary."""
 
@@ -140,7 +162,7 @@ class Failed:
     handshake: bool
 
 
-LinkEvent = Authenticated | Arrived | Control | Refused | Ended | Failed
+LinkEvent = Authenticated | Arrived | Control | Refused | Malformed | Ended | Failed
 
 
 class Link:
@@ -149,6 +171,9 @@ class Link:
     With ``peer`` given this machine calls that peer (its hello waits in
     :attr:`out` at once); without, it accepted a connection from a caller not
     yet known. ``nonce`` is this end's fresh nonce (drawn when not given).
+    ``last_seq`` maps each peer to the last sequence number taken from it
+    (shared by a machine's links: :attr:`Peers.last_seq`; the link's own when
+    not given).
     """
 
     def __init__(
@@ -158,6 +183,7 @@ class Link:
         secret: bytes,
         peer: int | None = None,
         nonce: bytes | None = None,
+        last_seq: dict[int, int] | None = None,
     ) -> None:
         self.machine = machine
         self.n_machines = n_machines
@@ -176,6 +202,7 @@ class Link:
         self.pending: deque[int] = deque()
         #: Bytes written on this connection so far.
         self.sent_total = 0
+        self.last_seq = last_seq if last_seq is not None else {}
         self.eof = False  # the peer ended its sending side
         self.shut = False  # we ended ours
         # Vector clocks grow with N; a Lamport message and every handshake frame fit anyway.
@@ -226,12 +253,12 @@ class Link:
     def _on_payload(self, payload: bytes) -> LinkEvent | None:
         state = self.state
         if state is State.OPEN:
-            if payload[:1].isdigit():
-                msg = _parse_message(payload, self.n_machines)
-                if msg.sender != self.peer:
-                    raise FrameError(f"message from {msg.sender} on machine {self.peer}'s link")
-                return Arrived(msg)
-            return self._control(payload)
+            try:
+                if payload[:1].isdigit():
+                    return Arrived(self._message(payload))
+                return self._control(payload)
+            except FrameError as exc:
+                return Malformed(str(exc))
         if state is State.CHALLENGE:
             assert self.peer is not None
             if payload.startswith(b"refuse "):
@@ -261,6 +288,20 @@ class Link:
         self.peer = self.claimed
         self.state = State.OPEN
         return Authenticated(self.claimed)
+
+    def _message(self, payload: bytes) -> Message:
+        msg = _parse_message(payload, self.n_machines)
+        sender = msg.sender
+        if sender != self.peer:
+            raise FrameError(f"message from {sender} on machine {self.peer}'s link")
+        last = self.last_seq.get(sender, 0)
+        if msg.seq <= last:
+            raise FrameError(
+                f"message {msg.msg_id} is a replay or out of order "
+                f"(the last taken from machine {sender} is {sender}:{last})"
+            )
+        self.last_seq[sender] = msg.seq
+        return msg
 
     def _control(self, payload: bytes) -> LinkEvent:
         if _CONTROL.fullmatch(payload) is None:
@@ -319,6 +360,9 @@ class Peers:
     def __init__(self, machine: int, n_machines: int) -> None:
         self.machine = machine
         self.n_machines = n_machines
+        #: The last sequence number taken from each peer, on any of its links (see
+        #: "Malformed frames" above); the transport hands it to every link.
+        self.last_seq: dict[int, int] = {}
         #: Peers whose stream ended or whose link was lost.
         self.ended: set[int] = set()
         #: Peers expected back as a new process: until when the drain waits for them.

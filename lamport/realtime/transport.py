@@ -38,8 +38,11 @@ Hostile input
     the ``lamport.realtime`` logger) and closed, and the machine keeps
     running; so is one with no completed handshake by its absolute deadline
     (a trickle of bytes earns no time). A second machine that authenticates
-    under an id already connected is told ``refuse``. Messages that a lost
-    link never carried are counted in :attr:`Transport.dropped`.
+    under an id already connected is told ``refuse``. A malformed frame on
+    an open link (a replayed or duplicated message id among them) is dropped
+    alone, counted in :attr:`Transport.malformed` and logged (one line each,
+    up to :data:`WARN_MALFORMED` per peer); the link stays open. Messages
+    that a lost link never carried are counted in :attr:`Transport.dropped`.
 
 Out of descriptors
     When ``accept`` fails for want of file descriptors (EMFILE, ENFILE), the
@@ -83,6 +86,7 @@ from lamport.realtime.link import (
     Ended,
     Failed,
     Link,
+    Malformed,
     Peers,
     Refused,
 )
@@ -103,6 +107,8 @@ _IN_USE = (errno.EADDRINUSE, 48, 10048)  # Linux, macOS, Windows
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 #: How long the listener rests after running out of descriptors, in seconds.
 ACCEPT_PAUSE = 0.1
+#: Malformed frames from one peer logged one line each; the rest are only counted.
+WARN_MALFORMED = 5
 
 
 def fds_per_machine(n_machines: int) -> int:
@@ -187,6 +193,8 @@ class Transport:
         self.inbox: deque[tuple[float, Message]] = deque()
         #: (message id, monotonic time) of every message decoded, for the benchmark.
         self.arrived: list[tuple[str, float]] = []
+        #: Malformed frames dropped from each peer's open link (see :mod:`.link`).
+        self.malformed = [0] * n_machines
         #: Messages not sent, by recipient: link lost or never made, or its buffer full.
         self.dropped = [0] * n_machines
         #: Set once every link is up; :attr:`error` says why it never will be.
@@ -354,7 +362,7 @@ class Transport:
     # -- the I/O thread ----------------------------------------------------------------------
 
     def _link(self, peer: int | None = None) -> Link:
-        return Link(self.machine, self.n_machines, self.secret, peer)
+        return Link(self.machine, self.n_machines, self.secret, peer, last_seq=self._peers.last_seq)
 
     def _wake(self) -> None:
         # A full pair means a wake-up is already pending; a closed one, that we are closing.
@@ -574,6 +582,8 @@ class Transport:
             elif isinstance(event, Authenticated):
                 if not self._authenticated(conn, event.peer):
                     return
+            elif isinstance(event, Malformed):
+                self._drop_frame(conn, event.reason)
             elif isinstance(event, Ended):
                 self._end_of_stream(conn)
             elif isinstance(event, Refused):
@@ -663,6 +673,20 @@ class Transport:
         else:
             self._update(conn)
         self._check_drained()
+
+    def _drop_frame(self, conn: _Conn, reason: str) -> None:
+        """A malformed frame of an open link: counted, and logged up to a few per peer."""
+        peer = conn.link.peer
+        assert peer is not None
+        count = self.malformed[peer] = self.malformed[peer] + 1
+        if count <= WARN_MALFORMED:
+            log.warning(
+                "machine %d: dropped a frame from machine %d: %s%s",
+                self.machine,
+                peer,
+                reason,
+                "; later ones are only counted" if count == WARN_MALFORMED else "",
+            )
 
     def _reject(self, conn: _Conn, reason: str) -> None:
         log.warning("machine %d: dropped connection from %s: %s", self.machine, conn.who, reason)
