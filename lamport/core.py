@@ -92,7 +92,41 @@ CRASH = "CRASH"
 RESTART = "RESTART"
 #: The kinds of a tick, one per tick.
 TICK_KINDS = (INTERNAL, SEND, RECEIVE)
-EVENT_KINDS = (*TICK_KINDS, CRASH, RESTART)
+
+
+class StateChange(NamedTuple):
+    """A row kind that changes a machine's state instead of ticking it (a fault's row).
+
+    Every reader and driver asks this table (:data:`STATE_CHANGES`), never a kind's
+    name: a new kind of state change is one more entry here. A change is no tick:
+    its row's ``tick`` is the ticks so far, its ``jump`` 0 (minus the clock forgotten
+    by a reset), its ``queue`` what the machine holds after it.
+    """
+
+    #: The row's ``event`` cell.
+    event: str
+    #: Whether the machine ticks after this change (False: it ticks no more until the
+    #: change that ends this one).
+    ticks: bool
+    #: Why what the machine holds, and what arrives until its next change, is lost (a
+    #: :data:`lamport.faults.DROP_REASONS` entry); empty: the machine keeps both.
+    loses: str = ""
+    #: The row kind that ends the state this change begins (a CRASH's RESTART); empty for
+    #: a change that ends one.
+    until: str = ""
+    #: Whether this change may forget the clock (a ``reset`` restart sets it to 0).
+    resets: bool = False
+
+
+#: The state changes by row kind, starts before their ends.
+STATE_CHANGES: dict[str, StateChange] = {
+    change.event: change
+    for change in (
+        StateChange(CRASH, ticks=False, loses="crash", until=RESTART),
+        StateChange(RESTART, ticks=True, resets=True),
+    )
+}
+EVENT_KINDS = (*TICK_KINDS, *STATE_CHANGES)
 
 #: The names of the clock kinds (:data:`KINDS`): Lamport's alone, or a vector clock beside it.
 LAMPORT = "lamport"
@@ -437,22 +471,34 @@ class Machine:
         self.messages += len(recipients)
         return _new(Outgoing, (_new(Message, (me, sent, clock, f"{me}:{sent}")), recipients))
 
+    def change(
+        self, change: StateChange, t: float, wall: float, reset: bool = False
+    ) -> tuple[Event, list[Message]]:
+        """Change the machine's state at ``t`` (a row of :data:`STATE_CHANGES`): return its
+        record and the messages its queue held if the change loses them (a crash). With
+        ``reset`` (a change that :attr:`~StateChange.resets`) the clock goes back to 0 and
+        the clock condition breaks on purpose; otherwise it stays as it was (stable
+        storage)."""
+        lost: list[Message] = []
+        if change.loses:
+            lost = list(self.queue)
+            self.queue.clear()
+        before = self.clock
+        if reset:
+            self.clock = 0
+        clock = self.clock
+        fields = (t, wall, self.machine_id, self.ticks, change.event, clock, clock - before)
+        return _new(Event, (*fields, len(self.queue), "", None, "")), lost
+
     def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
         """The machine stops at ``t``: return the CRASH record and the messages its queue
         held, now lost. Its clock stays as it was (stable storage) until :meth:`restart`."""
-        lost = list(self.queue)
-        self.queue.clear()
-        fields = (t, wall, self.machine_id, self.ticks, CRASH, self.clock, 0, 0, "", None, "")
-        return _new(Event, fields), lost
+        return self.change(STATE_CHANGES[CRASH], t, wall)
 
     def restart(self, t: float, wall: float, reset: bool = False) -> Event:
         """The machine starts again at ``t``: return the RESTART record. Its clock is the
         one it had, or 0 with ``reset`` (the clock condition then breaks on purpose)."""
-        before = self.clock
-        if reset:
-            self.clock = 0
-        fields = (t, wall, self.machine_id, self.ticks, RESTART, self.clock, self.clock - before)
-        return _new(Event, (*fields, len(self.queue), "", None, ""))
+        return self.change(STATE_CHANGES[RESTART], t, wall, reset)[0]
 
 
 class Clock(Protocol):
@@ -577,15 +623,13 @@ class ClockedMachine(Machine):
             outgoing = _new(Outgoing, (carrying, recipients))
         return event, outgoing
 
-    def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
-        record, lost = Machine.crash(self, t, wall)
-        return _new(self.kind.record, (*record, *self.beside.cells())), lost
-
-    def restart(self, t: float, wall: float, reset: bool = False) -> Event:
-        record = Machine.restart(self, t, wall, reset)
+    def change(
+        self, change: StateChange, t: float, wall: float, reset: bool = False
+    ) -> tuple[Event, list[Message]]:
+        record, lost = Machine.change(self, change, t, wall, reset)
         if reset:  # the machine forgets everything it knew
             self.beside.reset()
-        return _new(self.kind.record, (*record, *self.beside.cells()))
+        return _new(self.kind.record, (*record, *self.beside.cells())), lost
 
 
 _CLOCKED: dict[str, type[ClockedMachine]] = {}

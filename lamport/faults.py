@@ -20,8 +20,12 @@ tables, :func:`fault_table`). It is written three ways, all read here:
   a table may instead be ``{fault = "crash 1 at 10 for 5"}``.
 
 :func:`check_plan` validates a plan against a run (machines, duration); every
-error is a ConfigError naming the fault. What each fault does is the
-backends' business (docs/faults.md; the DES: :mod:`lamport.des.model`).
+error is a ConfigError naming the fault. Each kind also says what it does, as
+data: the windows it opens on a machine (:meth:`Fault.windows`: a crash's CRASH
+and RESTART rows, :data:`lamport.core.STATE_CHANGES`) and what it does to a
+link's messages (:meth:`Fault.links`: lost for a reason, or delayed).
+:mod:`lamport.plan` compiles a plan from those once, for every backend alike
+(docs/faults.md).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, ClassVar, NamedTuple
 
+from lamport.core import CRASH
 from lamport.errors import ConfigError
 from lamport.validate import is_integer, is_number
 
@@ -49,8 +54,90 @@ class Drop(NamedTuple):
     reason: str
 
 
+class Window(NamedTuple):
+    """A machine out of its ticking state for a while: from ``at`` (a change of kind
+    ``start``, a row of :data:`lamport.core.STATE_CHANGES`) for ``duration`` seconds,
+    until the change that ends it (the start's ``until``), which forgets the clock if
+    ``reset``."""
+
+    machine: int
+    at: float
+    duration: float
+    start: str
+    reset: bool = False
+
+
+class LinkRule(NamedTuple):
+    """What a fault does to the messages of the link ``sender -> recipient`` sent in
+    [at, at + duration) seconds (``duration`` inf: to the run's end): lose them for
+    ``reason`` (every one when ``p`` is None, else each with probability ``p``: one draw
+    of the link's loss stream per message), or delay them by ``extra`` seconds."""
+
+    sender: int
+    recipient: int
+    at: float
+    duration: float
+    reason: str = ""
+    p: float | None = None
+    extra: float = 0.0
+
+
+class Fault:
+    """A fault kind: its ``--fault`` form, its checks, and its compiled effect.
+
+    A kind is a frozen dataclass of this base that names its ``kind``, its ``--fault``
+    ``pattern`` (read by :meth:`from_match`, written back by :meth:`text`) and
+    ``form``, checks itself against a run (:meth:`check`) and says what it does: the
+    windows it opens on machines (:meth:`windows`) and what it does to each link's
+    messages (:meth:`links`). :mod:`lamport.plan` composes those for every kind alike,
+    so a new kind is one class here and one entry of :data:`FAULT_KINDS` (and its rows
+    in :data:`lamport.core.STATE_CHANGES` if its windows are of a new kind).
+    """
+
+    kind: ClassVar[str]
+    pattern: ClassVar[re.Pattern[str]]
+    form: ClassVar[str]
+    #: Whether a plan holds at most one fault of this kind.
+    once: ClassVar[bool] = False
+
+    @classmethod
+    def from_match(cls, g: dict[str, Any], text: str) -> Fault:
+        """The fault of a ``pattern`` match's groups. Raise ConfigError if malformed."""
+        raise NotImplementedError
+
+    def text(self) -> str:
+        """The ``--fault`` string (parses back to this fault)."""
+        raise NotImplementedError
+
+    def check(self, n_machines: int, duration: float) -> None:
+        """Raise ConfigError naming the fault unless it fits a run of ``n_machines``
+        lasting ``duration`` seconds."""
+
+    def windows(self) -> tuple[Window, ...]:
+        """The windows it opens on machines (none by default)."""
+        return ()
+
+    def links(self, n_machines: int) -> tuple[LinkRule, ...]:
+        """What it does to links' messages (nothing by default)."""
+        return ()
+
+
+_NUM = r"[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+_WINDOW = rf"\s+at\s+(?P<at>{_NUM})\s+for\s+(?P<for>{_NUM})"
+_ID = r"[0-9]+"
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    # ASCII only: numbers are ASCII digits, so "crash \u0661 at 10 for 5" never parses
+    return re.compile(text, re.ASCII)
+
+
+def _links(n_machines: int) -> list[tuple[int, int]]:
+    return [(s, r) for s in range(n_machines) for r in range(n_machines) if s != r]
+
+
 @dataclass(frozen=True)
-class Crash:
+class Crash(Fault):
     """Machine ``machine`` is down in [at, at + duration): it does not tick, its queue is
     lost at the crash and every message arriving while it is down is lost. On restart its
     clock is restored, or set to 0 with ``reset``."""
@@ -60,25 +147,108 @@ class Crash:
     duration: float
     reset: bool = False
 
+    kind: ClassVar[str] = "crash"
+    pattern: ClassVar[re.Pattern[str]] = _pattern(
+        rf"crash\s+(?P<m>{_ID}){_WINDOW}(?P<reset>\s+reset)?"
+    )
+    form: ClassVar[str] = "crash M at T for D [reset]"
+
+    @classmethod
+    def from_match(cls, g: dict[str, Any], text: str) -> Crash:
+        return cls(int(g["m"]), float(g["at"]), float(g["for"]), bool(g["reset"]))
+
+    def text(self) -> str:
+        reset = " reset" if self.reset else ""
+        return f"crash {self.machine} at {_num(self.at)} for {_num(self.duration)}{reset}"
+
+    def check(self, n_machines: int, duration: float) -> None:
+        _window(self, duration, self.text())
+        _machine(self.machine, n_machines, self.text())
+
+    def windows(self) -> tuple[Window, ...]:
+        return (Window(self.machine, self.at, self.duration, CRASH, self.reset),)
+
 
 @dataclass(frozen=True)
-class Partition:
+class Partition(Fault):
     """Messages sent in [at, at + duration) between machines of different ``groups`` are lost."""
 
     groups: tuple[tuple[int, ...], ...]
     at: float
     duration: float
 
+    kind: ClassVar[str] = "partition"
+    pattern: ClassVar[re.Pattern[str]] = _pattern(rf"partition\s+(?P<groups>[0-9,|\s]+?){_WINDOW}")
+    form: ClassVar[str] = "partition A,B|C at T for D"
+
+    @classmethod
+    def from_match(cls, g: dict[str, Any], text: str) -> Partition:
+        groups = []
+        for part in g["groups"].replace(" ", "").split("|"):
+            if not part or not all(x.isascii() and x.isdigit() for x in part.split(",")):
+                raise ConfigError(f"fault {text!r}: malformed groups (e.g. 0|1,2)")
+            groups.append(tuple(int(x) for x in part.split(",")))
+        return cls(tuple(groups), float(g["at"]), float(g["for"]))
+
+    def text(self) -> str:
+        groups = "|".join(",".join(map(str, g)) for g in self.groups)
+        return f"partition {groups} at {_num(self.at)} for {_num(self.duration)}"
+
+    def check(self, n_machines: int, duration: float) -> None:
+        name = self.text()
+        _window(self, duration, name)
+        members = [m for g in self.groups for m in g]
+        for m in members:
+            _machine(m, n_machines, name)
+        if (
+            len(self.groups) < 2
+            or any(not g for g in self.groups)
+            or sorted(members) != list(range(n_machines))
+        ):
+            raise ConfigError(
+                f"fault {name!r}: groups must split machines 0..{n_machines - 1} into two "
+                "or more non-empty groups, each machine in exactly one"
+            )
+
+    def links(self, n_machines: int) -> tuple[LinkRule, ...]:
+        side = {m: g for g, group in enumerate(self.groups) for m in group}
+        return tuple(
+            LinkRule(s, r, self.at, self.duration, "partition")
+            for s, r in _links(n_machines)
+            if side[s] != side[r]
+        )
+
 
 @dataclass(frozen=True)
-class Loss:
+class Loss(Fault):
     """Each message, per recipient, is lost with probability ``p`` (draws of its own)."""
 
     p: float
 
+    kind: ClassVar[str] = "loss"
+    pattern: ClassVar[re.Pattern[str]] = _pattern(rf"loss\s+(?P<p>-?{_NUM})")
+    form: ClassVar[str] = "loss P"
+    once: ClassVar[bool] = True
+
+    @classmethod
+    def from_match(cls, g: dict[str, Any], text: str) -> Loss:
+        return cls(float(g["p"]))
+
+    def text(self) -> str:
+        return f"loss {_num(self.p)}"
+
+    def check(self, n_machines: int, duration: float) -> None:
+        if not (math.isfinite(self.p) and 0.0 <= self.p <= 1.0):
+            raise ConfigError(f"fault {self.text()!r}: loss probability outside [0, 1]")
+
+    def links(self, n_machines: int) -> tuple[LinkRule, ...]:
+        if self.p <= 0:
+            return ()
+        return tuple(LinkRule(s, r, 0.0, math.inf, "loss", self.p) for s, r in _links(n_machines))
+
 
 @dataclass(frozen=True)
-class Delay:
+class Delay(Fault):
     """Messages ``sender -> recipient`` sent in [at, at + duration) take ``extra`` seconds
     longer (FIFO on the link kept)."""
 
@@ -88,53 +258,51 @@ class Delay:
     at: float
     duration: float
 
+    kind: ClassVar[str] = "delay"
+    pattern: ClassVar[re.Pattern[str]] = _pattern(
+        rf"delay\s+(?P<s>{_ID})\s*->\s*(?P<r>{_ID})\s+\+(?P<extra>{_NUM}){_WINDOW}"
+    )
+    form: ClassVar[str] = "delay S->R +SEC at T for D"
 
-Fault = Crash | Partition | Loss | Delay
-_KINDS: dict[str, type] = {"crash": Crash, "partition": Partition, "loss": Loss, "delay": Delay}
+    @classmethod
+    def from_match(cls, g: dict[str, Any], text: str) -> Delay:
+        return cls(int(g["s"]), int(g["r"]), float(g["extra"]), float(g["at"]), float(g["for"]))
 
-_NUM = r"[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
-_WINDOW = rf"\s+at\s+(?P<at>{_NUM})\s+for\s+(?P<for>{_NUM})"
-_PATTERNS = {
-    "crash": re.compile(rf"crash\s+(?P<m>\d+){_WINDOW}(?P<reset>\s+reset)?"),
-    "partition": re.compile(rf"partition\s+(?P<groups>[0-9,|\s]+?){_WINDOW}"),
-    "loss": re.compile(rf"loss\s+(?P<p>-?{_NUM})"),
-    "delay": re.compile(rf"delay\s+(?P<s>\d+)\s*->\s*(?P<r>\d+)\s+\+(?P<extra>{_NUM}){_WINDOW}"),
-}
-_FORMS = (
-    "crash M at T for D [reset] | partition A,B|C at T for D | loss P | delay S->R +SEC at T for D"
-)
+    def text(self) -> str:
+        return (
+            f"delay {self.sender}->{self.recipient} +{_num(self.extra)} "
+            f"at {_num(self.at)} for {_num(self.duration)}"
+        )
+
+    def check(self, n_machines: int, duration: float) -> None:
+        name = self.text()
+        _window(self, duration, name)
+        _machine(self.sender, n_machines, name)
+        _machine(self.recipient, n_machines, name)
+        if self.sender == self.recipient:
+            raise ConfigError(f"fault {name!r}: a link joins two different machines")
+        if not (math.isfinite(self.extra) and self.extra >= 0):
+            raise ConfigError(f"fault {name!r}: extra delay must be a number >= 0")
+
+    def links(self, n_machines: int) -> tuple[LinkRule, ...]:
+        return (LinkRule(self.sender, self.recipient, self.at, self.duration, extra=self.extra),)
 
 
-def crash_changes(start: int, end: int, reset: bool) -> list[tuple[int, int, bool, bool]]:
-    """A crash window on a backend's time grid as its two changes, ``(instant, rank,
-    crash, reset)``, which sort into the order they apply: at one instant a restart
-    (rank 0) comes before a crash (rank 1), so one crash may end where the next of the
-    machine begins; but a window too short to hold an instant of the grid (``start ==
-    end``) restarts after its own crash (rank 2): the queue is lost, no tick is."""
-    return [(start, 1, True, False), (end, 0 if end > start else 2, False, reset)]
+#: The fault kinds, in the order ``--fault``'s forms list them.
+FAULT_KINDS: tuple[type[Fault], ...] = (Crash, Partition, Loss, Delay)
+_KINDS: dict[str, type[Fault]] = {cls.kind: cls for cls in FAULT_KINDS}
+_FORMS = " | ".join(cls.form for cls in FAULT_KINDS)
 
 
 def parse_fault(text: str) -> Fault:
-    """One ``--fault`` string as a fault. Raise ConfigError naming it if malformed."""
+    """One ``--fault`` string as a fault. Raise ConfigError naming it if malformed
+    (numbers are ASCII digits)."""
     spec = " ".join(str(text).split())
-    kind = spec.split(" ", 1)[0]
-    pattern = _PATTERNS.get(kind)
-    match = pattern.fullmatch(spec) if pattern is not None else None
-    if match is None:
+    cls = _KINDS.get(spec.split(" ", 1)[0])
+    match = cls.pattern.fullmatch(spec) if cls is not None else None
+    if cls is None or match is None:
         raise ConfigError(f"fault {text!r}: malformed (forms: {_FORMS})")
-    g = match.groupdict()
-    if kind == "crash":
-        return Crash(int(g["m"]), float(g["at"]), float(g["for"]), bool(g["reset"]))
-    if kind == "partition":
-        groups = []
-        for part in g["groups"].replace(" ", "").split("|"):
-            if not part or not all(x.isdigit() for x in part.split(",")):
-                raise ConfigError(f"fault {text!r}: malformed groups (e.g. 0|1,2)")
-            groups.append(tuple(int(x) for x in part.split(",")))
-        return Partition(tuple(groups), float(g["at"]), float(g["for"]))
-    if kind == "loss":
-        return Loss(float(g["p"]))
-    return Delay(int(g["s"]), int(g["r"]), float(g["extra"]), float(g["at"]), float(g["for"]))
+    return cls.from_match(match.groupdict(), text)
 
 
 def _num(x: float) -> str:
@@ -143,25 +311,13 @@ def _num(x: float) -> str:
 
 def fault_text(fault: Fault) -> str:
     """The ``--fault`` string of a fault (parses back to it)."""
-    if isinstance(fault, Crash):
-        reset = " reset" if fault.reset else ""
-        return f"crash {fault.machine} at {_num(fault.at)} for {_num(fault.duration)}{reset}"
-    if isinstance(fault, Partition):
-        groups = "|".join(",".join(map(str, g)) for g in fault.groups)
-        return f"partition {groups} at {_num(fault.at)} for {_num(fault.duration)}"
-    if isinstance(fault, Loss):
-        return f"loss {_num(fault.p)}"
-    return (
-        f"delay {fault.sender}->{fault.recipient} +{_num(fault.extra)} "
-        f"at {_num(fault.at)} for {_num(fault.duration)}"
-    )
+    return fault.text()
 
 
 def fault_table(fault: Fault) -> dict[str, Any]:
     """A fault as a JSON/TOML table: ``kind`` and its fields (``run.json``'s ``faults``)."""
-    kind = next(name for name, cls in _KINDS.items() if isinstance(fault, cls))
-    table: dict[str, Any] = {"kind": kind}
-    for field in fields(fault):
+    table: dict[str, Any] = {"kind": fault.kind}
+    for field in fields(fault):  # type: ignore[arg-type]  # every kind is a dataclass
         name = field.name
         value = getattr(fault, name)
         if name == "groups":
@@ -182,10 +338,12 @@ def fault_from_table(table: Mapping[str, Any]) -> Fault:
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ConfigError(f"fault {dict(table)!r}: kind must be one of {', '.join(_KINDS)}")
-    names = [f.name for f in fields(cls)]
+    kind_fields = fields(cls)  # type: ignore[arg-type]
+    names = [f.name for f in kind_fields]
+    flags = {f.name for f in kind_fields if isinstance(f.default, bool)}
     given = {k: v for k, v in table.items() if k != "kind"}
     unknown = sorted(set(given) - set(names))
-    required = [f for f in names if f != "reset"]
+    required = [f.name for f in kind_fields if f.default is MISSING]
     missing = [f for f in required if f not in given]
     if unknown or missing:
         what = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
@@ -198,9 +356,9 @@ def fault_from_table(table: Mapping[str, Any]) -> Fault:
             ):
                 raise ConfigError(f"fault {dict(table)!r}: groups must be lists of machine ids")
             value = tuple(tuple(int(x) for x in g) for g in value)
-        elif name == "reset":
+        elif name in flags:
             if not isinstance(value, bool):
-                raise ConfigError(f"fault {dict(table)!r}: reset must be true or false")
+                raise ConfigError(f"fault {dict(table)!r}: {name} must be true or false")
         elif name in ("machine", "sender", "recipient"):
             if not is_integer(value):
                 raise ConfigError(f"fault {dict(table)!r}: {name} must be a machine id")
@@ -213,7 +371,8 @@ def fault_from_table(table: Mapping[str, Any]) -> Fault:
     return cls(**values)
 
 
-def _window(fault: Crash | Partition | Delay, duration: float, name: str) -> None:
+def _window(fault: Any, duration: float, name: str) -> None:
+    """A fault's window ``[fault.at, fault.at + fault.duration)`` lies in the run."""
     if not (math.isfinite(fault.at) and math.isfinite(fault.duration)):
         raise ConfigError(f"fault {name!r}: window is not finite")
     if fault.duration <= 0:
@@ -232,50 +391,28 @@ def _machine(m: int, n: int, name: str) -> None:
 
 def check_plan(faults: Iterable[object], n_machines: int, duration: float) -> tuple[Fault, ...]:
     """Validate a plan against a run of ``n_machines`` lasting ``duration`` s and return it
-    as a tuple. Raise ConfigError naming the first bad fault."""
+    as a tuple. Raise ConfigError naming the first bad fault: a fault that does not fit
+    the run, a second fault of a kind a plan holds once, or windows that overlap on one
+    machine."""
     plan = tuple(faults)
-    crashes: dict[int, list[Crash]] = {}
-    losses = 0
+    opened: dict[int, list[tuple[Window, Fault]]] = {}
+    seen: set[str] = set()
     for fault in plan:
-        if not isinstance(fault, Crash | Partition | Loss | Delay):
-            raise ConfigError(f"fault {fault!r}: not a fault (Crash, Partition, Loss, Delay)")
-        name = fault_text(fault)
-        if isinstance(fault, Loss):
-            if not (math.isfinite(fault.p) and 0.0 <= fault.p <= 1.0):
-                raise ConfigError(f"fault {name!r}: loss probability outside [0, 1]")
-            losses += 1
-            if losses > 1:
-                raise ConfigError(f"fault {name!r}: a plan holds at most one loss")
-            continue
-        _window(fault, duration, name)
-        if isinstance(fault, Crash):
-            _machine(fault.machine, n_machines, name)
-            for other in crashes.get(fault.machine, []):
-                if fault.at < other.at + other.duration and other.at < fault.at + fault.duration:
+        if not isinstance(fault, Fault):
+            names = ", ".join(cls.__name__ for cls in FAULT_KINDS)
+            raise ConfigError(f"fault {fault!r}: not a fault ({names})")
+        name = fault.text()
+        fault.check(n_machines, duration)
+        if fault.once and fault.kind in seen:
+            raise ConfigError(f"fault {name!r}: a plan holds at most one {fault.kind}")
+        seen.add(fault.kind)
+        for window in fault.windows():
+            for other, owner in opened.get(window.machine, []):
+                if window.at < other.at + other.duration and other.at < window.at + window.duration:
                     raise ConfigError(
-                        f"fault {name!r}: overlaps {fault_text(other)!r} on the same machine"
+                        f"fault {name!r}: overlaps {owner.text()!r} on the same machine"
                     )
-            crashes.setdefault(fault.machine, []).append(fault)
-        elif isinstance(fault, Partition):
-            members = [m for g in fault.groups for m in g]
-            for m in members:
-                _machine(m, n_machines, name)
-            if (
-                len(fault.groups) < 2
-                or any(not g for g in fault.groups)
-                or sorted(members) != list(range(n_machines))
-            ):
-                raise ConfigError(
-                    f"fault {name!r}: groups must split machines 0..{n_machines - 1} into two "
-                    "or more non-empty groups, each machine in exactly one"
-                )
-        else:
-            _machine(fault.sender, n_machines, name)
-            _machine(fault.recipient, n_machines, name)
-            if fault.sender == fault.recipient:
-                raise ConfigError(f"fault {name!r}: a link joins two different machines")
-            if not (math.isfinite(fault.extra) and fault.extra >= 0):
-                raise ConfigError(f"fault {name!r}: extra delay must be a number >= 0")
+            opened.setdefault(window.machine, []).append((window, fault))
     return plan  # type: ignore[return-value]  # every entry was checked above
 
 

@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "lamport.args",
         ),
     ),
-    ("model", ("lamport.config", "lamport.faults", "lamport.backend")),
+    ("model", ("lamport.config", "lamport.faults", "lamport.plan", "lamport.backend")),
     (
         "records",
         (

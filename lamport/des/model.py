@@ -78,14 +78,12 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 import simpy
 from simpy.events import Timeout
 
-from lamport import __version__
 from lamport.config import FINE_GRID, RunConfig, latency_sampler
 from lamport.core import (
     LAMPORT_KIND,
@@ -95,13 +93,13 @@ from lamport.core import (
     Outgoing,
     clock_kind,
     link_stream,
-    loss_stream,
     machine_streams,
     physical_clock,
 )
 from lamport.des.options import DesOptions
 from lamport.des.size import check_size
-from lamport.faults import Crash, Delay, Drop, Loss, Partition, crash_changes
+from lamport.faults import Drop
+from lamport.plan import Plan, exact, run_metadata
 from lamport.result import RunResult
 from lamport.summary import machine_tally, summarize_tallies
 
@@ -111,17 +109,11 @@ _Due = TypeVar("_Due")
 def time_base(config: RunConfig, options: DesOptions | None = None) -> int:
     """Units per model second: every tick time and every delay are whole units."""
     options = options or DesOptions()
-    units = _seconds(options.latency).denominator
+    units = exact(options.latency).denominator
     units = math.lcm(units, config.grid)
     if options.latency_dist != "constant":
         units = math.lcm(units, FINE_GRID)
     return units
-
-
-@functools.lru_cache(maxsize=256)
-def _seconds(seconds: float) -> Fraction:
-    """A time in seconds as the exact fraction the model uses (to the microsecond)."""
-    return Fraction(seconds).limit_denominator(1_000_000)
 
 
 def tick_pattern(
@@ -356,7 +348,7 @@ class _Network:
         #: A constant latency in whole units (a plan sends every message through here).
         self.constant = None
         if options.latency_dist == "constant":
-            self.constant = int(_seconds(options.latency) * units)
+            self.constant = int(exact(options.latency) * units)
         #: The fault plan, if any: it may lose a message at its send or delay it.
         self.faults: _Faults | None = None
 
@@ -364,10 +356,12 @@ class _Network:
         """Schedule one message sent at ``now`` (units) to ``recipient``."""
         link = (message.sender, recipient)
         extra = 0
-        if self.faults is not None:
-            if self.faults.lost_at_send(now, message, recipient):
+        faults = self.faults
+        if faults is not None:
+            reason, extra = faults.plan.fate(message.sender, recipient, now)
+            if reason:
+                faults._drop(now / self.units, message, recipient, reason)
                 return
-            extra = self.faults.extra(now, link)
         if self.constant is not None:
             delay = self.constant
         else:
@@ -380,15 +374,10 @@ class _Network:
         self.agenda.post(arrive, [Outgoing(message, (recipient,))])
 
 
-def _units(seconds: float, units: int) -> int:
-    """The first whole unit at or after ``seconds``: an instant x (units) lies in a
-    window [a, b) iff ``_units(a) <= x < _units(b)``, whatever the time base."""
-    return math.ceil(_seconds(seconds) * units)
-
-
 class _Faults:
-    """A fault plan in SimPy units, applied to the machines and the network (see the
-    module docstring): which machines are down, what is lost and why."""
+    """The run's :class:`~lamport.plan.Plan` on SimPy units, driven (see the module
+    docstring): it changes machines' states at their instants and loses what the plan
+    says, and counts what was lost."""
 
     def __init__(
         self,
@@ -398,98 +387,48 @@ class _Faults:
         machines: list[Machine],
         sinks: list[Callable[[Event], None]],
     ) -> None:
-        n = config.n_machines
+        self.plan = Plan(config, units)
         self.units = units
         self.start_epoch = start_epoch
         self.machines = machines
         self.sinks = sinks
-        self.down = [False] * n
         self.dropped: list[Drop] = []
-        self.counts = [0] * n
-        # (instant, rank, crash, machine, reset): in the order they apply (crash_changes)
-        changes: list[tuple[int, int, bool, int, bool]] = []
-        self.cuts: list[tuple[int, int, dict[int, int]]] = []
-        self.delays: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        self.p_loss = 0.0
-        self.loss_draws: dict[tuple[int, int], Callable[[], float]] = {}
-        self.seed = config.seed
-        for fault in config.faults:
-            if isinstance(fault, Loss):
-                self.p_loss = fault.p
-                continue
-            start = _units(fault.at, units)
-            end = _units(fault.at + fault.duration, units)
-            if isinstance(fault, Crash):
-                for when, rank, crash, reset in crash_changes(start, end, fault.reset):
-                    changes.append((when, rank, crash, fault.machine, reset))
-            elif isinstance(fault, Partition):
-                side = {m: g for g, group in enumerate(fault.groups) for m in group}
-                self.cuts.append((start, end, side))
-            elif isinstance(fault, Delay):
-                window = (start, end, _units(fault.extra, units))
-                self.delays.setdefault((fault.sender, fault.recipient), []).append(window)
-        self.changes: deque[tuple[int, bool, int, bool]] = deque(
-            (when, crash, machine, reset) for when, _, crash, machine, reset in sorted(changes)
-        )
+        self.changes = deque(self.plan.steps())
 
     @property
     def next_change(self) -> float:
-        """The instant of the next crash or restart (units), inf if none is left."""
-        return self.changes[0][0] if self.changes else math.inf
+        """The instant of the next state change (units), inf if none is left."""
+        return self.changes[0].when if self.changes else math.inf
 
     def apply(self, now: int, agenda: _Arrivals) -> None:
-        """Crash and restart the machines due by ``now``, each after the arrivals that
+        """Change the states of the machines due by ``now``, each after the arrivals that
         land before it."""
         changes = self.changes
-        while changes and changes[0][0] <= now:
-            when, crash, machine, reset = changes.popleft()
-            agenda.deliver(when - 1)  # whole units: the arrivals before ``when``
-            t = when / self.units
-            wall = self.start_epoch + t
-            if crash:
-                record, lost = self.machines[machine].crash(t, wall)
-                self.sinks[machine](record)
-                for message in lost:
-                    self._drop(t, message, machine, "crash")
-                self.down[machine] = True
-            else:
-                self.sinks[machine](self.machines[machine].restart(t, wall, reset))
-                self.down[machine] = False
+        while changes and changes[0].when <= now:
+            step = changes.popleft()
+            agenda.deliver(step.when - 1)  # whole units: the arrivals before the change
+            t = step.when / self.units
+            machine = step.machine
+            record, lost = self.machines[machine].change(
+                step.change, t, self.start_epoch + t, step.reset
+            )
+            self.plan.enter(step)  # nothing is in transit here: the agenda holds it
+            self.sinks[machine](record)
+            for message in lost:
+                self._drop(t, message, machine, step.change.loses)
 
     def _drop(self, t: float, message: Message, recipient: int, reason: str) -> None:
         self.dropped.append(Drop(t, message.sender, recipient, message.msg_id, reason))
-        self.counts[recipient] += 1
-
-    def lost_at_send(self, now: int, message: Message, recipient: int) -> bool:
-        """Whether a partition or loss loses this message at its send (and log it if so).
-        A loss draw is taken for every message on a lossy link, partitioned or not."""
-        link = (message.sender, recipient)
-        lost = False
-        if self.p_loss > 0:
-            draw = self.loss_draws.get(link)
-            if draw is None:
-                draw = self.loss_draws[link] = loss_stream(self.seed, *link)
-            lost = draw() < self.p_loss
-        for start, end, side in self.cuts:
-            if start <= now < end and side[message.sender] != side[recipient]:
-                self._drop(now / self.units, message, recipient, "partition")
-                return True
-        if lost:
-            self._drop(now / self.units, message, recipient, "loss")
-        return lost
-
-    def extra(self, now: int, link: tuple[int, int]) -> int:
-        """The extra latency (units) of a message sent on ``link`` at ``now``."""
-        return sum(extra for start, end, extra in self.delays.get(link, ()) if start <= now < end)
 
     def deliverer(self, machine: int, now: Callable[[], float]) -> Callable[[Message], None]:
-        """Deliver to ``machine``, or lose the message if the machine is down."""
+        """Deliver to ``machine``, or lose the message if the machine's state loses it."""
         deliver = self.machines[machine].deliver
-        down = self.down
+        losing = self.plan.losing
 
         def arrive(message: Message) -> None:
-            if down[machine]:
-                self._drop(now() / self.units, message, machine, "crash")
+            reason = losing[machine]
+            if reason:
+                self._drop(now() / self.units, message, machine, reason)
             else:
                 deliver(message)
 
@@ -499,17 +438,17 @@ class _Faults:
         self, machine: int, tick: Callable[..., Any], sink: Callable[[Event], None] | None
     ) -> tuple[Callable[..., Any], Callable[[Event | None], None] | None]:
         """The machine's tick and sink (None for a tally tick: see :func:`_simulate`),
-        skipping the ticks that fall while it is down."""
-        down = self.down
+        skipping the ticks that fall while it does not tick."""
+        ticking = self.plan.ticking
         if sink is None:
 
             def tally_tick() -> Any:
-                return None if down[machine] else tick()
+                return tick() if ticking[machine] else None
 
             return tally_tick, None
 
         def guarded_tick(t: float, wall: float) -> Any:
-            return (None, None) if down[machine] else tick(t, wall)
+            return tick(t, wall) if ticking[machine] else (None, None)
 
         def guarded_sink(record: Event | None) -> None:
             if record is not None:
@@ -575,7 +514,7 @@ def _simulate(
     if kind.physical:  # each machine's physical clock: model time with its drift
         for machine, drift in zip(machines, config.drift_units, strict=True):
             machine.physical = physical_clock(units, drift)  # type: ignore[attr-defined]
-    latency = int(_seconds(options.latency) * units)
+    latency = int(exact(options.latency) * units)
     start_epoch = options.start_epoch
     delivers: list[_Deliver] = [m.deliver for m in machines]
     faults = None
@@ -673,27 +612,19 @@ def _simulate(
             for recipient in recipients:
                 in_flight[recipient] += 1
     queued = [len(m.queue) + in_flight[i] for i, m in enumerate(machines)]
-    metadata = {
-        "backend": "des",
-        **config.metadata(),
-        "options": dict(vars(options)),  # asdict's result for its flat fields, faster
-        # docs/spec.md's log schema names the latency settings and the epoch at the top level too
-        "latency": options.latency,
-        "latency_dist": options.latency_dist,
-        "latency_spread": options.latency_spread,
-        "start_epoch": options.start_epoch,
-        "time_base": units,
-        "version": __version__,
-        "queued_at_end": queued,
-    }
-    if faults is not None:
-        metadata["dropped"] = faults.counts
-        metadata["dropped_by_reason"] = {
-            reason: sum(1 for d in faults.dropped if d.reason == reason)
-            for reason in ("crash", "partition", "loss")
-        }
-        if dropped is not None:
-            dropped.extend(faults.dropped)
+    options_table = dict(vars(options))  # asdict's result for its flat fields, faster
+    lost = faults.dropped if faults is not None else None
+    metadata = run_metadata(
+        "des",
+        config,
+        options_table,
+        start_epoch=options.start_epoch,
+        queued=queued,
+        lost=lost,
+        more={"time_base": units},
+    )
+    if lost is not None and dropped is not None:
+        dropped.extend(lost)
     return machines, queued, metadata
 
 

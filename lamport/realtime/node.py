@@ -60,10 +60,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lamport.config import RunConfig, latency_sampler
 from lamport.core import (
+    CRASH,
+    STATE_CHANGES,
     Event,
     Machine,
     Message,
@@ -73,7 +75,8 @@ from lamport.core import (
     machine_class,
     machine_streams,
 )
-from lamport.faults import Crash, Delay, Drop, Loss, Partition, crash_changes
+from lamport.faults import Drop
+from lamport.plan import Plan
 from lamport.realtime.framing import encode_message
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.transport import Transport
@@ -149,9 +152,10 @@ class Counted:
 
 
 class NodeFaults:
-    """The fault plan as one machine plays it (see the module docstring), on the run's
-    timing grid: its crash windows, the cuts and the loss of its sends, the delays of
-    its incoming links. ``sink``, if given, is called with every Drop as it happens.
+    """The run's :class:`~lamport.plan.Plan` as one machine drives it (see the module
+    docstring), on the run's timing grid: its state changes, the fate of its sends, the
+    delays of its incoming links. ``sink``, if given, is called with every Drop as it
+    happens.
 
     With ``real`` (``--real-crash``, :mod:`.launcher`) the machine's own crashes are the
     launcher's to play: the node halts before its first tick in its next crash window
@@ -172,59 +176,59 @@ class NodeFaults:
         killed_wall: float | None = None,
         sink: Callable[[Drop], None] | None = None,
     ) -> None:
-        grid = config.grid
+        plan = self.plan = Plan(config)
         self.machine = machine
-        self.grid = grid
-        self.down = False
+        self.grid = config.grid
         self.lost: list[Drop] = []
         self.sink = sink
-        changes = []
-        self.cuts: list[tuple[int, int, dict[int, int]]] = []
-        self.delays: dict[int, list[tuple[int, int, float]]] = {}
-        self.p_loss = 0.0
         #: Grid units at which the node halts for its real crash; None: never.
         self.halt_at: int | None = None
         #: Grid units before which a restarted process does not tick.
         self.resume_at = 0
         self._crash_wall = killed_wall
-        own = crashes_of(config, machine)
-        for fault in config.faults:
-            if isinstance(fault, Loss):
-                self.p_loss = fault.p
-                continue
-            start, end = self.units(fault.at), self.units(fault.at + fault.duration)
-            if isinstance(fault, Partition):
-                side = {m: g for g, group in enumerate(fault.groups) for m in group}
-                self.cuts.append((start, end, side))
-            elif isinstance(fault, Delay) and fault.recipient == machine:
-                self.delays.setdefault(fault.sender, []).append((start, end, fault.extra))
-        if not real:
-            for crash in own:
-                start, end = self.units(crash.at), self.units(crash.at + crash.duration)
-                changes += crash_changes(start, end, crash.reset)
-        else:
+        steps = plan.steps(machine)
+        if real:  # the machine's crashes are real: the launcher's, but the one resumed
+            crash = STATE_CHANGES[CRASH]
+            own = plan.windows(machine, CRASH)
+            mine = {crash.event, crash.until}
+            kept = []
             first = 0
             if resume is not None:
-                crash = own[resume]
-                start, end = self.units(crash.at), self.units(crash.at + crash.duration)
-                changes += crash_changes(start, end, crash.reset)
-                self.resume_at = end
+                span = own[resume]
+                self.resume_at = span.end
                 first = resume + 1
+            for step in steps:
+                if step.change.event not in mine:
+                    if step.when >= self.resume_at:  # the killed process played the others
+                        kept.append(step)
+                elif resume is not None and (
+                    (step.when, step.change) in ((span.start, span.opens), (span.end, span.closes))
+                ):
+                    kept.append(step)
+            steps = kept
             if first < len(own):
-                self.halt_at = self.units(own[first].at)
-        # (instant, crash, reset), in the order they apply (crash_changes' ranks)
-        self.changes = deque((when, crash, reset) for when, _, crash, reset in sorted(changes))
+                self.halt_at = own[first].start
+        #: The machine's state changes still to come, in order.
+        self.changes = deque(steps)
         self.loss_draws = {
             r: Counted(loss_stream(config.seed, machine, r))
             for r in range(config.n_machines)
-            if r != machine
+            if r != machine and plan.drawn(machine, r)
         }
+        for r, stream in self.loss_draws.items():
+            plan.loss_draws[(machine, r)] = stream
+        #: Whether an incoming link of the machine has an extra delay.
+        self.delays = any(plan.has_delay(j, machine) for j in range(config.n_machines))
 
-    def units(self, seconds: float) -> int:
-        import math
-        from fractions import Fraction
+    @property
+    def ticking(self) -> bool:
+        """Whether the machine ticks now (False inside a window)."""
+        return self.plan.ticking[self.machine]
 
-        return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * self.grid)
+    @property
+    def losing(self) -> str:
+        """Why what arrives for the machine now is lost ("": it is kept)."""
+        return self.plan.losing[self.machine]
 
     def _drop(self, drop: Drop) -> None:
         self.lost.append(drop)
@@ -235,24 +239,23 @@ class NodeFaults:
         """The recipients a message sent at ``when`` (grid units) still goes to; log the rest."""
         kept = []
         t = when / self.grid
+        fate = self.plan.fate
+        me = self.machine
         for r in recipients:
-            lost = self.p_loss > 0 and self.loss_draws[r]() < self.p_loss
-            if any(a <= when < b and side[self.machine] != side[r] for a, b, side in self.cuts):
-                self._drop(Drop(t, self.machine, r, message.msg_id, "partition"))
-            elif lost:
-                self._drop(Drop(t, self.machine, r, message.msg_id, "loss"))
+            reason, _ = fate(me, r, when)
+            if reason:
+                self._drop(Drop(t, me, r, message.msg_id, reason))
             else:
                 kept.append(r)
         return kept
 
     def extra(self, sender: int, model_t: float) -> float:
         """Extra model seconds for an arrival from ``sender`` at model time ``model_t``."""
-        when = model_t * self.grid
-        return sum(x for a, b, x in self.delays.get(sender, ()) if a <= when < b)
+        return self.plan.delay(sender, self.machine, model_t * self.grid) / self.grid
 
-    def lose(self, t: float, messages: Sequence[Message]) -> None:
+    def lose(self, t: float, messages: Sequence[Message], reason: str) -> None:
         for message in messages:
-            self._drop(Drop(t, message.sender, self.machine, message.msg_id, "crash"))
+            self._drop(Drop(t, message.sender, self.machine, message.msg_id, reason))
 
     def apply(
         self,
@@ -261,29 +264,28 @@ class NodeFaults:
         arrived: Callable[[float], list[Message]],
         sink: Callable[[Event], None],
     ) -> None:
-        """Crash and restart by ``when`` (grid units): ``arrived(t)`` takes the messages
-        that arrived before model time t; ``sink`` takes the CRASH and RESTART rows."""
-        while self.changes and self.changes[0][0] <= when:
-            at, crash, reset = self.changes.popleft()
-            t = at / self.grid
-            if crash:
-                wall, self._crash_wall = self._crash_wall or time.time(), None
-                record, lost = machine.crash(t, wall)
-                self.lose(t, [*lost, *arrived(t)])
-                self.down = True
-                sink(record)
-            else:
-                self.lose(t, arrived(t))
-                self.down = False
-                sink(machine.restart(t, time.time(), reset))
+        """Change the machine's state by ``when`` (grid units): ``arrived(t)`` takes the
+        messages that arrived before model time t, lost if the state the machine enters
+        or leaves loses them; ``sink`` takes the rows (CRASH, RESTART, ...)."""
+        while self.changes and self.changes[0].when <= when:
+            step = self.changes.popleft()
+            t = step.when / self.grid
+            wall = time.time()
+            if not step.change.ticks and self._crash_wall is not None:
+                wall, self._crash_wall = self._crash_wall, None
+            record, lost = machine.change(step.change, t, wall, step.reset)
+            reason = self.plan.enter(step)
+            if reason:
+                self.lose(t, [*lost, *arrived(t)], reason)
+            sink(record)
 
 
-def crashes_of(config: RunConfig, machine: int) -> list[Crash]:
-    """The machine's crashes in the plan, in time order."""
-    return sorted(
-        (f for f in config.faults if isinstance(f, Crash) and f.machine == machine),
-        key=lambda c: c.at,
-    )
+def crashes_of(config: RunConfig, machine: int) -> list[Any]:
+    """The machine's crashes in the plan (the faults that open its CRASH windows), in
+    time order."""
+    own = [f for f in config.faults if any(w.machine == machine for w in f.windows())]
+    crashes = [f for f in own if any(w.start == CRASH for w in f.windows())]
+    return sorted(crashes, key=lambda c: c.at)
 
 
 class Node:
@@ -371,7 +373,7 @@ class Node:
             machine._draw()
         if vc and hasattr(machine, "vc"):
             machine.vc = [int(x) for x in vc.split()]
-        if self.faults is not None and self.faults.p_loss > 0:
+        if self.faults is not None:
             for r, stream in self.faults.loss_draws.items():
                 stream.skip(sent_to[r] if r < len(sent_to) else 0)
         for j, stream in self.latency_draws.items():
@@ -388,9 +390,9 @@ class Node:
         simulated crash would have; a run stopped before this process started stops at the
         crash. Return False if the process had restarted already."""
         faults = self.faults
-        if faults is None or not faults.changes or not faults.changes[0][1]:
+        if faults is None or not faults.changes or faults.changes[0].change.ticks:
             return False
-        at = faults.changes[0][0]
+        at = faults.changes[0].when
         faults.apply(at, self.machine, lambda t: [], self._recorder(report))
         if report.stopped_at is None:
             report.stopped_at = at / self.config.grid
@@ -552,8 +554,10 @@ class Node:
                 return (now - start) * speed
             if faults is not None:
                 faults.apply(when, machine, arrived, record_row)
-                if faults.down:  # no tick; what arrived by now is lost
-                    faults.lose(when / self.config.grid, arrived(when / self.config.grid))
+                if not faults.ticking:  # no tick; what arrived by now is lost or waits
+                    if faults.losing:
+                        t = when / self.config.grid
+                        faults.lose(t, arrived(t), faults.losing)
                     continue
             if delay is None:
                 while inbox:
