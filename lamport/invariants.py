@@ -20,8 +20,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from lamport.backend import backend_of
-from lamport.core import CRASH, EVENT_KINDS, INTERNAL, RECEIVE, RESTART, SEND, Event
-from lamport.errors import LogError
+from lamport.core import EVENT_KINDS, INTERNAL, RECEIVE, SEND, STATE_CHANGES, Event
+from lamport.errors import ConfigError, LogError
+from lamport.faults import Window, fault_from_table
+from lamport.plan import Plan
 from lamport.schema import RUN_FILE, log_name
 
 if TYPE_CHECKING:
@@ -72,46 +74,43 @@ def timing_slack(metadata: Mapping[str, Any], rate: float, duration: float) -> i
     return slack + math.ceil(float(exact) * drift * 1e-6)
 
 
-def _crashes(metadata: Mapping[str, Any], machine: int) -> list[Mapping[str, Any]]:
-    """The machine's crashes in the run's fault plan (``run.json``'s ``faults`` tables)."""
-    return [
-        f
-        for f in metadata.get("faults") or ()
-        if isinstance(f, Mapping) and f.get("kind") == "crash" and f.get("machine") == machine
-    ]
+def _windows(metadata: Mapping[str, Any], machine: int) -> list[Window]:
+    """The machine's windows in the run's fault plan (``run.json``'s ``faults`` tables);
+    a table that is no fault is left to the reader that refuses it."""
+    found = []
+    for table in metadata.get("faults") or ():
+        try:
+            fault = fault_from_table(table)
+        except ConfigError:
+            continue
+        found += [w for w in fault.windows() if w.machine == machine]
+    return found
 
 
 def downtime_ticks(metadata: Mapping[str, Any], machine: int, until: float | None = None) -> int:
-    """How many of the machine's scheduled ticks its crash windows remove (0 without
-    crashes): the ticks at instants in [at, at + duration), on the run's timing grid;
-    with ``until`` (a run stopped early), only those before that model time."""
-    windows = _crashes(metadata, machine)
-    if not windows:
+    """How many of the machine's scheduled ticks its windows remove (a crash's, ...; 0
+    without any): the ticks at instants in [at, at + duration), on the run's timing grid
+    (:meth:`lamport.plan.Plan.downtime_ticks`); with ``until`` (a run stopped early),
+    only those before that model time."""
+    if not _windows(metadata, machine):
         return 0
     from lamport.config import RunConfig
 
-    config = RunConfig.from_metadata(metadata)
-    grid = config.grid
-
-    def units(seconds: float) -> int:
-        return math.ceil(Fraction(seconds).limit_denominator(1_000_000) * grid)
-
-    spans = [(units(c["at"]), units(c["at"] + c["duration"])) for c in windows]
-    if until is not None:
-        spans = [(a, min(b, units(until))) for a, b in spans]
-    return sum(1 for when in config.tick_units(machine) if any(a <= when < b for a, b in spans))
+    return Plan(RunConfig.from_metadata(metadata)).downtime_ticks(machine, until)
 
 
 def _fault_row(
     metadata: Mapping[str, Any], machine: int, index: int, e: Event, previous: int, ticks: int
 ) -> list[Violation]:
-    """The problems of a CRASH or RESTART row: it is no tick (its ``tick`` is the ticks so
-    far), it keeps the clock, except that a RESTART after a reset crash sets it to 0."""
+    """The problems of a state change's row (CRASH, RESTART, ...: :data:`STATE_CHANGES`):
+    it is no tick (its ``tick`` is the ticks so far), it keeps the clock, except that a
+    change that may forget it (a RESTART) sets it to 0 when its window says ``reset``."""
     where = _where(machine, index)
     found = []
     if e.tick != ticks:
         found.append(Violation(f"{where}: {e.event} at tick {e.tick}, expected {ticks}"))
-    reset = e.event == RESTART and any(c.get("reset") for c in _crashes(metadata, machine))
+    resets = STATE_CHANGES[e.event].resets
+    reset = resets and any(w.reset for w in _windows(metadata, machine))
     if e.clock != previous and not (reset and e.clock == 0):
         found.append(Violation(f"{where}: {e.event} changes the clock {previous} -> {e.clock}"))
     if e.jump != e.clock - previous:
@@ -245,7 +244,7 @@ def _machine_log(
     ticks = 0
     for index, e in enumerate(events):
         found += _own_machine(machine, index, e)
-        if e.event in (CRASH, RESTART):
+        if e.event in STATE_CHANGES:
             found += _fault_row(metadata, machine, index, e, previous, ticks)
         else:
             ticks += 1
