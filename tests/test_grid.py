@@ -161,7 +161,11 @@ def test_too_many_cells_need_force(tmp_path):
         "p_send": {"from": 0, "to": 1, "num": 101},
         "latency": {"from": 0, "to": 1, "num": MAX_CELLS // 100},
     }
-    grid = small_grid(factors=factors)
+    with pytest.raises(ConfigError, match=r"has 10,100 cells .* use --force"):
+        small_grid(factors=factors)
+    import tomllib
+
+    grid = parse_grid({**tomllib.loads(SMALL), "factors": factors}, force=True)
     assert grid.n_cells > MAX_CELLS
     with pytest.raises(ConfigError, match="use --force"):
         run_grid(grid, tmp_path / "o")

@@ -318,7 +318,7 @@ def results_md() -> str:
 def _grid(args: argparse.Namespace) -> int:
     from lamport.des.grid import load_grid, run_grid
 
-    grid = load_grid(args.file)
+    grid = load_grid(args.file, force=args.force)
     out = args.out or Path("runs") / "des" / f"grid-{grid.name}"
     with progress_bar("runs", show=False if args.quiet else None) as progress:
         result = run_grid(

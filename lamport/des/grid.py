@@ -58,21 +58,27 @@ from pathlib import Path
 from typing import Any
 
 from lamport import __version__
-from lamport.config import RunConfig, read_toml
+from lamport.config import Experiment, RunConfig, read_toml
 from lamport.des.options import DesOptions
 from lamport.des.pool import fork_pool, windowed
 from lamport.errors import ConfigError, LogError, NetworkError, raise_pending_stop
 from lamport.schema import GRID_JSON, GRID_TOML, SUMMARY_COLUMNS, SUMMARY_DTYPES
-from lamport.validate import is_integer, is_number
+from lamport.validate import integer, is_integer, is_number
 
 #: A grid of more cells than this is refused without ``force``.
 MAX_CELLS = 10_000
 #: The most seeds per cell.
 MAX_SEEDS = 10**12
+#: The most values one factor may have (a product is counted before it is built), even
+#: with ``force``: every value is held in memory and checked.
+MAX_FACTOR_VALUES = 100_000
+#: The most machine-ticks of one run (about a quarter of an hour of one core).
+MAX_RUN_TICKS = 10**9
 #: The grid file's own keys; every other top-level key is a fixed model field or DES option.
 GRID_KEYS = ("name", "description", "seeds", "factors")
-#: Model fields a grid sets itself, never a factor.
-RESERVED = ("seed", "experiment", "name", "question")
+#: Model fields a grid sets itself, never a factor. ``experiment`` may be a factor or
+#: fixed: a catalogue experiment's model, the other fields set on top of it.
+RESERVED = ("seed", "name", "question")
 #: Seconds of work per task (and at most per chunk of seeds): big enough that the
 #: per-task cost of a pool or of Dask stays small, small enough that the last tasks
 #: leave no core idle for long.
@@ -89,11 +95,13 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CHUNK_FILE = re.compile(r"seeds-(\d+)-(\d+)\.parquet")
 
 
+@functools.cache
 def model_fields() -> tuple[str, ...]:
     """The RunConfig fields a grid may set or vary."""
     return tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in RESERVED)
 
 
+@functools.cache
 def option_fields() -> tuple[str, ...]:
     """The DesOptions fields a grid may set or vary."""
     return tuple(f.name for f in dataclasses.fields(DesOptions))
@@ -111,6 +119,9 @@ class Grid:
     description: str = ""
     text: str = ""
     first_seed: int = 0
+    #: The catalogue experiments the cells name (``experiment`` factor or fixed key),
+    #: read once: a cell's model starts from its experiment's.
+    experiments: Mapping[int, Experiment] = field(default_factory=dict, compare=False)
 
     @property
     def n_cells(self) -> int:
@@ -138,12 +149,25 @@ class Grid:
     def config(self, cell: Mapping[str, Any], seed: int) -> tuple[RunConfig, DesOptions]:
         """The model and DES options of one run. Raise ConfigError if a value is invalid."""
         settings = {**self.fixed, **cell}
-        options = {k: v for k, v in settings.items() if k in option_fields()}
-        model = {k: v for k, v in settings.items() if k not in options}
+        optional = option_fields()
+        options = {k: v for k, v in settings.items() if k in optional}
+        model = {k: v for k, v in settings.items() if k not in optional}
         if isinstance(model.get("rates"), list):
             model["rates"] = tuple(model["rates"])
-        config = RunConfig(seed=seed, name=self.name, **model)
+        number = model.pop("experiment", None)
+        if number is None:
+            config = RunConfig(seed=seed, name=self.name, **model)
+        else:
+            config = self.experiment(number).config(seed)
+            if model:  # faults add to the experiment's own plan; other fields replace
+                extra = tuple(model.pop("faults", ()))
+                config = dataclasses.replace(config, faults=config.faults + extra, **model)
         return config, DesOptions(**options)
+
+    def experiment(self, number: Any) -> Experiment:
+        """Catalogue experiment ``number``. Raise ConfigError if there is none."""
+        found = self.experiments.get(number) if is_integer(number) else None
+        return found if found is not None else catalogued(number)
 
     def identity(self) -> dict[str, Any]:
         """What makes this grid this grid: its cells, seeds and fixed values."""
@@ -160,18 +184,39 @@ class Grid:
         )
 
 
-def load_grid(path: Path | str) -> Grid:
-    """Read and check a grid file. Raise ConfigError naming the file and the problem."""
+def catalogued(number: Any) -> Experiment:
+    """Catalogue experiment ``number``, read from its file. Raise ConfigError if the
+    number is not a positive integer or names no experiment."""
+    from lamport.config import experiment
+
+    return experiment(integer(number, "experiment", low=1))
+
+
+def load_grid(path: Path | str, force: bool = False) -> Grid:
+    """Read and check a grid file. Raise ConfigError naming the file and the problem
+    (a grid of more than :data:`MAX_CELLS` cells is one, unless ``force``)."""
     path = Path(path)
-    text, data = read_toml(path, "grid file")
     try:
-        return parse_grid(data, text)
+        text, data = read_toml(path, "grid file")
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed TOML (nested too deeply)") from None
+    try:
+        return parse_grid(data, text, force)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
-    """Build a :class:`Grid` from a grid file's table. Raise ConfigError if it is invalid."""
+def too_many_cells(name: str, cells: int) -> ConfigError:
+    return ConfigError(
+        f"grid {name} has {cells:,} cells (limit {MAX_CELLS:,}); use --force to run it anyway"
+    )
+
+
+def parse_grid(data: Mapping[str, Any], text: str = "", force: bool = False) -> Grid:
+    """Build a :class:`Grid` from a grid file's table. Raise ConfigError if it is invalid:
+    an unknown key, a value of the wrong type (booleans are booleans, numbers finite), a
+    value that makes no valid run, or more than :data:`MAX_CELLS` cells without ``force``
+    (counted from the factors' lengths before any cell is built)."""
     settable = model_fields() + option_fields()
     for key in data:
         if key not in GRID_KEYS and key not in settable:
@@ -193,6 +238,9 @@ def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
     raw = data.get("factors")
     if not isinstance(raw, dict) or not raw:
         raise ConfigError("[factors] must be a table with at least one factor")
+    for key, value in data.items():
+        if key not in GRID_KEYS:
+            check_value(value, repr(key))
     factors: dict[str, list[Any]] = {}
     for factor, spec in raw.items():
         if factor not in settable:
@@ -208,15 +256,23 @@ def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
         if len({json.dumps(v) for v in values}) != len(values):
             raise ConfigError(f"factor {factor!r} lists a value twice")
         factors[factor] = values
+    cells = math.prod(len(values) for values in factors.values())
+    if cells > MAX_CELLS and not force:
+        raise too_many_cells(name, cells)
     fixed = {key: value for key, value in data.items() if key not in GRID_KEYS}
+    named = "experiment" in fixed or "experiment" in factors
     for required in dataclasses.fields(RunConfig):
         if (
             required.default is dataclasses.MISSING
             and required.name not in fixed
             and required.name not in factors
+            and not named  # a catalogue experiment gives the model its rates
         ):
             raise ConfigError(f"no {required.name}: give it as a fixed key or a factor")
-    grid = Grid(name, int(seeds), factors, fixed, description, text)
+    experiments = {}
+    for number in factors.get("experiment", [fixed.get("experiment")] if named else []):
+        experiments[number] = catalogued(number)
+    grid = Grid(name, int(seeds), factors, fixed, description, text, experiments=experiments)
     # Every value must make a valid run: check each factor's values against the first
     # cell, once the first cell itself is known to be valid.
     first = grid.cell(0)
@@ -229,12 +285,45 @@ def parse_grid(data: Mapping[str, Any], text: str = "") -> Grid:
     return grid
 
 
+def check_value(value: Any, what: str, depth: int = 0) -> None:
+    """Refuse a value a grid file may not hold: only booleans, integers, finite floats,
+    strings, and lists of those (lists of lists for list-valued fields' products).
+    Raise ConfigError naming ``what``."""
+    if isinstance(value, bool | str) or is_integer(value):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{what}: {value!r} is not a finite number")
+        return
+    if isinstance(value, list) and depth < 2:
+        for item in value:
+            check_value(item, what, depth + 1)
+        return
+    shown = repr(value) if len(repr(value)) <= 60 else type(value).__name__
+    raise ConfigError(f"{what}: {shown} is not a number, string, boolean or list of those")
+
+
+def count_text(n: int) -> str:
+    """A count as digits (``12,000``), or its order of magnitude once it is too long to read."""
+    return f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
+
+
+def run_ticks(config: RunConfig) -> int:
+    """Machine-ticks of one run (exact, however large the rates)."""
+    return sum(config.ticks(i) for i in range(config.n_machines))
+
+
 def _invalid(grid: Grid, cell: Mapping[str, Any]) -> str | None:
     """Why ``cell`` makes no valid run, or None."""
     try:
-        grid.config(cell, 0)
-    except (ConfigError, TypeError) as exc:
+        config, _ = grid.config(cell, 0)
+        ticks = run_ticks(config)
+    # RunConfig and DesOptions raise ConfigError; the others are a net under them, for a
+    # value of a type check_value lets through that a field still cannot take.
+    except (ConfigError, TypeError, ValueError, ArithmeticError) as exc:
         return str(exc)
+    if ticks > MAX_RUN_TICKS:
+        return f"a run of {count_text(ticks)} machine-ticks (limit {MAX_RUN_TICKS:,})"
     return None
 
 
@@ -256,29 +345,47 @@ def _blame(grid: Grid, first: Mapping[str, Any], problem: str) -> str:
 def expand(spec: Any, what: str) -> list[Any]:
     """A factor's values from a list or a compact table (see the module essay)."""
     if isinstance(spec, list):
+        check_value(spec, f"factor {what!r}")
         return list(spec)
     if not isinstance(spec, dict):
+        check_value(spec, f"factor {what!r}")
         raise ConfigError(f"factor {what!r}: values must be a list or a range table, got {spec!r}")
     if "product" in spec:
         extra = set(spec) - {"product", "ascending"}
         if extra:
             raise ConfigError(f"factor {what!r}: unknown key {sorted(extra)[0]!r} in product")
+        ascending = spec.get("ascending", False)
+        if not isinstance(ascending, bool):
+            raise ConfigError(
+                f"factor {what!r}: ascending must be true or false, got {ascending!r}"
+            )
         parts = spec["product"]
         if not isinstance(parts, list) or not parts:
             raise ConfigError(f"factor {what!r}: product must be a non-empty list of value lists")
         axes = [expand(part, what) for part in parts]
-        combos = [list(c) for c in itertools.product(*axes)]
-        if spec.get("ascending", False):
-            combos = [c for c in combos if all(a <= b for a, b in itertools.pairwise(c))]
-        return combos
+        if ascending and not all(is_number(v) for axis in axes for v in axis):
+            raise ConfigError(f"factor {what!r}: an ascending product takes numbers only")
+        # Counted from the axes before one tuple is built: a product of a few long ranges
+        # has more tuples than memory holds.
+        count = _ascending_count(axes) if ascending else math.prod(len(a) for a in axes)
+        if count > MAX_FACTOR_VALUES:
+            raise ConfigError(
+                f"factor {what!r}: product has {count_text(count)} values "
+                f"(limit {MAX_FACTOR_VALUES:,})"
+            )
+        if ascending:
+            return _ascending(axes)
+        return [list(c) for c in itertools.product(*axes)]
     extra = set(spec) - {"from", "to", "step", "num"}
     if extra or "from" not in spec or "to" not in spec or ("step" in spec) == ("num" in spec):
         raise ConfigError(
             f"factor {what!r}: a range is {{from, to, step}} or {{from, to, num}}, got {spec!r}"
         )
     start, stop = spec["from"], spec["to"]
-    if not is_number(start) or not is_number(stop) or stop < start:
-        raise ConfigError(f"factor {what!r}: range needs numbers from <= to, got {spec!r}")
+    if not _finite(start) or not _finite(stop) or stop < start or not _finite(stop - start):
+        raise ConfigError(
+            f"factor {what!r}: range needs finite numbers from <= to, got {_short(spec)}"
+        )
     integral = all(is_integer(spec[k]) for k in spec)
     if "num" in spec:
         num = spec["num"]
@@ -289,15 +396,68 @@ def expand(spec: Any, what: str) -> list[Any]:
         values = [start + (stop - start) * i / (num - 1) for i in range(num)]
     else:
         step = spec["step"]
-        if not is_number(step) or step <= 0:
-            raise ConfigError(f"factor {what!r}: step must be a positive number")
-        count = math.floor((stop - start) / step + 1e-9) + 1
-        if count > MAX_CELLS:
-            raise ConfigError(f"factor {what!r}: range has {count} values (limit {MAX_CELLS})")
+        if not _finite(step) or step <= 0:
+            raise ConfigError(f"factor {what!r}: step must be a positive finite number")
+        steps = (stop - start) / step + 1e-9  # counted before any value is made
+        if not steps < MAX_CELLS:
+            shown = f"{math.floor(steps) + 1:,}" if math.isfinite(steps) else "too many"
+            raise ConfigError(f"factor {what!r}: range has {shown} values (limit {MAX_CELLS})")
+        count = math.floor(steps) + 1
         values = [start + i * step for i in range(count)]
     if integral and "num" not in spec:
         return [int(v) for v in values]
     return [_tidy(v) for v in values]
+
+
+def _finite(x: Any) -> bool:
+    return is_number(x) and math.isfinite(x)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _ascending_count(axes: Sequence[Sequence[Any]]) -> int:
+    """How many tuples of ``itertools.product(*axes)`` are non-decreasing, without
+    building them: for each axis, the tuples ending at each value, summed over the
+    previous axis's values at most as large (prefix sums over its sorted values)."""
+    import bisect
+
+    ends = sorted((v, 1) for v in axes[0])
+    for axis in axes[1:]:
+        values = [v for v, _ in ends]
+        totals = list(itertools.accumulate(w for _, w in ends))
+        ends = sorted(
+            (v, totals[i - 1] if (i := bisect.bisect_right(values, v)) else 0) for v in axis
+        )
+    return sum(w for _, w in ends)
+
+
+def _ascending(axes: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The non-decreasing tuples of ``itertools.product(*axes)``, in its order, walking
+    only prefixes that some tuple completes (so the work follows the tuples kept)."""
+    # The largest value each axis may take and still be completed by the axes after it.
+    highest = [math.inf] * len(axes)
+    for k in range(len(axes) - 1, -1, -1):
+        bound = highest[k + 1] if k + 1 < len(axes) else math.inf
+        fits = [v for v in axes[k] if v <= bound]
+        highest[k] = max(fits) if fits else -math.inf
+    out: list[list[Any]] = []
+
+    def extend(prefix: list[Any], k: int) -> None:
+        if k == len(axes):
+            out.append(list(prefix))
+            return
+        low = prefix[-1] if prefix else -math.inf
+        for value in axes[k]:
+            if low <= value <= highest[k]:
+                prefix.append(value)
+                extend(prefix, k + 1)
+                prefix.pop()
+
+    extend([], 0)
+    return out
 
 
 def _tidy(x: float) -> int | float:
@@ -312,12 +472,7 @@ def task_seeds(grid: Grid, workers: int = 1) -> int:
     """Seeds per task: about :data:`TASK_SECONDS` of runs of the grid's costliest cell,
     and few enough that each of ``workers`` gets :data:`TASKS_PER_WORKER` tasks or
     more. A task may hold several cells' chunks."""
-    worst = 1
-    # Estimating every cell of a large grid costs more than it saves: sample a few.
-    step = max(1, grid.n_cells // 64)
-    for index in range(0, grid.n_cells, step):
-        config, _ = grid.config(grid.cell(index), grid.first_seed)
-        worst = max(worst, sum(config.ticks(i) for i in range(config.n_machines)))
+    worst = max(1, run_ticks(_costliest(grid)[0]))
     by_time = int(TASK_SECONDS / (RUN_SECONDS + worst * TICK_SECONDS))
     by_share = -(-grid.n_runs // (TASKS_PER_WORKER * max(1, workers)))
     return max(1, min(by_time, by_share))
@@ -363,14 +518,21 @@ def _tasks(chunks: Iterator[Chunk], per_task: int) -> Iterator[list[Chunk]]:
         yield task
 
 
-def run_chunks(grid: Grid, chunks: Sequence[Chunk]) -> list[tuple[Chunk, dict[str, list[Any]]]]:
+#: What a chunk gives back: the chunk, its rows as columns, and (when logs are kept)
+#: each run's ``(label, metadata, logs, drops or None)``.
+ChunkResult = tuple[Chunk, dict[str, list[Any]], list[Any]]
+
+
+def run_chunks(grid: Grid, chunks: Sequence[Chunk], keep: bool = False) -> list[ChunkResult]:
     """Run the chunks on the summaries-only path; each chunk's rows as columns.
 
     The columns are :data:`lamport.schema.SUMMARY_COLUMNS` then one per factor
     that is not a summary column already (a list-valued factor such as ``rates``
-    as text, ``"1,3,6"``).
+    as text, ``"1,3,6"``). With ``keep`` every run is simulated with its full
+    record instead (the same rows) and its events come back too.
     """
-    from lamport.des.model import simulate_summary
+    from lamport.des.model import simulate, simulate_summary
+    from lamport.summary import summarize
 
     out = []
     for chunk in chunks:
@@ -379,15 +541,22 @@ def run_chunks(grid: Grid, chunks: Sequence[Chunk]) -> list[tuple[Chunk, dict[st
         columns: dict[str, list[Any]] = {name: [] for name in SUMMARY_COLUMNS}
         # A factor that is also a summary column (p_send, duration) is already there.
         factor_columns: dict[str, list[Any]] = {n: [] for n in cell if n not in columns}
+        kept: list[Any] = []
         for seed in range(first, last + 1):
             config, options = grid.config(cell, seed)
-            rows = simulate_summary(config, options)
+            if keep:
+                result = simulate(config, options)
+                rows = summarize(result.metadata, result.logs, result.dropped)
+                drops = result.dropped if config.faults else None
+                kept.append((config.label, result.metadata, result.logs, drops))
+            else:
+                rows = simulate_summary(config, options)
             for row in rows:
                 for name in SUMMARY_COLUMNS:
                     columns[name].append(row[name])
             for name, values in factor_columns.items():
                 values.extend([factor_text(cell[name])] * len(rows))
-        out.append((chunk, {**columns, **factor_columns}))
+        out.append((chunk, {**columns, **factor_columns}, kept))
     return out
 
 
@@ -431,12 +600,14 @@ class _Local:
         if jobs > 1:
             self.pool = fork_pool(jobs)
 
-    def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
+    def run(self, grid: Grid, tasks: Iterator[list[Chunk]], keep: bool = False) -> Iterator[Any]:
+        """Each task's results, in task order."""
         if self.pool is None:
             for task in tasks:
-                yield run_chunks(grid, task)
+                yield run_chunks(grid, task, keep)
             return
-        yield from windowed(self.pool, functools.partial(run_chunks, grid), tasks, self.jobs * 3)
+        work = functools.partial(run_chunks, grid, keep=keep)
+        yield from windowed(self.pool, work, tasks, self.jobs * 3)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -613,7 +784,8 @@ class _Dask:
                 raise
         self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
 
-    def run(self, grid: Grid, tasks: Iterator[list[Chunk]]) -> Iterator[Any]:
+    def run(self, grid: Grid, tasks: Iterator[list[Chunk]], keep: bool = False) -> Iterator[Any]:
+        """Each task's results, as they complete."""
         from distributed import as_completed
 
         from lamport.errors import stops_held
@@ -623,7 +795,7 @@ class _Dask:
         window = self.jobs * 3
         running = as_completed()
         for task in tasks:
-            running.add(self.client.submit(run_chunks, grid_future, task, pure=False))
+            running.add(self.client.submit(run_chunks, grid_future, task, keep, pure=False))
             while running.count() >= window:
                 yield next(running).result()
         for future in running:
@@ -771,6 +943,49 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     _write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def grid_metadata(grid: Grid, **fields: Any) -> dict[str, Any]:
+    """The metadata of many runs, written once for both kinds: a grid's ``_grid.json``
+    and a sweep's ``sweep.json`` (:func:`lamport.des.sweep.sweep`). The grid's shape
+    (name, cells, seeds, runs, factors) comes first, then ``fields`` (which may
+    replace any of it, as a sweep's list of ``seeds`` does), then the version."""
+    return {
+        "backend": "des",
+        "name": grid.name,
+        "cells": grid.n_cells,
+        "seeds": grid.seeds,
+        "runs": grid.n_runs,
+        "factors": list(grid.factors),
+        **fields,
+        "version": __version__,
+    }
+
+
+def stream(
+    grid: Grid,
+    executor: _Local | _Dask,
+    chunks: Iterator[Chunk],
+    per_task: int,
+    out: Path | None = None,
+    keep: bool = False,
+) -> Iterator[ChunkResult]:
+    """The engine of grids and sweeps: run ``chunks`` in tasks of ``per_task`` seeds on
+    ``executor``, write each chunk's Parquet file into the dataset ``out`` (if given)
+    and yield each chunk's result (:func:`run_chunks`) as it is written. A local pool
+    yields in chunk order, Dask as tasks complete."""
+    types = column_types(grid)
+    for results in executor.run(grid, _tasks(chunks, per_task), keep):
+        raise_pending_stop()
+        for result in results:
+            if out is not None:
+                _write_chunk(out, result[0], result[1], types)
+            yield result
+
+
+def local_executor(jobs: int) -> _Local:
+    """The local executor of ``jobs`` workers (``jobs`` 1: this process)."""
+    return _Local(jobs)
+
+
 def run_grid(
     grid: Grid | Path | str,
     out: Path | str,
@@ -795,12 +1010,9 @@ def run_grid(
     NetworkError if the scheduler cannot be reached.
     """
     if not isinstance(grid, Grid):
-        grid = load_grid(grid)
+        grid = load_grid(grid, force)
     if grid.n_cells > MAX_CELLS and not force:
-        raise ConfigError(
-            f"grid {grid.name} has {grid.n_cells:,} cells (limit {MAX_CELLS:,}); "
-            "use --force to run it anyway"
-        )
+        raise too_many_cells(grid.name, grid.n_cells)
     from lamport.des.size import check_size
 
     # The costliest cell decides whether a run fits in memory.
@@ -824,20 +1036,14 @@ def run_grid(
         per_task = task_seeds(grid, executor.jobs)
         per_chunk = int(existing["chunk_seeds"]) if existing else min(grid.seeds, per_task)
         done = _written(out) if existing else set()
-        metadata = {
-            "backend": "des",
-            "name": grid.name,
-            "description": grid.description,
-            "identity": grid.identity(),
-            "cells": grid.n_cells,
-            "seeds": grid.seeds,
-            "runs": grid.n_runs,
-            "chunk_seeds": per_chunk,
-            "factors": list(grid.factors),
-            "complete": False,
-            "executor_seconds": executor_seconds,
-            "version": __version__,
-        }
+        metadata = grid_metadata(
+            grid,
+            description=grid.description,
+            identity=grid.identity(),
+            chunk_seeds=per_chunk,
+            complete=False,
+            executor_seconds=executor_seconds,
+        )
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -847,18 +1053,14 @@ def run_grid(
         if grid.text:
             _write_text(out / GRID_TOML, grid.text)
         _write_json(out / GRID_JSON, metadata)
-        types = column_types(grid)
         skipped = sum(last - first + 1 for _, first, last in done)
         todo = (c for c in plan(grid, per_chunk) if c not in done)
         total = grid.n_runs
         count = skipped
         if progress is not None:
             progress(count, total)
-        for results in executor.run(grid, _tasks(todo, per_task)):
-            raise_pending_stop()
-            for chunk, columns in results:
-                _write_chunk(out, chunk, columns, types)
-                count += chunk[2] - chunk[1] + 1
+        for chunk, _, _ in stream(grid, executor, todo, per_task, out):
+            count += chunk[2] - chunk[1] + 1
             if progress is not None:
                 progress(count, total)
     finally:
@@ -873,13 +1075,39 @@ def run_grid(
     return GridResult(grid, out, count - skipped, skipped, seconds, metadata)
 
 
+def _cost(config: RunConfig) -> int:
+    return run_ticks(config) + config.n_machines**2
+
+
 def _costliest(grid: Grid) -> tuple[RunConfig, DesOptions]:
-    best = None
+    """The model and options of the grid's costliest run, without walking its cells: each
+    factor at its costliest value (runs grow with the rates and the duration, each on
+    its own), or, if that combination makes no valid run, the costliest of a few
+    cells. Raise ConfigError if a run would exceed :data:`MAX_RUN_TICKS`."""
+    first = grid.cell(0)
+    worst = dict(first)
+    for factor, values in grid.factors.items():
+        if len(values) > 1:
+            costs = [_cost(grid.config({**first, factor: v}, grid.first_seed)[0]) for v in values]
+            worst[factor] = values[costs.index(max(costs))]
+    candidates = [worst]
     step = max(1, grid.n_cells // 64)
-    for index in range(0, grid.n_cells, step):
-        config, options = grid.config(grid.cell(index), grid.first_seed)
-        cost = sum(config.ticks(i) for i in range(config.n_machines)) + config.n_machines**2
-        if best is None or cost > best[0]:
-            best = (cost, config, options)
-    assert best is not None
+    candidates += [grid.cell(index) for index in range(0, grid.n_cells, step)]
+    best = None
+    for cell in candidates:
+        try:
+            config, options = grid.config(cell, grid.first_seed)
+        except ConfigError:
+            continue
+        if best is None or _cost(config) > best[0]:
+            best = (_cost(config), config, options)
+    if best is None:  # every candidate invalid: let the first cell say why
+        return grid.config(first, grid.first_seed)
+    ticks = run_ticks(best[1])
+    if ticks > MAX_RUN_TICKS:
+        raise ConfigError(
+            f"grid {grid.name}: a run of {count_text(ticks)} machine-ticks "
+            f"(limit {MAX_RUN_TICKS:,}); "
+            "lower the rates or the duration"
+        )
     return best[1], best[2]
