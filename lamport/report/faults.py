@@ -4,26 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamport.core import CRASH, RECEIVE, RESTART, TICK_KINDS
-from lamport.faults import DROP_REASONS, Crash, fault_text
+from lamport.core import RECEIVE, TICK_KINDS
+from lamport.faults import DROP_REASONS, fault_text
+from lamport.plan import Plan, Span
 from lamport.report.document import Bullets, Paragraph, Table
 from lamport.result import RunResult
 
+#: How a window reads in the report, by the row kind that opens it; a kind without an
+#: entry reads by its rows' names.
+_STATE_WORDS = {"CRASH": "down", "PAUSE": "paused"}
 
-def _crash_sentence(run: RunResult, crash: Crash) -> str:
-    """What a crash did to its machine: ticks missed, messages lost, the clock on restart
-    and the jump of the first receive after it."""
-    m = crash.machine
+
+def _window_sentence(run: RunResult, plan: Plan, span: Span) -> str:
+    """What a window did to its machine: ticks missed, messages lost or kept, the clock
+    after it and the jump of the first receive after it."""
+    m = span.machine
     log = run.logs[m]
-    end = crash.at + crash.duration
-    rows = [i for i, e in enumerate(log) if e.event in (CRASH, RESTART) and crash.at <= e.t <= end]
-    lost = [d for d in run.dropped if d.recipient == m and d.reason == "crash"]
-    lost = [d for d in lost if crash.at <= d.t <= end]
-    head = f"Machine {m} was down from {crash.at:g} s to {end:g} s"
+    at, end = span.at, span.until
+    opens, closes = span.opens.event, span.closes.event
+    rows = [i for i, e in enumerate(log) if e.event in (opens, closes) and at <= e.t <= end]
+    state = _STATE_WORDS.get(opens, f"between {opens} and {closes}")
+    head = f"Machine {m} was {state} from {at:g} s to {end:g} s"
     if len(rows) < 2:
-        return f"{head}; its log holds no CRASH and RESTART pair for it."
+        return f"{head}; its log holds no {opens} and {closes} pair for it."
     down, up = log[rows[0]], log[rows[1]]
-    missed = _downtime(run, crash)
+    missed = _missed(plan, span)
+    if span.opens.loses:
+        reason = span.opens.loses
+        lost = [d for d in run.dropped if d.recipient == m and d.reason == reason]
+        lost = [d for d in lost if at <= d.t <= end]
+        held = (
+            f"{len(lost)} messages were lost (its queue at the {opens} and what arrived "
+            f"until its {closes})"
+        )
+    else:
+        held = (
+            f"its queue was kept ({down.queue} messages at the {opens}, {up.queue} at the {closes})"
+        )
     clock = (
         f"its clock restarted at 0 (it had reached {down.clock})"
         if up.clock != down.clock
@@ -31,26 +48,17 @@ def _crash_sentence(run: RunResult, crash: Crash) -> str:
     )
     after = next((e for e in log[rows[1] + 1 :] if e.event == RECEIVE), None)
     first = (
-        f"; its first receive after the restart (t = {after.t:.3f} s) jumped by {after.jump}"
+        f"; its first receive after the {closes} (t = {after.t:.3f} s) jumped by {after.jump}"
         if after is not None
-        else "; it received nothing after the restart"
+        else f"; it received nothing after the {closes}"
     )
-    return (
-        f"{head}: {missed} scheduled ticks did not happen, {len(lost)} messages were lost "
-        f"(its queue at the crash and what arrived while it was down), {clock}{first}."
-    )
+    return f"{head}: {missed} scheduled ticks did not happen, {held}, {clock}{first}."
 
 
-def _downtime(run: RunResult, crash: Crash) -> int:
-    """The machine's scheduled ticks inside this crash's window."""
-    from lamport.invariants import downtime_ticks
-
-    table = {
-        "faults": [
-            {"kind": "crash", "machine": crash.machine, "at": crash.at, "duration": crash.duration}
-        ]
-    }
-    return downtime_ticks({**run.metadata, **table}, crash.machine)
+def _missed(plan: Plan, span: Span) -> int:
+    """The machine's scheduled ticks inside this one window."""
+    ticks = plan.config.tick_units(span.machine, plan.units // plan.config.grid)
+    return sum(1 for when in ticks if span.start <= when < span.end)
 
 
 def _conserved(run: RunResult) -> bool:
@@ -73,7 +81,8 @@ def fault_blocks(run: RunResult) -> list[Any]:
         cells = [str(counts[(m, r)]) for r in DROP_REASONS]
         total = sum(counts[(m, r)] for r in DROP_REASONS)
         rows.append([str(m), str(ticks), *cells, str(total)])
-    sentences = [_crash_sentence(run, f) for f in run.config.faults if isinstance(f, Crash)]
+    plan = Plan(run.config)
+    sentences = [_window_sentence(run, plan, span) for span in plan.spans]
     lost = len(run.dropped)
     holds = "holds" if _conserved(run) else "does NOT hold"
     sentences.append(
