@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import signal
@@ -142,6 +143,14 @@ def raise_pending_stop() -> None:
         raise KeyboardInterrupt
     if _stop.fired == signal.SIGTERM:
         raise Terminated
+
+
+def write_failure(exc: OSError) -> str:
+    """Why a write failed, in a few lower-case words: ``no space left on device``,
+    ``file too large`` (a file-size limit, ``ulimit -f``)."""
+    if exc.errno == errno.EFBIG:
+        return "file too large"
+    return (exc.strerror or str(exc)).lower()
 
 
 def fail(message: str) -> NoReturn:

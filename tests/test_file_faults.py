@@ -181,3 +181,59 @@ def test_the_lock_is_released_after_publishing(tmp_path):
     assert _hidden(tmp_path) == []
     lock_out(tmp_path / "r")  # ours to take again
     unlock_out(tmp_path / "r")
+
+
+#: Every mode that writes a run, with a model whose logs grow to ~5 KB a machine.
+MODES = {
+    "des": ("lamport.des", ()),
+    "threads": ("lamport.realtime", ("--speed", "10")),
+    "processes": ("lamport.realtime", ("--speed", "10", "--processes")),
+    "processes-faults": (
+        "lamport.realtime",
+        ("--speed", "10", "--processes", "--fault", "loss 0.2"),
+    ),
+    "real-crash": (
+        "lamport.realtime",
+        ("--speed", "10", "--processes", "--real-crash", "--fault", "crash 1 at 8 for 3"),
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_file_size_limit_is_one_line_exit_2_and_nothing_left_in_every_mode(tmp_path, mode):
+    """Issue 22's class: a write that fails (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG as a full
+    disk gives ENOSPC) in any mode, at any point (the launcher's private files, a node's
+    log at its first rows or mid-run) is one line, exit status 2, no run published, no
+    partial directory, no private directory left, and an earlier run untouched."""
+    module, extra = MODES[mode]
+    args = ("run", "--rates", "6,6,6", "--duration", "20", "--quiet", *extra, "--out", "r")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+
+    def start(limit: int | None) -> subprocess.Popen[str]:
+        def limited() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "200", "TMPDIR": str(temp)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=limited if limit is not None else None,
+        )
+
+    code, err = _finish(start(None))
+    assert code == 0, err
+    before = _digest(tmp_path / "r")
+    for limit in (100, 1500, 4000):
+        code, err = _finish(start(limit))
+        assert code == 2, (limit, code, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (limit, err)
+        assert "file too large" in lines[0], (limit, err)
+        assert _digest(tmp_path / "r") == before, limit
+        assert _hidden(tmp_path) == [], limit
+        assert list(temp.iterdir()) == [], limit  # the nodes' private directory is gone

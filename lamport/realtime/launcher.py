@@ -74,9 +74,16 @@ import lamport
 from lamport.backend import get_backend
 from lamport.config import RunConfig
 from lamport.core import RECEIVE, SEND
-from lamport.errors import ConfigError, NetworkError
+from lamport.errors import ConfigError, LogError, NetworkError, write_failure
 from lamport.faults import Drop, fault_text
-from lamport.logs import Staging, cannot_write, read_drops_file, read_log, write_drops, write_json
+from lamport.logs import (
+    Staging,
+    cannot_write,
+    read_drops_file,
+    read_log,
+    write_drops,
+    write_json,
+)
 from lamport.realtime.auth import new_secret, write_secret
 from lamport.realtime.capacity import room_for
 from lamport.realtime.node import NodeReport, Progress, crashes_of
@@ -223,6 +230,8 @@ class _Watch:
     done: set[int] = field(default_factory=set)  # said "done": their files are complete
     ended: set[int] = field(default_factory=set)  # their pipes closed: the process exited
     errors: dict[int, str] = field(default_factory=dict)  # their "error:" line
+    #: Why a node could not write its files (its "unwritable" line): the run is lost.
+    unwritable: str | None = None
 
 
 class Launcher:
@@ -276,6 +285,8 @@ class Launcher:
         self._start_line = ""
         self._pipes: _Pipes | None = None
         self._no_more_crashes = threading.Event()
+        #: Why a node could not write its files, if one could not: nothing is published.
+        self._unwritable: str | None = None
         self._argv: Callable[[int], list[str]] = lambda i: []
         self._env: dict[str, str] = {}
 
@@ -293,21 +304,37 @@ class Launcher:
         real = options.real_crash
         _check_launcher_capacity(n, sum(1 for i in range(n) if real and crashes_of(config, i)))
         staging = Staging(self.out) if self.out is not None else None
-        private = Path(tempfile.mkdtemp(prefix="lamport-run-"))  # 0700
+        try:
+            private = Path(tempfile.mkdtemp(prefix="lamport-run-"))  # 0700
+        except OSError as exc:
+            if staging is not None:
+                staging.discard()
+            raise LogError(
+                f"cannot make a private directory for the nodes' secret ({write_failure(exc)})"
+            ) from None
         keep = False
         try:
             folder = staging.create() if staging is not None else private / "nodes"
             folder.mkdir(exist_ok=True)
-            with network_log(folder if staging is not None else None):
-                write_secret(private / "secret", self.secret)
-                write_json(private / "config.json", _node_config(config, options))
+            with network_log(folder if staging is not None else None) as netlog:
+                try:
+                    write_secret(private / "secret", self.secret)
+                    write_json(private / "config.json", _node_config(config, options))
+                except OSError as exc:
+                    raise LogError(
+                        f"{private}: cannot write the nodes' secret and config "
+                        f"({write_failure(exc)})"
+                    ) from None
                 try:
                     self._spawn(private, folder)
                     self._supervise()
                 finally:
-                    keep = self.started.is_set()
                     self._reap()
+                if self._unwritable is not None:
+                    raise self._write_error()
                 reports = self._reports(folder)
+            if netlog is not None and netlog.error is not None and staging is not None:
+                raise cannot_write(staging.out, netlog.error)
             if self.kills:
                 account_for_kills(reports, _kill_windows(config, self.kills))
             metadata = self.record.processes_metadata(reports, self._offsets, self.dead, self.kills)
@@ -507,6 +534,7 @@ class Launcher:
         hurried = False
         last_live = 0.0
         kill_at: float | None = None
+        cutting = False
         exited: dict[tuple[int, int], float] = {}  # (machine, generation): seen exited at
         try:
             while len(ended) < n:
@@ -527,6 +555,9 @@ class Launcher:
                             )
                             crasher.start()
                     continue
+                if watch.unwritable is not None and not cutting:
+                    cutting = True  # stopped for a failed write: as long as for a stop
+                    kill_at = now + STOP_LIMIT
                 if self.stop.is_set() and self.record.stopped is None:
                     self.record.stopped = now
                     self._tell_all("stop")
@@ -602,6 +633,11 @@ class Launcher:
                     self._offsets[i] = float(rest)
             elif word == "done":
                 watch.done.add(i)
+            elif word == "unwritable" and watch.unwritable is None:
+                # A log cut short is no run: stop every node now, publish nothing.
+                watch.unwritable = self._unwritable = rest or "write error"
+                self._tell_all("stop")
+                self._tell_all("hurry")
         elif kind == "err":
             if line.startswith("error: "):
                 watch.errors[i] = line[len("error: ") :]
@@ -621,8 +657,8 @@ class Launcher:
                 self._record_death(i, _describe_exit(status), watch.errors.get(i))
 
     def _record_death(self, i: int, how: str, error: str | None) -> None:
-        if any(d["machine"] == i for d in self.dead):
-            return
+        if self._unwritable is not None or any(d["machine"] == i for d in self.dead):
+            return  # a run stopped for a failed write is not published: no deaths to tell
         at = (time.monotonic() - self.record.start) * self.options.speed
         entry: dict[str, Any] = {"machine": i, "at": round(max(at, 0.0), 3), "exit": how}
         if error:
@@ -636,10 +672,17 @@ class Launcher:
             proc.kill()
             self._record_death(i, f"killed: {why}", None)
 
+    def _write_error(self) -> LogError:
+        """The one line for a node's failed write: the run's ``--out``, the node's reason."""
+        where = f"--out {self.out}" if self.out is not None else "the nodes' folder"
+        return LogError(f"{where}: cannot write ({self._unwritable})")
+
     def _check_set_up(self, watch: _Watch, set_up_by: float) -> None:
         """Before the start: raise if stopped, if a node exited, or if set-up takes too long."""
         if self.stop.is_set():
             raise KeyboardInterrupt
+        if watch.unwritable is not None:
+            raise self._write_error()
         if watch.ended:
             i = min(watch.ended, key=lambda j: (j not in watch.errors, j))
             status = self._procs[i].poll()

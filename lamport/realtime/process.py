@@ -70,8 +70,8 @@ from typing import IO, Any
 from lamport.backend import get_backend
 from lamport.config import RunConfig
 from lamport.core import INTERNAL, SEND, Event
-from lamport.errors import ConfigError, LogError, NetworkError
-from lamport.logs import read_log, write_drops
+from lamport.errors import ConfigError, NetworkError, write_failure
+from lamport.logs import cannot_write, read_log, write_drops
 from lamport.realtime.auth import read_secret
 from lamport.realtime.node import POLL, Node, NodeFaults, NodeReport, crashes_of
 from lamport.realtime.options import RealtimeOptions
@@ -240,10 +240,18 @@ class _AppendFile:
     ``header(path)`` writes a fresh file's header, on disk at once: a node killed before
     its first row still leaves a valid file. ``append``: a process started again after a
     real crash goes on with the file its predecessor left (cut to its last whole line).
-    Raise LogError if the file cannot be opened; a later write error is kept in ``error``.
+    Raise LogError if the file cannot be opened; a later write error (a full disk, a
+    file-size limit) is kept in ``error`` and handed to ``failed`` at once, and nothing
+    more is written.
     """
 
-    def __init__(self, path: Path, header: Callable[[Path], None], append: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: Callable[[Path], None],
+        append: bool = False,
+        failed: Callable[[OSError], None] | None = None,
+    ) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if append:
@@ -252,9 +260,12 @@ class _AppendFile:
                 header(path)
             self.handle: IO[str] = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            raise LogError(f"--out {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
+            if failed is not None:
+                failed(exc)
+            raise cannot_write(path.parent, exc) from None
         self.writer = csv.writer(self.handle, lineterminator="\n")
         self.error: OSError | None = None
+        self.failed = failed
 
     def __call__(self, row: Sequence[Any]) -> None:
         if self.error is None:
@@ -263,25 +274,34 @@ class _AppendFile:
                 self.handle.flush()
             except OSError as exc:
                 self.error = exc
+                if self.failed is not None:
+                    self.failed(exc)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.handle.close()
 
 
-def _log_file(path: Path, columns: Sequence[str], append: bool = False) -> _AppendFile:
+def _log_file(
+    path: Path,
+    columns: Sequence[str],
+    append: bool = False,
+    failed: Callable[[OSError], None] | None = None,
+) -> _AppendFile:
     """This machine's log, written as events happen and flushed at every tick."""
 
     def header(target: Path) -> None:
         with open(target, "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle, lineterminator="\n").writerow(columns)
 
-    return _AppendFile(path, header, append)
+    return _AppendFile(path, header, append, failed)
 
 
-def _drop_file(path: Path, append: bool = False) -> _AppendFile:
+def _drop_file(
+    path: Path, append: bool = False, failed: Callable[[OSError], None] | None = None
+) -> _AppendFile:
     """The messages the plan lost at this node: rows of ``network.csv``, flushed as they come."""
-    return _AppendFile(path, lambda target: write_drops(target, ()), append)
+    return _AppendFile(path, lambda target: write_drops(target, ()), append, failed)
 
 
 def cut_torn_line(path: Path) -> None:
@@ -348,10 +368,20 @@ class _StateFile:
     before it on disk (the page cache outlives the process; ``--real-crash`` kills
     processes, not hosts, so there is no fsync per tick)."""
 
-    def __init__(self, path: Path, state: SavedState) -> None:
-        cut_torn_line(path)
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def __init__(
+        self, path: Path, state: SavedState, failed: Callable[[OSError], None] | None = None
+    ) -> None:
+        try:
+            cut_torn_line(path)
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if failed is not None:
+                failed(exc)
+            raise cannot_write(path.parent, exc) from None
         self.state = state
+        self.failed = failed
+        #: The first write that failed (a full disk): nothing more is written.
+        self.error: OSError | None = None
         #: The latency draws spent so far, by sender (the node's, once it is built).
         self.latency: Callable[[], Sequence[int]] | None = None
 
@@ -359,8 +389,13 @@ class _StateFile:
         self.state = self.state.after(event)
         if self.latency is not None:  # a tick's draws come before its row
             self.state = dataclasses.replace(self.state, latency=tuple(self.latency()))
-        with contextlib.suppress(OSError):
-            os.write(self.fd, self.state.line().encode("ascii"))
+        if self.error is None:
+            try:
+                os.write(self.fd, self.state.line().encode("ascii"))
+            except OSError as exc:
+                self.error = exc
+                if self.failed is not None:
+                    self.failed(exc)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -457,6 +492,9 @@ def run_node(
     hurry = hurry if hurry is not None else threading.Event()
     config, options = spec.config, spec.options
     n = config.n_machines
+    unwritable = _Unwritable(stop, hurry)
+    if spec.control == "stdio":  # the launcher hears of a failed write even before the start
+        unwritable.say = _print_line
     if spec.listen_fd is not None:
         listener = socket.socket(fileno=spec.listen_fd)
     else:
@@ -464,17 +502,22 @@ def run_node(
     columns = log_columns(config.clock)
     rejoining = spec.rejoin is not None
     state = restore_state(spec.out, spec.machine) if rejoining else SavedState()
-    log_file = _log_file(spec.out / log_name(spec.machine), columns, append=rejoining)
-    closing: list[Any] = [log_file, listener]
+    closing: list[Any] = [listener]
     try:
+        log_file = _log_file(
+            spec.out / log_name(spec.machine), columns, append=rejoining, failed=unwritable
+        )
+        closing.append(log_file)
         sink: Callable[[Event], None] = log_file
         if spec.real_crash:
-            state_log = _StateFile(spec.out / state_file(spec.machine), state)
+            state_log = _StateFile(spec.out / state_file(spec.machine), state, unwritable)
             closing.append(state_log)
             sink = _both(log_file, state_log)
         faults = None
         if config.faults:
-            drop_file = _drop_file(spec.out / drops_file(spec.machine), append=rejoining)
+            drop_file = _drop_file(
+                spec.out / drops_file(spec.machine), append=rejoining, failed=unwritable
+            )
             closing.append(drop_file)
             faults = NodeFaults(
                 config,
@@ -514,6 +557,8 @@ def run_node(
     listen = node.address
     addresses = [spec.peers.get(j, listen) for j in range(n)]
     stdio = _Stdio(stop, hurry, node.transport.rejoin) if spec.control == "stdio" else None
+    if stdio is not None:
+        unwritable.say = stdio.say
     started = _Starter(node, spec, stdio, stop)
     deadline = time.monotonic() + options.connect_timeout
     reporter = None
@@ -534,14 +579,14 @@ def run_node(
         started.finish()
         for thing in reversed(closing):
             thing.close()
+    if unwritable.error is not None:  # before all else: what it wrote is not the run
+        raise cannot_write(spec.out, unwritable.error)
     if report.error is not None:
         raise NetworkError(report.error)
     if started.error is not None:
         raise started.error
     if started.epoch is None and not (rejoining and report.stopped_at is not None):
         raise KeyboardInterrupt
-    if log_file.error is not None:
-        raise LogError(f"--out {spec.out}: {(log_file.error.strerror or '').lower()}")
     data = {
         "machine": spec.machine,
         "backend": "realtime",
@@ -567,10 +612,40 @@ def run_node(
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
     except OSError as exc:
-        raise LogError(f"--out {spec.out}: {(exc.strerror or str(exc)).lower()}") from None
+        unwritable(exc)
+        raise cannot_write(spec.out, exc) from None
     if stdio is not None:
         stdio.say("done")
     return data
+
+
+def _print_line(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(line, flush=True)
+
+
+class _Unwritable:
+    """The first write of this node's files that failed (a full disk, a file-size limit).
+
+    The node stops at once, and under a launcher says ``unwritable <reason>`` on its
+    stdout first: the launcher stops the whole run and publishes nothing (a run with
+    a log cut short is no run). :func:`run_node` then raises the one-line LogError.
+    """
+
+    def __init__(self, stop: threading.Event, hurry: threading.Event) -> None:
+        self.stop = stop
+        self.hurry = hurry
+        self.error: OSError | None = None
+        #: The launcher's side channel, once there is one.
+        self.say: Callable[[str], None] | None = None
+
+    def __call__(self, exc: OSError) -> None:
+        if self.error is None:
+            self.error = exc
+            if self.say is not None:
+                self.say(f"unwritable {write_failure(exc)}")
+        self.stop.set()
+        self.hurry.set()
 
 
 def _both(log_file: _AppendFile, state_log: _StateFile) -> Callable[[Event], None]:

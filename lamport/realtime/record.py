@@ -16,15 +16,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamport import __version__
 from lamport.config import RunConfig
 from lamport.errors import ConfigError
+from lamport.plan import run_metadata
 from lamport.realtime.node import NodeReport
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.shutdown import Shutdown
@@ -120,49 +121,38 @@ class RunRecord:
         """``run.json`` of a run whose nodes left these reports."""
         n = self.config.n_machines
         options = self.options
-        dropped = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
+        # messages a node could not send, by recipient; the fault plan's losses are added
+        unsent = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
         lost = [d for r in reports for d in r.lost]
-        for d in lost:  # the fault plan's losses count for their recipients too
-            dropped[d.recipient] += 1
         stops = [r.stopped_at for r in reports if r.stopped_at is not None]
         interrupted = self.stop.is_set() and bool(stops)
         signum = self.stop.signal if isinstance(self.stop, Shutdown) else None
         lateness = [x for r in reports for x in r.lateness]
-        metadata: dict[str, Any] = {"backend": "realtime", **self.config.metadata()}
-        metadata.update(
+        return run_metadata(
+            "realtime",
+            self.config,
             {
-                "options": {
-                    "speed": options.speed,
-                    "base_port": options.base_port,
-                    "connect_timeout": options.connect_timeout,
-                    "latency": options.latency,
-                    "latency_dist": options.latency_dist,
-                    "latency_spread": options.latency_spread,
-                },
                 "speed": options.speed,
-                # the extra latency per message, as the DES records its latency
+                "base_port": options.base_port,
+                "connect_timeout": options.connect_timeout,
                 "latency": options.latency,
                 "latency_dist": options.latency_dist,
                 "latency_spread": options.latency_spread,
-                "start_epoch": self.start_epoch,
-                "version": __version__,
-                "queued_at_end": [r.queued for r in reports],
+            },
+            start_epoch=self.start_epoch,
+            queued=[r.queued for r in reports],
+            lost=lost,
+            dropped=unsent,
+            top={"speed": options.speed},
+            more={
                 "interrupted": interrupted,
                 "stop_signal": signal.Signals(signum).name if interrupted and signum else None,
                 "stopped_at": round(self.stopped_at(stops), 6) if interrupted else None,
                 "drained": all(r.drained for i, r in enumerate(reports) if i not in self.hold),
                 "ports": self.ports,
                 **_lateness_summary(lateness, self.config, options.speed),
-            }
+            },
         )
-        if any(dropped) or self.config.faults:
-            metadata["dropped"] = dropped
-        if self.config.faults:
-            metadata["dropped_by_reason"] = {
-                reason: sum(1 for d in lost if d.reason == reason)
-                for reason in ("crash", "partition", "loss")
-            }
-        return metadata
 
     def processes_metadata(
         self,
@@ -201,19 +191,41 @@ def _lateness_summary(lateness: list[float], config: RunConfig, speed: float) ->
     }
 
 
+class NetworkLog(logging.FileHandler):
+    """``network.log``: the network's warnings, written as they come. A write that fails
+    (a full disk) prints no traceback: the first such error is kept in ``error`` and
+    nothing more is written; whoever publishes the run refuses it then."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, delay=True)
+        self.error: OSError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.error is None:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) and self.error is None:
+            self.error = exc
+        elif not isinstance(exc, OSError):
+            super().handleError(record)
+
+
 @contextlib.contextmanager
-def network_log(folder: Path | None) -> Iterator[None]:
+def network_log(folder: Path | None) -> Iterator[NetworkLog | None]:
     """Copy the network's warnings to ``network.log`` in ``folder`` (a run directory being
-    written) while the block runs; nothing without a folder."""
+    written) while the block runs, and give its handler (its ``error``, if a write
+    failed); nothing without a folder."""
     if folder is None:
-        yield
+        yield None
         return
-    handler = logging.FileHandler(folder / "network.log", delay=True)
+    handler = NetworkLog(folder / "network.log")
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
     try:
-        yield
+        yield handler
     finally:
         log.removeHandler(handler)
         handler.close()
