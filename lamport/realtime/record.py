@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamport import __version__
 from lamport.config import RunConfig
 from lamport.errors import ConfigError
+from lamport.plan import run_metadata
 from lamport.realtime.node import NodeReport
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.shutdown import Shutdown
@@ -121,49 +121,38 @@ class RunRecord:
         """``run.json`` of a run whose nodes left these reports."""
         n = self.config.n_machines
         options = self.options
-        dropped = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
+        # messages a node could not send, by recipient; the fault plan's losses are added
+        unsent = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
         lost = [d for r in reports for d in r.lost]
-        for d in lost:  # the fault plan's losses count for their recipients too
-            dropped[d.recipient] += 1
         stops = [r.stopped_at for r in reports if r.stopped_at is not None]
         interrupted = self.stop.is_set() and bool(stops)
         signum = self.stop.signal if isinstance(self.stop, Shutdown) else None
         lateness = [x for r in reports for x in r.lateness]
-        metadata: dict[str, Any] = {"backend": "realtime", **self.config.metadata()}
-        metadata.update(
+        return run_metadata(
+            "realtime",
+            self.config,
             {
-                "options": {
-                    "speed": options.speed,
-                    "base_port": options.base_port,
-                    "connect_timeout": options.connect_timeout,
-                    "latency": options.latency,
-                    "latency_dist": options.latency_dist,
-                    "latency_spread": options.latency_spread,
-                },
                 "speed": options.speed,
-                # the extra latency per message, as the DES records its latency
+                "base_port": options.base_port,
+                "connect_timeout": options.connect_timeout,
                 "latency": options.latency,
                 "latency_dist": options.latency_dist,
                 "latency_spread": options.latency_spread,
-                "start_epoch": self.start_epoch,
-                "version": __version__,
-                "queued_at_end": [r.queued for r in reports],
+            },
+            start_epoch=self.start_epoch,
+            queued=[r.queued for r in reports],
+            lost=lost,
+            dropped=unsent,
+            top={"speed": options.speed},
+            more={
                 "interrupted": interrupted,
                 "stop_signal": signal.Signals(signum).name if interrupted and signum else None,
                 "stopped_at": round(self.stopped_at(stops), 6) if interrupted else None,
                 "drained": all(r.drained for i, r in enumerate(reports) if i not in self.hold),
                 "ports": self.ports,
                 **_lateness_summary(lateness, self.config, options.speed),
-            }
+            },
         )
-        if any(dropped) or self.config.faults:
-            metadata["dropped"] = dropped
-        if self.config.faults:
-            metadata["dropped_by_reason"] = {
-                reason: sum(1 for d in lost if d.reason == reason)
-                for reason in ("crash", "partition", "loss")
-            }
-        return metadata
 
     def processes_metadata(
         self,
