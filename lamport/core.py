@@ -76,6 +76,7 @@ jitter stream and every link a latency stream (:func:`jitter_stream`,
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -316,6 +317,40 @@ def loss_stream(seed: int, sender: int, recipient: int, block: int = 64) -> Unif
     return _side_stream(seed, (_LOSS_KEY, sender, recipient), block)
 
 
+#: Up to this many machines, each machine keeps its send targets built (N^2 for the run,
+#: a few kilobytes): the catalogue's path. Above it a machine keeps none and works out a
+#: send's recipients when it happens (:class:`_Targets`): memory linear in N.
+KEPT_TARGETS = 64
+
+
+@functools.lru_cache(maxsize=4)
+def _ids(n_machines: int) -> tuple[tuple[int, ...], list[str]]:
+    """The machine ids and their log labels, one pair per run size, shared by every machine."""
+    ids = tuple(range(n_machines))
+    return ids, [str(i) for i in ids]
+
+
+class _Targets:
+    """A machine's send targets worked out per send, for runs above :data:`KEPT_TARGETS`
+    machines: indexed by :func:`choose_action`'s action as the kept list is (a peer index,
+    or -1 for every peer), it returns ``(recipients, peer label)`` built from the run's
+    shared ids, so a machine holds nothing that grows with N."""
+
+    __slots__ = ("ids", "labels", "me")
+
+    def __init__(self, me: int, n_machines: int) -> None:
+        self.me = me
+        self.ids, self.labels = _ids(n_machines)
+
+    def __getitem__(self, action: int) -> tuple[tuple[int, ...], str]:
+        me = self.me
+        if action < 0:
+            ids, labels = self.ids, self.labels
+            return ids[:me] + ids[me + 1 :], "+".join(labels[:me] + labels[me + 1 :])
+        peer = action + 1 if action >= me else action  # peers in ascending id, me left out
+        return (peer,), self.labels[peer]
+
+
 def choose_action(u: float, p_send: float, n_peers: int) -> int | None:
     """Map one uniform draw to an action: a peer index, -1 for all peers, None for internal.
 
@@ -366,7 +401,6 @@ class Machine:
         "messages",
         "n_machines",
         "p_send",
-        "peers",
         "queue",
         "received",
         "receives",
@@ -384,13 +418,16 @@ class Machine:
         self.machine_id = machine_id
         self.n_machines = n_machines
         self.p_send = float(p_send)
-        self.peers = tuple(i for i in range(n_machines) if i != machine_id)
-        self._labels = [str(i) for i in range(n_machines)]
-        # Recipients and log label per action: one per single peer, then all peers.
-        self._targets: list[tuple[tuple[int, ...], str]] = [
-            ((p,), self._labels[p]) for p in self.peers
-        ]
-        self._targets.append((self.peers, "+".join(self._labels[p] for p in self.peers)))
+        self._labels = _ids(n_machines)[1]
+        # Recipients and log label per action: one per single peer, then all peers; kept
+        # for small runs, worked out per send for large ones (:class:`_Targets`).
+        self._targets: list[tuple[tuple[int, ...], str]] | _Targets
+        if n_machines <= KEPT_TARGETS:
+            peers = self.peers
+            self._targets = [((p,), self._labels[p]) for p in peers]
+            self._targets.append((peers, "+".join(self._labels[p] for p in peers)))
+        else:
+            self._targets = _Targets(machine_id, n_machines)
         self._draw = draw
         self.clock = 0
         self.ticks = 0
@@ -409,6 +446,11 @@ class Machine:
         #: ``deliver(message)`` puts an arrived message at the back of the queue.
         #: It is the queue's own append, bound once: the DES calls it per message.
         self.deliver: Callable[[Message], None] = self.queue.append
+
+    @property
+    def peers(self) -> tuple[int, ...]:
+        """The other machines' ids, ascending: the order a send's draw counts them in."""
+        return tuple(i for i in range(self.n_machines) if i != self.machine_id)
 
     def tick(self, t: float, wall: float) -> tuple[Event, Outgoing | None]:
         """Run one tick at model time ``t`` (``wall`` is only recorded).
@@ -464,7 +506,7 @@ class Machine:
         u = self._draw()
         if u >= self.p_send:
             return None
-        action: int = choose_action(u, self.p_send, len(self.peers))  # type: ignore[assignment]
+        action: int = choose_action(u, self.p_send, self.n_machines - 1)  # type: ignore[assignment]
         recipients, self._peer = self._targets[action]  # -1 (all peers) is the last entry
         me = self.machine_id
         sent = self.sent = self.sent + 1
