@@ -35,7 +35,7 @@ from lamport.config import (
 )
 from lamport.core import CLOCK_KINDS, KINDS, LAMPORT
 from lamport.errors import ConfigError
-from lamport.faults import plan_label
+from lamport.faults import fault_forms, plan_label
 from lamport.logs import number_text
 from lamport.validate import parse_float
 
@@ -125,8 +125,7 @@ def add_fault_option(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="SPEC",
-        help="inject a fault (repeatable): 'crash M at T for D [reset]', "
-        "'partition 0|1,2 at T for D', 'loss P', 'delay S->R +SEC at T for D'; "
+        help=f"inject a fault (repeatable): {fault_forms()}; "
         "added to the experiment file's [[faults]] (see docs/faults.md)",
     )
 

@@ -294,6 +294,11 @@ _KINDS: dict[str, type[Fault]] = {cls.kind: cls for cls in FAULT_KINDS}
 _FORMS = " | ".join(cls.form for cls in FAULT_KINDS)
 
 
+def fault_forms() -> str:
+    """Every kind's ``--fault`` form, quoted, for a command's help."""
+    return ", ".join(f"'{cls.form}'" for cls in FAULT_KINDS)
+
+
 def parse_fault(text: str) -> Fault:
     """One ``--fault`` string as a fault. Raise ConfigError naming it if malformed
     (numbers are ASCII digits)."""
