@@ -20,15 +20,13 @@
 The CLI prints ``ok`` with the counts (exit 0), or one line per problem up to
 ``--limit`` (exit 1).
 
-Reading a million-event run through the csv module costs seconds, so the logs
-are read with pandas when they parse cleanly; anything pandas does not read
-exactly as :func:`lamport.logs.read_log` would (a short row, a non-finite time,
-a bad number) falls back to ``read_log``, which names the file and line.
+The logs are read by :func:`lamport.logs.read_logs`, the one reader every command
+uses (fast, with the exact reader's verdict): what it refuses, export and report
+refuse too, with the same line.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,19 +37,9 @@ from lamport.backend import backend_of
 from lamport.core import HLC, RECEIVE, RESTART, SEND, TICK_KINDS, VECTOR, Event, physical_clock
 from lamport.errors import LogError
 from lamport.faults import Drop
-from lamport.schema import (
-    COLUMNS,
-    DTYPES,
-    LOG_PATTERN,
-    NETWORK_FILE,
-    RUN_FILE,
-    RUNS_DIR,
-    SWEEP_FILE,
-    header_kind,
-    log_name,
-)
+from lamport.schema import NETWORK_FILE, RUN_FILE, RUNS_DIR, SWEEP_FILE, log_name
 
-__all__ = ["DEFAULT_LIMIT", "CheckReport", "check_logs", "check_run", "main", "read_logs"]
+__all__ = ["DEFAULT_LIMIT", "CheckReport", "check_logs", "check_run", "main"]
 
 #: Problems the CLI prints before it says how many more there are.
 DEFAULT_LIMIT = 20
@@ -430,7 +418,7 @@ def check_run(run_dir: str | Path) -> CheckReport:
     is not a readable run: missing, no or malformed ``run.json``, a log missing
     or not parsing against the schema.
     """
-    from lamport.logs import read_drops, read_metadata
+    from lamport.logs import read_drops, read_logs, read_metadata
 
     run_dir = Path(run_dir)
     # The check allocates records and no reference cycles: the cycle collector's
@@ -458,6 +446,7 @@ def check_run(run_dir: str | Path) -> CheckReport:
 def _check_imported(run_dir: Path, metadata: Mapping[str, Any]) -> CheckReport:
     """Lamport's rules on an imported run, as far as its fields allow, naming source lines."""
     from lamport.imports.rules import rule_problems, source_lines
+    from lamport.logs import read_logs
 
     n = len(metadata["rates"])
     logs = read_logs(run_dir, n, imported=True)
@@ -466,108 +455,6 @@ def _check_imported(run_dir: Path, metadata: Mapping[str, Any]) -> CheckReport:
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
     events = sum(len(x) for x in logs)
     return CheckReport(n, events, messages, problems, checked=checked, not_checked=not_checked)
-
-
-def read_logs(run_dir: str | Path, n_machines: int, imported: bool = False) -> list[list[Event]]:
-    """Read every ``machine-<id>.csv`` of a run directory, fast.
-
-    The same events as :func:`lamport.logs.read_run` (which this falls back to
-    for any file pandas does not read cleanly, so its one-line errors apply):
-    :class:`lamport.core.VectorEvent` records for logs with a ``vc`` column.
-    Raise LogError naming the file and line if a log is missing or malformed,
-    or the directory holds a log for a machine ``run.json`` does not list.
-    """
-    from lamport.logs import read_log
-
-    run_dir = Path(run_dir)
-    names = {log_name(m) for m in range(n_machines)}
-    extra = sorted(p.name for p in run_dir.glob(LOG_PATTERN) if p.name not in names)
-    if extra:
-        raise LogError(f"{run_dir}: {extra[0]} but run.json lists {n_machines} machines")
-    logs: list[list[Event]] = []
-    for machine in range(n_machines):
-        path = run_dir / log_name(machine)
-        fast = None if imported else _read_fast(path)
-        logs.append(read_log(path, imported) if fast is None else fast)
-    return logs
-
-
-#: The schema's plain numeric dtypes, which the fast reader asks pandas for as they are.
-_NUMBERS = ("float64", "int64")
-#: pandas dtypes the fast reader asks for, from the schema's: numbers as numbers, text and
-#: the nullable integers (``msg_clock``, parsed below: empty is None) as Python str.
-_READ_DTYPES = {c: d if d in _NUMBERS else "object" for c, d in DTYPES.items()}
-#: The log columns read as floats, as integers, and as nullable integers.
-_FLOATS = tuple(c for c in COLUMNS if DTYPES[c] == "float64")
-_INTEGERS = tuple(c for c in COLUMNS if DTYPES[c] == "int64")
-_NULLABLE = tuple(c for c in COLUMNS if DTYPES[c] == "Int64")
-
-
-def _read_fast(path: Path) -> list[Event] | None:
-    """One log through pandas, or None if it does not read cleanly (the caller
-    falls back to the exact reader, which names the problem)."""
-    import numpy as np
-    import pandas as pd
-
-    try:
-        data = path.read_bytes()
-        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8")]), None)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    if (
-        header is None
-        or tuple(header[: len(COLUMNS)]) != COLUMNS
-        or len(set(header)) != len(header)
-    ):
-        return None
-    if b'"' in data or b"\r" in data:
-        return None  # quoting or CR line ends: leave them to the csv module
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    # pandas 3 parses floats exactly by default and deprecates the option that pandas 2 needs
-    exact: dict[str, Any] = (
-        {"float_precision": "round_trip"} if pd.__version__.startswith("2.") else {}
-    )
-    try:
-        frame = pd.read_csv(
-            path,
-            dtype={c: _READ_DTYPES.get(c, "object") for c in header},
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            **exact,
-            encoding="utf-8",
-            engine="c",
-        )
-    except Exception:  # pandas raises many types for a malformed file
-        return None
-    if len(frame.columns) != len(header) or len(frame) != lines - 1:
-        return None
-    # pandas fills a short row with empty cells and refuses a long one: with as many
-    # commas as full rows have, no row is short.
-    if data.count(b",") != (len(header) - 1) * lines:
-        return None
-    if any(frame[name].dtype != np.int64 for name in _INTEGERS):
-        return None
-    times = frame[list(_FLOATS)].to_numpy()
-    if any(frame[name].dtype != np.float64 for name in _FLOATS) or not np.isfinite(times).all():
-        return None
-    values = {c: frame[c].tolist() for c in COLUMNS}
-    try:
-        for name in _NULLABLE:
-            values[name] = [int(x) if x != "" else None for x in values[name]]
-    except ValueError:
-        return None
-    new = tuple.__new__
-    events = [new(Event, row) for row in zip(*(values[c] for c in COLUMNS), strict=True)]
-    kind = header_kind(header)
-    if kind.columns:  # a clock kind's columns: its record reads as an Event, with more fields
-        parse, record = kind.parse, kind.record
-        cells = zip(*(frame[c].tolist() for c in kind.columns), strict=True)
-        try:
-            events = [new(record, (*e, *parse(c))) for e, c in zip(events, cells, strict=True)]  # type: ignore[misc]
-        except ValueError:
-            return None  # the exact reader names the line
-    return events
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -333,8 +333,7 @@ def export_run(
     or time base is unknown, the run (or its window) is too large for ``dot`` or the
     window holds no event, or ``output`` cannot be written.
     """
-    from lamport.check import read_logs
-    from lamport.logs import read_metadata
+    from lamport.logs import read_logs, read_metadata
 
     if fmt not in FORMATS:
         raise LogError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -385,8 +384,7 @@ def export_executions(dirs: Sequence[str | Path], output: str | Path) -> Path:
     Raise LogError (one line) if a directory is not a readable run, a sweep kept no
     runs, or ``output`` cannot be written. Runs of the same name are labelled by path.
     """
-    from lamport.check import read_logs
-    from lamport.logs import read_metadata
+    from lamport.logs import read_logs, read_metadata
     from lamport.schema import RUN_FILE, RUNS_DIR
 
     output = Path(output)

@@ -149,14 +149,17 @@ INT64_LIMIT = 2**63
 CLOCK_COLUMNS = ("clock", "msg_clock")
 
 
-def _finite(text: str, column: str) -> float:
+def parse_number(text: str, column: str) -> float:
+    """A number cell of ``column`` (:data:`NUMBER_TEXT`), finite; raise ValueError naming it."""
     value = float(text) if _NUMBER.fullmatch(text) else math.nan
     if not math.isfinite(value):
         raise ValueError(f"{column} {text!r} is not a finite number")
     return value
 
 
-def _integer(text: str, column: str) -> int:
+def parse_integer(text: str, column: str) -> int:
+    """An integer cell of ``column`` (:data:`INTEGER_TEXT`) in 64 bits, not negative for a
+    clock (:data:`CLOCK_COLUMNS`); raise ValueError naming it."""
     digits = text[1:] if text[:1] == "-" else text
     if not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"{column} {text!r} is not an integer")
@@ -181,16 +184,16 @@ def parse_row(row: list[str], imported: bool = False) -> Event:
         raise ValueError(f"{len(row)} cells, expected {len(COLUMNS)}")
     t, wall, machine, tick, event, clock, jump, queue, peer, msg_clock, msg_id = row[:11]
     return Event(
-        _finite(t, "t"),
-        _finite(wall, "wall"),
-        _integer(machine, "machine"),
-        _integer(tick, "tick"),
+        parse_number(t, "t"),
+        parse_number(wall, "wall"),
+        parse_integer(machine, "machine"),
+        parse_integer(tick, "tick"),
         event,
-        _integer(clock, "clock"),
-        _integer(jump, "jump"),
-        None if imported and queue == "" else _integer(queue, "queue"),  # type: ignore[arg-type]
+        parse_integer(clock, "clock"),
+        parse_integer(jump, "jump"),
+        None if imported and queue == "" else parse_integer(queue, "queue"),  # type: ignore[arg-type]
         peer,
-        _integer(msg_clock, "msg_clock") if msg_clock != "" else None,
+        parse_integer(msg_clock, "msg_clock") if msg_clock != "" else None,
         msg_id,
     )
 

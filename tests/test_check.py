@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lamport.check import check_logs, check_run, main, read_logs
+from lamport.check import check_logs, check_run, main
 from lamport.config import RunConfig
 from lamport.core import INTERNAL, RECEIVE, SEND, Event
 from lamport.des import simulate
 from lamport.errors import LogError, run_cli
-from lamport.logs import read_run
+from lamport.logs import read_logs, read_run
 from lamport.schema import format_vc
 
 REPO = Path(__file__).resolve().parents[1]
