@@ -82,7 +82,7 @@ def main() -> int:
         print(f"lamport check: median {percentile(walls, 50):.2f} s, best {min(walls):.2f} s wall")
 
         from lamport import causality, invariants
-        from lamport.check import read_logs
+        from lamport.logs import read_logs
         from lamport.logs import read_metadata
 
         print("phases, in-process:")

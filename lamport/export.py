@@ -56,7 +56,6 @@ from typing import Any
 
 from lamport.core import RECEIVE, SEND, Event
 from lamport.errors import LogError
-from lamport.schema import IMPORTED
 
 __all__ = [
     "DOT_LIMIT",
@@ -333,7 +332,7 @@ def export_run(
     or time base is unknown, the run (or its window) is too large for ``dot`` or the
     window holds no event, or ``output`` cannot be written.
     """
-    from lamport.logs import read_logs, read_metadata
+    from lamport.analysis.load import load_run
 
     if fmt not in FORMATS:
         raise LogError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -341,9 +340,8 @@ def export_run(
         raise LogError(f"unknown time base {time!r} (choose from {', '.join(TIMES)})")
     output = Path(output)
     _check_output(output)
-    metadata = read_metadata(Path(run_dir))
-    imported = metadata.get("backend") == IMPORTED
-    logs = read_logs(Path(run_dir), len(metadata["rates"]), imported)
+    run = load_run(run_dir)  # the reader report uses: the same refusals, the same line
+    metadata, logs = run.metadata, run.logs
     if until is not None:
         logs = window(logs, until)
         if not any(logs):
@@ -384,7 +382,7 @@ def export_executions(dirs: Sequence[str | Path], output: str | Path) -> Path:
     Raise LogError (one line) if a directory is not a readable run, a sweep kept no
     runs, or ``output`` cannot be written. Runs of the same name are labelled by path.
     """
-    from lamport.logs import read_logs, read_metadata
+    from lamport.analysis.load import load_run
     from lamport.schema import RUN_FILE, RUNS_DIR
 
     output = Path(output)
@@ -403,10 +401,8 @@ def export_executions(dirs: Sequence[str | Path], output: str | Path) -> Path:
     names = [folder.name for folder in run_dirs]
     runs = []
     for folder, name in zip(run_dirs, names, strict=True):
-        metadata = read_metadata(folder)
-        imported = metadata.get("backend") == IMPORTED
         label = name if names.count(name) == 1 else str(folder)  # ShiViz wants distinct labels
-        runs.append((label, read_logs(folder, len(metadata["rates"]), imported)))
+        runs.append((label, load_run(folder).logs))
     try:
         text = shiviz_executions(runs)
     except ValueError as exc:

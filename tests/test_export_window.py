@@ -36,7 +36,7 @@ def test_dot_of_the_first_ten_seconds(exp4, tmp_path, capsys):
     nodes = [line for line in text.splitlines() if "[label=" in line and "->" not in line]
     # rates 1, 3, 6: ticks at t <= 10 (random phases: 9 or 10 each), well under the limit
     assert 90 <= len(nodes) <= 100 < DOT_LIMIT
-    from lamport.check import read_logs
+    from lamport.logs import read_logs
 
     logs = read_logs(exp4, 3)
     assert len(nodes) == sum(1 for events in logs for e in events if e.t <= 10)

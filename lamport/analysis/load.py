@@ -177,12 +177,12 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
     except ConfigError as exc:
         raise LogError(f"{run_dir / RUN_FILE}: malformed ({exc})") from None
     queued = metadata["queued_at_end"]  # read_run checked it: one count per machine
+    dropped = read_drops(run_dir, len(logs))  # unreadable before broken, as check reads
     if validate and backend_of(metadata).strict:
         try:
             check(metadata, logs)
         except LogError as exc:
             raise LogError(_locate(str(exc), run_dir)) from None
-    dropped = read_drops(run_dir, len(logs))
     return RunResult(
         config, logs, [int(q) for q in queued], metadata, path=run_dir, dropped=dropped
     )
