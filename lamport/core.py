@@ -91,6 +91,10 @@ RECEIVE = "RECEIVE"
 #: clock it forgot), their ``queue`` what the machine holds after them.
 CRASH = "CRASH"
 RESTART = "RESTART"
+#: A machine stops ticking and goes on where it was: clock, queue and links kept, and
+#: messages keep arriving into its queue (a garbage-collection pause, a SIGSTOP).
+PAUSE = "PAUSE"
+RESUME = "RESUME"
 #: The kinds of a tick, one per tick.
 TICK_KINDS = (INTERNAL, SEND, RECEIVE)
 
@@ -125,6 +129,8 @@ STATE_CHANGES: dict[str, StateChange] = {
     for change in (
         StateChange(CRASH, ticks=False, loses="crash", until=RESTART),
         StateChange(RESTART, ticks=True, resets=True),
+        StateChange(PAUSE, ticks=False, until=RESUME),
+        StateChange(RESUME, ticks=True),
     )
 }
 EVENT_KINDS = (*TICK_KINDS, *STATE_CHANGES)

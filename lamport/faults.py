@@ -1,4 +1,4 @@
-"""The fault plan: crashes, partitions, message loss and extra delay, as data.
+"""The fault plan: crashes, pauses, partitions, message loss and extra delay, as data.
 
 A plan is a tuple of the frozen dataclasses below, the ``faults`` field of
 :class:`lamport.config.RunConfig`: part of the model, so every backend plays
@@ -9,6 +9,7 @@ tables, :func:`fault_table`). It is written three ways, all read here:
 
     crash 1 at 10 for 5            machine 1 down in [10, 15) s, clock kept
     crash 1 at 10 for 5 reset      the same, the clock restarts at 0
+    pause 1 at 10 for 5            machine 1 does not tick in [10, 15) s, keeps all it has
     partition 0|1,2 at 20 for 10   messages across the cut sent in [20, 30) s are lost
     loss 0.05                      each message, per recipient, lost with p = 0.05
     delay 0->2 +0.5 at 30 for 5    messages 0 -> 2 sent in [30, 35) s take 0.5 s longer
@@ -36,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from lamport.core import CRASH
+from lamport.core import CRASH, PAUSE
 from lamport.errors import ConfigError
 from lamport.validate import is_integer, is_number
 
@@ -170,6 +171,35 @@ class Crash(Fault):
 
 
 @dataclass(frozen=True)
+class Pause(Fault):
+    """Machine ``machine`` is paused in [at, at + duration): it does not tick, and keeps
+    its clock, its queue (messages go on arriving into it) and its links; it resumes
+    where it was."""
+
+    machine: int
+    at: float
+    duration: float
+
+    kind: ClassVar[str] = "pause"
+    pattern: ClassVar[re.Pattern[str]] = _pattern(rf"pause\s+(?P<m>{_ID}){_WINDOW}")
+    form: ClassVar[str] = "pause M at T for D"
+
+    @classmethod
+    def from_match(cls, g: dict[str, Any], text: str) -> Pause:
+        return cls(int(g["m"]), float(g["at"]), float(g["for"]))
+
+    def text(self) -> str:
+        return f"pause {self.machine} at {_num(self.at)} for {_num(self.duration)}"
+
+    def check(self, n_machines: int, duration: float) -> None:
+        _window(self, duration, self.text())
+        _machine(self.machine, n_machines, self.text())
+
+    def windows(self) -> tuple[Window, ...]:
+        return (Window(self.machine, self.at, self.duration, PAUSE),)
+
+
+@dataclass(frozen=True)
 class Partition(Fault):
     """Messages sent in [at, at + duration) between machines of different ``groups`` are lost."""
 
@@ -289,7 +319,7 @@ class Delay(Fault):
 
 
 #: The fault kinds, in the order ``--fault``'s forms list them.
-FAULT_KINDS: tuple[type[Fault], ...] = (Crash, Partition, Loss, Delay)
+FAULT_KINDS: tuple[type[Fault], ...] = (Crash, Pause, Partition, Loss, Delay)
 _KINDS: dict[str, type[Fault]] = {cls.kind: cls for cls in FAULT_KINDS}
 _FORMS = " | ".join(cls.form for cls in FAULT_KINDS)
 
