@@ -27,8 +27,11 @@ One connection: :class:`Link`
     :class:`Ended` (end of stream) or, last, :class:`Failed` (the connection
     broke the protocol: a bad length, a hello from an unknown id, a wrong or
     replayed MAC, a stream ending inside a frame, anything but the handshake
-    before it is done). After :class:`Failed` or :class:`Refused` the link
-    is CLOSED and ignores further bytes: malformed input never raises.
+    before it is done, a listener hanging up on its caller during it). The
+    owner reports a socket error with :meth:`Link.connection_lost`: a
+    :class:`Lost` of an open link, else a :class:`Failed`. After
+    :class:`Failed`, :class:`Lost` or :class:`Refused` the link is CLOSED
+    and ignores further bytes: malformed input never raises.
 
 Malformed frames
     Once the link is open its frames keep their boundaries, so a frame that
@@ -44,7 +47,8 @@ Malformed frames
     from the sends it logged, so its rejoin passes, and a replay on a new
     connection does not. What the link has to say (hello, challenge, auth,
     control frames, messages) waits in :attr:`Link.out` until the owner
-    reports it written (:meth:`Link.written`).
+    reports it written (:meth:`Link.written`); :meth:`Link.buffer` says when a
+    peer that does not read has let too much wait (:data:`MAX_BUFFERED`).
 
 The drain
     :attr:`Link.pending` remembers where each buffered message ends in the
@@ -86,6 +90,7 @@ from lamport.realtime.framing import FrameDecoder, FrameError, encode_frame, fra
 from lamport.realtime.framing import parse_message as _parse_message
 
 __all__ = [
+    "MAX_BUFFERED",
     "REJOIN_TIMEOUT",
     "Arrived",
     "Authenticated",
@@ -95,6 +100,7 @@ __all__ = [
     "Failed",
     "Link",
     "LinkEvent",
+    "Lost",
     "Malformed",
     "Peers",
     "Refused",
@@ -103,6 +109,8 @@ __all__ = [
 
 #: Seconds a rejoining peer gets to answer the handshake (its process starts meanwhile).
 REJOIN_TIMEOUT = 10.0
+#: Bytes a link may hold unsent (its peer not reading) before messages to it are dropped.
+MAX_BUFFERED = 1 << 20
 _CONTROL = re.compile(rb"ready [0-9a-f]{16}|start \d{1,20}|(abort|refuse) [ -~]{1,120}")
 
 
@@ -150,6 +158,13 @@ class Malformed:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """The open link's connection broke (``reason``: the socket's error); the link is closed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Ended:
     """The peer ended its sending side at a frame boundary."""
 
@@ -162,7 +177,7 @@ class Failed:
     handshake: bool
 
 
-LinkEvent = Authenticated | Arrived | Control | Refused | Malformed | Ended | Failed
+LinkEvent = Authenticated | Arrived | Control | Refused | Malformed | Ended | Lost | Failed
 
 
 class Link:
@@ -219,6 +234,11 @@ class Link:
     def handshaking(self) -> bool:
         return self.state in (State.HELLO, State.CHALLENGE, State.AUTH)
 
+    @property
+    def sendable(self) -> bool:
+        """True while a message may go on the link: open, and our sending side not ended."""
+        return self.state is State.OPEN and not self.shut
+
     # -- bytes in ----------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[LinkEvent]:
@@ -229,6 +249,8 @@ class Link:
         if self.state is State.CLOSED:
             return []
         if not data:
+            if self.calling and self.handshaking:  # maybe an impostor holds its port
+                return [self._fail("the listener hung up during the handshake")]
             if self._decoder.pending:
                 return [self._fail(f"stream ended inside a frame ({self._decoder.pending} bytes)")]
             self.eof = True
@@ -311,6 +333,19 @@ class Link:
             return Refused(payload[7:].decode("ascii"))
         return Control(payload)
 
+    def connection_lost(self, reason: str) -> LinkEvent | None:
+        """The socket under the link failed (``reason``); what that means, and the link
+        is closed: a :class:`Lost` open link, a :class:`Failed` handshake (a caller
+        calls again). None if the link was closed already."""
+        if self.state is State.CLOSED:
+            return None
+        if self.state is State.OPEN:
+            self.state = State.CLOSED
+            return Lost(reason)
+        if self.calling:
+            return self._fail(f"connection failed during the handshake ({reason})")
+        return self._fail(f"connection failed ({reason})")
+
     def _fail(self, reason: str) -> Failed:
         handshake = self.handshaking
         self.state = State.CLOSED
@@ -322,6 +357,14 @@ class Link:
         """Queue an encoded message frame (the drain counts it until it is written)."""
         self.out += frame
         self.pending.append(self.sent_total + len(self.out))
+
+    def buffer(self, frame: bytes) -> bool:
+        """Queue a message frame behind what waits already; False (not queued: dropped) if
+        :data:`MAX_BUFFERED` bytes wait: the peer does not read."""
+        if len(self.out) >= MAX_BUFFERED:
+            return False
+        self.send_message(frame)
+        return True
 
     def send_control(self, payload: bytes) -> bool:
         """Queue a control frame; False if the link is not open or our side has ended."""
@@ -408,6 +451,11 @@ class Peers:
     @property
     def all_ended(self) -> bool:
         return len(self.ended) == self.n_machines - 1
+
+    @staticmethod
+    def taken(caller: int) -> str:
+        """Why an authenticated caller is refused: its id is connected already."""
+        return f"machine {caller} is already connected (two machines with id {caller}?)"
 
     def admit(self, caller: int, has_link: bool) -> str:
         """What an authenticated caller becomes: ``"join"`` (a new link), ``"replace"``
