@@ -11,6 +11,7 @@ import pytest
 
 from lamport.config import experiment
 from lamport.des import simulate, sweep
+from lamport.des.grid import task_seeds
 from lamport.des.sweep import aggregate
 from lamport.errors import ConfigError
 from lamport.schema import (
@@ -154,7 +155,10 @@ def test_a_huge_seed_count_is_streamed_not_allocated():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert seen == [(sweep_module.MAX_TASK_RUNS, 2 * 10**9)]
+    # The first chunk of the grid's engine: a task's worth of seeds of experiment 2.
+    grid = sweep_module.sweep_grid([2, 3], 10**9)
+    assert seen == [(task_seeds(grid, 1), 2 * 10**9)]
+    assert 100 < seen[0][0] < 1000
     assert peak < 30_000_000  # a list of 10**9 seeds alone would be 8 GB
 
 

@@ -1,16 +1,21 @@
 """Sweeps: many experiments times many seeds on the DES, spread over the cores.
 
-A sweep runs every chosen experiment for seeds ``0 .. K-1`` (or a given list),
-summarizes each run per machine in the worker, and returns the rows. Workers
-are forked processes (``multiprocessing``), each task a block of at most
-:data:`MAX_TASK_RUNS` runs of one experiment, results gathered in task order,
-so the output does not depend on the number of jobs. Seeds and tasks are
-streamed: only a few tasks per worker are in flight, ``summary.csv`` is
-written as rows arrive, and the rows are kept in memory only for sweeps of at
-most :data:`KEEP_ROWS_RUNS` runs, so ``--seeds 1000000000`` runs in bounded
-memory. The sweep directory holds ``summary.csv`` (docs/spec.md, the log schema),
-``sweep.json`` (the sweep's config), and, on request, every run's events:
-``runs/<label>/`` run directories (CSV) or one ``events.parquet``.
+A sweep is a grid (:mod:`lamport.des.grid`) whose factors are the catalogue
+experiment and the seed: :func:`sweep_grid` builds it, and the grid's engine
+(:func:`lamport.des.grid.stream`) runs it, chunks of consecutive seeds of one
+experiment, in tasks of about a third of a second on a local process pool.
+Results come back in chunk order, so the output does not depend on the number
+of jobs, and only a few tasks per worker are in flight: ``--seeds 1000000000``
+runs in bounded memory, its rows kept in memory only for sweeps of at most
+:data:`KEEP_ROWS_RUNS` runs.
+
+The sweep directory is the grid's Parquet dataset (``cell=<i>/seeds-<first>-<last>.parquet``,
+cell ``i`` the ``i``-th experiment, one row per run and machine) with, beside it,
+``summary.csv`` (the same rows, docs/spec.md, the log schema: users read it),
+``sweep.json`` (built by :func:`lamport.des.grid.grid_metadata`, as a grid's
+``_grid.json`` is) and, on request, every run's events: ``runs/<label>/`` run
+directories (CSV) or one ``events.parquet``. The directory is published in one
+rename when the sweep ends; an interrupted sweep leaves nothing.
 """
 
 from __future__ import annotations
@@ -19,15 +24,13 @@ import contextlib
 import csv
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamport import __version__
-from lamport.config import DEFAULT_LATENCY, Experiment, as_fault, catalogue_numbers, experiment
-from lamport.des.options import DesOptions
-from lamport.des.pool import fork_pool, windowed
+from lamport.config import DEFAULT_LATENCY, as_fault, catalogue_numbers, experiment
+from lamport.des.grid import Grid, grid_metadata, local_executor, plan, stream, task_seeds
 from lamport.errors import ConfigError
 from lamport.logs import Staging, cannot_write, claim_out, number_text, write_json, write_run
 from lamport.schema import (
@@ -41,11 +44,8 @@ from lamport.schema import (
     SWEEP_METRICS,
 )
 from lamport.stats import mean_ci
-from lamport.summary import summarize
 
 KEEP_FORMATS = ("csv", "parquet")
-#: The most runs in one task: about half a second of work.
-MAX_TASK_RUNS = 200
 #: Sweeps of at most this many runs keep their rows in memory (SweepResult.rows).
 KEEP_ROWS_RUNS = 200_000
 #: The most runs whose events --keep-logs keeps (they are held until the sweep ends).
@@ -54,6 +54,8 @@ MAX_KEPT_RUNS = 20_000
 LISTED_SEEDS = 100_000
 #: The keys of sweep.json that say which sweep a directory holds.
 SWEEP_IDENTITY = ("backend", "experiments", "seeds", "duration", "latency", "keep_logs")
+#: The grid name of every sweep.
+SWEEP_NAME = "sweep"
 
 
 @dataclass
@@ -72,10 +74,6 @@ class SweepResult:
         import pandas as pd
 
         return pd.DataFrame(self.rows, columns=list(SUMMARY_COLUMNS))
-
-
-# One task: (experiment, seeds, duration, options, keep) -> (rows, events, kept logs)
-_Task = tuple[Experiment, tuple[int, ...], float | None, DesOptions, str | None]
 
 
 def default_sweep_out(
@@ -151,41 +149,6 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _run_block(task: _Task) -> tuple[list[dict[str, Any]], int, list[Any]]:
-    """Run a block of seeds; without kept logs on the summaries-only path."""
-    from lamport.des.model import simulate, simulate_summary
-
-    experiment, seeds, duration, options, keep = task
-    rows: list[dict[str, Any]] = []
-    kept: list[Any] = []
-    for seed in seeds:
-        config = experiment.config(seed, duration=duration)
-        if keep is None:
-            rows.extend(simulate_summary(config, options))
-            continue
-        result = simulate(config, options)
-        rows.extend(summarize(result.metadata, result.logs, result.dropped))
-        drops = result.dropped if config.faults else None
-        kept.append((result.config.label, result.metadata, result.logs, drops))
-    return rows, sum(row["ticks"] for row in rows), kept
-
-
-def _blocks(
-    experiments: Sequence[Experiment],
-    seeds: Sequence[int],
-    duration: float | None,
-    options: DesOptions,
-    keep: str | None,
-    jobs: int,
-) -> Iterator[_Task]:
-    # About 8 tasks per worker keeps the cores busy and the progress bar moving;
-    # MAX_TASK_RUNS keeps a task short however many seeds there are.
-    per_task = max(1, min(MAX_TASK_RUNS, len(experiments) * len(seeds) // (jobs * 8)))
-    for exp in experiments:
-        for start in range(0, len(seeds), per_task):
-            yield (exp, tuple(seeds[start : start + per_task]), duration, options, keep)
-
-
 class RunningAggregate:
     """:func:`aggregate` over rows seen one at a time, in memory bounded by the groups.
 
@@ -250,6 +213,63 @@ class RunningAggregate:
         return out
 
 
+def sweep_grid(
+    experiments: Sequence[int],
+    seeds: int,
+    first_seed: int = 0,
+    duration: float | None = None,
+    latency: float = DEFAULT_LATENCY,
+    faults: Sequence[object] = (),
+) -> Grid:
+    """The grid a sweep runs: one cell per catalogue experiment (in the order given),
+    ``seeds`` consecutive seeds from ``first_seed``, the duration (None: each
+    experiment's own), latency and extra faults every run shares. Raise ConfigError
+    for an unknown experiment."""
+    chosen = {number: experiment(number) for number in experiments}
+    fixed: dict[str, Any] = {"latency": latency}
+    if duration is not None:
+        fixed["duration"] = duration
+    plan_ = tuple(as_fault(f) for f in faults)
+    if plan_:
+        fixed["faults"] = plan_
+    factors: dict[str, list[Any]] = {"experiment": list(experiments)}
+    return Grid(SWEEP_NAME, seeds, factors, fixed, first_seed=first_seed, experiments=chosen)
+
+
+def sweep_of(metadata: Mapping[str, Any]) -> Grid:
+    """The grid of the sweep a ``sweep.json`` records (its experiments, seeds, duration,
+    latency and faults). Raise ConfigError if it records none of those rightly."""
+    seeds = metadata.get("seeds")
+    if isinstance(seeds, Mapping):
+        first, count = seeds.get("first", 0), seeds.get("count", 1)
+    elif isinstance(seeds, list) and seeds:
+        first, count = seeds[0], len(seeds)
+    else:
+        raise ConfigError(f"seeds must be a list or {{first, count}}, got {seeds!r}")
+    return sweep_grid(
+        metadata.get("experiments") or [],
+        count,
+        first,
+        metadata.get("duration"),
+        metadata.get("latency", DEFAULT_LATENCY),
+        metadata.get("faults") or (),
+    )
+
+
+def _seed_range(seeds: int | Sequence[int]) -> range:
+    """The sweep's seeds as a range: a count K (0..K-1) or consecutive seeds."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        return range(seeds)  # never a list: --seeds 1000000000 must not allocate
+    listed = [int(s) for s in seeds]
+    if not listed or min(listed) < 0:
+        raise ConfigError("seeds must be a non-empty list of integers >= 0")
+    if listed != list(range(listed[0], listed[0] + len(listed))):
+        raise ConfigError("seeds must be a count or consecutive integers (a sweep runs a range)")
+    return range(listed[0], listed[0] + len(listed))
+
+
 def sweep(
     experiments: Iterable[int] | None = None,
     seeds: int | Sequence[int] = 100,
@@ -264,9 +284,9 @@ def sweep(
 ) -> SweepResult:
     """Run experiments x seeds and summarize every run per machine.
 
-    ``seeds`` is a count K (seeds 0..K-1) or an explicit list. ``duration``
-    overrides every experiment's own. ``jobs`` defaults to the number of
-    cores. With ``out`` the sweep directory is written (atomically);
+    ``seeds`` is a count K (seeds 0..K-1) or a list of consecutive seeds.
+    ``duration`` overrides every experiment's own. ``jobs`` defaults to the
+    number of cores. With ``out`` the sweep directory is written (atomically);
     ``keep_logs`` ("csv" or "parquet") also keeps every run's events there.
     ``progress(done, total)`` is called as runs finish. An ``out`` that holds
     a different sweep (see :data:`SWEEP_IDENTITY`) is refused unless ``force``.
@@ -277,26 +297,16 @@ def sweep(
     unknown experiment, a bad seed count, duration, latency or log format.
     """
     numbers = catalogue_numbers() if experiments is None else list(experiments)
-    chosen = [experiment(number) for number in numbers]
-    plan = tuple(as_fault(f) for f in faults)
-    if plan:
-        chosen = [replace(exp, faults=exp.faults + plan) for exp in chosen]
-    seed_list: Sequence[int]
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-        seed_list = range(seeds)  # never a list: --seeds 1000000000 must not allocate
-    else:
-        seed_list = [int(s) for s in seeds]
-        if not seed_list or min(seed_list) < 0:
-            raise ConfigError("seeds must be a non-empty list of integers >= 0")
+    seed_range = _seed_range(seeds)
+    plan_ = tuple(as_fault(f) for f in faults)
+    grid = sweep_grid(numbers, len(seed_range), seed_range.start, duration, latency, plan_)
     if keep_logs is not None and keep_logs not in KEEP_FORMATS:
         raise ConfigError(
             f"--keep-logs must be one of {', '.join(KEEP_FORMATS)}, got {keep_logs!r}"
         )
     if keep_logs is not None and out is None:
         raise ConfigError("--keep-logs needs an output directory")
-    total = len(chosen) * len(seed_list)
+    total = grid.n_runs
     if keep_logs is not None and total > MAX_KEPT_RUNS:
         raise ConfigError(
             f"--keep-logs keeps at most {MAX_KEPT_RUNS:,} runs' events, this sweep has {total:,}"
@@ -304,60 +314,62 @@ def sweep(
     # Validate duration, latency and size once, before forking anything.
     from lamport.des.size import check_size
 
-    options = DesOptions(latency=latency)
-    for exp in chosen:
-        check_size(exp.config(seed_list[0], duration=duration), options)
-    if len(seed_list) <= LISTED_SEEDS:
-        listed: Any = list(seed_list)
+    for cell in grid.cells():
+        check_size(*grid.config(cell, seed_range.start))
+    jobs = max(1, min(jobs or os.cpu_count() or 1, total))
+    per_task = task_seeds(grid, jobs)
+    per_chunk = min(grid.seeds, per_task)
+    if len(seed_range) <= LISTED_SEEDS:
+        listed: Any = list(seed_range)
     else:
-        listed = {"first": seed_list[0], "count": len(seed_list)}
-    metadata = {
-        "backend": "des",
-        "experiments": numbers,
-        "seeds": listed,
-        "duration": duration,
-        "latency": latency,
-        "keep_logs": keep_logs,
-        "version": __version__,
-    }
-    if plan:
+        listed = {"first": seed_range.start, "count": len(seed_range)}
+    metadata = grid_metadata(
+        grid,
+        experiments=numbers,
+        seeds=listed,
+        duration=duration,
+        latency=latency,
+        keep_logs=keep_logs,
+        chunk_seeds=per_chunk,
+    )
+    if plan_:
         from lamport.faults import fault_text
 
-        metadata["faults"] = [fault_text(f) for f in plan]
+        metadata["faults"] = [fault_text(f) for f in plan_]
     staging = None
     if out is not None:
         identity = {key: metadata[key] for key in SWEEP_IDENTITY}
-        if plan:
+        if plan_:
             identity["faults"] = metadata["faults"]
         staging = Staging(claim_out(Path(out), identity, SWEEP_FILE, force), SWEEP_FILE)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, total))
 
-    tasks = _blocks(chosen, seed_list, duration, options, keep_logs, jobs)
     keep_rows = total <= KEEP_ROWS_RUNS
     rows: list[dict[str, Any]] = []
     running = None if keep_rows else RunningAggregate()
     kept: list[Any] = []
     n_events = 0
     done = 0
-    pool = None
+    executor = None
     writer = _SummaryWriter(staging) if staging is not None else None
     try:
-        if jobs == 1:
-            results: Iterable[tuple[list[dict[str, Any]], int, list[Any]]] = map(_run_block, tasks)
-        else:
-            pool = fork_pool(jobs)
-            results = windowed(pool, _run_block, tasks, jobs * 4)
-        for block_rows, block_events, block_kept in results:
+        executor = local_executor(jobs)
+        dataset = writer.path if writer is not None else None
+        chunks = plan(grid, per_chunk)
+        for chunk, columns, chunk_kept in stream(
+            grid, executor, chunks, per_task, dataset, keep=keep_logs is not None
+        ):
+            values = list(zip(*(columns[name] for name in SUMMARY_COLUMNS), strict=True))
             if writer is not None:
-                writer.write(block_rows)
+                writer.write(values)
+            chunk_rows = [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in values]
             if running is not None:
-                for row in block_rows:
+                for row in chunk_rows:
                     running.add(row)
             else:
-                rows.extend(block_rows)
-            kept.extend(block_kept)
-            n_events += block_events
-            done += _runs_in(block_rows)
+                rows.extend(chunk_rows)
+            kept.extend(chunk_kept)
+            n_events += sum(columns["ticks"])
+            done += chunk[2] - chunk[1] + 1
             if progress is not None:
                 progress(done, total)
         aggregated = aggregate(rows) if running is None else running.result()
@@ -370,15 +382,9 @@ def sweep(
             writer.discard()
         raise
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if executor is not None:
+            executor.close()
     return result
-
-
-def _runs_in(rows: Sequence[Mapping[str, Any]]) -> int:
-    """How many runs a block's rows come from (one row per machine; machine 0 starts a run)."""
-    return sum(1 for row in rows if row["machine"] == 0)
 
 
 class _SummaryWriter:
@@ -391,13 +397,14 @@ class _SummaryWriter:
             self.handle = open(  # noqa: SIM115 (closed in finish or discard)
                 self.path / SUMMARY_FILE, "w", newline="", encoding="utf-8"
             )
-            self.csv = csv.DictWriter(self.handle, SUMMARY_COLUMNS, lineterminator="\n")
-            self.csv.writeheader()
+            self.csv = csv.writer(self.handle, lineterminator="\n")
+            self.csv.writerow(SUMMARY_COLUMNS)
         except OSError as exc:
             staging.discard()
             raise cannot_write(staging.out, exc) from None
 
-    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows as value tuples in :data:`SUMMARY_COLUMNS` order."""
         try:
             self.csv.writerows(rows)
         except OSError as exc:
