@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 
 import pytest
+from hostile import KINDS, make_non_regular
 from peer import Outsider, dropped, handshake, hello, in_background, read_frame, wait_for
 
 from lamport.config import RunConfig, experiment
@@ -52,6 +54,18 @@ def test_a_missing_or_malformed_secret_file_is_refused(tmp_path, content, messag
         path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         auth.read_secret(path)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_secret_file_that_is_no_regular_file_is_refused_at_once(tmp_path, kind):
+    path = tmp_path / "secret"
+    make_non_regular(path, kind)
+    signal.alarm(10)  # a FIFO opened for reading blocks until a writer comes: fail, not hang
+    try:
+        with pytest.raises(ConfigError, match=r"secret file .*: a .*, not a regular file$"):
+            auth.read_secret(path)
+    finally:
+        signal.alarm(0)
 
 
 # -- the handshake, pure -----------------------------------------------------------------

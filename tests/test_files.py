@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-from pathlib import Path
 
 import pytest
+from hostile import KINDS, make_non_regular
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,34 +20,6 @@ from lamport.files import (
     read_json,
     reason,
 )
-
-
-def non_regular(kind: str, folder: Path) -> Path:
-    """A path in ``folder`` that is a ``kind`` of thing other than a regular file."""
-    path = folder / kind
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "directory":
-        path.mkdir()
-    elif kind == "device":
-        path.symlink_to("/dev/zero")
-    elif kind == "socket":
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(str(path))
-        server.close()
-    elif kind == "link-to-fifo":
-        os.mkfifo(folder / "target-fifo")
-        path.symlink_to(folder / "target-fifo")
-    return path
-
-
-KINDS = {
-    "fifo": "a FIFO, not a regular file",
-    "directory": "a directory, not a regular file",
-    "device": "a character device, not a regular file",
-    "socket": "a socket, not a regular file",
-    "link-to-fifo": "a FIFO, not a regular file",
-}
 
 
 @pytest.fixture
@@ -68,7 +38,7 @@ def alarm():
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_anything_but_a_regular_file_is_refused_at_once(tmp_path, kind, alarm):
-    path = non_regular(kind, tmp_path)
+    path = make_non_regular(tmp_path / kind, kind)
     with pytest.raises(NotRegularFile) as caught:
         read_bytes(path)
     assert reason(caught.value) == KINDS[kind]

@@ -35,7 +35,6 @@ import hmac
 import os
 import re
 import secrets
-import stat
 from pathlib import Path
 
 from lamport.errors import ConfigError
@@ -88,16 +87,15 @@ def write_secret(path: Path, secret: bytes) -> Path:
 def read_secret(path: Path) -> bytes:
     """The secret in ``path``. Raise ConfigError if it is missing, readable by group or
     others, or not a secret (hex, at least 16 bytes)."""
+    from lamport.files import open_fd, reason
+
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_fd(path)  # a regular file only: a FIFO would block, a directory not read
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise ConfigError(f"secret file {path}: {reason}") from None
+        raise ConfigError(f"secret file {path}: {reason(exc)}") from None
     with os.fdopen(fd, "r", encoding="ascii", errors="replace") as handle:
         mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"secret file {path}: not a regular file")
         if mode & 0o077:
             raise ConfigError(
                 f"secret file {path}: readable by group or others (mode {mode & 0o777:o}); "
