@@ -47,6 +47,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "lamport.frames",
             "lamport.invariants",
             "lamport.causality",
+            "lamport.fastcheck",
             "lamport.theory",
         ),
     ),

@@ -1,0 +1,602 @@
+"""The columnar checker: ``lamport check`` of a run at the speed of reading its files.
+
+:func:`lamport.check.check_logs` (the reference) walks a run's events one record at
+a time in Python. This module decides the same verdict on columns: each log is read
+by pyarrow's CSV reader into typed arrays (:func:`read_columns`), and each check is a
+pass over them with numpy. A run it finds sound gets the same report as the
+reference's; a run it cannot vouch for (a problem found, or a feature it does not
+check: fault rows, lost messages, hybrid logical clocks, a file its reader does not
+take) is handed to the reference, which names every problem. So the two agree on
+every verdict and every line by construction, and ``tests/test_fastcheck.py`` holds
+the columnar verdict to the reference's on random runs, good and corrupted.
+
+Reading
+    A log is read only if the exact reader (:func:`lamport.logs.read_log`) would
+    read it to the same values: the header is one the writer writes (the schema's
+    columns, then a clock kind's), the body holds only the bytes a log of the
+    writer holds (ASCII digits, ``, . - + : e E``, the capitals of the event kinds,
+    and spaces inside ``vc`` cells only), every row is full, times are finite,
+    within 0 .. 10^9 s and never go back, clocks are not negative, and every
+    integer fits 64 bits. Within that alphabet pyarrow's number grammar is the
+    schema's (:data:`lamport.schema.INTEGER_TEXT`, :data:`lamport.schema.NUMBER_TEXT`),
+    which ``tests/test_fastcheck.py`` checks. Anything else goes to the exact
+    reader, which refuses it in one line or reads it.
+
+The invariants, as passes over columns
+    Per machine: the machine column, the tick numbers, clocks that grow with
+    ``jump`` their difference, queues not negative, no draw on a queue the row
+    before left non-empty and no draw leaving one. The SENDs: recipients that are
+    other machines, ``msg_clock`` their clock, ids ``<sender>:<n>`` in order (so
+    never sent twice). The receives: a hash join of their ids to the SENDs'
+    (``pyarrow.compute.index_in``), then per receive the sender, that it was sent
+    to this machine, its ``peer`` and ``msg_clock`` and a clock above it; per link,
+    the receives take the link's messages in order with none skipped (FIFO per
+    link, each received once). Conservation and tick counts as the reference
+    counts them.
+
+Derived vector clocks
+    Component j of an event on machine i counts j's events that happened before it
+    or are it. Machine i's matrix is the running maximum, down its log, of the
+    SENDs' vector clocks placed at its RECEIVE rows, with its own component
+    ``1, 2, 3, ...``. The SENDs' clocks are what is being computed, so the matrices
+    are iterated from their own components alone: each round gathers every SEND's
+    row from the round before and accumulates. The latest event of j that i knows
+    of reaches i by a path that visits each machine at most once (a path that comes
+    back to a machine can go along that machine's log instead), so N rounds reach
+    the fixed point, one more confirms it; a round is a gather and a running
+    maximum over integer arrays. A cycle (a message received before it is sent)
+    never converges or lets an event know a later event of its own machine: the
+    reference then names it. The clock condition is checked against these
+    matrices, and a ``vc`` column must equal them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from lamport.core import HLC, INTERNAL, KINDS, RECEIVE, SEND, TICK_KINDS, VECTOR
+from lamport.schema import COLUMNS, LOG_PATTERN, log_name
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+__all__ = [
+    "Columns",
+    "Sound",
+    "check_columns",
+    "check_run",
+    "derived_vector_clocks",
+    "read_columns",
+    "read_run_columns",
+]
+
+#: The largest model time a log holds, in seconds (the exact reader's limit).
+T_LIMIT = 1e9
+#: The bytes a log's body may hold for the columnar reader: those the writer writes.
+_BODY_BYTES = b"0123456789,\n.-+:eE" + bytes(sorted({ord(c) for k in TICK_KINDS for c in k}))
+#: The clock kinds whose logs the columnar reader takes: header text -> kind name.
+_HEADERS = {
+    ",".join((*COLUMNS, *kind.columns)): kind.name
+    for kind in KINDS.values()
+    if kind.name != HLC  # hybrid logical clocks: the reference checks their guarantees
+}
+#: The int64 columns of the schema, not nullable.
+_INTEGERS = ("machine", "tick", "clock", "jump", "queue")
+
+
+class Sound(NamedTuple):
+    """A run in which the columnar checker found nothing wrong: its counts (what
+    :class:`lamport.check.CheckReport` says of it), and whether its logs carry vector
+    clocks (equal to the derived ones)."""
+
+    machines: int
+    events: int
+    messages: int
+    carried: bool
+
+
+@dataclass
+class Columns:
+    """One machine's log as columns: numpy arrays of its numbers, codes for its
+    ``event`` and ``peer`` cells (indexes into :attr:`kinds` and :attr:`peers`), its
+    message ids as a pyarrow string array, and its ``vc`` cells as a matrix (None
+    without a ``vc`` column). ``msg_clock`` is -1 where the cell is empty."""
+
+    t: np.ndarray
+    machine: np.ndarray
+    tick: np.ndarray
+    event: np.ndarray
+    kinds: list[str]
+    clock: np.ndarray
+    jump: np.ndarray
+    queue: np.ndarray
+    peer: np.ndarray
+    peers: list[str]
+    msg_clock: np.ndarray
+    msg_id: pa.Array
+    vc: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def rows(self, kind: str) -> np.ndarray:
+        """A boolean mask of the rows of one event kind."""
+        import numpy as np
+
+        if kind not in self.kinds:
+            return np.zeros(len(self), dtype=bool)
+        return self.event == self.kinds.index(kind)
+
+
+def read_columns(path: Path, n_machines: int) -> Columns | None:
+    """One log as :class:`Columns`, or None if the columnar reader does not take it
+    (see the module's docstring): the exact reader then reads or refuses it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    from lamport.files import read_bytes
+
+    try:
+        data = read_bytes(path)
+    except OSError:
+        return None
+    end = data.find(b"\n")
+    head = data[:end]
+    kind = _HEADERS.get(head.decode("latin-1"))
+    if kind is None or end < 0:
+        return None
+    vector = kind == VECTOR
+    allowed = _BODY_BYTES + (b" " if vector else b"")
+    # the body holds only allowed bytes: what is left of the file is the header's own
+    if data.translate(None, allowed) != head.translate(None, allowed):
+        return None
+    spaces = data.count(b" ") if vector else 0
+    header = head.decode("ascii").split(",")
+    types = {
+        "t": pa.float64(),
+        "wall": pa.float64(),
+        **dict.fromkeys(_INTEGERS, pa.int64()),
+        "msg_clock": pa.int64(),
+        "event": pa.dictionary(pa.int32(), pa.string()),
+        "peer": pa.dictionary(pa.int32(), pa.string()),
+        "msg_id": pa.string(),
+        "vc": pa.string(),
+    }
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pcsv.ReadOptions(use_threads=True, block_size=1 << 22),
+            parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types={c: types[c] for c in header},
+                null_values=[""],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None  # a row of the wrong width, a cell that is no number, ...
+    if tuple(table.column_names) != tuple(header):
+        return None
+    for name in ("t", "wall", *_INTEGERS):
+        if table.column(name).null_count:
+            return None  # an empty cell where a number must be
+    t = _numpy(table.column("t"))
+    wall = _numpy(table.column("wall"))
+    if not (np.isfinite(t).all() and np.isfinite(wall).all()):
+        return None
+    if len(t) and (t[0] < 0 or t.max() >= T_LIMIT or (np.diff(t) < 0).any()):
+        return None  # the exact reader names the time out of range or going back
+    ints = {name: _numpy(table.column(name)) for name in _INTEGERS}
+    msg_clock = table.column("msg_clock")
+    carried = _with_empty(msg_clock, -1)
+    if (ints["clock"] < 0).any() or (
+        msg_clock.null_count < len(t) and pc.min(msg_clock).as_py() < 0
+    ):
+        return None
+    event, kinds = _codes(table.column("event"))
+    peer, peers = _codes(table.column("peer"))
+    msg_id = table.column("msg_id").combine_chunks()
+    vc = None
+    if vector:
+        vc = _vector_clocks(table.column("vc"), n_machines, spaces)
+        if vc is None:
+            return None
+    return Columns(
+        t, ints["machine"], ints["tick"], event, kinds, ints["clock"], ints["jump"],
+        ints["queue"], peer, peers, carried.astype(np.int64, copy=False), msg_id, vc,
+    )  # fmt: skip
+
+
+def _numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A numeric column without nulls as a numpy array, from its buffer (pyarrow's own
+    ``to_numpy`` loads pandas, which costs more than reading the log)."""
+    import numpy as np
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    data = array.buffers()[1]
+    if data is None:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
+def _indices(rows: np.ndarray) -> pa.Array:
+    """Row numbers (int64) as a pyarrow array, over the same memory (``pa.array`` of a
+    numpy array loads pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+
+
+def _with_empty(column: pa.ChunkedArray, empty: int) -> np.ndarray:
+    """An integer column with empty cells (nulls) as a numpy array, ``empty`` in them."""
+    import numpy as np
+
+    array = column.combine_chunks()
+    values = _numpy(array)
+    if not array.null_count:
+        return values
+    bits = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)]
+    return np.where(valid.astype(bool), values, empty)
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """A dictionary column's codes (int32) and its distinct values by code."""
+    import numpy as np
+
+    column = column.unify_dictionaries()
+    if column.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), []
+    dictionary = column.chunk(0).dictionary.to_pylist()
+    codes = np.concatenate([_numpy(c.indices) for c in column.chunks])
+    return codes, dictionary
+
+
+def _vector_clocks(column: pa.ChunkedArray, n: int, spaces: int) -> np.ndarray | None:
+    """A ``vc`` column as an (events x n) int64 matrix, or None unless every cell is n
+    integers >= 0 below 2^63 separated by single spaces and the body's spaces are all
+    inside them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cells = column.combine_chunks()
+    if (pc.sum(pc.count_substring(cells, " ")).as_py() or 0) != spaces:
+        return None  # a space outside a vc cell
+    parts = pc.split_pattern(cells, " ")
+    if len(cells) and (
+        pc.min(pc.list_value_length(parts)).as_py() != n
+        or pc.max(pc.list_value_length(parts)).as_py() != n
+    ):
+        return None
+    flat = pc.list_flatten(parts)
+    if len(flat) and (
+        pc.min(pc.utf8_length(flat)).as_py() == 0 or not pc.all(pc.utf8_is_digit(flat)).as_py()
+    ):
+        return None
+    try:
+        numbers = pc.cast(flat, pa.int64())
+    except pa.ArrowException:
+        return None  # 2^63 or more
+    return _numpy(numbers).reshape(len(cells), n)
+
+
+def read_run_columns(run_dir: Path, n_machines: int) -> list[Columns] | None:
+    """Every log of a run as :class:`Columns`, or None if the columnar reader does not
+    take one of them, or the directory holds a log ``run.json`` does not list."""
+    names = {log_name(m) for m in range(n_machines)}
+    if any(p.name not in names for p in run_dir.glob(LOG_PATTERN)):
+        return None
+    logs = []
+    for machine in range(n_machines):
+        columns = read_columns(run_dir / log_name(machine), n_machines)
+        if columns is None:
+            return None
+        logs.append(columns)
+    return logs
+
+
+def check_run(run_dir: Path, metadata: Mapping[str, Any]) -> Sound | None:
+    """The counts of a run the columnar checker finds sound, or None: the reference
+    (:func:`lamport.check.check_logs`) then reads and checks the run."""
+    from lamport.logs import read_drops
+
+    if not _plain(metadata):
+        return None
+    n = len(metadata["rates"])
+    logs = read_run_columns(Path(run_dir), n)
+    if logs is None:
+        return None
+    if read_drops(Path(run_dir), n):
+        return None
+    return check_columns(metadata, logs)
+
+
+def _plain(metadata: Mapping[str, Any]) -> bool:
+    """True for a run without the features the columnar checker leaves to the
+    reference: a fault plan, lost messages, hybrid logical clocks."""
+    return (
+        not metadata.get("faults")
+        and not any(metadata.get("dropped") or ())
+        and metadata.get("clock") != HLC
+    )
+
+
+def check_columns(metadata: Mapping[str, Any], logs: Sequence[Columns]) -> Sound | None:
+    """The counts of a sound run (no problem, as the reference would find none), or None
+    if a check fails or the run is outside what this module checks."""
+    import numpy as np
+
+    n = len(metadata["rates"])
+    if len(logs) != n or not _plain(metadata):
+        return None
+    carrying = [c.vc is not None for c in logs]
+    vector = any(carrying)
+    if (vector and not all(carrying)) or (metadata.get("clock") == VECTOR and not vector):
+        return None
+    if not all(_own_rows(machine, c) for machine, c in enumerate(logs)):
+        return None
+    messages = _messages(logs)
+    if messages is None or not _invariants(metadata, logs, messages):
+        return None
+    clocks = derived_vector_clocks(logs, messages)
+    if clocks is None or not _clock_condition(logs, clocks):
+        return None
+    carried = [c.vc for c in logs if c.vc is not None]
+    if vector and not all(np.array_equal(c, v) for c, v in zip(carried, clocks, strict=True)):
+        return None
+    events = sum(len(c) for c in logs)
+    received = sum(len(at) for at, _ in messages.received)
+    return Sound(n, events, received, vector)
+
+
+@dataclass
+class _Messages:
+    """A run's messages on columns: every SEND, machines in order (``first[m]`` is
+    machine m's first among them), its machine (``owner``), row and recipients (``to[r]``:
+    a mask of the SENDs to machine r); per machine its RECEIVE rows and the index of
+    each one's SEND among all."""
+
+    first: np.ndarray
+    owner: np.ndarray
+    rows: list[np.ndarray]
+    to: list[np.ndarray]
+    received: list[tuple[np.ndarray, np.ndarray]]
+
+
+def _messages(logs: Sequence[Columns]) -> _Messages | None:
+    """The run's messages, or None unless every SEND names other machines and machine
+    m's SEND ids are ``m:1``, ``m:2``, ... in its log's order (so none is sent twice),
+    and every RECEIVE's id is one of them, as written (so it matches that SEND's id)."""
+    import numpy as np
+
+    from lamport.invariants import _recipients
+
+    n = len(logs)
+    rows = [np.flatnonzero(c.rows(SEND)) for c in logs]
+    counts = np.array([len(r) for r in rows], dtype=np.int64)
+    first = np.concatenate(([0], np.cumsum(counts)))
+    to_parts: list[list[np.ndarray]] = [[] for _ in range(n)]
+    for machine, (c, at) in enumerate(zip(logs, rows, strict=True)):
+        ids = _ids(c.msg_id.take(_indices(at)))
+        if ids is None or not (ids[0] == machine).all():
+            return None
+        if not np.array_equal(ids[1], np.arange(1, len(at) + 1)):
+            return None
+        targets = [_recipients(p, machine, n) for p in c.peers]
+        codes = c.peer[at]
+        if any(targets[k] is None for k in np.unique(codes).tolist()):
+            return None
+        for r in range(n):
+            hits = np.array([r in (t or ()) for t in targets] or [False], dtype=bool)
+            to_parts[r].append(hits[codes])
+    received = []
+    for c in logs:
+        at = np.flatnonzero(c.rows(RECEIVE))
+        ids = _ids(c.msg_id.take(_indices(at)))
+        if ids is None:
+            return None
+        sender, seq = ids
+        if len(at) and not ((sender >= 0) & (sender < n)).all():
+            return None
+        if len(at) and not ((seq >= 1) & (seq <= counts[np.clip(sender, 0, n - 1)])).all():
+            return None
+        received.append((at, first[sender] + seq - 1))
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+    to = [np.concatenate(parts) if parts else np.zeros(0, dtype=bool) for parts in to_parts]
+    return _Messages(first, owner, rows, to, received)
+
+
+def _ids(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Message ids ``<sender>:<n>`` as two int64 arrays, or None unless each is written
+    as the writer writes it (decimal, no sign, no leading zero)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(ids):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    try:
+        parts = pc.split_pattern(ids, ":", max_splits=1)
+        if pc.min(pc.list_value_length(parts)).as_py() != 2:
+            return None
+        pairs = _numpy(pc.cast(pc.list_flatten(parts), pa.int64())).reshape(-1, 2)
+        sender, seq = pairs[:, 0], pairs[:, 1]
+    except (pa.ArrowException, ValueError):
+        return None
+    if (sender < 0).any() or (seq < 0).any():
+        return None
+    # each id is at least as long as its numbers written plainly: as long in all, it is so
+    length = pc.sum(pc.binary_length(ids)).as_py()
+    if length != int((_digits(sender) + 1 + _digits(seq)).sum()):
+        return None
+    return sender, seq
+
+
+def _digits(values: np.ndarray) -> np.ndarray:
+    """How many decimal digits each integer >= 0 is written with."""
+    import numpy as np
+
+    digits = np.ones(len(values), dtype=np.int64)
+    bound = 10
+    while True:
+        more = values >= bound
+        if not more.any():
+            return digits
+        digits += more
+        bound *= 10
+
+
+def _invariants(metadata: Mapping[str, Any], logs: Sequence[Columns], messages: _Messages) -> bool:
+    """True if the invariants that tie the logs together hold (:func:`lamport.invariants.violations`
+    would find nothing, given each log's own rows hold): tick counts, each RECEIVE
+    matches a SEND to its machine, with the sender as its peer, the SEND's clock as its
+    ``msg_clock`` and a clock above it; FIFO per link, each message received once and
+    none skipped; conservation."""
+    import numpy as np
+
+    from lamport.backend import backend_of
+    from lamport.invariants import _tick_count
+
+    n = len(logs)
+    tolerance = backend_of(metadata).tick_tolerance
+    for machine, c in enumerate(logs):
+        if _tick_count(metadata, machine, len(c), tolerance):
+            return False
+    owner, first, to = messages.owner, messages.first, messages.to
+    for machine, (c, (at, which)) in enumerate(zip(logs, messages.received, strict=True)):
+        if not len(at):
+            continue
+        if not to[machine][which].all():
+            return False  # a message sent to other machines
+        sender = owner[which]
+        peer_ids = np.array([_decimal(p) for p in c.peers] or [-1], dtype=np.int64)
+        if (peer_ids[c.peer[at]] != sender).any():
+            return False
+        send_clock = np.empty(len(at), dtype=np.int64)
+        for s in np.unique(sender).tolist():
+            pick = sender == s
+            send_clock[pick] = logs[s].clock[messages.rows[s][which[pick] - first[s]]]
+            # FIFO per link, each received once, none skipped: the k-th receive from s
+            # is s's k-th send to this machine
+            ordinal = np.cumsum(to[machine][first[s] : first[s + 1]]) - 1
+            taken = ordinal[which[pick] - first[s]]
+            if not np.array_equal(taken, np.arange(len(taken))):
+                return False
+        if (c.msg_clock[at] != send_clock).any() or (c.clock[at] <= send_clock).any():
+            return False
+    queued = metadata.get("queued_at_end")
+    if queued is not None:
+        for m in range(n):
+            if int(to[m].sum()) != len(messages.received[m][0]) + queued[m]:
+                return False
+    return True
+
+
+def _decimal(text: str) -> int:
+    """A cell's machine id if it is one written as the writer writes it, else -1."""
+    if text.isascii() and text.isdigit() and str(int(text)) == text:
+        return int(text)
+    return -1
+
+
+def _own_rows(machine: int, c: Columns) -> bool:
+    """One machine's rows: tick kinds only, its id, ticks 1, 2, ..., clocks that grow
+    with jump their difference, queues not negative, a draw only on an empty queue and
+    leaving it so, and each SEND carrying its clock."""
+    import numpy as np
+
+    if not set(c.kinds) <= set(TICK_KINDS):
+        return False  # a fault's rows or an unknown kind: the reference checks them
+    if not len(c):
+        return True
+    if (c.machine != machine).any() or not np.array_equal(c.tick, np.arange(1, len(c) + 1)):
+        return False
+    step = np.diff(c.clock, prepend=0)
+    if (step <= 0).any() or not np.array_equal(step, c.jump) or (c.queue < 0).any():
+        return False
+    draws = c.rows(INTERNAL) | c.rows(SEND)
+    left = np.concatenate(([0], c.queue[:-1]))
+    if (c.queue[draws] != 0).any() or (left[draws] != 0).any():
+        return False
+    sends = c.rows(SEND)
+    return bool((c.msg_clock[sends] == c.clock[sends]).all())
+
+
+def derived_vector_clocks(
+    logs: Sequence[Columns], messages: _Messages | None = None
+) -> list[np.ndarray] | None:
+    """Every event's vector clock from the logs (see the module's docstring), one
+    (events x N) int64 matrix per machine; None if the ids are not the writer's, or
+    the logs hold a cycle (the reference names what is wrong). The rounds touch the
+    SENDs and RECEIVEs only; the matrices are built once, from the fixed point."""
+    import numpy as np
+
+    messages = _messages(logs) if messages is None else messages
+    if messages is None:
+        return None
+    n = len(logs)
+    first, send_rows, received = messages.first, messages.rows, messages.received
+    # Per machine, for each SEND: how many of its RECEIVEs come before it.
+    before = [np.searchsorted(at, rows) for (at, _), rows in zip(received, send_rows, strict=True)]
+    sent = np.zeros((int(first[-1]), n), dtype=np.int64)  # every SEND's vector clock
+    for m, rows in enumerate(send_rows):
+        sent[first[m] : first[m + 1], m] = rows + 1
+    merged: list[np.ndarray] = [np.zeros((0, n), dtype=np.int64)] * n
+    for _ in range(n + 2):
+        new = sent.copy()
+        for m, ((at, which), rows) in enumerate(zip(received, send_rows, strict=True)):
+            merged[m] = sent[which]
+            if (merged[m][:, m] > at).any():
+                return None  # a RECEIVE that knows itself or a later event of its machine
+            if not len(rows) or not len(at):
+                continue
+            running = np.maximum.accumulate(merged[m], axis=0)
+            k = before[m]
+            known = k > 0
+            block = new[first[m] : first[m + 1]]
+            block[known] = np.maximum(block[known], running[k[known] - 1])
+        if np.array_equal(new, sent):
+            break
+        sent = new
+    else:
+        return None  # no fixed point in N + 2 rounds: a cycle
+    clocks = []
+    for m, (c, (at, _)) in enumerate(zip(logs, received, strict=True)):
+        matrix = np.zeros((len(c), n), dtype=np.int64)
+        if len(at):
+            matrix[at] = merged[m]
+            np.maximum.accumulate(matrix, axis=0, out=matrix)
+        matrix[:, m] = np.arange(1, len(c) + 1)
+        clocks.append(matrix)
+    return clocks
+
+
+def _clock_condition(logs: Sequence[Columns], clocks: Sequence[np.ndarray]) -> bool:
+    """True if every event's Lamport clock exceeds those of the events that happened
+    before it: on each machine j, j's first VC[j] events (VC[j] - 1 on its own), whose
+    largest clock is the last of them, clocks growing along every log."""
+
+    for m, (c, vc) in enumerate(zip(logs, clocks, strict=True)):
+        if not len(c):
+            continue
+        for j, other in enumerate(logs):
+            seen = vc[:, j] - (1 if j == m else 0)
+            known = seen > 0
+            if not known.any():
+                continue
+            bound = other.clock[seen[known] - 1]
+            if (c.clock[known] <= bound).any():
+                return False
+    return True
