@@ -404,8 +404,11 @@ class RunConfig:
         for key in ("drift_ppm", "jitter"):
             if metadata.get(key) is not None:
                 values[key] = metadata[key]
-        if metadata.get("faults"):
-            values["faults"] = tuple(metadata["faults"])
+        faults = metadata.get("faults")
+        if faults:
+            if not isinstance(faults, list):
+                raise ConfigError(f"faults {faults!r} is not a list of fault tables")
+            values["faults"] = tuple(faults)
         return cls(**values)
 
 
