@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +314,26 @@ def default_out(backend: Backend, config: RunConfig, options: Any) -> Path:
     if getattr(options, "processes", False):  # real time: the mode, so runs land apart
         parts.append("proc")
     parts += _flags_on(options).values()
-    return Path("runs") / backend.name / "-".join(parts)
+    return Path("runs") / backend.name / path_component("-".join(parts))
+
+
+#: What a default run directory's name keeps as it is; any other run of characters, and
+#: any run of dots, becomes "_".
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+|\.{2,}")
+#: The longest directory name a default run directory gets (file systems allow 255 bytes).
+_LONGEST = 160
+
+
+def path_component(text: str) -> str:
+    """``text`` as one path component that stays where it is put: a name read from a file
+    (``run.json``'s ``name`` for ``rerun``, an experiment file's) must not choose where
+    lamport writes, so no ``/``, no ``..``, no leading dot, nothing absolute, no NUL. A
+    text that had to change gets a short digest of itself, so two names stay apart."""
+    safe = _UNSAFE.sub("_", text).lstrip(".")
+    if safe == text and 0 < len(text) <= _LONGEST:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:_LONGEST]}-{digest}" if safe else f"run-{digest}"
 
 
 def run_identity(backend: Backend, config: RunConfig, options: Any) -> dict[str, Any]:
