@@ -215,3 +215,71 @@ def test_sweep_json_names_a_huge_seed_range_without_listing_it(tmp_path, monkeyp
     sweep(experiments=[2], seeds=5, out=tmp_path / "sw", jobs=1)
     meta = json.loads((tmp_path / "sw" / SWEEP_FILE).read_text())
     assert meta["seeds"] == {"first": 0, "count": 5}
+
+
+def test_a_sweep_is_a_grid_over_experiment_and_seed_stored_as_its_dataset(tmp_path):
+    from lamport.des.grid import read_dataset
+
+    out = tmp_path / "sw"
+    result = sweep(experiments=[4, 1], seeds=5, out=out, jobs=2)
+    summary = pd.read_csv(out / SUMMARY_FILE)
+    dataset = read_dataset(out)
+    # cell i is the i-th experiment given; the rows are summary.csv's, in its order
+    assert dict(zip(dataset["cell"], dataset["experiment"], strict=True)) == {0: 4, 1: 1}
+    ordered = dataset.sort_values(["cell", "seed", "machine"], ignore_index=True)
+    assert sorted(ordered.columns) == sorted(["cell", *SUMMARY_COLUMNS])
+    assert len(summary) == len(ordered) == len(result.rows) == 2 * 5 * 3
+    for column in SUMMARY_COLUMNS:
+        got, want = ordered[column].tolist(), summary[column].tolist()
+        assert got == pytest.approx(want, nan_ok=True) if column != "name" else got == want
+    meta = json.loads((out / SWEEP_FILE).read_text())
+    assert meta["factors"] == ["experiment"] and meta["cells"] == 2 and meta["runs"] == 10
+    assert meta["experiments"] == [4, 1] and meta["seeds"] == [0, 1, 2, 3, 4]
+    assert 1 <= meta["chunk_seeds"] <= 5
+
+
+def test_sweep_json_and_grid_json_come_from_one_builder(tmp_path):
+    from lamport.des.grid import grid_metadata, run_grid
+    from lamport.schema import GRID_JSON
+
+    sweep(experiments=[2], seeds=2, out=tmp_path / "sw", jobs=1)
+    grid_file = tmp_path / "g.toml"
+    grid_file.write_text('name = "g"\nduration = 2\nseeds = 2\n[factors]\nexperiment = [2, 4]\n')
+    run_grid(grid_file, tmp_path / "g", jobs=1)
+    swept = json.loads((tmp_path / "sw" / SWEEP_FILE).read_text())
+    gridded = json.loads((tmp_path / "g" / GRID_JSON).read_text())
+    shared = list(grid_metadata(sweep_module.sweep_grid([2], 2)))
+    assert list(swept)[: len(shared) - 1] == list(gridded)[: len(shared) - 1] == shared[:-1]
+    assert swept["factors"] == gridded["factors"] == ["experiment"]
+
+
+def test_a_grid_of_catalogue_experiments_gives_the_sweeps_rows(tmp_path):
+    from lamport.des.grid import run_grid
+
+    grid_file = tmp_path / "g.toml"
+    grid_file.write_text('name = "g"\nseeds = 3\n[factors]\nexperiment = [9, 4]\n')
+    frame = run_grid(grid_file, tmp_path / "g", jobs=2).frame()
+    swept = sweep(experiments=[9, 4], seeds=3, jobs=1)
+    assert frame[list(SUMMARY_COLUMNS)].to_dict("records") == swept.rows
+
+
+def test_a_faulted_sweep_replays_to_the_same_clocks(tmp_path):
+    from lamport.des.rerun import replay_sweep
+
+    plan = ["crash 1 at 10 for 5", "loss 0.1"]
+    result = sweep(experiments=[4, 1], seeds=3, jobs=1, faults=plan, out=tmp_path / "sw")
+    clocks: dict[tuple[int, int], dict[int, int]] = {}
+    for row in result.rows:
+        clocks.setdefault((row["experiment"], row["seed"]), {})[row["machine"]] = row["final_clock"]
+    replayed = dict(replay_sweep(result.metadata, clocks))
+    assert replayed.keys() == clocks.keys()
+    assert all(run is not None for run in replayed.values())
+    assert sum(len(run.dropped) for run in replayed.values()) > 0
+
+
+def test_seeds_must_be_a_count_or_consecutive(tmp_path):
+    assert sweep(experiments=[2], seeds=[3, 4, 5], jobs=1).rows == [
+        row for row in sweep(experiments=[2], seeds=6, jobs=1).rows if row["seed"] >= 3
+    ]
+    with pytest.raises(ConfigError, match="consecutive"):
+        sweep(experiments=[2], seeds=[1, 3], jobs=1)

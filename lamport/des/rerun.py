@@ -75,22 +75,34 @@ def rerun(
 def replay_sweep(
     metadata: Mapping[str, Any], final_clocks: Mapping[tuple[int, int], Mapping[int, int]]
 ) -> Iterator[tuple[tuple[int, int], RunResult | None]]:
-    """Run a DES sweep's catalogued runs again, one ``(experiment, seed)`` at a time.
+    """Run a DES sweep's runs again, one ``(experiment, seed)`` at a time.
 
-    ``metadata`` is the sweep's ``sweep.json`` (its ``duration`` and ``latency``);
-    ``final_clocks`` maps each run to replay to its machines' final clocks in the
-    sweep's summary. Yield each run with its result, or with None if it cannot be
-    simulated or ends on other clocks (another model or version made the sweep).
+    ``metadata`` is the sweep's ``sweep.json`` (its ``duration``, ``latency`` and
+    ``faults``: the sweep's grid, :func:`lamport.des.sweep.sweep_grid`, gives each
+    run's model as the sweep ran it); ``final_clocks`` maps each run to replay to its
+    machines' final clocks in the sweep's summary. Yield each run with its result, or
+    with None if it cannot be simulated or ends on other clocks (another model or
+    version made the sweep).
     """
-    from lamport.config import experiment as catalogued
     from lamport.des.model import simulate
+    from lamport.des.sweep import sweep_grid
     from lamport.errors import LamportError
 
-    duration = metadata.get("duration")
-    options = DesOptions(latency=float(metadata.get("latency", DesOptions().latency)))
+    try:
+        grid = sweep_grid(
+            sorted({experiment for experiment, _ in final_clocks}),
+            1,
+            duration=metadata.get("duration"),
+            latency=metadata.get("latency", DesOptions().latency),
+            faults=metadata.get("faults") or (),
+        )
+    except (LamportError, TypeError):  # a sweep.json this version cannot rebuild
+        grid = None
     for (experiment, seed), want in final_clocks.items():
         try:
-            result = simulate(catalogued(experiment).config(seed, duration=duration), options)
+            if grid is None:
+                raise ConfigError("no grid")
+            result = simulate(*grid.config({"experiment": experiment}, seed))
         except LamportError:
             yield (experiment, seed), None
             continue
