@@ -576,6 +576,9 @@ class Clock(Protocol):
     def reset(self) -> None:
         """A restart that forgets the clock (a ``reset`` crash)."""
 
+    def load(self, wire: tuple[int, ...]) -> None:
+        """Take up the clock a :meth:`wire` gave (a process restarting from its storage)."""
+
 
 class ClockKind(NamedTuple):
     """A clock kind: the clock a machine keeps beside its Lamport clock, what a message
@@ -600,6 +603,11 @@ class ClockKind(NamedTuple):
     #: ``carried(message)`` reads it back.
     carry: Callable[[Any, Any], Any] | None = None
     carried: Callable[[Any], Any] | None = None
+    #: The type of a message carrying it (what :attr:`carry` makes).
+    message: type[Any] = Message
+    #: ``wire_size(n_machines)``: how many integers :meth:`Clock.wire` holds (a frame
+    #: on a real network carries them after the Lamport clock, each in 0..2^63-1).
+    wire_size: Callable[[int], int] | None = None
     #: ``parse(cells)``: a log row's :attr:`columns` cells as the record's fields.
     #: Raise ValueError if a cell is malformed.
     parse: Callable[[Sequence[str]], tuple[Any, ...]] | None = None
@@ -680,6 +688,14 @@ class ClockedMachine(Machine):
         return _new(self.kind.record, (*record, *self.beside.cells())), lost
 
 
+def saved_clock(event: Event) -> str:
+    """The clock a kind keeps beside the Lamport clock after ``event`` (a row of its
+    log), as the integers of its :meth:`Clock.wire` separated by spaces, what
+    :meth:`Clock.load` takes back; empty for Lamport's kind. A kind's log cells are
+    those integers in order (a ``vc`` cell is already integers and spaces)."""
+    return " ".join(str(cell) for cell in event[len(Event._fields) :])
+
+
 _CLOCKED: dict[str, type[ClockedMachine]] = {}
 
 
@@ -724,6 +740,9 @@ class VectorClock:
     def reset(self) -> None:
         self.vc = [0] * len(self.vc)
 
+    def load(self, wire: tuple[int, ...]) -> None:
+        self.vc = list(wire)
+
 
 def vc_components(cell: str) -> list[int]:
     """A ``vc`` cell as its components. Raise ValueError unless it is integers >= 0
@@ -748,6 +767,8 @@ VECTOR_KIND = ClockKind(
     record=VectorEvent,
     carry=vector_message,
     carried=attrgetter("vc"),
+    message=VectorMessage,
+    wire_size=lambda n_machines: n_machines,
     parse=_vector_cells,
     label="vc",
 )
@@ -838,6 +859,9 @@ class HybridClock:
     def reset(self) -> None:
         self.l = self.c = 0
 
+    def load(self, wire: tuple[int, ...]) -> None:
+        self.l, self.c = wire
+
 
 def _hlc_cells(cells: Sequence[str]) -> tuple[int, ...]:
     if not all(cell.isascii() and cell.isdigit() for cell in cells):
@@ -849,16 +873,17 @@ HLC = "hlc"
 HLC_KIND = ClockKind(
     HLC,
     "'hlc' also keeps a hybrid logical clock (l in microseconds of physical time, c a "
-    "counter), carries it and logs it in hlc_l and hlc_c (DES only for now)",
+    "counter), carries it and logs it in hlc_l and hlc_c",
     clock=HybridClock,
     columns=("hlc_l", "hlc_c"),
     dtypes=("int64", "int64"),
     record=HlcEvent,
     carry=hlc_message,
     carried=attrgetter("hlc"),
+    message=HlcMessage,
+    wire_size=lambda n_machines: 2,
     parse=_hlc_cells,
     physical=True,
-    backends=("des",),
     label="hlc",
 )
 

@@ -147,3 +147,42 @@ def test_vector_message_round_trip_and_limit_follows_n():
         parse_message(payload, n - 1)
     plain = parse_message(b"1 2 3", n)
     assert not hasattr(plain, "vc")
+
+
+# -- what a clock kind carries ---------------------------------------------------------
+
+
+def test_a_clock_kind_travels_by_name_and_comes_back():
+    from lamport.core import HlcMessage, VectorMessage, hlc_message, vector_message
+
+    vector = vector_message(message(1, 2, 9), (3, 9, 0))
+    hybrid = hlc_message(message(2, 5, 11), (1_500_000, 2))
+    assert encode_message(vector)[HEADER.size :] == b"1 2 9 vector 3 9 0"
+    assert encode_message(hybrid)[HEADER.size :] == b"2 5 11 hlc 1500000 2"
+    (back,) = FrameDecoder(MAX_FRAME + 63).feed(encode_message(vector))
+    got = parse_message(back, 3)
+    assert type(got) is VectorMessage and got == vector and got.vc == (3, 9, 0)
+    got = parse_message(encode_message(hybrid)[HEADER.size :], 3)
+    assert type(got) is HlcMessage and got == hybrid and got.hlc == (1_500_000, 2)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"1 2 3 hlc 5 9223372036854775808", "out of range"),
+        (b"1 2 3 hlc 9223372036854775808 0", "out of range"),
+        (b"1 2 3 vector 1 9223372036854775808 0", "out of range"),
+        (b"1 2 3 hlc 5", "hlc clock of 1 integers, expected 2"),
+        (b"1 2 3 hlc 5 6 7", "hlc clock of 3 integers, expected 2"),
+        (b"1 2 3 vector 5 6", "vector clock of 2 integers, expected 3"),
+        (b"1 2 3 lamport 5 6", "unknown clock kind 'lamport'"),
+        (b"1 2 3 sundial 5 6", "unknown clock kind 'sundial'"),
+        (b"1 2 3 hlc -5 6", "expected '<sender> <seq> <clock>'"),
+        (b"1 2 3 hlc", "expected '<sender> <seq> <clock>'"),
+        ("1 2 3 hlc \u0665 6".encode(), "expected '<sender> <seq> <clock>'"),
+        (b"1 2 3 5 6 7", "expected '<sender> <seq> <clock>'"),
+    ],
+)
+def test_a_carried_clock_outside_0_to_2_to_the_63_or_of_the_wrong_shape_is_refused(payload, reason):
+    with pytest.raises(FrameError, match=reason):
+        parse_message(payload, 3)

@@ -156,17 +156,44 @@ def test_des_cli_writes_the_hlc_columns(tmp_path):
     assert check_run(out).ok
 
 
-def test_realtime_cli_refuses_hlc_in_one_line(capsys):
-    from lamport.errors import run_cli
-    from lamport.realtime.__main__ import main
+@pytest.mark.parametrize("drift_ppm", [0, 20_000])
+def test_threads_run_hlc_and_check_passes(tmp_path, drift_ppm):
+    """On threads each machine's physical time is its own wall clock (the log's t) with
+    the model's drift; the pair travels in every frame and lamport check holds it to
+    the guarantees the DES's runs keep."""
+    from lamport.realtime.cluster import Cluster
+    from lamport.realtime.options import RealtimeOptions
 
-    try:
-        code = run_cli(main, ["run", "--rates", "1,2", "--clock", "hlc"])
-    except SystemExit as exc:
-        code = exc.code
-    _, err = capsys.readouterr()
-    assert code == 2
-    assert err.strip().splitlines() == [err.strip()] and "hlc runs on the DES for now" in err
+    config = RunConfig(
+        rates=(2, 3, 6), p_send=0.6, duration=8.0, seed=4, clock="hlc", drift_ppm=drift_ppm
+    )
+    out = tmp_path / "run"
+    result = Cluster(config, RealtimeOptions(speed=8), out=out).run()
+    ticks = [e for log in result.logs for e in log if e.event in TICK_KINDS]
+    assert ticks and all(hasattr(e, "hlc_l") for e in ticks)
+    clocks = physical_clocks(result.metadata)
+    assert all(e.hlc_l >= clocks[e.machine](e.t) for e in ticks)
+    sends = {e.msg_id: e for e in ticks if e.event == SEND}
+    receives = [e for e in ticks if e.event == RECEIVE]
+    assert receives
+    for e in receives:  # the receive's pair is above the pair its message carried
+        assert (e.hlc_l, e.hlc_c) > (sends[e.msg_id].hlc_l, sends[e.msg_id].hlc_c)
+    report = check_run(out)
+    assert report.ok and report.hlc, report.problems
+
+
+def test_the_realtime_cli_runs_hlc(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lamport.realtime", "run", "--rates", "2,4", "--duration", "3"]
+    done = subprocess.run(
+        [*cmd, "--speed", "6", "--clock", "hlc", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_run(out)[0]["clock"] == "hlc"
+    assert check_run(out).ok
 
 
 def test_report_says_how_far_l_runs_ahead():

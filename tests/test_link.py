@@ -19,6 +19,7 @@ from lamport.realtime import auth
 from lamport.realtime import link as link_module
 from lamport.realtime.framing import HEADER, encode_frame, encode_message
 from lamport.realtime.link import (
+    MAX_BUFFERED,
     REJOIN_TIMEOUT,
     Arrived,
     Authenticated,
@@ -27,6 +28,7 @@ from lamport.realtime.link import (
     Ended,
     Failed,
     Link,
+    Lost,
     Malformed,
     Peers,
     Refused,
@@ -179,7 +181,9 @@ def test_any_chunking_of_a_whole_conversation_gives_the_same_events(data):
         (encode_frame(b"2 2 9223372036854775808"), "out of range"),
         (encode_frame(b"2 9223372036854775808 1"), "out of range"),
         (encode_frame(b"1 2 1"), "message from 1 on machine 2's link"),
-        (encode_frame(b"2 2 1 5 5"), "vector clock of 2 components, expected 3"),
+        (encode_frame(b"2 2 1 vector 5 5"), "vector clock of 2 integers, expected 3"),
+        (encode_frame(b"2 2 1 5 5"), "expected '<sender> <seq> <clock>'"),
+        (encode_frame(b"2 2 1 hlc 5 9223372036854775808"), "out of range"),
         (encode_frame(b"2 2 x"), "expected '<sender> <seq> <clock>'"),
         (encode_frame(b"hello 2 " + b"ab" * 16), "expected '<sender> <seq> <clock>'"),
         (encode_frame(b"start soon"), "expected '<sender> <seq> <clock>'"),
@@ -279,6 +283,42 @@ def test_a_refusal_before_the_challenge_reaches_the_caller():
     assert event == Refused("machine 2 is already connected")
 
 
+def test_a_socket_error_means_a_lost_link_or_a_failed_handshake_by_the_links_state():
+    caller, listener, _, _ = pair()
+    assert listener.connection_lost("Connection reset by peer") == Lost("Connection reset by peer")
+    assert listener.state is State.CLOSED and listener.connection_lost("again") is None
+    calling = Link(2, N, SECRET, peer=0)  # a caller calls again after this
+    assert calling.connection_lost("Connection reset by peer") == Failed(
+        "connection failed during the handshake (Connection reset by peer)", True
+    )
+    accepted = Link(0, N, SECRET)
+    assert accepted.connection_lost("Broken pipe") == Failed(
+        "connection failed (Broken pipe)", True
+    )
+    assert caller.authed and caller.receive_data(b"") == [Ended()]
+
+
+def test_a_listener_hanging_up_on_its_caller_during_the_handshake_fails_it():
+    caller = Link(2, N, SECRET, peer=0)
+    take(caller)
+    assert caller.receive_data(b"") == [Failed("the listener hung up during the handshake", True)]
+    accepted = Link(0, N, SECRET)  # a caller that hangs up is no failure of ours: it ended
+    assert accepted.receive_data(b"") == [Ended()]
+
+
+def test_a_peer_that_does_not_read_gets_no_more_than_the_buffer_holds():
+    caller, _, _, _ = pair()
+    assert caller.sendable
+    frame = encode_message(message(2, 1, 1))
+    taken = 0
+    while caller.buffer(frame):
+        taken += 1
+    assert len(caller.out) >= MAX_BUFFERED and len(caller.out) - len(frame) < MAX_BUFFERED
+    assert len(caller.pending) == taken and not caller.buffer(frame)
+    caller.shut = True
+    assert not caller.sendable
+
+
 def test_control_frames_wait_for_an_open_link_and_stop_once_our_side_ends():
     caller = Link(2, N, SECRET, peer=0)
     assert not caller.send_control(b"start 1")
@@ -304,6 +344,7 @@ def test_peers_admit_a_new_caller_and_refuse_a_taken_id():
     peers = Peers(0, N)
     assert peers.admit(2, has_link=False) == "join"
     assert peers.admit(2, has_link=True) == "refuse"
+    assert peers.taken(2) == "machine 2 is already connected (two machines with id 2?)"
 
 
 def test_peers_let_a_rejoining_caller_take_its_old_place():

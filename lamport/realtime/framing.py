@@ -11,10 +11,15 @@ handshake ``hello <sender>``; every later frame is a message
 ``<sender> <seq> <clock>``, three decimal integers separated by one space. The
 sender travels in every frame so the reader can check it against the
 handshake; the message id ``<sender>:<seq>`` is rebuilt from the first two
-fields by :func:`lamport.core.message`. A run with vector clocks
-(``--clock vector``) appends the sender's vector clock, one integer per
-machine: ``<sender> <seq> <clock> <vc_0> ... <vc_N-1>``, so the largest frame
-grows with N (:func:`frame_limit`).
+fields by :func:`lamport.core.message`. A run whose clock kind keeps a clock
+beside the Lamport clock (:class:`lamport.core.ClockKind`) appends the kind's
+name and what :meth:`lamport.core.Clock.wire` gives, as integers:
+``<sender> <seq> <clock> vector <vc_0> ... <vc_N-1>`` (``--clock vector``),
+``<sender> <seq> <clock> hlc <l> <c>`` (``--clock hlc``). The kind says how
+many integers it carries (:attr:`~lamport.core.ClockKind.wire_size`), so the
+largest frame grows with N (:func:`frame_limit`). Every integer lies in
+0..2^63-1; a frame carrying any other value, the wrong count, or an unknown
+kind is malformed.
 
 This module does no I/O: :class:`FrameDecoder` takes bytes in and hands
 payloads out, so it can be tested byte by byte without a socket.
@@ -25,7 +30,7 @@ from __future__ import annotations
 import re
 import struct
 
-from lamport.core import Message, message, vector_message
+from lamport.core import KINDS, ClockKind, Message, message
 
 #: The frame header: payload length, 4 bytes, network byte order.
 HEADER = struct.Struct("!I")
@@ -39,14 +44,21 @@ MAX_VALUE = 2**63 - 1
 
 
 def frame_limit(n_machines: int) -> int:
-    """Longest payload accepted in a run of ``n_machines``: a message with its vector
-    clock (one more space and 20-digit integer per machine), never below :data:`MAX_FRAME`."""
+    """Longest payload accepted in a run of ``n_machines``: a message with the largest
+    clock a kind carries (its name, and one more space and 20-digit integer per
+    machine for a vector clock), never below :data:`MAX_FRAME`."""
     return MAX_FRAME + 21 * n_machines
 
 
 # bytes patterns: \d matches ASCII digits only, so "²" or "١" never parse.
 _HELLO = re.compile(rb"hello (\d{1,20})")
-_MESSAGE = re.compile(rb"(\d{1,20}) (\d{1,20}) (\d{1,20})((?: \d{1,20})*)")
+_MESSAGE = re.compile(rb"(\d{1,20}) (\d{1,20}) (\d{1,20})(?: ([a-z]{1,16})((?: \d{1,20})+))?")
+#: The clock kinds that carry something, by the name a frame gives them.
+_CARRIED: dict[bytes, ClockKind] = {
+    kind.name.encode("ascii"): kind for kind in KINDS.values() if kind.wire_size is not None
+}
+#: The kind of each type of message that carries a clock.
+_BY_TYPE: dict[type, ClockKind] = {kind.message: kind for kind in _CARRIED.values()}
 
 
 class FrameError(ValueError):
@@ -67,13 +79,15 @@ def encode_hello(sender: int) -> bytes:
 
 
 def encode_message(msg: Message) -> bytes:
-    """A message as one frame: sender, sequence number and clock, and the vector clock
-    of a :class:`lamport.core.VectorMessage`."""
-    vc = getattr(msg, "vc", None)
-    if vc is None:
-        return encode_frame(b"%d %d %d" % (msg.sender, msg.seq, msg.clock))
-    payload = b"%d %d %d " % (msg.sender, msg.seq, msg.clock) + b" ".join(b"%d" % c for c in vc)
-    return encode_frame(payload, frame_limit(len(vc)))
+    """A message as one frame: sender, sequence number and clock, and what its clock
+    kind carries beside (the kind is the message's type's: :attr:`ClockKind.message`)."""
+    head = b"%d %d %d" % (msg.sender, msg.seq, msg.clock)
+    kind = _BY_TYPE.get(type(msg))
+    if kind is None:
+        return encode_frame(head)
+    wire = kind.carried(msg)  # type: ignore[misc]
+    payload = b"%s %s %s" % (head, kind.name.encode("ascii"), b" ".join(b"%d" % x for x in wire))
+    return encode_frame(payload, frame_limit(len(wire)))
 
 
 def _show(payload: bytes) -> str:
@@ -89,27 +103,34 @@ def parse_hello(payload: bytes) -> int:
 
 
 def parse_message(payload: bytes, n_machines: int | None = None) -> Message:
-    """The message in a payload: a Message, or a VectorMessage if a vector clock follows.
+    """The message in a payload: a Message, or the message of a clock kind carrying
+    what the frame names (:class:`lamport.core.VectorMessage`, ...).
 
-    Raise FrameError if it is not three integers, or three and a vector of one
-    component per machine (``n_machines``; at least two when not given).
+    Raise FrameError if it is not three integers, optionally followed by a clock
+    kind's name and as many integers as the kind carries in a run of ``n_machines``
+    (a vector clock: at least two when not given), or if any integer is 2^63 or more.
     """
     match = _MESSAGE.fullmatch(payload)
     if match is None:
-        raise FrameError(f"expected '<sender> <seq> <clock>' [<vc>...], got {_show(payload)}")
+        raise FrameError(
+            f"expected '<sender> <seq> <clock>' [<kind> <int>...], got {_show(payload)}"
+        )
     sender, seq, clock = int(match[1]), int(match[2]), int(match[3])
     if seq > MAX_VALUE or clock > MAX_VALUE:
         raise FrameError(f"value out of range (over 2**63 - 1) in {_show(payload)}")
     msg = message(sender, seq, clock)
-    if not match[4]:
+    if match[4] is None:
         return msg
-    vc = tuple(int(c) for c in match[4].split())
-    if len(vc) < 2 or (n_machines is not None and len(vc) != n_machines):
-        want = "at least 2" if n_machines is None else str(n_machines)
-        raise FrameError(f"vector clock of {len(vc)} components, expected {want}")
-    if max(vc) > MAX_VALUE:
+    kind = _CARRIED.get(match[4])
+    if kind is None:
+        raise FrameError(f"unknown clock kind {match[4].decode('ascii')!r} in {_show(payload)}")
+    wire = tuple(int(x) for x in match[5].split())
+    want = kind.wire_size(n_machines if n_machines is not None else len(wire))  # type: ignore[misc]
+    if len(wire) != want:
+        raise FrameError(f"{kind.name} clock of {len(wire)} integers, expected {want}")
+    if max(wire) > MAX_VALUE:
         raise FrameError(f"value out of range (over 2**63 - 1) in {_show(payload)}")
-    return vector_message(msg, vc)
+    return kind.carry(msg, wire)  # type: ignore[misc]
 
 
 class FrameDecoder:

@@ -70,10 +70,11 @@ from lamport.core import (
     Machine,
     Message,
     Uniform,
+    clock_kind,
     link_stream,
     loss_stream,
-    machine_class,
     machine_streams,
+    physical_clock,
 )
 from lamport.faults import Drop
 from lamport.plan import Plan
@@ -326,7 +327,14 @@ class Node:
         self.options = options
         self.rate = config.rates[machine]
         self.ticks = config.ticks(machine)
-        self.machine = machine_class(config.clock)(machine, n, config.p_send, draw)
+        kind = self.kind = clock_kind(config.clock)
+        self.machine = kind.machine(machine, n, config.p_send, draw)
+        if kind.physical:
+            # The machine's physical clock: its own wall clock (the log's t, monotonic
+            # seconds since the start times the speed) with the model's drift, in whole
+            # microseconds: what lamport check reads for a run without a time base.
+            physical = physical_clock(10**6, config.drift_units[machine])
+            self.machine.physical = physical  # type: ignore[attr-defined]
         self.sink = sink
         port = 0 if options.base_port is None else options.base_port + machine
         self.transport = Transport(
@@ -366,13 +374,16 @@ class Node:
         """Start from a saved state (a process restarted after a real crash): the clock,
         the ticks and messages so far, and as many draws of its streams spent: ``draws``
         of its actions, a loss draw per message sent to each machine (``sent_to``), and
-        ``latency[j]`` of the latency stream of its link from machine j."""
+        ``latency[j]`` of the latency stream of its link from machine j. ``vc`` is the
+        clock the run's kind keeps beside the Lamport clock, as the integers of its
+        :meth:`~lamport.core.Clock.wire` separated by spaces (a vector clock's ``vc``
+        cell; ``l c`` of a hybrid logical clock)."""
         machine = self.machine
         machine.clock, machine.ticks, machine.sent = clock, ticks, sent
         for _ in range(draws):
             machine._draw()
-        if vc and hasattr(machine, "vc"):
-            machine.vc = [int(x) for x in vc.split()]
+        if vc and self.kind.clock is not None:  # the clock kept beside, as it was saved
+            machine.beside.load(tuple(int(x) for x in vc.split()))  # type: ignore[attr-defined]
         if self.faults is not None:
             for r, stream in self.faults.loss_draws.items():
                 stream.skip(sent_to[r] if r < len(sent_to) else 0)
