@@ -69,7 +69,7 @@ from typing import IO, Any
 
 from lamport.backend import get_backend
 from lamport.config import RunConfig
-from lamport.core import INTERNAL, SEND, Event
+from lamport.core import INTERNAL, SEND, Event, saved_clock
 from lamport.errors import ConfigError, NetworkError, write_failure
 from lamport.logs import cannot_write, read_log, write_drops
 from lamport.realtime.auth import read_secret
@@ -337,7 +337,7 @@ class SavedState:
             event.clock,
             self.sent + (kind == SEND),
             self.draws + (kind in (SEND, INTERNAL)),  # a RECEIVE draws nothing
-            str(getattr(event, "vc", "") or ""),
+            saved_clock(event),
             self.latency,
         )
 
