@@ -45,17 +45,25 @@ def alive(pid: int) -> bool:
         return False
 
 
-def processes_naming(text: str) -> list[int]:
-    """Ids of the live processes whose command line contains ``text`` (a /proc scan)."""
+def node_processes(folder: Path) -> list[int]:
+    """Ids of the live node processes of a run started in ``folder`` (a /proc scan): forked
+    by the fork server they are named ``lamport:node<ID>`` and work in ``folder``; started
+    afresh, their command line names ``--out=<folder>/...``."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    if text.encode() in handle.read() and alive(int(entry)):
-                        found.append(int(entry))
-            except OSError:
-                continue
+        if not entry.isdigit() or not alive(int(entry)):
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+            with open(f"/proc/{entry}/comm", encoding="utf-8") as handle:
+                name = handle.read().strip()
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        forked = name.startswith("lamport:node") and cwd == str(folder)
+        if forked or f"--out={folder}".encode() in cmdline:
+            found.append(int(entry))
     return found
 
 
@@ -95,7 +103,7 @@ def test_a_killed_node_is_reported_and_the_others_finish_with_complete_logs(tmp_
     for pid in launcher.pids:  # the secret is in a file, never on a command line
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             cmdline = handle.read()
-        assert b"--secret-file=" in cmdline and launcher.secret.hex().encode() not in cmdline
+        assert launcher.secret.hex().encode() not in cmdline
         with open(f"/proc/{pid}/environ", "rb") as handle:
             assert launcher.secret.hex().encode() not in handle.read()
     time.sleep(0.5)
@@ -162,7 +170,7 @@ def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan
     out = tmp_path / "run"
     launcher = cli_ticking(tmp_path, ["exp", "4", "--processes", "--speed", "5", "--quiet"])
     try:
-        nodes = processes_naming(f"--out={tmp_path}")
+        nodes = node_processes(tmp_path)
         assert len(nodes) == 3
         launcher.send_signal(signal.SIGINT)
         asked = time.monotonic()
@@ -174,7 +182,7 @@ def test_ctrl_c_on_the_launcher_stops_every_node_within_2_s_and_leaves_no_orphan
     assert launcher.returncode == 130, err
     assert elapsed < 4.0  # nodes are killed 1.8 s after the request; slack for a loaded host
     assert not any(alive(pid) for pid in nodes)
-    assert processes_naming(f"--out={tmp_path}") == []
+    assert node_processes(tmp_path) == []
     metadata, logs = read_run(out)
     assert metadata["interrupted"] is True and metadata["stop_signal"] == "SIGINT"
     assert metadata["degraded"] is False
@@ -196,7 +204,7 @@ def test_a_port_in_use_fails_the_process_run_in_one_line_with_no_process_left(tm
         )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == f"error: port {port} (machine 0) is already in use"
-    assert processes_naming(f"--out={tmp_path}") == []
+    assert node_processes(tmp_path) == []
     assert not (tmp_path / "run").exists()
     assert not list(tmp_path.glob(".run.partial-*"))
 
@@ -211,11 +219,11 @@ def test_nodes_outlive_no_killed_launcher(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: len(processes_naming(f"--out={tmp_path}")) == 3, timeout=20)
+        wait_for(lambda: len(node_processes(tmp_path)) == 3, timeout=20)
         wait_for(lambda: list(tmp_path.glob(".run.partial-*/machine-2.csv")), timeout=20)
         launcher.kill()
         launcher.wait()
-        wait_for(lambda: processes_naming(f"--out={tmp_path}") == [], timeout=5)
+        wait_for(lambda: node_processes(tmp_path) == [], timeout=5)
     finally:
         launcher.kill()
         launcher.wait()

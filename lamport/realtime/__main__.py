@@ -129,6 +129,9 @@ def _node_command(commands: Any) -> None:
     collect.add_argument("directories", nargs="+", type=Path, metavar="DIR")
     collect.add_argument("--out", type=Path, required=True, help="the run directory to write")
     collect.add_argument("--force", action="store_true", help="replace what --out holds")
+    # the launcher's fork server (lamport.realtime.forkserver): forks node processes
+    server = commands.add_parser("forkserver")
+    server.add_argument("--fd", type=seed_int, required=True)
 
 
 def build_parser() -> Parser:
@@ -232,6 +235,17 @@ def node_main(args: argparse.Namespace) -> int:
     return 128 + shutdown.signal if interrupted and shutdown.signal else 0
 
 
+def forkserver_main(args: argparse.Namespace) -> int:
+    """The launcher's fork server: import what a node needs once, then fork a node process
+    per request (:mod:`lamport.realtime.forkserver`), each running the ``node`` command."""
+    import numpy  # noqa: F401  # the machines' draws: imported once, shared by every node
+
+    from lamport.realtime import process  # noqa: F401
+    from lamport.realtime.forkserver import serve
+
+    return serve(args.fd, lambda argv: run_cli(main, argv))
+
+
 def collect_main(args: argparse.Namespace) -> int:
     """The ``collect`` command: the nodes' files into one run directory."""
     from lamport.realtime.launcher import collect
@@ -249,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         return node_main(args)
     if args.command == "collect":
         return collect_main(args)
+    if args.command == "forkserver":
+        return forkserver_main(args)
     backend = get_backend("realtime")
     config = run_config(args)
     options = run_options(args, backend)

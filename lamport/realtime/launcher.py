@@ -61,7 +61,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -86,6 +85,7 @@ from lamport.logs import (
 )
 from lamport.realtime.auth import new_secret, write_secret
 from lamport.realtime.capacity import room_for
+from lamport.realtime.forkserver import Forked, ForkServer, command_line
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.process import (
@@ -102,6 +102,9 @@ from lamport.realtime.shutdown import Shutdown
 from lamport.schema import NETWORK_FILE, RUN_FILE, log_columns, log_name
 
 __all__ = ["Launcher", "collect", "run_processes"]
+
+#: A node process: forked by the fork server, or a fresh interpreter.
+_Process = subprocess.Popen[bytes] | Forked
 
 log = logging.getLogger("lamport.realtime")
 
@@ -121,7 +124,7 @@ def _node_config(config: RunConfig, options: RealtimeOptions) -> dict[str, Any]:
     return {"backend": "realtime", **config.metadata(), "options": node_options(options)}
 
 
-def _write_line(proc: subprocess.Popen[bytes], line: str) -> None:
+def _write_line(proc: _Process, line: str) -> None:
     """Write one line to a node's stdin (nothing if it is gone)."""
     if proc.stdin is not None:
         with contextlib.suppress(OSError, ValueError):
@@ -145,7 +148,7 @@ class _Pipes:
     :meth:`add` brings in after every other one ended is still read.
     """
 
-    def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    def __init__(self, procs: Sequence[_Process]) -> None:
         self.lines: queue.SimpleQueue[tuple[int, int, str, str]] = queue.SimpleQueue()
         self._selector = selectors.DefaultSelector()
         self._open: dict[tuple[int, int], int] = {}
@@ -153,7 +156,7 @@ class _Pipes:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._added: list[tuple[int, int, subprocess.Popen[bytes]]] = []
+        self._added: list[tuple[int, int, _Process]] = []
         self._lock = threading.Lock()
         self._closing = False
         for i, proc in enumerate(procs):
@@ -161,14 +164,14 @@ class _Pipes:
         self._thread = threading.Thread(target=self._loop, name="lamport-pipes")
         self._thread.start()
 
-    def add(self, machine: int, generation: int, proc: subprocess.Popen[bytes]) -> None:
+    def add(self, machine: int, generation: int, proc: _Process) -> None:
         """Read a process started after the others (a restart after a real crash) too."""
         with self._lock:
             self._added.append((machine, generation, proc))
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"\0")
 
-    def _register(self, i: int, generation: int, proc: subprocess.Popen[bytes]) -> None:
+    def _register(self, i: int, generation: int, proc: _Process) -> None:
         for kind, stream in (("out", proc.stdout), ("err", proc.stderr)):
             assert stream is not None
             os.set_blocking(stream.fileno(), False)
@@ -274,12 +277,12 @@ class Launcher:
         self.kills: list[dict[str, Any]] = []
         self._ran = False
         self._offsets: dict[int, float] = {}
-        self._procs: list[subprocess.Popen[bytes]] = []  # each machine's current process
+        self._procs: list[_Process] = []  # each machine's current process
         self._generation: list[int] = []  # how many times each machine was started again
-        self._every: list[subprocess.Popen[bytes]] = []  # every process started, to reap
+        self._every: list[_Process] = []  # every process started, to reap
         self._planned: set[tuple[int, int]] = set()  # (machine, generation) killed on plan
         self._listeners: dict[int, socket.socket] = {}  # kept for a machine started again
-        self._standby: dict[int, subprocess.Popen[bytes]] = {}  # its next process, waiting
+        self._standby: dict[int, _Process] = {}  # its next process, waiting
         self._lock = threading.Lock()  # guards _procs, _generation and _orders
         self._orders: list[str] = []  # what every node was told ("stop", "hurry")
         self._start_line = ""
@@ -289,6 +292,7 @@ class Launcher:
         self._unwritable: str | None = None
         self._argv: Callable[[int], list[str]] = lambda i: []
         self._env: dict[str, str] = {}
+        self._forkserver: ForkServer | None = None
 
     @property
     def ports(self) -> list[int]:
@@ -392,18 +396,20 @@ class Launcher:
             root = str(Path(lamport.__file__).resolve().parent.parent)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
             self._env = env
+            if hasattr(os, "fork"):
+                try:
+                    self._forkserver = ForkServer(command_line("forkserver"), env)
+                except NetworkError as exc:  # each node its own interpreter, then
+                    log.warning("%s; starting each node afresh", exc)
 
             def argv(i: int) -> list[str]:
+                """The ``node`` command's arguments for machine i (its listener is passed)."""
                 peers = [f"--peer={j}=127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i]
                 return [
-                    sys.executable,
-                    "-m",
-                    "lamport.realtime",
                     "node",
                     f"--config={private / 'config.json'}",
                     f"--id={i}",
                     f"--listen=127.0.0.1:{self.ports[i]}",
-                    f"--listen-fd={listeners[i].fileno()}",
                     *peers,
                     f"--secret-file={private / 'secret'}",
                     f"--out={folder}",
@@ -428,16 +434,23 @@ class Launcher:
                 if i not in self._listeners:
                     sock.close()
 
-    def _popen(self, argv: list[str], listener: socket.socket) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(listener.fileno(),),
-            start_new_session=True,
-            env=self._env,
-        )
+    def _popen(self, argv: list[str], listener: socket.socket) -> _Process:
+        """Start a node process with the ``node`` command's ``argv`` and ``listener``: forked
+        from the fork server (:mod:`.forkserver`), or a fresh interpreter without one."""
+        proc: _Process
+        if self._forkserver is not None:
+            machine = next(a.partition("=")[2] for a in argv if a.startswith("--id="))
+            proc = self._forkserver.spawn(argv, listener, name=f"lamport:node{machine}")
+        else:
+            proc = subprocess.Popen(
+                command_line(*argv, f"--listen-fd={listener.fileno()}"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(listener.fileno(),),
+                start_new_session=True,
+                env=self._env,
+            )
         self._every.append(proc)
         return proc
 
@@ -718,6 +731,9 @@ class Launcher:
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
+        if self._forkserver is not None:  # every node has ended: the server may go
+            self._forkserver.close()
+            self._forkserver = None
 
     # -- what the nodes left -----------------------------------------------------------------
 
