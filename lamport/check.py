@@ -241,6 +241,7 @@ def _drop_problems(
         for e in events
         if e.event == SEND
         for r in e.peer.split("+")
+        if r.isascii() and r.isdigit()  # a malformed peer is the invariants' to name
     }
     received = {(e.msg_id, e.machine) for events in logs for e in events if e.event == RECEIVE}
     problems = []
