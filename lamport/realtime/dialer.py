@@ -2,26 +2,31 @@
 failure when the connection's :class:`~.link.Backoff` says (10 ms doubling to 0.5 s),
 never past the set-up's absolute deadline.
 
-The machine with the higher id calls the lower one's listener; a refused
+The machine with the higher id calls the lower one's listener. A refused
 connect (the peer's listener not up yet), a connect that fails, or a listener
 that fails the handshake or hangs up during it (maybe an impostor holds its
-port) all end in :meth:`Dialer.again`, which schedules the next call or says
-there is none. The I/O thread asks :meth:`Dialer.due` for the calls whose
-time has come and :attr:`Dialer.next_time` for how long it may sleep.
+port: :meth:`Dialer.again`) all schedule the next call, or, past the
+deadline, tell the owner the call is given up. The I/O thread makes the calls
+whose time has come (:meth:`Dialer.redial`) and sleeps no longer than
+:attr:`Dialer.next_time`.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import selectors
 import socket
+import time
 from collections.abc import Callable
 
 from lamport.realtime.connection import Connection
 from lamport.realtime.link import Link
 
 __all__ = ["Dialer", "address_of"]
+
+log = logging.getLogger("lamport.realtime")
 
 _UNDER_WAY = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 
@@ -33,62 +38,88 @@ def address_of(label: str) -> tuple[str, int]:
 
 
 class Dialer:
-    """The calls of one machine; ``new_link(peer)`` makes the link of a call's connection."""
+    """The calls of machine ``machine``, their sockets watched by ``selector``;
+    ``new_link(peer)`` makes a call's link and ``gave_up(conn, reason)`` hears of a call
+    that will not be made again."""
 
-    def __init__(self, new_link: Callable[[int], Link]) -> None:
+    def __init__(
+        self,
+        machine: int,
+        selector: selectors.BaseSelector,
+        new_link: Callable[[int], Link],
+        gave_up: Callable[[Connection, str], None],
+    ) -> None:
+        self.machine = machine
+        self.selector = selector
         self.new_link = new_link
+        self.gave_up = gave_up
         #: The monotonic time by which every call must have been answered.
         self.deadline = 0.0
         #: Why the last call to each peer failed, until one is answered.
         self.why: dict[int, str] = {}
+        #: Set when the transport closes: a failed call is not made again.
+        self.quitting = False
         self._waiting: set[Connection] = set()  # calls to make again, at their retry_at
 
-    def call(self, conn: Connection) -> str | None:
-        """Start a non-blocking connect to the listener ``conn.label`` names; why it failed
-        at once, or None (the selector reports when the connect is done)."""
+    def dial(self, peer: int, label: str) -> Connection:
+        """Call ``peer``'s listener at ``label`` (``host:port``); the call's connection."""
+        conn = Connection(None, self.new_link(peer), label, self.selector)
+        self.call(conn)
+        return conn
+
+    def call(self, conn: Connection) -> None:
+        """Start a non-blocking connect; the selector says when it is done."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         code = sock.connect_ex(address_of(conn.label))
         if code not in _UNDER_WAY:
             sock.close()
-            return os.strerror(code)
+            self._failed(conn, os.strerror(code))
+            return
         with conn.lock:
             conn.sock = sock
             conn.connecting = True
-        conn.selector.register(sock, selectors.EVENT_WRITE, conn)
-        return None
+        self.selector.register(sock, selectors.EVENT_WRITE, conn)
 
-    def completed(self, conn: Connection) -> str | None:
-        """The connect is done (its socket is writable): why it failed, or None, and then a
+    def completed(self, conn: Connection) -> bool:
+        """The connect is done (its socket is writable): True if it went through, and then a
         fresh link holds our hello."""
         assert conn.sock is not None and conn.peer is not None
         code = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            return os.strerror(code)
+            conn.close()  # no message waits on a link before its handshake
+            self._failed(conn, os.strerror(code))
+            return False
         # Nagle's algorithm would hold small frames back for the peer's delayed ACK.
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with conn.lock:
             conn.link = self.new_link(conn.peer)
             conn.connecting = False
-        return None
-
-    def again(self, conn: Connection, reason: str, now: float) -> bool:
-        """A call failed at ``now`` (``reason``): schedule the next one; False if that would
-        pass the deadline (the caller gives up)."""
-        at = conn.backoff.next_try(now, self.deadline)
-        if at is None:
-            return False
-        assert conn.peer is not None
-        self.why[conn.peer] = reason
-        conn.retry_at = at
-        self._waiting.add(conn)
         return True
 
-    def due(self, now: float) -> list[Connection]:
-        """The calls to make again now; they leave the waiting list."""
+    def again(self, conn: Connection, reason: str) -> None:
+        """The listener failed our handshake or hung up during it: hang up and call again."""
+        log.warning("machine %d: dropped connection to %s: %s", self.machine, conn.label, reason)
+        conn.close()
+        self._failed(conn, reason)
+
+    def _failed(self, conn: Connection, reason: str) -> None:
+        if not self.quitting:
+            at = conn.backoff.next_try(time.monotonic(), self.deadline)
+            if at is not None:
+                assert conn.peer is not None
+                self.why[conn.peer] = reason
+                conn.retry_at = at
+                self._waiting.add(conn)
+                return
+        self.gave_up(conn, reason)
+
+    def redial(self, now: float) -> None:
+        """Make the calls whose time has come."""
         due = [conn for conn in self._waiting if now >= conn.retry_at]
         self._waiting.difference_update(due)
-        return due
+        for conn in due:
+            self.call(conn)
 
     def forget(self, conn: Connection) -> None:
         """Make no more calls on ``conn`` (its peer is called anew)."""

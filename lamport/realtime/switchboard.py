@@ -7,9 +7,9 @@ who is refused, when the set-up and the drain are done) and the I/O is the
 :class:`~.connection.Connection`'s. A message goes onto :attr:`inbox`, a
 control frame onto :attr:`control`; a malformed frame is counted and logged
 and the link goes on; a link that fails is logged and closed, a call that
-fails is made again (:mod:`.dialer`). The owner's requests (flush a link,
-expect a peer back, end every link) come through :meth:`Switchboard.request`
-under :attr:`lock`, the one lock shared with the owner's thread.
+fails is made again (:mod:`.dialer`). :attr:`Switchboard.lock` guards
+:attr:`~Switchboard.peers`, which the owner's thread reads and changes too
+(a rejoin is expected at once, not when the I/O thread gets to it).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Switchboard:
         #: The link to each peer, once it is called or its caller authenticated.
         self.conns: dict[int, Connection] = {}
         self.acceptor = Acceptor(listener, machine, connect_timeout, selector, self.new_link)
-        self.dialer = Dialer(self.new_link)
+        self.dialer = Dialer(machine, selector, self.new_link, self._gave_up)
         self.inbox: deque[tuple[float, Message]] = deque()
         self.arrived: list[tuple[str, float]] = []
         self.control: deque[tuple[int, bytes]] = deque()
@@ -85,68 +85,20 @@ class Switchboard:
         self.error: str | None = None
         self.refused: str | None = None
         self.finishing = False  # every link ends its sending side once its buffer is written
-        self.quitting = False
-        self._flushes: set[int] = set()  # owner's requests, guarded by lock
-        self._rejoins: set[int] = set()
-        self._shut_all = False
 
     def new_link(self, peer: int | None = None) -> Link:
         return Link(self.machine, self.n_machines, self.secret, peer, last_seq=self.peers.last_seq)
 
-    # -- the owner's requests ------------------------------------------------------------------
-
-    def request(self, flush: int | None = None, rejoin: int | None = None) -> None:
-        """Ask the I/O thread to write out ``flush``'s link, or to reopen ``rejoin``'s (hold
-        :attr:`lock`)."""
-        if flush is not None:
-            self._flushes.add(flush)
-        if rejoin is not None:
-            self._rejoins.add(rejoin)
-
-    def finish(self) -> None:
-        """End the sending side of every link once its buffer is written."""
-        self.finishing = self._shut_all = True
-
-    def serve_requests(self) -> None:
-        with self.lock:
-            flushes, self._flushes = self._flushes, set()
-            rejoins, self._rejoins = self._rejoins, set()
-        for peer in sorted(rejoins):
-            self._reopen(peer)
-        for peer in flushes:
-            conn = self.conns.get(peer)
-            if conn is not None:
-                conn.watch()
-
     # -- calls -------------------------------------------------------------------------------
 
     def call(self, peer: int, address: tuple[str, int]) -> None:
-        conn = Connection(None, self.new_link(peer), f"{address[0]}:{address[1]}", self.selector)
-        self.conns[peer] = conn
-        self._dial(conn)
-
-    def _dial(self, conn: Connection) -> None:
-        reason = self.dialer.call(conn)
-        if reason is not None:
-            self._call_failed(conn, reason)
+        self.conns[peer] = self.dialer.dial(peer, f"{address[0]}:{address[1]}")
 
     def connect_done(self, conn: Connection) -> None:
-        reason = self.dialer.completed(conn)
-        if reason is not None:
-            self.close(conn)
-            self._call_failed(conn, reason)
-        else:
+        if self.dialer.completed(conn):
             self.flush(conn)  # our hello
 
-    def _call_again(self, conn: Connection, reason: str) -> None:
-        """A listener that fails our handshake (maybe an impostor holds its port): call again."""
-        log.warning("machine %d: dropped connection to %s: %s", self.machine, conn.label, reason)
-        self.close(conn)
-        self._call_failed(conn, reason)
-
-    def _call_failed(self, conn: Connection, reason: str) -> None:
-        if not self.quitting and self.dialer.again(conn, reason, time.monotonic()):
-            return
+    def _gave_up(self, conn: Connection, reason: str) -> None:
         if self.connected.is_set():  # a rejoining peer that never came back
             log.warning(
                 "machine %d: cannot reach machine %s again on %s (%s)",
@@ -196,7 +148,7 @@ class Switchboard:
                 self.lose(conn)
             elif isinstance(event, Failed):
                 if link.calling and event.handshake:
-                    self._call_again(conn, event.reason)
+                    self.dialer.again(conn, event.reason)
                 else:
                     self.reject(conn, event.reason)
         if conn.link.out and not conn.closed:  # a challenge to answer a hello
@@ -312,6 +264,19 @@ class Switchboard:
         else:
             conn.watch()
 
+    def finish(self) -> None:
+        """End the sending side of every link once its buffer is written."""
+        self.finishing = True
+        for conn in list(self.conns.values()):
+            self._end_sending(conn)
+        self.check_drained()
+
+    def watch(self, peer: int) -> None:
+        """Have the selector watch ``peer``'s link for what it waits for (its buffer)."""
+        conn = self.conns.get(peer)
+        if conn is not None:
+            conn.watch()
+
     def close(self, conn: Connection) -> None:
         self._count_lost(conn, conn.close())
 
@@ -334,7 +299,14 @@ class Switchboard:
             if self.peers.drained:
                 self.drained.set()
 
-    def _reopen(self, peer: int) -> None:
+    def fail_set_up(self) -> None:
+        """The set-up's deadline passed before every link was up: say why."""
+        authenticated = [p for p, conn in self.conns.items() if conn.link.authed]
+        self.error = self.peers.set_up_failure(
+            self.conns, authenticated, self.dialer.why, self.connect_timeout
+        )
+
+    def reopen(self, peer: int) -> None:
         """Drop the link to a peer that is started again; call it again if we are its caller."""
         with self.lock:
             drop_old = self.peers.reopen(peer)
@@ -347,41 +319,5 @@ class Switchboard:
             self.dialer.forget(old)
         if peer > self.machine or old is None:  # it calls us; or the set-up calls it
             return
-        conn = Connection(None, self.new_link(peer), old.label, self.selector)
-        self.conns[peer] = conn
         self.dialer.deadline = max(self.dialer.deadline, time.monotonic() + REJOIN_TIMEOUT)
-        self._dial(conn)
-
-    # -- time ----------------------------------------------------------------------------------
-
-    def next_time(self) -> float | None:
-        """When something is due: a handshake deadline, a call, the set-up's deadline, a
-        rejoin's; None if nothing waits."""
-        times = [self.acceptor.next_time, self.dialer.next_time]
-        with self.lock:
-            times += self.peers.awaited.values()
-        if not self.connected.is_set() and self.error is None:
-            times.append(self.dialer.deadline)
-        return min((t for t in times if t is not None), default=None)
-
-    def on_time(self, now: float) -> None:
-        """Do what is due at ``now``."""
-        self.acceptor.resume(now)
-        for conn in self.acceptor.expired(now):
-            self.reject(conn, f"no handshake within {self.connect_timeout:g} s")
-        for conn in self.dialer.due(now):
-            self._dial(conn)
-        if not self.connected.is_set() and self.error is None and now >= self.dialer.deadline:
-            authenticated = [p for p, conn in self.conns.items() if conn.link.authed]
-            self.error = self.peers.set_up_failure(
-                self.conns, authenticated, self.dialer.why, self.connect_timeout
-            )
-        with self.lock:
-            gone = self.peers.expire(now)  # never came back: the drain waits no more
-        if gone:
-            self.check_drained()
-        if self._shut_all:
-            self._shut_all = False
-            for conn in list(self.conns.values()):
-                self._end_sending(conn)
-            self.check_drained()
+        self.conns[peer] = self.dialer.dial(peer, old.label)

@@ -189,8 +189,7 @@ class Transport:
             conn = conns.get(recipient)
             done = CLOSED if conn is None else conn.send(frame)
             if done == FLUSH:
-                with self._board.lock:
-                    self._board.request(flush=recipient)
+                self._loop.request(flush=recipient)
                 wake = True
             elif done == CLOSED:
                 dropped[recipient] += 1
@@ -207,8 +206,7 @@ class Transport:
         with conn.lock:
             if conn.sock is None or not conn.link.send_control(payload):
                 return False
-        with self._board.lock:
-            self._board.request(flush=peer)
+        self._loop.request(flush=peer)
         self._loop.wake()
         return True
 
@@ -219,8 +217,8 @@ class Transport:
             # At once, not when the I/O thread gets to it: a drain never ends in between.
             if not board.peers.expect(peer, time.monotonic()):
                 return
-            board.request(rejoin=peer)
             self.drained.clear()
+        self._loop.request(rejoin=peer)
         self._loop.wake()
 
     def lost(self, peer: int) -> bool:
@@ -229,7 +227,7 @@ class Transport:
 
     def finish_sending(self) -> None:
         """End the sending side of every link once its buffer is written (by the I/O thread)."""
-        self._board.finish()
+        self._loop.request(finish=True)
         self._loop.wake()
 
     def wait_drained(
