@@ -40,7 +40,12 @@ Network
 
 Faults
     A fault plan (:attr:`lamport.config.RunConfig.faults`, :mod:`lamport.faults`)
-    is applied exactly, on the same whole units. A crash of machine i in
+    is compiled once on the time base (:class:`lamport.plan.Plan`) and driven
+    here, exactly, on the same whole units: the plan's state changes at their
+    instants (:data:`lamport.core.STATE_CHANGES` says whether a machine ticks
+    and whether it loses what it holds), each message's fate at its send. A
+    pause is a window in which the machine does not tick and keeps its queue
+    and what arrives (PAUSE and RESUME rows). A crash of machine i in
     [at, at + d) happens before anything else at instant ``at``: messages that
     arrived earlier and wait in its queue are lost, a CRASH row is logged, and
     the machine neither ticks nor keeps an arriving message until instant

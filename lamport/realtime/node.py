@@ -30,8 +30,10 @@ Which messages a tick sees
     the same link.
 
 Faults
-    A fault plan (:mod:`lamport.faults`) is played on the same schedule: a
-    tick due in a crash window does not happen; the crash (a CRASH row at the
+    A fault plan (:mod:`lamport.faults`), compiled by :class:`lamport.plan.Plan`
+    on the run's grid, is played on the same schedule: a tick due in a window
+    (a crash's, a pause's) does not happen; a pause keeps the queue and what
+    arrives, which the first tick after it takes; the crash (a CRASH row at the
     crash's model time) loses the queue and whatever had arrived, a tick
     instant inside the window loses what arrived since, and the restart (a
     RESTART row, clock kept or reset) is applied at the first tick instant
