@@ -70,7 +70,7 @@ def test_sweep_prints_the_table(tmp_path):
     assert (tmp_path / "s" / "summary.csv").is_file()
     # After the table, the answers: the sweep report's own sentences, one per experiment
     from lamport.analysis import load_sweep, rate_correlations, sweep_rows, sweep_stats
-    from lamport.report.sweep import findings
+    from lamport.report.grid import findings
 
     sweep = load_sweep(tmp_path / "s")
     rows = sweep_rows(sweep)

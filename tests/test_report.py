@@ -202,7 +202,7 @@ def test_sweep_report_groups_random_rates_by_rate(sweep_dir):
 def test_overlapping_intervals_are_a_tie():
     import pandas as pd
 
-    from lamport.report.sweep import top_groups
+    from lamport.report.grid import top_groups
 
     stats = pd.DataFrame(
         {
@@ -289,7 +289,7 @@ def test_run_report_configuration_has_no_options_row(run_dir):
 def test_sweep_report_draws_the_contrasts_in_words(sweep_dir):
     from lamport.analysis import load_sweep, sweep_stats
     from lamport.report.cells import pm
-    from lamport.report.sweep import contrasts
+    from lamport.report.grid import contrasts
 
     stats = sweep_stats(load_sweep(sweep_dir))
     sentences = contrasts(stats)

@@ -1,9 +1,12 @@
-"""Load a run directory or a sweep output directory into pandas.
+"""Load a run directory, a sweep or a parameter grid into pandas.
 
 A run directory holds ``run.json`` and ``machine-<id>.csv`` per machine (docs/spec.md,
-the log schema), from either backend. A sweep directory holds ``sweep.json`` and
-``summary.csv``, and optionally the runs' events (``runs/<label>/`` run
-directories or one ``events.parquet``).
+the log schema), from either backend. Many runs are a grid (:mod:`lamport.des.grid`):
+a Parquet dataset of summary rows, one folder per cell, with its metadata beside it.
+A sweep is the grid over experiment x seed: ``sweep.json`` and ``summary.csv`` (the
+dataset's rows, which a sweep from before the dataset has alone), and optionally the
+runs' events (``runs/<label>/`` run directories or one ``events.parquet``). A grid
+directory holds ``_grid.json``; both load as a :class:`Sweep` (``kind`` says which).
 
 Every loader raises :class:`lamport.errors.LogError` with a one-line message
 that names the file and the problem: a directory that is neither a run nor a
@@ -30,6 +33,7 @@ from lamport.logs import read_directory_json, read_drops, read_run, require_dire
 from lamport.result import RunResult
 from lamport.schema import (
     EVENTS_FILE,
+    GRID_JSON,
     RUN_FILE,
     RUNS_DIR,
     SUMMARY_COLUMNS,
@@ -64,20 +68,31 @@ def as_run(run: RunLike) -> RunResult:
 
 @dataclass
 class Sweep:
-    """A sweep: its ``sweep.json`` metadata and ``summary.csv`` as a frame.
+    """Many runs: a sweep (its ``sweep.json`` metadata and ``summary.csv`` as a frame) or
+    a grid (``kind`` "grid": its ``_grid.json`` and its dataset's rows, with ``cell``
+    and one column per factor).
 
-    ``run_dirs`` lists the kept run directories (``runs/<label>/``), if any;
-    :meth:`events` reads the kept events (``events.parquet``) on demand.
+    ``run_dirs`` lists a sweep's kept run directories (``runs/<label>/``), if any;
+    :meth:`events` reads its kept events (``events.parquet``) on demand.
     """
 
     path: Path | None
     metadata: dict[str, Any]
     summary: pd.DataFrame
     run_dirs: list[Path] = field(default_factory=list)
+    kind: str = "sweep"
 
     @property
     def backend(self) -> str:
         return str(self.metadata.get("backend", "des"))
+
+    @property
+    def factors(self) -> list[str]:
+        """What varies from cell to cell: a sweep's ``experiment``, a grid's factors."""
+        factors = self.metadata.get("factors")
+        if isinstance(factors, list) and all(isinstance(f, str) for f in factors):
+            return list(factors)
+        return ["experiment"]  # a sweep from before sweep.json named its factors
 
     @property
     def experiments(self) -> list[int]:
@@ -89,6 +104,9 @@ class Sweep:
 
     @property
     def title(self) -> str:
+        if self.kind == "grid":
+            cells = self.summary["cell"].nunique() if "cell" in self.summary else 0
+            return f"grid {self.metadata.get('name', '?')} — {self.backend} — {cells} cells"
         n_exp, n_seeds = len(self.experiments), len(self.seeds)
         exps = "experiment" if n_exp == 1 else "experiments"
         seeds = "seed" if n_seeds == 1 else "seeds"
@@ -245,15 +263,46 @@ def is_sweep(path: str | Path) -> bool:
     return (Path(path) / SWEEP_FILE).is_file()
 
 
-def load(path: str | Path) -> RunResult | Sweep:
-    """Load a run or a sweep, whichever the directory holds.
+def is_grid(path: str | Path) -> bool:
+    return (Path(path) / GRID_JSON).is_file()
 
-    Raise LogError if it is neither (no ``run.json`` and no ``sweep.json``).
+
+def load_grid_runs(grid_dir: str | Path, columns: list[str] | None = None) -> Sweep:
+    """Read a grid directory: ``_grid.json`` and the dataset's rows (``columns`` of them
+    and ``cell``, or all), sorted by cell, seed and machine.
+
+    Raise LogError naming the directory if it is not a grid, its metadata is missing or
+    malformed, or it holds no rows yet.
+    """
+    from lamport.des.grid import read_dataset
+
+    grid_dir = Path(grid_dir)
+    metadata = read_directory_json(grid_dir, GRID_JSON, "grid")
+    factors = metadata.get("factors")
+    if not isinstance(factors, list) or not all(isinstance(f, str) for f in factors):
+        raise LogError(f"{grid_dir / GRID_JSON}: malformed (no list of factors)")
+    wanted = None if columns is None else list(dict.fromkeys([*columns, *factors]))
+    try:
+        rows = read_dataset(grid_dir, wanted)
+    except Exception as exc:  # pyarrow raises a zoo of types for a damaged file
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise LogError(f"{grid_dir}: malformed dataset ({type(exc).__name__}: {first})") from None
+    if rows.empty:
+        raise LogError(f"{grid_dir}: the grid holds no rows yet")
+    return Sweep(grid_dir, metadata, rows, kind="grid")
+
+
+def load(path: str | Path) -> RunResult | Sweep:
+    """Load a run, a sweep or a grid, whichever the directory holds.
+
+    Raise LogError if it is none (no ``run.json``, ``sweep.json`` or ``_grid.json``).
     """
     path = Path(path)
     require_directory(path)
     if is_sweep(path):
         return load_sweep(path)
+    if is_grid(path):
+        return load_grid_runs(path)
     if (path / RUN_FILE).is_file():
         return load_run(path)
     raise LogError(f"{path}: neither a run directory (no {RUN_FILE}) nor a sweep (no {SWEEP_FILE})")

@@ -278,11 +278,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def sweep_answers(result: SweepResult) -> list[str]:
     """The sentences that answer the lab's questions for this sweep: the sweep report's own
-    (:func:`lamport.report.sweep.findings`), one per experiment and one on the tick rate.
+    (:func:`lamport.report.grid.findings`), one per experiment and one on the tick rate.
 
     Imports pandas (about a second): only the sweep command's output calls it."""
     from lamport.analysis import as_sweep, rate_correlations, sweep_rows, sweep_stats
-    from lamport.report.sweep import findings
+    from lamport.report.grid import findings
 
     sweep = as_sweep(result)
     rows = sweep_rows(sweep)
