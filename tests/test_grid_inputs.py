@@ -200,3 +200,26 @@ def test_ascending_products_are_the_filtered_product_in_its_order(axes):
     ]
     assert _ascending(axes) == expected
     assert _ascending_count(axes) == len(expected)
+
+
+@pytest.mark.parametrize("name", ["_grid.json", "sweep.json"])
+def test_a_deeply_nested_grid_or_sweep_json_is_one_line(name, tmp_path, capsys):
+    from lamport.report.__main__ import main as report_main
+
+    path = tmp_path / "g.toml"
+    path.write_text('name = "g"\nduration = 2\nseeds = 2\n[factors]\nexperiment = [2, 4]\n')
+    out = tmp_path / "o"
+    assert run_cli(main, ["grid", str(path), "--out", str(out), "--quiet"]) == 0
+    if name == "sweep.json":
+        assert run_cli(main, ["sweep", "--exp", "2", "--seeds", "2", "--out", str(out / "s")]) == 0
+        out = out / "s"
+    (out / name).write_text("[" * 100_000 + "]" * 100_000)
+    capsys.readouterr()
+    commands = [(report_main, [str(out)])]
+    if name == "_grid.json":  # the grid command resumes it: an unreadable _grid.json is refused
+        commands.append((main, ["grid", str(path), "--out", str(out), "--quiet"]))
+    for command, args in commands:
+        with pytest.raises(SystemExit) as info:
+            run_cli(command, args)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err

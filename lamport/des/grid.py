@@ -868,8 +868,10 @@ def _claim(out: Path, grid: Grid, force: bool, take: bool = True) -> dict[str, A
             # Never removed, even with force: it may be anything of the user's.
             raise LogError(f"--out {out}: exists, is not empty and holds no {GRID_JSON}")
         else:
-            try:
-                existing = json.loads(meta_path.read_text(encoding="utf-8"))
+            from lamport.files import read_json
+
+            try:  # a regular file, not too large, not nested too deep: else unreadable
+                existing = read_json(meta_path)
             except (OSError, ValueError):
                 existing = None
             same = isinstance(existing, dict) and existing.get("identity") == grid.identity()
