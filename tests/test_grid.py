@@ -33,7 +33,6 @@ from lamport.des.grid import (
 )
 from lamport.des.model import simulate, simulate_summary
 from lamport.des.options import DesOptions
-from lamport.des.size import check_size, estimate_memory
 from lamport.errors import ConfigError, LogError, NetworkError
 from lamport.schema import GRID_JSON, GRID_TOML, SUMMARY_COLUMNS
 from lamport.summary import summarize
@@ -424,46 +423,6 @@ def test_duckdb_reads_the_dataset(tmp_path):
         "hive_partitioning=true) GROUP BY cell ORDER BY cell"
     )
     assert duckdb.sql(query).fetchall() == [(c, 18) for c in range(8)]
-
-
-# -- size ----------------------------------------------------------------------------------
-
-
-def test_memory_estimate_grows_with_machines_squared():
-    small = estimate_memory(RunConfig(rates=(0.2,) + (1,) * 99, p_send=0.3, duration=10))
-    big = estimate_memory(RunConfig(rates=(0.2,) + (1,) * 999, p_send=0.3, duration=10))
-    assert big["machines"] == 100 * small["machines"]
-    # The slow machine saturates: its queue grows at the theory's rate.
-    assert 0 < small["queued"] < big["queued"]
-    assert estimate_memory(RunConfig(rates=(1, 3, 6)), record=False)["records"] == 0
-
-
-def _too_many_machines():
-    """Enough machines that their N^2 send targets alone exceed the available memory."""
-    from lamport.des.size import TARGET_BYTES, available_memory
-
-    available = available_memory()
-    if available is None:
-        pytest.skip("no /proc/meminfo")
-    return int((2 * available / TARGET_BYTES) ** 0.5) + 1
-
-
-def test_memory_guard_refuses_an_oversized_run_with_the_estimate():
-    config = RunConfig(rates=(1.0,) * _too_many_machines(), p_send=0.3, duration=60)
-    started = time.monotonic()
-    with pytest.raises(ConfigError) as info:
-        check_size(config, record=False)
-    assert time.monotonic() - started < 5
-    text = str(info.value)
-    assert "run too large: needs about" in text and "GB" in text and "available" in text
-    assert "\n" not in text
-
-
-def test_memory_guard_on_the_command_line(tmp_path):
-    rates = ",".join(["1"] * _too_many_machines())
-    done = _cli(["run", "--rates", rates, "--out", str(tmp_path / "o")], tmp_path)
-    assert done.returncode == 2
-    assert "run too large: needs about" in done.stderr and done.stderr.count("\n") == 1
 
 
 # -- helpers -------------------------------------------------------------------------------

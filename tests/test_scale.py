@@ -3,12 +3,32 @@ machine's send targets worked out per send above :data:`lamport.core.KEPT_TARGET
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from lamport import core
-from lamport.config import RunConfig
+from lamport.config import Experiment, RunConfig
 from lamport.core import Machine
+from lamport.des import size
 from lamport.des.model import simulate
+from lamport.des.size import check_size, estimate_memory
+from lamport.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scale_config(machines: int, duration: float) -> RunConfig:
+    """``machines`` machines with rates drawn from 1..6, as experiment 1 draws its three
+    (``benchmarks/bench_scale.py``'s runs)."""
+    experiment = Experiment(None, "scale", None, 0.3, duration, "", machines=machines)
+    return experiment.config(seed=0)
+
 
 # -- send targets --------------------------------------------------------------------------
 
@@ -44,3 +64,79 @@ def test_a_large_machine_keeps_no_list_of_its_peers():
     assert machine.peers == tuple(i for i in range(10_000) if i != 5)
     # labels and ids are the run's, shared by every machine
     assert Machine(6, 10_000, 0.3, lambda: 0.0)._labels is machine._labels
+
+
+# -- the memory estimate -------------------------------------------------------------------
+
+
+def test_the_estimate_grows_linearly_with_machines():
+    small = estimate_memory(RunConfig(rates=(0.2,) + (1,) * 999, p_send=0.3, duration=10))
+    big = estimate_memory(RunConfig(rates=(0.2,) + (1,) * 9_999, p_send=0.3, duration=10))
+    assert 8 < big["machines"] / small["machines"] < 12  # was 100x: N^2 send targets
+    assert 8 < big["records"] / small["records"] < 12
+    # The slow machine saturates: its queue grows at the theory's rate.
+    assert 0 < small["queued"] < big["queued"]
+    assert big["total"] == sum(v for k, v in big.items() if k != "total")
+    assert estimate_memory(RunConfig(rates=(1, 3, 6)), record=False)["records"] == 0
+
+
+def test_ten_thousand_machines_are_estimated_at_megabytes_not_gigabytes():
+    config = scale_config(10_000, 10.0)
+    estimate = estimate_memory(config)
+    assert 100e6 < estimate["total"] < 400e6  # 164 MB measured (benchmarks/bench_scale.py)
+    check_size(config)  # accepted
+
+
+def test_a_saturated_queue_is_estimated_from_the_theory():
+    # experiment 9's two slow machines saturate: messages pile up for the whole run
+    short = estimate_memory(RunConfig(rates=(1, 1, 6), p_send=0.9, duration=1_000), record=False)
+    long = estimate_memory(RunConfig(rates=(1, 1, 6), p_send=0.9, duration=10_000), record=False)
+    assert 9 < long["queued"] / short["queued"] < 11
+    # 1,000,000 model seconds measured 5.2 million messages queued, 898 MB peak
+    million = estimate_memory(RunConfig(rates=(1, 1, 6), p_send=0.9, duration=1e6), record=False)
+    assert 0.75 * 898e6 < million["total"] < 1.25 * 898e6
+
+
+def test_the_guard_refuses_an_oversized_run_with_the_estimate(monkeypatch):
+    monkeypatch.setattr(size, "available_memory", lambda: 50_000_000)
+    config = RunConfig(rates=(1.0,) * 20_000, p_send=0.3, duration=10)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        check_size(config, record=False)
+    assert time.monotonic() - started < 5
+    text = str(info.value)
+    assert text.startswith("run too large: needs about ")
+    assert "machines " in text and "50 MB available" in text and "\n" not in text
+    estimate = estimate_memory(config, record=False)
+    assert f"needs about {size._gb(estimate['total'])} (" in text
+
+
+def test_the_guard_on_the_command_line(tmp_path):
+    # a saturated queue over 10^8 model seconds: tens of GB of queued messages
+    grid = tmp_path / "huge.toml"
+    grid.write_text(
+        'name = "huge"\nduration = 1e8\nseeds = 1\n[factors]\nrates = [[1, 1, 6]]\np_send = [0.9]\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "lamport.des", "grid", str(grid), "--out", str(tmp_path / "o")]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: run too large: needs about ")
+    assert "queued" in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_ten_thousand_machines_peak_within_a_quarter_of_the_estimate():
+    """N = 10,000 for one model second in a fresh interpreter: its peak RSS against the
+    estimate (the benchmark runs the full 10 s and 100,000 machines)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--child"]
+    done = subprocess.run(
+        [*command, "10000", "1"], env=env, capture_output=True, text=True, check=True
+    )
+    figures = json.loads(done.stdout)
+    assert figures["machines"] == 10_000 and figures["ticks"] > 30_000
+    estimate, peak = figures["estimate"]["total"], figures["peak"]
+    assert abs(estimate - peak) <= 0.25 * peak, (estimate, peak)
+    # the machines, their schedule and records make half of it, not the interpreter
+    assert estimate - size.BASE_BYTES > 0.4 * estimate
