@@ -91,7 +91,15 @@ def runs(draw):
     rates = tuple(draw(st.sampled_from([1, 2, 3, 4, 6])) for _ in range(n))
     faults = draw(
         st.sampled_from(
-            [(), (), (), ("crash 1 at 1 for 2",), ("loss 0.2",), ("delay 0->1 +0.8 at 1 for 2",)]
+            [
+                (),
+                (),
+                (),
+                ("crash 1 at 1 for 2",),
+                ("loss 0.2",),
+                ("delay 0->1 +0.8 at 1 for 2",),
+                ("pause 0 at 1 for 1.5",),
+            ]
         )
     )
     config = RunConfig(

@@ -322,7 +322,9 @@ def test_a_lost_message_is_not_overtaken():
 
 FAULTS = st.sampled_from(
     [(), ("crash 1 at 2 for 2",), ("crash 0 at 1 for 3 reset",), ("partition 0|1,2 at 2 for 3",),
-     ("loss 0.2",), ("delay 0->1 +0.8 at 1 for 3",), ("delay 2->0 +2 at 2 for 2", "loss 0.1")]
+     ("loss 0.2",), ("delay 0->1 +0.8 at 1 for 3",), ("delay 2->0 +2 at 2 for 2", "loss 0.1"),
+     ("pause 1 at 2 for 3",), ("pause 0 at 1 for 0.4", "crash 2 at 3 for 1"),
+     ("pause 2 at 0 for 5", "pause 2 at 6 for 1")]
 )  # fmt: skip
 
 
