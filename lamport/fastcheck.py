@@ -58,7 +58,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lamport.core import HLC, INTERNAL, KINDS, RECEIVE, SEND, TICK_KINDS, VECTOR
-from lamport.schema import COLUMNS, LOG_PATTERN, log_name
+from lamport.logs import T_LIMIT
+from lamport.schema import CLOCK_COLUMNS, COLUMNS, DTYPES, LOG_PATTERN, log_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,8 +75,6 @@ __all__ = [
     "read_run_columns",
 ]
 
-#: The largest model time a log holds, in seconds (the exact reader's limit).
-T_LIMIT = 1e9
 #: The bytes a log's body may hold for the columnar reader: those the writer writes.
 _BODY_BYTES = b"0123456789,\n.-+:eE" + bytes(sorted({ord(c) for k in TICK_KINDS for c in k}))
 #: The clock kinds whose logs the columnar reader takes: header text -> kind name.
@@ -84,8 +83,42 @@ _HEADERS = {
     for kind in KINDS.values()
     if kind.name != HLC  # hybrid logical clocks: the reference checks their guarantees
 }
-#: The int64 columns of the schema, not nullable.
-_INTEGERS = ("machine", "tick", "clock", "jump", "queue")
+#: The log's columns by dtype (:data:`lamport.schema.DTYPES`): floats, integers, and
+#: integers whose cell may be empty.
+_FLOATS = tuple(c for c in COLUMNS if DTYPES[c] == "float64")
+_INTEGERS = tuple(c for c in COLUMNS if DTYPES[c] == "int64")
+_NULLABLE = tuple(c for c in COLUMNS if DTYPES[c] == "Int64")
+#: The clock kinds' columns the columnar reader takes, and their dtypes.
+_KIND_DTYPES = {
+    c: d
+    for kind in KINDS.values()
+    if kind.name != HLC
+    for c, d in zip(kind.columns, kind.dtypes, strict=True)
+}
+#: Columns of few distinct cells, read as codes into a dictionary of them.
+_CODED = ("event", "peer")
+
+
+def _string() -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.string()
+
+
+def _int64() -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.int64()
+
+
+def _float64() -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.float64()
+
+
+#: pyarrow's type for each of the schema's dtypes (an empty cell of a nullable one is null).
+_ARROW_TYPES = {"float64": _float64, "int64": _int64, "Int64": _int64, "string": _string}
 
 
 class Sound(NamedTuple):
@@ -158,16 +191,9 @@ def read_columns(path: Path, n_machines: int) -> Columns | None:
         return None
     spaces = data.count(b" ") if vector else 0
     header = head.decode("ascii").split(",")
-    types = {
-        "t": pa.float64(),
-        "wall": pa.float64(),
-        **dict.fromkeys(_INTEGERS, pa.int64()),
-        "msg_clock": pa.int64(),
-        "event": pa.dictionary(pa.int32(), pa.string()),
-        "peer": pa.dictionary(pa.int32(), pa.string()),
-        "msg_id": pa.string(),
-        "vc": pa.string(),
-    }
+    types = {c: _ARROW_TYPES[d]() for c, d in {**DTYPES, **_KIND_DTYPES}.items()}
+    for name in _CODED:  # few distinct cells: read as codes into a short dictionary
+        types[name] = pa.dictionary(pa.int32(), pa.string())
     try:
         table = pcsv.read_csv(
             pa.py_buffer(data),
@@ -185,22 +211,20 @@ def read_columns(path: Path, n_machines: int) -> Columns | None:
         return None  # a row of the wrong width, a cell that is no number, ...
     if tuple(table.column_names) != tuple(header):
         return None
-    for name in ("t", "wall", *_INTEGERS):
-        if table.column(name).null_count:
-            return None  # an empty cell where a number must be
-    t = _numpy(table.column("t"))
-    wall = _numpy(table.column("wall"))
-    if not (np.isfinite(t).all() and np.isfinite(wall).all()):
+    if any(table.column(name).null_count for name in (*_FLOATS, *_INTEGERS)):
+        return None  # an empty cell where a number must be
+    floats = {name: _numpy(table.column(name)) for name in _FLOATS}
+    if not all(np.isfinite(x).all() for x in floats.values()):
         return None
+    t = floats["t"]
     if len(t) and (t[0] < 0 or t.max() >= T_LIMIT or (np.diff(t) < 0).any()):
         return None  # the exact reader names the time out of range or going back
     ints = {name: _numpy(table.column(name)) for name in _INTEGERS}
-    msg_clock = table.column("msg_clock")
-    carried = _with_empty(msg_clock, -1)
-    if (ints["clock"] < 0).any() or (
-        msg_clock.null_count < len(t) and pc.min(msg_clock).as_py() < 0
-    ):
-        return None
+    ints |= {name: _with_empty(table.column(name), -1) for name in _NULLABLE}
+    for name in CLOCK_COLUMNS:
+        lowest = pc.min(table.column(name)).as_py()
+        if lowest is not None and lowest < 0:
+            return None  # a clock below 0
     event, kinds = _codes(table.column("event"))
     peer, peers = _codes(table.column("peer"))
     msg_id = table.column("msg_id").combine_chunks()
@@ -211,7 +235,7 @@ def read_columns(path: Path, n_machines: int) -> Columns | None:
             return None
     return Columns(
         t, ints["machine"], ints["tick"], event, kinds, ints["clock"], ints["jump"],
-        ints["queue"], peer, peers, carried.astype(np.int64, copy=False), msg_id, vc,
+        ints["queue"], peer, peers, ints["msg_clock"], msg_id, vc,
     )  # fmt: skip
 
 
