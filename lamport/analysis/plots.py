@@ -213,22 +213,19 @@ def _event_grid(run: RunResult, column: str, finals: Sequence[float] | None) -> 
 
 
 def _fault_windows(ax: Any, run: RunResult) -> None:
-    """Shade the windows of the run's fault plan: a crash in its machine's colour, a
-    partition or a delay hatched grey (docs/faults.md)."""
-    from lamport.faults import Crash
-
+    """Shade the windows of the run's fault plan: a window on a machine (a crash, a
+    pause) in its machine's colour, a partition or a delay hatched grey (docs/faults.md)."""
     colors = _palette(run.n_machines)
     for fault in run.config.faults:
+        windows = fault.windows()
+        for w in windows:
+            end = w.at + w.duration
+            ax.axvspan(w.at, end, color=colors[w.machine], alpha=0.15, linewidth=0, zorder=0)
         at = getattr(fault, "at", None)
-        if at is None:  # loss has no window
+        if windows or at is None:  # loss has no window
             continue
-        end = at + fault.duration  # type: ignore[union-attr]
-        if isinstance(fault, Crash):
-            ax.axvspan(at, end, color=colors[fault.machine], alpha=0.15, linewidth=0, zorder=0)
-        else:
-            ax.axvspan(
-                at, end, facecolor="none", edgecolor="0.6", hatch="//", linewidth=0, zorder=0
-            )
+        end = at + fault.duration  # type: ignore[attr-defined]
+        ax.axvspan(at, end, facecolor="none", edgecolor="0.6", hatch="//", linewidth=0, zorder=0)
 
 
 def _time_axes(ax: Any, run: RunResult, ylabel: str, title: str) -> None:
