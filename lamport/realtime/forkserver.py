@@ -23,6 +23,9 @@ by the server):
   ``--listen-fd=N`` for the socket, and runs the command's entry with
   ``argv`` (the ``node`` command's arguments), exiting with its status; the
   server answers ``pid <pid>``;
+* a request may ``hold`` its process: it waits, forked, until a request
+  ``{"release": true}`` lets every held process go at once (the server
+  forks a whole run without its children taking the cores from it);
 * the server reaps its children and says ``exit <pid> <status>`` (status as
   :attr:`subprocess.Popen.returncode` has it: ``-N`` for a signal);
 * the end of the socket (the launcher is gone, or done) ends the server;
@@ -189,16 +192,20 @@ class ForkServer:
                     child._exited(status)
 
     def spawn(
-        self, argv: Sequence[str], listener: socket.socket | None = None, name: str = ""
+        self,
+        argv: Sequence[str],
+        listener: socket.socket | None = None,
+        name: str = "",
+        hold: bool = False,
     ) -> Forked:
         """Fork a process that runs the command with ``argv``, its stdio pipes to us and
-        ``listener`` inherited, called ``name`` (15 bytes at most). Raise OSError if the
-        server is gone."""
+        ``listener`` inherited, called ``name`` (15 bytes at most). With ``hold``, the
+        process waits until :meth:`release`. Raise OSError if the server is gone."""
         pipes = [os.pipe() for _ in range(3)]
         theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]
         ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
         fds = [*theirs, *([listener.fileno()] if listener is not None else [])]
-        asking = {"argv": list(argv), "listen": listener is not None, "name": name}
+        asking = {"argv": list(argv), "listen": listener is not None, "name": name, "hold": hold}
         request = json.dumps(asking) + "\n"
         try:
             with self._lock:
@@ -224,6 +231,12 @@ class ForkServer:
         finally:
             for fd in [*theirs, *ours]:
                 os.close(fd)
+
+    def release(self) -> None:
+        """Let every process spawned with ``hold`` go on (they start together, once the
+        server forked them all: none competes with the server for a core meanwhile)."""
+        with self._lock, contextlib.suppress(OSError):
+            self._sock.sendall(b'{"release": true}\n')
 
     def close(self) -> None:
         """End the server (its children run on to their own end)."""
@@ -254,10 +267,10 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
     selector.register(sock, selectors.EVENT_READ)
     buffer = b""
     held: list[int] = []  # descriptors received with the request not yet complete
-    children: set[int] = set()
+    gate: tuple[int, int] | None = None  # the pipe held children wait on, until "release"
     try:
         while True:
-            ended = _reap(children)
+            ended = _reap()
             if ended:
                 sock.sendall(b"".join(b"exit %d %d\n" % pair for pair in ended))
             if not selector.select(REAP_PERIOD):
@@ -270,10 +283,18 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
             while b"\n" in buffer:
                 line, _, buffer = buffer.partition(b"\n")
                 request = json.loads(line)
+                if request.get("release"):
+                    if gate is not None:
+                        for end in gate:
+                            os.close(end)  # every held child reads the end of the pipe
+                        gate = None
+                    continue
                 count = 4 if request["listen"] else 3
                 mine, held = held[:count], held[count:]
-                pid = _fork(sock, request["argv"], mine, entry, request.get("name", ""))
-                children.add(pid)
+                if request.get("hold") and gate is None:
+                    gate = os.pipe()
+                wait = gate if request.get("hold") else None
+                pid = _fork(sock, request["argv"], mine, entry, request.get("name", ""), wait)
                 for received in mine:
                     os.close(received)
                 sock.sendall(b"pid %d\n" % pid)
@@ -286,19 +307,17 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
     return 0
 
 
-def _reap(children: set[int]) -> list[tuple[int, int]]:
+def _reap() -> list[tuple[int, int]]:
     """The children that ended since the last look, with their exit status."""
     ended = []
-    for pid in list(children):
+    while True:
         try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            children.discard(pid)
-            continue
-        if done:
-            children.discard(pid)
-            ended.append((pid, os.waitstatus_to_exitcode(status)))
-    return ended
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no child at all
+            return ended
+        if not pid:
+            return ended
+        ended.append((pid, os.waitstatus_to_exitcode(status)))
 
 
 def _fork(
@@ -307,8 +326,10 @@ def _fork(
     fds: list[int],
     entry: Callable[[list[str]], int],
     name: str = "",
+    gate: tuple[int, int] | None = None,
 ) -> int:
-    """Fork one child; in the child, never return: run ``entry`` and exit with its status."""
+    """Fork one child; in the child, never return: wait for the end of the pipe ``gate``
+    (if given: its read and write ends), run ``entry`` and exit with its status."""
     pid = os.fork()
     if pid:
         return pid
@@ -316,6 +337,11 @@ def _fork(
     try:
         server.close()
         os.setsid()
+        if gate is not None:  # the server forks the others first: no child competes with it
+            os.close(gate[1])
+            while os.read(gate[0], 1):
+                pass
+            os.close(gate[0])
         if name:
             with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
                 comm.write(name[:15])

@@ -420,27 +420,31 @@ class Launcher:
 
             self._argv = argv
             for i, sock in enumerate(listeners):
-                proc = self._popen(argv(i), sock)
+                proc = self._popen(argv(i), sock, hold=True)
                 self._procs.append(proc)
                 self._generation.append(0)
                 self.pids.append(proc.pid)
                 if i in crashed:
                     self._listeners[i] = sock
-                    self._standby[i] = self._popen([*argv(i), "--standby"], sock)
+                    self._standby[i] = self._popen([*argv(i), "--standby"], sock, hold=True)
                 else:
                     sock.close()
         finally:
+            if self._forkserver is not None:
+                self._forkserver.release()  # every node forked: now they may take the cores
             for i, sock in enumerate(listeners):
                 if i not in self._listeners:
                     sock.close()
 
-    def _popen(self, argv: list[str], listener: socket.socket) -> _Process:
+    def _popen(self, argv: list[str], listener: socket.socket, hold: bool = False) -> _Process:
         """Start a node process with the ``node`` command's ``argv`` and ``listener``: forked
-        from the fork server (:mod:`.forkserver`), or a fresh interpreter without one."""
+        from the fork server (:mod:`.forkserver`; with ``hold`` it waits for the others to
+        be forked), or a fresh interpreter without one."""
         proc: _Process
         if self._forkserver is not None:
             machine = next(a.partition("=")[2] for a in argv if a.startswith("--id="))
-            proc = self._forkserver.spawn(argv, listener, name=f"lamport:node{machine}")
+            name = f"lamport:node{machine}"
+            proc = self._forkserver.spawn(argv, listener, name=name, hold=hold)
         else:
             proc = subprocess.Popen(
                 command_line(*argv, f"--listen-fd={listener.fileno()}"),
