@@ -283,3 +283,29 @@ def test_seeds_must_be_a_count_or_consecutive(tmp_path):
     ]
     with pytest.raises(ConfigError, match="consecutive"):
         sweep(experiments=[2], seeds=[1, 3], jobs=1)
+
+
+def test_a_sweep_that_cannot_write_leaves_nothing_and_says_so_in_one_line(tmp_path):
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def limit() -> None:  # files of at most 20 KB: summary.csv or a chunk outgrows it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    root = Path(__file__).resolve().parent.parent
+    command = ["sweep", "--seeds", "300", "--exp", "4", "9", "--jobs", "2", "--out", "sw"]
+    done = subprocess.run(
+        [sys.executable, "-m", "lamport.des", *command, "--quiet"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "error: --out sw: cannot write (file too large)\n"
+    assert list(tmp_path.iterdir()) == []

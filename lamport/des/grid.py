@@ -907,7 +907,11 @@ def _written(out: Path) -> set[tuple[int, int, int]]:
 
 
 def _write_chunk(
-    out: Path, chunk: Chunk, columns: dict[str, list[Any]], types: Mapping[str, str]
+    out: Path,
+    chunk: Chunk,
+    columns: dict[str, list[Any]],
+    types: Mapping[str, str],
+    shown: Path | None = None,
 ) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -926,7 +930,7 @@ def _write_chunk(
         partial.unlink(missing_ok=True)
         from lamport.logs import cannot_write
 
-        raise cannot_write(out, exc) from None
+        raise cannot_write(shown or out, exc) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -994,17 +998,19 @@ def stream(
     per_task: int,
     out: Path | None = None,
     keep: bool = False,
+    shown: Path | None = None,
 ) -> Iterator[ChunkResult]:
     """The engine of grids and sweeps: run ``chunks`` in tasks of ``per_task`` seeds on
     ``executor``, write each chunk's Parquet file into the dataset ``out`` (if given)
     and yield each chunk's result (:func:`run_chunks`) as it is written. A local pool
-    yields in chunk order, Dask as tasks complete."""
+    yields in chunk order, Dask as tasks complete. A failed write is a LogError naming
+    ``shown`` (the directory the user asked for, when ``out`` is its staging), or ``out``."""
     types = column_types(grid)
     for results in executor.run(grid, _tasks(chunks, per_task), keep):
         raise_pending_stop()
         for result in results:
             if out is not None:
-                _write_chunk(out, result[0], result[1], types)
+                _write_chunk(out, result[0], result[1], types, shown)
             yield result
 
 

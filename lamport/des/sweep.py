@@ -355,8 +355,10 @@ def sweep(
         executor = local_executor(jobs)
         dataset = writer.path if writer is not None else None
         chunks = plan(grid, per_chunk)
+        shown = staging.out if staging is not None else None
+        keep = keep_logs is not None
         for chunk, columns, chunk_kept in stream(
-            grid, executor, chunks, per_task, dataset, keep=keep_logs is not None
+            grid, executor, chunks, per_task, dataset, keep, shown
         ):
             values = list(zip(*(columns[name] for name in SUMMARY_COLUMNS), strict=True))
             if writer is not None:
