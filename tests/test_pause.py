@@ -200,3 +200,15 @@ def test_cli_runs_a_pause_and_refuses_a_non_ascii_digit(tmp_path: Path) -> None:
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "malformed" in lines[0] and "Traceback" not in refused.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_report_says_what_a_pause_did() -> None:
+    from lamport.report.document import Bullets
+    from lamport.report.faults import fault_blocks
+
+    result = simulate(_config("pause 1 at 5 for 6", "crash 2 at 2 for 1"))
+    (bullets,) = [b for b in fault_blocks(result) if isinstance(b, Bullets)]
+    text = " ".join(bullets.items)
+    assert "Machine 1 was paused from 5 s to 11 s: 12 scheduled ticks did not happen" in text
+    assert "its queue was kept" in text and "its clock was kept at" in text
+    assert "Machine 2 was down from 2 s to 3 s: 4 scheduled ticks did not happen" in text

@@ -44,7 +44,7 @@ def _window_sentence(run: RunResult, plan: Plan, span: Span) -> str:
     clock = (
         f"its clock restarted at 0 (it had reached {down.clock})"
         if up.clock != down.clock
-        else f"its clock was restored at {up.clock}"
+        else f"its clock was {'restored' if span.opens.loses else 'kept'} at {up.clock}"
     )
     after = next((e for e in log[rows[1] + 1 :] if e.event == RECEIVE), None)
     first = (
