@@ -625,3 +625,37 @@ def test_phase_diagram_explains_the_empty_triangle(tmp_path):
         [1.02, 1.02],
     ]
     assert "no cells, since the middle machine's rate is never below" in phase_caption("share")
+
+
+def test_a_grid_report_is_published_in_one_step(tmp_path):
+    import resource
+
+    grid_file = tmp_path / "stable.toml"
+    grid_file.write_text(
+        'name = "stable"\nduration = 5\nseeds = 3\n[factors]\n'
+        "rates = [[2, 5, 10], [5, 5, 10], [10, 10, 10]]\np_send = [0.3, 0.9]\n"
+    )
+    out = tmp_path / "o"
+    done = _cli(["grid", str(grid_file), "--out", str(out), "--report", "--quiet"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = {p.relative_to(out): p.read_bytes() for p in (out / "_report").rglob("*.*")}
+    assert Path("_report/figures/phase-growing-share.png") in before
+
+    def limit() -> None:  # a figure outgrows 10 KB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    again = subprocess.run(
+        [sys.executable, "-m", "lamport.report", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=300,
+    )
+    assert again.returncode == 2
+    assert again.stderr == f"error: {out}: cannot write the report (file too large)\n"
+    after = {p.relative_to(out): p.read_bytes() for p in (out / "_report").rglob("*.*")}
+    assert after == before  # the earlier report, whole
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []

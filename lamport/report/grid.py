@@ -83,8 +83,20 @@ def sweep_document(
 def write_grid_report(out: Path | str) -> Path:
     """Write ``_report/report.md``, ``_report/report.html``, ``_report/cells.csv`` and
     ``_report/figures/`` into a grid directory (the leading "_" keeps them out of the
-    dataset); return the path of ``report.md``. Raise LogError if it is not a grid."""
+    dataset); return the path of ``report.md``. Raise LogError if it is not a grid or
+    the report cannot be written.
+
+    The report is published in one step: drawn and written into ``._report.partial-<pid>``,
+    then put in place of any earlier ``_report`` by renames no signal interrupts; a failed
+    write (a full disk, a file-size limit) or a stop leaves the earlier report as it was.
+    """
+    import errno
+    import os
+    import shutil
+
     from lamport.analysis.load import load_grid_runs
+    from lamport.errors import stops_held
+    from lamport.logs import remove_stale
     from lamport.report.document import to_html, to_markdown
     from lamport.schema import FIGURES_DIR, GRID_REPORT_DIR, REPORT_HTML, REPORT_MD
 
@@ -92,15 +104,29 @@ def write_grid_report(out: Path | str) -> Path:
     many = load_grid_runs(out, list(COLUMNS))
     if many.factors == ["experiment"]:  # the report per experiment reads every column
         many = load_grid_runs(out)
-    folder = out / GRID_REPORT_DIR
+    final = out / GRID_REPORT_DIR
+    staging = out / f".{GRID_REPORT_DIR}.partial-{os.getpid()}"
+    aside = out / f".{GRID_REPORT_DIR}.old-{os.getpid()}"
     try:
-        document = grid_document(many, folder / FIGURES_DIR)
-        folder.mkdir(exist_ok=True)
-        (folder / REPORT_MD).write_text(to_markdown(document, folder), encoding="utf-8")
-        (folder / REPORT_HTML).write_text(to_html(document), encoding="utf-8")
+        remove_stale(out)  # the stagings of reports whose process is gone
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        document = grid_document(many, staging / FIGURES_DIR)
+        (staging / REPORT_MD).write_text(to_markdown(document, staging), encoding="utf-8")
+        (staging / REPORT_HTML).write_text(to_html(document), encoding="utf-8")
+        with stops_held():  # the renames happen all or none
+            if final.exists():
+                os.replace(final, aside)
+            os.replace(staging, final)
     except OSError as exc:
-        raise LogError(f"{exc.filename or out}: cannot write report ({exc.strerror})") from None
-    return folder / REPORT_MD
+        if aside.exists() and not final.exists():
+            os.replace(aside, final)
+        reason = "file too large" if exc.errno == errno.EFBIG else (exc.strerror or str(exc))
+        raise LogError(f"{out}: cannot write the report ({reason.lower()})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
+    return final / REPORT_MD
 
 
 def _configuration(many: Sweep, rows: pd.DataFrame | None) -> list[Any]:
@@ -759,11 +785,7 @@ def per_cell_blocks(table: Any, folder: Path) -> list[Any]:
     when there are at most :data:`CELL_ROWS`, else a count of the outcomes and the
     :data:`CELL_ROWS` most interesting cells (:func:`interesting_cells`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        table.to_csv(folder / CELLS_CSV, index=False)
-    except OSError as exc:
-        message = f"{exc.filename or folder}: cannot write {CELLS_CSV} ({exc.strerror})"
-        raise LogError(message) from None
+    table.to_csv(folder / CELLS_CSV, index=False)
     factors = _factor_columns(table)
     blocks: list[Any] = []
     if len(table) <= CELL_ROWS:
