@@ -166,6 +166,7 @@ def test_threads_pause_a_machine(tmp_path: Path) -> None:
     changes = [e for e in log if e.event not in TICK_KINDS]
     assert [(e.event, e.t) for e in changes] == [(PAUSE, 5.0), (RESUME, 11.0)]
     assert changes[0].clock == changes[1].clock
+    assert changes[1].queue > 0  # what arrived while paused waits, counted as the DES does
     assert not [e for e in _ticks(log) if 5 <= e.t < 11]
     # the schedule is the DES's: the same ticks, the pause's removed; nothing lost
     assert [len(_ticks(x)) for x in result.logs] == [len(_ticks(x)) for x in des.logs]

@@ -266,16 +266,20 @@ class NodeFaults:
         machine: Machine,
         arrived: Callable[[float], list[Message]],
         sink: Callable[[Event], None],
+        settle: Callable[[float], None] | None = None,
     ) -> None:
         """Change the machine's state by ``when`` (grid units): ``arrived(t)`` takes the
         messages that arrived before model time t, lost if the state the machine enters
-        or leaves loses them; ``sink`` takes the rows (CRASH, RESTART, ...)."""
+        or leaves loses them; otherwise ``settle(t)``, if given, queues them as a tick
+        would, so the row counts them; ``sink`` takes the rows (CRASH, RESTART, ...)."""
         while self.changes and self.changes[0].when <= when:
             step = self.changes.popleft()
             t = step.when / self.grid
             wall = time.time()
             if not step.change.ticks and self._crash_wall is not None:
                 wall, self._crash_wall = self._crash_wall, None
+            if settle is not None and not (step.change.loses or self.losing):
+                settle(t)
             record, lost = machine.change(step.change, t, wall, step.reset)
             reason = self.plan.enter(step)
             if reason:
@@ -544,6 +548,17 @@ class Node:
                 taken.append(inbox.popleft()[1])
             return taken
 
+        def settle(t: float) -> None:
+            """Queue what arrived before model time t, as a tick then would."""
+            by = start + t / speed
+            if delay is None:
+                while inbox and inbox[0][0] < by:
+                    held.append(inbox.popleft())
+                while held and held[0][0] < by:
+                    deliver(held.popleft()[1])
+            else:
+                _release_delayed(inbox, held, by, delay, deliver)
+
         for when in self.config.tick_units(self.index):
             if faults is not None:
                 if when < faults.resume_at:  # a restarted process: not before its restart
@@ -566,7 +581,7 @@ class Node:
             if stop.is_set():
                 return (now - start) * speed
             if faults is not None:
-                faults.apply(when, machine, arrived, record_row)
+                faults.apply(when, machine, arrived, record_row, settle)
                 if not faults.ticking:  # no tick; what arrived by now is lost or waits
                     if faults.losing:
                         t = when / self.config.grid
