@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lamport.core import message
 from lamport.realtime import auth
-from lamport.realtime.framing import HEADER, FrameDecoder, encode_frame
+from lamport.realtime.framing import HEADER, FrameDecoder, encode_frame, encode_message
 
 
 def hello(caller: int, nonce: bytes | None = None) -> bytes:
@@ -43,6 +44,51 @@ def handshake(sock: socket.socket, secret: bytes, caller: int, listener: int) ->
     frame = encode_frame(auth.auth_payload(secret, caller, listener, nc, nl))
     sock.sendall(frame)
     return frame
+
+
+class Holder:
+    """Plays machine ``caller`` of a run with the run's ``secret``: authenticated to the
+    listener of each machine in ``ports`` (id: port; the lower ids), it sends whatever
+    message frames the test likes, replays and reorders included."""
+
+    def __init__(self, secret: bytes, caller: int, ports: dict[int, int]) -> None:
+        self.caller = caller
+        self.links: dict[int, socket.socket] = {}
+        try:
+            for machine, port in ports.items():
+                self.links[machine] = socket.create_connection(("127.0.0.1", port), timeout=5)
+                handshake(self.links[machine], secret, caller, machine)
+        except BaseException:
+            self.close()
+            raise
+
+    def send(
+        self, machine: int, seqs: list[int], clock: Callable[[int], int] = lambda s: s
+    ) -> None:
+        """Messages ``<caller>:<seq>`` to ``machine``, one per seq in order, carrying
+        ``clock(seq)``."""
+        frames = [encode_message(message(self.caller, seq, clock(seq))) for seq in seqs]
+        self.links[machine].sendall(b"".join(frames))
+
+    def close(self) -> None:
+        for sock in self.links.values():
+            sock.close()
+
+    def __enter__(self) -> Holder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def taken(seqs: list[int]) -> list[int]:
+    """The sequence numbers a link takes from ``seqs`` sent in this order: those above every
+    one taken before (a message id at most once, in order)."""
+    out: list[int] = []
+    for seq in seqs:
+        if seq > (out[-1] if out else 0):
+            out.append(seq)
+    return out
 
 
 def dropped(sock: socket.socket) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -12,12 +13,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peer import handshake, hello, wait_for
+from peer import Holder, handshake, hello, in_background, taken, wait_for
 
-from lamport.core import message
-from lamport.realtime.framing import encode_message
+from lamport.config import RunConfig
+from lamport.core import RECEIVE
+from lamport.realtime import Cluster, RealtimeOptions
 from lamport.realtime.transport import WARN_MALFORMED, Transport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,10 +136,6 @@ def _listening(machine: int = 0) -> Transport:
     return transport
 
 
-def _messages(seqs: list[int]) -> bytes:
-    return b"".join(encode_message(message(1, seq, 100 + seq)) for seq in seqs)
-
-
 @settings(max_examples=12, deadline=None)
 @given(st.lists(st.integers(0, 9), min_size=1, max_size=16))
 def test_replayed_or_reordered_message_ids_never_reach_the_inbox_and_the_link_goes_on(seqs):
@@ -145,19 +144,13 @@ def test_replayed_or_reordered_message_ids_never_reach_the_inbox_and_the_link_go
     stays open and a later good message arrives."""
     transport = _listening()
     try:
-        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
-            handshake(sock, SECRET, 1, 0)
+        with Holder(SECRET, 1, {0: transport.port}) as peer:
             last = max(seqs)
-            sock.sendall(_messages([*seqs, last + 1]))
+            peer.send(0, [*seqs, last + 1])
             wait_for(lambda: any(m.seq == last + 1 for _, m in transport.inbox), timeout=10)
             assert not transport.lost(1)
-        taken, top = [], 0
-        for seq in seqs:
-            if seq > top:
-                taken.append(seq)
-                top = seq
-        assert [m.seq for _, m in transport.inbox] == [*taken, last + 1]
-        assert transport.malformed == [0, len(seqs) - len(taken)]
+        assert [m.seq for _, m in transport.inbox] == [*taken(seqs), last + 1]
+        assert transport.malformed == [0, len(seqs) - len(taken(seqs))]
     finally:
         transport.close()
 
@@ -166,9 +159,8 @@ def test_a_duplicated_message_is_logged_a_few_times_per_peer_then_only_counted(c
     caplog.set_level(logging.WARNING, logger="lamport.realtime")
     transport = _listening()
     try:
-        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
-            handshake(sock, SECRET, 1, 0)
-            sock.sendall(_messages([1, 2, *[2] * (WARN_MALFORMED + 20), 3]))
+        with Holder(SECRET, 1, {0: transport.port}) as peer:
+            peer.send(0, [1, 2, *[2] * (WARN_MALFORMED + 20), 3])
             wait_for(lambda: len(transport.inbox) == 3, timeout=10)
     finally:
         transport.close()
@@ -188,18 +180,40 @@ def test_a_rejoined_peer_goes_on_from_its_last_send_and_its_old_ids_are_refused(
     taken, its next message arrives, and an id of its old link replayed on the new one not."""
     transport = _listening()
     try:
-        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
-            handshake(sock, SECRET, 1, 0)
-            sock.sendall(_messages([1, 2, 3]))
+        with Holder(SECRET, 1, {0: transport.port}) as peer:
+            peer.send(0, [1, 2, 3])
             wait_for(lambda: len(transport.inbox) == 3, timeout=10)
         wait_for(lambda: transport.lost(1), timeout=10)
         transport.rejoin(1)
-        with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
-            handshake(sock, SECRET, 1, 0)
-            sock.sendall(_messages([3, 4]))
+        with Holder(SECRET, 1, {0: transport.port}) as peer:  # its new process
+            peer.send(0, [3, 4])
             wait_for(lambda: len(transport.inbox) == 4, timeout=10)
             assert not transport.lost(1)
     finally:
         transport.close()
     assert [m.msg_id for _, m in transport.inbox] == ["1:1", "1:2", "1:3", "1:4"]
     assert transport.malformed == [0, 1]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_in_a_run_no_replayed_or_reordered_message_reaches_a_log_and_the_machines_go_on(seed):
+    """The test plays machine 2 with the secret and sends machines 0 and 1 a stream of
+    message ids with replays, duplicates and reorders: each log receives exactly the ids
+    above every one taken before, once each, in order; both machines tick to the end."""
+    rng = random.Random(seed)
+    streams = {m: [rng.randint(1, 12) for _ in range(25)] for m in (0, 1)}
+    config = RunConfig(rates=(4, 4, 1), p_send=0.0, duration=20, seed=seed)
+    cluster = Cluster(config, RealtimeOptions(speed=10), hold={2})
+    thread, box = in_background(cluster)
+    wait_for(lambda: cluster.ports)
+    with Holder(cluster.secret, 2, {0: cluster.ports[0], 1: cluster.ports[1]}) as peer:
+        assert cluster.started.wait(10)
+        for machine, seqs in streams.items():
+            peer.send(machine, seqs, clock=lambda seq: 1000 + seq)
+    thread.join(20)
+    assert not thread.is_alive() and "error" not in box, box.get("error")
+    logs = box["result"].logs
+    for machine, seqs in streams.items():
+        receives = [(e.msg_id, e.msg_clock) for e in logs[machine] if e.event == RECEIVE]
+        assert receives == [(f"2:{seq}", 1000 + seq) for seq in taken(seqs)]
+        assert len(logs[machine]) == 80  # kept ticking to the end

@@ -66,14 +66,14 @@ class Switchboard:
         self.n_machines = n_machines
         self.secret = secret
         self.connect_timeout = connect_timeout
-        self.selector = selector
         self.peers = Peers(machine, n_machines)  # guarded by lock
-        #: Guards :attr:`peers` and the owner's requests.
+        #: Guards :attr:`peers`, which the owner's thread reads and changes too.
         self.lock = threading.Lock()
         #: The link to each peer, once it is called or its caller authenticated.
         self.conns: dict[int, Connection] = {}
         self.acceptor = Acceptor(listener, machine, connect_timeout, selector, self.new_link)
         self.dialer = Dialer(machine, selector, self.new_link, self._gave_up)
+        # What the owner reads (see Transport, which hands out these very objects).
         self.inbox: deque[tuple[float, Message]] = deque()
         self.arrived: list[tuple[str, float]] = []
         self.control: deque[tuple[int, bytes]] = deque()
