@@ -711,3 +711,47 @@ def test_a_stop_before_the_start_instant_stops_the_run_at_0(tmp_path, processes)
     thread.join(30)
     metadata, logs = read_run(out)
     assert 0 <= metadata["stopped_at"] < 1 and violations(metadata, logs) == []
+
+
+# -- how many processes fit --------------------------------------------------------------
+
+
+def test_more_processes_than_the_memory_holds_are_refused_up_front_with_the_estimate(
+    tmp_path, monkeypatch
+):
+    from lamport.des import size
+    from lamport.errors import NetworkError
+    from lamport.realtime import capacity
+
+    need = capacity.process_memory(200)
+    assert 2e9 < need < 4e9  # measured: 1.9 GB of PSS for 200 nodes, plus the kernel's sockets
+    monkeypatch.setattr(size, "available_memory", lambda: need - 1)
+    config = RunConfig(rates=(1,) * 200, p_send=0.3, duration=10, seed=1)
+    launcher = Launcher(config, RealtimeOptions(processes=True), out=tmp_path / "run")
+    with pytest.raises(NetworkError, match=r"200 machines as processes need about 3\.\d GB"):
+        launcher.run()
+    assert launcher.pids == []  # refused before any process, socket or file
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_descriptor_limit_too_low_for_the_processes_is_one_line_and_exit_2(tmp_path):
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    rates = ",".join(["1"] * 250)
+    argv = ["run", "--rates", rates, "--duration", "5", "--processes", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", *argv, "--out", str(tmp_path / "run")],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "(ulimit -n)" in done.stderr, done.stderr
+    assert "250 node processes need about 1064 file descriptors in one process" in done.stderr
+    assert list(tmp_path.iterdir()) == []

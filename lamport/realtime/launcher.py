@@ -84,7 +84,7 @@ from lamport.logs import (
     write_json,
 )
 from lamport.realtime.auth import new_secret, write_secret
-from lamport.realtime.capacity import room_for
+from lamport.realtime.capacity import check_processes
 from lamport.realtime.forkserver import Forked, ForkServer, command_line
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
@@ -306,7 +306,7 @@ class Launcher:
         config, options = self.config, self.options
         n = config.n_machines
         real = options.real_crash
-        _check_launcher_capacity(n, sum(1 for i in range(n) if real and crashes_of(config, i)))
+        check_processes(n, sum(1 for i in range(n) if real and crashes_of(config, i)))
         staging = Staging(self.out) if self.out is not None else None
         try:
             private = Path(tempfile.mkdtemp(prefix="lamport-run-"))  # 0700
@@ -868,22 +868,6 @@ def _lost_at(
         if not before_restart and sent <= crash:
             return crash
     return None
-
-
-def _check_launcher_capacity(n: int, standby: int = 0) -> None:
-    """The launcher holds three pipes per node and, briefly, every listener; with
-    ``standby`` processes waiting for real crashes, their pipes and kept listeners too."""
-    try:
-        import resource
-    except ImportError:
-        return
-    need = 4 * (n + standby) + 64
-    limit = room_for(resource.RLIMIT_NOFILE, need)
-    if limit is not None:
-        raise NetworkError(
-            f"launching {n + standby} node processes needs about {need} file descriptors, "
-            f"the limit is {limit} (ulimit -n)"
-        )
 
 
 def run_processes(
