@@ -14,7 +14,7 @@
   one model second refused or run with an estimate within 25% of the peak;
 * **command line**: ``lamport des exp`` of an experiment file with 10,000
   machines for 10 model seconds, run directory written, timed and measured
-  the same way (``--cli``; it writes 10,000 log files to a temporary folder).
+  the same way (it writes 10,000 log files to a temporary folder).
 
 Figures, not a test: times are CPU seconds of this process (``time.process_time``)
 for throughput, wall seconds for the memory runs.
@@ -116,8 +116,9 @@ def throughput(machines: int, ticks: int, repeat: int) -> tuple[int, float, floa
 
 
 def cli_run(machines: int, duration: float) -> dict[str, Any]:
-    """``lamport des exp`` of a file with ``machines`` random-rate machines: wall seconds
-    and the peak RSS of the command."""
+    """``lamport des exp`` of a file with ``machines`` random-rate machines, its run
+    directory written: wall seconds (interpreter start included), the command's peak RSS
+    and the logs written."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scale.toml"
         path.write_text(
@@ -125,16 +126,31 @@ def cli_run(machines: int, duration: float) -> dict[str, Any]:
             f"p_send = 0.3\nduration = {duration}\n"
         )
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        command = [sys.executable, "-m", "lamport.des", "exp", str(path), "--quiet"]
-        command += ["--out", str(Path(tmp) / "run")]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        arguments = ["exp", str(path), "--quiet", "--out", str(Path(tmp) / "run")]
         started = time.perf_counter()
-        subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--cli-child", *arguments],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         wall = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         files = len(list((Path(tmp) / "run").glob("machine-*.csv")))
-    # RUSAGE_CHILDREN's peak is the largest child's so far: a larger one means this one
-    return {"wall": wall, "peak": peak * 1024 if peak > before else None, "files": files}
+    return {"wall": wall, "peak": json.loads(done.stdout.splitlines()[-1])["peak"], "files": files}
+
+
+def cli_child(arguments: list[str]) -> None:
+    """Run ``python -m lamport.des ARGUMENTS`` in this process, then print its peak RSS."""
+    import runpy
+
+    sys.argv = ["lamport.des", *arguments]
+    try:
+        runpy.run_module("lamport.des", run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        if stop.code:
+            raise
+    print(json.dumps({"peak": _peak_rss()}))
 
 
 def _mb(size: float) -> str:
@@ -146,19 +162,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=350_000, help="machine-ticks per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, best kept (3)")
     parser.add_argument("--sizes", default="3,100,1000,10000", help="N for the throughput")
-    parser.add_argument("--cli", action="store_true", help="also time the command line")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="parts to skip: throughput, memory, cli"
+    )
     parser.add_argument("--child", nargs=2, metavar=("N", "DURATION"), help=argparse.SUPPRESS)
     parser.add_argument("--summary", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cli-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         figures = child(int(args.child[0]), float(args.child[1]), not args.summary)
         print(json.dumps(figures))
         return 0
+    if args.cli_child:
+        cli_child(args.cli_child)
+        return 0
 
     print(f"lamport DES scale benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if "throughput" not in args.skip:
+        print_throughput(args.sizes, args.ticks, args.repeat)
+    if "memory" not in args.skip:
+        print_memory()
+    if "cli" not in args.skip:
+        figures = cli_run(10_000, 10.0)
+        print(
+            f"\ncommand line, lamport des exp of 10,000 machines for 10 s, run directory "
+            f"written ({figures['files']:,} logs): {figures['wall']:.1f} s wall, peak "
+            f"{_mb(figures['peak'])}  target: < 60 s, < 2 GB"
+        )
+    return 0
+
+
+def print_throughput(sizes: str, ticks_per_run: int, repeat: int) -> None:
+    """The throughput table: machine-ticks per CPU second at each N, against N = 3's."""
     print(
-        f"\nthroughput, one core, rates drawn from 1..6, p_send 0.3, about {args.ticks:,} "
-        f"machine-ticks per run, best of {args.repeat}, machine-ticks per CPU second "
+        f"\nthroughput, one core, rates drawn from 1..6, p_send 0.3, about {ticks_per_run:,} "
+        f"machine-ticks per run, best of {repeat}, machine-ticks per CPU second "
         "(target: a tick costs no more as N grows):"
     )
     print(
@@ -166,41 +204,38 @@ def main(argv: list[str] | None = None) -> int:
         f"{'vs N=3':>7s}"
     )
     first: tuple[float, float] | None = None
-    for machines in (int(n) for n in args.sizes.split(",")):
-        ticks, full, summary = throughput(machines, args.ticks, args.repeat)
+    for machines in (int(n) for n in sizes.split(",")):
+        ticks, full, summary = throughput(machines, ticks_per_run, repeat)
         first = first or (full, summary)
         print(
             f"  {machines:7,d} {ticks:9,d} {full:14,.0f} {full / first[0]:6.2f}x "
             f"{summary:12,.0f} {summary / first[1]:6.2f}x"
         )
 
+
+#: (machines, model seconds, full records, target) of the memory runs.
+MEMORY_CASES = [
+    (10_000, 10.0, True, "< 2 GB and < 60 s; estimate within 25%"),
+    (10_000, 10.0, False, "estimate within 25%"),
+    (100_000, 1.0, True, "refused, or estimate within 25%"),
+    (100_000, 1.0, False, "refused, or estimate within 25%"),
+    (3, 100_000.0, True, "estimate within 25%"),
+]
+
+
+def print_memory() -> None:
+    """Each memory run's time, peak RSS and estimate."""
     print("\nmemory, each run in a fresh interpreter (peak RSS against the estimate):")
-    cases = [
-        (10_000, 10.0, True, "< 2 GB and < 60 s; estimate within 25%"),
-        (10_000, 10.0, False, "estimate within 25%"),
-        (100_000, 1.0, True, "refused, or estimate within 25%"),
-        (100_000, 1.0, False, "refused, or estimate within 25%"),
-        (3, 100_000.0, True, "estimate within 25%"),
-    ]
-    for machines, duration, record, target in cases:
+    for machines, duration, record, target in MEMORY_CASES:
         figures = measure(machines, duration, record)
         estimate = figures["estimate"]["total"]
         peak = figures["peak"]
         path = "full records" if record else "summaries"
         print(
-            f"  N = {machines:7,d}, {duration:g} s, {path:12s}: {figures['ticks']:9,d} ticks in "
-            f"{figures['wall']:5.2f} s, peak {_mb(peak):>8s}, estimate {_mb(estimate):>8s} "
+            f"  N = {machines:7,d}, {duration:8g} s, {path:12s}: {figures['ticks']:9,d} ticks "
+            f"in {figures['wall']:5.2f} s, peak {_mb(peak):>8s}, estimate {_mb(estimate):>8s} "
             f"({(estimate - peak) / peak:+.0%})  target: {target}"
         )
-    if args.cli:
-        figures = cli_run(10_000, 10.0)
-        peak = "n/a" if figures["peak"] is None else _mb(figures["peak"])
-        print(
-            f"\ncommand line, lamport des exp of 10,000 machines for 10 s, run directory "
-            f"written ({figures['files']:,} logs): {figures['wall']:.1f} s wall, peak {peak}  "
-            "target: < 60 s, < 2 GB"
-        )
-    return 0
 
 
 if __name__ == "__main__":
