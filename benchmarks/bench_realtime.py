@@ -16,6 +16,14 @@ stop
     subprocess): SIGINT at a random moment once the run is ticking; time to
     exit, exit status, and whether the logs and run.json are complete.
 
+link
+    The link's protocol and the transport's byte moving, on their own: a
+    listener's :class:`~lamport.realtime.link.Link` fed a stream of message
+    frames in 64 KiB reads, no socket (messages decoded per CPU second); then
+    two transports on loopback, one sending message after message with
+    ``Transport.send`` as a tick thread does (messages per wall second until
+    the other's inbox holds them all, CPU seconds per 100,000 messages).
+
 processes
     One OS process per machine (``RealtimeOptions(processes=True)``): 3
     processes running experiment 4 for 60 s at speed 1 (tick lateness, start
@@ -26,6 +34,7 @@ processes
     .venv/bin/python benchmarks/bench_realtime.py                 # the first three
     .venv/bin/python benchmarks/bench_realtime.py --parts small --wall 60 --speeds 1,20 --exp 9
     .venv/bin/python benchmarks/bench_realtime.py --parts processes
+    .venv/bin/python benchmarks/bench_realtime.py --parts link --messages 200000
 
 Targets (issue 8): 3 machines p99 lateness under 1 ms at speed 1 and under 1%
 of a core; 100 machines finish with every invariant holding, p99 lateness
@@ -199,6 +208,50 @@ def stop(n: int, seed: int, tries: int) -> None:
                 print("    stderr: " + " | ".join(err.strip().splitlines()[-3:]))
 
 
+def link(messages: int) -> None:
+    from lamport.core import message
+    from lamport.realtime.framing import encode_message
+    from lamport.realtime.link import Link
+    from lamport.realtime.transport import Transport
+
+    secret = bytes(range(32))
+    frames = [encode_message(message(1, seq, seq)) for seq in range(1, messages + 1)]
+    print(f"\nlink and transport, {messages} messages from machine 1 to machine 0 ({load()}):")
+    caller, listener = Link(1, 2, secret, peer=0), Link(0, 2, secret)
+    for _ in range(2):  # hello and challenge, then auth
+        for sender, receiver in ((caller, listener), (listener, caller)):
+            data = bytes(sender.out)
+            sender.written(len(data))
+            receiver.receive_data(data)
+    stream = b"".join(frames)
+    cpu = cpu_seconds()
+    got = 0
+    for start in range(0, len(stream), 65536):
+        got += len(listener.receive_data(stream[start : start + 65536]))
+    cpu = cpu_seconds() - cpu
+    print(f"  Link.receive_data, no socket: {got / cpu:,.0f} messages per CPU second")
+    t0, t1 = Transport(0, 2, secret=secret), Transport(1, 2, secret=secret)
+    try:
+        addresses = [("127.0.0.1", t0.port), ("127.0.0.1", t1.port)]
+        for t in (t0, t1):
+            t.start(addresses, time.monotonic() + 5)
+        assert t0.connected.wait(5) and t1.connected.wait(5)
+        cpu, began = cpu_seconds(), time.monotonic()
+        for frame in frames:
+            t1.send(frame, (0,))
+        while len(t0.inbox) + t1.dropped[0] < messages and time.monotonic() - began < 120:
+            time.sleep(0.001)
+        elapsed, cpu = time.monotonic() - began, cpu_seconds() - cpu
+        print(
+            f"  Transport.send to the other's inbox on loopback: {len(t0.inbox) / elapsed:,.0f}"
+            f" messages per wall second, {cpu / messages * 1e5:.2f} CPU s per 100,000,"
+            f" {t1.dropped[0]} dropped (the receiver fell 1 MiB behind)"
+        )
+    finally:
+        t0.close()
+        t1.close()
+
+
 def processes(
     config: RunConfig, label: str, target_p99: float, speed: float = 1.0, threads: bool = False
 ) -> None:
@@ -229,7 +282,7 @@ def processes(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", default="small,scale,stop", help="which parts to run (also: processes)"
+        "--parts", default="small,scale,stop", help="which parts to run (also: link, processes)"
     )
     parser.add_argument("--exp", type=int, default=4, help="small: catalogue experiment")
     parser.add_argument("--speeds", default="1,20", help="small: speed factors (default 1,20)")
@@ -238,6 +291,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="scale: seconds (10)")
     parser.add_argument("--stop-machines", type=int, default=80, help="stop: machines (80)")
     parser.add_argument("--tries", type=int, default=3, help="stop: how many runs to stop")
+    parser.add_argument("--messages", type=int, default=200_000, help="link: messages")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -251,6 +305,8 @@ def main() -> None:
         scale(args.machines, 3.0, args.duration, args.seed)
     if "stop" in parts:
         stop(args.stop_machines, args.seed, args.tries)
+    if "link" in parts:
+        link(args.messages)
     if "processes" in parts:
         for threads in (False, True):  # the same runs on threads, under the same load
             processes(

@@ -274,13 +274,27 @@ class Link:
 
     def _on_payload(self, payload: bytes) -> LinkEvent | None:
         state = self.state
-        if state is State.OPEN:
+        if state is State.OPEN:  # the hot path: a message, its checks inline
+            if not payload[:1].isdigit():
+                try:
+                    return self._control(payload)
+                except FrameError as exc:
+                    return Malformed(str(exc))
             try:
-                if payload[:1].isdigit():
-                    return Arrived(self._message(payload))
-                return self._control(payload)
+                msg = _parse_message(payload, self.n_machines)
             except FrameError as exc:
                 return Malformed(str(exc))
+            sender, seq = msg.sender, msg.seq
+            if sender != self.peer:
+                return Malformed(f"message from {sender} on machine {self.peer}'s link")
+            last = self.last_seq.get(sender, 0)
+            if seq <= last:
+                return Malformed(
+                    f"message {msg.msg_id} is a replay or out of order "
+                    f"(the last taken from machine {sender} is {sender}:{last})"
+                )
+            self.last_seq[sender] = seq
+            return Arrived(msg)
         if state is State.CHALLENGE:
             assert self.peer is not None
             if payload.startswith(b"refuse "):
@@ -310,20 +324,6 @@ class Link:
         self.peer = self.claimed
         self.state = State.OPEN
         return Authenticated(self.claimed)
-
-    def _message(self, payload: bytes) -> Message:
-        msg = _parse_message(payload, self.n_machines)
-        sender = msg.sender
-        if sender != self.peer:
-            raise FrameError(f"message from {sender} on machine {self.peer}'s link")
-        last = self.last_seq.get(sender, 0)
-        if msg.seq <= last:
-            raise FrameError(
-                f"message {msg.msg_id} is a replay or out of order "
-                f"(the last taken from machine {sender} is {sender}:{last})"
-            )
-        self.last_seq[sender] = msg.seq
-        return msg
 
     def _control(self, payload: bytes) -> LinkEvent:
         if _CONTROL.fullmatch(payload) is None:
