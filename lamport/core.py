@@ -232,21 +232,26 @@ class Outgoing(NamedTuple):
 Uniform = Callable[[], float]
 
 
-def draws(generator: object, block: int = 1024) -> Uniform:
+def draws(generator: object, block: int = 1024, first: int | None = None) -> Uniform:
     """A machine's stream of uniform draws, taken from a numpy Generator in blocks.
 
     Block size never changes the sequence: ``Generator.random(n)`` yields the
     same doubles as n single calls. The generator is duck-typed (anything with
     ``random(n)`` returning an array) so the core never imports numpy. It may
     also be a callable that builds one, called at the first draw: a stream that
-    is never drawn from costs nothing. The stream is a C iterator's
-    ``__next__`` over the blocks' lists: the cheapest callable Python has.
+    is never drawn from costs nothing. ``first`` (default ``block``) is the
+    first block's size, doubled up to ``block`` at each next one: a stream that
+    may draw only once or twice (a link's, of which a run has up to N^2) holds
+    only what it drew. The stream is a C iterator's ``__next__`` over the
+    blocks' lists: the cheapest callable Python has.
     """
 
     def blocks() -> Iterator[list[float]]:
         source = generator() if callable(generator) else generator
+        size = block if first is None else first
         while True:
-            yield source.random(block).tolist()  # type: ignore[union-attr]
+            yield source.random(size).tolist()  # type: ignore[union-attr]
+            size = min(2 * size, block)
 
     return itertools.chain.from_iterable(blocks()).__next__
 
@@ -301,11 +306,11 @@ def setup_block(seed: int, n_machines: int, block: str) -> list[float]:
     return values[start : start + n_machines]
 
 
-def _side_stream(seed: int, key: tuple[int, ...], block: int) -> Uniform:
+def _side_stream(seed: int, key: tuple[int, ...], block: int, first: int | None = None) -> Uniform:
     import numpy as np
 
     sequence = np.random.SeedSequence(seed, spawn_key=key)
-    return draws(np.random.Generator(np.random.PCG64(sequence)), block)
+    return draws(np.random.Generator(np.random.PCG64(sequence)), block, first)
 
 
 def jitter_stream(seed: int, machine: int, block: int = 1024) -> Uniform:
@@ -315,12 +320,12 @@ def jitter_stream(seed: int, machine: int, block: int = 1024) -> Uniform:
 
 def link_stream(seed: int, sender: int, recipient: int, block: int = 64) -> Uniform:
     """The latency draws of the link ``sender -> recipient``: one per message, in send order."""
-    return _side_stream(seed, (_LINK_KEY, sender, recipient), block)
+    return _side_stream(seed, (_LINK_KEY, sender, recipient), block, first=1)
 
 
 def loss_stream(seed: int, sender: int, recipient: int, block: int = 64) -> Uniform:
     """The loss draws of the link ``sender -> recipient``: one per message, in send order."""
-    return _side_stream(seed, (_LOSS_KEY, sender, recipient), block)
+    return _side_stream(seed, (_LOSS_KEY, sender, recipient), block, first=1)
 
 
 #: Up to this many machines, each machine keeps its send targets built (N^2 for the run,

@@ -140,3 +140,16 @@ def test_ten_thousand_machines_peak_within_a_quarter_of_the_estimate():
     assert abs(estimate - peak) <= 0.25 * peak, (estimate, peak)
     # the machines, their schedule and records make half of it, not the interpreter
     assert estimate - size.BASE_BYTES > 0.4 * estimate
+
+
+def test_a_link_stream_starts_small_and_draws_as_a_full_one():
+    import numpy as np
+
+    def generator():
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(7, spawn_key=(9,))))
+
+    whole = core.draws(generator(), 64)
+    growing = core.draws(generator(), 64, first=1)
+    assert [growing() for _ in range(300)] == [whole() for _ in range(300)]
+    link = core.link_stream(3, 0, 1)
+    assert link() == core._side_stream(3, (core._LINK_KEY, 0, 1), 64)()

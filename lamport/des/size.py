@@ -69,7 +69,7 @@ STREAM_BYTES = 1_400
 DRAW_BYTES = 32
 #: a link that carries a message under a latency distribution or a fault plan: its
 #: latency or loss stream and its FIFO entry.
-LINK_BYTES = 3_800
+LINK_BYTES = 1_800
 #: the interpreter, numpy and SimPy before the first machine.
 BASE_BYTES = 40_000_000
 #: Above this many machines the queueing prediction (exact fractions) gives way to a float
