@@ -755,3 +755,73 @@ def test_a_descriptor_limit_too_low_for_the_processes_is_one_line_and_exit_2(tmp
     assert done.stderr.count("\n") == 1 and "(ulimit -n)" in done.stderr, done.stderr
     assert "250 node processes need about 1064 file descriptors in one process" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- real pauses -------------------------------------------------------------------------
+
+
+def _state(pid: int) -> str:
+    """The process's state letter in /proc/PID/stat (T: stopped), or '' once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def test_a_pause_under_processes_is_a_real_sigstop_then_sigcont(tmp_path):
+    """``pause 1 at 2 for 3`` at speed 2: machine 1's process is stopped (state T) for the
+    window's wall time, its PAUSE and RESUME rows are the plan's, the run checks clean,
+    and run.json lists the pause played."""
+    config = RunConfig(
+        rates=(2, 3, 4), p_send=0.4, duration=8, seed=3, faults=("pause 1 at 2 for 3",)
+    )
+    launcher = Launcher(config, RealtimeOptions(speed=2, processes=True), out=tmp_path / "run")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=launcher.run()))
+    thread.start()
+    assert launcher.started.wait(20)
+    pid = launcher.pids[1]
+    seen: list[tuple[float, str]] = []
+    while thread.is_alive():
+        model = (time.monotonic() - launcher.record.start) * 2
+        seen.append((model, _state(pid)))
+        time.sleep(0.01)
+    thread.join()
+    assert "result" in box
+    stopped = [model for model, state in seen if state == "T"]
+    assert stopped and 1.9 < min(stopped) < 2.6 and 4.6 < max(stopped) < 5.2, stopped[::10]
+    assert all(state == "T" for model, state in seen if 2.4 < model < 4.6)
+    assert not any(state == "T" for model, state in seen if model < 1.9 or model > 5.3)
+    metadata, logs = read_run(tmp_path / "run")
+    assert check_logs(metadata, logs).ok
+    rows = [(e.event, e.t) for e in logs[1] if e.event in ("PAUSE", "RESUME")]
+    assert rows == [("PAUSE", 2.0), ("RESUME", 5.0)]
+    assert not [e for e in logs[1] if e.event in TICK_KINDS and 2.0 <= e.t < 5.0]
+    (played,) = metadata["real_pauses"]
+    assert played["machine"] == 1 and played["pid"] == pid
+    assert 2.0 <= played["stopped_at"] < 2.6 and 4.9 < played["continued_at"] < 5.3
+    assert metadata["degraded"] is False
+
+
+def test_a_node_stopped_for_a_pause_outlives_no_killed_launcher(tmp_path):
+    """SIGKILL of the launcher while a node is stopped: the fork server continues it, it
+    sees its stdin end and stops like the others."""
+    argv = ["run", "--rates", "2,3,4", "--duration", "20", "--speed", "2", "--processes"]
+    argv += ["--fault", "pause 1 at 1 for 15", "--out", str(tmp_path / "run"), "--quiet"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "lamport.realtime", *argv],
+        cwd=tmp_path,
+        env=ENV,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(node_processes(tmp_path)) == 3, timeout=20)
+        nodes = node_processes(tmp_path)
+        wait_for(lambda: any(_state(pid) == "T" for pid in nodes), timeout=20)
+        launcher.kill()
+        launcher.wait()
+        wait_for(lambda: node_processes(tmp_path) == [], timeout=10)
+    finally:
+        launcher.kill()
+        launcher.wait()

@@ -28,8 +28,10 @@ by the server):
   forks a whole run without its children taking the cores from it);
 * the server reaps its children and says ``exit <pid> <status>`` (status as
   :attr:`subprocess.Popen.returncode` has it: ``-N`` for a signal);
-* the end of the socket (the launcher is gone, or done) ends the server;
-  its children end when their stdin does, as any node.
+* the end of the socket (the launcher is gone, or done) ends the server,
+  which continues (SIGCONT) every child still there, in case one is stopped
+  for a pause (:mod:`.pauses`); its children end when their stdin does, as
+  any node.
 
 :class:`ForkServer` is the launcher's side; :class:`Forked` stands for one
 child with the part of :class:`subprocess.Popen`'s interface the launcher
@@ -268,9 +270,11 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
     buffer = b""
     held: list[int] = []  # descriptors received with the request not yet complete
     gate: tuple[int, int] | None = None  # the pipe held children wait on, until "release"
+    alive: set[int] = set()
     try:
         while True:
             ended = _reap()
+            alive.difference_update(pid for pid, _ in ended)
             if ended:
                 sock.sendall(b"".join(b"exit %d %d\n" % pair for pair in ended))
             if not selector.select(REAP_PERIOD):
@@ -295,6 +299,7 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
                     gate = os.pipe()
                 wait = gate if request.get("hold") else None
                 pid = _fork(sock, request["argv"], mine, entry, request.get("name", ""), wait)
+                alive.add(pid)
                 for received in mine:
                     os.close(received)
                 sock.sendall(b"pid %d\n" % pid)
@@ -304,12 +309,15 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
         for received in held:
             with contextlib.suppress(OSError):
                 os.close(received)
+        for pid in alive:  # one stopped for a pause would never see its launcher gone
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
     return 0
 
 
 def _reap() -> list[tuple[int, int]]:
     """The children that ended since the last look, with their exit status."""
-    ended = []
+    ended: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

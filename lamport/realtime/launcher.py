@@ -88,6 +88,7 @@ from lamport.realtime.capacity import check_processes
 from lamport.realtime.forkserver import Forked, ForkServer, command_line
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
+from lamport.realtime.pauses import Freezer, pauses_of
 from lamport.realtime.process import (
     START_LEAD,
     cut_torn_line,
@@ -293,6 +294,8 @@ class Launcher:
         self._argv: Callable[[int], list[str]] = lambda i: []
         self._env: dict[str, str] = {}
         self._forkserver: ForkServer | None = None
+        #: Stops and continues the processes of paused machines (:mod:`.pauses`).
+        self._freezer: Freezer | None = None
 
     @property
     def ports(self) -> list[int]:
@@ -342,6 +345,10 @@ class Launcher:
             if self.kills:
                 account_for_kills(reports, _kill_windows(config, self.kills))
             metadata = self.record.processes_metadata(reports, self._offsets, self.dead, self.kills)
+            if self._freezer is not None:
+                metadata["real_pauses"] = sorted(
+                    self._freezer.played, key=lambda p: (p["machine"], p["stopped_at"])
+                )
             lost = _all_drops(reports)
             logs = [report.events for report in reports]
             for i in range(n):
@@ -566,6 +573,10 @@ class Launcher:
                     self._check_set_up(watch, set_up_by)
                     if len(watch.ready) == n:
                         self._give_start()
+                        if any(pauses_of(config, i) for i in range(n)):
+                            self._freezer = Freezer(
+                                config, options.speed, self.record.start, self._process
+                            )
                         if schedule := self._crash_schedule():
                             crasher = threading.Thread(
                                 target=self._play_crashes, args=(schedule,), name="lamport-crash"
@@ -575,8 +586,10 @@ class Launcher:
                 if watch.unwritable is not None and not cutting:
                     cutting = True  # stopped for a failed write: as long as for a stop
                     kill_at = now + STOP_LIMIT
+                    self._thaw()
                 if self.stop.is_set() and self.record.stopped is None:
                     self.record.stopped = now
+                    self._thaw()  # a stopped process hears no stop
                     self._tell_all("stop")
                     kill_at = now + STOP_LIMIT
                 if self.hurry is not None and self.hurry.is_set() and not hurried:
@@ -598,6 +611,7 @@ class Launcher:
                     last_live = now
                     self.live(list(watch.progress))
         finally:
+            self._thaw()
             if len(ended) < n:  # a failure or an interrupt before the start
                 for i in set(range(n)) - ended:
                     self._tell(i, "hurry")
@@ -650,6 +664,8 @@ class Launcher:
                     self._offsets[i] = float(rest)
             elif word == "done":
                 watch.done.add(i)
+            elif word == "paused" and self._freezer is not None:
+                self._freezer.paused(i)  # its PAUSE row is written: a real pause now
             elif word == "unwritable" and watch.unwritable is None:
                 # A log cut short is no run: stop every node now, publish nothing.
                 watch.unwritable = self._unwritable = rest or "write error"
@@ -713,6 +729,15 @@ class Launcher:
                 f"machine {waiting} did not come up within "
                 f"{self.options.connect_timeout + SPAWN_ALLOWANCE:g} s"
             )
+
+    def _process(self, i: int) -> _Process:
+        with self._lock:
+            return self._procs[i]
+
+    def _thaw(self) -> None:
+        """Continue every node stopped for a pause; play no more pauses."""
+        if self._freezer is not None:
+            self._freezer.thaw()
 
     def _give_start(self) -> None:
         ns = round((time.time() + START_LEAD) * 1e9)

@@ -69,7 +69,7 @@ from typing import IO, Any
 
 from lamport.backend import get_backend
 from lamport.config import RunConfig
-from lamport.core import INTERNAL, SEND, Event, saved_clock
+from lamport.core import INTERNAL, PAUSE, SEND, Event, saved_clock
 from lamport.errors import ConfigError, NetworkError, write_failure
 from lamport.logs import cannot_write, read_log, write_drops
 from lamport.realtime.auth import read_secret
@@ -559,6 +559,9 @@ def run_node(
     stdio = _Stdio(stop, hurry, node.transport.rejoin) if spec.control == "stdio" else None
     if stdio is not None:
         unwritable.say = stdio.say
+        pauses = faults is not None and any(s.change.event == PAUSE for s in faults.changes)
+        if pauses and node.sink is not None:
+            node.sink = _announcing_pauses(node.sink, stdio.say)
     started = _Starter(node, spec, stdio, stop)
     deadline = time.monotonic() + options.connect_timeout
     reporter = None
@@ -646,6 +649,20 @@ class _Unwritable:
                 self.say(f"unwritable {write_failure(exc)}")
         self.stop.set()
         self.hurry.set()
+
+
+def _announcing_pauses(
+    sink: Callable[[Event], None], say: Callable[[str], None]
+) -> Callable[[Event], None]:
+    """``sink``, and after a PAUSE row ``paused`` to the launcher, which then stops this
+    process for the window (:mod:`.pauses`): the row is on disk before the process stops."""
+
+    def write(event: Event) -> None:
+        sink(event)
+        if event.event == PAUSE:
+            say("paused")
+
+    return write
 
 
 def _both(log_file: _AppendFile, state_log: _StateFile) -> Callable[[Event], None]:
