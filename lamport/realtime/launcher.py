@@ -344,11 +344,10 @@ class Launcher:
                 raise cannot_write(staging.out, netlog.error)
             if self.kills:
                 account_for_kills(reports, _kill_windows(config, self.kills))
-            metadata = self.record.processes_metadata(reports, self._offsets, self.dead, self.kills)
-            if self._freezer is not None:
-                metadata["real_pauses"] = sorted(
-                    self._freezer.played, key=lambda p: (p["machine"], p["stopped_at"])
-                )
+            pauses = self._freezer.played if self._freezer is not None else None
+            metadata = self.record.processes_metadata(
+                reports, self._offsets, self.dead, self.kills, pauses
+            )
             lost = _all_drops(reports)
             logs = [report.events for report in reports]
             for i in range(n):

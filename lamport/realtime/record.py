@@ -125,7 +125,9 @@ class RunRecord:
         unsent = [sum(r.dropped[j] for r in reports if r.dropped) for j in range(n)]
         lost = [d for r in reports for d in r.lost]
         stops = [r.stopped_at for r in reports if r.stopped_at is not None]
-        interrupted = self.stop.is_set() and bool(stops)
+        # a stop passed on to the nodes is the run's even if no node lived to say where it
+        # stopped (each killed at the stop's time limit)
+        interrupted = self.stop.is_set() and (bool(stops) or self.stopped is not None)
         signum = self.stop.signal if isinstance(self.stop, Shutdown) else None
         lateness = [x for r in reports for x in r.lateness]
         return run_metadata(
@@ -160,9 +162,11 @@ class RunRecord:
         offsets: dict[int, float],
         dead: Sequence[dict[str, Any]],
         kills: Sequence[dict[str, Any]] = (),
+        pauses: Sequence[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """``run.json`` of a run whose nodes were processes: :meth:`metadata`, and what only
-        processes have (``mode``, start skew from ``offsets``, ``dead``, ``real_crashes``)."""
+        processes have (``mode``, start skew from ``offsets``, ``dead``, ``real_crashes``,
+        ``real_pauses`` when the plan pauses a machine)."""
         metadata = self.metadata(reports)
         metadata["options"]["processes"] = True
         metadata["mode"] = "processes"
@@ -172,6 +176,8 @@ class RunRecord:
             metadata["start_offsets_ms"] = [round(v, 3) for v in values]
         metadata["degraded"] = bool(dead)
         metadata["dead"] = sorted(dead, key=lambda d: d["machine"])
+        if pauses is not None:
+            metadata["real_pauses"] = sorted(pauses, key=lambda p: (p["machine"], p["stopped_at"]))
         if self.options.real_crash:
             metadata["real_crash"] = metadata["options"]["real_crash"] = True
             metadata["real_crashes"] = list(kills)
