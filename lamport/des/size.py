@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from lamport.config import exact_rate
 from lamport.core import VECTOR, clock_kind
 from lamport.errors import ConfigError
 
@@ -196,7 +197,7 @@ def _cycle_instants(config: RunConfig, ticks: list[int]) -> int:
     n = config.n_machines
     if not config.periodic:
         return n * MERGE_BYTES // INSTANT_BYTES
-    periods = {int(config.grid / rate) for rate in set(config.exact_rates)}
+    periods = {int(config.grid / exact_rate(rate)) for rate in set(config.rates)}
     span = min(math.lcm(*periods), config.end_units)
     if span >= config.end_units:
         return sum(ticks)
@@ -264,10 +265,10 @@ def check_size(config: RunConfig, options: DesOptions | None = None, record: boo
     per_message = MESSAGE_BYTES + (LINK_BYTES if network else 0)
     sent = config.p_send * (n + 1) / 3 * total
     per_tick = RECORD_BYTES + INT_BYTES + INSTANT_BYTES + (8 * n if config.clock == VECTOR else 0)
-    bound = (
+    bound = (  # a machine's block of draws holds at most its ticks and two
         BASE_BYTES
-        + n * (MACHINE_BYTES + SUMMARY_BYTES + MERGE_BYTES + STREAM_BYTES + 1024 * DRAW_BYTES)
-        + total * per_tick
+        + n * (MACHINE_BYTES + SUMMARY_BYTES + MERGE_BYTES + STREAM_BYTES + 2 * DRAW_BYTES)
+        + total * (per_tick + DRAW_BYTES)
         + sent * per_message
     )
     if bound < SMALL_RUN_BYTES:  # the common case: no prediction, no /proc read per run
