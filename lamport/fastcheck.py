@@ -424,11 +424,8 @@ def _messages(logs: Sequence[Columns]) -> _Messages | None:
             written = False
         targets = [_recipients(p, machine, n) for p in c.peers]
         codes = c.peer[at]
-        for k in np.unique(codes).tolist():
-            # other machines, each written as the writer writes it (the reference reads
-            # "01" as machine 1 in some checks and not in others: it decides such a run)
-            if targets[k] is None or min(map(_decimal, c.peers[k].split("+"))) < 0:
-                return None
+        if any(targets[k] is None for k in np.unique(codes).tolist()):
+            return None  # a SEND that names no other machines
         for r in range(n):
             hits = np.array([r in (t or ()) for t in targets] or [False], dtype=bool)
             to_parts[r].append(hits[codes])

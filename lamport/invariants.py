@@ -40,9 +40,10 @@ def _where(machine: int, index: int) -> str:
 
 @lru_cache(maxsize=4096)  # a run has few distinct peer cells; a million-event check asks each often
 def _recipients(peer: str, sender: int, n: int) -> tuple[int, ...] | None:
-    """The machines a SEND's ``peer`` cell names, or None unless they are distinct others."""
+    """The machines a SEND's ``peer`` cell names, or None unless they are distinct others,
+    each written in plain decimal (``1``, not ``01``: a receive names its sender so)."""
     parts = peer.split("+")
-    if not all(part.isascii() and part.isdigit() for part in parts):
+    if not all(part.isascii() and part.isdigit() and str(int(part)) == part for part in parts):
         return None
     ids = [int(part) for part in parts]
     if len(set(ids)) != len(ids) or any(i == sender or i >= n for i in ids):
