@@ -634,14 +634,14 @@ def _data_rows(path: Path) -> list[str]:
 
 
 def test_the_pipe_reader_reads_a_process_added_after_every_other_ended():
-    from lamport.realtime.launcher import _Pipes
+    from lamport.realtime.pipes import Pipes
 
     def start(text: str) -> subprocess.Popen:
         argv = [sys.executable, "-c", f"print({text!r})"]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
 
     first = start("one")
-    pipes = _Pipes([first])
+    pipes = Pipes([first])
     try:
         got = [pipes.lines.get(timeout=10) for _ in range(2)]
         assert got == [(0, 0, "out", "one"), (0, 0, "eof", "")]

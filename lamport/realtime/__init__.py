@@ -12,9 +12,11 @@ links), :mod:`.node` (one machine, its transport and its tick loop),
 and :mod:`.shutdown`; :mod:`.framing` is the wire format and :mod:`.auth`
 the per-run secret and the handshake. With
 ``RealtimeOptions(processes=True)`` :mod:`.launcher` runs each machine as an
-OS process of its own (:mod:`.process`, the ``node`` command), on this host;
-nodes started by hand span hosts and :func:`collect` assembles their files.
-Each name is imported from its module on first use.
+OS process of its own (:mod:`.process`, the ``node`` command), forked by
+:mod:`.forkserver`, paused for real by :mod:`.pauses`, read through
+:mod:`.pipes`, on this host; nodes started by hand span hosts and
+:func:`collect` (:mod:`.assemble`) assembles their files. Each name is
+imported from its module on first use.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lamport.realtime.assemble import collect
     from lamport.realtime.cluster import (
         Cluster,
         Result,
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
         run,
         run_backend,
     )
-    from lamport.realtime.launcher import Launcher, collect
+    from lamport.realtime.launcher import Launcher
     from lamport.realtime.node import Node, Progress
     from lamport.realtime.options import RealtimeOptions
 
@@ -47,7 +50,7 @@ _HOMES = {
     "run": "cluster",
     "run_backend": "cluster",
     "Launcher": "launcher",
-    "collect": "launcher",
+    "collect": "assemble",
     "Node": "node",
     "Progress": "node",
     "RealtimeOptions": "options",

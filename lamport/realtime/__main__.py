@@ -248,7 +248,7 @@ def forkserver_main(args: argparse.Namespace) -> int:
 
 def collect_main(args: argparse.Namespace) -> int:
     """The ``collect`` command: the nodes' files into one run directory."""
-    from lamport.realtime.launcher import collect
+    from lamport.realtime.assemble import collect
 
     if args.out.exists() and not args.force:
         raise ConfigError(f"--out {args.out} exists; --force replaces it")

@@ -14,8 +14,10 @@ Set-up
     command line. It binds every machine's listener itself (127.0.0.1, port
     0 or ``base_port + i``) and hands each to its process as an inherited
     descriptor, so no port is ever free between picking and using it. Each
-    node is started in a session of its own: a Ctrl-C on the terminal reaches
-    the launcher only, which passes it on.
+    node is forked by the fork server (:mod:`.forkserver`), held until all
+    are, in a session of its own: a Ctrl-C on the terminal reaches the
+    launcher only, which passes it on. A run that does not fit the machine is
+    refused first, with the estimate (:func:`~.capacity.check_processes`).
 
 Start
     Each node prints ``ready`` once its links are up and authenticated; when
@@ -44,8 +46,14 @@ Fault plans and real crashes
     <crash index> <kill time>``: it restores the state the killed one saved
     (:mod:`.process`, "Stable storage"), rejoins through the handshake and
     gets the run's start. What the killed process took with it is counted as
-    ``crash`` drops from the logs (:func:`account_for_kills`). A planned kill
-    is not a death: the run is not degraded.
+    ``crash`` drops from the logs (:func:`~.assemble.account_for_kills`). A
+    planned kill is not a death: the run is not degraded. A pause of the plan
+    stops the machine's process for its window (:mod:`.pauses`).
+
+What the nodes left
+    Their reports, logs and drops are read back and assembled into the run
+    by :mod:`.assemble` (which also holds :func:`~.assemble.collect`, for
+    nodes started by hand); :mod:`.pipes` reads their stdout and stderr.
 """
 
 from __future__ import annotations
@@ -56,7 +64,6 @@ import json
 import logging
 import os
 import queue
-import selectors
 import shutil
 import signal
 import socket
@@ -64,24 +71,22 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lamport
-from lamport.backend import get_backend
 from lamport.config import RunConfig
-from lamport.core import RECEIVE, SEND
-from lamport.errors import ConfigError, LogError, NetworkError, write_failure
-from lamport.faults import Drop, fault_text
-from lamport.logs import (
-    Staging,
-    cannot_write,
-    read_drops_file,
-    read_log,
-    write_drops,
-    write_json,
+from lamport.errors import LogError, NetworkError, write_failure
+from lamport.faults import fault_text
+from lamport.logs import Staging, cannot_write, write_drops, write_json
+from lamport.realtime.assemble import (
+    account_for_kills,
+    all_drops,
+    dead_report,
+    kill_windows,
+    node_report,
 )
 from lamport.realtime.auth import new_secret, write_secret
 from lamport.realtime.capacity import check_processes
@@ -89,20 +94,19 @@ from lamport.realtime.forkserver import Forked, ForkServer, command_line
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
 from lamport.realtime.pauses import Freezer, pauses_of
+from lamport.realtime.pipes import Pipes
 from lamport.realtime.process import (
     START_LEAD,
-    cut_torn_line,
     drops_file,
     node_file,
     node_options,
-    run_digest,
     state_file,
 )
 from lamport.realtime.record import LIVE_PERIOD, Result, RunRecord, Timing, network_log
 from lamport.realtime.shutdown import Shutdown
-from lamport.schema import NETWORK_FILE, RUN_FILE, log_columns, log_name
+from lamport.schema import NETWORK_FILE, RUN_FILE, log_columns
 
-__all__ = ["Launcher", "collect", "run_processes"]
+__all__ = ["Launcher", "run_processes"]
 
 #: A node process: forked by the fork server, or a fresh interpreter.
 _Process = subprocess.Popen[bytes] | Forked
@@ -138,91 +142,6 @@ def _describe_exit(status: int) -> str:
         with contextlib.suppress(ValueError):
             return f"killed by {signal.Signals(-status).name}"
     return f"exit status {status}"
-
-
-class _Pipes:
-    """One thread reading every node's stdout and stderr, line by line, onto a queue.
-
-    Lines are ``(machine, generation, kind, text)``: generation 0 is the machine's
-    first process, 1 the one started after its first real crash, and so on. The
-    thread runs until :meth:`join`, not until the last pipe closes: a process
-    :meth:`add` brings in after every other one ended is still read.
-    """
-
-    def __init__(self, procs: Sequence[_Process]) -> None:
-        self.lines: queue.SimpleQueue[tuple[int, int, str, str]] = queue.SimpleQueue()
-        self._selector = selectors.DefaultSelector()
-        self._open: dict[tuple[int, int], int] = {}
-        self._partial: dict[Any, bytes] = {}
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._added: list[tuple[int, int, _Process]] = []
-        self._lock = threading.Lock()
-        self._closing = False
-        for i, proc in enumerate(procs):
-            self._register(i, 0, proc)
-        self._thread = threading.Thread(target=self._loop, name="lamport-pipes")
-        self._thread.start()
-
-    def add(self, machine: int, generation: int, proc: _Process) -> None:
-        """Read a process started after the others (a restart after a real crash) too."""
-        with self._lock:
-            self._added.append((machine, generation, proc))
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
-
-    def _register(self, i: int, generation: int, proc: _Process) -> None:
-        for kind, stream in (("out", proc.stdout), ("err", proc.stderr)):
-            assert stream is not None
-            os.set_blocking(stream.fileno(), False)
-            self._selector.register(stream, selectors.EVENT_READ, (i, generation, kind))
-            self._open[i, generation] = self._open.get((i, generation), 0) + 1
-
-    def _loop(self) -> None:
-        while not self._closing:
-            with self._lock:
-                added, self._added = self._added, []
-            for i, generation, proc in added:
-                self._register(i, generation, proc)
-            for key, _ in self._selector.select(0.5):
-                if key.data is None:
-                    with contextlib.suppress(OSError):
-                        os.read(self._wake_r, 4096)
-                    continue
-                i, generation, kind = key.data
-                try:
-                    data = os.read(key.fd, 65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    self._selector.unregister(key.fileobj)
-                    rest = self._partial.pop(key.fileobj, b"")
-                    if rest:
-                        self.lines.put((i, generation, kind, rest.decode("utf-8", "replace")))
-                    self._open[i, generation] -= 1
-                    if self._open[i, generation] == 0:
-                        del self._open[i, generation]
-                        self.lines.put((i, generation, "eof", ""))
-                    continue
-                buffer = self._partial.get(key.fileobj, b"") + data
-                *whole, rest = buffer.split(b"\n")
-                self._partial[key.fileobj] = rest
-                for line in whole:
-                    self.lines.put((i, generation, kind, line.decode("utf-8", "replace")))
-        self._selector.close()
-
-    def join(self) -> None:
-        """Stop reading (what is still unread is left) and end the thread."""
-        self._closing = True
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
-        self._thread.join()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
 
 @dataclass
@@ -287,7 +206,7 @@ class Launcher:
         self._lock = threading.Lock()  # guards _procs, _generation and _orders
         self._orders: list[str] = []  # what every node was told ("stop", "hurry")
         self._start_line = ""
-        self._pipes: _Pipes | None = None
+        self._pipes: Pipes | None = None
         self._no_more_crashes = threading.Event()
         #: Why a node could not write its files, if one could not: nothing is published.
         self._unwritable: str | None = None
@@ -343,12 +262,12 @@ class Launcher:
             if netlog is not None and netlog.error is not None and staging is not None:
                 raise cannot_write(staging.out, netlog.error)
             if self.kills:
-                account_for_kills(reports, _kill_windows(config, self.kills))
+                account_for_kills(reports, kill_windows(config, self.kills))
             pauses = self._freezer.played if self._freezer is not None else None
             metadata = self.record.processes_metadata(
                 reports, self._offsets, self.dead, self.kills, pauses
             )
-            lost = _all_drops(reports)
+            lost = all_drops(reports)
             logs = [report.events for report in reports]
             for i in range(n):
                 for name in (node_file(i), drops_file(i), state_file(i)):
@@ -549,7 +468,7 @@ class Launcher:
         """Start the nodes at one instant, watch them to the end, pass stop requests on."""
         config, options = self.config, self.options
         n = config.n_machines
-        pipes = self._pipes = _Pipes(self._procs)
+        pipes = self._pipes = Pipes(self._procs)
         crasher: threading.Thread | None = None
         watch = _Watch([Progress(i, config.rates[i], 0, config.ticks(i), 0, 0) for i in range(n)])
         ended = watch.ended
@@ -772,126 +691,16 @@ class Launcher:
         reports = []
         for i in range(n):
             if i in dead:
-                reports.append(_dead_report(folder, i, n, columns))
+                reports.append(dead_report(folder, i, n, columns))
             else:
                 try:
                     data = json.loads((folder / node_file(i)).read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     self._record_death(i, "left no report", None)
-                    reports.append(_dead_report(folder, i, n, columns))
+                    reports.append(dead_report(folder, i, n, columns))
                     continue
-                reports.append(_node_report(data, folder))
+                reports.append(node_report(data, folder))
         return reports
-
-
-def _node_report(data: dict[str, Any], folder: Path) -> NodeReport:
-    i = int(data["machine"])
-    report = NodeReport(i)
-    report.events = read_log(folder / log_name(i))
-    report.queued = int(data["queued"])
-    report.dropped = [int(x) for x in data["dropped"]]
-    report.lateness = [float(x) for x in data["lateness"]]
-    report.drained = bool(data["drained"])
-    report.stopped_at = data.get("stopped_at")
-    report.lost = read_drops_file(folder / drops_file(i))
-    report.queued_ids = [str(x) for x in data.get("queued_ids", [])]
-    return report
-
-
-def _dead_report(folder: Path, i: int, n: int, columns: Sequence[str]) -> NodeReport:
-    """What a dead node left: its log (``columns``) and its drops up to their last whole line."""
-    path = folder / log_name(i)
-    report = NodeReport(i, dropped=[0] * n)
-    header = (",".join(columns) + "\n").encode()
-    drops = folder / drops_file(i)
-    for name in (path, drops):
-        with contextlib.suppress(OSError):
-            cut_torn_line(name)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        data = b""
-    if not data.startswith(header):  # killed before its log had a header on disk
-        path.write_bytes(header)
-    report.events = read_log(path)
-    with contextlib.suppress(OSError):
-        if drops.stat().st_size == 0:  # killed before its header was on disk
-            drops.unlink()
-    report.lost = read_drops_file(drops)
-    return report
-
-
-def _all_drops(reports: Sequence[NodeReport]) -> list[Drop]:
-    """Every message the plan lost, in the order of ``network.csv``."""
-    return sorted((d for r in reports for d in r.lost), key=lambda d: (d.t, d.sender))
-
-
-def _kill_windows(
-    config: RunConfig, kills: Sequence[Mapping[str, Any]]
-) -> dict[int, list[tuple[float, float]]]:
-    """(crash, restart) model times of each machine's real crashes that were played."""
-    windows: dict[int, list[tuple[float, float]]] = {}
-    for entry in kills:
-        i = entry["machine"]
-        crash = next(c for c in crashes_of(config, i) if fault_text(c) == entry["fault"])
-        windows.setdefault(i, []).append((crash.at, crash.at + crash.duration))
-    return {i: sorted(w) for i, w in windows.items()}
-
-
-def account_for_kills(
-    reports: Sequence[NodeReport], windows: Mapping[int, Sequence[tuple[float, float]]]
-) -> None:
-    """Count what a killed process took with it as ``crash`` drops, from the logs.
-
-    A message that no log receives, no node lost on purpose and no node holds
-    queued at the end, sent to a killed machine before its restart (its queue at
-    the kill, in flight, or sent while its links were down), or sent by a killed
-    process before its kill, is lost at ``max(its send, the kill)``. The transport's
-    counts of messages it could not send to a killed machine are replaced by what is
-    left unaccounted of them (sent after the restart, before the links were up again).
-    ``windows`` holds each killed machine's (crash, restart) model times.
-    """
-    n = len(reports)
-    accounted: set[tuple[str, int]] = set()
-    for r in reports:
-        accounted.update((e.msg_id, r.machine) for e in r.events if e.event == RECEIVE)
-        accounted.update((d.msg_id, d.recipient) for d in r.lost)
-        accounted.update((m, r.machine) for m in r.queued_ids)
-    leftover = [[0] * n for _ in range(n)]  # [sender][recipient]
-    for r in reports:
-        for e in r.events:
-            if e.event != SEND:
-                continue
-            for recipient in map(int, e.peer.split("+")):
-                if (e.msg_id, recipient) in accounted:
-                    continue
-                at = _lost_at(windows.get(recipient, ()), e.t, before_restart=True)
-                if at is None:
-                    at = _lost_at(windows.get(r.machine, ()), e.t, before_restart=False)
-                if at is None:
-                    leftover[r.machine][recipient] += 1
-                else:
-                    reports[recipient].lost.append(
-                        Drop(at, r.machine, recipient, e.msg_id, "crash")
-                    )
-    for killed in windows:
-        for r in reports:
-            if r.dropped:
-                r.dropped[killed] = leftover[r.machine][killed]
-
-
-def _lost_at(
-    windows: Sequence[tuple[float, float]], sent: float, before_restart: bool
-) -> float | None:
-    """When a message sent at ``sent`` was lost to the first of these crashes it met:
-    the recipient's first window whose restart comes after the send, or the sender's
-    first kill at or after the send. None if it met none."""
-    for crash, restart in windows:
-        if before_restart and sent < restart:
-            return max(sent, crash)
-        if not before_restart and sent <= crash:
-            return crash
-    return None
 
 
 def run_processes(
@@ -903,64 +712,3 @@ def run_processes(
 ) -> Result:
     """:func:`~lamport.realtime.cluster.run_backend` with one OS process per machine."""
     return Launcher(config, options, out=out, live=live, stop=stop).run()
-
-
-def collect(directories: Sequence[Path], out: Path) -> Path:
-    """Assemble the node directories of a run (``node`` commands, any hosts) into ``out``.
-
-    Each directory holds ``node-<id>.json`` and ``machine-<id>.csv`` of some
-    nodes; together they must hold every machine of one run exactly once.
-    Raise ConfigError (one line) if they do not, LogError if a log is malformed.
-    """
-    found: dict[int, tuple[Path, dict[str, Any]]] = {}
-    for folder in map(Path, directories):
-        if not folder.is_dir():
-            raise ConfigError(f"{folder}: not a directory")
-        for path in sorted(folder.glob("node-*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                machine = int(data["machine"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"{path}: not a node report ({exc})") from None
-            if machine in found:
-                raise ConfigError(f"{path}: machine {machine} also in {found[machine][0]}")
-            found[machine] = (path, data)
-    if not found:
-        raise ConfigError("no node-<id>.json in the directories given")
-    first_path, first = found[min(found)]
-    config = RunConfig.from_metadata(first)
-    backend = get_backend("realtime")
-    options = backend.options_from_metadata(first)
-    digest = run_digest(config, options)
-    for path, data in found.values():
-        if run_digest(RunConfig.from_metadata(data), backend.options_from_metadata(data)) != digest:
-            raise ConfigError(f"{path}: a different run from {first_path}")
-        if data.get("start_epoch") != first.get("start_epoch"):
-            raise ConfigError(f"{path}: a different start from {first_path}")
-    missing = sorted(set(range(config.n_machines)) - set(found))
-    if missing:
-        raise ConfigError(f"no node-{missing[0]}.json in the directories given")
-    stop = threading.Event()
-    record = RunRecord(config, options, stop)
-    record.start_epoch = float(first["start_epoch"])
-    record.ports = [int(found[i][1]["listen"].rpartition(":")[2]) for i in range(len(found))]
-    reports = [_node_report(found[i][1], found[i][0].parent) for i in range(len(found))]
-    if any(r.stopped_at is not None for r in reports):
-        stop.set()
-    offsets = {i: float(found[i][1]["start_offset"] or 0.0) for i in range(len(found))}
-    metadata = record.processes_metadata(reports, offsets, [])
-    staging = Staging(Path(out))
-    folder = staging.create()
-    try:
-        for i in range(len(found)):
-            shutil.copyfile(found[i][0].parent / log_name(i), folder / log_name(i))
-        if config.faults:
-            write_drops(folder / NETWORK_FILE, _all_drops(reports))
-        write_json(folder / RUN_FILE, metadata)
-    except OSError as exc:
-        staging.discard()
-        raise cannot_write(Path(out), exc) from None
-    except BaseException:
-        staging.discard()
-        raise
-    return staging.publish()

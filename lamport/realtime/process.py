@@ -32,7 +32,7 @@ What it leaves
     it actually woke (``start_offset``), and the model and options it ran.
     Under a fault plan, ``<out>/drops-<id>.csv`` too: every message the plan
     lost at its sends and arrivals, a row of ``network.csv`` each, flushed as
-    it happens. :func:`lamport.realtime.launcher.collect` assembles the
+    it happens. :func:`lamport.realtime.assemble.collect` assembles the
     nodes' files into one run directory.
 
 Stable storage (``--real-crash``, under the launcher)
