@@ -456,10 +456,14 @@ def violations(
 
 
 def check(
-    metadata: Mapping[str, Any], logs: Sequence[Sequence[Event]], tick_tolerance: int | None = None
+    metadata: Mapping[str, Any],
+    logs: Sequence[Sequence[Event]],
+    tick_tolerance: int | None = None,
+    drops: Iterable[Drop] | None = None,
 ) -> None:
-    """Raise LogError naming the first broken invariant, if any."""
-    found = violations(metadata, logs, tick_tolerance)
+    """Raise LogError naming the first broken invariant, if any (:func:`violations`'
+    arguments)."""
+    found = violations(metadata, logs, tick_tolerance, drops)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise LogError(f"{found[0]}{more}")

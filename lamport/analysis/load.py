@@ -198,7 +198,7 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
     dropped = read_drops(run_dir, len(logs))  # unreadable before broken, as check reads
     if validate and backend_of(metadata).strict:
         try:
-            check(metadata, logs)
+            check(metadata, logs, drops=dropped)
         except LogError as exc:
             raise LogError(_locate(str(exc), run_dir)) from None
     return RunResult(
