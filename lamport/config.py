@@ -516,16 +516,24 @@ class Experiment:
         )
 
 
+#: The largest experiment or grid file read (a grid of 10,000 cells lists far less).
+TOML_LIMIT = 16 * 2**20
+
+
 def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
     """A TOML file's text and data. Raise ConfigError naming the file and the problem
     (``what`` names the kind of file: "experiment file", "grid file")."""
+    from lamport.files import read_text, reason
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, limit=TOML_LIMIT)  # a regular file only: a FIFO would block
         return text, tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read {what} ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({reason(exc)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read {what} (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML ({exc})") from None
 

@@ -760,7 +760,7 @@ def read_directory_json(directory: Path, name: str, kind: str) -> dict[str, Any]
     """
     path = directory / name
     require_directory(directory)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise LogError(f"{directory}: not a {kind} directory (no {name})")
     try:
         data = read_json(path)

@@ -20,11 +20,13 @@ students write), ``lamport`` (a lamport run's own logs), ``shiviz``
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lamport.errors import LogError
+from lamport.files import open_fd, reason
 from lamport.imports.build import LINE_COLUMN, Imported, build_run
 from lamport.imports.records import SourceLog
 
@@ -50,10 +52,12 @@ def read_sources(files: Sequence[str | Path], fmt: str = "auto") -> tuple[list[S
         raise LogError("no log files given")
     seen: dict[Path, Path] = {}
     for path in paths:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise LogError(f"{path}: no such file")
-        if not path.is_file():
-            raise LogError(f"{path}: not a regular file")
+        try:  # a regular file only (a FIFO would block a reader): say what it is
+            os.close(open_fd(path))
+        except OSError as exc:
+            raise LogError(f"{path}: cannot read ({reason(exc)})") from None
         key = path.resolve()
         if key in seen:
             raise LogError(f"{path}: given twice (two machines cannot share one log)")
@@ -112,9 +116,8 @@ def _parse_lamport(paths: Sequence[Path]) -> list[SourceLog]:
     """A lamport run's own logs, read by the schema's reader: each event as it was, in
     the order of the machine ids. Rates and ``p_send`` come from ``run.json`` beside them.
     """
-    import json
-
     from lamport.core import RECEIVE, SEND
+    from lamport.files import read_json
     from lamport.imports.records import Record
     from lamport.logs import read_log
     from lamport.schema import RUN_FILE
@@ -135,7 +138,7 @@ def _parse_lamport(paths: Sequence[Path]) -> list[SourceLog]:
             raise LogError(f"{path}: machine {machine} again (also {found[machine].path})")
         source = SourceLog(path=path, format="lamport", name=str(machine))
         try:
-            meta = json.loads((path.parent / RUN_FILE).read_text(encoding="utf-8"))
+            meta = read_json(path.parent / RUN_FILE)
             source.rate = float(meta["rates"][machine])
             source.p_send = float(meta["p_send"])
         except (OSError, ValueError, TypeError, KeyError, IndexError):

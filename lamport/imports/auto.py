@@ -973,10 +973,12 @@ _CONTROL = re.compile(r"(?a)[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 def read_lines(path: Path) -> list[str]:
     """A log's lines. Raise LogError for a file that is not text."""
+    from lamport.files import read_bytes, reason
+
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a regular file only: a FIFO would block
     except OSError as exc:
-        raise LogError(f"{path}: cannot read ({exc.strerror})") from None
+        raise LogError(f"{path}: cannot read ({reason(exc)})") from None
     if not data.strip():
         raise LogError(f"{path}: empty file")
     if b"\0" in data[:65536]:

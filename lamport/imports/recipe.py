@@ -224,15 +224,21 @@ def _integer(text: str, what: str) -> int:
     return value
 
 
+#: The largest recipe file read: a recipe is a few lines of TOML.
+RECIPE_LIMIT = 2**20
+
+
 def load_recipe(path: Path) -> Recipe:
     """Read a recipe file. Raise LogError (one line naming the file) if it is not one."""
+    from lamport.files import read_text, reason
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, limit=RECIPE_LIMIT))
     except FileNotFoundError:
         raise LogError(f"recipe {path}: no such file") from None
     except OSError as exc:
-        raise LogError(f"recipe {path}: cannot read ({exc.strerror})") from None
+        raise LogError(f"recipe {path}: cannot read ({reason(exc)})") from None
     except UnicodeDecodeError:
         raise LogError(f"recipe {path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:

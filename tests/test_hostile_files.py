@@ -1,0 +1,181 @@
+"""Hostile files: every file a command reads may be something other than a regular file, and
+every output may meet a file-size limit.
+
+* Any command that reads a user's file, handed any kind of non-regular file (a FIFO, a
+  directory, a character device, a socket, a symbolic link to a FIFO) in place of it,
+  says so in one line and exits 2 at once (a FIFO opened for reading would block until
+  a writer came: the test would time out), and writes nothing.
+* Under a file-size limit (``RLIMIT_FSIZE``, SIGXFSZ ignored, so a write fails with
+  EFBIG), ``report`` and ``export`` exit 2 with one line and leave the directory as it
+  was: no half-written ``figures/``, report or export, and an earlier report unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hostile import KINDS, make_non_regular
+
+from lamport.schema import FIGURES_DIR, NETWORK_FILE, REPORT_HTML, REPORT_MD, RUN_FILE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lamport(
+    *args: str | Path, cwd: Path, timeout: float = 60, **kwargs
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lamport", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        **kwargs,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (hidden ones too) and, for files, a hash of the bytes."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if path.is_symlink() or not path.is_file():
+            found[name] = "link" if path.is_symlink() else "dir" if path.is_dir() else "other"
+        else:
+            found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    """A small run with lost messages (so it has a network.csv), and files beside it that
+    other commands read: an experiment file, a recipe, a secret."""
+    folder = tmp_path_factory.mktemp("hostile")
+    run = folder / "run"
+    done = lamport(
+        "des", "run", "--rates", "2,3,4", "--p-send", "0.5", "--duration", "4", "--seed", "3",
+        "--fault", "loss 0.2", "--out", run, cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (run / NETWORK_FILE).is_file()
+    return run
+
+
+NODE = ("realtime", "node", "--config", f"run/{RUN_FILE}", "--id", "0", "--listen", "127.0.0.1:0",
+        "--peer", "1=127.0.0.1:9", "--peer", "2=127.0.0.1:9", "--secret-file", "secret",
+        "--out", "o")  # fmt: skip
+
+#: Each command that reads a user's file: (the file it reads, in a copy of a run called
+#: ``run`` inside the test's folder; the command's arguments).
+READERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "check: a log": ("run/machine-1.csv", ("check", "run")),
+    "check: run.json": (f"run/{RUN_FILE}", ("check", "run")),
+    "check: network.csv": (f"run/{NETWORK_FILE}", ("check", "run")),
+    "export: a log": ("run/machine-0.csv", ("export", "run", "--format", "shiviz", "-o", "x.log")),
+    "export: run.json": (f"run/{RUN_FILE}", ("export", "run", "--format", "dot", "-o", "x.dot")),
+    "report: a log": ("run/machine-2.csv", ("report", "run")),
+    "report: network.csv": (f"run/{NETWORK_FILE}", ("report", "run")),
+    "compare: a log": ("run/machine-0.csv", ("compare", "run", "--seeds", "3")),
+    "rerun: run.json": (f"run/{RUN_FILE}", ("des", "rerun", "run", "--out", "again")),
+    "import: a source": ("run/machine-0.csv", ("import", "run/machine-0.csv", "run/machine-1.csv",
+                                               "--out", "imported")),
+    "import: a recipe": ("recipe.toml", ("import", "run/machine-0.csv", "--format", "recipe.toml",
+                                         "--out", "imported")),
+    "des: an experiment file": ("exp.toml", ("des", "exp", "exp.toml", "--out", "o")),
+    "des: a grid file": ("grid.toml", ("des", "grid", "grid.toml", "--out", "o")),
+    "realtime node: --secret-file": ("secret", NODE),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_a_non_regular_file_is_one_line_exit_2_and_no_hang(pristine, tmp_path, reader, kind):
+    target, args = READERS[reader]
+    shutil.copytree(pristine, tmp_path / "run")
+    path = tmp_path / target
+    make_non_regular(path, kind)
+    before = snapshot(tmp_path)
+    done = lamport(*args, cwd=tmp_path, timeout=60)  # a FIFO opened blocking would hang here
+    line = one_line(done)
+    assert f"{path.name}: " in line and f"{KINDS[kind]}" in line, line
+    assert snapshot(tmp_path) == before  # nothing written, nothing left half-way
+
+
+def _limited(limit: int) -> Callable[[], None]:
+    def start() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return start
+
+
+@pytest.fixture(scope="module")
+def report_sizes(pristine, tmp_path_factory) -> dict[str, int]:
+    """The sizes of the files a report of the pristine run writes, to pick limits between."""
+    run = tmp_path_factory.mktemp("sizes") / "run"
+    shutil.copytree(pristine, run)
+    done = lamport("report", run, "--quiet", cwd=run.parent, timeout=300)
+    assert done.returncode == 0, done.stderr
+    sizes = {p.name: p.stat().st_size for p in (run / FIGURES_DIR).iterdir()}
+    sizes.update({name: (run / name).stat().st_size for name in (REPORT_MD, REPORT_HTML)})
+    return sizes
+
+
+@pytest.mark.parametrize("where", ["first figure", "a later figure", "report.html"])
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_report_under_a_file_size_limit_leaves_the_run_as_it_was(
+    pristine, tmp_path, report_sizes, where, earlier
+):
+    run = tmp_path / "run"
+    shutil.copytree(pristine, run)
+    if earlier:  # a report from before: it must survive the failed one
+        assert lamport("report", run, "--quiet", cwd=tmp_path, timeout=300).returncode == 0
+    figures = sorted(size for name, size in report_sizes.items() if name.endswith(".png"))
+    limit = {
+        "first figure": 1000,
+        "a later figure": figures[0] + 1,
+        "report.html": max(figures) + 1,
+    }[where]
+    assert limit < report_sizes[REPORT_HTML]  # so something cannot be written
+    before = snapshot(run)
+    done = lamport("report", run, cwd=tmp_path, timeout=300, preexec_fn=_limited(limit))
+    line = one_line(done)
+    assert "file too large" in line, line
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("fmt", ["shiviz", "perfetto", "dot"])
+def test_an_export_under_a_file_size_limit_writes_nothing(pristine, tmp_path, fmt):
+    output = tmp_path / "out" / "x"
+    output.parent.mkdir()
+    done = lamport("export", pristine, "--format", fmt, "-o", output, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    size = output.stat().st_size
+    output.unlink()
+    for earlier in (False, True):
+        if earlier:
+            output.write_text("an earlier export\n")
+        before = snapshot(output.parent)
+        done = lamport(
+            "export", pristine, "--format", fmt, "-o", output, cwd=tmp_path,
+            preexec_fn=_limited(size // 2),
+        )  # fmt: skip
+        assert "file too large" in one_line(done)
+        assert snapshot(output.parent) == before
