@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamport.args import Parser, port, positive_float, seed_int
 from lamport.backend import get_backend
@@ -37,11 +37,16 @@ from lamport.cli import (
     run_identity,
     run_options,
 )
-from lamport.console import live_display, print_run_summary
 from lamport.errors import ConfigError, Terminated, run_cli
 from lamport.logs import claim_out
-from lamport.realtime.cluster import Result, run_backend
 from lamport.realtime.shutdown import Shutdown, on_signals
+
+if TYPE_CHECKING:
+    from lamport.realtime.cluster import Result
+
+# The cluster, the console and what a run's record needs are imported by the run
+# commands that use them: the launcher's fork server runs this module for its nodes,
+# and a node needs none of them (docs/realtime.md, "A fork server").
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -265,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         return collect_main(args)
     if args.command == "forkserver":
         return forkserver_main(args)
+    from lamport.console import live_display, print_run_summary
+    from lamport.realtime.cluster import run_backend
+
     backend = get_backend("realtime")
     config = run_config(args)
     options = run_options(args, backend)
