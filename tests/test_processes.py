@@ -825,3 +825,36 @@ def test_a_node_stopped_for_a_pause_outlives_no_killed_launcher(tmp_path):
     finally:
         launcher.kill()
         launcher.wait()
+
+
+def test_a_stop_at_any_stage_of_a_process_run_is_130_and_leaves_nothing_running(tmp_path):
+    """SIGINT while the fork server starts, while the nodes are forked, while they connect,
+    while they tick: exit 130, one line, no traceback, no process left working in the
+    folder, and either no run or a complete one that records the stop."""
+    rates = ",".join(["1"] * 20)
+    outcomes = []
+    for delay in (0.05, 0.3, 0.8, 1.5, 3.0):
+        folder = tmp_path / f"d{delay}"
+        folder.mkdir()
+        argv = ["run", "--rates", rates, "--duration", "30", "--processes", "--quiet"]
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "lamport.realtime", *argv, "--out", "run"],
+            cwd=folder,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        launcher.send_signal(signal.SIGINT)
+        _, err = launcher.communicate(timeout=30)
+        assert launcher.returncode == 130, (delay, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (delay, err)
+        wait_for(lambda f=folder: node_processes(f) == [], timeout=5)
+        assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [], delay
+        if (folder / "run").exists():
+            metadata, logs = read_run(folder / "run")
+            assert metadata["interrupted"] is True and metadata["degraded"] is False
+            assert violations({**metadata, "duration": metadata["stopped_at"]}, logs) == []
+        outcomes.append((folder / "run").exists())
+    assert outcomes[0] is False and outcomes[-1] is True  # before the start, and ticking
