@@ -329,9 +329,11 @@ def _fifo_per_link(
     A RECEIVE of a message sent before one already received on its link broke the order.
     A message never received (nor lost) while a later one on its link was received was
     overtaken: it cannot still be queued or in flight at the end. ``lost`` holds the
-    (message id, recipient) pairs lost on the way (``network.csv``); without it, a
-    recipient that lost any (``dropped``, from ``run.json``) is checked for order only.
-    Receives that match no SEND to their machine are :func:`_receive_row`'s.
+    (message id, recipient) pairs lost on the way (``network.csv``). A recipient that
+    lost more (``dropped``, from ``run.json``) than ``lost`` names (all of them without
+    ``lost``; the real-time backends count messages a broken link lost, which have no
+    row) is checked for order only. Receives that match no SEND to their machine are
+    :func:`_receive_row`'s.
     """
     found: list[Violation] = []
     latest: dict[tuple[int, int], tuple[int, int, str]] = {}  # link: sender row, line, id
@@ -356,10 +358,15 @@ def _fifo_per_link(
                 )
             else:
                 latest[(sender, machine)] = (row, index, e.msg_id)
+    listed = [0] * n
+    for _, recipient in lost or ():
+        if 0 <= recipient < n:
+            listed[recipient] += 1
+    named = [listed[r] >= dropped[r] if lost is not None else not dropped[r] for r in range(n)]
     on_link: dict[tuple[int, int], list[tuple[int, str]]] = {}
     for sender, row, s in sends.values():
         for recipient in _recipients(s.peer, sender, n) or ():
-            if lost is not None or not dropped[recipient]:
+            if named[recipient]:
                 on_link.setdefault((sender, recipient), []).append((row, s.msg_id))
     skipped: list[tuple[int, int, Violation]] = []
     for (sender, recipient), sent in on_link.items():
