@@ -100,6 +100,7 @@ READERS: dict[str, tuple[str, tuple[str, ...]]] = {
                                          "--out", "imported")),
     "des: an experiment file": ("exp.toml", ("des", "exp", "exp.toml", "--out", "o")),
     "des: a grid file": ("grid.toml", ("des", "grid", "grid.toml", "--out", "o")),
+    "realtime node: --config": (f"run/{RUN_FILE}", NODE),
     "realtime node: --secret-file": ("secret", NODE),
 }  # fmt: skip
 

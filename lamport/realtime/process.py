@@ -126,11 +126,13 @@ def run_digest(config: RunConfig, options: RealtimeOptions) -> str:
 
 def read_node_config(path: Path) -> tuple[RunConfig, RealtimeOptions]:
     """The model and options in a node's ``--config`` file. Raise ConfigError if invalid."""
+    from lamport.files import read_json, reason
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_json(path)  # a regular file only, not too deep
     except OSError as exc:
-        raise ConfigError(f"--config {path}: {(exc.strerror or str(exc)).lower()}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {path}: {reason(exc)}") from None
+    except ValueError as exc:
         raise ConfigError(f"--config {path}: not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: not a JSON object")
