@@ -207,10 +207,12 @@ def load_run(run_dir: str | Path, validate: bool = True) -> RunResult:
 
 
 def _read_summary(path: Path) -> pd.DataFrame:
+    from lamport.files import read_text, reason
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # a regular file only: a FIFO would block
     except OSError as exc:
-        raise LogError(f"{path}: cannot read ({exc.strerror})") from None
+        raise LogError(f"{path}: cannot read ({reason(exc)})") from None
     except UnicodeDecodeError:
         raise LogError(f"{path}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))

@@ -31,7 +31,6 @@ order of their names (``m2`` before ``m10``).
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from typing import Any
 
 from lamport.core import INTERNAL, RECEIVE, SEND
 from lamport.errors import LogError
+from lamport.files import parse_json
 from lamport.imports.records import CLOCK_LIMIT, Record, SourceLog
 
 __all__ = ["DERIVED", "EXACT", "parse_shiviz"]
@@ -177,7 +177,7 @@ def parse_shiviz(path: Path, lines: list[str]) -> tuple[list[SourceLog], str]:
 
 def _vector_clock(text: str) -> dict[str, int]:
     try:
-        clock = json.loads(text)
+        clock = parse_json(text)  # nested too deep is not JSON for lamport, no RecursionError
     except ValueError:
         raise ValueError(f"vector clock {text[:40]!r} is not JSON") from None
     if not isinstance(clock, dict) or not all(
