@@ -636,6 +636,8 @@ def _simulate(
 def run(config: RunConfig, options: DesOptions, out: Path | None = None) -> RunResult:
     """The backend contract's entry point (:mod:`lamport.backend`): simulate, then write
     the run directory to ``out`` if given."""
+    if out is not None:  # every log is open while the directory is written: count them too
+        check_size(config, options, written=True)
     result = simulate(config, options)
     if out is not None:
         result.write(out)

@@ -71,6 +71,11 @@ DRAW_BYTES = 32
 #: a link that carries a message under a latency distribution or a fault plan: its
 #: latency or loss stream and its FIFO entry.
 LINK_BYTES = 1_800
+#: a machine's log while a run directory is written (every log is open at once): its file
+#: objects, and its rows buffered until the file closes, up to :data:`BUFFER_BYTES`.
+LOG_BYTES = 8_000
+ROW_BYTES = 160
+BUFFER_BYTES = 16_384
 #: the interpreter, numpy and SimPy before the first machine.
 BASE_BYTES = 40_000_000
 #: Above this many machines the queueing prediction (exact fractions) gives way to a float
@@ -81,13 +86,16 @@ SMALL_RUN_BYTES = 200_000_000
 
 
 def estimate_memory(
-    config: RunConfig, record: bool = True, options: DesOptions | None = None
+    config: RunConfig,
+    record: bool = True,
+    options: DesOptions | None = None,
+    written: bool = False,
 ) -> dict[str, int]:
     """Bytes a run needs at its peak, by part: ``records`` (0 on the summaries-only
-    path), ``queued`` (messages waiting in queues), ``machines`` (the machines, their
-    schedule and streams; with ``record`` False their summary rows) and ``base``;
-    ``total`` sums them. Every part grows linearly with the number of machines, but a
-    vector clock's.
+    path; with ``written``, the logs open while its run directory is written),
+    ``queued`` (messages waiting in queues), ``machines`` (the machines, their schedule
+    and streams; with ``record`` False their summary rows) and ``base``; ``total`` sums
+    them. Every part grows linearly with the number of machines, but a vector clock's.
 
     Queued messages are, per machine, :func:`lamport.theory.predict`'s queue growth
     times the duration for a saturated machine, and ``rho / (1 - rho)`` (a busy
@@ -102,11 +110,15 @@ def estimate_memory(
     messages after one model second).
     """
     ticks = [config.ticks(i) for i in range(config.n_machines)]
-    return _estimate(config, record, options, ticks)
+    return _estimate(config, record, options, ticks, written)
 
 
 def _estimate(
-    config: RunConfig, record: bool, options: DesOptions | None, ticks: list[int]
+    config: RunConfig,
+    record: bool,
+    options: DesOptions | None,
+    ticks: list[int],
+    written: bool = False,
 ) -> dict[str, int]:
     from lamport.des.options import DesOptions
 
@@ -153,6 +165,8 @@ def _estimate(
             records += sum(ticks) * n * (len(str(sum(ticks) // n)) + 1)
         else:  # a clock beside Lamport's: an int per column
             records += sum(ticks) * len(kind.columns) * 24
+        if written:
+            records += n * LOG_BYTES + sum(min(t * ROW_BYTES, BUFFER_BYTES) for t in ticks)
     else:
         machines += n * SUMMARY_BYTES
     parts = {
@@ -243,11 +257,17 @@ def _gb(size: float) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.0f} MB"
 
 
-def check_size(config: RunConfig, options: DesOptions | None = None, record: bool = True) -> None:
+def check_size(
+    config: RunConfig,
+    options: DesOptions | None = None,
+    record: bool = True,
+    written: bool = False,
+) -> None:
     """Raise ConfigError if the run would exceed :data:`MAX_TICKS` machine-ticks (with
     ``record``) or needs more memory than the machine has available (see
-    :func:`estimate_memory`); the error gives the estimate. A run that could not need
-    :data:`SMALL_RUN_BYTES` even if every message it sent stayed queued is not estimated."""
+    :func:`estimate_memory`; ``written``: its run directory is written too); the error
+    gives the estimate. A run that could not need :data:`SMALL_RUN_BYTES` even if every
+    message it sent stayed queued is not estimated."""
     n = config.n_machines
     ticks: list[int] | None = None
     if record:
@@ -268,6 +288,7 @@ def check_size(config: RunConfig, options: DesOptions | None = None, record: boo
     bound = (  # a machine's block of draws holds at most its ticks and two
         BASE_BYTES
         + n * (MACHINE_BYTES + SUMMARY_BYTES + MERGE_BYTES + STREAM_BYTES + 2 * DRAW_BYTES)
+        + (n * (LOG_BYTES + BUFFER_BYTES) if written else 0)
         + total * (per_tick + DRAW_BYTES)
         + sent * per_message
     )
@@ -275,7 +296,7 @@ def check_size(config: RunConfig, options: DesOptions | None = None, record: boo
         return
     if ticks is None:
         ticks = [config.ticks(i) for i in range(n)]
-    estimate = _estimate(config, record, options, ticks)
+    estimate = _estimate(config, record, options, ticks, written)
     available = available_memory()
     if available is not None and estimate["total"] > available:
         parts = ", ".join(
