@@ -180,3 +180,52 @@ def test_an_export_under_a_file_size_limit_writes_nothing(pristine, tmp_path, fm
         )  # fmt: skip
         assert "file too large" in one_line(done)
         assert snapshot(output.parent) == before
+
+
+#: JSON nested far deeper than any of lamport's files: closed, and never closed.
+DEEP_JSON = {
+    "closed": '{"rates": ' + "[" * 5000 + "]" * 5000 + "}",
+    "unclosed": "[" * 200_000,
+}
+
+#: Each command that reads a JSON file: (the file, the command's arguments).
+JSON_READERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "check": (f"run/{RUN_FILE}", ("check", "run")),
+    "export": (f"run/{RUN_FILE}", ("export", "run", "--format", "shiviz", "-o", "x.log")),
+    "report": (f"run/{RUN_FILE}", ("report", "run")),
+    "compare": (f"run/{RUN_FILE}", ("compare", "run", "--seeds", "3")),
+    "rerun": (f"run/{RUN_FILE}", ("des", "rerun", "run", "--out", "again")),
+    "realtime node": (f"run/{RUN_FILE}", NODE),
+    "report of a sweep": ("sweep/sweep.json", ("report", "sweep")),
+}
+
+
+@pytest.mark.parametrize("depth", sorted(DEEP_JSON))
+@pytest.mark.parametrize("reader", sorted(JSON_READERS))
+def test_json_nested_too_deep_is_one_line_exit_2(pristine, tmp_path, reader, depth):
+    shutil.copytree(pristine, tmp_path / "run")
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "secret").write_text("00" * 32 + "\n")
+    (tmp_path / "secret").chmod(0o600)
+    target, args = JSON_READERS[reader]
+    (tmp_path / target).write_text(DEEP_JSON[depth])
+    before = snapshot(tmp_path)
+    line = one_line(lamport(*args, cwd=tmp_path))
+    assert "nested deeper than 32 levels" in line and Path(target).name in line, line
+    assert snapshot(tmp_path) == before
+
+
+def test_a_shiviz_clock_nested_too_deep_is_a_bad_line_not_a_traceback(pristine, tmp_path):
+    log = tmp_path / "run.log"
+    assert (
+        lamport("export", pristine, "--format", "shiviz", "-o", log, cwd=tmp_path).returncode == 0
+    )
+    lines = log.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("m0 {"))
+    lines[at] = "m0 " + '{"m0":' * 5000 + "1" + "}" * 5000
+    log.write_text("\n".join(lines) + "\n")
+    done = lamport("import", log, "--format", "shiviz", "--out", "imported", cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.returncode in (0, 2), done.stderr
+    if done.returncode == 2:
+        one_line(done)
