@@ -162,7 +162,7 @@ def _estimate(
         kind = clock_kind(config.clock)
         if kind.name == VECTOR:  # a vector clock per machine; its cell in every record
             machines += n * n * 16
-            records += sum(ticks) * n * (len(str(sum(ticks) // n)) + 1)
+            records += sum(ticks) * (57 + n * (_ramp_digits(sum(ticks) / n) + 1))  # a str
         else:  # a clock beside Lamport's: an int per column
             records += sum(ticks) * len(kind.columns) * 24
         if written:
@@ -192,6 +192,20 @@ def _loads(config: RunConfig) -> tuple[list[tuple[float, float]], float]:
         return loads, growth
     loads = _arrival_rates(config.rates, config.p_send)
     return loads, sum(max(arrival - rate, 0.0) for arrival, rate in loads)
+
+
+def _ramp_digits(top: float) -> float:
+    """The mean number of digits of the whole numbers 0 .. ``top``: a vector clock's
+    component, which counts up through the run."""
+    if top < 1:
+        return 1.0
+    total = 0.0
+    digits = 1
+    while 10 ** (digits - 1) <= top:
+        low = 0 if digits == 1 else 10 ** (digits - 1)
+        total += (min(top, 10**digits - 1) - low + 1) * digits
+        digits += 1
+    return total / (top + 1)
 
 
 def _label_bytes(n: int) -> int:
