@@ -57,13 +57,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lamport.core import HLC, INTERNAL, KINDS, RECEIVE, SEND, TICK_KINDS, VECTOR
+from lamport.core import (
+    EVENT_KINDS,
+    HLC,
+    INTERNAL,
+    KINDS,
+    RECEIVE,
+    SEND,
+    STATE_CHANGES,
+    TICK_KINDS,
+    VECTOR,
+)
 from lamport.logs import T_LIMIT
 from lamport.schema import CLOCK_COLUMNS, COLUMNS, DTYPES, LOG_PATTERN, log_name
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+
+    from lamport.faults import Drop
 
 __all__ = [
     "Columns",
@@ -76,7 +88,7 @@ __all__ = [
 ]
 
 #: The bytes a log's body may hold for the columnar reader: those the writer writes.
-_BODY_BYTES = b"0123456789,\n.-+:eE" + bytes(sorted({ord(c) for k in TICK_KINDS for c in k}))
+_BODY_BYTES = b"0123456789,\n.-+:eE" + bytes(sorted({ord(c) for k in EVENT_KINDS for c in k}))
 #: The clock kinds whose logs the columnar reader takes: header text -> kind name.
 _HEADERS = {
     ",".join((*COLUMNS, *kind.columns)): kind.name
@@ -163,6 +175,26 @@ class Columns:
         if kind not in self.kinds:
             return np.zeros(len(self), dtype=bool)
         return self.event == self.kinds.index(kind)
+
+    def tick_rows(self) -> np.ndarray:
+        """A boolean mask of the rows that are ticks (not a fault's state change)."""
+        import numpy as np
+
+        codes = [k for k, kind in enumerate(self.kinds) if kind in TICK_KINDS]
+        return np.isin(self.event, codes)
+
+    def ticks(self) -> Columns:
+        """The log without its state changes' rows (itself if it has none)."""
+        keep = self.tick_rows()
+        if keep.all():
+            return self
+        ids = self.msg_id.filter(_mask(keep))
+        vc = None if self.vc is None else self.vc[keep]
+        return Columns(
+            self.t[keep], self.machine[keep], self.tick[keep], self.event[keep], self.kinds,
+            self.clock[keep], self.jump[keep], self.queue[keep], self.peer[keep], self.peers,
+            self.msg_clock[keep], ids, vc,
+        )  # fmt: skip
 
 
 def read_columns(path: Path, n_machines: int) -> Columns | None:
@@ -263,6 +295,15 @@ def _indices(rows: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
+def _mask(keep: np.ndarray) -> pa.Array:
+    """A numpy boolean mask as a pyarrow one (``pa.array`` of a numpy array loads pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    bits = np.packbits(keep, bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(keep), [None, pa.py_buffer(bits)])
+
+
 def _with_empty(column: pa.ChunkedArray, empty: int) -> np.ndarray:
     """An integer column with empty cells (nulls) as a numpy array, ``empty`` in them."""
     import numpy as np
@@ -336,34 +377,25 @@ def check_run(run_dir: Path, metadata: Mapping[str, Any]) -> Sound | None:
     (:func:`lamport.check.check_logs`) then reads and checks the run."""
     from lamport.logs import read_drops
 
-    if not _plain(metadata):
+    if metadata.get("clock") == HLC:
         return None
     n = len(metadata["rates"])
     logs = read_run_columns(Path(run_dir), n)
     if logs is None:
         return None
-    if read_drops(Path(run_dir), n):
-        return None
-    return check_columns(metadata, logs)
+    return check_columns(metadata, logs, read_drops(Path(run_dir), n))
 
 
-def _plain(metadata: Mapping[str, Any]) -> bool:
-    """True for a run without the features the columnar checker leaves to the
-    reference: a fault plan, lost messages, hybrid logical clocks."""
-    return (
-        not metadata.get("faults")
-        and not any(metadata.get("dropped") or ())
-        and metadata.get("clock") != HLC
-    )
-
-
-def check_columns(metadata: Mapping[str, Any], logs: Sequence[Columns]) -> Sound | None:
-    """The counts of a sound run (no problem, as the reference would find none), or None
-    if a check fails or the run is outside what this module checks."""
+def check_columns(
+    metadata: Mapping[str, Any], logs: Sequence[Columns], drops: Sequence[Drop] = ()
+) -> Sound | None:
+    """The counts of a sound run (no problem, as the reference would find none, given
+    ``network.csv``'s rows ``drops``), or None if a check fails or the run is outside
+    what this module checks (hybrid logical clocks)."""
     import numpy as np
 
     n = len(metadata["rates"])
-    if len(logs) != n or not _plain(metadata):
+    if len(logs) != n or metadata.get("clock") == HLC:
         return None
     carrying = [c.vc is not None for c in logs]
     vector = any(carrying)
@@ -372,12 +404,18 @@ def check_columns(metadata: Mapping[str, Any], logs: Sequence[Columns]) -> Sound
     if not all(_own_rows(machine, c) for machine, c in enumerate(logs)):
         return None
     messages = _messages(logs)
-    if messages is None or not _invariants(metadata, logs, messages):
+    if messages is None or not _invariants(metadata, logs, messages, drops):
         return None
-    clocks = derived_vector_clocks(logs, messages)
-    if clocks is None or not _clock_condition(logs, clocks):
+    # Happened-before orders the ticks: a fault's rows are left out of the vector clocks.
+    ticks = [c.ticks() for c in logs]
+    if any(len(t) != len(c) for t, c in zip(ticks, logs, strict=True)):
+        messages = _messages(ticks)
+        if messages is None:
+            return None
+    clocks = derived_vector_clocks(ticks, messages)
+    if clocks is None or not _clock_condition(ticks, clocks):
         return None
-    carried = [c.vc for c in logs if c.vc is not None]
+    carried = [c.vc for c in ticks if c.vc is not None]
     if vector and not all(np.array_equal(c, v) for c, v in zip(carried, clocks, strict=True)):
         return None
     events = sum(len(c) for c in logs)
@@ -397,6 +435,31 @@ class _Messages:
     rows: list[np.ndarray]
     to: list[np.ndarray]
     received: list[tuple[np.ndarray, np.ndarray]]
+    #: Every SEND's id, and whether they are all the writer's (``m:1``, ``m:2``, ...).
+    ids: pa.Array
+    written: bool
+
+    def index(self, ids: pa.Array) -> np.ndarray | None:
+        """The index among all SENDs of the SEND of each id, or None if one is no SEND's."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        if self.written:
+            parsed = _ids(ids)
+            if parsed is None:
+                return None
+            sender, seq = parsed
+            n = len(self.first) - 1
+            counts = np.diff(self.first)
+            if len(ids) and not ((sender >= 0) & (sender < n)).all():
+                return None
+            if len(ids) and not ((seq >= 1) & (seq <= counts[np.clip(sender, 0, n - 1)])).all():
+                return None
+            return self.first[sender] + seq - 1
+        found = pc.index_in(ids, value_set=self.ids)
+        if found.null_count:
+            return None
+        return _numpy(found).astype(np.int64)
 
 
 def _messages(logs: Sequence[Columns]) -> _Messages | None:
@@ -432,28 +495,16 @@ def _messages(logs: Sequence[Columns]) -> _Messages | None:
     every = pa.concat_arrays(sent) if sent else pa.array([], pa.string())
     if not written and pc.count_distinct(every).as_py() != len(every):
         return None  # an id sent twice
-    received = []
-    for c in logs:
-        at = np.flatnonzero(c.rows(RECEIVE))
-        taken = c.msg_id.take(_indices(at))
-        if not written:
-            found = pc.index_in(taken, value_set=every)
-            if found.null_count:
-                return None  # a RECEIVE of an id no machine sent
-            received.append((at, _numpy(found).astype(np.int64)))
-            continue
-        ids = _ids(taken)
-        if ids is None:
-            return None
-        sender, seq = ids
-        if len(at) and not ((sender >= 0) & (sender < n)).all():
-            return None
-        if len(at) and not ((seq >= 1) & (seq <= counts[np.clip(sender, 0, n - 1)])).all():
-            return None
-        received.append((at, first[sender] + seq - 1))
     owner = np.repeat(np.arange(n, dtype=np.int64), counts)
     to = [np.concatenate(parts) if parts else np.zeros(0, dtype=bool) for parts in to_parts]
-    return _Messages(first, owner, rows, to, received)
+    messages = _Messages(first, owner, rows, to, [], every, written)
+    for c in logs:
+        at = np.flatnonzero(c.rows(RECEIVE))
+        which = messages.index(c.msg_id.take(_indices(at)))
+        if which is None:
+            return None  # a RECEIVE of an id no machine sent
+        messages.received.append((at, which))
+    return messages
 
 
 def _ids(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -496,12 +547,18 @@ def _digits(values: np.ndarray) -> np.ndarray:
         bound *= 10
 
 
-def _invariants(metadata: Mapping[str, Any], logs: Sequence[Columns], messages: _Messages) -> bool:
+def _invariants(
+    metadata: Mapping[str, Any],
+    logs: Sequence[Columns],
+    messages: _Messages,
+    drops: Sequence[Drop],
+) -> bool:
     """True if the invariants that tie the logs together hold (:func:`lamport.invariants.violations`
-    would find nothing, given each log's own rows hold): tick counts, each RECEIVE
-    matches a SEND to its machine, with the sender as its peer, the SEND's clock as its
-    ``msg_clock`` and a clock above it; FIFO per link, each message received once and
-    none skipped; conservation."""
+    and the reference's lost-message check would find nothing, given each log's own rows
+    hold): tick counts; each RECEIVE matches a SEND to its machine, with the sender as
+    its peer, the SEND's clock as its ``msg_clock`` and a clock above it; each lost
+    message (``drops``) was sent to its recipient, never received by it, lost once; FIFO
+    per link, each message received once, none overtaken; conservation."""
     import numpy as np
 
     from lamport.backend import backend_of
@@ -510,36 +567,83 @@ def _invariants(metadata: Mapping[str, Any], logs: Sequence[Columns], messages: 
     n = len(logs)
     tolerance = backend_of(metadata).tick_tolerance
     for machine, c in enumerate(logs):
-        if _tick_count(metadata, machine, len(c), tolerance):
+        if _tick_count(metadata, machine, int(c.tick_rows().sum()), tolerance):
             return False
+    dropped = list(metadata.get("dropped") or [0] * n)
+    lost = _lost(messages, drops, dropped, n)
+    if lost is None:
+        return False
     owner, first, to = messages.owner, messages.first, messages.to
     for machine, (c, (at, which)) in enumerate(zip(logs, messages.received, strict=True)):
         if not len(at):
             continue
         if not to[machine][which].all():
             return False  # a message sent to other machines
+        if np.isin(lost[machine], which).any():
+            return False  # a message lost, and received after all
         sender = owner[which]
         peer_ids = np.array([_decimal(p) for p in c.peers] or [-1], dtype=np.int64)
         if (peer_ids[c.peer[at]] != sender).any():
             return False
+        # every loss to this machine named in network.csv: none may be overtaken
+        named = len(lost[machine]) >= dropped[machine]
         send_clock = np.empty(len(at), dtype=np.int64)
         for s in np.unique(sender).tolist():
             pick = sender == s
             send_clock[pick] = logs[s].clock[messages.rows[s][which[pick] - first[s]]]
-            # FIFO per link, each received once, none skipped: the k-th receive from s
-            # is s's k-th send to this machine
+            # FIFO per link: the receives from s take s's sends to this machine in
+            # order, each once, and none is skipped that was not lost
             ordinal = np.cumsum(to[machine][first[s] : first[s + 1]]) - 1
             taken = ordinal[which[pick] - first[s]]
-            if not np.array_equal(taken, np.arange(len(taken))):
+            if (np.diff(taken) <= 0).any():
                 return False
+            if named:
+                mine = lost[machine]
+                skipped = ordinal[mine[(mine >= first[s]) & (mine < first[s + 1])] - first[s]]
+                if int(taken[-1]) + 1 != len(taken) + int((skipped < taken[-1]).sum()):
+                    return False
         if (c.msg_clock[at] != send_clock).any() or (c.clock[at] <= send_clock).any():
             return False
     queued = metadata.get("queued_at_end")
     if queued is not None:
         for m in range(n):
-            if int(to[m].sum()) != len(messages.received[m][0]) + queued[m]:
+            if int(to[m].sum()) != len(messages.received[m][0]) + queued[m] + dropped[m]:
                 return False
     return True
+
+
+def _lost(
+    messages: _Messages, drops: Sequence[Drop], dropped: Sequence[int], n: int
+) -> list[np.ndarray] | None:
+    """Per recipient, the index among all SENDs of each message ``network.csv`` lists as
+    lost to it; None if a row names a message never sent to its recipient or one lost
+    twice, or more rows name a machine than ``run.json`` counts as dropped for it."""
+    import numpy as np
+    import pyarrow as pa
+
+    empty = [np.zeros(0, dtype=np.int64) for _ in range(n)]
+    if not drops:
+        return empty
+    texts = [d.msg_id.encode() for d in drops]
+    offsets = np.cumsum([0, *map(len, texts)]).astype(np.int32)
+    ids = pa.Array.from_buffers(
+        pa.string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(texts))]
+    )
+    which = messages.index(ids)
+    if which is None:
+        return None  # a message no machine sent
+    recipients = np.array([d.recipient for d in drops], dtype=np.int64)
+    if ((recipients < 0) | (recipients >= n)).any():
+        return None
+    found = []
+    for m in range(n):
+        mine = which[recipients == m]
+        if not messages.to[m][mine].all() or len(np.unique(mine)) != len(mine):
+            return None  # never sent to this machine, or lost twice
+        if len(mine) > dropped[m]:
+            return None  # more rows than run.json counts
+        found.append(np.sort(mine))
+    return found
 
 
 def _decimal(text: str) -> int:
@@ -550,23 +654,34 @@ def _decimal(text: str) -> int:
 
 
 def _own_rows(machine: int, c: Columns) -> bool:
-    """One machine's rows: tick kinds only, its id, ticks 1, 2, ..., clocks that grow
-    with jump their difference, queues not negative, a draw only on an empty queue and
-    leaving it so, and each SEND carrying its clock."""
+    """One machine's rows (:func:`lamport.invariants.violations`, per row): tick kinds
+    and state changes only, its id; ticks numbered 1, 2, ... (a state change's row the
+    ticks so far); clocks that grow at each tick, with ``jump`` the difference, and a
+    state change that keeps the clock (a reset is the reference's to name); a tick's
+    queue not negative; a draw only after a row that left the queue empty, leaving it
+    so; each SEND carrying its clock."""
     import numpy as np
 
-    if not set(c.kinds) <= set(TICK_KINDS):
-        return False  # a fault's rows or an unknown kind: the reference checks them
+    if not set(c.kinds) <= {*TICK_KINDS, *STATE_CHANGES}:
+        return False  # an unknown kind: the reference names it
     if not len(c):
         return True
-    if (c.machine != machine).any() or not np.array_equal(c.tick, np.arange(1, len(c) + 1)):
+    if (c.machine != machine).any():
+        return False
+    ticking = c.tick_rows()
+    count = np.cumsum(ticking)
+    if not np.array_equal(c.tick, count):
         return False
     step = np.diff(c.clock, prepend=0)
-    if (step <= 0).any() or not np.array_equal(step, c.jump) or (c.queue < 0).any():
+    if not np.array_equal(step, c.jump):
+        return False
+    if (step[ticking] <= 0).any() or (step[~ticking] != 0).any():
+        return False
+    if (c.queue[ticking] < 0).any():
         return False
     draws = c.rows(INTERNAL) | c.rows(SEND)
     left = np.concatenate(([0], c.queue[:-1]))
-    if (c.queue[draws] != 0).any() or (left[draws] != 0).any():
+    if (c.queue[draws] != 0).any() or (left[draws] > 0).any():
         return False
     sends = c.rows(SEND)
     return bool((c.msg_clock[sends] == c.clock[sends]).all())
