@@ -98,7 +98,7 @@ def main() -> int:
             print(f"exit {out.returncode}")
 
         from lamport import causality, fastcheck, invariants
-        from lamport.logs import read_logs, read_metadata
+        from lamport.logs import read_drops, read_logs, read_metadata
 
         gc.disable()
         metadata = read_metadata(run_dir)
@@ -110,8 +110,9 @@ def main() -> int:
         def _invariants():  # type: ignore[no-untyped-def]
             own = all(fastcheck._own_rows(m, c) for m, c in enumerate(columns))
             messages = fastcheck._messages(columns)
+            drops = read_drops(run_dir, n)
             return own and messages is not None and fastcheck._invariants(
-                metadata, columns, messages
+                metadata, columns, messages, drops
             ), messages
 
         held, messages = _timed("docs/spec.md invariants", _invariants)
