@@ -134,7 +134,7 @@ def build_report(
             return run_document(loaded, figures, spacetime_seconds, comparison)
         except OSError as exc:
             raise LogError(f"{path}: cannot write figures ({_reason(exc)})") from None
-    from lamport.report.sweep import sweep_document
+    from lamport.report.grid import sweep_document
 
     replayed = replay_causality(loaded)
     try:
