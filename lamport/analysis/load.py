@@ -305,6 +305,6 @@ def load(path: str | Path) -> RunResult | Sweep:
         return load_sweep(path)
     if is_grid(path):
         return load_grid_runs(path)
-    if (path / RUN_FILE).is_file():
-        return load_run(path)
+    if (path / RUN_FILE).exists() or (path / RUN_FILE).is_symlink():
+        return load_run(path)  # which says what a run.json that is no regular file is
     raise LogError(f"{path}: neither a run directory (no {RUN_FILE}) nor a sweep (no {SWEEP_FILE})")
