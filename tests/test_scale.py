@@ -164,3 +164,17 @@ def test_a_written_run_counts_its_open_logs():
     # 10,000 logs open at once, their rows buffered: 8.2 KB a machine measured
     assert 70e6 < written["records"] - kept["records"] < 130e6
     assert written["machines"] == kept["machines"] and written["queued"] == kept["queued"]
+
+
+def test_a_run_written_to_a_directory_is_refused_for_its_logs_too(monkeypatch, tmp_path):
+    from lamport.des.model import run
+    from lamport.des.options import DesOptions
+
+    config = scale_config(10_000, 1.0)
+    kept = estimate_memory(config)["total"]
+    written = estimate_memory(config, written=True)["total"]
+    monkeypatch.setattr(size, "available_memory", lambda: (kept + written) // 2)
+    assert simulate(config).n_events > 30_000  # fits in memory without its logs
+    with pytest.raises(ConfigError, match="run too large: needs about"):
+        run(config, DesOptions(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
