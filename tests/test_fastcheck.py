@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
+import test_corruption
 from hypothesis import HealthCheck, assume, event, given, settings
 
 from lamport import fastcheck
@@ -353,3 +354,39 @@ def test_a_real_time_run_is_decided_on_columns(tmp_path):
     assert fastcheck.check_run(tmp_path / "rt", metadata) is not None
     assert outcome(tmp_path / "rt", False) == outcome(tmp_path / "rt", True)
     assert result.logs
+
+
+@pytest.fixture(scope="module")
+def pristine_vector(tmp_path_factory):
+    """A run of three machines carrying vector clocks, for the corruption fuzzer's cases."""
+    config = RunConfig(rates=(1, 3, 6), p_send=0.6, duration=8, seed=1, clock="vector")
+    return simulate(config).write(tmp_path_factory.mktemp("pristine") / "run")
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(corruption=test_corruption.corruptions(), vector=st.booleans())
+def test_the_corruption_fuzzers_cases_get_one_verdict(
+    pristine_vector, tmp_path, corruption, vector
+):
+    """tests/test_corruption.py's corruptions (cells, rows, bytes, headers, times, run.json,
+    missing, empty and non-regular files), on a Lamport and a vector run: the columnar
+    reader takes no log the exact reader refuses, and check gives the reference's
+    refusal or report."""
+    _, corrupt = corruption
+    run = tmp_path / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    if vector:
+        shutil.copytree(pristine_vector, run)
+    else:
+        simulate(RunConfig(rates=(1, 3, 6), p_send=0.6, duration=8, seed=1)).write(run)
+    corrupt(run)
+    for machine in range(3):
+        path = run / f"machine-{machine}.csv"
+        columns = fastcheck.read_columns(path, 3)
+        if columns is not None:
+            assert events_of(columns) == exact_rows(read_log(path))
+    assert outcome(run, reference=False) == outcome(run, reference=True)
