@@ -540,8 +540,11 @@ class Machine:
         if reset:
             self.clock = 0
         clock = self.clock
+        queued = len(self.queue)
+        if queued > self.max_queue:  # a row's queue, as a summary of the records reads it
+            self.max_queue = queued
         fields = (t, wall, self.machine_id, self.ticks, change.event, clock, clock - before)
-        return _new(Event, (*fields, len(self.queue), "", None, "")), lost
+        return _new(Event, (*fields, queued, "", None, "")), lost
 
     def crash(self, t: float, wall: float) -> tuple[Event, list[Message]]:
         """The machine stops at ``t``: return the CRASH record and the messages its queue
