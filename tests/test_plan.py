@@ -167,3 +167,25 @@ def test_run_metadata_is_one_builder() -> None:
         "realtime", _config(), options, start_epoch=0.0, queued=[0, 0, 0], dropped=[0, 3, 0]
     )
     assert unsent["dropped"] == [0, 3, 0] and "dropped_by_reason" not in unsent
+
+
+def test_no_module_but_faults_asks_which_kind_a_fault_is() -> None:
+    """Backends, invariants, reports and plots read the plan and each kind's effect, never
+    ``isinstance(fault, Crash)``: a new fault kind needs no edit outside faults.py."""
+    import ast
+    from pathlib import Path
+
+    from lamport.faults import FAULT_KINDS
+
+    names = {cls.__name__ for cls in FAULT_KINDS}
+    package = Path(__file__).resolve().parent.parent / "lamport"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "faults.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+                kinds = ast.walk(node.args[1]) if len(node.args) == 2 else ()
+                if any(isinstance(k, ast.Name) and k.id in names for k in kinds):
+                    found.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    assert found == []
