@@ -101,6 +101,8 @@ READERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "des: an experiment file": ("exp.toml", ("des", "exp", "exp.toml", "--out", "o")),
     "des: a grid file": ("grid.toml", ("des", "grid", "grid.toml", "--out", "o")),
     "realtime node: --config": (f"run/{RUN_FILE}", NODE),
+    "realtime collect: a node report": ("run/node-0.json", ("realtime", "collect", "run",
+                                                           "--out", "collected")),
     "realtime node: --secret-file": ("secret", NODE),
 }  # fmt: skip
 

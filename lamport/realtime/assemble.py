@@ -11,7 +11,6 @@ took with it as ``crash`` drops, from the logs (:func:`account_for_kills`).
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from lamport.config import RunConfig
 from lamport.core import RECEIVE, SEND
 from lamport.errors import ConfigError
 from lamport.faults import Drop, fault_text
+from lamport.files import read_json, reason
 from lamport.logs import Staging, cannot_write, read_drops_file, read_log, write_drops, write_json
 from lamport.realtime.node import NodeReport, crashes_of
 from lamport.realtime.process import cut_torn_line, drops_file, run_digest
@@ -162,9 +162,11 @@ def collect(directories: Sequence[Path], out: Path) -> Path:
             raise ConfigError(f"{folder}: not a directory")
         for path in sorted(folder.glob("node-*.json")):
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = read_json(path)  # a regular file only, not too deep
                 machine = int(data["machine"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read ({reason(exc)})") from None
+            except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{path}: not a node report ({exc})") from None
             if machine in found:
                 raise ConfigError(f"{path}: machine {machine} also in {found[machine][0]}")
