@@ -550,9 +550,12 @@ def _header_problem(header: Sequence[str] | None, imported: bool) -> str | None:
     return None
 
 
-def _kind_cells_fit(cells: Sequence[str]) -> bool:
-    """True unless a clock kind's cell holds a number of 2^63 or more."""
-    return all(int(number) < INT64_LIMIT for cell in cells for number in _LONG_NUMBER.findall(cell))
+def _too_large(columns: Sequence[str], cells: Sequence[str]) -> str | None:
+    """What is wrong if a clock kind's cell holds a number of 2^63 or more, else None."""
+    for column, cell in zip(columns, cells, strict=True):
+        if any(int(number) >= INT64_LIMIT for number in _LONG_NUMBER.findall(cell)):
+            return f"{column} {cell!r} holds a number of 2^63 or more"
+    return None
 
 
 _LONG_NUMBER = re.compile(r"[0-9]{19,}")
@@ -611,8 +614,9 @@ def _parse_log(path: Path, reader: Iterator[list[str]], imported: bool = False) 
             event = parse_row(row, imported)
             if extra:
                 cells = [row[i] for i in extra]
-                if not _kind_cells_fit(cells):
-                    raise ValueError(f"{', '.join(kind.columns)} hold a number of 2^63 or more")
+                too_large = _too_large(kind.columns, cells)
+                if too_large:
+                    raise ValueError(too_large)
                 event = tuple.__new__(record, (*event, *parse(cells)))  # type: ignore[misc]
         except ValueError as exc:
             raise LogError(f"{path}: line {line}: malformed row ({exc})") from None

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lamport.analysis import load_run, machine_stats
-from lamport.config import experiment
+from lamport.config import RunConfig, experiment
 from lamport.des import simulate
 from lamport.errors import LamportError
 from lamport.invariants import violations
@@ -340,3 +340,30 @@ def test_every_class_is_refused_by_check_export_and_report_alike(pristine, tmp_p
     assert lines["check"] == lines["export"] == lines["report"]
     assert words in lines["check"], lines["check"]
     assert not (tmp_path / "x.json").exists() and not (run / "report.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("clock", "column"), [("vector", "vc"), ("hlc", "hlc_l"), ("hlc", "hlc_c")]
+)
+def test_a_clock_kind_cell_of_2_63_is_refused_alike(tmp_path, clock, column):
+    config = RunConfig(rates=(1.0, 3.0, 6.0), p_send=0.5, duration=3.0, seed=1, clock=clock)
+    run = simulate(config).write(tmp_path / "run")
+    log = run / "machine-2.csv"
+    rows = [line.split(",") for line in log.read_text(encoding="utf-8").splitlines()]
+    at = rows[0].index(column)
+    rows[2][at] = (rows[2][at].rsplit(" ", 1)[0] + " " if column == "vc" else "") + str(2**63)
+    log.write_text("".join(",".join(cells) + "\n" for cells in rows), encoding="utf-8")
+    lines = set()
+    for command in (("check",), ("export", "--format", "shiviz", "-o", "x.log"), ("report",)):
+        done = subprocess.run(
+            [sys.executable, "-m", "lamport", command[0], str(run), *command[1:]],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert done.returncode == 2, (command, done.stderr)
+        lines.add(done.stderr)
+    (line,) = lines
+    assert line.count("\n") == 1 and f"line 3: malformed row ({column} " in line, line
+    assert "2^63 or more" in line
