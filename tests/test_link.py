@@ -284,6 +284,27 @@ def test_a_refusal_before_the_challenge_reaches_the_caller():
     assert event == Refused("machine 2 is already connected")
 
 
+def test_an_accepted_callers_frames_after_its_auth_wait_for_the_owners_verdict():
+    """A second holder of the secret under a taken id sends its auth and messages in one
+    write: refused, its messages are never read, so they move no sequence number."""
+    peers = Peers(0, N)
+    caller, listener = Link(2, N, SECRET, peer=0), Link(0, N, SECRET, last_seq=peers.last_seq)
+    listener.receive_data(take(caller))
+    caller.receive_data(take(listener))
+    later = encode_message(message(2, 10**6, 5)) + encode_frame(b"abort x")
+    assert listener.receive_data(take(caller) + later) == [Authenticated(2)]
+    assert peers.last_seq == {}
+    listener.refuse(peers.taken(2))
+    assert listener.resume() == [] and listener.receive_data(later) == [] and not peers.last_seq
+    # admitted instead: what waited comes out in order, on resume or with the next bytes
+    caller, listener = Link(2, N, SECRET, peer=0), Link(0, N, SECRET, last_seq=peers.last_seq)
+    listener.receive_data(take(caller))
+    caller.receive_data(take(listener))
+    assert listener.receive_data(take(caller) + later) == [Authenticated(2)]
+    assert listener.resume() == [Arrived(message(2, 10**6, 5)), Control(b"abort x")]
+    assert peers.last_seq == {2: 10**6} and listener.resume() == []
+
+
 def test_a_socket_error_means_a_lost_link_or_a_failed_handshake_by_the_links_state():
     caller, listener, _, _ = pair()
     assert listener.connection_lost("Connection reset by peer") == Lost("Connection reset by peer")

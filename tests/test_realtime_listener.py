@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peer import Holder, handshake, hello, in_background, taken, wait_for
+from peer import Holder, handshake, hello, in_background, read_frame, taken, wait_for
 
 from lamport.config import RunConfig
-from lamport.core import RECEIVE
-from lamport.realtime import Cluster, RealtimeOptions
+from lamport.core import RECEIVE, message
+from lamport.realtime import Cluster, RealtimeOptions, auth
+from lamport.realtime.framing import encode_frame, encode_message
 from lamport.realtime.transport import WARN_MALFORMED, Transport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,3 +218,29 @@ def test_in_a_run_no_replayed_or_reordered_message_reaches_a_log_and_the_machine
         receives = [(e.msg_id, e.msg_clock) for e in logs[machine] if e.event == RECEIVE]
         assert receives == [(f"2:{seq}", 1000 + seq) for seq in taken(seqs)]
         assert len(logs[machine]) == 80  # kept ticking to the end
+
+
+def test_a_second_holder_of_a_taken_id_moves_no_sequence_number_of_the_real_one():
+    """An impostor with the secret, under the id of a connected peer, sends its auth and a
+    message far ahead in one write: it is refused, and the real peer's next message still
+    arrives."""
+    transport = _listening()
+    try:
+        with Holder(SECRET, 1, {0: transport.port}) as real:
+            real.send(0, [1])
+            wait_for(lambda: len(transport.inbox) == 1, timeout=10)
+            with socket.create_connection(("127.0.0.1", transport.port), timeout=5) as sock:
+                nonce = auth.new_nonce()
+                sock.sendall(hello(1, nonce))
+                theirs = auth.check_challenge(SECRET, 1, 0, nonce, read_frame(sock))
+                sock.sendall(
+                    encode_frame(auth.auth_payload(SECRET, 1, 0, nonce, theirs))
+                    + encode_message(message(1, 10**9, 7))
+                )
+                assert read_frame(sock).startswith(b"refuse machine 1 is already connected")
+            real.send(0, [2])
+            wait_for(lambda: len(transport.inbox) == 2, timeout=10)
+    finally:
+        transport.close()
+    assert [m.msg_id for _, m in transport.inbox] == ["1:1", "1:2"]
+    assert transport.malformed == [0, 0]

@@ -218,6 +218,7 @@ class Link:
         #: Bytes written on this connection so far.
         self.sent_total = 0
         self.last_seq = last_seq if last_seq is not None else {}
+        self._held: list[bytes] = []  # an accepted caller's frames, until it is admitted
         self.eof = False  # the peer ended its sending side
         self.shut = False  # we ended ours
         # Vector clocks grow with N; a Lamport message and every handshake frame fit anyway.
@@ -245,9 +246,14 @@ class Link:
         """What the bytes of one read mean, in order; ``b""`` is the peer's end of stream.
 
         Never raise: a protocol error is a :class:`Failed`, last, and closes the link.
+        An accepted caller's frames after its :class:`Authenticated` wait for the
+        owner's verdict (:meth:`resume`); they come first in the next call if the owner
+        does not ask.
         """
         if self.state is State.CLOSED:
             return []
+        if self._held:
+            return self.resume() + self.receive_data(data)
         if not data:
             if self.calling and self.handshaking:  # maybe an impostor holds its port
                 return [self._fail("the listener hung up during the handshake")]
@@ -255,12 +261,22 @@ class Link:
                 return [self._fail(f"stream ended inside a frame ({self._decoder.pending} bytes)")]
             self.eof = True
             return [Ended()]
-        events: list[LinkEvent] = []
         try:
             payloads = self._decoder.feed(data)
         except FrameError as exc:
             return [self._fail(str(exc))]
-        for payload in payloads:
+        return self._take(payloads)
+
+    def resume(self) -> list[LinkEvent]:
+        """What the frames held back after an accepted caller's :class:`Authenticated` mean:
+        the owner admitted the caller (:meth:`Peers.admit`; a refused caller's frames are
+        never read, so they never touch :attr:`last_seq`). [] if none waits."""
+        held, self._held = self._held, []
+        return self._take(held) if held and self.state is not State.CLOSED else []
+
+    def _take(self, payloads: list[bytes]) -> list[LinkEvent]:
+        events: list[LinkEvent] = []
+        for i, payload in enumerate(payloads):
             try:
                 event = self._on_payload(payload)
             except (FrameError, AuthError) as exc:
@@ -268,6 +284,9 @@ class Link:
                 break
             if event is not None:
                 events.append(event)
+                if type(event) is Authenticated and not self.calling:
+                    self._held = payloads[i + 1 :]  # until the owner's verdict
+                    break
             if self.state is State.CLOSED:
                 break
         return events
@@ -374,9 +393,11 @@ class Link:
         return True
 
     def refuse(self, reason: str) -> None:
-        """Tell an authenticated caller its id is taken, and close the link."""
+        """Tell an authenticated caller its id is taken, and close the link (what it sent
+        after its auth is never read)."""
         self.out += encode_frame(b"refuse " + reason.encode("ascii"))
         self.state = State.CLOSED
+        self._held = []
 
     def written(self, count: int) -> None:
         """``count`` bytes of :attr:`out` reached the kernel."""

@@ -117,7 +117,9 @@ class Switchboard:
 
     def handle(self, conn: Connection, events: Sequence[LinkEvent], now: float) -> None:
         link = conn.link
-        for event in events:
+        pending = deque(events)
+        while pending:
+            event = pending.popleft()
             if isinstance(event, Arrived):
                 msg = event.message
                 self.inbox.append((now, msg))
@@ -129,6 +131,7 @@ class Switchboard:
             elif isinstance(event, Authenticated):
                 if not self._authenticated(conn, event.peer):
                     return
+                pending.extend(link.resume())  # what an admitted caller sent after its auth
             elif isinstance(event, Malformed):
                 self._malformed(conn, event.reason)
             elif isinstance(event, Ended):
