@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lamport.errors import LogError
 from lamport.logs import RunWriter, read_log, read_metadata, read_run
@@ -86,3 +88,50 @@ def test_read_log_refuses_invalid_utf8(tmp_path):
     bad.write_bytes(",".join(COLUMNS).encode() + b"\n1.0,1.0,0,1,INTERN\xff\xfe,1,1,0,,,\n")
     with pytest.raises(LogError, match="not UTF-8"):
         read_log(bad)
+
+
+#: Characters a hostile cell is made of: what numbers are written with, and what they are not.
+CELL_ALPHABET = "0123456789-+.eE xX_,:٣१\t" + "SENDRCIVITAL"
+
+
+@pytest.fixture(scope="module")
+def small_logs(tmp_path_factory):
+    """A small Lamport run and a small vector run, written once."""
+    from lamport.config import RunConfig
+    from lamport.des import simulate
+
+    folder = tmp_path_factory.mktemp("small")
+    runs = {}
+    for clock in ("lamport", "vector", "hlc"):
+        config = RunConfig(rates=(2.0, 3.0), p_send=0.6, duration=2.0, seed=4, clock=clock)
+        runs[clock] = simulate(config).write(folder / clock)
+    return runs
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    clock=st.sampled_from(["lamport", "vector", "hlc"]),
+    row=st.integers(0, 10),
+    column=st.integers(0, 13),
+    cell=st.text(CELL_ALPHABET, max_size=22)
+    | st.sampled_from(["1e308", str(2**63), str(2**63 - 1), "-0", "5.0", "+5", " 5", "1e3"]),
+)
+def test_the_fast_reader_takes_exactly_what_the_exact_reader_takes(
+    small_logs, tmp_path_factory, clock, row, column, cell
+):
+    """One reader, one verdict: a log with any one cell changed reads to the same events
+    through both readers, or the fast one declines it and the exact one decides."""
+    from lamport.logs import _read_fast
+
+    lines = (small_logs[clock] / "machine-1.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[1 + row % (len(lines) - 1)].split(",")
+    cells[column % len(cells)] = cell
+    lines[1 + row % (len(lines) - 1)] = ",".join(cells)
+    path = tmp_path_factory.mktemp("cell") / "machine-1.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        exact = read_log(path)
+    except LogError:
+        exact = None
+    fast = _read_fast(path)
+    assert fast is None or fast == exact, (cell, fast and fast[:1], exact and exact[:1])
