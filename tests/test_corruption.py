@@ -34,7 +34,7 @@ from lamport.config import RunConfig, experiment
 from lamport.des import simulate
 from lamport.errors import LamportError
 from lamport.invariants import violations
-from lamport.schema import RUN_FILE
+from lamport.schema import NETWORK_FILE, RUN_FILE
 
 CELLS = ["", "x", "-1", "0", "nan", "inf", "1e309", "99999999999999999999", "1+1", "0+0",
          "2+2", "9", "٣", "SEND", "RECEIVE", "INTERNAL", "1:1", "0:1", " 1", "1.5",
@@ -50,6 +50,18 @@ JSON_KEYS = ["backend", "rates", "p_send", "duration", "seed", "queued_at_end", 
 def pristine(tmp_path_factory):
     result = simulate(experiment(4).config(seed=1, duration=8))
     return result.write(tmp_path_factory.mktemp("pristine") / "run")
+
+
+@pytest.fixture(scope="module")
+def faulted(tmp_path_factory):
+    """A run under a fault plan: lost messages (network.csv), a crash and its restart."""
+    from lamport.faults import parse_fault
+
+    faults = [parse_fault("loss 0.2"), parse_fault("crash 1 at 2 for 1")]
+    result = simulate(experiment(4).config(seed=1, duration=8, faults=faults))
+    run = result.write(tmp_path_factory.mktemp("faulted") / "run")
+    assert (run / NETWORK_FILE).is_file() and "CRASH" in (run / "machine-1.csv").read_text()
+    return run
 
 
 def _lines(path: Path) -> list[str]:
@@ -91,7 +103,7 @@ def corruptions(draw):
     fraction = draw(st.floats(0, 1))
     key = draw(st.sampled_from(JSON_KEYS))
     value = draw(st.sampled_from(JSON_VALUES))
-    target = draw(st.sampled_from([f"machine-{machine}.csv", RUN_FILE]))
+    target = draw(st.sampled_from([f"machine-{machine}.csv", RUN_FILE, NETWORK_FILE]))
 
     def corrupt(run: Path) -> None:
         log = run / f"machine-{machine}.csv"
@@ -113,7 +125,7 @@ def corruptions(draw):
             log.write_text("".join(lines), encoding="utf-8")
         elif kind in ("truncate", "garbage"):
             path = run / target
-            data = path.read_bytes()
+            data = path.read_bytes() if path.exists() else b""
             at = int(len(data) * fraction)
             path.write_bytes(data[:at] if kind == "truncate" else data[:at] + garbage + data[at:])
         elif kind in ("json", "json-missing"):
@@ -126,11 +138,11 @@ def corruptions(draw):
         elif kind == "json-garbage":
             (run / RUN_FILE).write_bytes(garbage)
         elif kind == "missing":
-            (run / target).unlink()
+            (run / target).unlink(missing_ok=True)
         elif kind == "empty":
             (run / target).write_bytes(b"")
         elif kind == "directory":
-            (run / target).unlink()
+            (run / target).unlink(missing_ok=True)
             (run / target).mkdir()
         elif kind.startswith("header-"):
             rows = [line.rstrip("\n").split(",") for line in lines]
@@ -258,7 +270,8 @@ def _verdict(read) -> tuple[str, object]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(corruption=corruptions())
-def test_check_export_and_report_give_one_verdict(pristine, tmp_path, corruption):
+@pytest.mark.parametrize("which", ["pristine", "faulted"])
+def test_check_export_and_report_give_one_verdict(request, which, tmp_path, corruption):
     from lamport.analysis import load
     from lamport.check import check_run
     from lamport.export import export_run
@@ -266,7 +279,7 @@ def test_check_export_and_report_give_one_verdict(pristine, tmp_path, corruption
     _, corrupt = corruption
     run = tmp_path / "run"
     shutil.rmtree(run, ignore_errors=True)
-    shutil.copytree(pristine, run)
+    shutil.copytree(request.getfixturevalue(which), run)
     corrupt(run)
     checked = _verdict(lambda: check_run(run))
     exported = _verdict(lambda: export_run(run, "shiviz", tmp_path / "x.log"))
