@@ -20,7 +20,6 @@ This module is plain Python (no pandas): dtypes are pandas' names, as strings.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -151,24 +150,23 @@ CLOCK_COLUMNS = ("clock", "msg_clock")
 
 def parse_number(text: str, column: str) -> float:
     """A number cell of ``column`` (:data:`NUMBER_TEXT`), finite; raise ValueError naming it."""
-    value = float(text) if _NUMBER.fullmatch(text) else math.nan
-    if not math.isfinite(value):
-        raise ValueError(f"{column} {text!r} is not a finite number")
-    return value
+    if _NUMBER.fullmatch(text):
+        value = float(text)
+        if value - value == 0.0:  # finite: inf - inf is nan
+            return value
+    raise ValueError(f"{column} {text!r} is not a finite number")
 
 
-def parse_integer(text: str, column: str) -> int:
-    """An integer cell of ``column`` (:data:`INTEGER_TEXT`) in 64 bits, not negative for a
-    clock (:data:`CLOCK_COLUMNS`); raise ValueError naming it."""
-    digits = text[1:] if text[:1] == "-" else text
-    if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(f"{column} {text!r} is not an integer")
-    value = int(text)
-    low = 0 if column in CLOCK_COLUMNS else -INT64_LIMIT
-    if not low <= value < INT64_LIMIT:
-        bounds = "0 .. 2^63-1" if low == 0 else "-2^63 .. 2^63-1"
-        raise ValueError(f"{column} {text} is outside {bounds}")
-    return value
+def parse_integer(text: str, column: str, low: int = -INT64_LIMIT) -> int:
+    """An integer cell of ``column`` (:data:`INTEGER_TEXT`) in ``low`` .. 2^63-1 (64 bits;
+    ``low`` 0 for a clock, :data:`CLOCK_COLUMNS`); raise ValueError naming it."""
+    if (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())) and text.isascii():
+        value = int(text)
+        if low <= value < INT64_LIMIT:
+            return value
+        bounds = {0: "0", -INT64_LIMIT: "-2^63"}.get(low, str(low))
+        raise ValueError(f"{column} {text} is outside {bounds} .. 2^63-1")
+    raise ValueError(f"{column} {text!r} is not an integer")
 
 
 def parse_row(row: list[str], imported: bool = False) -> Event:
@@ -189,11 +187,11 @@ def parse_row(row: list[str], imported: bool = False) -> Event:
         parse_integer(machine, "machine"),
         parse_integer(tick, "tick"),
         event,
-        parse_integer(clock, "clock"),
+        parse_integer(clock, "clock", 0),
         parse_integer(jump, "jump"),
         None if imported and queue == "" else parse_integer(queue, "queue"),  # type: ignore[arg-type]
         peer,
-        parse_integer(msg_clock, "msg_clock") if msg_clock != "" else None,
+        parse_integer(msg_clock, "msg_clock", 0) if msg_clock != "" else None,
         msg_id,
     )
 
