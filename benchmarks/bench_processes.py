@@ -46,8 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 USS_TARGET_MB = 15.0
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from one scan of /proc."""
+    children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -55,18 +56,13 @@ def _children(pid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def _descendants(pid: int) -> list[int]:
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
     found = []
-    todo = _children(pid)
+    todo = list(children.get(pid, []))
     while todo:
         child = todo.pop()
         found.append(child)
-        todo.extend(_children(child))
+        todo.extend(children.get(child, []))
     return found
 
 
@@ -117,11 +113,12 @@ def run_size(n: int, duration: float, stop_after: float | None = None) -> dict[s
     command = [sys.executable, "-m", "lamport.realtime", "run", "--rates", rates]
     command += ["--duration", str(duration), "--processes", "--quiet", "--out", str(out)]
     began = time.monotonic()
-    process = subprocess.Popen(
+    errors = open(folder / "stderr.txt", "w+", encoding="utf-8")  # noqa: SIM115
+    process = subprocess.Popen(  # stderr to a file: a pipe nobody reads would fill
         command,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
@@ -140,8 +137,11 @@ def run_size(n: int, duration: float, stop_after: float | None = None) -> dict[s
         if due and stopped_at is None:
             process.send_signal(signal.SIGINT)
             stopped_at = time.monotonic()
-    _, err = process.communicate()
+    process.wait()
     ended = time.monotonic()
+    errors.seek(0)
+    err = errors.read()
+    errors.close()
     result: dict[str, Any] = {
         "n": n,
         "exit": process.returncode,
@@ -190,8 +190,8 @@ def main() -> None:
                 f"{r['threads']:.0f} threads"
             )
         if n >= 200:
-            verdict = "met" if clean or "needs about" in str(r["stderr"]) else "MISSED"
-            print(f"         200 processes clean or refused up front: {verdict}")
+            verdict = "met" if clean or "need about" in str(r["stderr"]) else "MISSED"
+            print(f"         {n} processes clean or refused up front: {verdict}")
         if r["stderr"]:
             print(f"         stderr: {r['stderr'][0][:300]}")
     if args.stop:

@@ -89,7 +89,7 @@ from lamport.realtime.assemble import (
     node_report,
 )
 from lamport.realtime.auth import new_secret, write_secret
-from lamport.realtime.capacity import check_processes
+from lamport.realtime.capacity import check_processes, set_up_seconds
 from lamport.realtime.forkserver import Forked, ForkServer, command_line
 from lamport.realtime.node import NodeReport, Progress, crashes_of
 from lamport.realtime.options import RealtimeOptions
@@ -119,14 +119,20 @@ SPAWN_ALLOWANCE = 5.0
 GRACE = 2.0
 #: Seconds between a stop request and killing the nodes that have not ended.
 STOP_LIMIT = 1.8
+#: Warnings of the nodes kept until the start, at most.
+HELD_WARNINGS = 1000
 #: Seconds a node's process may have exited before the launcher stops waiting for the end
 #: of its pipes (a process of its own that inherited them may hold them open).
 EOF_WAIT = 1.0
 
 
 def _node_config(config: RunConfig, options: RealtimeOptions) -> dict[str, Any]:
-    """What every node is told: the model and the options (a node is never a launcher)."""
-    return {"backend": "realtime", **config.metadata(), "options": node_options(options)}
+    """What every node is told: the model and the options (a node is never a launcher),
+    its connect timeout with the time N processes take to set up their links added
+    (:func:`~.capacity.set_up_seconds`)."""
+    told = node_options(options)
+    told["connect_timeout"] = options.connect_timeout + set_up_seconds(config.n_machines)
+    return {"backend": "realtime", **config.metadata(), "options": told}
 
 
 def _write_line(proc: _Process, line: str) -> None:
@@ -215,6 +221,8 @@ class Launcher:
         self._forkserver: ForkServer | None = None
         #: Stops and continues the processes of paused machines (:mod:`.pauses`).
         self._freezer: Freezer | None = None
+        #: The nodes' warnings before the start (:meth:`_warn`).
+        self._held: list[str] = []
 
     @property
     def ports(self) -> list[int]:
@@ -472,7 +480,7 @@ class Launcher:
         crasher: threading.Thread | None = None
         watch = _Watch([Progress(i, config.rates[i], 0, config.ticks(i), 0, 0) for i in range(n)])
         ended = watch.ended
-        set_up_by = time.monotonic() + options.connect_timeout + SPAWN_ALLOWANCE + 0.02 * n
+        set_up_by = time.monotonic() + self._set_up_allowance()
         hurried = False
         last_live = 0.0
         kill_at: float | None = None
@@ -593,9 +601,9 @@ class Launcher:
             if line.startswith("error: "):
                 watch.errors[i] = line[len("error: ") :]
             elif line.startswith("warning: "):
-                log.warning("%s", line[len("warning: ") :])
+                self._warn(line[len("warning: ") :])
             elif line.strip():
-                log.warning("machine %d: %s", i, line)
+                self._warn(f"machine {i}: {line}")
         elif kind == "eof":
             watch.ended.add(i)
             proc = self._procs[i]
@@ -606,6 +614,15 @@ class Launcher:
                 status = proc.wait()
             if self.started.is_set() and i not in watch.done:
                 self._record_death(i, _describe_exit(status), watch.errors.get(i))
+
+    def _warn(self, text: str) -> None:
+        """A node's warning: said now once the run started; before, held until the start
+        (a set-up that fails is one line, not every node's complaint about the others
+        hanging up)."""
+        if self.started.is_set():
+            log.warning("%s", text)
+        elif len(self._held) < HELD_WARNINGS:
+            self._held.append(text)
 
     def _record_death(self, i: int, how: str, error: str | None) -> None:
         if self._unwritable is not None or any(d["machine"] == i for d in self.dead):
@@ -644,9 +661,14 @@ class Launcher:
         if time.monotonic() > set_up_by:
             waiting = ", ".join(map(str, sorted(set(range(len(self._procs))) - watch.ready)))
             raise NetworkError(
-                f"machine {waiting} did not come up within "
-                f"{self.options.connect_timeout + SPAWN_ALLOWANCE:g} s"
+                f"machine {waiting} did not come up within {self._set_up_allowance():.3g} s"
             )
+
+    def _set_up_allowance(self) -> float:
+        """Seconds the nodes get to come up: the connect timeout, the links' set-up on
+        this machine's cores, and the interpreters' start."""
+        n = self.config.n_machines
+        return self.options.connect_timeout + set_up_seconds(n) + SPAWN_ALLOWANCE + 0.02 * n
 
     def _process(self, i: int) -> _Process:
         with self._lock:
@@ -666,6 +688,9 @@ class Launcher:
         for i in range(len(self._procs)):
             self._tell(i, line)
         self.started.set()
+        for text in self._held:  # the set-up went through: what the nodes said on the way
+            log.warning("%s", text)
+        self._held.clear()
 
     def _reap(self) -> None:
         for sock in self._listeners.values():
