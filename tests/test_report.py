@@ -312,3 +312,22 @@ def test_sweep_report_draws_the_contrasts_in_words(sweep_dir):
     assert all(f"- {s}" in section for s in sentences)
     # without both experiments of a pair there is nothing to contrast
     assert contrasts(stats[stats["experiment"] != 5]) == [sentences[2]]
+
+
+def test_a_report_is_published_whole_or_not_at_all(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    shutil.rmtree(run / "figures")
+    (run / REPORT_MD).unlink()
+    (run / REPORT_MD).mkdir()  # in the way of the report: refused before anything moves
+    before = sorted(p.name for p in run.iterdir())
+    line = one_line_error(report_cli(run, "--quiet"))
+    assert line == f"error: {run / REPORT_MD}: is a directory, where the report goes"
+    assert sorted(p.name for p in run.iterdir()) == before
+    (run / REPORT_MD).rmdir()
+    (run / "figures").write_text("not a folder")  # an earlier 'figures' that is a file
+    assert report_cli(run, "--quiet").returncode == 0
+    assert (run / "figures").is_dir() and any((run / "figures").glob("*.png"))
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []

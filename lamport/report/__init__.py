@@ -83,6 +83,9 @@ def publish_report(path: Path, build: Callable[[Path], Any]) -> Path:
         (staging / REPORT_MD).write_text(to_markdown(document, staging), encoding="utf-8")
         (staging / REPORT_HTML).write_text(to_html(document), encoding="utf-8")
         (staging / FIGURES_DIR).mkdir(exist_ok=True)
+        for name in (REPORT_MD, REPORT_HTML):  # a rename onto a directory would fail half-way
+            if (path / name).is_dir() and not (path / name).is_symlink():
+                raise LogError(f"{path / name}: is a directory, where the report goes")
         with stops_held():  # the renames happen all or none
             if (path / FIGURES_DIR).exists():
                 os.replace(path / FIGURES_DIR, aside)
@@ -94,7 +97,10 @@ def publish_report(path: Path, build: Callable[[Path], Any]) -> Path:
         raise LogError(f"{path}: cannot write the report ({_reason(exc)})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(aside, ignore_errors=True)
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:  # an earlier figures that was a file
+            aside.unlink(missing_ok=True)
     return path / REPORT_MD
 
 
