@@ -87,7 +87,9 @@ def build_parser() -> Parser:
         help="run experiments x seeds and summarize with 95%% confidence intervals",
         description="Run every chosen experiment for seeds 0..K-1 over the machine's cores "
         "(each with its file's timing: random start phases unless it sets phase); "
-        "write summary.csv and print mean and 95% CI per experiment and machine.",
+        "write the runs' summaries (a Parquet dataset with one folder per experiment, the "
+        "grid over experiment x seed, and summary.csv beside it) and print mean and 95% CI "
+        "per experiment and machine.",
     )
     _seeds_option(sweep, "number of seeds, 0..K-1")
     sweep.add_argument(
