@@ -89,6 +89,19 @@ def test_held_children_wait_for_release(server):
         assert child.wait(10) == 0
 
 
+def test_a_child_not_held_never_keeps_the_held_ones_waiting(server):
+    held = server.spawn(["0"], hold=True)
+    free = server.spawn(["0"])  # forked while the gate is open; still running after
+    assert free.stdout.readline().decode() == "argv 0\n"
+    server.release()
+    held.stdin.write(b"go\n")
+    held.stdin.flush()
+    assert _lines(held.stdout) == ["argv 0", "echo go"]  # released though free runs on
+    assert held.wait(10) == 0 and free.poll() is None
+    free.stdin.close()
+    assert free.wait(10) == 0
+
+
 def test_the_end_of_the_server_continues_a_stopped_child(server):
     child = server.spawn(["0"])
     os.kill(child.pid, signal.SIGSTOP)

@@ -827,13 +827,38 @@ def test_a_node_stopped_for_a_pause_outlives_no_killed_launcher(tmp_path):
         launcher.wait()
 
 
+def _ticked(folder: Path) -> bool:
+    """Whether machine 0 of the run being written in ``folder`` logged a row."""
+    return any(
+        len(log.read_text(encoding="utf-8").splitlines()) > 1
+        for log in folder.glob(".run.partial-*/machine-0.csv")
+    )
+
+
+def _wait_for_lamport(pid: int) -> None:
+    """Return once lamport's first line ran in process ``pid``: it holds SIGTERM, then
+    catches it (``SigBlk``, ``SigCgt`` of /proc/PID/status)."""
+    mask = 1 << (signal.SIGTERM - 1)
+
+    def ran() -> bool:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return True  # gone already
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return bool((int(fields["SigBlk"], 16) | int(fields["SigCgt"], 16)) & mask)
+
+    wait_for(ran, timeout=30)
+
+
 def test_a_stop_at_any_stage_of_a_process_run_is_130_and_leaves_nothing_running(tmp_path):
     """SIGINT while the fork server starts, while the nodes are forked, while they connect,
     while they tick: exit 130, one line, no traceback, no process left working in the
     folder, and either no run or a complete one that records the stop."""
     rates = ",".join(["1"] * 20)
     outcomes = []
-    for delay in (0.05, 0.3, 0.8, 1.5, 3.0):
+    # seconds after lamport's first line ran; None: once machine 0 logged a tick
+    for delay in (0.0, 0.3, 0.8, 1.5, None):
         folder = tmp_path / f"d{delay}"
         folder.mkdir()
         argv = ["run", "--rates", rates, "--duration", "30", "--processes", "--quiet"]
@@ -845,7 +870,11 @@ def test_a_stop_at_any_stage_of_a_process_run_is_130_and_leaves_nothing_running(
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(delay)
+        _wait_for_lamport(launcher.pid)  # before it, CPython's own start-up answers
+        if delay is None:
+            wait_for(lambda f=folder: _ticked(f), timeout=60)
+        else:
+            time.sleep(delay)
         launcher.send_signal(signal.SIGINT)
         _, err = launcher.communicate(timeout=30)
         assert launcher.returncode == 130, (delay, err)

@@ -297,8 +297,8 @@ def serve(fd: int, entry: Callable[[list[str]], int]) -> int:
                 mine, held = held[:count], held[count:]
                 if request.get("hold") and gate is None:
                     gate = os.pipe()
-                wait = gate if request.get("hold") else None
-                pid = _fork(sock, request["argv"], mine, entry, request.get("name", ""), wait)
+                hold = bool(request.get("hold"))
+                pid = _fork(sock, request["argv"], mine, entry, request.get("name", ""), gate, hold)
                 alive.add(pid)
                 for received in mine:
                     os.close(received)
@@ -335,9 +335,11 @@ def _fork(
     entry: Callable[[list[str]], int],
     name: str = "",
     gate: tuple[int, int] | None = None,
+    hold: bool = False,
 ) -> int:
-    """Fork one child; in the child, never return: wait for the end of the pipe ``gate``
-    (if given: its read and write ends), run ``entry`` and exit with its status."""
+    """Fork one child; in the child, never return: with ``hold``, wait for the end of the
+    pipe ``gate`` (its read and write ends); run ``entry`` and exit with its status. A
+    child never keeps the gate's write end, or the held ones would wait for it too."""
     pid = os.fork()
     if pid:
         return pid
@@ -345,10 +347,10 @@ def _fork(
     try:
         server.close()
         os.setsid()
-        if gate is not None:  # the server forks the others first: no child competes with it
+        if gate is not None:
             os.close(gate[1])
-            while os.read(gate[0], 1):
-                pass
+            while hold and os.read(gate[0], 1):  # the server forks the others first: no
+                pass  # child competes with it for a core
             os.close(gate[0])
         if name:
             with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
