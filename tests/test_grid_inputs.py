@@ -223,3 +223,22 @@ def test_a_deeply_nested_grid_or_sweep_json_is_one_line(name, tmp_path, capsys):
             run_cli(command, args)
         err = capsys.readouterr().err
         assert info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_fault_tables_are_values_a_grid_may_hold(tmp_path):
+    from lamport.des.grid import run_grid
+
+    grid = parse_grid(
+        {
+            "name": "faulted",
+            "duration": 5,
+            "seeds": 2,
+            "faults": [
+                {"kind": "partition", "groups": [[0], [1, 2]], "at": 1, "duration": 2},
+                {"fault": "loss 0.1"},
+            ],
+            "factors": {"rates": [[1, 3, 6]], "p_send": [0.3, 0.9]},
+        }
+    )
+    frame = run_grid(grid, tmp_path / "o", jobs=1).frame()
+    assert len(frame) == 2 * 2 * 3 and frame["dropped"].sum() > 0

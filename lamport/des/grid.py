@@ -291,9 +291,15 @@ def parse_grid(data: Mapping[str, Any], text: str = "", force: bool = False) -> 
     return grid
 
 
+#: How deep lists and tables may nest in a grid file's value: a factor's list of fault
+#: plans, each a list of ``[[faults]]`` tables, a partition's groups, a group.
+MAX_DEPTH = 4
+
+
 def check_value(value: Any, what: str, depth: int = 0) -> None:
     """Refuse a value a grid file may not hold: only booleans, integers, finite floats,
-    strings, and lists of those (lists of lists for list-valued fields' products).
+    strings, and lists and tables (string keys: a fault's table) of those, at most
+    :data:`MAX_DEPTH` deep. TOML's ``nan`` and ``inf``, dates and times are refused.
     Raise ConfigError naming ``what``."""
     if isinstance(value, bool | str) or is_integer(value):
         return
@@ -301,12 +307,14 @@ def check_value(value: Any, what: str, depth: int = 0) -> None:
         if not math.isfinite(value):
             raise ConfigError(f"{what}: {value!r} is not a finite number")
         return
-    if isinstance(value, list) and depth < 2:
-        for item in value:
+    if isinstance(value, list | dict) and depth < MAX_DEPTH:
+        for item in value.values() if isinstance(value, dict) else value:
             check_value(item, what, depth + 1)
         return
     shown = repr(value) if len(repr(value)) <= 60 else type(value).__name__
-    raise ConfigError(f"{what}: {shown} is not a number, string, boolean or list of those")
+    if isinstance(value, list | dict):
+        raise ConfigError(f"{what}: {shown} nests deeper than {MAX_DEPTH} levels")
+    raise ConfigError(f"{what}: {shown} is not a number, string, boolean, list or table")
 
 
 def count_text(n: int) -> str:
