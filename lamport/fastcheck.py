@@ -411,14 +411,14 @@ def check_columns(
 @dataclass
 class _Messages:
     """A run's messages on columns: every SEND, machines in order (``first[m]`` is
-    machine m's first among them), its machine (``owner``), row and recipients (``to[r]``:
-    a mask of the SENDs to machine r); per machine its RECEIVE rows and the index of
+    machine m's first among them), its machine (``owner``), row and recipients (``to[w, r]``:
+    whether SEND w went to machine r); per machine its RECEIVE rows and the index of
     each one's SEND among all."""
 
     first: np.ndarray
     owner: np.ndarray
     rows: list[np.ndarray]
-    to: list[np.ndarray]
+    to: np.ndarray
     received: list[tuple[np.ndarray, np.ndarray]]
     #: Every SEND's id, and whether they are all the writer's (``m:1``, ``m:2``, ...).
     ids: pa.Array
@@ -462,7 +462,7 @@ def _messages(logs: Sequence[Columns]) -> _Messages | None:
     rows = [np.flatnonzero(c.rows(SEND)) for c in logs]
     counts = np.array([len(r) for r in rows], dtype=np.int64)
     first = np.concatenate(([0], np.cumsum(counts)))
-    to_parts: list[list[np.ndarray]] = [[] for _ in range(n)]
+    to = np.zeros((int(first[-1]), n), dtype=bool)
     sent = [c.msg_id.take(_indices(at)) for c, at in zip(logs, rows, strict=True)]
     written = True  # every SEND's id the writer's
     for machine, (c, at) in enumerate(zip(logs, rows, strict=True)):
@@ -474,14 +474,14 @@ def _messages(logs: Sequence[Columns]) -> _Messages | None:
         codes = c.peer[at]
         if any(targets[k] is None for k in np.unique(codes).tolist()):
             return None  # a SEND that names no other machines
-        for r in range(n):
-            hits = np.array([r in (t or ()) for t in targets] or [False], dtype=bool)
-            to_parts[r].append(hits[codes])
+        named = np.zeros((max(len(targets), 1), n), dtype=bool)
+        for k, t in enumerate(targets):
+            named[k, list(t or ())] = True
+        to[first[machine] : first[machine + 1]] = named[codes]
     every = pa.concat_arrays(sent) if sent else pa.array([], pa.string())
     if not written and pc.count_distinct(every).as_py() != len(every):
         return None  # an id sent twice
     owner = np.repeat(np.arange(n, dtype=np.int64), counts)
-    to = [np.concatenate(parts) if parts else np.zeros(0, dtype=bool) for parts in to_parts]
     messages = _Messages(first, owner, rows, to, [], every, written)
     for c in logs:
         at = np.flatnonzero(c.rows(RECEIVE))
@@ -562,7 +562,7 @@ def _invariants(
     for machine, (c, (at, which)) in enumerate(zip(logs, messages.received, strict=True)):
         if not len(at):
             continue
-        if not to[machine][which].all():
+        if not to[which, machine].all():
             return False  # a message sent to other machines
         if np.isin(lost[machine], which).any():
             return False  # a message lost, and received after all
@@ -578,7 +578,7 @@ def _invariants(
             send_clock[pick] = logs[s].clock[messages.rows[s][which[pick] - first[s]]]
             # FIFO per link: the receives from s take s's sends to this machine in
             # order, each once, and none is skipped that was not lost
-            ordinal = np.cumsum(to[machine][first[s] : first[s + 1]]) - 1
+            ordinal = np.cumsum(to[first[s] : first[s + 1], machine]) - 1
             taken = ordinal[which[pick] - first[s]]
             if (np.diff(taken) <= 0).any():
                 return False
@@ -592,7 +592,7 @@ def _invariants(
     queued = metadata.get("queued_at_end")
     if queued is not None:
         for m in range(n):
-            if int(to[m].sum()) != len(messages.received[m][0]) + queued[m] + dropped[m]:
+            if int(to[:, m].sum()) != len(messages.received[m][0]) + queued[m] + dropped[m]:
                 return False
     return True
 
@@ -623,7 +623,7 @@ def _lost(
     found = []
     for m in range(n):
         mine = which[recipients == m]
-        if not messages.to[m][mine].all() or len(np.unique(mine)) != len(mine):
+        if not messages.to[mine, m].all() or len(np.unique(mine)) != len(mine):
             return None  # never sent to this machine, or lost twice
         if len(mine) > dropped[m]:
             return None  # more rows than run.json counts
