@@ -390,3 +390,23 @@ def test_the_corruption_fuzzers_cases_get_one_verdict(
         if columns is not None:
             assert events_of(columns) == exact_rows(read_log(path))
     assert outcome(run, reference=False) == outcome(run, reference=True)
+
+
+def test_the_clock_condition_on_the_matrices(tmp_path):
+    """The columnar clock condition finds an event whose clock is not above an event
+    that happened before it (a RECEIVE not above its SEND), as the reference does."""
+    from lamport import causality
+
+    result = simulate(RunConfig(rates=(2, 5, 3), p_send=0.9, duration=10, seed=3))
+    run = result.write(tmp_path / "run")
+    logs = fastcheck.read_run_columns(run, 3)
+    clocks = fastcheck.derived_vector_clocks(logs)
+    assert fastcheck._clock_condition(logs, clocks)
+    c = logs[1]
+    at = int(np.flatnonzero(c.rows(RECEIVE))[0])
+    c.clock = c.clock.copy()
+    c.clock[at] = 0  # below its SEND's clock
+    assert not fastcheck._clock_condition(logs, clocks)
+    events = [list(log) for log in result.logs]
+    events[1][at] = events[1][at]._replace(clock=0)
+    assert causality.clock_condition(events)
