@@ -210,9 +210,11 @@ def _takes_when_queued(machine: int, index: int, e: Event, left: int) -> list[Vi
     (INTERNAL or SEND) happens only on a tick with an empty queue, and leaves it empty.
 
     ``left`` is the queue the row before left (0 before the first). Between two rows the
-    queue only grows (messages arrive; a crash empties it and its row logs 0), so a tick
-    after a row that left messages queued found them there, however the arrivals fell
-    around it: as far as the logs show it, such a tick is a RECEIVE.
+    queue only grows (messages arrive; a crash empties it and its row logs 0; a pause
+    keeps it, and its rows log what it keeps), so a tick after a row that left messages
+    queued found them there, however the arrivals fell around it (in real time one may
+    arrive in the very instant of a tick): as far as the logs show it, such a tick is a
+    RECEIVE.
     """
     if e.event not in (INTERNAL, SEND):
         return []
