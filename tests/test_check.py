@@ -218,6 +218,19 @@ def test_cli_ok_problems_and_limit(run_dir, capsys):
     assert "problems: 3 machines" in out[4]
 
 
+def test_cli_reference_gives_the_same_output(run_dir, capsys):
+    """--reference: the record-by-record checker alone, the same lines and exit status."""
+    for damage in (None, "jump"):
+        if damage:
+            _edit(run_dir, 1, lambda rows: rows[3].__setitem__(COL["jump"], "9"))
+        statuses, outputs = [], []
+        for extra in ([], ["--reference"]):
+            statuses.append(run_cli(main, [str(run_dir), *extra]))
+            outputs.append(capsys.readouterr().out)
+        assert statuses[0] == statuses[1] == (1 if damage else 0)
+        assert outputs[0] == outputs[1]
+
+
 def _cli(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
