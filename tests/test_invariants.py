@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from lamport import causality
 from lamport.check import check_logs
 from lamport.config import RunConfig
-from lamport.core import INTERNAL, RECEIVE, SEND
+from lamport.core import INTERNAL, RECEIVE, SEND, TICK_KINDS
 from lamport.des import simulate
 from lamport.des.options import DesOptions
 from lamport.errors import LogError
@@ -371,9 +371,10 @@ def test_no_real_des_run_is_flagged(
 
 
 def test_no_real_time_run_is_flagged():
-    """Threads on the wall clock, with busy queues (a slow machine among fast ones) and
-    a crash: arrivals fall anywhere around the ticks, and the logs still show no draw on
-    a queue and no link out of order."""
+    """Threads on the wall clock, with busy queues (a slow machine among fast ones), a
+    crash and a pause of the slow machine (its queue grows while it waits): arrivals fall
+    anywhere around the ticks, and the logs still show no draw on a queue and no link out
+    of order."""
     from lamport.realtime import run as run_realtime
 
     config = RunConfig(
@@ -381,8 +382,9 @@ def test_no_real_time_run_is_flagged():
         p_send=0.9,
         duration=12,
         seed=4,
-        faults=(parse_fault("crash 0 at 4 for 2"),),
+        faults=(parse_fault("crash 0 at 4 for 2"), parse_fault("pause 1 at 7 for 2")),
     )
     result = run_realtime(config, speed=12)
     assert max(e.queue for e in result.logs[1]) > 0  # the rule had something to check
+    assert [e.event for e in result.logs[1] if e.event not in TICK_KINDS] == ["PAUSE", "RESUME"]
     assert check_logs(result.metadata, result.logs, result.dropped).problems == []
