@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import resource
 import shutil
 import signal
@@ -231,3 +232,39 @@ def test_a_shiviz_clock_nested_too_deep_is_a_bad_line_not_a_traceback(pristine, 
     assert done.returncode in (0, 2), done.stderr
     if done.returncode == 2:
         one_line(done)
+
+
+@pytest.mark.parametrize("delay", [0.8, 1.6, 2.4, 3.2])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_report_stopped_at_any_moment_is_whole_or_absent(pristine, tmp_path, delay, signum):
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(pristine, run)
+    before = snapshot(run)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lamport", "report", str(run), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    time.sleep(delay)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert "Traceback" not in stderr
+    after = snapshot(run)
+    # -signum: the signal came as the interpreter shut down, its handlers gone (the report
+    # was in place by then); a shell shows that as 128 + signum too.
+    assert process.returncode in (0, 128 + signum, -signum), (process.returncode, stderr)
+    # Whole (the signal came after it was in place, or during the renames, which finish
+    # first) or absent (nothing of it, nothing hidden left behind).
+    whole = {REPORT_MD, REPORT_HTML, FIGURES_DIR} <= set(after)
+    if whole:
+        assert (run / REPORT_HTML).read_text().rstrip().endswith("</html>")
+        links = re.findall(r"\]\((figures/[^)]+)\)", (run / REPORT_MD).read_text())
+        assert links and all((run / link).is_file() for link in links)
+    else:
+        assert process.returncode != 0 and after == before
+    assert not [name for name in after if name.startswith(".")]
