@@ -268,3 +268,15 @@ def test_a_report_stopped_at_any_moment_is_whole_or_absent(pristine, tmp_path, d
     else:
         assert process.returncode != 0 and after == before
     assert not [name for name in after if name.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_non_regular_run_json_beside_imported_logs_is_passed_over(pristine, tmp_path, kind):
+    """``import --format lamport`` reads rates from a run.json beside the logs if it can;
+    one that is no regular file is passed over (rates inferred), never waited on."""
+    shutil.copytree(pristine, tmp_path / "run")
+    make_non_regular(tmp_path / "run" / RUN_FILE, kind)
+    logs = [f"run/machine-{m}.csv" for m in range(3)]
+    done = lamport("import", *logs, "--format", "lamport", "--out", "imported", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "imported" / RUN_FILE).is_file()
