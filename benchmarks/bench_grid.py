@@ -13,6 +13,10 @@
   it must not grow with the grid;
 * ``dask``: the same 10,000-run grid with ``--dask`` (a LocalCluster with as
   many workers as ``--jobs``) against the local pool;
+* ``warm``: the same grid with ``--scheduler`` on a cluster already running (the
+  benchmark starts ``dask scheduler`` and ``dask worker --nworkers JOBS`` once, or
+  uses ``--scheduler ADDRESS``), interleaved with the local pool: medians and their
+  ratio beside the 1.10 target, and the cluster's CPU time beside the client's;
 * ``profile``: where one core's time goes on the grid path, by part.
 
 Other work on the machine skews every figure: the load average is printed
@@ -22,6 +26,7 @@ with them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import os
@@ -120,10 +125,11 @@ def _tree_rss(pid: int) -> int:
 
 
 def timed_grid(
-    text: str, jobs: int, extra: list[str] | None = None
+    text: str, jobs: int, extra: list[str] | None = None, reap: bool = True
 ) -> tuple[float, int, str, dict[str, Any]]:
     """Wall seconds, peak tree RSS, load after, and ``_grid.json`` of
-    ``python -m lamport.des grid`` on the grid text."""
+    ``python -m lamport.des grid`` on the grid text. ``reap``: wait for the command's
+    orphans (never while this process has a cluster of its own running)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "grid.toml"
         path.write_text(text)
@@ -147,7 +153,8 @@ def timed_grid(
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
-        _reap_orphans()
+        if reap:
+            _reap_orphans()
         if proc.returncode != 0:
             raise SystemExit(f"grid failed: {err.strip()}")
         metadata = json.loads((Path(tmp) / "out" / "_grid.json").read_text())
@@ -183,6 +190,120 @@ def _reap_orphans() -> None:
             os.waitpid(-1, 0)
         except ChildProcessError:
             return
+
+
+class WarmCluster:
+    """``dask scheduler`` and ``dask worker --nworkers JOBS --nthreads 1`` started once,
+    as a user with a cluster has them, on this host; stopped (by their process ids)
+    when the block ends. ``cpu()`` is the CPU seconds the cluster's processes used."""
+
+    def __init__(self, jobs: int, folder: Path) -> None:
+        self.jobs = jobs
+        self.folder = folder
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.address = ""
+
+    def __enter__(self) -> WarmCluster:
+        dask = str(Path(sys.executable).with_name("dask"))
+        info = self.folder / "scheduler.json"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.procs.append(
+            subprocess.Popen(
+                [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+                + ["--scheduler-file", str(info)],
+                **quiet,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while not info.is_file() or not info.read_text().strip():
+            if time.monotonic() > deadline:
+                raise SystemExit("the Dask scheduler did not start")
+            time.sleep(0.1)
+        self.address = json.loads(info.read_text())["address"]
+        self.procs.append(
+            subprocess.Popen(
+                [dask, "worker", "--scheduler-file", str(info), "--nworkers", str(self.jobs)]
+                + ["--nthreads", "1", "--no-dashboard"],
+                **quiet,
+            )
+        )
+        from distributed import Client
+
+        with Client(self.address) as client:
+            client.wait_for_workers(self.jobs, timeout=60)
+        return self
+
+    def cpu(self) -> float:
+        return sum(_tree_cpu(proc.pid) for proc in self.procs)
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its living descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def warm(jobs: int, attempts: int, scheduler: str | None) -> None:
+    """The 10,000-run grid through ``--scheduler`` on a running cluster against the local
+    pool, interleaved (a burst of load from elsewhere hits both), medians and ratio."""
+    import statistics
+
+    text = grid_text(100, 100, 60)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        cluster = None
+        if scheduler is None:
+            started = time.perf_counter()
+            cluster = stack.enter_context(WarmCluster(jobs, Path(tmp)))
+            scheduler = cluster.address
+            print(f"  cluster at {scheduler} up in {time.perf_counter() - started:.1f} s")
+        # One grid first: the workers import lamport once, as a warm cluster has.
+        timed_grid(grid_text(10, 20, 10), jobs, ["--scheduler", scheduler], reap=False)
+        locals_: list[float] = []
+        remotes: list[float] = []
+        for attempt in range(1, attempts + 1):
+            local, _, after_local, lmeta = timed_grid(text, jobs, reap=False)
+            before = cluster.cpu() if cluster else 0.0
+            remote, _, after_remote, meta = timed_grid(
+                text, jobs, ["--scheduler", scheduler], reap=False
+            )
+            used = cluster.cpu() - before if cluster else float("nan")
+            locals_.append(local)
+            remotes.append(remote)
+            print(
+                f"  warm #{attempt}: local pool {local:.2f} s, {lmeta['cpu_seconds']:.1f} CPU-s "
+                f"(load {after_local}); --scheduler {remote:.2f} s, client "
+                f"{meta['cpu_seconds']:.1f} CPU-s + cluster {used:.1f} CPU-s, connect "
+                f"{meta['executor_seconds']:.2f} s (load {after_remote}): {remote / local:.2f}x"
+            )
+        ratios = sorted(r / q for r, q in zip(remotes, locals_, strict=True))
+        local_median = statistics.median(locals_)
+        remote_median = statistics.median(remotes)
+        print(
+            f"warm cluster: median {remote_median:.2f} s against the local pool's "
+            f"{local_median:.2f} s: {remote_median / local_median:.2f}x (target < 1.10); "
+            f"median pair {statistics.median(ratios):.2f}x, pairs "
+            f"{', '.join(f'{r:.2f}' for r in ratios)} (load {load()})"
+        )
 
 
 def profile() -> None:
@@ -248,7 +369,17 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip", nargs="*", default=[], help="parts to skip")
     parser.add_argument("--attempts", type=int, default=3, help="Dask against local pool pairs")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these parts")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="warm: a running cluster's scheduler (default: start one on this host)",
+    )
     args = parser.parse_args()
+    if args.only is not None:
+        parts = {"throughput", "grid", "memory", "dask", "warm", "profile"}
+        args.skip = sorted(parts - set(args.only))
     _become_subreaper()
     print(f"cores: {os.cpu_count()}, jobs: {args.jobs}, load before: {load()}")
     if "throughput" not in args.skip:
@@ -283,6 +414,9 @@ def main() -> int:
                 f"CPU-s, {start:.2f} s of it starting the cluster (load {after_dask}): "
                 f"wall {dask / local:.2f}x, CPU {meta['cpu_seconds'] / lmeta['cpu_seconds']:.2f}x"
             )
+    if "warm" not in args.skip:
+        print(f"warm cluster ({args.jobs} workers of one thread), {args.attempts} pairs:")
+        warm(args.jobs, args.attempts, args.scheduler)
     if "profile" not in args.skip:
         print("profile:")
         profile()
