@@ -647,17 +647,17 @@ def read_logs(run_dir: str | Path, n_machines: int, imported: bool = False) -> l
     logs: list[list[Event]] = []
     for machine in range(n_machines):
         path = run_dir / log_name(machine)
-        fast = None if imported else _read_fast(path)
+        fast = _read_fast(path, imported)
         logs.append(read_log(path, imported) if fast is None else fast)
     return logs
 
 
-def _read_fast(path: Path) -> list[Event] | None:
+def _read_fast(path: Path, imported: bool = False) -> list[Event] | None:
     """One log through pyarrow, or None if it does not read cleanly: the caller falls
     back to :func:`read_log`, which names the problem. Every cell is read as text and
     held to the schema's grammar (:data:`lamport.schema.INTEGER_TEXT`,
     :data:`lamport.schema.NUMBER_TEXT`) before it is converted, so this takes no cell
-    the exact reader refuses."""
+    the exact reader refuses. ``imported`` as for :func:`read_log`."""
     try:
         data = read_bytes(path)
     except OSError:
@@ -667,7 +667,7 @@ def _read_fast(path: Path) -> list[Event] | None:
         return None
     end = data.find(b"\n")
     header = data[: end if end >= 0 else len(data)].decode("ascii").split(",")
-    if _header_problem(header, imported=False) is not None:
+    if _header_problem(header, imported) is not None:
         return None
     import io
 
@@ -707,10 +707,11 @@ def _read_fast(path: Path) -> list[Event] | None:
                 if pc.all(pc.is_finite(numbers)).as_py() not in (True, None):
                     return None
                 values[name] = numbers.to_numpy().tolist()
-                if name == "t" and not _times_hold(numbers.to_numpy()):
+                if name == "t" and not imported and not _times_hold(numbers.to_numpy()):
                     return None
             elif dtype in ("int64", "Int64"):
-                nullable = dtype == "Int64"
+                # an imported run's queue may be empty: its source did not log it
+                nullable = dtype == "Int64" or (imported and name == "queue")
                 if not holds(column, f"(?:{INTEGER_TEXT}){'?' if nullable else ''}"):
                     return None
                 if nullable:
