@@ -457,10 +457,11 @@ def check_run(run_dir: str | Path, reference: bool = False) -> CheckReport:
 def _check_imported(run_dir: Path, metadata: Mapping[str, Any]) -> CheckReport:
     """Lamport's rules on an imported run, as far as its fields allow, naming source lines."""
     from lamport.imports.rules import rule_problems, source_lines
-    from lamport.logs import read_logs
+    from lamport.logs import read_drops, read_logs
 
     n = len(metadata["rates"])
     logs = read_logs(run_dir, n, imported=True)
+    read_drops(run_dir, n)  # none in an import, but one there is read as report reads it
     lines = source_lines(run_dir, n)
     problems, checked, not_checked = rule_problems(metadata, logs, lines)
     messages = sum(1 for events in logs for e in events if e.event == RECEIVE)
