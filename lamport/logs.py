@@ -605,6 +605,8 @@ def _parse_log(path: Path, reader: Iterator[list[str]], imported: bool = False) 
     # a clock kind's columns (carried vector clocks, ...): the event keeps their cells
     kind = header_kind(header)
     extra = [header.index(column) for column in kind.columns]
+    # an imported log's source line of each event: an integer, as the import wrote it
+    source = header.index(LINE_COLUMN) if LINE_COLUMN in header else None
     record, parse = kind.record, kind.parse
     events: list[Event] = []
     for line, row in enumerate(reader, start=2):
@@ -612,6 +614,8 @@ def _parse_log(path: Path, reader: Iterator[list[str]], imported: bool = False) 
             raise LogError(f"{path}: line {line}: {len(row)} cells, the header has {width}")
         try:
             event = parse_row(row, imported)
+            if source is not None:
+                parse_integer(row[source], LINE_COLUMN)
             if extra:
                 cells = [row[i] for i in extra]
                 too_large = _too_large(kind.columns, cells)
@@ -649,7 +653,21 @@ def read_logs(run_dir: str | Path, n_machines: int, imported: bool = False) -> l
         path = run_dir / log_name(machine)
         fast = _read_fast(path, imported)
         logs.append(read_log(path, imported) if fast is None else fast)
+        if imported:
+            _require_line_column(path)
     return logs
+
+
+def _require_line_column(path: Path) -> None:
+    """Raise LogError unless an imported run's log has its ``line`` column (each event's
+    line in its source file), which ``check`` names problems by."""
+    try:
+        with open_regular(path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, ValueError, csv.Error) as exc:
+        raise LogError(f"{path}: cannot read ({exc})") from None
+    if LINE_COLUMN not in header:
+        raise LogError(f"{path}: an imported log without its {LINE_COLUMN} column")
 
 
 def _read_fast(path: Path, imported: bool = False) -> list[Event] | None:
@@ -722,6 +740,10 @@ def _read_fast(path: Path, imported: bool = False) -> list[Event] | None:
                 values[name] = integers.to_pylist() if nullable else integers.to_numpy().tolist()
             else:
                 values[name] = column.to_pylist()
+        if LINE_COLUMN in header:  # an imported log's source lines: integers
+            if not holds(table.column(LINE_COLUMN), INTEGER_TEXT):
+                return None
+            pc.cast(table.column(LINE_COLUMN), pa.int64())  # raises past 64 bits
     except (pa.ArrowException, ValueError):
         return None
     new = tuple.__new__

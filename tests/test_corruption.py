@@ -106,7 +106,7 @@ def corruptions(draw):
     )
     row = draw(st.integers(0, 400))
     other = draw(st.integers(0, 400))
-    column = draw(st.integers(0, 10))
+    column = draw(st.integers(0, 12))
     cell = draw(st.sampled_from(CELLS) | st.text(max_size=6))
     garbage = draw(st.binary(min_size=1, max_size=12))
     fraction = draw(st.floats(0, 1))
