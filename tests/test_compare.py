@@ -221,6 +221,10 @@ def imported_dir(run_dir, tmp_path):
     metadata["backend"] = "import"
     metadata["absent"] = {"queue": QUEUE_LOST, "matching": UNMATCHED}
     (copy / "run.json").write_text(json.dumps(metadata))
+    for log in copy.glob("machine-*.csv"):  # an imported log's line column: its source line
+        rows = log.read_text().splitlines()
+        lines = [f"{rows[0]},line"] + [f"{row},{i}" for i, row in enumerate(rows[1:], start=2)]
+        log.write_text("\n".join(lines) + "\n")
     return copy
 
 
