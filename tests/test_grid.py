@@ -268,6 +268,41 @@ def test_dask_local_cluster_gives_the_same_rows(tmp_path):
         ).frame()
     assert on_dask.equals(local)
     assert by_address.equals(local)
+    # Dask's workers encode the files (the client only writes bytes): the very bytes
+    # the local pool's parent writes.
+    files = sorted(
+        p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.parquet")
+    )
+    assert files and files == sorted(
+        p.relative_to(tmp_path / "dask") for p in (tmp_path / "dask").rglob("*.parquet")
+    )
+    for name in files:
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def test_a_failing_task_on_dask_raises_its_error(tmp_path, monkeypatch):
+    # Results are fetched as tasks finish; a task's error still reaches the caller, and
+    # a cancelled task raises rather than being written as a result.
+    distributed = pytest.importorskip("distributed")
+    from lamport.des import grid as grid_module
+
+    def broken(grid, chunks, keep=False, types=None):
+        raise RuntimeError("task broke")
+
+    monkeypatch.setattr(grid_module, "run_chunks", broken)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        with pytest.raises(RuntimeError, match="task broke"):
+            run_grid(small_grid(), tmp_path / "o", client=client)
+        future = client.submit(time.sleep, 30, pure=False)
+        future.cancel()
+        with pytest.raises(distributed.client.FutureCancelledError):
+            grid_module._value(future, "not a result")
+    assert not list((tmp_path / "o").rglob("*.parquet"))
 
 
 def test_dask_cli_on_worker_processes_gives_the_same_rows(tmp_path):

@@ -532,18 +532,27 @@ def _tasks(chunks: Iterator[Chunk], per_task: int) -> Iterator[list[Chunk]]:
         yield task
 
 
-#: What a chunk gives back: the chunk, its rows as columns, and (when logs are kept)
-#: each run's ``(label, metadata, logs, drops or None)``.
-ChunkResult = tuple[Chunk, dict[str, list[Any]], list[Any]]
+#: What a chunk gives back: the chunk, its rows as columns (or, encoded on a Dask
+#: worker, its Parquet file's bytes), and (when logs are kept) each run's
+#: ``(label, metadata, logs, drops or None)``.
+ChunkResult = tuple[Chunk, Any, list[Any]]
 
 
-def run_chunks(grid: Grid, chunks: Sequence[Chunk], keep: bool = False) -> list[ChunkResult]:
+def run_chunks(
+    grid: Grid,
+    chunks: Sequence[Chunk],
+    keep: bool = False,
+    types: Mapping[str, str] | None = None,
+) -> list[ChunkResult]:
     """Run the chunks on the summaries-only path; each chunk's rows as columns.
 
     The columns are :data:`lamport.schema.SUMMARY_COLUMNS` then one per factor
     that is not a summary column already (a list-valued factor such as ``rates``
     as text, ``"1,3,6"``). With ``keep`` every run is simulated with its full
-    record instead (the same rows) and its events come back too.
+    record instead (the same rows) and its events come back too. With ``types``
+    (:func:`column_types`) each chunk comes back as the bytes of its Parquet file
+    instead of its columns: a Dask worker encodes its own results, so the client
+    only writes bytes (the same bytes it would have encoded).
     """
     from lamport.des.model import simulate, simulate_summary
     from lamport.summary import summarize
@@ -570,7 +579,8 @@ def run_chunks(grid: Grid, chunks: Sequence[Chunk], keep: bool = False) -> list[
                     columns[name].append(row[name])
             for name, values in factor_columns.items():
                 values.extend([factor_text(cell[name])] * len(rows))
-        out.append((chunk, {**columns, **factor_columns}, kept))
+        table = {**columns, **factor_columns}
+        out.append((chunk, table if types is None else encode_chunk(table, types), kept))
     return out
 
 
@@ -614,8 +624,16 @@ class _Local:
         if jobs > 1:
             self.pool = fork_pool(jobs)
 
-    def run(self, grid: Grid, tasks: Iterator[list[Chunk]], keep: bool = False) -> Iterator[Any]:
-        """Each task's results, in task order."""
+    def run(
+        self,
+        grid: Grid,
+        tasks: Iterator[list[Chunk]],
+        keep: bool = False,
+        types: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Each task's results, in task order (``types``: see :func:`run_chunks`)."""
+        if types is not None:
+            raise ValueError("the local pool writes the files itself")
         if self.pool is None:
             for task in tasks:
                 yield run_chunks(grid, task, keep)
@@ -749,6 +767,13 @@ def _connect(scheduler: str, timeout: float) -> Any:
     raise NetworkError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({reason[:120]})")
 
 
+def _value(future: Any, result: Any) -> Any:
+    """A finished task's result; a task that failed or was cancelled raises as
+    ``future.result()`` does (``as_completed`` hands a cancelled one's error back as
+    its result)."""
+    return result if future.status == "finished" else future.result()
+
+
 def dask_missing() -> ConfigError:
     return ConfigError("Dask is not installed: pip install 'lamport[dask]'")
 
@@ -798,8 +823,16 @@ class _Dask:
                 raise
         self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
 
-    def run(self, grid: Grid, tasks: Iterator[list[Chunk]], keep: bool = False) -> Iterator[Any]:
-        """Each task's results, as they complete."""
+    def run(
+        self,
+        grid: Grid,
+        tasks: Iterator[list[Chunk]],
+        keep: bool = False,
+        types: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Each task's results, as they complete (``types``: see :func:`run_chunks`).
+        Results are fetched in the background as tasks finish (``with_results``), so
+        the client writes one task's files while the next arrives."""
         from distributed import as_completed
 
         from lamport.errors import stops_held
@@ -807,13 +840,14 @@ class _Dask:
         with stops_held():  # a scatter cut short logs the scheduler's traceback
             grid_future = self.client.scatter(grid, broadcast=True)
         window = self.jobs * 3
-        running = as_completed()
+        running = as_completed(with_results=True)
+        submit = functools.partial(self.client.submit, run_chunks, grid_future, pure=False)
         for task in tasks:
-            running.add(self.client.submit(run_chunks, grid_future, task, keep, pure=False))
+            running.add(submit(task, keep, types))
             while running.count() >= window:
-                yield next(running).result()
-        for future in running:
-            yield future.result()
+                yield _value(*next(running))
+        for future, result in running:
+            yield _value(future, result)
 
     def close(self) -> None:
         if self.own:
@@ -914,25 +948,44 @@ def _written(out: Path) -> set[tuple[int, int, int]]:
     return done
 
 
-def _write_chunk(
-    out: Path,
-    chunk: Chunk,
-    columns: dict[str, list[Any]],
-    types: Mapping[str, str],
-    shown: Path | None = None,
-) -> None:
+def encode_chunk(columns: Mapping[str, list[Any]], types: Mapping[str, str]) -> bytes:
+    """A chunk's columns as the bytes of its Parquet file (zstd), the bytes
+    :func:`_write_chunk` writes for them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_arrays(
+    sink = pa.BufferOutputStream()
+    pq.write_table(_arrow_table(columns, types), sink, compression="zstd")
+    return bytes(sink.getvalue())
+
+
+def _arrow_table(columns: Mapping[str, list[Any]], types: Mapping[str, str]) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_arrays(
         [_arrow_array(columns[name], types[name]) for name in columns], names=list(columns)
     )
+
+
+def _write_chunk(
+    out: Path,
+    chunk: Chunk,
+    columns: dict[str, list[Any]] | bytes,
+    types: Mapping[str, str],
+    shown: Path | None = None,
+) -> None:
+    """Write a chunk's file in one rename, from its columns or its encoded bytes."""
     folder = cell_dir(out, chunk[0])
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / chunk_name(chunk[1], chunk[2])
     partial = folder / f".{final.name}.{os.getpid()}"
     try:
-        pq.write_table(table, partial, compression="zstd")
+        if isinstance(columns, bytes):
+            partial.write_bytes(columns)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(_arrow_table(columns, types), partial, compression="zstd")
         os.replace(partial, final)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -1007,14 +1060,18 @@ def stream(
     out: Path | None = None,
     keep: bool = False,
     shown: Path | None = None,
+    rows: bool = True,
 ) -> Iterator[ChunkResult]:
     """The engine of grids and sweeps: run ``chunks`` in tasks of ``per_task`` seeds on
     ``executor``, write each chunk's Parquet file into the dataset ``out`` (if given)
     and yield each chunk's result (:func:`run_chunks`) as it is written. A local pool
     yields in chunk order, Dask as tasks complete. A failed write is a LogError naming
-    ``shown`` (the directory the user asked for, when ``out`` is its staging), or ``out``."""
+    ``shown`` (the directory the user asked for, when ``out`` is its staging), or ``out``.
+    Without ``rows`` (the caller reads only each result's chunk) Dask's workers encode
+    the files themselves, so the client does not encode every worker's rows."""
     types = column_types(grid)
-    for results in executor.run(grid, _tasks(chunks, per_task), keep):
+    encoded = types if out is not None and not rows and isinstance(executor, _Dask) else None
+    for results in executor.run(grid, _tasks(chunks, per_task), keep, encoded):
         raise_pending_stop()
         for result in results:
             if out is not None:
@@ -1100,7 +1157,7 @@ def run_grid(
         count = skipped
         if progress is not None:
             progress(count, total)
-        for chunk, _, _ in stream(grid, executor, todo, per_task, out):
+        for chunk, _, _ in stream(grid, executor, todo, per_task, out, rows=False):
             count += chunk[2] - chunk[1] + 1
             if progress is not None:
                 progress(count, total)
