@@ -445,7 +445,7 @@ def check_run(run_dir: str | Path, reference: bool = False) -> CheckReport:
 
             sound = fastcheck.check_run(run_dir, metadata)
             if sound is not None:
-                return CheckReport(*sound[:3], carried=sound.carried)
+                return CheckReport(*sound[:3], carried=sound.carried, hlc=sound.hlc)
         logs = read_logs(run_dir, len(metadata["rates"]))
         drops = read_drops(run_dir, len(logs))
         return check_logs(metadata, logs, drops)

@@ -4,11 +4,11 @@
 a time in Python. This module decides the same verdict on columns: each log is read
 by pyarrow's CSV reader into typed arrays (:func:`read_columns`), and each check is a
 pass over them with numpy. A run it finds sound gets the same report as the
-reference's; a run it cannot vouch for (a problem found, hybrid logical clocks, a
-reset restart, a file its reader does not take) is handed to the reference, which
-names every problem. So the two agree on every verdict and every line by
-construction, and ``tests/test_fastcheck.py`` holds the columnar verdict to the
-reference's on random runs, good and corrupted.
+reference's; a run it cannot vouch for (a problem found, hybrid logical clocks over
+drifting physical clocks, a reset restart, a file its reader does not take) is
+handed to the reference, which names every problem. So the two agree on every
+verdict and every line by construction, and ``tests/test_fastcheck.py`` holds the
+columnar verdict to the reference's on random runs, good and corrupted.
 
 Reading
     A log is read only if the exact reader (:func:`lamport.logs.read_log`) would
@@ -51,6 +51,12 @@ Derived vector clocks
     reference then names it. The clock condition is checked against these
     matrices, and a ``vc`` column must equal them; a fault's rows are left out, as
     the reference leaves them out.
+
+Hybrid logical clocks
+    When no machine's physical clock drifts, the offset between them is 0, so
+    ``hlc_l`` must be each tick's physical time exactly (:func:`lamport.core.physical_clock`
+    in int64); the pair grows from tick to tick, and a RECEIVE's is above its SEND's.
+    Drifting clocks need the reference's exact big-integer readings.
 """
 
 from __future__ import annotations
@@ -93,23 +99,14 @@ __all__ = [
 #: The bytes a log's body may hold for the columnar reader: those the writer writes.
 _BODY_BYTES = b"0123456789,\n.-+:eE" + bytes(sorted({ord(c) for k in EVENT_KINDS for c in k}))
 #: The clock kinds whose logs the columnar reader takes: header text -> kind name.
-_HEADERS = {
-    ",".join((*COLUMNS, *kind.columns)): kind.name
-    for kind in KINDS.values()
-    if kind.name != HLC  # hybrid logical clocks: the reference checks their guarantees
-}
+_HEADERS = {",".join((*COLUMNS, *kind.columns)): kind.name for kind in KINDS.values()}
 #: The log's columns by dtype (:data:`lamport.schema.DTYPES`): floats, integers, and
 #: integers whose cell may be empty.
 _FLOATS = tuple(c for c in COLUMNS if DTYPES[c] == "float64")
 _INTEGERS = tuple(c for c in COLUMNS if DTYPES[c] == "int64")
 _NULLABLE = tuple(c for c in COLUMNS if DTYPES[c] == "Int64")
-#: The clock kinds' columns the columnar reader takes, and their dtypes.
-_KIND_DTYPES = {
-    c: d
-    for kind in KINDS.values()
-    if kind.name != HLC
-    for c, d in zip(kind.columns, kind.dtypes, strict=True)
-}
+#: The clock kinds' columns, read as text and parsed as their kind parses them.
+_KIND_COLUMNS = {c: "string" for kind in KINDS.values() for c in kind.columns}
 #: Columns of few distinct cells, read as codes into a dictionary of them.
 _CODED = ("event", "peer")
 
@@ -127,6 +124,8 @@ class Sound(NamedTuple):
     events: int
     messages: int
     carried: bool
+    #: The logs carry hybrid logical clocks, whose guarantees hold.
+    hlc: bool = False
 
 
 @dataclass
@@ -149,6 +148,8 @@ class Columns:
     msg_clock: np.ndarray
     msg_id: pa.Array
     vc: np.ndarray | None
+    #: ``hlc_l`` and ``hlc_c`` as an (events x 2) matrix; None without them.
+    hlc: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.t)
@@ -175,10 +176,11 @@ class Columns:
             return self
         ids = self.msg_id.filter(_mask(keep))
         vc = None if self.vc is None else self.vc[keep]
+        hlc = None if self.hlc is None else self.hlc[keep]
         return Columns(
             self.t[keep], self.machine[keep], self.tick[keep], self.event[keep], self.kinds,
             self.clock[keep], self.jump[keep], self.queue[keep], self.peer[keep], self.peers,
-            self.msg_clock[keep], ids, vc,
+            self.msg_clock[keep], ids, vc, hlc,
         )  # fmt: skip
 
 
@@ -208,7 +210,7 @@ def read_columns(path: Path, n_machines: int) -> Columns | None:
         return None
     spaces = data.count(b" ") if vector else 0
     header = head.decode("ascii").split(",")
-    types = {c: getattr(pa, _ARROW_TYPES[d])() for c, d in {**DTYPES, **_KIND_DTYPES}.items()}
+    types = {c: getattr(pa, _ARROW_TYPES[d])() for c, d in {**DTYPES, **_KIND_COLUMNS}.items()}
     for name in _CODED:  # few distinct cells: read as codes into a short dictionary
         types[name] = pa.dictionary(pa.int32(), pa.string())
     try:
@@ -245,14 +247,20 @@ def read_columns(path: Path, n_machines: int) -> Columns | None:
     event, kinds = _codes(table.column("event"))
     peer, peers = _codes(table.column("peer"))
     msg_id = table.column("msg_id").combine_chunks()
-    vc = None
+    vc = hlc = None
     if vector:
         vc = _vector_clocks(table.column("vc"), n_machines, spaces)
         if vc is None:
             return None
+    elif kind == HLC:
+        cells = [table.column(c).combine_chunks() for c in KINDS[HLC].columns]
+        pairs = [_digits_only(cell) for cell in cells]
+        if any(pair is None for pair in pairs):
+            return None
+        hlc = np.stack(pairs, axis=1) if len(t) else np.zeros((0, 2), dtype=np.int64)  # type: ignore[arg-type]
     return Columns(
         t, ints["machine"], ints["tick"], event, kinds, ints["clock"], ints["jump"],
-        ints["queue"], peer, peers, ints["msg_clock"], msg_id, vc,
+        ints["queue"], peer, peers, ints["msg_clock"], msg_id, vc, hlc,
     )  # fmt: skip
 
 
@@ -314,6 +322,22 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return codes, dictionary
 
 
+def _digits_only(cells: pa.Array) -> np.ndarray | None:
+    """Cells of ASCII digits as int64 (a clock kind's integers >= 0), or None unless
+    every cell is digits only, at least one, below 2^63."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(cells) and (
+        pc.min(pc.utf8_length(cells)).as_py() == 0 or not pc.all(pc.utf8_is_digit(cells)).as_py()
+    ):
+        return None
+    try:
+        return _numpy(pc.cast(cells, pa.int64()))
+    except pa.ArrowException:
+        return None  # 2^63 or more
+
+
 def _vector_clocks(column: pa.ChunkedArray, n: int, spaces: int) -> np.ndarray | None:
     """A ``vc`` column as an (events x n) int64 matrix, or None unless every cell is n
     integers >= 0 below 2^63 separated by single spaces and the body's spaces are all
@@ -362,8 +386,6 @@ def check_run(run_dir: Path, metadata: Mapping[str, Any]) -> Sound | None:
     (:func:`lamport.check.check_logs`) then reads and checks the run."""
     from lamport.logs import read_drops
 
-    if metadata.get("clock") == HLC:
-        return None
     n = len(metadata["rates"])
     logs = read_run_columns(Path(run_dir), n)
     if logs is None:
@@ -376,15 +398,19 @@ def check_columns(
 ) -> Sound | None:
     """The counts of a sound run (no problem, as the reference would find none, given
     ``network.csv``'s rows ``drops``), or None if a check fails or the run is outside
-    what this module checks (hybrid logical clocks)."""
+    what this module checks (hybrid logical clocks of drifting physical clocks)."""
     import numpy as np
 
     n = len(metadata["rates"])
-    if len(logs) != n or metadata.get("clock") == HLC:
+    if len(logs) != n:
         return None
     carrying = [c.vc is not None for c in logs]
     vector = any(carrying)
     if (vector and not all(carrying)) or (metadata.get("clock") == VECTOR and not vector):
+        return None
+    hybrid = [c.hlc is not None for c in logs if len(c)]
+    hlc = any(hybrid)
+    if (hlc and not all(hybrid)) or (metadata.get("clock") == HLC and not hlc and hybrid):
         return None
     if not all(_own_rows(machine, c) for machine, c in enumerate(logs)):
         return None
@@ -403,9 +429,64 @@ def check_columns(
     carried = [c.vc for c in ticks if c.vc is not None]
     if vector and not all(np.array_equal(c, v) for c, v in zip(carried, clocks, strict=True)):
         return None
+    if hlc and not _hybrid_clocks(metadata, ticks, messages):
+        return None
     events = sum(len(c) for c in logs)
     received = sum(len(at) for at, _ in messages.received)
-    return Sound(n, events, received, vector)
+    return Sound(n, events, received, vector, hlc)
+
+
+def _hybrid_clocks(
+    metadata: Mapping[str, Any], ticks: Sequence[Columns], messages: _Messages
+) -> bool:
+    """True if the hybrid logical clocks keep their guarantees (the reference's check):
+    at every tick ``hlc_l`` is the machine's physical time (no machine's physical clock
+    drifts, so the offset between them is 0: never below it, never ahead of it), the
+    pair (``hlc_l``, ``hlc_c``) increases from tick to tick, and each RECEIVE's pair is
+    above its SEND's. False, for the reference to decide, if a physical clock drifts
+    (its reading needs more than 64 bits) or a time is too large to read exactly."""
+    import math
+
+    import numpy as np
+
+    n = len(ticks)
+    units = int(metadata.get("time_base") or 10**6)
+    drifts = metadata.get("drifts_ppm") or [0.0] * n
+    if any(round(ppm * 10**6) for ppm in drifts):
+        return False
+    # lamport.core.physical_clock without drift: round(t units) 10^6 // units, reduced
+    common = math.gcd(10**6, units)
+    scale, divisor = 10**6 // common, units // common
+    for c in ticks:
+        if not len(c):
+            continue
+        units_t = np.rint(c.t * units)
+        if units_t.max() >= 2**53 or units_t.max() * scale >= 2**62:
+            return False
+        physical = units_t.astype(np.int64) * scale // divisor
+        pairs = c.hlc
+        if pairs is None or not np.array_equal(pairs[:, 0], physical):
+            return False
+        later, earlier = pairs[1:], pairs[:-1]
+        grows = (later[:, 0] > earlier[:, 0]) | (
+            (later[:, 0] == earlier[:, 0]) & (later[:, 1] > earlier[:, 1])
+        )
+        if not grows.all():
+            return False
+    sent = np.concatenate(
+        [c.hlc[rows] for c, rows in zip(ticks, messages.rows, strict=True) if c.hlc is not None]
+        or [np.zeros((0, 2), dtype=np.int64)]
+    )
+    for c, (at, which) in zip(ticks, messages.received, strict=True):
+        if not len(at) or c.hlc is None:
+            continue
+        mine, theirs = c.hlc[at], sent[which]
+        above = (mine[:, 0] > theirs[:, 0]) | (
+            (mine[:, 0] == theirs[:, 0]) & (mine[:, 1] > theirs[:, 1])
+        )
+        if not above.all():
+            return False
+    return True
 
 
 @dataclass
