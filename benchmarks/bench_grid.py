@@ -263,12 +263,13 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def warm(jobs: int, attempts: int, scheduler: str | None) -> None:
-    """The 10,000-run grid through ``--scheduler`` on a running cluster against the local
-    pool, interleaved (a burst of load from elsewhere hits both), medians and ratio."""
+def warm(jobs: int, attempts: int, scheduler: str | None, seeds: int = 100) -> None:
+    """The grid of 100 cells x ``seeds`` (10,000 runs by default) through ``--scheduler``
+    on a running cluster against the local pool, interleaved (a burst of load from
+    elsewhere hits both), medians and ratio."""
     import statistics
 
-    text = grid_text(100, 100, 60)
+    text = grid_text(100, seeds, 60)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         cluster = None
         if scheduler is None:
@@ -299,7 +300,7 @@ def warm(jobs: int, attempts: int, scheduler: str | None) -> None:
         local_median = statistics.median(locals_)
         remote_median = statistics.median(remotes)
         print(
-            f"warm cluster: median {remote_median:.2f} s against the local pool's "
+            f"warm cluster, {100 * seeds:,} runs: median {remote_median:.2f} s against the local pool's "
             f"{local_median:.2f} s: {remote_median / local_median:.2f}x (target < 1.10); "
             f"median pair {statistics.median(ratios):.2f}x, pairs "
             f"{', '.join(f'{r:.2f}' for r in ratios)} (load {load()})"
@@ -369,6 +370,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip", nargs="*", default=[], help="parts to skip")
     parser.add_argument("--attempts", type=int, default=3, help="Dask against local pool pairs")
+    parser.add_argument(
+        "--warm-seeds", type=int, default=100, help="warm: seeds per cell (100 cells)"
+    )
     parser.add_argument("--only", nargs="*", default=None, help="run only these parts")
     parser.add_argument(
         "--scheduler",
@@ -416,7 +420,7 @@ def main() -> int:
             )
     if "warm" not in args.skip:
         print(f"warm cluster ({args.jobs} workers of one thread), {args.attempts} pairs:")
-        warm(args.jobs, args.attempts, args.scheduler)
+        warm(args.jobs, args.attempts, args.scheduler, args.warm_seeds)
     if "profile" not in args.skip:
         print("profile:")
         profile()

@@ -694,3 +694,33 @@ def test_a_grid_report_is_published_in_one_step(tmp_path):
     after = {p.relative_to(out): p.read_bytes() for p in (out / "_report").rglob("*.*")}
     assert after == before  # the earlier report, whole
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def _held_back(args: tuple[str, int]) -> int:
+    """Task 0 waits for the others to finish (at most 20 s) and says how many did;
+    every other task leaves a file and returns its number."""
+    folder, number = args
+    if number:
+        Path(folder, str(number)).touch()
+        return number
+    deadline = time.monotonic() + 20
+    while len(os.listdir(folder)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return -len(os.listdir(folder))
+
+
+def test_a_slow_task_does_not_leave_the_other_workers_idle(tmp_path):
+    # The first task waits until five later ones have run: with two workers and a
+    # window of two, the pool must hand the free worker more tasks while the slow one
+    # holds the results back (head-of-line blocking left it idle: the first task saw
+    # one, after 20 s). Results still come in task order.
+    from lamport.des.pool import fork_pool, windowed
+
+    pool = fork_pool(2)
+    try:
+        results = list(windowed(pool, _held_back, ((str(tmp_path), n) for n in range(10)), 2))
+    finally:
+        pool.terminate()
+        pool.join()
+    assert results[0] <= -5
+    assert results[1:] == list(range(1, 10))

@@ -10,12 +10,14 @@ So the parent blocks SIGINT and SIGTERM while it forks, and a worker unblocks
 them only once its own handlers are set: a signal sent in between waits, then
 kills it. :func:`windowed` hands them tasks from an iterator
 a few at a time, so an iterator of millions of tasks is never drained into
-memory (``Pool.imap`` would drain it at once).
+memory (``Pool.imap`` would drain it at once), and keeps every worker busy while
+a slow task holds back the results after it.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -43,14 +45,33 @@ def fork_pool(jobs: int) -> Any:
 
 
 def windowed(
-    pool: Any, func: Callable[[Any], Any], tasks: Iterable[Any], window: int
+    pool: Any, func: Callable[[Any], Any], tasks: Iterable[Any], window: int, ahead: int = 4
 ) -> Iterator[Any]:
-    """``pool.imap(func, tasks)`` that takes a task from ``tasks`` only when fewer than
-    ``window`` are in flight (``imap`` drains its iterable at once), results in order."""
+    """``pool.imap(func, tasks)`` that keeps ``window`` tasks running and takes a task
+    from ``tasks`` only when fewer are (``imap`` drains its iterable at once); results
+    in order.
+
+    A task that finishes before the ones submitted earlier is held, not waited behind:
+    a worker that the machine's other load has descheduled must not leave the others
+    idle once the window is done (head-of-line blocking). At most ``ahead`` times
+    ``window`` results are held at once, so memory stays bounded."""
     pending: deque[Any] = deque()
+    finished = threading.Event()
+
+    def wake(_: Any) -> None:
+        finished.set()
+
     for task in tasks:
-        pending.append(pool.apply_async(func, (task,)))
-        while len(pending) >= window or (pending and pending[0].ready()):
-            yield pending.popleft().get()
+        pending.append(pool.apply_async(func, (task,), callback=wake, error_callback=wake))
+        while True:
+            while pending and pending[0].ready():
+                yield pending.popleft().get()
+            running = sum(1 for result in pending if not result.ready())
+            if running < window and len(pending) < window * ahead:
+                break
+            # A result's callback runs just before it reads as ready: the timeout
+            # covers a wake-up that came in between.
+            finished.wait(0.05)
+            finished.clear()
     while pending:
         yield pending.popleft().get()
