@@ -61,18 +61,40 @@ class _Stop:
 
     Raising only while ``armed`` closes the window in which a signal landing as
     the work finishes would escape every ``except`` and print a traceback: the
-    work disarms the handler as its last step, inside the ``try``.
+    work disarms the handler as its last step, inside the ``try``. A signal that
+    lands while a module is being imported is sent again :data:`IMPORT_RETRY`
+    seconds later instead: an exception raised inside an extension module's
+    initialisation is printed by the module itself (numpy prints
+    ``ImportError: _multiarray_umath failed to import``), not by us.
     """
 
     armed = False
     #: The signal that stopped the work, if one did.
     fired: int | None = None
 
-    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.armed:
+            if _importing(frame):
+                timer = threading.Timer(IMPORT_RETRY, os.kill, (os.getpid(), signum))
+                timer.daemon = True
+                timer.start()
+                return
             self.armed = False  # a second signal while cleaning up is only noted
             self.fired = signum
             raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+#: Seconds after which a signal that landed during an import is sent again.
+IMPORT_RETRY = 0.01
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside the import system (a module being imported)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 _stop = _Stop()

@@ -255,3 +255,35 @@ def test_a_stop_dropped_where_python_ignores_exceptions_prints_nothing(capsys, m
     assert errors.run_cli(main, []) == errors.EXIT_SIGINT
     err = capsys.readouterr().err
     assert "Exception ignored" not in err and err.strip() == "interrupted"
+
+
+def test_a_stop_during_an_import_waits_for_the_import_to_end(tmp_path, monkeypatch):
+    """The CLI's handler does not raise inside a module being imported (an extension
+    module would print its own error, as numpy does): the signal comes again once the
+    import is done, and the run stops then, with the module whole."""
+    from lamport import errors
+
+    (tmp_path / "slow_module_for_test.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.05)  # the signal arrives here, inside the import\n"
+        "WHOLE = True\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reached: list[str] = []
+
+    def main(_argv):
+        import slow_module_for_test
+
+        reached.append("imported")
+        assert slow_module_for_test.WHOLE
+        time.sleep(1)  # the signal sent again lands here
+        reached.append("not stopped")
+        return 0
+
+    try:
+        assert errors.run_cli(main, []) == errors.EXIT_SIGINT
+    finally:
+        sys.modules.pop("slow_module_for_test", None)
+    assert reached == ["imported"]
