@@ -197,20 +197,36 @@ class WarmCluster:
     as a user with a cluster has them, on this host; stopped (by their process ids)
     when the block ends. ``cpu()`` is the CPU seconds the cluster's processes used."""
 
-    def __init__(self, jobs: int, folder: Path) -> None:
+    def __init__(self, jobs: int, folder: Path, tuned: bool = False) -> None:
         self.jobs = jobs
         self.folder = folder
+        # tuned: the settings ``--dask`` gives its own LocalCluster (CLUSTER_CONFIG: no
+        # statistical profiler, monitors every second or two), as environment variables
+        self.env = dict(os.environ)
+        if tuned:
+            from lamport.des.grid import CLUSTER_CONFIG
+
+            for key, value in CLUSTER_CONFIG.items():
+                if key != "distributed.worker.multiprocessing-method":
+                    name = "DASK_" + key.upper().replace(".", "__").replace("-", "_")
+                    self.env[name] = str(value)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.address = ""
 
     def __enter__(self) -> WarmCluster:
         dask = str(Path(sys.executable).with_name("dask"))
         info = self.folder / "scheduler.json"
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet: dict[str, Any] = {
+            "stdout": subprocess.DEVNULL,
+            "stderr": subprocess.DEVNULL,
+            "env": self.env,
+        }
         self.procs.append(
             subprocess.Popen(
-                [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
-                + ["--scheduler-file", str(info)],
+                [
+                    *(dask, "scheduler", "--host", "127.0.0.1", "--port", "0"),
+                    *("--no-dashboard", "--scheduler-file", str(info)),
+                ],
                 **quiet,
             )
         )
@@ -222,8 +238,10 @@ class WarmCluster:
         self.address = json.loads(info.read_text())["address"]
         self.procs.append(
             subprocess.Popen(
-                [dask, "worker", "--scheduler-file", str(info), "--nworkers", str(self.jobs)]
-                + ["--nthreads", "1", "--no-dashboard"],
+                [
+                    *(dask, "worker", "--scheduler-file", str(info)),
+                    *("--nworkers", str(self.jobs), "--nthreads", "1", "--no-dashboard"),
+                ],
                 **quiet,
             )
         )
@@ -263,7 +281,9 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def warm(jobs: int, attempts: int, scheduler: str | None, seeds: int = 100) -> None:
+def warm(
+    jobs: int, attempts: int, scheduler: str | None, seeds: int = 100, tuned: bool = False
+) -> None:
     """The grid of 100 cells x ``seeds`` (10,000 runs by default) through ``--scheduler``
     on a running cluster against the local pool, interleaved (a burst of load from
     elsewhere hits both), medians and ratio."""
@@ -274,7 +294,7 @@ def warm(jobs: int, attempts: int, scheduler: str | None, seeds: int = 100) -> N
         cluster = None
         if scheduler is None:
             started = time.perf_counter()
-            cluster = stack.enter_context(WarmCluster(jobs, Path(tmp)))
+            cluster = stack.enter_context(WarmCluster(jobs, Path(tmp), tuned))
             scheduler = cluster.address
             print(f"  cluster at {scheduler} up in {time.perf_counter() - started:.1f} s")
         # One grid first: the workers import lamport once, as a warm cluster has.
@@ -300,7 +320,8 @@ def warm(jobs: int, attempts: int, scheduler: str | None, seeds: int = 100) -> N
         local_median = statistics.median(locals_)
         remote_median = statistics.median(remotes)
         print(
-            f"warm cluster, {100 * seeds:,} runs: median {remote_median:.2f} s against the local pool's "
+            f"warm cluster{' (tuned)' if tuned else ''}, {100 * seeds:,} runs: median "
+            f"{remote_median:.2f} s against the local pool's "
             f"{local_median:.2f} s: {remote_median / local_median:.2f}x (target < 1.10); "
             f"median pair {statistics.median(ratios):.2f}x, pairs "
             f"{', '.join(f'{r:.2f}' for r in ratios)} (load {load()})"
@@ -373,6 +394,11 @@ def main() -> int:
     parser.add_argument(
         "--warm-seeds", type=int, default=100, help="warm: seeds per cell (100 cells)"
     )
+    parser.add_argument(
+        "--warm-tuned",
+        action="store_true",
+        help="warm: start the cluster with --dask's settings (no profiler, slower monitors)",
+    )
     parser.add_argument("--only", nargs="*", default=None, help="run only these parts")
     parser.add_argument(
         "--scheduler",
@@ -420,7 +446,7 @@ def main() -> int:
             )
     if "warm" not in args.skip:
         print(f"warm cluster ({args.jobs} workers of one thread), {args.attempts} pairs:")
-        warm(args.jobs, args.attempts, args.scheduler, args.warm_seeds)
+        warm(args.jobs, args.attempts, args.scheduler, args.warm_seeds, args.warm_tuned)
     if "profile" not in args.skip:
         print("profile:")
         profile()
