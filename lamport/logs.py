@@ -348,8 +348,8 @@ class RunWriter:
         return self._staging.path
 
     def __enter__(self) -> RunWriter:
-        self._staging.create()
-        try:
+        try:  # create() too: a stop right after its mkdir must not leave the directory
+            self._staging.create()
             for machine in range(self.n_machines):
                 handle = open(self.staging / log_name(machine), "w", newline="", encoding="utf-8")
                 writer = csv.writer(handle, lineterminator="\n")
