@@ -196,8 +196,8 @@ def collect(directories: Sequence[Path], out: Path) -> Path:
     offsets = {i: float(found[i][1]["start_offset"] or 0.0) for i in range(len(found))}
     metadata = record.processes_metadata(reports, offsets, [])
     staging = Staging(Path(out))
-    folder = staging.create()
-    try:
+    try:  # create() too: a stop right after its mkdir must not leave the directory
+        folder = staging.create()
         for i in range(len(found)):
             shutil.copyfile(found[i][0].parent / log_name(i), folder / log_name(i))
         if config.faults:
