@@ -298,7 +298,7 @@ def test_a_failing_task_on_dask_raises_its_error(tmp_path, monkeypatch):
     ):
         with pytest.raises(RuntimeError, match="task broke"):
             run_grid(small_grid(), tmp_path / "o", client=client)
-        future = client.submit(time.sleep, 30, pure=False)
+        future = client.submit(time.sleep, 2, pure=False)  # the cluster waits for it
         future.cancel()
         with pytest.raises(distributed.client.FutureCancelledError):
             grid_module._value(future, "not a result")
