@@ -1,8 +1,8 @@
 """Nothing lost, no traceback: a full disk, a failed publish, two runs at one --out, stale partials.
 
 A full disk is played by RLIMIT_FSIZE (the write fails as it would on a full
-filesystem, without needing root to mount a tiny tmpfs); concurrent runs are
-real processes racing for the same folder.
+filesystem, without needing root), and where mounting is allowed by a real one
+(a 64 KB tmpfs); concurrent runs are real processes racing for the same folder.
 """
 
 from __future__ import annotations
@@ -237,3 +237,31 @@ def test_a_file_size_limit_is_one_line_exit_2_and_nothing_left_in_every_mode(tmp
         assert _digest(tmp_path / "r") == before, limit
         assert _hidden(tmp_path) == [], limit
         assert list(temp.iterdir()) == [], limit  # the nodes' private directory is gone
+
+
+def test_a_real_full_disk_is_one_line_exit_2_and_nothing_left_in_every_mode(tmp_path):
+    """A 64 KB tmpfs as --out's filesystem (where mounting is allowed: root): ENOSPC in
+    every mode is one line, exit status 2, and the filesystem left empty."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs is not allowed here")
+    try:
+        for mode, (module, extra) in sorted(MODES.items()):
+            args = ("run", "--rates", "6,6,6,6,6,6", "--duration", "60", "--quiet", *extra)
+            done = subprocess.run(
+                [sys.executable, "-m", module, *args, "--out", str(small / "r")],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 2, (mode, done.stderr)
+            assert lines == [f"error: --out {small / 'r'}: cannot write (no space left on device)"]
+            assert list(small.iterdir()) == [], mode
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
