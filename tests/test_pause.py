@@ -252,3 +252,23 @@ def test_any_plan_of_pauses_and_crashes_keeps_the_invariants(
     crashed = {int(f.split()[1]) for f in plan if f.startswith("crash")}
     assert not {d.recipient for d in result.dropped} - crashed  # a pause loses nothing
     assert simulate_summary(config) == result.summary()
+
+
+@pytest.mark.parametrize("fault", ["pause 1 at 2 for 3", "crash 1 at 2 for 3"])
+def test_a_change_after_a_late_tick_keeps_the_log_in_time_order(fault: str) -> None:
+    """On a loaded machine a real-time tick may run late and log a time past the next
+    change's instant; the change's row then takes that time, so the log's times never go
+    back (every reader refuses a log whose times do)."""
+    from lamport.core import Machine, machine_streams
+    from lamport.realtime.node import NodeFaults
+
+    config = _config(fault)
+    faults = NodeFaults(config, 1)
+    machine = Machine(1, 3, config.p_send, machine_streams(config.seed, 3)[1][1])
+    rows: list = []
+    late = 2.46  # a tick due before 2 s that ran 0.5 s late
+    opening = faults.changes[0].when
+    faults.apply(opening, machine, lambda t: [], rows.append, after=late)
+    assert [r.t for r in rows] == [late]
+    faults.apply(faults.changes[0].when, machine, lambda t: [], rows.append, after=late)
+    assert rows[1].t == 5.0  # the window's end, past the late tick: its own instant

@@ -267,14 +267,19 @@ class NodeFaults:
         arrived: Callable[[float], list[Message]],
         sink: Callable[[Event], None],
         settle: Callable[[float], None] | None = None,
+        after: float = 0.0,
     ) -> None:
         """Change the machine's state by ``when`` (grid units): ``arrived(t)`` takes the
         messages that arrived before model time t, lost if the state the machine enters
         or leaves loses them; otherwise ``settle(t)``, if given, queues them as a tick
-        would, so the row counts them; ``sink`` takes the rows (CRASH, RESTART, ...)."""
+        would, so the row counts them; ``sink`` takes the rows (CRASH, RESTART, ...).
+
+        ``after`` is the model time of the machine's last row: a tick that ran late (a
+        loaded machine) may have logged a time past the change's instant, and a log's
+        times never go back, so the change's row then takes the late tick's time."""
         while self.changes and self.changes[0].when <= when:
             step = self.changes.popleft()
-            t = step.when / self.grid
+            t = max(step.when / self.grid, after)
             wall = time.time()
             if not step.change.ticks and self._crash_wall is not None:
                 wall, self._crash_wall = self._crash_wall, None
@@ -548,6 +553,10 @@ class Node:
                 taken.append(inbox.popleft()[1])
             return taken
 
+        def last_t() -> float:
+            """The model time of the machine's last row (0 before any)."""
+            return events[-1].t if events else 0.0
+
         def settle(t: float) -> None:
             """Queue what arrived before model time t, as a tick then would."""
             by = start + t / speed
@@ -567,7 +576,7 @@ class Node:
                     # Crashes back to back: write the restart's rows at once (not at its
                     # instant, where the next kill races them); then no more ticks, the
                     # launcher's SIGKILL is on its way.
-                    faults.apply(faults.halt_at, machine, arrived, record_row)
+                    faults.apply(faults.halt_at, machine, arrived, record_row, after=last_t())
                     return _halt(start, speed, stop)
             due = start + when / wall_grid
             now = monotonic()
@@ -581,7 +590,7 @@ class Node:
             if stop.is_set():
                 return (now - start) * speed
             if faults is not None:
-                faults.apply(when, machine, arrived, record_row, settle)
+                faults.apply(when, machine, arrived, record_row, settle, last_t())
                 if not faults.ticking:  # no tick; what arrived by now is lost or waits
                     if faults.losing:
                         t = when / self.config.grid
@@ -609,7 +618,7 @@ class Node:
         if faults is not None and faults.changes:  # a restart (or crash) after the last tick
             end_units = self.config.end_units
             _sleep_until(start + end_units / wall_grid, stop)
-            faults.apply(end_units, machine, arrived, record_row)
+            faults.apply(end_units, machine, arrived, record_row, after=last_t())
         return None
 
     def _recorder(self, report: NodeReport) -> Callable[[Event], None]:
