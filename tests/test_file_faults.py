@@ -265,3 +265,26 @@ def test_a_real_full_disk_is_one_line_exit_2_and_nothing_left_in_every_mode(tmp_
             assert list(small.iterdir()) == [], mode
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_threads_run_ends_at_its_first_failed_write_not_at_its_end(tmp_path):
+    """A run that can no longer be published stops at once: a 60 s run (600 model seconds
+    at speed 10) whose first rows cannot be written gives its one line long before its end
+    (it ran to the end before, and only then said so)."""
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+
+    args = ("run", "--rates", "6,6,6", "--duration", "600", "--speed", "10", "--quiet")
+    done = subprocess.run(
+        [sys.executable, "-m", "lamport.realtime", *args, "--out", "r"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=limited,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == "error: --out r: cannot write (file too large)"
+    assert not (tmp_path / "r").exists() and _hidden(tmp_path) == []

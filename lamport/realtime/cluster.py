@@ -117,6 +117,7 @@ class Cluster:
         #: Set once every machine is connected and the common start instant is taken.
         self.started = threading.Event()
         self._relays: list[threading.Event] = []
+        self._writer: RunWriter | None = None
         self._ran = False
 
     @property
@@ -140,6 +141,7 @@ class Cluster:
         # Check the run directory before any socket exists (raise LogError).
         columns = log_columns(self.config.clock)
         writer = RunWriter(self.out, n, columns=columns) if self.out is not None else None
+        self._writer = writer
         with writer if writer is not None else contextlib.nullcontext():
             with network_log(writer.staging if writer is not None else None):
                 nodes = self._nodes(writer)
@@ -260,10 +262,13 @@ class Cluster:
     def _watch(self, nodes: list[Node], threads: list[threading.Thread]) -> None:
         """Wait for the node threads, feeding the live display; pass a stop request on at once."""
         relayed = False
+        writer = self._writer
         while alive := [t for t in threads if t.is_alive()]:
             if relayed:
                 alive[0].join(timeout=LIVE_PERIOD)
-            elif self.stop.wait(LIVE_PERIOD):
+            elif self.stop.wait(LIVE_PERIOD) or (writer is not None and writer.error):
+                # A stop, or a write that failed (a full disk): the run cannot be published,
+                # so it ends now rather than at its end; finish() then says why.
                 self._relay_stop()
                 relayed = True
             if self.live is not None:
