@@ -713,8 +713,9 @@ def _lost(
 
 
 def _decimal(text: str) -> int:
-    """A cell's machine id if it is one written as the writer writes it, else -1."""
-    if text.isascii() and text.isdigit() and str(int(text)) == text:
+    """A cell's machine id if it is one written as the writer writes it, else -1 (a
+    number too large for any machine, 2^63 and more included, is none)."""
+    if text.isascii() and text.isdigit() and len(text) < 19 and str(int(text)) == text:
         return int(text)
     return -1
 

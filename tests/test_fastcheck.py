@@ -462,3 +462,25 @@ def test_a_broken_hybrid_clock_is_the_references_to_name(tmp_path, edit):
     assert kind == "report" and report[3], report
     assert fastcheck.check_run(run, read_metadata(run)) is None
     assert (kind, report) == outcome(run, reference=True)
+
+
+@pytest.mark.parametrize("peer", ["9223372036854775808", "99999999999999999999", "18"])
+def test_a_receive_from_a_machine_id_out_of_any_range_is_the_references_verdict(
+    tmp_path, peer
+) -> None:
+    """A RECEIVE's peer naming a machine of 2^63 or more (found by the randomized property:
+    an OverflowError building the peer ids) gets the reference's report, not a traceback."""
+    config = RunConfig(rates=(1.0, 1.0), p_send=0.3, duration=3, seed=0, phase="random")
+    result = simulate(config, DesOptions(latency=0.001, latency_dist="exponential"))
+    run = tmp_path / "run"
+    result.write(run)
+    log = run / "machine-0.csv"
+    lines = log.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if f",{RECEIVE}," in line)
+    cells = lines[at].split(",")
+    cells[8] = peer
+    lines[at] = ",".join(cells)
+    log.write_text("".join(lines))
+    fast, reference = outcome(run, reference=False), outcome(run, reference=True)
+    assert fast == reference
+    assert fast[0] == "report" and fast[1][3], fast  # the reference names the problem
