@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from test_faults import _config as fault_config
+from test_faults import _ticks
 
 from lamport.check import check_logs
 from lamport.config import RunConfig
@@ -22,20 +24,8 @@ from lamport.plan import Plan
 
 
 def _config(*faults: str, **changes: object) -> RunConfig:
-    values: dict[str, object] = {
-        "rates": (1, 2, 4),
-        "p_send": 0.6,
-        "duration": 20,
-        "seed": 3,
-        "phase": "aligned",
-        "faults": faults,
-    }
-    values.update(changes)
-    return RunConfig(**values)  # type: ignore[arg-type]
-
-
-def _ticks(events: list) -> list:
-    return [e for e in events if e.event in TICK_KINDS]
+    """test_faults' configuration (three machines, 20 s, aligned), sending a little more."""
+    return fault_config(*faults, **{"p_send": 0.6, **changes})
 
 
 def test_pause_parses_and_reads_back() -> None:
