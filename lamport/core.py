@@ -805,6 +805,11 @@ class HlcEvent(NamedTuple):
     hlc_c: int
 
 
+# A NamedTuple cannot extend another's fields: a clock kind's record restates Event's, and
+# this keeps them Event's, in order (schema.py holds VectorEvent to the same).
+assert HlcEvent._fields[: len(Event._fields)] == Event._fields
+
+
 class HlcMessage(Message):
     """A :class:`Message` that carries its sender's hybrid logical clock ``hlc``: (l, c)."""
 
